@@ -47,6 +47,12 @@ pub enum EndpointError {
     /// taken as a name it would silently mean `reads_as`.
     #[error("'{text}' is no host name: the resolver reads it as the IPv4 address {reads_as}; write the address in full (four decimal numbers, such as {reads_as})")]
     ShorthandIpv4 { text: String, reads_as: std::net::Ipv4Addr },
+    /// A URL pasted where a port or `HOST:PORT` is taken (`porthole
+    /// http://localhost:8080`): read as `HOST:PORT`, its scheme was the
+    /// host and the rest a bad port. `endpoint` is the `HOST:PORT` in it,
+    /// when it names a port.
+    #[error("a URL, where PORT or HOST:PORT is expected{}", .endpoint.as_ref().map_or_else(|| " (porthole check and wait take URLs)".to_string(), |e| format!(": write {e} (porthole check and wait take URLs)")))]
+    Url { endpoint: Option<String> },
     #[error("unexpected '{rest}' after ']' (expected :PORT)")]
     TrailingAfterBracket { rest: String },
     #[error(transparent)]
@@ -265,6 +271,19 @@ impl Endpoint {
         let text = text.trim();
         if text.is_empty() {
             return Err(EndpointError::Empty);
+        }
+        if let Some((_, rest)) = text.split_once("://") {
+            // The authority, without a user and password, when it parses
+            // as HOST:PORT with both.
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            let endpoint = Endpoint::parse(authority)
+                .ok()
+                .filter(|endpoint| endpoint.host.is_some())
+                .map(|_| authority.to_string());
+            // The URL is not quoted: it may hold a password, and every
+            // caller quotes what was typed before this.
+            return Err(EndpointError::Url { endpoint });
         }
         if let Some(inner) = text.strip_prefix('[') {
             let Some((address, rest)) = inner.split_once(']') else {
@@ -535,6 +554,25 @@ mod tests {
         // A name and a port with a colon too many is no IPv6 address.
         assert_eq!(err("localhost:8080:90"), "'8080:90' is not a port number (expected 0-65535)");
         assert_eq!(err("db.example:1:2"), "'1:2' is not a port number (expected 0-65535)");
+    }
+
+    #[test]
+    fn a_url_where_host_port_is_taken_names_the_host_port_in_it() {
+        // Read as HOST:PORT, `http` was the host and `//localhost:8080` a
+        // port that is not a number.
+        let err = |text: &str| Endpoint::parse(text).unwrap_err().to_string();
+        assert_eq!(
+            err("http://localhost:8080/health"),
+            "a URL, where PORT or HOST:PORT is expected: write localhost:8080 (porthole check and wait take URLs)"
+        );
+        assert_eq!(
+            err("redis://:secret@[::1]:6379/0"),
+            "a URL, where PORT or HOST:PORT is expected: write [::1]:6379 (porthole check and wait take URLs)"
+        );
+        assert_eq!(
+            err("https://example.org/"),
+            "a URL, where PORT or HOST:PORT is expected (porthole check and wait take URLs)"
+        );
     }
 
     #[test]

@@ -150,7 +150,10 @@ pub struct WhoSettings {
 impl WhoSettings {
     pub fn resolve(args: WhoArgs) -> anyhow::Result<Self> {
         let WhoArgs { endpoint, tcp, udp, netns, json } = args;
-        let parsed = Endpoint::parse(&endpoint).with_context(|| format!("'{endpoint}'"))?;
+        // Quoted without a password a pasted URL may hold.
+        let parsed = Endpoint::parse(&endpoint).with_context(|| {
+            format!("'{}'", crate::diagnose::target::redact_password(&endpoint))
+        })?;
         let (namespaces, named_namespace) = resolve_netns(&netns)?;
         Ok(WhoSettings {
             endpoint: parsed,

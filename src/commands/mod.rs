@@ -186,20 +186,28 @@ pub(crate) fn this_command(
     words.join(" ")
 }
 
-/// Advice to run this command line again as root: `sudo` and the running
-/// executable by its path (sudo searches its own `PATH`, which may not hold
-/// the one typed), or in words where sudo is not installed.
+/// Advice to run this command line again as root, through `sudo` or `su`
+/// as `kill` writes its runs as root ([`crate::termination::as_root`]), with
+/// the running executable by its path (root's `PATH` may not hold the one
+/// typed); as typed, and said in words, where neither is installed.
 pub(crate) fn again_as_root(what: &str) -> String {
-    let sudo =
-        ["/usr/bin/sudo", "/bin/sudo"].iter().any(|path| std::path::Path::new(path).exists());
+    use crate::model::termination::AsRoot;
+    let as_root = crate::termination::as_root(
+        &crate::inventory::system::Machine,
+        rustix::process::getuid().as_raw(),
+        rustix::process::geteuid().is_root(),
+    );
     // A file deleted since the start runs nothing: the command as typed
     // then, which finds whatever porthole the shell finds.
     let executable = crate::sys::executable::current();
-    match (sudo, executable.runnable()) {
-        (true, Some(executable)) => {
-            format!("`sudo {}` {what}", this_command(None, Some(executable), &[]))
+    match as_root {
+        AsRoot::Already | AsRoot::Unknown => {
+            format!("`{}` run as root {what}", this_command(None, None, &[]))
         }
-        _ => format!("`{}` run as root {what}", this_command(None, None, &[])),
+        wrapper => {
+            let command = this_command(None, executable.runnable(), &[]);
+            format!("`{}` {what}", wrapper.wrap(&command))
+        }
     }
 }
 

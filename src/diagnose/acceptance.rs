@@ -119,7 +119,7 @@ pub fn unix_listener(system: &dyn System, path: &std::path::Path) -> Option<(Soc
         .owners
         .iter()
         .map(|pid| match system.process(*pid) {
-            Some(process) => format!("{} (pid {pid})", process.name),
+            Some(process) => format!("{} (pid {pid})", process.shown_name()),
             None => format!("pid {pid}"),
         })
         .collect();

@@ -57,6 +57,7 @@ use super::{
 use crate::inventory::system::{FileStatus, System};
 use crate::inventory::{NamespaceSelection, Query};
 use crate::model::diagnosis::{CertificateProblem, HttpResponse, ServiceAnswer};
+use crate::model::termination::AsRoot;
 use crate::model::PortSet;
 use crate::model::{Family, Process, Protocol, Snapshot, Socket, SocketState};
 use crate::portinfo::PortMeaning;
@@ -893,6 +894,14 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 {
                     causes.push(tls_required(evidence, attempt, answer, &serving))
                 }
+                (Reply::Service(answer), Target::Service { service, tls, .. })
+                    if (*tls && *answer == super::service_probe::plain_only(*service))
+                        || (!*tls
+                            && *service == Service::Redis
+                            && *answer == super::service_probe::tls_only(*service)) =>
+                {
+                    causes.push(service_tls_mismatch(evidence, attempt, *tls, &serving))
+                }
                 (Reply::Service(answer), _) if !answer.ready => {
                     causes.push(service_not_ready(evidence, attempt, answer, &serving))
                 }
@@ -1167,7 +1176,7 @@ fn owners_text(processes: &BTreeMap<u32, Process>, socket: &Socket) -> String {
         .iter()
         .map(|pid| match processes.get(pid) {
             Some(process) => {
-                let mut text = format!("{} (pid {pid}", process.name);
+                let mut text = format!("{} (pid {pid}", process.shown_name());
                 if let Some(user) = &process.user {
                     text.push_str(&format!(", user {user}"));
                 }
@@ -1757,6 +1766,12 @@ fn ipv6_disabled(attempt: &Attempt, lo: Option<&str>, all: Option<&str>, hosts: 
     }
 }
 
+/// How the user at the terminal, porthole's own, runs a command as root;
+/// `privileged`: porthole runs as root.
+fn as_root(system: &dyn System, privileged: bool) -> AsRoot {
+    crate::inventory::system::as_root(system, rustix::process::getuid().as_raw(), privileged)
+}
+
 /// Adds to an unexplained cause that the firewall could not be read, and
 /// how to read it: as root, evaluating as the user's shell (the parent of
 /// this porthole) so owner-match rules still see that user.
@@ -1776,11 +1791,17 @@ fn firewall_unreadable(system: &dyn System, target: &Target, client: Client, cau
         Some(pid) => format!("porthole check {quoted} --from {pid}"),
         None => format!("porthole check {quoted}"),
     };
-    let sudo = ["/usr/bin/sudo", "/bin/sudo"].iter().any(|path| system.exists(path));
-    cause.fix.push(if sudo {
-        Fix::command(format!("sudo {check}   # as root, so the firewall can be read"))
-    } else {
-        Fix::step(format!("run `{check}` as root, so the firewall can be read"))
+    // Through sudo or su, as `kill` writes its runs as root.
+    // Not root, or the firewall would have been read.
+    let wrapper = as_root(system, false);
+    cause.fix.push(match wrapper {
+        AsRoot::Sudo | AsRoot::Su => Fix::command(format!(
+            "{}   # as root, so the firewall can be read",
+            wrapper.wrap(&check)
+        )),
+        AsRoot::Already | AsRoot::Unknown => {
+            Fix::step(format!("run `{check}` as root, so the firewall can be read"))
+        }
     });
 }
 
@@ -2455,7 +2476,7 @@ fn stalled_group_member(
     let local = listener.local_text().unwrap_or_else(|| address.to_string());
     let holder = first_owner(listener)
         .map(|pid| match processes.get(&pid) {
-            Some(process) => format!("{} (pid {pid})", process.name),
+            Some(process) => format!("{} (pid {pid})", process.shown_name()),
             None => format!("pid {pid}"),
         })
         .unwrap_or_else(|| "a process".to_string());
@@ -2499,7 +2520,7 @@ fn accept_stalled(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> 
     let address = listening_on(listener);
     let holder = first_owner(listener)
         .map(|pid| match evidence.snapshot.processes.get(&pid) {
-            Some(process) => format!("{} (pid {pid})", process.name),
+            Some(process) => format!("{} (pid {pid})", process.shown_name()),
             None => format!("pid {pid}"),
         })
         .unwrap_or_else(|| "the server".to_string());
@@ -3026,12 +3047,18 @@ fn libpq_refused(
     let reload = |config: &PostgresConfig, file: &str| {
         let server_uid = evidence.snapshot.processes.get(&config.pid).map(|p| p.uid);
         let own = evidence.owner.is_some_and(|(uid, _)| uid == 0 || Some(uid) == server_uid);
-        let line =
-            format!("kill -HUP {}   # PostgreSQL rereads {file} (no restart needed)", config.pid);
-        if own {
-            Fix::command(line)
-        } else if ["/usr/bin/sudo", "/bin/sudo"].iter().any(|p| evidence.system.exists(p)) {
-            Fix::command(format!("sudo {line}"))
+        let kill = format!("kill -HUP {}", config.pid);
+        // Through sudo or su, as `kill` writes its runs as root.
+        let wrapper = if own {
+            AsRoot::Already
+        } else {
+            as_root(evidence.system, rustix::process::geteuid().is_root())
+        };
+        if wrapper != AsRoot::Unknown {
+            Fix::command(format!(
+                "{}   # PostgreSQL rereads {file} (no restart needed)",
+                wrapper.wrap(&kill)
+            ))
         } else {
             Fix::step(format!(
                 "as root or the server's user, send it SIGHUP (kill -HUP {}): PostgreSQL rereads {file}",
@@ -3285,6 +3312,59 @@ fn service_not_ready(
         )
     };
     Cause { id: CauseId::ServiceNotReady, severity: Severity::Error, summary, evidence: lines, fix }
+}
+
+/// A service URL whose TLS does not match the port: `rediss://` to a Redis
+/// that answered a ClientHello in plain Redis, or `redis://` to a port that
+/// speaks TLS only. The service is there and ready to be asked the other
+/// way: the fix is the target with its TLS turned around, as a `check` that
+/// runs, not advice to look for another service.
+fn service_tls_mismatch(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    target_tls: bool,
+    serving: &[&Socket],
+) -> Cause {
+    let mut other = evidence.target.clone();
+    let protocol = match &mut other {
+        Target::Service { tls, service, .. } => {
+            *tls = !target_tls;
+            service.name()
+        }
+        _ => "the service",
+    };
+    let url = other.to_string();
+    let (summary, how) = if target_tls {
+        (
+            format!(
+                "{} speaks plain {protocol}, without TLS, but the target is {}:// (TLS)",
+                attempt.address,
+                evidence.target.to_string().split("://").next().unwrap_or_default()
+            ),
+            format!(
+                "connect without TLS ({url}), or serve TLS on this port (tls-port, tls-cert-file and tls-key-file in redis.conf)"
+            ),
+        )
+    } else {
+        (
+            format!(
+                "{} speaks TLS only, but the target is {}:// (no TLS)",
+                attempt.address,
+                evidence.target.to_string().split("://").next().unwrap_or_default()
+            ),
+            format!("connect with TLS ({url})"),
+        )
+    };
+    Cause {
+        id: CauseId::TlsMismatch,
+        severity: Severity::Error,
+        summary,
+        evidence: attempt_and_listeners(evidence, attempt, serving),
+        fix: vec![
+            Fix::command(format!("porthole check {}", crate::shell::word(&url))),
+            Fix::step(how),
+        ],
+    }
 }
 
 fn tls_mismatch(evidence: &Evidence, attempt: &Attempt, speaks_tls: bool) -> Cause {
@@ -4600,6 +4680,37 @@ fn add_platform_hints(causes: &mut [Cause], platform: &environment::Platform, un
 mod tests {
     use super::*;
     use crate::model::{SocketState, UnixKind};
+
+    #[test]
+    fn the_check_as_root_of_an_unread_firewall_goes_through_sudo_or_su() {
+        // Only sudo was looked for: with su alone the run was words, and
+        // sudo was offered to users it refuses.
+        use crate::inventory::system::fake::Scripted;
+        let target = Target::parse("127.0.0.1:8080").unwrap();
+        let fix = |system: &Scripted| {
+            let mut cause = Cause {
+                id: CauseId::Unexplained,
+                severity: Severity::Error,
+                summary: String::new(),
+                evidence: Vec::new(),
+                fix: Vec::new(),
+            };
+            firewall_unreadable(system, &target, Client::Current, &mut cause);
+            cause.fix
+        };
+        let su = Scripted::default().file("/bin/su", "");
+        assert_eq!(
+            fix(&su),
+            [Fix::command(
+                "su -c 'porthole check 127.0.0.1:8080'   # as root, so the firewall can be read"
+            )]
+        );
+        let neither = Scripted::default();
+        assert_eq!(
+            fix(&neither),
+            [Fix::step("run `porthole check 127.0.0.1:8080` as root, so the firewall can be read")]
+        );
+    }
 
     /// Scripted evidence for [`judge`]: every cause id from facts alone,
     /// each beside a healthy twin that differs in the one fact that

@@ -86,6 +86,29 @@ pub enum TargetError {
     /// it, so a connect to it is refused whatever runs.
     #[error("port 0 cannot be connected to (expected 1-65535)")]
     ZeroPort,
+    /// A URL scheme and a colon without the `//` (`http:/host:80`,
+    /// `https:host`): read as `HOST:PORT`, the scheme was named as a host
+    /// and the rest as a bad port.
+    #[error("'{text}' lacks the '//' of a URL: write {url}")]
+    SchemeWithoutSlashes { text: String, url: String },
+    /// `unix:@` with no name: no socket is bound to an empty abstract
+    /// name (a bind without one gets a name the kernel makes up, `@`
+    /// and five hex digits), so a probe of it could only be refused.
+    #[error("empty abstract socket name after '@' (write unix:@NAME, as porthole ls -x shows it)")]
+    EmptyAbstractName,
+    /// An abstract name longer than `sun_path` holds after its leading NUL:
+    /// no socket can be bound to it.
+    #[error(
+        "abstract socket name '@{name}' is {length} bytes, longer than the {max} a Unix socket address holds: no socket can have it"
+    )]
+    AbstractNameTooLong { name: String, length: usize, max: usize },
+    /// A NUL byte (`%00` in a URL) in a socket file's path: the kernel
+    /// reads the path up to it, so the probe would reach another file.
+    #[error("socket path '{path}' holds a NUL byte, where a file's path ends: no socket file has this name")]
+    NulInSocketPath { path: String },
+    /// A path ending in `/` names a directory, never a socket file.
+    #[error("socket path '{path}' names a directory, not a socket file")]
+    DirectorySocketPath { path: String },
     /// A libpq setting libpq itself refuses ("invalid sslmode value").
     #[error("invalid {name} '{value}' in {place} (expected {expected})")]
     Setting {
@@ -269,6 +292,94 @@ fn root_certificates(
         }
         None => RootCertificates::NoHome,
     })
+}
+
+/// The URL meant by a target that starts with a scheme this parser knows and
+/// a colon but not `//` (`http:/localhost:80` → `http://localhost:80`);
+/// `None` for anything else. Asked only once `HOST:PORT` failed: a
+/// Compose service named `redis` is `redis:6379`.
+fn without_slashes(text: &str) -> Option<String> {
+    const SCHEMES: [&str; 15] = [
+        "tcp",
+        "http",
+        "https",
+        "postgres",
+        "postgresql",
+        "redis",
+        "rediss",
+        "valkey",
+        "valkeys",
+        "redis+socket",
+        "redis+unix",
+        "mysql",
+        "mariadb",
+        "memcached",
+        "memcache",
+    ];
+    let (scheme, rest) = text.split_once(':')?;
+    let known = SCHEMES.contains(&scheme.to_ascii_lowercase().as_str());
+    (known && !rest.starts_with("//") && !rest.is_empty())
+        .then(|| format!("{scheme}://{}", rest.trim_start_matches('/')))
+}
+
+/// The path of an abstract socket typed as `porthole ls -x` shows it: `@`,
+/// then the name with each byte that is not text written `\xNN` (the NUL
+/// padding some programs bind with: `@name\x00\x00`). Taken literally,
+/// the name shown for a listening socket would be probed as another one
+/// and found not listening.
+fn abstract_path(name: &str) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let mut bytes = vec![b'@'];
+    let mut rest = name.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        let escaped = tail
+            .strip_prefix(b"x")
+            .and_then(|hex| hex.get(..2))
+            .filter(|_| first == b'\\')
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                bytes.push(byte);
+                rest = &tail[3..];
+            }
+            None => {
+                bytes.push(first);
+                rest = tail;
+            }
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(bytes))
+}
+
+/// Refuses a Unix socket name no socket can have, whichever form of target
+/// named it (`unix:`, `redis+socket://`, `?host=`, `?socket=`): an empty or
+/// too long abstract name, a path with a NUL byte, a directory's path.
+fn check_socket_path(path: &std::path::Path) -> Result<(), TargetError> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    let shown = || path.to_string_lossy().into_owned();
+    if let Some(name) = bytes.strip_prefix(b"@") {
+        let max = crate::diagnose::probe::UNIX_PATH_MAX;
+        return match name.len() {
+            0 => Err(TargetError::EmptyAbstractName),
+            length if length > max => Err(TargetError::AbstractNameTooLong {
+                name: String::from_utf8_lossy(name).into_owned(),
+                length,
+                max,
+            }),
+            _ => Ok(()),
+        };
+    }
+    if bytes.contains(&0) {
+        return Err(TargetError::NulInSocketPath { path: shown() });
+    }
+    // `/run/`, `.` and `dir/..` name directories, whatever is there.
+    let last = bytes.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    if bytes.ends_with(b"/") || last == b"." || last == b".." {
+        return Err(TargetError::DirectorySocketPath { path: shown() });
+    }
+    Ok(())
 }
 
 /// A port error worded for a port that is connected to, whose range is
@@ -668,6 +779,9 @@ impl Target {
         if port == Some(0) {
             return Err(TargetError::ZeroPort);
         }
+        if let Some(path) = target.unix_path() {
+            check_socket_path(path)?;
+        }
         Ok((target, variables.used))
     }
 
@@ -690,6 +804,9 @@ impl Target {
             let path = path.strip_prefix("//").unwrap_or(path);
             if path.is_empty() {
                 return Err(TargetError::EmptyUnixPath);
+            }
+            if let Some(name) = path.strip_prefix('@') {
+                return Ok(Target::Unix { path: abstract_path(name) });
             }
             return Ok(Target::Unix { path: PathBuf::from(path) });
         }
@@ -748,7 +865,10 @@ impl Target {
                 },
             };
         }
-        let endpoint = Endpoint::parse(text)?;
+        let endpoint = Endpoint::parse(text).map_err(|error| match without_slashes(text) {
+            Some(url) => TargetError::SchemeWithoutSlashes { text: text.to_string(), url },
+            None => error.into(),
+        })?;
         Ok(Target::Tcp {
             host: endpoint.host.unwrap_or_else(|| Host::Name("localhost".to_string())),
             port: endpoint.port,
@@ -1672,6 +1792,78 @@ mod tests {
 
     fn err(text: &str) -> String {
         Target::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_scheme_without_its_slashes_is_named_with_the_url_meant() {
+        assert_eq!(
+            err("http:/localhost:8080"),
+            "'http:/localhost:8080' lacks the '//' of a URL: write http://localhost:8080"
+        );
+        assert_eq!(
+            err("https:localhost"),
+            "'https:localhost' lacks the '//' of a URL: write https://localhost"
+        );
+        assert_eq!(
+            err("redis:/db:6379/0"),
+            "'redis:/db:6379/0' lacks the '//' of a URL: write redis://db:6379/0"
+        );
+        // A host that has a scheme's name is a host.
+        assert!(matches!(ok("redis:6379"), Target::Tcp { port: 6379, .. }));
+        assert_eq!(err("redis:"), "missing port after 'redis:'");
+    }
+
+    #[test]
+    fn unix_socket_names_no_socket_can_have_are_refused() {
+        // Probed, each was only ever "nothing listens": no socket has an
+        // empty abstract name, one longer than sun_path, a path cut at a
+        // NUL or a directory's path.
+        assert_eq!(
+            err("unix:@"),
+            "empty abstract socket name after '@' (write unix:@NAME, as porthole ls -x shows it)"
+        );
+        let long = "n".repeat(108);
+        assert_eq!(
+            err(&format!("unix:@{long}")),
+            format!("abstract socket name '@{long}' is 108 bytes, longer than the 107 a Unix socket address holds: no socket can have it")
+        );
+        assert!(matches!(ok(&format!("unix:@{}", &long[1..])), Target::Unix { .. }));
+        for (text, path) in [
+            ("redis+socket:///run/a%00b.sock", "/run/a\0b.sock"),
+            ("postgres:///db?host=/run/pg%00x", "/run/pg\0x/.s.PGSQL.5432"),
+            ("mysql://localhost/app?socket=/tmp/a%00b", "/tmp/a\0b"),
+        ] {
+            let path = path.replace("\\0", "\0");
+            assert_eq!(
+                err(text),
+                format!("socket path '{path}' holds a NUL byte, where a file's path ends: no socket file has this name"),
+                "{text}"
+            );
+        }
+        for text in ["unix:/", "unix:/tmp/", "redis+socket:///run/redis/", "unix:.", "unix:/run/.."]
+        {
+            let path = text.split_once(':').unwrap().1.trim_start_matches("//");
+            assert_eq!(
+                err(text),
+                format!("socket path '{path}' names a directory, not a socket file"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_abstract_name_reads_as_porthole_ls_shows_it() {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = |text: &str| match ok(text) {
+            Target::Unix { path } => path.as_os_str().as_bytes().to_vec(),
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(bytes("unix:@name\\x00\\x00"), b"@name\0\0");
+        assert_eq!(bytes("unix:@a\\xffb"), b"@a\xffb");
+        // Not an escape: kept as typed.
+        assert_eq!(bytes("unix:@a\\x0"), b"@a\\x0");
+        assert_eq!(bytes("unix:@a\\qb"), b"@a\\qb");
+        assert_eq!(bytes("unix:@\\x00"), b"@\0");
     }
 
     #[test]

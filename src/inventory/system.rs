@@ -55,7 +55,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{owners, process, InventoryError, Query};
-use crate::model::termination::NamespaceInit;
+use crate::model::termination::{AsRoot, NamespaceInit};
 use crate::model::{Process, Snapshot, Socket};
 use crate::sys::signal::{Signal, SignalError};
 
@@ -338,6 +338,67 @@ pub struct NamespaceCounters {
     pub sockets: Vec<(u64, crate::model::top::TcpCounters)>,
     /// Namespaces that could not be entered or dumped, by inode.
     pub unread: Vec<u64>,
+}
+
+/// How this caller runs a command as root: as is for root, else through
+/// `sudo` where this machine has it and the caller may use it, else through
+/// `su` (root's password), else through `sudo` all the same when it is the
+/// only way there is.
+pub fn as_root(system: &dyn System, uid: u32, privileged: bool) -> AsRoot {
+    let has = |paths: [&str; 2]| paths.iter().any(|path| system.exists(path));
+    let sudo = has(["/usr/bin/sudo", "/bin/sudo"]);
+    if privileged {
+        AsRoot::Already
+    } else if sudo && may_use_sudo(system, uid) {
+        AsRoot::Sudo
+    } else if has(["/usr/bin/su", "/bin/su"]) {
+        AsRoot::Su
+    } else if sudo {
+        AsRoot::Sudo
+    } else {
+        AsRoot::Unknown
+    }
+}
+
+/// Groups whose members the sudoers a distribution ships lets run every
+/// command: `%sudo` (Debian, Ubuntu), `%wheel` (Fedora, RHEL, Arch, SUSE
+/// when enabled), `%admin` (Ubuntu before 12.04).
+const SUDO_GROUPS: [&str; 3] = ["sudo", "wheel", "admin"];
+
+/// Whether `uid` may use sudo, as far as can be told without asking sudo
+/// (sudoers is root's to read, `sudo -l` may ask for a password, and a
+/// refused user's attempt is reported to the administrator): a member of
+/// one of [`SUDO_GROUPS`], as `/etc/group` lists it (sudo reads the group
+/// database, not the groups of the login, so a group added since counts)
+/// or as the user's primary group. When `/etc/group` cannot be read, yes.
+///
+/// A user that sudoers names alone is not found: such a user gets `su -c`,
+/// which asks root's password instead of theirs.
+fn may_use_sudo(system: &dyn System, uid: u32) -> bool {
+    let Some(groups) = system.read_text("/etc/group") else {
+        return true;
+    };
+    // The user's name and primary group, from the passwd file.
+    let account = system.read_text("/etc/passwd").and_then(|passwd| {
+        passwd.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.len() > 3 && fields[2].parse() == Ok(uid))
+                .then(|| (fields[0].to_string(), fields[3].to_string()))
+        })
+    });
+    let (user, primary) = match account {
+        Some((user, primary)) => (Some(user), Some(primary)),
+        None => (system.user_name(uid), None),
+    };
+    groups.lines().any(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        let [name, _, gid, members] = fields[..] else {
+            return false;
+        };
+        SUDO_GROUPS.contains(&name)
+            && (primary.as_deref() == Some(gid)
+                || user.as_deref().is_some_and(|user| members.split(',').any(|m| m == user)))
+    })
 }
 
 /// The machine porthole runs on.

@@ -623,6 +623,19 @@ impl Process {
             || self.cmdline.first().is_some_and(|argv0| program(argv0))
     }
 
+    /// The name as every listing shows it: `name`, or `name (deleted)`
+    /// when the executable was deleted or replaced since the start, so
+    /// `ls`, `porthole PORT`, `top`, `kill` and `check` tell an old build
+    /// still serving from the one on disk the same way. Other users' text:
+    /// escape it before a terminal sees it.
+    pub fn shown_name(&self) -> String {
+        if self.exe_deleted {
+            format!("{} (deleted)", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
+
     /// The command line joined with spaces, or the name when it is empty
     /// (kernel threads, zombies).
     pub fn command_line(&self) -> String {

@@ -208,7 +208,7 @@ impl Refusal {
                 "a worker of {master} ({master_name}), {master_user}'s process, which made the \
                  listening socket (a prefork master that holds it too starts a new worker for \
                  each one stopped, so stopping workers would not free the port); stop it \
-                 instead: {stop_command} (--force stops the workers anyway)"
+                 instead, as root: {stop_command} (--force stops the workers anyway)"
             ),
         }
     }
@@ -507,17 +507,20 @@ pub enum AsRoot {
     Already,
     Sudo,
     Su,
-    /// Neither: the command is followed by "(as root)".
+    /// Neither: the command as root runs it, which every line that
+    /// prints it introduces with "as root".
     Unknown,
 }
 
 impl AsRoot {
+    /// `command` as this caller runs it as root. Only a command: what is
+    /// said about it (that root runs it) is the sentence's, never appended
+    /// to it, so the line runs as printed.
     pub fn wrap(self, command: &str) -> String {
         match self {
-            AsRoot::Already => command.to_string(),
+            AsRoot::Already | AsRoot::Unknown => command.to_string(),
             AsRoot::Sudo => format!("sudo {command}"),
             AsRoot::Su => format!("su -c {}", crate::shell::word(command)),
-            AsRoot::Unknown => format!("{command} (as root)"),
         }
     }
 }

@@ -90,12 +90,18 @@ pub fn target_hints(target: &Target, caller_uid: u32) -> Vec<String> {
     }
     if let Some(hint) = &target.container_hint {
         if hint.forwarder {
+            // A command that runs as printed: the id when Docker named it,
+            // else Docker's own lookup inside the command. Podman's
+            // forwarder (rootlessport) gets its own lookup, in words.
+            let port = target.ports.first().copied().unwrap_or(0);
+            let podman =
+                target.process.as_ref().is_some_and(|p| p.name.starts_with("rootlessport"));
             let stop = match &hint.container {
                 Some(id) => format!("docker stop {id}"),
-                None => format!(
-                    "docker stop <container> (find it with: docker ps --filter publish={})",
-                    target.ports.first().copied().unwrap_or(0)
+                None if podman => format!(
+                    "`podman port --all` names the container that publishes port {port}; stop that one with podman stop"
                 ),
+                None => format!("docker stop $(docker ps --quiet --filter publish={port})"),
             };
             hints.push(format!(
                 "{name} forwards a container's published port; stopping it does not stop the container: {stop}"
@@ -216,7 +222,7 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
             target.pid.to_string(),
             process.and_then(|p| p.user.as_deref()).map_or_else(|| "?".into(), foreign),
             process.and_then(|p| running_for(p, now)).unwrap_or_else(|| "?".into()),
-            process.map_or_else(|| "?".into(), |p| foreign(&p.name)),
+            process.map_or_else(|| "?".into(), |p| foreign(&p.shown_name())),
             listens_label(plan, target.pid),
             foreign(&unit),
             process.map_or_else(String::new, |p| foreign(&one_line(&p.command_line()))),
@@ -399,7 +405,7 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
                     ", which is still running: another user's process, whose sockets porthole \
                      cannot see as this user; a prefork master that holds the same socket starts \
                      a new worker for each one stopped, so stopping workers does not free the \
-                     port; stop it instead: {}",
+                     port; stop it instead, as root: {}",
                     holder.parent_stop_command.clone().unwrap_or_default()
                 ));
                 return text;
@@ -479,9 +485,13 @@ fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
                         if let Some(init) = &holder.parent_init {
                             text.push_str(&namespace_init_stop(parent.pid, init));
                         }
-                        // Another user's supervisor, porthole not root.
-                        let command = holder.parent_stop_command.as_deref().unwrap_or_default();
-                        if !command.starts_with("kill ") && !command.is_empty() {
+                        // Another user's supervisor, porthole not root:
+                        // only root may signal it (the command says how,
+                        // through sudo or su, or as it is where neither is).
+                        let out_of_reach = !privileged && parent.uid != caller_uid;
+                        if let Some(command) =
+                            holder.parent_stop_command.as_deref().filter(|_| out_of_reach)
+                        {
                             text.push_str(&format!(", as root: {command}"));
                         }
                     }
@@ -1198,6 +1208,38 @@ mod tests {
         assert_eq!(port_list(&[9, 7, 8, 8]), "7-9");
         assert_eq!(port_list(&[65534, 65535]), "65534, 65535");
         assert_eq!(port_list(&[]), "");
+    }
+
+    #[test]
+    fn a_forwarders_hint_is_a_command_that_runs_or_words() {
+        // `docker stop <container> (find it with: …)` read as a command,
+        // and a shell takes `<container>` for a redirection.
+        let forwarder = |name: &str, container: Option<&str>| Target {
+            pid: 700,
+            process: Some(Process { pid: 700, name: name.into(), ..Process::default() }),
+            start_ticks: None,
+            ports: vec![8080],
+            refusal: None,
+            container_hint: Some(crate::model::termination::ContainerHint {
+                forwarder: true,
+                container: container.map(String::from),
+            }),
+            namespace_init: None,
+            frozen: None,
+            stopped_with: None,
+        };
+        let hint = |target: Target| target_hints(&target, 0).join("\n");
+        let docker = hint(forwarder("docker-proxy", None));
+        assert!(
+            docker.ends_with(": docker stop $(docker ps --quiet --filter publish=8080)"),
+            "{docker}"
+        );
+        assert!(hint(forwarder("docker-proxy", Some("3f2a1b"))).ends_with(": docker stop 3f2a1b"));
+        let podman = hint(forwarder("rootlessport", None));
+        assert!(podman.contains("`podman port --all` names the container"), "{podman}");
+        for text in [docker, podman] {
+            assert!(!text.contains('<'), "{text}");
+        }
     }
 
     #[test]

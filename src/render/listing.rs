@@ -312,9 +312,8 @@ fn owners_label(socket: &Socket, owners: &[&Process], long: bool, style: Style) 
                 format!("{pid}/{}{deleted}", Foreign(&p.command_line()))
             }
             Some(p) => {
-                let deleted = if p.exe_deleted { " (deleted)" } else { "" };
                 let stopped = if p.is_stopped() { " (stopped)" } else { "" };
-                format!("{pid}/{}{deleted}{stopped}", Foreign(&p.name))
+                format!("{pid}/{}{stopped}", Foreign(&p.shown_name()))
             }
             None => pid.to_string(),
         };

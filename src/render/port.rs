@@ -74,7 +74,7 @@ fn process_label(report: &PortReport, pid: u32) -> String {
 
 fn describe_process(process: &Process) -> String {
     // Name, user, unit and container are other users' text.
-    let mut text = format!("{} (pid {}", Foreign(&process.name), process.pid);
+    let mut text = format!("{} (pid {}", Foreign(&process.shown_name()), process.pid);
     if let Some(user) = &process.user {
         text.push_str(&format!(", user {}", Foreign(user)));
     }
@@ -86,9 +86,6 @@ fn describe_process(process: &Process) -> String {
     }
     if process.is_stopped() {
         text.push_str(", STOPPED");
-    }
-    if process.exe_deleted {
-        text.push_str(", exe deleted");
     }
     if process.exe_other_mount_namespace {
         text.push_str(", own mount namespace");

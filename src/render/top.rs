@@ -19,7 +19,7 @@ use super::sanitize::sanitize;
 use super::table::Table;
 use super::Style;
 use crate::model::top::{ConnectionRow, ListenerChange, ListenerRow, ShortLivedCapture, TopFrame};
-use crate::model::Protocol;
+use crate::model::{Process, Protocol};
 
 /// Columns the rows can be sorted by, each with its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,9 +300,9 @@ fn process_label(row: &ListenerRow, frame: &TopFrame) -> String {
     let Some(first) = owners.next() else {
         return "?".to_string();
     };
-    let name = frame.processes.get(first).map_or("?", |process| process.name.as_str());
+    let name = frame.processes.get(first).map_or_else(|| "?".to_string(), Process::shown_name);
     let more = owners.count();
-    let mut label = format!("{} ({first})", sanitize(name));
+    let mut label = format!("{} ({first})", sanitize(&name));
     if more > 0 {
         label.push_str(&format!(" +{more}"));
     }
@@ -326,8 +326,9 @@ fn pids_label(pids: &[u32], frame: &TopFrame) -> String {
     match pids.first() {
         None => "-".to_string(),
         Some(pid) => {
-            let name = frame.processes.get(pid).map_or("?", |process| process.name.as_str());
-            format!("{} ({pid})", sanitize(name))
+            let name =
+                frame.processes.get(pid).map_or_else(|| "?".to_string(), Process::shown_name);
+            format!("{} ({pid})", sanitize(&name))
         }
     }
 }
@@ -489,7 +490,7 @@ fn write_connections(
 /// `postgres (pid 812) on tcp 127.0.0.1:5432 went away`.
 pub fn event_line(event: &crate::model::top::TopEvent) -> String {
     let who = match (event.processes.first(), event.socket.owners.first()) {
-        (Some(process), _) => format!("{} (pid {})", sanitize(&process.name), process.pid),
+        (Some(process), _) => format!("{} (pid {})", sanitize(&process.shown_name()), process.pid),
         (None, Some(pid)) => format!("? (pid {pid})"),
         (None, None) => "a process porthole cannot see".to_string(),
     };

@@ -317,7 +317,7 @@ pub fn plan_from(
             ports_of.entry(pid).or_default().insert(socket.local_port());
         }
     }
-    let as_root = as_root(system, identity);
+    let as_root = as_root(system, identity.uid, identity.privileged);
     // Without root, another user's process is out of reach with any flag:
     // the refusal names the run that reaches it.
     let kill_command = porthole_kill_command(request);
@@ -429,20 +429,7 @@ pub fn porthole_kill_command_with(plan: &Plan) -> String {
     plan.as_root.wrap(&format!("{} --force", plan.kill_command))
 }
 
-/// How this caller runs a command as root: as is for root, else through
-/// `sudo` or `su` where this machine has them.
-fn as_root(system: &dyn System, identity: &Identity) -> AsRoot {
-    let has = |paths: [&str; 2]| paths.iter().any(|path| system.exists(path));
-    if identity.privileged {
-        AsRoot::Already
-    } else if has(["/usr/bin/sudo", "/bin/sudo"]) {
-        AsRoot::Sudo
-    } else if has(["/usr/bin/su", "/bin/su"]) {
-        AsRoot::Su
-    } else {
-        AsRoot::Unknown
-    }
-}
+pub use crate::inventory::system::as_root;
 
 /// Directories in root's `PATH` under `sudo` (Debian's `secure_path`) and
 /// `su`: a porthole installed there runs by name.
@@ -1184,6 +1171,45 @@ mod tests {
         let described = refusal(&plan, 501).unwrap().describe();
         assert!(!described.contains("pass --force"), "{described}");
         assert!(described.contains(" kill 8080 -t --force"), "{described}");
+    }
+
+    #[test]
+    fn the_run_as_root_goes_through_sudo_only_for_a_user_sudo_lets_in() {
+        // `sudo kill 42` was printed to any user on a machine with sudo,
+        // and `kill 42 (as root)`, prose dressed as a command, on one with
+        // neither sudo nor su.
+        const PASSWD: &str = "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n\
+                              bob:x:1001:1001::/home/bob:/bin/sh\nwheely:x:1002:10::/:/bin/sh\n";
+        const GROUP: &str = "root:x:0:\nwheel:x:10:\nsudo:x:27:alice,carol\nalice:x:1000:\n";
+        let machine = |files: &[&str]| {
+            files.iter().fold(Scripted::default(), |system, path| system.file(path, ""))
+        };
+        let both = machine(&["/usr/bin/sudo", "/usr/bin/su"])
+            .file("/etc/passwd", PASSWD)
+            .file("/etc/group", GROUP);
+        assert_eq!(as_root(&both, 1000, false), AsRoot::Sudo, "a member of sudo");
+        assert_eq!(as_root(&both, 1002, false), AsRoot::Sudo, "wheel as the primary group");
+        assert_eq!(as_root(&both, 1001, false), AsRoot::Su, "sudo would refuse bob");
+        assert_eq!(as_root(&both, 0, true), AsRoot::Already);
+        let sudo_only = machine(&["/usr/bin/sudo"]).file("/etc/group", GROUP);
+        assert_eq!(as_root(&sudo_only, 1001, false), AsRoot::Sudo, "the only way there is");
+        let unreadable = machine(&["/usr/bin/sudo", "/bin/su"]);
+        assert_eq!(as_root(&unreadable, 1001, false), AsRoot::Sudo, "nothing says no");
+        let neither = machine(&[]);
+        assert_eq!(as_root(&neither, 1001, false), AsRoot::Unknown);
+        assert_eq!(AsRoot::Unknown.wrap("kill 42"), "kill 42");
+
+        // Without either, the refusal says "as root" in words and gives
+        // the command as it runs there.
+        let identity =
+            Identity { pid: 100, parent_pid: 99, ancestors: vec![], uid: 1000, privileged: false };
+        let system = Scripted { sockets: vec![listener(501)], ..Scripted::default() }
+            .process(process(501, 0, "nginx"), 0);
+        let snapshot = system.snapshot(&listeners_query(&request())).unwrap();
+        let plan = plan_from(&system, &request(), snapshot, &identity);
+        let described = refusal(&plan, 501).unwrap().describe();
+        assert!(described.ends_with(" kill 8080 -t --force"), "{described}");
+        assert!(described.contains("as root: "), "{described}");
     }
 
     #[test]

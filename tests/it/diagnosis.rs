@@ -1029,6 +1029,54 @@ fn an_abstract_unix_socket_is_reached_by_its_at_name() {
     assert!(!evidence.contains("does not exist"), "{nothing:#}");
 }
 
+/// An abstract name with NUL padding, typed as `porthole ls -x` shows it
+/// (`@name\x00\x00`), is the socket listed there: it was probed as a name
+/// with backslashes in it and found not listening.
+#[test]
+fn an_abstract_name_padded_with_nuls_is_reached_as_ls_shows_it() {
+    let Some(netns) = Netns::create() else { return };
+    let name = format!("porthole-pad-{}", unique_port());
+    let (_server, mut ready) = python_in(
+        &netns,
+        "import socket,sys\n\
+         s=socket.socket(socket.AF_UNIX); s.bind(b'\\0'+sys.argv[1].encode()+b'\\0\\0'); s.listen()\n\
+         print('ok',flush=True)\n\
+         held=[]\n\
+         while True: held.append(s.accept()[0])",
+        &[&name],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let listing = netns.porthole(&["ls", "-x"]);
+    let shown = format!("@{name}\\x00\\x00");
+    assert!(listing.stdout.contains(&shown), "{listing:?}");
+    let target = format!("unix:{shown}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "connected", "{json:#}");
+    let waited = netns.porthole(&["wait", &target, "--timeout", "2s"]);
+    assert_eq!(waited.code, 0, "{waited:?}");
+}
+
+/// Unix socket names no socket can have are bad input for every command
+/// that takes a target: one line, exit 2, nothing probed.
+#[test]
+fn unix_socket_names_no_socket_can_have_are_usage_errors() {
+    let long = format!("unix:@{}", "n".repeat(108));
+    for target in [
+        "unix:@",
+        long.as_str(),
+        "unix:/tmp/",
+        "redis+socket:///run/a%00b.sock",
+        "postgres:///app?host=/run/pg%00x",
+    ] {
+        for command in ["check", "wait"] {
+            let output = crate::util::porthole_run(&[command, target, "--timeout", "1s"]);
+            crate::util::assert_usage_error(&output, &format!("{command} {target}"));
+            assert!(output.stdout.is_empty(), "{command} {target}: {output:?}");
+        }
+    }
+}
+
 /// A server on `[::]:PORT` that leaves `IPV6_V6ONLY` to the namespace's
 /// `net.ipv6.bindv6only`, as most programs do, and greets each client;
 /// prints `ok` when listening.

@@ -1580,7 +1580,7 @@ fn a_caller_who_stops_only_the_workers_is_sent_to_the_root_master() {
     for worker in targets {
         assert_eq!(worker["refusal"], "worker_of_master", "{report:#}");
         let reason = worker["refusal_reason"].as_str().unwrap();
-        assert!(reason.contains(&format!("stop it instead: {stop} ")), "{reason}");
+        assert!(reason.contains(&format!("stop it instead, as root: {stop} ")), "{reason}");
         assert_eq!(worker["signals"], serde_json::json!([]), "{report:#}");
     }
     // With --force the workers are stopped anyway, and the master that
@@ -1609,7 +1609,11 @@ fn a_caller_who_stops_only_the_workers_is_sent_to_the_root_master() {
     let text = crate::util::run(&mut command);
     assert_eq!(text.code, 2, "{text:?}");
     assert!(!text.stdout.contains("nothing restarted it"), "{}", text.stdout);
-    assert!(text.stdout.contains(&format!("stop it instead: {stop}\n")), "{}", text.stdout);
+    assert!(
+        text.stdout.contains(&format!("stop it instead, as root: {stop}\n")),
+        "{}",
+        text.stdout
+    );
     // The advice runs as printed (root here, as after sudo or su) and
     // frees the port.
     let ran = crate::util::run(Command::new("sh").args(["-c", &stop]));
@@ -1878,7 +1882,7 @@ fn a_real_nginx_is_stopped_through_its_master_whoever_asks() {
     }
     let text = as_www_data(&["kill", &port, "--dry-run"]);
     assert_eq!(text.code, 2, "{text:?}");
-    assert!(text.stdout.contains(&format!("stop it instead: {stop} ")), "{}", text.stdout);
+    assert!(text.stdout.contains(&format!("stop it instead, as root: {stop} ")), "{}", text.stdout);
     assert!(text.stdout.contains(", root's process, which made the listening socket"), "{text:?}");
     assert!(!text.stdout.contains("pass --force"), "{}", text.stdout);
 

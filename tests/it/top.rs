@@ -1384,3 +1384,37 @@ fn a_stop_gives_the_terminal_back_and_a_continue_takes_it_again() {
     let screen = tmux.wait_for("top to end", |screen| screen.contains("top0-ended-"));
     assert!(screen.contains("top0-ended-0"), "{screen}");
 }
+
+/// A server whose program file was deleted after it started (an upgrade
+/// that replaced the build) reads `NAME (deleted)` in every listing that
+/// names it: `top` showed the bare name while `ls` and `porthole PORT` said
+/// it was deleted, so the old build looked like the one on disk.
+#[test]
+fn a_deleted_executable_reads_the_same_in_every_listing() {
+    const LISTENER: &str = "import os,socket,time\n\
+                            s=socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                            print(s.getsockname()[1], flush=True); time.sleep(120)";
+    let directory = tempfile::tempdir().unwrap();
+    let copy = directory.path().join("old-build");
+    std::fs::copy(util::python_binary(), &copy).unwrap();
+    let (server, mut out) = util::python_via(Command::new(&copy), LISTENER, &[]);
+    let port = wait_for_line(&mut out);
+    std::fs::remove_file(&copy).unwrap();
+    let shown = format!("old-build (deleted) ({})", server.pid());
+
+    let once = util::porthole_run(&["top", "--once", "-t", "--interval", "200ms"]);
+    assert_eq!(once.code, 0, "{once:?}");
+    let row = row_of(&once.stdout, &format!("127.0.0.1:{port} ")).expect("the listener's row");
+    assert!(row.ends_with(&shown), "{row}");
+
+    let ls = util::porthole_run(&["ls", "--port", &port]);
+    assert!(ls.stdout.contains(&format!("{}/old-build (deleted)", server.pid())), "{ls:?}");
+    let report = util::porthole_run(&[&port]);
+    assert!(
+        report.stdout.contains(&format!("old-build (deleted) (pid {}", server.pid())),
+        "{report:?}"
+    );
+    let plan = util::porthole_run(&["kill", &port, "--dry-run"]);
+    let row = row_of(&plan.stdout, &format!("127.0.0.1:{port}/tcp")).expect("the target's row");
+    assert!(row.contains(" old-build (deleted) "), "{row}");
+}

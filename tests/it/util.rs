@@ -576,3 +576,13 @@ pub fn run_after_changing_the_binary(
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
+
+/// The real file behind `python3` (not a launcher script such as pyenv's),
+/// for a test that runs a copy of it under another name.
+pub fn python_binary() -> PathBuf {
+    let output = Command::new("python3")
+        .args(["-c", "import os,sys; print(os.path.realpath(sys.executable))"])
+        .output()
+        .expect("python3 runs");
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}

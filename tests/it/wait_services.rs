@@ -418,6 +418,56 @@ fn rediss_asks_inside_tls_and_a_client_on_the_wrong_port_is_told() {
     assert!(output.stderr.contains("speaks plain Redis only"), "{output:?}");
 }
 
+/// `rediss://` to a plain Redis (and `redis://` to a TLS-only one) is
+/// `tls-mismatch`, whose fix is the `check` of the same URL with TLS turned
+/// around, and that line, run as printed, finds the server ready. It was
+/// `service-not-ready` with "point the client at the port Redis listens on,
+/// or move the other service" about the very Redis that answered.
+#[test]
+fn a_redis_url_with_the_wrong_tls_gets_the_check_that_runs() {
+    if !crate::audit::require("redis-server") || !crate::audit::require("openssl") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let (cert, key) = crate::audit::certificate(dir.path());
+    let tls_port = util::unique_port();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let tls_port_text = tls_port.to_string();
+    let (_redis, plain_port, _) = start_redis(
+        &[
+            "--tls-port",
+            &tls_port_text,
+            "--tls-cert-file",
+            cert,
+            "--tls-key-file",
+            key,
+            "--tls-ca-cert-file",
+            cert,
+            "--tls-auth-clients",
+            "no",
+        ],
+        dir.path(),
+        Path::new("redis-server"),
+    );
+    assert!(util::wait_for_port(tls_port, std::time::Duration::from_secs(10)));
+    for (target, fixed) in [
+        (format!("rediss://127.0.0.1:{plain_port}/1"), format!("redis://127.0.0.1:{plain_port}/1")),
+        (format!("redis://127.0.0.1:{tls_port}"), format!("rediss://127.0.0.1:{tls_port}")),
+    ] {
+        let output = porthole_run(&["check", &target, "--timeout", "2s", "--json"]);
+        assert_eq!(output.code, 1, "{output:?}");
+        let json = output.json();
+        assert_eq!(util::cause_ids(&json), ["tls-mismatch"], "{json:#}");
+        let cause = util::cause(&json, "tls-mismatch");
+        let command = format!("porthole check {fixed}");
+        assert_eq!(cause["fix_commands"], serde_json::json!([command]), "{cause:#}");
+        let words: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let ran = porthole_run(&words);
+        assert_eq!(ran.code, 0, "{command}: {ran:?}");
+        assert!(ran.stdout.starts_with(&format!("OK: {fixed} is reachable")), "{ran:?}");
+    }
+}
+
 /// A MariaDB without TCP (`skip-networking`): a TCP URL finds nothing, and
 /// the fix is the same URL through the server's socket, which runs as
 /// printed; at `max_connections` the socket greets with error 1040.

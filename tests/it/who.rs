@@ -388,15 +388,6 @@ const LISTENER: &str = "import os,socket,time\n\
                         s=socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
                         print(s.getsockname()[1], os.getpid(), flush=True); time.sleep(120)";
 
-/// The real file behind `python3` (not a launcher script such as pyenv's).
-fn python_binary() -> std::path::PathBuf {
-    let output = std::process::Command::new("python3")
-        .args(["-c", "import os,sys; print(os.path.realpath(sys.executable))"])
-        .output()
-        .expect("python3 runs");
-    std::path::PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-}
-
 /// The process record of the one listener in `porthole PORT --json`.
 fn listener_process(port: &str) -> serde_json::Value {
     let output = porthole_run(&[port, "--json"]);
@@ -408,7 +399,7 @@ fn listener_process(port: &str) -> serde_json::Value {
 fn a_deleted_executable_is_named_as_such_with_where_it_still_is() {
     let directory = tempfile::tempdir().unwrap();
     let copy = directory.path().join("server-deleted");
-    std::fs::copy(python_binary(), &copy).unwrap();
+    std::fs::copy(crate::util::python_binary(), &copy).unwrap();
     let (server, mut out) =
         crate::util::python_via(std::process::Command::new(&copy), LISTENER, &[]);
     let line = wait_for_line(&mut out);
@@ -446,7 +437,7 @@ fn an_executable_of_another_mount_namespace_is_shown_where_it_is_from_here() {
         "-c",
         "mount -t tmpfs none \"$0\" && cp \"$1\" \"$0/container-python\" && shift && exec \"$0/container-python\" \"$@\"",
     ]);
-    command.arg(directory.path()).arg(python_binary());
+    command.arg(directory.path()).arg(crate::util::python_binary());
     let (server, mut out) = crate::util::python_via(command, LISTENER, &[]);
     let line = wait_for_line(&mut out);
     let port = line.split_whitespace().next().unwrap().to_string();
@@ -1046,4 +1037,15 @@ fn a_loopback_client_that_closed_is_not_called_a_remote_host() {
     assert!(gone, "the client's end never expired: {last}");
     assert!(!last.contains("remote host"), "the client was on this machine: {last}");
     assert!(last.contains("this machine (the client closed its end)"), "{last}");
+}
+
+/// A URL pasted where `porthole PORT` takes HOST:PORT is named as one, with
+/// the HOST:PORT in it, and its password is never echoed: it read as host
+/// `redis` and a port `//:secret@…` that is not a number, quoted whole.
+#[test]
+fn a_url_given_as_the_port_is_named_with_its_host_and_port() {
+    let output = porthole_run(&["redis://:secret@127.0.0.1:6379/0"]);
+    crate::util::assert_usage_error(&output, "a URL");
+    assert!(output.stderr.contains("write 127.0.0.1:6379"), "{output:?}");
+    assert!(!output.stderr.contains("secret"), "{output:?}");
 }
