@@ -59,6 +59,37 @@ pub struct HbaRule {
     /// Set when the server could not parse the line (it is not used).
     #[serde(default)]
     pub error: Option<String>,
+    /// The record as the file holds it, when porthole read the file
+    /// itself (the view does not show it).
+    #[serde(skip)]
+    pub source: Option<RecordSource>,
+}
+
+/// A record of pg_hba.conf as it stands in the file: what an edit of its
+/// method must match and replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSource {
+    /// The line the record ends on (it starts on `line_number`): more
+    /// than one when lines end in `\` (PostgreSQL 14 and later).
+    pub last_line: u32,
+    /// Its lines as they are in the file, joined by `\n`.
+    pub raw: String,
+    /// Where its method token is in `raw`, quotes and any `\` line break
+    /// inside it included.
+    pub method: std::ops::Range<usize>,
+}
+
+/// A database or user name as a line holds it, and whether it was written
+/// in double quotes. The file reader keeps a quoted token quoted (`"all"`,
+/// its `"` doubled inside), since PostgreSQL reads a quoted `all`,
+/// `sameuser`, `replication`, `+name` or `@file` as a plain name; the
+/// `pg_hba_file_rules` view drops the quotes, so its names read as
+/// written.
+pub(crate) fn unquoted(entry: &str) -> (std::borrow::Cow<'_, str>, bool) {
+    match entry.strip_prefix('"').and_then(|e| e.strip_suffix('"')) {
+        Some(inner) => (std::borrow::Cow::Owned(inner.replace("\"\"", "\"")), true),
+        None => (std::borrow::Cow::Borrowed(entry), false),
+    }
 }
 
 /// Who a `trust` line lets in.
@@ -93,9 +124,12 @@ impl HbaRule {
     fn covers_superuser(&self) -> bool {
         let users = self.user_name.as_deref().unwrap_or_default();
         let databases = self.database.as_deref().unwrap_or_default();
-        users.iter().any(|u| u == "all" || u == "postgres" || u.starts_with(['+', '@']))
+        // A quoted entry is a name, never a keyword, group or file.
+        let named = |entry: &str| unquoted(entry).0 == "postgres";
+        users.iter().any(|u| u == "all" || named(u) || u.starts_with(['+', '@']))
             && databases.iter().any(|d| {
-                matches!(d.as_str(), "all" | "postgres" | "sameuser" | "samerole")
+                matches!(d.as_str(), "all" | "sameuser" | "samerole" | "samegroup")
+                    || named(d)
                     || d.starts_with('@')
             })
     }
