@@ -248,6 +248,20 @@ impl HbaRules {
             .collect()
     }
 
+    /// The TCP `trust` lines some client can reach, whoever it logs in
+    /// as: a line an earlier catch-all `host` line (every database and
+    /// user, the same or a wider address, whatever its method) always
+    /// answers first is left out.
+    pub fn unshadowed_trust(&self) -> Vec<&HbaRule> {
+        let tcp: Vec<&HbaRule> = self.rules.iter().filter(|r| r.is_tcp()).collect();
+        tcp.iter()
+            .enumerate()
+            .filter(|(_, rule)| rule.method() == "trust")
+            .filter(|(index, rule)| !tcp[..*index].iter().any(|earlier| earlier.shadows(rule)))
+            .map(|(_, rule)| *rule)
+            .collect()
+    }
+
     /// Every TCP `trust` line, for the fix: all of them are ways in.
     pub fn tcp_trust(&self) -> Vec<&HbaRule> {
         self.rules.iter().filter(|r| r.is_tcp() && r.method() == "trust").collect()
@@ -395,6 +409,8 @@ mod tests {
         let parsed = rules(&[LOCAL, &catch_all, &dead, &alice, &v6]);
         let reachable: Vec<u32> = parsed.superuser_trust().iter().map(|r| r.line_number).collect();
         assert_eq!(reachable, [5], "IPv4 is caught by line 2; line 4 is alice's");
+        let live: Vec<u32> = parsed.unshadowed_trust().iter().map(|r| r.line_number).collect();
+        assert_eq!(live, [4, 5], "line 3 is answered by line 2 first, whoever logs in");
         let all: Vec<u32> = parsed.tcp_trust().iter().map(|r| r.line_number).collect();
         assert_eq!(all, [3, 4, 5], "the fix changes every TCP trust line");
     }

@@ -89,11 +89,16 @@ fn from_the_file(
             Scope::Local => false,
         })
         .collect();
-    if reached.is_empty() {
+    // A line an earlier catch-all line answers first lets no one in (the
+    // fix still edits it: it comes alive once the earlier line changes).
+    let live = rules.unshadowed_trust();
+    let alive: Vec<&(&HbaRule, Admitted)> =
+        reached.iter().filter(|(rule, _)| live.iter().any(|l| std::ptr::eq(*l, *rule))).collect();
+    if alive.is_empty() {
         return Vec::new();
     }
-    let others = network && reached.iter().any(|(_, admits)| admits.others);
-    let described: Vec<String> = reached
+    let others = network && alive.iter().any(|(_, admits)| admits.others);
+    let described: Vec<String> = alive
         .iter()
         .map(|(rule, admits)| {
             let host_name = rule.network().is_none()
@@ -109,7 +114,14 @@ fn from_the_file(
                 (false, true, _) => "this machine's own addresses",
                 (false, false, _) => "loopback clients",
             };
-            format!("{} line {} `{}` ({who})", rule.file(rules), rule.line_number, rule.text())
+            // `hostssl` and `hostgssenc` lines match those connections only.
+            let only = match rule.kind.as_deref() {
+                Some("hostssl") => ", over TLS only",
+                Some("hostgssenc") => ", over GSSAPI encryption only",
+                _ => "",
+            };
+            let (file, line, text) = (rule.file(rules), rule.line_number, rule.text());
+            format!("{file} line {line} `{text}` ({who}{only})")
         })
         .collect();
     // Without `--active` the file is all there is: no login was made.
@@ -446,6 +458,53 @@ mod tests {
             same.fix.ends_with("then `kill -HUP 42` (the postmaster: it reloads)"),
             "{}",
             same.fix
+        );
+    }
+
+    /// The file's `trust` lines that no one can reach (an earlier catch-all
+    /// line answers first) are no finding: they were graded critical though
+    /// every client met `reject` or a password. A `hostssl` or
+    /// `hostgssenc` line says which connections it takes.
+    #[test]
+    fn file_lines_an_earlier_catch_all_answers_are_no_finding() {
+        use crate::audit::postgres_hba::{read, HbaOnDisk};
+        use crate::audit::postgres_options::HbaLocation;
+        let judged = |text: &str| {
+            let system = crate::inventory::system::fake::Scripted::default().file("/d/hba", text);
+            let location = HbaLocation {
+                path: "/d/hba".into(),
+                root: String::new(),
+                pid: None,
+                major_version: Some(15),
+            };
+            let mut seen = outcome("postgresql", Vec::new());
+            seen.hba_on_disk = Some(HbaOnDisk {
+                file: read(&system, &location),
+                local_addresses: vec![("10.0.0.1".parse().expect("address"), 24)],
+            });
+            let target = target("0.0.0.0", 5432);
+            check(&context(&target, Some(&seen)))
+        };
+        let dead = judged("host all all 0.0.0.0/0 reject\nhost all all 192.0.2.0/24 trust\n");
+        assert!(dead.is_empty(), "{dead:?}");
+        let quoted = judged("host \"all\" all 0.0.0.0/0 reject\nhost all all 192.0.2.0/24 trust\n");
+        assert_eq!(quoted.len(), 1, "a database named `all` is no catch-all: {quoted:?}");
+        let found = judged(concat!(
+            "hostssl all all 0.0.0.0/0 trust\n",
+            "hostgssenc all all 192.0.2.0/24 trust\n",
+        ));
+        assert_eq!(found[0].severity, Severity::Critical);
+        assert!(
+            found[0].evidence.contains(
+                "`hostssl all all 0.0.0.0/0 trust` (other devices and this machine, over TLS only)"
+            ),
+            "{}",
+            found[0].evidence
+        );
+        assert!(
+            found[0].evidence.contains(", over GSSAPI encryption only)"),
+            "{}",
+            found[0].evidence
         );
     }
 
