@@ -3,14 +3,16 @@
 //! trust` admits a network that holds none of the machine's addresses, so
 //! the loopback login and the one from a non-loopback address of the
 //! machine are both asked for a password while every device of that
-//! network gets in as any user.
+//! network gets in as any user. Reading it sends the server nothing, so it
+//! is read in the passive audit too.
 //!
 //! The file is the one [`postgres_options::hba_file`] locates (command
 //! line, configuration files, data directory; through `/proc/PID/root`
-//! for a server in a mount namespace of its own). Its lines are tokenised
-//! as PostgreSQL does (whitespace-separated fields, double quotes, `#`
-//! comments, a trailing `\` continuing a record from PostgreSQL 14 on, as
-//! `PG_VERSION` in its data directory says), and `include`,
+//! for a server whose mount namespace shows another file at a path). Its
+//! lines are tokenised as PostgreSQL does (blank-separated fields, lists
+//! joined by commas, double quotes that make a keyword or `@file` a plain
+//! name, `#` comments, a trailing `\` continuing a record from PostgreSQL
+//! 14 on, as `PG_VERSION` in its data directory says), and `include`,
 //! `include_if_exists` and `include_dir` (PostgreSQL 16) are followed where
 //! they stand, relative to the including file. `@file` lists in the
 //! database and user fields are replaced by the names they hold, relative

@@ -1,5 +1,6 @@
-//! `trust-auth` (`--active`): PostgreSQL logged in `postgres`, its
-//! superuser, without a password — a `trust` line in pg_hba.conf. A
+//! `trust-auth`: PostgreSQL logged in `postgres`, its superuser, without a
+//! password (`--active`), or its pg_hba.conf, read from disk (passive too),
+//! has a `trust` line for an address that reaches the listener. A
 //! superuser can run programs as the server's user (`COPY … FROM PROGRAM`).
 
 use std::net::SocketAddr;
