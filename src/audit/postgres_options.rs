@@ -79,7 +79,10 @@ fn arguments(cmdline: &[String]) -> Arguments {
 /// The source of `listen_addresses` for postmaster `pid` run as `cmdline`;
 /// `None` when its files are not known (no `-D` nor `config_file` on its
 /// command line: `PGDATA` names them) or are other files for it than for
-/// porthole (a container: a fix must be made inside it).
+/// porthole under another root (a container: a fix must be made inside
+/// it). A server that shares porthole's root but has a mount namespace of
+/// its own (a bind mount over its configuration directory) is read, and
+/// its file named, through `/proc/PID/root` where it sees another file.
 pub fn listen_addresses(system: &dyn System, pid: u32, cmdline: &[String]) -> Option<BindSource> {
     let found = arguments(cmdline);
     if let Some(argument) = found.listen {
@@ -91,7 +94,8 @@ pub fn listen_addresses(system: &dyn System, pid: u32, cmdline: &[String]) -> Op
     if !config.starts_with('/') {
         return None;
     }
-    let mut reader = Reader::new(system, pid, None);
+    let shared_root = mount_root(system, pid).is_empty();
+    let mut reader = Reader::new(system, pid, shared_root.then(String::new));
     reader.read(&config, 0);
     if let Some(data) = data.filter(|d| d.starts_with('/')) {
         reader.read(&format!("{data}/postgresql.auto.conf"), 0);
@@ -101,7 +105,7 @@ pub fn listen_addresses(system: &dyn System, pid: u32, cmdline: &[String]) -> Op
     }
     Some(match reader.found {
         Some((file, line)) => BindSource::File { file, line },
-        None => BindSource::Unset { last_file: Some(config) },
+        None => BindSource::Unset { last_file: Some(reader.reach(&config)) },
     })
 }
 
@@ -252,14 +256,21 @@ impl<'a> Reader<'a> {
         Reader { system, pid, found: None, elsewhere: false, root, values: Default::default() }
     }
 
+    /// The path that reaches `file`, as the server names it, from here.
+    fn reach(&self, file: &str) -> String {
+        match self.root.as_deref() {
+            Some("") => crate::audit::reached_path(self.system, self.pid, file),
+            root => format!("{}{file}", root.unwrap_or_default()),
+        }
+    }
+
     fn read(&mut self, file: &str, depth: usize) {
         if depth > MAX_DEPTH {
             return;
         }
         let status = |path: &str| self.system.file_status(path).map(|s| (s.device, s.inode));
-        let reached = match self.root.as_deref() {
-            Some("") => crate::audit::reached_path(self.system, self.pid, file),
-            Some(root) => format!("{root}{file}"),
+        let reached = match self.root {
+            Some(_) => self.reach(file),
             None => {
                 let theirs = status(&format!("/proc/{}/root{file}", self.pid));
                 if theirs.is_some() && theirs != status(file) {
@@ -292,18 +303,14 @@ impl<'a> Reader<'a> {
             };
             let value = value.trim().trim_matches('\'');
             match setting(name).as_str() {
-                "listen_addresses" => self.found = Some((file.to_string(), index + 1)),
+                "listen_addresses" => self.found = Some((reached.clone(), index + 1)),
                 name @ ("hba_file" | "data_directory") => {
                     self.values.insert(name.to_string(), value.to_string());
                 }
                 "include" | "include_if_exists" => self.read(&relative(value), depth + 1),
                 "include_dir" => {
                     let included = relative(value);
-                    let reached = match self.root.as_deref() {
-                        Some("") => crate::audit::reached_path(self.system, self.pid, &included),
-                        root => format!("{}{included}", root.unwrap_or_default()),
-                    };
-                    for name in conf_directory(self.system, &reached) {
+                    for name in conf_directory(self.system, &self.reach(&included)) {
                         self.read(&format!("{included}/{name}"), depth + 1);
                     }
                 }

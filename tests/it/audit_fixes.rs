@@ -2587,3 +2587,78 @@ fn a_postgres_in_its_own_mount_namespace_is_judged_by_the_pg_hba_conf_it_reads()
     });
     assert!(gone, "{last:#}");
 }
+
+/// The `exposed-service` fix of a PostgreSQL in a mount namespace of its
+/// own, whose configuration directory is bind-mounted over there: porthole
+/// saw another file at the server's path and gave up on naming the line
+/// ("set it in postgresql.conf"). The server's own file is now read through
+/// /proc/PID/root, and the printed `sed`, run from here, edits the line
+/// that sets `listen_addresses` in that file, not in this side's.
+#[test]
+fn the_listen_addresses_fix_of_a_postgres_in_its_own_mount_namespace_edits_its_file() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(bin) = crate::audit::postgres_bin() else {
+        util::skip("postgresql not installed");
+        return;
+    };
+    if !util::installed("unshare") {
+        util::skip("unshare not installed");
+        return;
+    }
+    let dir = crate::audit::shared_tempdir();
+    let data = dir.path().join("data");
+    let conf = dir.path().join("conf");
+    let theirs = dir.path().join("conf-in-namespace");
+    for directory in [&data, &conf, &theirs] {
+        std::fs::create_dir(directory).unwrap();
+    }
+    crate::audit::chown(&data, "postgres");
+    let init = util::run(
+        crate::audit::as_user("postgres", &bin.join("initdb"))
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+    std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+    let ours = "listen_addresses = 'localhost'\n";
+    std::fs::write(conf.join("postgresql.conf"), ours).unwrap();
+    let served = "# the server's\nlisten_addresses = '0.0.0.0'\n";
+    std::fs::write(theirs.join("postgresql.conf"), served).unwrap();
+    for directory in [&data, &conf, &theirs] {
+        crate::audit::chown(directory, "postgres");
+    }
+    let port = util::unique_port();
+    let config_file = conf.join("postgresql.conf");
+    let script = format!(
+        "mount --bind {theirs} {conf} && exec setpriv --reuid=postgres --regid=postgres --init-groups -- {postgres} -D {data} -p {port} -k {data} -c fsync=off -c config_file={config}",
+        theirs = theirs.display(),
+        conf = conf.display(),
+        postgres = bin.join("postgres").display(),
+        data = data.display(),
+        config = config_file.display(),
+    );
+    let postmaster = ChildGuard::spawn(
+        netns
+            .command("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(&netns, port), "postgres did not start on {port}");
+    assert!(
+        crate::audit::postgres_ready(&bin, port, Some(&netns)),
+        "postgres on {port} accepts no logins"
+    );
+    let json = postgres_audit(&netns, port);
+    let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
+    let reached = format!("/proc/{}/root{}", postmaster.pid(), config_file.display());
+    let sed = format!("sed -i \"2s/.*/listen_addresses = 'localhost'/\" {reached}");
+    assert!(fix.starts_with(&format!("`{sed}` (line 2 sets it), then restart pid ")), "{fix}");
+    run_printed_in(dir.path(), &sed);
+    assert_eq!(std::fs::read_to_string(&config_file).unwrap(), ours, "this side's file is left");
+    assert_eq!(
+        std::fs::read_to_string(theirs.join("postgresql.conf")).unwrap(),
+        "# the server's\nlisten_addresses = 'localhost'\n"
+    );
+}
