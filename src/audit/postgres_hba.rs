@@ -13,7 +13,7 @@
 //! joined by commas, double quotes that make a keyword or `@file` a plain
 //! name, `#` comments, a trailing `\` continuing a record from PostgreSQL
 //! 14 on, as `PG_VERSION` in its data directory says), and `include`,
-//! `include_if_exists` and `include_dir` (PostgreSQL 16) are followed where
+//! `include_if_exists` and `include_dir` (PostgreSQL 16 and later) are followed where
 //! they stand, relative to the including file. `@file` lists in the
 //! database and user fields are replaced by the names they hold, relative
 //! to the referencing file too, so the evidence names the users a line
@@ -105,6 +105,7 @@ pub fn read(system: &dyn System, location: &HbaLocation) -> HbaFile {
         system,
         location,
         continuation: location.major_version.is_none_or(|major| major >= 14),
+        includes: location.major_version.is_none_or(|major| major >= 16),
         rules: Vec::new(),
     };
     if !reader.read(&location.path, 0) {
@@ -119,6 +120,9 @@ struct Reader<'a> {
     location: &'a HbaLocation,
     /// Whether a trailing `\` continues a record (PostgreSQL 14+).
     continuation: bool,
+    /// Whether `include`, `include_if_exists` and `include_dir` are
+    /// directives (PostgreSQL 16+; before, the server refuses such a line).
+    includes: bool,
     rules: Vec<HbaRule>,
 }
 
@@ -144,7 +148,7 @@ impl Reader<'_> {
                 Some([token]) => Some(token.text.as_str()),
                 _ => None,
             };
-            match (directive(0), directive(1)) {
+            match (directive(0).filter(|_| self.includes), directive(1)) {
                 (Some("include" | "include_if_exists"), Some(included)) => {
                     let included = relative(included);
                     self.read(&included, depth + 1);
@@ -721,6 +725,29 @@ mod tests {
             read(&system, &missing),
             HbaFile::Unreadable { path: "/nowhere/pg_hba.conf".into() }
         );
+    }
+
+    /// `include` lines are PostgreSQL 16's: a 15 refuses them as a
+    /// connection type, and reads no other file.
+    #[test]
+    fn includes_are_followed_from_postgresql_16_on_only() {
+        use crate::inventory::system::fake::Scripted;
+        let system = Scripted::default()
+            .file("/d/pg_hba.conf", "include_if_exists lab.conf\ninclude gone.conf\n")
+            .file("/d/lab.conf", "host all all 192.0.2.0/24 trust\n");
+        let lines = |major_version| {
+            let location = HbaLocation {
+                path: "/d/pg_hba.conf".into(),
+                root: String::new(),
+                pid: None,
+                major_version,
+            };
+            let HbaFile::Read(rules) = read(&system, &location) else { panic!("read") };
+            rules.rules.iter().map(HbaRule::text).collect::<Vec<_>>()
+        };
+        assert_eq!(lines(Some(16)), ["host all all 192.0.2.0/24 trust"]);
+        assert_eq!(lines(None), ["host all all 192.0.2.0/24 trust"]);
+        assert!(lines(Some(15)).is_empty());
     }
 
     #[test]
