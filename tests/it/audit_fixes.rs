@@ -2560,13 +2560,18 @@ fn a_postgres_in_its_own_mount_namespace_is_judged_by_the_pg_hba_conf_it_reads()
         "{evidence}"
     );
     let fix = trust["fix"].as_str().unwrap();
-    assert!(
-        fix.contains(&format!(
-            " {reached}` (the server's {}, which its mount namespace shows",
-            hba_file.display()
-        )),
-        "{fix}"
+    let named = format!(
+        " {reached}` (the server's {}, which its mount namespace shows",
+        hba_file.display()
     );
+    assert!(fix.contains(&named), "{fix}");
+    // Logged in to, the server names its file as it sees it: the fix
+    // still edits it where it is reached from here.
+    let (_, active) = crate::audit::audit(port, &["--active"]);
+    let logged_in = crate::audit::finding(&active, "trust-auth");
+    let evidence = logged_in["evidence"].as_str().unwrap();
+    assert!(evidence.contains("AuthenticationOk"), "{evidence}");
+    assert!(logged_in["fix"].as_str().unwrap().contains(&named), "{logged_in:#}");
     let commands: Vec<&str> = fix
         .split('`')
         .skip(1)
