@@ -79,16 +79,16 @@ pub struct RecordSource {
     pub method: std::ops::Range<usize>,
 }
 
-/// A database or user name as a line holds it, and whether it was written
-/// in double quotes. The file reader keeps a quoted token quoted (`"all"`,
-/// its `"` doubled inside), since PostgreSQL reads a quoted `all`,
-/// `sameuser`, `replication`, `+name` or `@file` as a plain name; the
-/// `pg_hba_file_rules` view drops the quotes, so its names read as
-/// written.
-pub(crate) fn unquoted(entry: &str) -> (std::borrow::Cow<'_, str>, bool) {
+/// The name a database or user entry of a line stands for. The file
+/// reader keeps a quoted token quoted (`"all"`, its `"` doubled inside),
+/// since PostgreSQL reads a quoted `all`, `sameuser`, `replication`,
+/// `+name` or `@file` as a plain name, so an entry that compares equal to
+/// a keyword is the keyword; the `pg_hba_file_rules` view drops the
+/// quotes, so its names read as written.
+pub(crate) fn unquoted(entry: &str) -> std::borrow::Cow<'_, str> {
     match entry.strip_prefix('"').and_then(|e| e.strip_suffix('"')) {
-        Some(inner) => (std::borrow::Cow::Owned(inner.replace("\"\"", "\"")), true),
-        None => (std::borrow::Cow::Borrowed(entry), false),
+        Some(inner) => std::borrow::Cow::Owned(inner.replace("\"\"", "\"")),
+        None => std::borrow::Cow::Borrowed(entry),
     }
 }
 
@@ -125,7 +125,7 @@ impl HbaRule {
         let users = self.user_name.as_deref().unwrap_or_default();
         let databases = self.database.as_deref().unwrap_or_default();
         // A quoted entry is a name, never a keyword, group or file.
-        let named = |entry: &str| unquoted(entry).0 == "postgres";
+        let named = |entry: &str| unquoted(entry) == "postgres";
         users.iter().any(|u| u == "all" || named(u) || u.starts_with(['+', '@']))
             && databases.iter().any(|d| {
                 matches!(d.as_str(), "all" | "sameuser" | "samerole" | "samegroup")
@@ -413,6 +413,18 @@ mod tests {
         assert_eq!(live, [4, 5], "line 3 is answered by line 2 first, whoever logs in");
         let all: Vec<u32> = parsed.tcp_trust().iter().map(|r| r.line_number).collect();
         assert_eq!(all, [3, 4, 5], "the fix changes every TCP trust line");
+    }
+
+    /// The file reader keeps quoted entries quoted: `"all"` is a database
+    /// of that name, which porthole's login to `postgres` does not meet,
+    /// and `"postgres"` the superuser itself.
+    #[test]
+    fn quoted_entries_are_names_not_keywords() {
+        let database_all = host(2, r#"\"all\""#, "all", "0.0.0.0", Some("0.0.0.0"), "trust");
+        let superuser = host(3, "all", r#"\"postgres\""#, "10.0.0.0", Some("255.0.0.0"), "trust");
+        let parsed = rules(&[LOCAL, &database_all, &superuser]);
+        let reachable: Vec<u32> = parsed.superuser_trust().iter().map(|r| r.line_number).collect();
+        assert_eq!(reachable, [3]);
     }
 
     #[test]
