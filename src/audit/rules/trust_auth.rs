@@ -104,7 +104,13 @@ fn from_the_file(
         .map(|(rule, admits)| {
             let host_name = rule.network().is_none()
                 && !matches!(rule.address.as_deref(), Some("all" | "samehost" | "samenet"));
-            let who = match (admits.others && network, admits.this_machine, admits.loopback) {
+            // Who reaches this listener: a loopback one takes no client
+            // from the machine's other addresses, a LAN one none from
+            // loopback.
+            let scope = context.target.scope;
+            let this_machine = admits.this_machine && scope != Scope::Loopback;
+            let loopback = admits.loopback && scope != Scope::Specific;
+            let who = match (admits.others && network, this_machine, loopback) {
                 (true, false, false) if host_name => {
                     "other devices: whoever the host name resolves to"
                 }
@@ -470,7 +476,7 @@ mod tests {
     fn file_lines_an_earlier_catch_all_answers_are_no_finding() {
         use crate::audit::postgres_hba::{read, HbaOnDisk};
         use crate::audit::postgres_options::HbaLocation;
-        let judged = |text: &str| {
+        let judged_on = |address: &str, text: &str| {
             let system = crate::inventory::system::fake::Scripted::default().file("/d/hba", text);
             let location = HbaLocation {
                 path: "/d/hba".into(),
@@ -483,9 +489,17 @@ mod tests {
                 file: read(&system, &location),
                 local_addresses: vec![("10.0.0.1".parse().expect("address"), 24)],
             });
-            let target = target("0.0.0.0", 5432);
+            let target = target(address, 5432);
             check(&context(&target, Some(&seen)))
         };
+        let judged = |text: &str| judged_on("0.0.0.0", text);
+        // `samenet` on a loopback listener: loopback clients are who reach it.
+        let loopback = judged_on("127.0.0.1", "host all all samenet trust\n");
+        assert!(
+            loopback[0].evidence.contains("`host all all samenet trust` (loopback clients)"),
+            "{}",
+            loopback[0].evidence
+        );
         let dead = judged("host all all 0.0.0.0/0 reject\nhost all all 192.0.2.0/24 trust\n");
         assert!(dead.is_empty(), "{dead:?}");
         let quoted = judged("host \"all\" all 0.0.0.0/0 reject\nhost all all 192.0.2.0/24 trust\n");
