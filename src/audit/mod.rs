@@ -190,7 +190,9 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             options,
         );
     }
-    let mut unread = if options.active && !options.skip.contains(&RuleId::TrustAuth) {
+    // Reading pg_hba.conf sends the server nothing: it is part of the
+    // passive audit, and the logins of `--active` add what the server says.
+    let mut unread = if !options.skip.contains(&RuleId::TrustAuth) {
         hba_on_disk(system, &targets, &mut outcomes, (&handles, current_namespace))
     } else {
         Vec::new()
@@ -555,7 +557,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
 /// sees the same file there (`ip netns exec` gives its command a mount
 /// namespace of its own with the same files), else `/proc/PID/root` and
 /// the path, which goes through the process's own mounts.
-fn reached_path(system: &dyn System, pid: u32, path: &str) -> String {
+pub(crate) fn reached_path(system: &dyn System, pid: u32, path: &str) -> String {
     let identity = |file: &str| system.file_status(file).map(|s| (s.device, s.inode));
     let theirs = identity(&format!("/proc/{pid}/ns/mnt"));
     if theirs.is_none() || theirs == identity("/proc/self/ns/mnt") || !path.starts_with('/') {

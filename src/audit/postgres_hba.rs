@@ -3,15 +3,17 @@
 //! trust` admits a network that holds none of the machine's addresses, so
 //! the loopback login and the one from a non-loopback address of the
 //! machine are both asked for a password while every device of that
-//! network gets in as any user.
+//! network gets in as any user. Reading it sends the server nothing, so it
+//! is read in the passive audit too.
 //!
 //! The file is the one [`postgres_options::hba_file`] locates (command
 //! line, configuration files, data directory; through `/proc/PID/root`
-//! for a server in a mount namespace of its own). Its lines are tokenised
-//! as PostgreSQL does (whitespace-separated fields, double quotes, `#`
-//! comments, a trailing `\` continuing a record from PostgreSQL 14 on, as
-//! `PG_VERSION` in its data directory says), and `include`,
-//! `include_if_exists` and `include_dir` (PostgreSQL 16) are followed where
+//! for a server whose mount namespace shows another file at a path). Its
+//! lines are tokenised as PostgreSQL does (blank-separated fields, lists
+//! joined by commas, double quotes that make a keyword or `@file` a plain
+//! name, `#` comments, a trailing `\` continuing a record from PostgreSQL
+//! 14 on, as `PG_VERSION` in its data directory says), and `include`,
+//! `include_if_exists` and `include_dir` (PostgreSQL 16 and later) are followed where
 //! they stand, relative to the including file. `@file` lists in the
 //! database and user fields are replaced by the names they hold, relative
 //! to the referencing file too, so the evidence names the users a line
@@ -21,9 +23,10 @@
 //! [`postgres_options::hba_file`]: crate::audit::postgres_options::hba_file
 
 use std::net::IpAddr;
+use std::ops::Range;
 
 use crate::audit::postgres_options::HbaLocation;
-use crate::audit::probes::pg_hba::{contains, HbaRule, HbaRules, Trusted};
+use crate::audit::probes::pg_hba::{contains, HbaRule, HbaRules, RecordSource, Trusted};
 use crate::inventory::system::System;
 
 /// How deep includes may nest (a loop must end).
@@ -83,9 +86,13 @@ pub fn admitted(rule: &HbaRule, local: &[(IpAddr, u8)]) -> Admitted {
         return Admitted { others: true, ..Admitted::default() };
     };
     let width = if network.is_ipv4() { 32 } else { 128 };
-    let loopback = [IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)]
-        .into_iter()
-        .any(|ip| contains(network, prefix, ip));
+    // Any address of 127.0.0.0/8 is this machine's loopback: a local
+    // client may connect from 127.0.0.2 as well as from 127.0.0.1.
+    let inside_loopback = matches!(network, IpAddr::V4(v4) if v4.octets()[0] == 127 && prefix >= 8);
+    let loopback = inside_loopback
+        || [IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)]
+            .into_iter()
+            .any(|ip| contains(network, prefix, ip));
     let this_machine = non_loopback().any(|(ip, _)| contains(network, prefix, *ip));
     let single = prefix >= width;
     let others = rule.trusted() == Trusted::Network && !(single && (loopback || this_machine));
@@ -94,76 +101,72 @@ pub fn admitted(rule: &HbaRule, local: &[(IpAddr, u8)]) -> Admitted {
 
 /// Reads the pg_hba.conf at `location` with its includes.
 pub fn read(system: &dyn System, location: &HbaLocation) -> HbaFile {
-    let main = location.reached();
     let mut reader = Reader {
         system,
-        root: &location.root,
+        location,
         continuation: location.major_version.is_none_or(|major| major >= 14),
+        includes: location.major_version.is_none_or(|major| major >= 16),
         rules: Vec::new(),
     };
-    if !reader.read(&main, 0) {
-        return HbaFile::Unreadable { path: main };
+    if !reader.read(&location.path, 0) {
+        return HbaFile::Unreadable { path: location.reached(system) };
     }
-    HbaFile::Read(HbaRules { hba_file: main, rules: reader.rules })
+    HbaFile::Read(HbaRules { hba_file: location.reached(system), rules: reader.rules })
 }
 
 struct Reader<'a> {
     system: &'a dyn System,
-    /// `/proc/PID/root` for a server with its own root, else empty: an
-    /// absolute path in an include is the server's.
-    root: &'a str,
+    /// Where the server reads the file, and how its paths are reached.
+    location: &'a HbaLocation,
     /// Whether a trailing `\` continues a record (PostgreSQL 14+).
     continuation: bool,
+    /// Whether `include`, `include_if_exists` and `include_dir` are
+    /// directives (PostgreSQL 16+; before, the server refuses such a line).
+    includes: bool,
     rules: Vec<HbaRule>,
 }
 
 impl Reader<'_> {
-    /// Reads `file` (a path porthole reaches); `false` when it could not.
+    /// Reads `file`, as the server names it; `false` when it could not.
+    /// The rules name the path that reaches it from here.
     fn read(&mut self, file: &str, depth: usize) -> bool {
         if depth > MAX_DEPTH {
             return false;
         }
-        // Another user's file names: regular files only, never a FIFO.
-        let regular = self.system.file_status(file).is_none_or(|s| s.is_file);
-        let Some(bytes) = self.system.read_regular(file, MAX_FILE).filter(|_| regular) else {
-            return false;
-        };
-        let text = String::from_utf8_lossy(&bytes);
+        let reached = self.location.reach(self.system, file);
+        let Some(text) = self.text(&reached) else { return false };
         let directory = file.rsplit_once('/').map_or("", |(d, _)| d).to_string();
-        let root = self.root;
         let relative = |path: &str| {
             if path.starts_with('/') {
-                format!("{root}{path}")
+                path.to_string()
             } else {
                 format!("{directory}/{path}")
             }
         };
-        for (line_number, fields) in records(&text, self.continuation) {
-            let Some(first) = fields.first() else { continue };
-            match (first.join(",").as_str(), fields.get(1)) {
-                ("include" | "include_if_exists", Some(included)) => {
-                    let included = relative(&included.join(","));
+        for record in records(&text, self.continuation) {
+            let directive = |index: usize| match record.fields.get(index).map(Vec::as_slice) {
+                Some([token]) => Some(token.text.as_str()),
+                _ => None,
+            };
+            match (directive(0).filter(|_| self.includes), directive(1)) {
+                (Some("include" | "include_if_exists"), Some(included)) => {
+                    let included = relative(included);
                     self.read(&included, depth + 1);
                 }
-                ("include_dir", Some(included)) => {
-                    let included = relative(&included.join(","));
-                    let mut names: Vec<String> = self
-                        .system
-                        .directory_times(&included)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(name, _)| name)
-                        .filter(|name| name.ends_with(".conf") && !name.starts_with('.'))
-                        .collect();
-                    names.sort();
-                    for name in names {
+                (Some("include_dir"), Some(included)) => {
+                    let included = relative(included);
+                    let listed = self.location.reach(self.system, &included);
+                    for name in crate::audit::postgres_options::conf_directory(self.system, &listed)
+                    {
                         self.read(&format!("{included}/{name}"), depth + 1);
                     }
                 }
                 _ => {
-                    if let Some(mut rule) = rule(file, line_number, &fields) {
-                        rule.database = rule.database.map(|l| self.expand(&l, &directory, depth));
-                        rule.user_name = rule.user_name.map(|l| self.expand(&l, &directory, depth));
+                    if let Some(mut rule) = rule(&reached, &record) {
+                        let lists = [(&mut rule.database, 1), (&mut rule.user_name, 2)];
+                        for (list, index) in lists {
+                            *list = Some(self.expand(&record.fields[index], &directory, depth));
+                        }
                         self.rules.push(rule);
                     }
                 }
@@ -174,37 +177,45 @@ impl Reader<'_> {
 }
 
 impl Reader<'_> {
-    /// `list` (a database or user field) with each `@file` replaced by the
-    /// names in that file, as the server reads them: relative to
-    /// `directory`, the referencing file's, names separated by whitespace
-    /// or commas, `#` comments, nested `@file`s followed. A file that cannot
-    /// be read, or names no one, gives no names: the server then refuses the
-    /// line (its later fields shift into the empty one's place).
+    /// The text of `reached`, another user's file: a regular file only,
+    /// never a FIFO, and at most [`MAX_FILE`] bytes.
+    fn text(&self, reached: &str) -> Option<String> {
+        let regular = self.system.file_status(reached).is_none_or(|s| s.is_file);
+        let bytes = self.system.read_regular(reached, MAX_FILE).filter(|_| regular)?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// `tokens` (a database or user field) as list entries, each unquoted
+    /// `@file` replaced by the names in that file, as the server reads
+    /// them: relative to `directory`, the referencing file's, names
+    /// separated by blanks, commas or lines, `#` comments, nested `@file`s
+    /// followed. A quoted `"@x"` is the name `@x`, and a bare `@` a name
+    /// too. A file that cannot be read, or names no one, gives no names:
+    /// the server then refuses the line (its later fields shift into the
+    /// empty one's place).
     /// See: <https://www.postgresql.org/docs/current/auth-pg-hba-conf.html>
-    fn expand(&self, list: &[String], directory: &str, depth: usize) -> Vec<String> {
+    fn expand(&self, tokens: &[Token], directory: &str, depth: usize) -> Vec<String> {
         let mut names = Vec::new();
-        for token in list {
-            let Some(name) = token.strip_prefix('@').filter(|name| !name.is_empty()) else {
-                names.push(token.clone());
+        for token in tokens {
+            let file = token.text.strip_prefix('@').filter(|name| !name.is_empty());
+            let Some(name) = file.filter(|_| !token.quoted) else {
+                names.push(token.entry());
                 continue;
             };
             if depth >= MAX_DEPTH {
                 continue;
             }
             let path = if name.starts_with('/') {
-                format!("{}{name}", self.root)
+                name.to_string()
             } else {
                 format!("{directory}/{name}")
             };
-            let regular = self.system.file_status(&path).is_none_or(|s| s.is_file);
-            let Some(bytes) = self.system.read_regular(&path, MAX_FILE).filter(|_| regular) else {
+            let Some(text) = self.text(&self.location.reach(self.system, &path)) else {
                 continue;
             };
-            let text = String::from_utf8_lossy(&bytes);
-            let listed: Vec<String> = records(&text, self.continuation)
+            let listed: Vec<Token> = records(&text, self.continuation)
                 .into_iter()
-                .flat_map(|(_, fields)| fields.into_iter().flatten())
-                .filter(|name| !name.is_empty())
+                .flat_map(|record| record.fields.into_iter().flatten())
                 .collect();
             let included = path.rsplit_once('/').map_or("", |(d, _)| d);
             names.extend(self.expand(&listed, included, depth + 1));
@@ -220,123 +231,267 @@ pub fn names_someone(rule: &HbaRule) -> bool {
     some(&rule.database) && some(&rule.user_name)
 }
 
-/// The records of a pg_hba.conf: (line number of its first line, fields),
-/// each field a comma-separated list of tokens, quotes removed. With
-/// `continuation` (PostgreSQL 14 and later) a line ending in `\` goes on
-/// in the next one: the backslash is dropped and the lines are joined as
-/// they are, before comments are stripped, as the server does. Before 14
-/// the backslash is part of the last token, and the next line a record of
-/// its own (the server rejects both).
-fn records(text: &str, continuation: bool) -> Vec<(u32, Vec<Vec<String>>)> {
+/// One token of a record, as PostgreSQL's `next_token()` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Token {
+    /// Its characters, quotes removed (`""` inside quotes is one `"`).
+    text: String,
+    /// It began with a double quote: `"all"`, `"samehost"` and `"@x"` are
+    /// then names, not keywords or file references.
+    quoted: bool,
+    /// Where it is in the record's joined text, quotes included.
+    span: Range<usize>,
+}
+
+impl Token {
+    /// The token as a database or user list holds it (see
+    /// [`crate::audit::probes::pg_hba::unquoted`]).
+    fn entry(&self) -> String {
+        if self.quoted {
+            format!("\"{}\"", self.text.replace('"', "\"\""))
+        } else {
+            self.text.clone()
+        }
+    }
+}
+
+/// One record of a pg_hba.conf (or of an `@file`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record {
+    /// The line it starts on, from 1.
+    first_line: u32,
+    /// The line it ends on (later than `first_line` for continued lines).
+    last_line: u32,
+    /// Its lines as they are in the file, joined by `\n`.
+    raw: String,
+    /// For each byte of the joined text (and its end), where it is in `raw`.
+    offsets: Vec<usize>,
+    /// Its fields, each a comma-separated list of tokens.
+    fields: Vec<Vec<Token>>,
+}
+
+impl Record {
+    /// Where `span` of the joined text is in `raw`.
+    fn raw_span(&self, span: &Range<usize>) -> Range<usize> {
+        let end = if span.end > span.start {
+            self.offsets[span.end - 1] + 1
+        } else {
+            self.offsets[span.start]
+        };
+        self.offsets[span.start]..end
+    }
+}
+
+/// The records of a pg_hba.conf as PostgreSQL reads them. A line's end
+/// (`\n`, any `\r` before it) is dropped; with `continuation` (PostgreSQL
+/// 14 and later) a line that then ends in `\` goes on in the next one: the
+/// backslash is dropped and the lines are joined as they are (`tru\` and
+/// `st` make `trust`), before comments are stripped, as the server does.
+/// Before 14 the backslash is part of the last token, and the next line a
+/// record of its own (the server rejects both).
+fn records(text: &str, continuation: bool) -> Vec<Record> {
     let mut records = Vec::new();
-    let mut pending = String::new();
+    let mut raw = String::new();
+    let mut joined = String::new();
+    let mut offsets = Vec::new();
     let mut first_line = 0;
     let mut continued = false;
-    for (index, line) in text.lines().enumerate() {
+    for (index, line) in text.split_terminator('\n').enumerate() {
         if !continued {
             first_line = index as u32 + 1;
+            raw.clear();
+            joined.clear();
+            offsets.clear();
+        } else {
+            raw.push('\n');
         }
-        // The server strips a Windows line end first.
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if let Some(head) = line.strip_suffix('\\').filter(|_| continuation) {
-            pending.push_str(head);
-            continued = true;
+        let at = raw.len();
+        raw.push_str(line);
+        let content = line.trim_end_matches('\r');
+        let (content, continues) = match content.strip_suffix('\\') {
+            Some(head) if continuation => (head, true),
+            _ => (content, false),
+        };
+        joined.push_str(content);
+        offsets.extend((0..content.len()).map(|offset| at + offset));
+        continued = continues;
+        if continued {
             continue;
         }
-        continued = false;
-        pending.push_str(line);
-        let fields = fields(strip_comment(&pending));
-        pending.clear();
-        if !fields.is_empty() {
-            records.push((first_line, fields));
-        }
+        offsets.push(at + content.len());
+        records.extend(record(first_line, index as u32 + 1, &raw, &joined, &mut offsets));
+    }
+    // A continued line at the end of the file ends its record.
+    if continued {
+        let last_line = first_line + raw.matches('\n').count() as u32;
+        offsets.push(raw.len());
+        records.extend(record(first_line, last_line, &raw, &joined, &mut offsets));
     }
     records
 }
 
-/// `line` up to a `#` outside double quotes.
-fn strip_comment(line: &str) -> &str {
-    let mut quoted = false;
-    for (at, c) in line.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '#' if !quoted => return &line[..at],
-            _ => {}
-        }
-    }
-    line
+/// The record of lines `first_line..=last_line`, unless it holds no field.
+fn record(
+    first_line: u32,
+    last_line: u32,
+    raw: &str,
+    joined: &str,
+    offsets: &mut Vec<usize>,
+) -> Option<Record> {
+    let fields = fields(joined);
+    let offsets = std::mem::take(offsets);
+    (!fields.is_empty()).then(|| Record {
+        first_line,
+        last_line,
+        raw: raw.to_string(),
+        offsets,
+        fields,
+    })
 }
 
-/// Whitespace-separated fields, each split at commas outside quotes.
-fn fields(record: &str) -> Vec<Vec<String>> {
+/// Blank to the server: space, tab and carriage return (`pg_isblank()`).
+fn is_blank(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\r')
+}
+
+/// The fields of a joined record, as PostgreSQL's `next_field_expand()`
+/// and `next_token()` split them: blanks and commas before a token are
+/// skipped, a token ends at an unquoted blank or comma, and a comma after
+/// it continues the field with the next token (`all, postgres` is one
+/// field of two names, `all ,postgres` two fields). Double quotes may
+/// wrap any part of a token (`""` inside them is a `"`); an unquoted `#`
+/// ends the record.
+/// See: <https://www.postgresql.org/docs/current/auth-pg-hba-conf.html>
+fn fields(record: &str) -> Vec<Vec<Token>> {
+    let bytes = record.as_bytes();
+    let mut at = 0;
     let mut fields = Vec::new();
-    let mut field: Vec<String> = Vec::new();
-    let mut token = String::new();
-    let mut quoted = false;
-    let mut started = false;
-    for c in record.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                started = true;
+    let mut field = Vec::new();
+    loop {
+        while at < bytes.len() && (is_blank(bytes[at]) || bytes[at] == b',') {
+            at += 1;
+        }
+        let start = at;
+        let mut text = Vec::new();
+        let (mut in_quote, mut was_quote, mut saw_quote) = (false, false, false);
+        let (mut quoted, mut comma, mut comment) = (false, false, false);
+        while at < bytes.len() && (!is_blank(bytes[at]) || in_quote) {
+            let c = bytes[at];
+            if c == b'#' && !in_quote {
+                comment = true;
+                break;
             }
-            ',' if !quoted => {
-                field.push(std::mem::take(&mut token));
-                started = true;
+            if c == b',' && !in_quote {
+                comma = true;
+                break;
             }
-            c if c.is_whitespace() && !quoted => {
-                if started {
-                    field.push(std::mem::take(&mut token));
-                    fields.push(std::mem::take(&mut field));
-                    started = false;
-                }
+            if c != b'"' || was_quote {
+                text.push(c);
             }
-            c => {
-                token.push(c);
-                started = true;
+            was_quote = in_quote && c == b'"' && !was_quote;
+            if c == b'"' {
+                in_quote = !in_quote;
+                saw_quote = true;
+                quoted |= text.is_empty();
             }
+            at += 1;
+        }
+        if saw_quote || !text.is_empty() {
+            field.push(Token {
+                text: String::from_utf8_lossy(&text).into_owned(),
+                quoted,
+                span: start..at,
+            });
+        }
+        if !comma && !field.is_empty() {
+            fields.push(std::mem::take(&mut field));
+        }
+        if comment || at >= bytes.len() {
+            if !field.is_empty() {
+                fields.push(field);
+            }
+            return fields;
         }
     }
-    if started {
-        field.push(token);
-        fields.push(field);
-    }
-    fields
 }
 
-/// One connection line as the rules see it (`None` for a line that is
-/// not one: the server rejects it, and porthole leaves it out).
-fn rule(file: &str, line_number: u32, fields: &[Vec<String>]) -> Option<HbaRule> {
-    let word = |index: usize| fields.get(index).map(|f| f.join(","));
-    let kind = word(0)?;
-    let (address, netmask, method) = if kind == "local" {
-        (None, None, word(3)?)
-    } else if kind.starts_with("host") {
-        let address = word(3)?;
-        match address.split_once('/') {
-            Some((ip, prefix)) => {
-                let ip: IpAddr = ip.parse().ok()?;
-                let prefix: u32 = prefix.parse().ok()?;
-                (Some(ip.to_string()), Some(mask(ip, prefix)?), word(4)?)
-            }
-            // An address and a mask in the next field.
-            None if address.parse::<IpAddr>().is_ok() => (Some(address), word(4), word(5)?),
-            // `all`, `samehost`, `samenet` or a host name.
-            None => (Some(address), None, word(4)?),
-        }
-    } else {
-        return None;
+/// One connection line as the rules see it, with its `@file` lists still
+/// to read (`None` for a line that is not one: the server rejects it, and
+/// porthole leaves it out). Database and user tokens keep their quotes
+/// ([`Token::entry`]); the type, address and method are read as the
+/// server reads them, where only `all`, `samehost` and `samenet` in the
+/// address are keywords that quotes turn into a host name.
+fn rule(file: &str, record: &Record) -> Option<HbaRule> {
+    let fields = &record.fields;
+    // One value only: the server refuses a list here.
+    let single = |index: usize| match fields.get(index).map(Vec::as_slice) {
+        Some([token]) => Some(token),
+        _ => None,
     };
+    let kind = single(0)?.text.clone();
+    let (address, netmask, method) = match kind.as_str() {
+        "local" => (None, None, single(3)?),
+        "host" | "hostssl" | "hostnossl" | "hostgssenc" | "hostnogssenc" => {
+            let token = single(3)?;
+            let address = token.text.as_str();
+            match address.split_once('/') {
+                Some((ip, prefix)) => {
+                    let ip: IpAddr = ip.parse().ok()?;
+                    let prefix: u32 = prefix.parse().ok()?;
+                    (Some(ip.to_string()), Some(mask(ip, prefix)?), single(4)?)
+                }
+                // An address and a mask (of its family) in the next field.
+                None if address.parse::<IpAddr>().is_ok() => {
+                    let ip: IpAddr = address.parse().ok()?;
+                    let netmask: IpAddr = single(4)?.text.parse().ok()?;
+                    if ip.is_ipv4() != netmask.is_ipv4() {
+                        return None;
+                    }
+                    (Some(ip.to_string()), Some(netmask.to_string()), single(5)?)
+                }
+                // `all`, `samehost`, `samenet` or a host name; quoted, a
+                // keyword is a host name.
+                None => (Some(token.entry()), None, single(4)?),
+            }
+        }
+        _ => return None,
+    };
+    // A method the server does not know makes the line an error.
+    const METHODS: [&str; 14] = [
+        "trust",
+        "reject",
+        "scram-sha-256",
+        "md5",
+        "password",
+        "gss",
+        "sspi",
+        "ident",
+        "peer",
+        "pam",
+        "ldap",
+        "radius",
+        "cert",
+        "bsd",
+    ];
+    if !METHODS.contains(&method.text.as_str()) {
+        return None;
+    }
+    let list = |index: usize| fields.get(index).map(|f| f.iter().map(Token::entry).collect());
     Some(HbaRule {
         file_name: Some(file.to_string()),
-        line_number,
+        line_number: record.first_line,
         kind: Some(kind),
-        database: fields.get(1).cloned(),
-        user_name: fields.get(2).cloned(),
+        database: list(1),
+        user_name: list(2),
         address,
         netmask,
-        auth_method: Some(method),
+        auth_method: Some(method.text.clone()),
         error: None,
+        source: Some(RecordSource {
+            last_line: record.last_line,
+            raw: record.raw.clone(),
+            method: record.raw_span(&method.span),
+        }),
     })
 }
 
@@ -360,10 +515,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Vec<HbaRule> {
-        records(text, true)
-            .into_iter()
-            .filter_map(|(line, fields)| rule("/d/pg_hba.conf", line, &fields))
-            .collect()
+        records(text, true).iter().filter_map(|record| rule("/d/pg_hba.conf", record)).collect()
     }
 
     #[test]
@@ -385,12 +537,57 @@ mod tests {
             [
                 (2, "local all all trust".to_string()),
                 (3, "host all all 127.0.0.1/32 scram-sha-256".to_string()),
-                (5, "host my db,other @admins 192.0.2.0/24 trust".to_string()),
+                (5, "host \"my db\",other @admins 192.0.2.0/24 trust".to_string()),
                 (6, "hostssl all all 10.0.0.0/8 trust".to_string()),
                 (8, "host all all samenet md5".to_string()),
             ]
         );
         assert_eq!(rules[1].auth_method.as_deref(), Some("scram-sha-256"));
+    }
+
+    /// Tokens as PostgreSQL 15's `next_token()` reads them (checked against
+    /// the installed server's `pg_hba_file_rules` and its logins): quotes
+    /// make a keyword or `@file` a name, a comma and blanks after it go on
+    /// with the list, quotes may wrap part of a token, and the method and
+    /// type are read whatever their quotes.
+    #[test]
+    fn tokens_are_read_as_postgresql_reads_them() {
+        let rules = parse(concat!(
+            "host \"all\" all 127.0.0.1/32 trust\n",
+            "host all \"@admins\",@ 127.0.0.2/32 trust\n",
+            "host all,  postgres all 127.0.0.3/32 \"trust\"\n",
+            "host all all \"samehost\" trust\n",
+            "host all a\"\"b,\"c\"\"d\" 127.0.0.4/32 trust\n",
+            "host all x ,y 127.0.0.5/32 trust\n",
+            "host all all 127.0.0.6/32 tru\\\n",
+            "st# a comment\n",
+            "hostfoo all all 127.0.0.7/32 trust\n",
+            "host all all,127.0.0.8/32 trust\n",
+        ));
+        let texts: Vec<(u32, String)> = rules.iter().map(|r| (r.line_number, r.text())).collect();
+        assert_eq!(
+            texts,
+            [
+                (1, "host \"all\" all 127.0.0.1/32 trust".to_string()),
+                (2, "host all \"@admins\",@ 127.0.0.2/32 trust".to_string()),
+                (3, "host all,postgres all 127.0.0.3/32 trust".to_string()),
+                (4, "host all all \"samehost\" trust".to_string()),
+                (5, "host all ab,\"c\"\"d\" 127.0.0.4/32 trust".to_string()),
+                (7, "host all all 127.0.0.6/32 trust".to_string()),
+            ]
+        );
+        // `x ,y` is two fields: the address is `y`, the method an address.
+        // `all,127…` is a list where one address goes. Neither is a record.
+        // A quoted `samehost` is a host name: other devices may be it.
+        assert_eq!(rules[3].trusted(), Trusted::Network);
+        let local = [(IpAddr::from([10, 0, 0, 1]), 24)];
+        assert_eq!(admitted(&rules[3], &local), Admitted { others: true, ..Admitted::default() });
+        // The method's place in the file, across the continued line.
+        let source = rules[5].source.as_ref().expect("read from the file");
+        assert_eq!(source.last_line, 8);
+        assert_eq!(&source.raw[source.method.clone()], "tru\\\nst");
+        let quoted = rules[2].source.as_ref().expect("read from the file");
+        assert_eq!(&quoted.raw[quoted.method.clone()], "\"trust\"");
     }
 
     /// Continued records, as PostgreSQL 14 and later read them, and as 13 does not.
@@ -400,15 +597,16 @@ mod tests {
             "host all all 192.0.2.0/24 \\\r\n  trust\nhost all all 10.0.0.0/8 # a \\\n  trust\n";
         let read = |continuation| -> Vec<(u32, String)> {
             records(text, continuation)
-                .into_iter()
-                .filter_map(|(line, fields)| rule("/d/pg_hba.conf", line, &fields))
+                .iter()
+                .filter_map(|record| rule("/d/pg_hba.conf", record))
                 .map(|rule| (rule.line_number, rule.text()))
                 .collect()
         };
         // The comment ends the record: the continued `trust` is in it.
         assert_eq!(read(true), [(1, "host all all 192.0.2.0/24 trust".to_string())]);
-        // Before 14 the backslash is the method, and `trust` no record.
-        assert_eq!(read(false), [(1, "host all all 192.0.2.0/24 \\".to_string())]);
+        // Before 14 the backslash is the method, which the server refuses,
+        // and `trust` no record.
+        assert_eq!(read(false), []);
     }
 
     /// `@file` lists are read where the server reads them: beside the file
@@ -423,20 +621,24 @@ mod tests {
                 "/proc/7/root/srv/pg_hba.conf",
                 "host all @admins 192.0.2.0/24 trust\nhost @/etc/dbs @empty 198.51.100.0/24 trust\n",
             )
-            .file("/proc/7/root/srv/admins", "alice, bob # not carol\n@lists/more\n")
+            .file("/proc/7/root/srv/admins", "alice, bob # not carol\n@lists/more \"@lists/more\"\n")
             .file("/proc/7/root/srv/lists/more", "\"dave\"\n")
             .file("/proc/7/root/etc/dbs", "app\n")
             .file("/proc/7/root/srv/empty", "# nobody yet\n");
         let location = HbaLocation {
             path: "/srv/pg_hba.conf".into(),
             root: "/proc/7/root".into(),
+            pid: None,
             major_version: Some(15),
         };
         let HbaFile::Read(rules) = read(&system, &location) else { panic!("read") };
         let texts: Vec<String> = rules.rules.iter().map(HbaRule::text).collect();
         assert_eq!(
             texts,
-            ["host all alice,bob,dave 192.0.2.0/24 trust", "host app  198.51.100.0/24 trust"]
+            [
+                "host all alice,bob,\"dave\",\"@lists/more\" 192.0.2.0/24 trust",
+                "host app  198.51.100.0/24 trust"
+            ]
         );
         let someone: Vec<bool> = rules.rules.iter().map(names_someone).collect();
         assert_eq!(someone, [true, false]);
@@ -456,6 +658,9 @@ mod tests {
         assert_eq!(of("samenet"), all);
         assert_eq!(of("samehost"), Admitted { others: false, ..all });
         assert_eq!(of("127.0.0.1/32"), Admitted { loopback: true, ..Admitted::default() });
+        // Another loopback address: any local client may connect from it.
+        assert_eq!(of("127.0.0.5/32"), Admitted { loopback: true, ..Admitted::default() });
+        assert_eq!(of("127.1.0.0/16"), Admitted { loopback: true, ..Admitted::default() });
         assert_eq!(of("::1/128"), Admitted { loopback: true, ..Admitted::default() });
         assert_eq!(of("10.77.0.1/32"), Admitted { this_machine: true, ..Admitted::default() });
         assert_eq!(
@@ -498,7 +703,7 @@ mod tests {
         let location =
             crate::audit::postgres_options::hba_file(&system, 42, &cmdline, None).expect("located");
         assert_eq!(location.path, "/srv/data/conf/hba.conf");
-        assert_eq!(location.reached(), "/proc/42/root/srv/data/conf/hba.conf");
+        assert_eq!(location.reached(&system), "/proc/42/root/srv/data/conf/hba.conf");
         let HbaFile::Read(rules) = read(&system, &location) else { panic!("read") };
         let trust = rules.tcp_trust();
         assert_eq!(trust.len(), 1, "{rules:#?}");
@@ -513,12 +718,36 @@ mod tests {
         let missing = HbaLocation {
             path: "/nowhere/pg_hba.conf".into(),
             root: String::new(),
+            pid: None,
             major_version: None,
         };
         assert_eq!(
             read(&system, &missing),
             HbaFile::Unreadable { path: "/nowhere/pg_hba.conf".into() }
         );
+    }
+
+    /// `include` lines are PostgreSQL 16's: a 15 refuses them as a
+    /// connection type, and reads no other file.
+    #[test]
+    fn includes_are_followed_from_postgresql_16_on_only() {
+        use crate::inventory::system::fake::Scripted;
+        let system = Scripted::default()
+            .file("/d/pg_hba.conf", "include_if_exists lab.conf\ninclude gone.conf\n")
+            .file("/d/lab.conf", "host all all 192.0.2.0/24 trust\n");
+        let lines = |major_version| {
+            let location = HbaLocation {
+                path: "/d/pg_hba.conf".into(),
+                root: String::new(),
+                pid: None,
+                major_version,
+            };
+            let HbaFile::Read(rules) = read(&system, &location) else { panic!("read") };
+            rules.rules.iter().map(HbaRule::text).collect::<Vec<_>>()
+        };
+        assert_eq!(lines(Some(16)), ["host all all 192.0.2.0/24 trust"]);
+        assert_eq!(lines(None), ["host all all 192.0.2.0/24 trust"]);
+        assert!(lines(Some(15)).is_empty());
     }
 
     #[test]

@@ -79,7 +79,10 @@ fn arguments(cmdline: &[String]) -> Arguments {
 /// The source of `listen_addresses` for postmaster `pid` run as `cmdline`;
 /// `None` when its files are not known (no `-D` nor `config_file` on its
 /// command line: `PGDATA` names them) or are other files for it than for
-/// porthole (a container: a fix must be made inside it).
+/// porthole under another root (a container: a fix must be made inside
+/// it). A server that shares porthole's root but has a mount namespace of
+/// its own (a bind mount over its configuration directory) is read, and
+/// its file named, through `/proc/PID/root` where it sees another file.
 pub fn listen_addresses(system: &dyn System, pid: u32, cmdline: &[String]) -> Option<BindSource> {
     let found = arguments(cmdline);
     if let Some(argument) = found.listen {
@@ -91,7 +94,8 @@ pub fn listen_addresses(system: &dyn System, pid: u32, cmdline: &[String]) -> Op
     if !config.starts_with('/') {
         return None;
     }
-    let mut reader = Reader::new(system, pid, None);
+    let shared_root = mount_root(system, pid).is_empty();
+    let mut reader = Reader::new(system, pid, shared_root.then(String::new));
     reader.read(&config, 0);
     if let Some(data) = data.filter(|d| d.starts_with('/')) {
         reader.read(&format!("{data}/postgresql.auto.conf"), 0);
@@ -101,19 +105,23 @@ pub fn listen_addresses(system: &dyn System, pid: u32, cmdline: &[String]) -> Op
     }
     Some(match reader.found {
         Some((file, line)) => BindSource::File { file, line },
-        None => BindSource::Unset { last_file: Some(config) },
+        None => BindSource::Unset { last_file: Some(reader.reach(&config)) },
     })
 }
 
 /// Where a PostgreSQL server reads its pg_hba.conf, as it names the file,
-/// and the prefix that reaches the same file from porthole (`/proc/PID/root`
-/// for a server in a mount namespace of its own, else empty).
+/// and how porthole reaches the files the server names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HbaLocation {
     /// The path as the server sees it.
     pub path: String,
-    /// Prepended to `path` to read it from here.
+    /// `/proc/PID/root` when the server sees another root directory (a
+    /// container, a chroot): prepended to every path it names. Else empty.
     pub root: String,
+    /// The postmaster: with `root` empty, a path it names is read through
+    /// `/proc/PID/root` when its mount namespace shows another file there
+    /// (a bind mount over its configuration directory); `None`: as named.
+    pub pid: Option<u32>,
     /// The server's major version, from `PG_VERSION` in its data
     /// directory: a trailing `\` continues a pg_hba.conf record from 14 on
     /// only (`None`: not known, read as the current release does).
@@ -121,9 +129,18 @@ pub struct HbaLocation {
 }
 
 impl HbaLocation {
-    /// The path that reaches the file from porthole's mount namespace.
-    pub fn reached(&self) -> String {
-        format!("{}{}", self.root, self.path)
+    /// The path that reaches `path`, as the server names it, from
+    /// porthole's mount namespace.
+    pub fn reach(&self, system: &dyn System, path: &str) -> String {
+        match self.pid {
+            Some(pid) if self.root.is_empty() => crate::audit::reached_path(system, pid, path),
+            _ => format!("{}{path}", self.root),
+        }
+    }
+
+    /// The path that reaches the server's pg_hba.conf from here.
+    pub fn reached(&self, system: &dyn System) -> String {
+        self.reach(system, &self.path)
     }
 }
 
@@ -152,14 +169,19 @@ pub fn hba_file(
         (false, Some(data)) => Some(format!("{data}/{path}")),
         (false, None) => None,
     };
+    let reach = |path: &str| match root.as_str() {
+        "" => crate::audit::reached_path(system, pid, path),
+        root => format!("{root}{path}"),
+    };
     let version = |data: &Option<String>| {
-        let file = format!("{root}{}/PG_VERSION", data.as_deref()?);
+        let file = reach(&format!("{}/PG_VERSION", data.as_deref()?));
         let text = system.read_regular(&file, 64)?;
         String::from_utf8_lossy(&text).trim().split('.').next()?.parse().ok()
     };
     if let Some(file) = found.hba_file {
         let major_version = version(&data);
-        return absolute(file, &data).map(|path| HbaLocation { path, root, major_version });
+        let pid = Some(pid);
+        return absolute(file, &data).map(|path| HbaLocation { path, root, pid, major_version });
     }
     let config = match found.config_file {
         Some(file) => absolute(file, &data),
@@ -181,7 +203,7 @@ pub fn hba_file(
         None => format!("{}/pg_hba.conf", data.as_deref()?),
     };
     let major_version = version(&data);
-    Some(HbaLocation { path, root, major_version })
+    Some(HbaLocation { path, root, pid: Some(pid), major_version })
 }
 
 /// `/proc/PID/root` when the server sees another root directory than
@@ -195,6 +217,24 @@ fn mount_root(system: &dyn System, pid: u32) -> String {
     }
 }
 
+/// The files an `include_dir` directive reads, in the order the server
+/// reads them: the names in `directory` (a path porthole reaches) that end
+/// in `.conf` and do not begin with `.`, sorted byte-wise. PostgreSQL reads
+/// its configuration files and, from 16 on, pg_hba.conf's `include_dir`
+/// this way.
+/// See: <https://www.postgresql.org/docs/current/config-setting.html#CONFIG-INCLUDES>
+pub(crate) fn conf_directory(system: &dyn System, directory: &str) -> Vec<String> {
+    let mut names: Vec<String> = system
+        .directory_times(directory)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.ends_with(".conf") && !name.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
 struct Reader<'a> {
     system: &'a dyn System,
     pid: u32,
@@ -202,8 +242,10 @@ struct Reader<'a> {
     found: Option<(String, usize)>,
     /// A path names another file for the server (`/proc/PID/root`).
     elsewhere: bool,
-    /// Read files through this prefix (the server's root) instead of
-    /// giving up on a server that sees other files (`elsewhere`).
+    /// Read files through this prefix (the server's root; empty: through
+    /// `/proc/PID/root` where the server's mount namespace shows another
+    /// file) instead of giving up on a server that sees other files
+    /// (`elsewhere`).
     root: Option<String>,
     /// The last value of `hba_file` and `data_directory`.
     values: std::collections::BTreeMap<String, String>,
@@ -214,13 +256,21 @@ impl<'a> Reader<'a> {
         Reader { system, pid, found: None, elsewhere: false, root, values: Default::default() }
     }
 
+    /// The path that reaches `file`, as the server names it, from here.
+    fn reach(&self, file: &str) -> String {
+        match self.root.as_deref() {
+            Some("") => crate::audit::reached_path(self.system, self.pid, file),
+            root => format!("{}{file}", root.unwrap_or_default()),
+        }
+    }
+
     fn read(&mut self, file: &str, depth: usize) {
         if depth > MAX_DEPTH {
             return;
         }
         let status = |path: &str| self.system.file_status(path).map(|s| (s.device, s.inode));
-        let reached = match &self.root {
-            Some(root) => format!("{root}{file}"),
+        let reached = match self.root {
+            Some(_) => self.reach(file),
             None => {
                 let theirs = status(&format!("/proc/{}/root{file}", self.pid));
                 if theirs.is_some() && theirs != status(file) {
@@ -253,26 +303,14 @@ impl<'a> Reader<'a> {
             };
             let value = value.trim().trim_matches('\'');
             match setting(name).as_str() {
-                "listen_addresses" => self.found = Some((file.to_string(), index + 1)),
+                "listen_addresses" => self.found = Some((reached.clone(), index + 1)),
                 name @ ("hba_file" | "data_directory") => {
                     self.values.insert(name.to_string(), value.to_string());
                 }
                 "include" | "include_if_exists" => self.read(&relative(value), depth + 1),
                 "include_dir" => {
                     let included = relative(value);
-                    let mut names: Vec<String> = self
-                        .system
-                        .directory_times(&format!(
-                            "{}{included}",
-                            self.root.as_deref().unwrap_or_default()
-                        ))
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(name, _)| name)
-                        .filter(|name| name.ends_with(".conf") && !name.starts_with('.'))
-                        .collect();
-                    names.sort();
-                    for name in names {
+                    for name in conf_directory(self.system, &self.reach(&included)) {
                         self.read(&format!("{included}/{name}"), depth + 1);
                     }
                 }

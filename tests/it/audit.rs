@@ -366,10 +366,21 @@ fn postgres_trust_needs_active_and_scram_is_clean() {
     assert!(wait_for_port(port, START), "postgres did not start on {port}");
     assert!(postgres_ready(&bin, port, None), "postgres on {port} accepts no logins");
 
-    // Passive: identified, but no login attempt without --active.
+    // Passive: no login attempt without --active, yet the `trust` lines
+    // of pg_hba.conf, read from disk, are found (reading a file sends the
+    // server nothing).
     let (_, json) = audit(port, &[]);
     assert_eq!(service(&json), "postgresql", "{json:#}");
-    assert!(!rules(&json).contains(&"trust-auth".to_string()), "{json:#}");
+    let from_file = finding(&json, "trust-auth");
+    let evidence = from_file["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains(&format!(
+            "{} line 2 `host all all 127.0.0.1/32 trust` (loopback clients)",
+            data.join("pg_hba.conf").display()
+        )),
+        "{evidence}"
+    );
+    assert!(evidence.ends_with("(no login was made: `--active` logs in to test it)"), "{evidence}");
     let probes = json["services"][0]["probes"].to_string();
     assert!(!probes.contains("StartupMessage"), "{probes}");
 

@@ -2388,3 +2388,282 @@ fn redis_refusing_a_specific_address_in_protected_mode_is_named_redis() {
     let fix = exposed["fix"].as_str().unwrap();
     assert!(fix.contains("redis.conf") && fix.contains("`--bind 127.0.0.1 -::1`"), "{fix}");
 }
+
+/// The rows of the server's own `pg_hba_file_rules` view, `|`-separated:
+/// how PostgreSQL itself read the file.
+fn server_reading(netns: &Netns, data: &std::path::Path, port: u16, columns: &str) -> String {
+    let bin = crate::audit::postgres_bin().expect("postgresql is installed");
+    let view = util::run(
+        netns
+            .command("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+            .arg(bin.join("psql"))
+            .args(["-h", data.to_str().unwrap(), "-p", &port.to_string(), "-U", "postgres"])
+            .args(["-Atc", &format!("SELECT {columns} FROM pg_hba_file_rules")]),
+    );
+    assert_eq!(view.code, 0, "{view:?}");
+    view.stdout
+}
+
+/// A quoted name in pg_hba.conf is a name to PostgreSQL: `"@admins"` is
+/// the user `@admins`, not a file, and `"samehost"` a host name (whoever
+/// it resolves to), not this machine's addresses. porthole read both as
+/// the file and the keyword: the `@admins` line, naming a file that does
+/// not exist, admitted no one and went unreported, and the `samehost` line
+/// was graded as trusting this machine only. The run is passive: the file
+/// is read, no login is made.
+#[test]
+fn quoted_names_in_pg_hba_conf_are_names_as_postgresql_reads_them() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all \"@admins\" 192.0.2.0/24 trust\nhost \"all\" all \"samehost\" trust\nhost all all 0.0.0.0/0 scram-sha-256\n";
+    let Some((dir, _postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let data = dir.path().join("data");
+    let reading = server_reading(&netns, &data, port, "line_number, user_name, address");
+    assert!(reading.contains("3|{@admins}|192.0.2.0\n"), "a user, not a file: {reading}");
+    let args = ["audit", "--port", &port.to_string(), "--json", "--skip", "outdated-package"];
+    let output = netns.porthole(&args);
+    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+    let json = output.json();
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "critical", "{trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    let file = data.join("pg_hba.conf");
+    assert!(
+        evidence.contains(&format!(
+            "{} line 3 `host all \"@admins\" 192.0.2.0/24 trust` (other devices, from a network",
+            file.display()
+        )),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains(
+            "line 4 `host \"all\" all \"samehost\" trust` (other devices: whoever the host name resolves to)"
+        ),
+        "{evidence}"
+    );
+    let probes = json["services"][0]["probes"].to_string();
+    assert!(!probes.contains("StartupMessage"), "passive: {probes}");
+}
+
+/// A `trust` split over continued lines (`tru\` and `st`; PostgreSQL 14
+/// and later join them into `trust`) was found, but the printed `sed`
+/// looked for the method as one word and changed nothing: other devices
+/// kept getting in. Run as printed, the fix now joins the method into
+/// `scram-sha-256`, and after the reload a client from 10.77.0.1 is asked
+/// for a password.
+#[test]
+fn a_trust_method_split_over_continued_lines_gets_a_fix_that_runs() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all 10.0.0.0/8 tru\\\nst # split\nhost all all 0.0.0.0/0 scram-sha-256\n";
+    let Some((dir, postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let hba_file = dir.path().join("data").join("pg_hba.conf");
+    let bin = crate::audit::postgres_bin().expect("postgresql is installed");
+    let login = || {
+        util::run(
+            netns
+                .command(bin.join("psql").to_str().unwrap())
+                .args(["-w", "-h", "10.77.0.1", "-p", &port.to_string(), "-U", "postgres"])
+                .args(["-d", "postgres", "-Atc", "SELECT 1"]),
+        )
+    };
+    let before = login();
+    assert_eq!(before.code, 0, "the server joins `tru\\` and `st`: {before:?}");
+    let json = postgres_audit(&netns, port);
+    let trust = finding(&json, port, "trust-auth");
+    let fix = trust["fix"].as_str().unwrap();
+    let commands: Vec<&str> = fix
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{fix}");
+    assert_eq!(commands[1], format!("kill -HUP {}", postmaster.pid()), "{fix}");
+    for command in commands {
+        run_printed_in(dir.path(), command);
+    }
+    let edited = std::fs::read_to_string(&hba_file).unwrap();
+    assert!(edited.contains("host all all 10.0.0.0/8 scram-sha-256 # split\n"), "{edited}");
+    let mut last = None;
+    let asked = eventually(START, || {
+        let after = login();
+        let asked = after.code != 0 && after.stderr.contains("no password supplied");
+        last = Some(after);
+        asked
+    });
+    assert!(asked, "after the reload a password is asked: {last:?}");
+}
+
+/// A PostgreSQL in a mount namespace of its own (`unshare -m`, the root
+/// filesystem shared) with its configuration directory bind-mounted over
+/// reads another pg_hba.conf than the one at the same path here: porthole
+/// judged this side's file (`scram-sha-256` only) and missed the server's
+/// `trust`. Its files are now read through /proc/PID/root, the evidence and
+/// the fix name that path and say whose file it is, and the fix, run from
+/// here, edits the server's file and reloads it.
+#[test]
+fn a_postgres_in_its_own_mount_namespace_is_judged_by_the_pg_hba_conf_it_reads() {
+    let Some(bin) = crate::audit::postgres_bin() else {
+        util::skip("postgresql not installed");
+        return;
+    };
+    if !util::is_root() || !util::installed("unshare") {
+        util::skip("a mount namespace needs root and unshare");
+        return;
+    }
+    let dir = crate::audit::shared_tempdir();
+    let data = dir.path().join("data");
+    let conf = dir.path().join("conf");
+    let theirs = dir.path().join("conf-in-namespace");
+    for directory in [&data, &conf, &theirs] {
+        std::fs::create_dir(directory).unwrap();
+    }
+    crate::audit::chown(&data, "postgres");
+    let init = util::run(
+        crate::audit::as_user("postgres", &bin.join("initdb"))
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    let ours = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+    std::fs::write(conf.join("pg_hba.conf"), ours).unwrap();
+    let served = "local all all trust\nhost all all 127.0.0.1/32 trust\n";
+    std::fs::write(theirs.join("pg_hba.conf"), served).unwrap();
+    for directory in [&data, &conf, &theirs] {
+        crate::audit::chown(directory, "postgres");
+    }
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    let port = util::unique_port();
+    let hba_file = conf.join("pg_hba.conf");
+    let script = format!(
+        "mount --bind {theirs} {conf} && exec setpriv --reuid=postgres --regid=postgres --init-groups -- {postgres} -D {data} -p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c hba_file={hba}",
+        theirs = theirs.display(),
+        conf = conf.display(),
+        postgres = bin.join("postgres").display(),
+        data = data.display(),
+        hba = hba_file.display(),
+    );
+    let postmaster = ChildGuard::spawn(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_for_port(port, START), "postgres did not start on {port}");
+    assert!(crate::audit::postgres_ready(&bin, port, None), "postgres on {port} accepts no logins");
+
+    let (_, json) = crate::audit::audit(port, &[]);
+    let trust = crate::audit::finding(&json, "trust-auth");
+    let reached = format!("/proc/{}/root{}", postmaster.pid(), hba_file.display());
+    let evidence = trust["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains(&format!("{reached} line 2 `host all all 127.0.0.1/32 trust`")),
+        "{evidence}"
+    );
+    let fix = trust["fix"].as_str().unwrap();
+    let named = format!(
+        " {reached}` (the server's {}, which its mount namespace shows",
+        hba_file.display()
+    );
+    assert!(fix.contains(&named), "{fix}");
+    // Logged in to, the server names its file as it sees it: the fix
+    // still edits it where it is reached from here.
+    let (_, active) = crate::audit::audit(port, &["--active"]);
+    let logged_in = crate::audit::finding(&active, "trust-auth");
+    let evidence = logged_in["evidence"].as_str().unwrap();
+    assert!(evidence.contains("AuthenticationOk"), "{evidence}");
+    assert!(logged_in["fix"].as_str().unwrap().contains(&named), "{logged_in:#}");
+    let commands: Vec<&str> = fix
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{fix}");
+    for command in commands {
+        run_printed_in(dir.path(), command);
+    }
+    assert_eq!(std::fs::read_to_string(&hba_file).unwrap(), ours, "this side's file is left");
+    let edited = std::fs::read_to_string(theirs.join("pg_hba.conf")).unwrap();
+    assert!(edited.contains("host all all 127.0.0.1/32 scram-sha-256\n"), "{edited}");
+    let mut last = Value::Null;
+    let gone = eventually(START, || {
+        last = crate::audit::audit(port, &["--active"]).1;
+        crate::audit::rules(&last).iter().all(|rule| rule != "trust-auth")
+    });
+    assert!(gone, "{last:#}");
+}
+
+/// The `exposed-service` fix of a PostgreSQL in a mount namespace of its
+/// own, whose configuration directory is bind-mounted over there: porthole
+/// saw another file at the server's path and gave up on naming the line
+/// ("set it in postgresql.conf"). The server's own file is now read through
+/// /proc/PID/root, and the printed `sed`, run from here, edits the line
+/// that sets `listen_addresses` in that file, not in this side's.
+#[test]
+fn the_listen_addresses_fix_of_a_postgres_in_its_own_mount_namespace_edits_its_file() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(bin) = crate::audit::postgres_bin() else {
+        util::skip("postgresql not installed");
+        return;
+    };
+    if !util::installed("unshare") {
+        util::skip("unshare not installed");
+        return;
+    }
+    let dir = crate::audit::shared_tempdir();
+    let data = dir.path().join("data");
+    let conf = dir.path().join("conf");
+    let theirs = dir.path().join("conf-in-namespace");
+    for directory in [&data, &conf, &theirs] {
+        std::fs::create_dir(directory).unwrap();
+    }
+    crate::audit::chown(&data, "postgres");
+    let init = util::run(
+        crate::audit::as_user("postgres", &bin.join("initdb"))
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(init.code, 0, "initdb failed: {init:?}");
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+    std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+    let ours = "listen_addresses = 'localhost'\n";
+    std::fs::write(conf.join("postgresql.conf"), ours).unwrap();
+    let served = "# the server's\nlisten_addresses = '0.0.0.0'\n";
+    std::fs::write(theirs.join("postgresql.conf"), served).unwrap();
+    for directory in [&data, &conf, &theirs] {
+        crate::audit::chown(directory, "postgres");
+    }
+    let port = util::unique_port();
+    let config_file = conf.join("postgresql.conf");
+    let script = format!(
+        "mount --bind {theirs} {conf} && exec setpriv --reuid=postgres --regid=postgres --init-groups -- {postgres} -D {data} -p {port} -k {data} -c fsync=off -c config_file={config}",
+        theirs = theirs.display(),
+        conf = conf.display(),
+        postgres = bin.join("postgres").display(),
+        data = data.display(),
+        config = config_file.display(),
+    );
+    let postmaster = ChildGuard::spawn(
+        netns
+            .command("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(&netns, port), "postgres did not start on {port}");
+    assert!(
+        crate::audit::postgres_ready(&bin, port, Some(&netns)),
+        "postgres on {port} accepts no logins"
+    );
+    let json = postgres_audit(&netns, port);
+    let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
+    let reached = format!("/proc/{}/root{}", postmaster.pid(), config_file.display());
+    let sed = format!("sed -i \"2s/.*/listen_addresses = 'localhost'/\" {reached}");
+    assert!(fix.starts_with(&format!("`{sed}` (line 2 sets it), then restart pid ")), "{fix}");
+    run_printed_in(dir.path(), &sed);
+    assert_eq!(std::fs::read_to_string(&config_file).unwrap(), ours, "this side's file is left");
+    assert_eq!(
+        std::fs::read_to_string(theirs.join("postgresql.conf")).unwrap(),
+        "# the server's\nlisten_addresses = 'localhost'\n"
+    );
+}

@@ -59,6 +59,37 @@ pub struct HbaRule {
     /// Set when the server could not parse the line (it is not used).
     #[serde(default)]
     pub error: Option<String>,
+    /// The record as the file holds it, when porthole read the file
+    /// itself (the view does not show it).
+    #[serde(skip)]
+    pub source: Option<RecordSource>,
+}
+
+/// A record of pg_hba.conf as it stands in the file: what an edit of its
+/// method must match and replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSource {
+    /// The line the record ends on (it starts on `line_number`): more
+    /// than one when lines end in `\` (PostgreSQL 14 and later).
+    pub last_line: u32,
+    /// Its lines as they are in the file, joined by `\n`.
+    pub raw: String,
+    /// Where its method token is in `raw`, quotes and any `\` line break
+    /// inside it included.
+    pub method: std::ops::Range<usize>,
+}
+
+/// The name a database or user entry of a line stands for. The file
+/// reader keeps a quoted token quoted (`"all"`, its `"` doubled inside),
+/// since PostgreSQL reads a quoted `all`, `sameuser`, `replication`,
+/// `+name` or `@file` as a plain name, so an entry that compares equal to
+/// a keyword is the keyword; the `pg_hba_file_rules` view drops the
+/// quotes, so its names read as written.
+pub(crate) fn unquoted(entry: &str) -> std::borrow::Cow<'_, str> {
+    match entry.strip_prefix('"').and_then(|e| e.strip_suffix('"')) {
+        Some(inner) => std::borrow::Cow::Owned(inner.replace("\"\"", "\"")),
+        None => std::borrow::Cow::Borrowed(entry),
+    }
 }
 
 /// Who a `trust` line lets in.
@@ -93,9 +124,12 @@ impl HbaRule {
     fn covers_superuser(&self) -> bool {
         let users = self.user_name.as_deref().unwrap_or_default();
         let databases = self.database.as_deref().unwrap_or_default();
-        users.iter().any(|u| u == "all" || u == "postgres" || u.starts_with(['+', '@']))
+        // A quoted entry is a name, never a keyword, group or file.
+        let named = |entry: &str| unquoted(entry) == "postgres";
+        users.iter().any(|u| u == "all" || named(u) || u.starts_with(['+', '@']))
             && databases.iter().any(|d| {
-                matches!(d.as_str(), "all" | "postgres" | "sameuser" | "samerole")
+                matches!(d.as_str(), "all" | "sameuser" | "samerole" | "samegroup")
+                    || named(d)
                     || d.starts_with('@')
             })
     }
@@ -209,6 +243,20 @@ impl HbaRules {
         tcp.iter()
             .enumerate()
             .filter(|(_, rule)| rule.method() == "trust" && rule.covers_superuser())
+            .filter(|(index, rule)| !tcp[..*index].iter().any(|earlier| earlier.shadows(rule)))
+            .map(|(_, rule)| *rule)
+            .collect()
+    }
+
+    /// The TCP `trust` lines some client can reach, whoever it logs in
+    /// as: a line an earlier catch-all `host` line (every database and
+    /// user, the same or a wider address, whatever its method) always
+    /// answers first is left out.
+    pub fn unshadowed_trust(&self) -> Vec<&HbaRule> {
+        let tcp: Vec<&HbaRule> = self.rules.iter().filter(|r| r.is_tcp()).collect();
+        tcp.iter()
+            .enumerate()
+            .filter(|(_, rule)| rule.method() == "trust")
             .filter(|(index, rule)| !tcp[..*index].iter().any(|earlier| earlier.shadows(rule)))
             .map(|(_, rule)| *rule)
             .collect()
@@ -361,8 +409,22 @@ mod tests {
         let parsed = rules(&[LOCAL, &catch_all, &dead, &alice, &v6]);
         let reachable: Vec<u32> = parsed.superuser_trust().iter().map(|r| r.line_number).collect();
         assert_eq!(reachable, [5], "IPv4 is caught by line 2; line 4 is alice's");
+        let live: Vec<u32> = parsed.unshadowed_trust().iter().map(|r| r.line_number).collect();
+        assert_eq!(live, [4, 5], "line 3 is answered by line 2 first, whoever logs in");
         let all: Vec<u32> = parsed.tcp_trust().iter().map(|r| r.line_number).collect();
         assert_eq!(all, [3, 4, 5], "the fix changes every TCP trust line");
+    }
+
+    /// The file reader keeps quoted entries quoted: `"all"` is a database
+    /// of that name, which porthole's login to `postgres` does not meet,
+    /// and `"postgres"` the superuser itself.
+    #[test]
+    fn quoted_entries_are_names_not_keywords() {
+        let database_all = host(2, r#"\"all\""#, "all", "0.0.0.0", Some("0.0.0.0"), "trust");
+        let superuser = host(3, "all", r#"\"postgres\""#, "10.0.0.0", Some("255.0.0.0"), "trust");
+        let parsed = rules(&[LOCAL, &database_all, &superuser]);
+        let reachable: Vec<u32> = parsed.superuser_trust().iter().map(|r| r.line_number).collect();
+        assert_eq!(reachable, [3]);
     }
 
     #[test]

@@ -1,12 +1,13 @@
-//! `trust-auth` (`--active`): PostgreSQL logged in `postgres`, its
-//! superuser, without a password — a `trust` line in pg_hba.conf. A
+//! `trust-auth`: PostgreSQL logged in `postgres`, its superuser, without a
+//! password (`--active`), or its pg_hba.conf, read from disk (passive too),
+//! has a `trust` line for an address that reaches the listener. A
 //! superuser can run programs as the server's user (`COPY … FROM PROGRAM`).
 
 use std::net::SocketAddr;
 
 use super::Context;
 use crate::audit::postgres_hba::{admitted, Admitted, HbaFile};
-use crate::audit::probes::pg_hba::{HbaRule, HbaRules, Trusted};
+use crate::audit::probes::pg_hba::{HbaRule, HbaRules, RecordSource, Trusted};
 use crate::audit::probes::Observation;
 use crate::model::{Finding, RuleId, Scope, Severity};
 
@@ -44,7 +45,7 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
                     RuleId::TrustAuth,
                     severity,
                     evidence,
-                    fix(context, hba, *address),
+                    fix(context, hba, on_disk, *address),
                 ))
             }
             _ => None,
@@ -89,14 +90,30 @@ fn from_the_file(
             Scope::Local => false,
         })
         .collect();
-    if reached.is_empty() {
+    // A line an earlier catch-all line answers first lets no one in (the
+    // fix still edits it: it comes alive once the earlier line changes).
+    let live = rules.unshadowed_trust();
+    let alive: Vec<&(&HbaRule, Admitted)> =
+        reached.iter().filter(|(rule, _)| live.iter().any(|l| std::ptr::eq(*l, *rule))).collect();
+    if alive.is_empty() {
         return Vec::new();
     }
-    let others = network && reached.iter().any(|(_, admits)| admits.others);
-    let described: Vec<String> = reached
+    let others = network && alive.iter().any(|(_, admits)| admits.others);
+    let described: Vec<String> = alive
         .iter()
         .map(|(rule, admits)| {
-            let who = match (admits.others && network, admits.this_machine, admits.loopback) {
+            let host_name = rule.network().is_none()
+                && !matches!(rule.address.as_deref(), Some("all" | "samehost" | "samenet"));
+            // Who reaches this listener: a loopback one takes no client
+            // from the machine's other addresses, a LAN one none from
+            // loopback.
+            let scope = context.target.scope;
+            let this_machine = admits.this_machine && scope != Scope::Loopback;
+            let loopback = admits.loopback && scope != Scope::Specific;
+            let who = match (admits.others && network, this_machine, loopback) {
+                (true, false, false) if host_name => {
+                    "other devices: whoever the host name resolves to"
+                }
                 (true, false, false) => {
                     "other devices, from a network that holds none of this machine's addresses"
                 }
@@ -104,15 +121,31 @@ fn from_the_file(
                 (false, true, _) => "this machine's own addresses",
                 (false, false, _) => "loopback clients",
             };
-            format!("{} line {} `{}` ({who})", rule.file(rules), rule.line_number, rule.text())
+            // `hostssl` and `hostgssenc` lines match those connections only.
+            let only = match rule.kind.as_deref() {
+                Some("hostssl") => ", over TLS only",
+                Some("hostgssenc") => ", over GSSAPI encryption only",
+                _ => "",
+            };
+            let (file, line, text) = (rule.file(rules), rule.line_number, rule.text());
+            format!("{file} line {line} `{text}` ({who}{only})")
         })
         .collect();
+    // Without `--active` the file is all there is: no login was made.
+    let logged_in = context
+        .outcome
+        .is_some_and(|o| o.probes.iter().any(|probe| probe.contains("StartupMessage")));
     let evidence = format!(
-        "pg_hba.conf lets clients in without a password (`trust`), as any user its lines name: {}; read from the file, which no login from this machine can test",
-        described.join(", ")
+        "pg_hba.conf lets clients in without a password (`trust`), as any user its lines name: {}; {}",
+        described.join(", "),
+        if logged_in {
+            "read from the file, which no login from this machine can test"
+        } else {
+            "read from the file (no login was made: `--active` logs in to test it)"
+        }
     );
     let lines: Vec<&HbaRule> = reached.iter().map(|(rule, _)| *rule).collect();
-    let (edits, reload) = edit_and_reload(context, rules, &lines, None);
+    let (edits, reload) = edit_and_reload(context, rules, &lines, None, None);
     Vec::from([context.finding(
         RuleId::TrustAuth,
         if others { Severity::Critical } else { Severity::High },
@@ -163,13 +196,18 @@ fn judge(hba: &HbaRules) -> Option<(bool, String)> {
 /// A password for `postgres` first (the change would lock it out over
 /// TCP otherwise), then `trust` → `scram-sha-256` on the very lines of the
 /// file the server reads, then a reload of that server.
-fn fix(context: &Context<'_>, hba: Option<&HbaRules>, trusted_at: SocketAddr) -> String {
+fn fix(
+    context: &Context<'_>,
+    hba: Option<&HbaRules>,
+    disk: Option<&HbaRules>,
+    trusted_at: SocketAddr,
+) -> String {
     let lines = hba.map(HbaRules::tcp_trust).unwrap_or_default();
     let (Some(hba), false) = (hba, lines.is_empty()) else {
         return "replace `trust` with `scram-sha-256` on the `host` lines of pg_hba.conf (`SHOW hba_file;`), set a password, then `SELECT pg_reload_conf();`".into();
     };
     let psql = format!("psql -h {} -p {} -U postgres", trusted_at.ip(), trusted_at.port());
-    let (edits, reload) = edit_and_reload(context, hba, &lines, Some(&psql));
+    let (edits, reload) = edit_and_reload(context, hba, &lines, Some(&psql), disk);
     format!(
         "give `postgres` a password first (`{psql} -c '\\password postgres'`), then change `trust` to `scram-sha-256`: {}, then {reload}",
         edits.join(" and ")
@@ -193,30 +231,122 @@ fn trust_edit(line: u32) -> String {
     )
 }
 
+/// For a file porthole reaches through `/proc/PID/root` (the server's
+/// mount namespace or root shows another file at the path it names), where
+/// the file is: the path the server names, and why the fix goes through
+/// the process.
+fn seen_through_the_server(file: &str) -> Option<String> {
+    let (pid, path) = file.strip_prefix("/proc/")?.split_once("/root/")?;
+    pid.parse::<u32>().ok()?;
+    Some(format!(
+        " (the server's /{path}, which its mount namespace shows in place of the file at that path here)"
+    ))
+}
+
+/// The `sed` script that turns the method of the record `source` holds,
+/// starting on `line`, into `scram-sha-256`: the record's lines are
+/// gathered (`N`), and the whole record, matched as the file holds it, is
+/// replaced by itself with the new method where the old one was. It runs
+/// for every form the server reads: a quoted `"trust"`, fields of any
+/// width, a method split over continued lines (`tru\` and `st`, which the
+/// edit joins), and a record that changed since it was read is left as it
+/// is.
+fn record_edit(line: u32, source: &RecordSource) -> String {
+    let RecordSource { last_line, raw, method } = source;
+    let edited = format!("{}scram-sha-256{}", &raw[..method.start], &raw[method.end..]);
+    let gather = "N;".repeat(last_line.saturating_sub(line) as usize);
+    format!("{line}{{{gather}s/^{}$/{}/;}}", sed_pattern(raw), sed_replacement(&edited))
+}
+
+/// `text` as a GNU sed extended regular expression that matches it alone.
+fn sed_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => pattern.push_str("\\n"),
+            '\t' => pattern.push_str("\\t"),
+            '\r' => pattern.push_str("\\r"),
+            '.' | '[' | '\\' | '(' | ')' | '*' | '+' | '?' | '{' | '|' | '^' | '$' | '/' => {
+                pattern.push('\\');
+                pattern.push(c);
+            }
+            c => pattern.push(c),
+        }
+    }
+    pattern
+}
+
+/// `text` as the replacement of a GNU sed `s` command.
+fn sed_replacement(text: &str) -> String {
+    let mut replacement = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => replacement.push_str("\\n"),
+            '\t' => replacement.push_str("\\t"),
+            '\r' => replacement.push_str("\\r"),
+            '\\' | '&' | '/' => {
+                replacement.push('\\');
+                replacement.push(c);
+            }
+            c => replacement.push(c),
+        }
+    }
+    replacement
+}
+
 /// The `sed` of each file that changes `trust` on `lines`, and the reload
 /// of the server that reads them (`psql`: a client that gets in, for a
-/// server whose postmaster is not visible).
+/// server whose postmaster is not visible). `disk` is the file as porthole
+/// read it: a line the server's view names is edited through it (the
+/// record as it stands, the path that reaches it from here).
 fn edit_and_reload(
     context: &Context<'_>,
     hba: &HbaRules,
     lines: &[&HbaRule],
     psql: Option<&str>,
+    disk: Option<&HbaRules>,
 ) -> (Vec<String>, String) {
+    // The server's view names files as the server sees them; porthole may
+    // reach them through `/proc/PID/root`.
+    let root = disk.and_then(|disk| disk.hba_file.strip_suffix(hba.hba_file.as_str()));
+    let on_disk = |rule: &HbaRule| -> Option<(String, RecordSource)> {
+        if let Some(source) = &rule.source {
+            return Some((rule.file(hba).to_string(), source.clone()));
+        }
+        let disk = disk?;
+        let file = rule.file(hba);
+        disk.rules.iter().find_map(|candidate| {
+            let reached = candidate.file(disk);
+            let same =
+                reached == file || root.is_some_and(|root| reached == format!("{root}{file}"));
+            if !same || candidate.line_number != rule.line_number {
+                return None;
+            }
+            Some((reached.to_string(), candidate.source.clone()?))
+        })
+    };
     // One `sed` per file (PostgreSQL 16 may include others), each naming
     // its lines.
-    let mut files: Vec<(&str, Vec<u32>)> = Vec::new();
+    let mut files: Vec<(String, Vec<String>)> = Vec::new();
     for rule in lines {
-        let file = rule.file(hba);
+        let (file, script) = match on_disk(rule) {
+            Some((file, source)) => (file, record_edit(rule.line_number, &source)),
+            None => (rule.file(hba).to_string(), trust_edit(rule.line_number)),
+        };
         match files.iter_mut().find(|(name, _)| *name == file) {
-            Some((_, numbers)) => numbers.push(rule.line_number),
-            None => files.push((file, vec![rule.line_number])),
+            Some((_, scripts)) => scripts.push(script),
+            None => files.push((file, vec![script])),
         }
     }
     let edits: Vec<String> = files
         .iter()
-        .map(|(file, numbers)| {
-            let script: Vec<String> = numbers.iter().map(|n| trust_edit(*n)).collect();
-            format!("`sed -i -E '{}' {}`", script.join(";"), crate::shell::printable_word(file))
+        .map(|(file, scripts)| {
+            format!(
+                "`sed -i -E {} {}`{}",
+                crate::shell::printable_word(&scripts.join(";")),
+                crate::shell::printable_word(file),
+                seen_through_the_server(file).unwrap_or_default()
+            )
         })
         .collect();
     let postmaster = context.target.owners.iter().find(|p| p.name.starts_with("postgres"));
@@ -338,14 +468,74 @@ mod tests {
         );
     }
 
+    /// The file's `trust` lines that no one can reach (an earlier catch-all
+    /// line answers first) are no finding: they were graded critical though
+    /// every client met `reject` or a password. A `hostssl` or
+    /// `hostgssenc` line says which connections it takes.
+    #[test]
+    fn file_lines_an_earlier_catch_all_answers_are_no_finding() {
+        use crate::audit::postgres_hba::{read, HbaOnDisk};
+        use crate::audit::postgres_options::HbaLocation;
+        let judged_on = |address: &str, text: &str| {
+            let system = crate::inventory::system::fake::Scripted::default().file("/d/hba", text);
+            let location = HbaLocation {
+                path: "/d/hba".into(),
+                root: String::new(),
+                pid: None,
+                major_version: Some(15),
+            };
+            let mut seen = outcome("postgresql", Vec::new());
+            seen.hba_on_disk = Some(HbaOnDisk {
+                file: read(&system, &location),
+                local_addresses: vec![("10.0.0.1".parse().expect("address"), 24)],
+            });
+            let target = target(address, 5432);
+            check(&context(&target, Some(&seen)))
+        };
+        let judged = |text: &str| judged_on("0.0.0.0", text);
+        // `samenet` on a loopback listener: loopback clients are who reach it.
+        let loopback = judged_on("127.0.0.1", "host all all samenet trust\n");
+        assert!(
+            loopback[0].evidence.contains("`host all all samenet trust` (loopback clients)"),
+            "{}",
+            loopback[0].evidence
+        );
+        let dead = judged("host all all 0.0.0.0/0 reject\nhost all all 192.0.2.0/24 trust\n");
+        assert!(dead.is_empty(), "{dead:?}");
+        let quoted = judged("host \"all\" all 0.0.0.0/0 reject\nhost all all 192.0.2.0/24 trust\n");
+        assert_eq!(quoted.len(), 1, "a database named `all` is no catch-all: {quoted:?}");
+        let found = judged(concat!(
+            "hostssl all all 0.0.0.0/0 trust\n",
+            "hostgssenc all all 192.0.2.0/24 trust\n",
+        ));
+        assert_eq!(found[0].severity, Severity::Critical);
+        assert!(
+            found[0].evidence.contains(
+                "`hostssl all all 0.0.0.0/0 trust` (other devices and this machine, over TLS only)"
+            ),
+            "{}",
+            found[0].evidence
+        );
+        assert!(
+            found[0].evidence.contains(", over GSSAPI encryption only)"),
+            "{}",
+            found[0].evidence
+        );
+    }
+
     /// PostgreSQL (14 and later) continues a record over lines ending in `\`: the
     /// `sed` printed for a record edited only its first line, which held
-    /// no `trust`, and the file stayed as it was. Run as printed, it now
-    /// changes the method wherever the record has it, and nothing else.
+    /// no `trust`, and the file stayed as it was; a method split over the
+    /// lines (`tru\` and `st`), a quoted `"trust"` or a quoted name with
+    /// blanks was not matched either. Run as printed, the edit of each
+    /// record read from the file now changes its method, and nothing else.
     #[test]
-    fn the_printed_sed_changes_the_method_of_records_continued_over_lines() {
+    fn the_printed_sed_changes_the_method_of_every_record_form() {
+        use crate::audit::postgres_hba::{read, HbaFile};
+        use crate::audit::postgres_options::HbaLocation;
         let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("pg_hba.conf");
+        let file = dir.path().join("it's pg_hba.conf");
+        let path = file.to_str().expect("utf-8 path");
         let text = concat!(
             "local all all trust\n",
             "host all all 10.0.0.0/8 \\\n",
@@ -355,11 +545,34 @@ mod tests {
             "  10.0.0.0 255.0.0.0 \\\n",
             "  trust\n",
             "host all all 192.0.2.1/32 md5 # trust\n",
+            "host all all 192.0.2.2/32 tru\\\n",
+            "st # split\n",
+            "host \"my [db] & co\" o'brien,\"a/b\" 192.0.2.3/32 \"trust\"\r\n",
+            "host\tall\tall\t192.0.2.4/32\ttrust\t# tabs\n",
+            "host all all 192.0.2.5/32 trust\\\n",
         );
         std::fs::write(&file, text).expect("write");
-        let script: Vec<String> = [2, 4, 5, 8].into_iter().map(trust_edit).collect();
-        let command =
-            format!("sed -i -E '{}' {}", script.join(";"), file.to_str().expect("utf-8 path"));
+        let system = crate::inventory::system::fake::Scripted::default().file(path, text);
+        let location = HbaLocation {
+            path: path.to_string(),
+            root: String::new(),
+            pid: None,
+            major_version: Some(15),
+        };
+        let HbaFile::Read(rules) = read(&system, &location) else { panic!("read") };
+        let trust: Vec<&HbaRule> = rules.tcp_trust();
+        let lines: Vec<u32> = trust.iter().map(|r| r.line_number).collect();
+        assert_eq!(lines, [2, 4, 5, 9, 11, 12, 13]);
+        let scripts: Vec<String> = trust
+            .iter()
+            .map(|r| record_edit(r.line_number, r.source.as_ref().expect("read from the file")))
+            .collect();
+        let command = format!(
+            "sed -i -E {} {}",
+            crate::shell::printable_word(&scripts.join(";")),
+            crate::shell::printable_word(path)
+        );
+        assert!(!command.chars().any(crate::shell::is_terminal_control), "{command}");
         let status = std::process::Command::new("sh").args(["-c", &command]).status();
         assert!(status.expect("sh runs").success(), "{command}");
         assert_eq!(
@@ -373,7 +586,16 @@ mod tests {
                 "  10.0.0.0 255.0.0.0 \\\n",
                 "  scram-sha-256\n",
                 "host all all 192.0.2.1/32 md5 # trust\n",
+                "host all all 192.0.2.2/32 scram-sha-256 # split\n",
+                "host \"my [db] & co\" o'brien,\"a/b\" 192.0.2.3/32 scram-sha-256\r\n",
+                "host\tall\tall\t192.0.2.4/32\tscram-sha-256\t# tabs\n",
+                "host all all 192.0.2.5/32 scram-sha-256\\\n",
             )
         );
+        // Run again, it finds no record as it was and changes nothing.
+        let status = std::process::Command::new("sh").args(["-c", &command]).status();
+        assert!(status.expect("sh runs").success(), "{command}");
+        let after = std::fs::read_to_string(&file).expect("read");
+        assert!(after.contains("192.0.2.2/32 scram-sha-256 # split\n"), "{after}");
     }
 }
