@@ -127,9 +127,12 @@ pub const CLOSE_DELAY: Duration = Duration::from_millis(300);
 pub const MAX_SLEEP: Duration = Duration::from_millis(100);
 /// How long after a socket leaves the kernel's tables its destroy notice
 /// may still be on its way (it is sent from a work queue once the last
-/// reference is dropped): a client end a dump did not find open is waited
-/// for this much longer (see `look_for_open_clients`).
-pub const DESTROY_NOTICE_LAG: Duration = Duration::from_millis(250);
+/// reference is dropped, and on a busy machine that work waits its turn
+/// for hundreds of milliseconds): a client end a dump did not find open is
+/// waited for up to this much longer (see `look_for_open_clients`); its
+/// notice, when it comes, pairs it at once. Short enough that such a record
+/// is still visible within 2 s of its close.
+pub const DESTROY_NOTICE_LAG: Duration = Duration::from_secs(1);
 /// Shortest time between two reads of the sources. The process connector
 /// reports every fork and exit on the machine and, under load, the destroy
 /// multicast and the ring buffer have something new every few

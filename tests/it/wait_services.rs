@@ -358,9 +358,29 @@ fn memcached_answers_version_and_a_full_one_is_refused() {
 
     // At its limit memcached answers "ERROR Too many open connections" and
     // closes: the port accepts, the service takes no client.
-    let held: Vec<std::net::TcpStream> =
+    let mut held: Vec<std::net::TcpStream> =
         (0..60).map_while(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok()).collect();
     assert_eq!(held.len(), 60);
+    // memcached counts a connection once its worker took it over: on a busy
+    // machine the accept thread may still hand out slots the held
+    // connections already fill. Wait until memcached itself refuses one.
+    assert!(
+        util::eventually(std::time::Duration::from_secs(20), || {
+            use std::io::Read;
+            let Ok(mut probe) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                return false;
+            };
+            let _ = probe.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+            let mut answer = [0u8; 64];
+            let refused = probe
+                .read(&mut answer)
+                .is_ok_and(|n| answer[..n].starts_with(b"ERROR Too many open connections"));
+            // A probe memcached took is one more held connection.
+            held.push(probe);
+            refused
+        }),
+        "memcached never refused a connection at its limit"
+    );
     let output = porthole_run(&["wait", &url, "-t", "1s"]);
     assert_eq!(output.code, 1, "{output:?}");
     assert!(output.stderr.contains("ERROR Too many open connections"), "{output:?}");
