@@ -248,7 +248,9 @@ pub fn loopback_problem(system: &dyn System, address: IpAddr) -> Option<Loopback
 /// anywhere but a `local` route: rules in priority order (`ip -j rule
 /// show`), each rule's table searched for the longest route holding the
 /// address (`ip -j route show table T`); a table without one passes the
-/// lookup on, as the kernel does. Rules with selectors porthole does not
+/// lookup on, as the kernel does. The search ends at table `local`: when
+/// it holds no route for the address, the rules after it are not the
+/// cause, the missing local route is. Rules with selectors porthole does not
 /// evaluate (fwmark, iif, uidrange…) are skipped: unmarked local traffic
 /// rarely meets them.
 pub fn policy_rule(system: &dyn System, address: IpAddr) -> Option<LoopbackProblem> {
@@ -271,7 +273,17 @@ pub fn policy_rule(system: &dyn System, address: IpAddr) -> Option<LoopbackProbl
         let args = ["-j", family, "route", "show", "table", table];
         let routes = system.run("ip", &args, COMMAND_TIMEOUT)?;
         let routes: serde_json::Value = serde_json::from_str(&routes.text()).unwrap_or_default();
-        let Some((kind, destination)) = longest_route(&routes, address) else { continue };
+        let Some((kind, destination)) = longest_route(&routes, address) else {
+            if table == "local" {
+                // Table local holds no route for the address: the rules
+                // after it (`main`, `default`) are consulted only because
+                // the local route is gone, so that is the cause to name
+                // (and deleting `from all lookup main` would not repair
+                // it), not those rules.
+                return None;
+            }
+            continue;
+        };
         if kind == "local" {
             return None;
         }
@@ -521,6 +533,36 @@ mod tests {
             })
         );
         assert_eq!(policy_rule(&shadowed, ip("127.0.0.1")), None);
+        // Table local lost the route of 127.0.0.2 and table main sends
+        // 127.0.0.0/8 out of v0: rule 32766 is consulted after table local,
+        // so the missing local route is named, not that rule.
+        let elsewhere = Scripted::default()
+            .command("ip -j addr show", UP)
+            .command(
+                "ip -j -4 rule show",
+                r#"[{"priority":0,"src":"all","table":"local"},
+                    {"priority":32766,"src":"all","table":"main"},
+                    {"priority":32767,"src":"all","table":"default"}]"#,
+            )
+            .command(
+                "ip -j -4 route show table local",
+                r#"[{"type":"local","dst":"127.0.0.1","dev":"lo"}]"#,
+            )
+            .command(
+                "ip -j -4 route show table main",
+                r#"[{"dst":"127.0.0.0/8","dev":"v0","scope":"link","flags":[]}]"#,
+            )
+            .command(
+                "ip -j route get 127.0.0.2",
+                r#"[{"dst":"127.0.0.2","dev":"v0","prefsrc":"10.9.0.1"}]"#,
+            );
+        assert_eq!(
+            loopback_problem(&elsewhere, ip("127.0.0.2")),
+            Some(LoopbackProblem::NoLocalRoute {
+                address: ip("127.0.0.2"),
+                route: "unicast 127.0.0.2 dev v0".into(),
+            })
+        );
         // Without `ip`, nothing is claimed.
         assert_eq!(loopback_problem(&Scripted::default(), ip("127.0.0.1")), None);
     }

@@ -1397,6 +1397,49 @@ fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
     }
 }
 
+/// Table `local` lost its `local 127.0.0.0/8` route (127.0.0.1 keeps its
+/// own) and table `main` sends 127.0.0.0/8 out of a veth, as a setup for
+/// `route_localnet` does: 127.0.0.2 leaves through the veth and the SYN is
+/// never answered. `check` blamed rule 32766 (`from all lookup main`) as
+/// "consulted before table local" and printed `ip rule del pref 32766`,
+/// which deletes the lookup of table main for everything. The missing
+/// local route is named, with where the address goes instead, and the
+/// printed `ip route add local` runs and the port answers again.
+#[test]
+fn a_loopback_address_routed_out_of_another_interface_names_its_missing_local_route() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "0.0.0.0", port, "http");
+    netns.run_ok("ip", &["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    netns.run_ok("ip", &["link", "set", "v0", "up"]);
+    netns.run_ok("ip", &["link", "set", "v1", "up"]);
+    netns.run_ok("ip", &["addr", "add", "10.9.0.1/24", "dev", "v0"]);
+    netns.run_ok("sysctl", &["-w", "net.ipv4.conf.v0.route_localnet=1"]);
+    netns.run_ok("ip", &["route", "del", "local", "127.0.0.0/8", "dev", "lo", "table", "local"]);
+    netns.run_ok("ip", &["route", "add", "127.0.0.0/8", "dev", "v0"]);
+    let target = format!("127.0.0.2:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["loopback-down"], "{json:#}");
+    let down = cause(&json, "loopback-down");
+    assert!(
+        down["summary"].as_str().unwrap().contains("127.0.0.2 has no local route"),
+        "{down:#}"
+    );
+    assert!(down["evidence"].to_string().contains("127.0.0.2 dev v0"), "{down:#}");
+    assert_eq!(
+        down["fix_commands"],
+        serde_json::json!(["ip route add local 127.0.0.2 dev lo table local"]),
+        "{down:#}"
+    );
+    run_fix_commands(&netns, down);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+    // 127.0.0.1 kept its own local route throughout.
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+}
+
 /// A `blackhole`, `prohibit`, `unreachable` or `throw` route for 127.0.0.2
 /// added to table `local` outranks its `local 127.0.0.0/8` route by length:
 /// the cause names that route, not a missing local route (whose `ip route
