@@ -555,6 +555,7 @@ fn is_per_address(id: CauseId) -> bool {
             | CauseId::FirewallReject
             | CauseId::FirewallRedirect
             | CauseId::LoopbackDown
+            | CauseId::LoopbackQdisc
             | CauseId::SourcePortsExhausted
             | CauseId::SelfConnect
             | CauseId::HttpError
@@ -786,6 +787,9 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 if !filters.is_empty() {
                     causes.push(tc_on_loopback(attempt, &filters));
                 }
+                if let Some(qdisc) = interfaces::loopback_qdisc(evidence.system) {
+                    causes.push(qdisc_on_loopback(attempt, &qdisc, Severity::Error));
+                }
             }
             for listener in &serving {
                 if queue_full(listener) {
@@ -857,6 +861,20 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 let prober = prober(evidence);
                 if let Some(cause) = later_dropped(attempt, &later, prober.as_deref()) {
                     causes.push(cause);
+                    return Explained { causes, nothing_here: false };
+                }
+            }
+            // Silence through a qdisc on `lo` is the queue's: the request
+            // or the answer may still wait in it, or be lost there.
+            if matches!(reply, Reply::Silent) && ip.is_some_and(crate::model::is_loopback) {
+                if let Some(qdisc) = interfaces::loopback_qdisc(evidence.system) {
+                    // Some binary protocols wait silently for their own
+                    // greeting: only a target that asks is unanswered.
+                    let severity = match evidence.target {
+                        Target::Http { .. } | Target::Service { .. } => Severity::Error,
+                        _ => Severity::Warning,
+                    };
+                    causes.push(qdisc_on_loopback(attempt, &qdisc, severity));
                     return Explained { causes, nothing_here: false };
                 }
             }
@@ -1907,6 +1925,46 @@ fn tc_on_loopback(attempt: &Attempt, filters: &[interfaces::TcFilter]) -> Cause 
         ),
         evidence: lines,
         fix,
+    }
+}
+
+/// A loopback attempt that got no answer (no SYN-ACK, or nothing after the
+/// request) while a qdisc sits at the root of `lo`: every loopback packet
+/// waits in it, so its delay, rate or loss explains the silence, and the
+/// listener cannot be judged until it is gone. Deleting the root qdisc
+/// gives `lo` back its default (`noqueue`).
+fn qdisc_on_loopback(attempt: &Attempt, qdisc: &interfaces::Qdisc, severity: Severity) -> Cause {
+    let mut lines = vec![
+        attempt_line(attempt),
+        format!("tc -s qdisc show dev lo: {}", qdisc.line),
+        format!(
+            "since it was added: {} packet(s) sent, {} dropped, {} waiting in its queue",
+            qdisc.sent, qdisc.dropped, qdisc.queued
+        ),
+        "lo has no qdisc unless one is added (noqueue): every loopback packet of every local connection passes through this one".to_string(),
+    ];
+    if attempt.outcome() == Some(Outcome::Connected) {
+        lines.push("the handshake got through; the request or the answer is held or lost in the queue, so the silence is not the listener's".to_string());
+    }
+    let what = match qdisc.kind.as_str() {
+        "netem" => "delays or loses",
+        "tbf" | "htb" | "cbq" | "hfsc" => "rate-limits, delays or drops",
+        _ => "queues, delays or drops",
+    };
+    Cause {
+        id: CauseId::LoopbackQdisc,
+        severity,
+        summary: format!(
+            "{} {}: a {} qdisc on lo {what} loopback packets",
+            attempt.address,
+            match attempt.outcome() {
+                Some(Outcome::Connected) => "connected, then got no answer",
+                _ => attempt.kind.as_str(),
+            },
+            qdisc.kind
+        ),
+        evidence: lines,
+        fix: vec![Fix::command("tc qdisc del dev lo root   # lo goes back to no qdisc")],
     }
 }
 

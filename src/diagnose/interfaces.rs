@@ -199,6 +199,95 @@ fn parse_tc_filters(json: &str, direction: &'static str) -> Vec<TcFilter> {
         .collect()
 }
 
+/// The queueing discipline at the root of `lo`, when one was added: `lo`
+/// has none (`noqueue`) unless someone adds it, and then every loopback
+/// packet waits in it. `netem` delays or loses packets on purpose, `tbf`
+/// and `htb` hold them at a rate and drop what does not fit: the SYN, the
+/// request or the answer vanish or arrive late, with no firewall rule and
+/// no fault of the listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qdisc {
+    /// `netem`, `tbf`, `htb`…
+    pub kind: String,
+    /// As `tc qdisc show` prints it, less the reference count:
+    /// `qdisc netem 8001: root limit 1000 delay 5s loss 100%`.
+    pub line: String,
+    /// Packets sent, dropped and still queued since it was added.
+    pub sent: u64,
+    pub dropped: u64,
+    pub queued: u64,
+}
+
+/// The root qdisc of `lo`, from `tc -s qdisc show dev lo`; `None` for the
+/// default `noqueue`, or when `tc` is missing.
+pub fn loopback_qdisc(system: &dyn System) -> Option<Qdisc> {
+    let output = system.run("tc", &["-s", "qdisc", "show", "dev", "lo"], COMMAND_TIMEOUT)?;
+    if !output.success {
+        return None;
+    }
+    parse_qdisc(&output.text())
+}
+
+/// Parses `tc -s qdisc show`: a `qdisc KIND HANDLE: root|parent P …` line
+/// per qdisc, followed by its indented ` Sent B bytes N pkt (dropped D,
+/// …)` and ` backlog Xb Yp …` lines.
+fn parse_qdisc(text: &str) -> Option<Qdisc> {
+    let mut found: Option<Qdisc> = None;
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let Some(rest) = line.strip_prefix("qdisc ") {
+            if found.is_some() {
+                break;
+            }
+            let (kind, root) = (words.get(1)?, words.get(3) == Some(&"root"));
+            if !root || *kind == "noqueue" {
+                continue;
+            }
+            // `refcnt N` counts kernel references, not configuration.
+            let mut shown = vec!["qdisc"];
+            let mut skip = false;
+            for word in rest.split_whitespace() {
+                if std::mem::take(&mut skip) {
+                    continue;
+                }
+                if word == "refcnt" {
+                    skip = true;
+                    continue;
+                }
+                shown.push(word);
+            }
+            found = Some(Qdisc {
+                kind: (*kind).to_string(),
+                line: shown.join(" "),
+                sent: 0,
+                dropped: 0,
+                queued: 0,
+            });
+            continue;
+        }
+        let Some(qdisc) = found.as_mut() else { continue };
+        let number = |after: &str| -> Option<u64> {
+            let at = words.iter().position(|w| *w == after)?;
+            words.get(at + 1)?.trim_matches(|c: char| !c.is_ascii_digit()).parse().ok()
+        };
+        match words.first() {
+            Some(&"Sent") => {
+                qdisc.sent = words.get(3).and_then(|w| w.parse().ok()).unwrap_or(0);
+                qdisc.dropped = number("(dropped").unwrap_or(0);
+            }
+            Some(&"backlog") => {
+                qdisc.queued = words
+                    .get(2)
+                    .and_then(|w| w.strip_suffix('p'))
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or(0);
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
 /// Why a loopback `address` cannot be reached through `lo`, `None` when the
 /// link is up, holds the address and routes it locally (or `ip` cannot
 /// tell).
@@ -426,6 +515,29 @@ mod tests {
         );
         assert!(parse_tc_filters("[]", "egress").is_empty());
         assert!(parse_tc_filters("not json", "egress").is_empty());
+    }
+
+    #[test]
+    fn a_root_qdisc_on_lo_is_read_with_its_counters() {
+        let default = "qdisc noqueue 0: root refcnt 2 \n Sent 0 bytes 0 pkt (dropped 0, overlimits 0 requeues 0) \n backlog 0b 0p requeues 0\n";
+        assert_eq!(parse_qdisc(default), None);
+        let netem = "qdisc netem 8001: root refcnt 2 limit 1000 delay 5s loss 100%\n Sent 740 bytes 10 pkt (dropped 7, overlimits 0 requeues 0) \n backlog 180b 3p requeues 0\n";
+        assert_eq!(
+            parse_qdisc(netem),
+            Some(Qdisc {
+                kind: "netem".into(),
+                line: "qdisc netem 8001: root limit 1000 delay 5s loss 100%".into(),
+                sent: 10,
+                dropped: 7,
+                queued: 3,
+            })
+        );
+        // An ingress qdisc hangs filters, it queues nothing.
+        let tbf = "qdisc tbf 8003: root refcnt 2 rate 8bit burst 250b lat 60s \n Sent 214 bytes 3 pkt (dropped 0, overlimits 2 requeues 0) \n backlog 232b 2p requeues 0\nqdisc ingress ffff: parent ffff:fff1 ---------------- \n Sent 0 bytes 0 pkt (dropped 9, overlimits 0 requeues 0) \n";
+        let read = parse_qdisc(tbf).unwrap();
+        assert_eq!((read.kind.as_str(), read.sent, read.dropped, read.queued), ("tbf", 3, 0, 2));
+        assert_eq!(read.line, "qdisc tbf 8003: root rate 8bit burst 250b lat 60s");
+        assert_eq!(parse_qdisc("qdisc ingress ffff: parent ffff:fff1 ----------------\n"), None);
     }
 
     #[test]

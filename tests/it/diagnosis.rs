@@ -1440,6 +1440,58 @@ fn a_loopback_address_routed_out_of_another_interface_names_its_missing_local_ro
     assert_eq!(code, 0, "{json:#}");
 }
 
+/// A qdisc added to `lo` holds every loopback packet (here `tbf`, whose
+/// bucket is the delay and the loss: `netem` is not built into every
+/// kernel). With tokens for the handshake alone, the request waits in the
+/// queue: `check` blamed the listener (`not-responding`, "look at the
+/// service's logs"); with a bucket smaller than a packet the SYN is lost
+/// and it was `unexplained`. The qdisc is named, `wait`'s timeout says the
+/// same, and the printed `tc qdisc del` runs and the port answers again.
+#[test]
+fn a_qdisc_on_lo_is_named_not_the_listener_and_its_removal_runs() {
+    let Some(netns) = Netns::create() else { return };
+    if !crate::util::installed("tc") {
+        crate::util::skip("tc is not installed (iproute2)");
+        return;
+    }
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let url = format!("http://127.0.0.1:{port}/");
+    let target = format!("127.0.0.1:{port}");
+    let removal = serde_json::json!(["tc qdisc del dev lo root   # lo goes back to no qdisc"]);
+    // Tokens for the SYN, SYN-ACK and ACK (214 bytes), and a refill of a
+    // byte a second: the request stays in the queue.
+    let shaped = ["qdisc", "add", "dev", "lo", "root", "tbf", "rate", "8bit", "burst", "250"];
+    netns.run_ok("tc", &[&shaped[..], &["latency", "60s"]].concat());
+    let (code, json) = check(&netns, &[&url, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["loopback-qdisc"], "{json:#}");
+    let qdisc = cause(&json, "loopback-qdisc");
+    let summary = qdisc["summary"].as_str().unwrap();
+    assert!(summary.contains("connected, then got no answer: a tbf qdisc on lo"), "{qdisc:#}");
+    assert!(qdisc["evidence"].to_string().contains("qdisc tbf"), "{qdisc:#}");
+    assert_eq!(qdisc["fix_commands"], removal, "{qdisc:#}");
+    run_fix_commands(&netns, qdisc);
+    let (code, json) = check(&netns, &[&url, "--timeout", "1s"]);
+    assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+    // A bucket smaller than any packet drops them all: the SYN is lost.
+    let dropping = ["qdisc", "add", "dev", "lo", "root", "tbf", "rate", "1kbit", "burst", "10"];
+    netns.run_ok("tc", &[&dropping[..], &["latency", "1ms"]].concat());
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["loopback-qdisc"], "{json:#}");
+    let qdisc = cause(&json, "loopback-qdisc");
+    assert!(qdisc["summary"].as_str().unwrap().contains("timeout: a tbf qdisc"), "{qdisc:#}");
+    assert_eq!(qdisc["fix_commands"], removal, "{qdisc:#}");
+    let output = netns.porthole(&["wait", &target, "--timeout", "2s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("  loopback-qdisc: "), "{}", output.stderr);
+    assert!(output.stderr.contains("$ tc qdisc del dev lo root"), "{}", output.stderr);
+    run_fix_commands(&netns, qdisc);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+}
+
 /// A `blackhole`, `prohibit`, `unreachable` or `throw` route for 127.0.0.2
 /// added to table `local` outranks its `local 127.0.0.0/8` route by length:
 /// the cause names that route, not a missing local route (whose `ip route
