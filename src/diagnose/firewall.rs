@@ -7,8 +7,11 @@
 //! `iptables-nft` backend already appear in the nft ruleset).
 //!
 //! The matcher follows the SYN of a loopback connection through every base
-//! chain of the `output` and `input` hooks of its family: `oif lo` then
-//! `iif lo`, source and destination address, `tcp dport`, `ct state new`.
+//! chain of the hooks it passes in its family (`output`, `postrouting`,
+//! then `ingress` on lo, `prerouting`, `input`; for iptables the `raw`,
+//! `mangle`, `filter` and `security` tables' chains of those hooks, and the
+//! user chains they jump to): `oif lo` then `iif lo`, source and
+//! destination address, `tcp dport`, `ct state new`.
 //! Each condition evaluates to yes, no or maybe (a named set, a mark, an
 //! unknown expression); a drop or reject whose conditions are all yes is
 //! certain, one with a maybe is reported as possible. A rate, quota or
@@ -212,7 +215,8 @@ impl Blocker {
                 format!("{tool} -t {} -D {} {number}", self.table, self.chain)
             }
             (tool, None, _) => {
-                let flag = if self.chain == "OUTPUT" { "-o" } else { "-i" };
+                let outgoing = matches!(self.chain.as_str(), "OUTPUT" | "POSTROUTING");
+                let flag = if outgoing { "-o" } else { "-i" };
                 format!("{tool} -t {} -I {} 1 {flag} lo -j ACCEPT", self.table, self.chain)
             }
         }
@@ -239,7 +243,7 @@ impl Blocker {
     }
 
     fn chain_hook_is_output(&self) -> bool {
-        self.text.contains("hook output")
+        self.text.contains("hook output") || self.text.contains("hook postrouting")
     }
 }
 
@@ -359,13 +363,19 @@ pub fn nft_blockers(
     chains.sort_by_key(|chain| chain.prio.unwrap_or(0));
     let devices = ingress_devices(text);
     let mut blockers = Vec::new();
-    // A loopback packet leaves through the output hook, then comes back in
-    // on lo through the ingress hook (netdev, or inet since Linux 5.10)
-    // before the input hook; an ingress chain sees it only when it is
-    // attached to lo.
-    for (hook, hook_name) in
-        [(Hook::Output, "output"), (Hook::Input, "ingress"), (Hook::Input, "input")]
-    {
+    // A loopback packet leaves through the output and postrouting hooks,
+    // then comes back in on lo through the ingress hook (netdev, or inet
+    // since Linux 5.10) and the prerouting hook before the input hook; an
+    // ingress chain sees it only when it is attached to lo. Postrouting
+    // knows the packet's socket and `oif lo`, prerouting `iif lo`, as the
+    // output and input hooks do.
+    for (hook, hook_name) in [
+        (Hook::Output, "output"),
+        (Hook::Output, "postrouting"),
+        (Hook::Input, "ingress"),
+        (Hook::Input, "prerouting"),
+        (Hook::Input, "input"),
+    ] {
         let on_lo = |chain: &NftChain| {
             let key = (chain.family.clone(), chain.table.clone(), chain.name.clone());
             devices.get(&key).is_some_and(|names| names.iter().any(|name| name == "lo"))
@@ -1137,16 +1147,36 @@ fn rule_texts(text: &str) -> HashMap<(String, String, String, u64), String> {
     texts
 }
 
-/// Rules of an `iptables-save` dump (filter table) that stop `packet`.
+/// The built-in chains a loopback packet passes, in order, with the hook
+/// whose fields they see: out through `OUTPUT` and `POSTROUTING`, back in
+/// through `PREROUTING` and `INPUT`. The `nat` table rewrites rather than
+/// filters (see [`Rewrite`]); every other table can drop.
+const LEGACY_CHAINS: [(&str, &str, Hook); 10] = [
+    ("raw", "OUTPUT", Hook::Output),
+    ("mangle", "OUTPUT", Hook::Output),
+    ("filter", "OUTPUT", Hook::Output),
+    ("security", "OUTPUT", Hook::Output),
+    ("mangle", "POSTROUTING", Hook::Output),
+    ("raw", "PREROUTING", Hook::Input),
+    ("mangle", "PREROUTING", Hook::Input),
+    ("mangle", "INPUT", Hook::Input),
+    ("filter", "INPUT", Hook::Input),
+    ("security", "INPUT", Hook::Input),
+];
+
+/// Rules of an `iptables-save` dump that stop `packet`, in the order the
+/// packet meets their chains.
 pub fn legacy_blockers(source: &'static str, dump: &str, packet: &Packet) -> Vec<Blocker> {
-    let IptablesTable { policies, rules } = iptables::table(dump, "filter");
     let family = if source.starts_with("ip6") { "ip6" } else { "ip" };
     if (family == "ip") != packet.destination.is_ipv4() {
         return Vec::new();
     }
+    let mut tables: BTreeMap<&str, IptablesTable> = BTreeMap::new();
     let mut blockers = Vec::new();
-    for (chain, hook) in [("OUTPUT", Hook::Output), ("INPUT", Hook::Input)] {
-        match legacy_chain(&rules, &policies, chain, hook, packet, 0) {
+    for (table, chain, hook) in LEGACY_CHAINS {
+        let IptablesTable { policies, rules } =
+            tables.entry(table).or_insert_with(|| iptables::table(dump, table));
+        match legacy_chain(rules, policies, (table, chain), hook, packet, 0) {
             Verdict::Blocked(mut blocker) => {
                 blocker.source = source;
                 blocker.family = family.to_string();
@@ -1157,7 +1187,7 @@ pub fn legacy_blockers(source: &'static str, dump: &str, packet: &Packet) -> Vec
                     action: Action::Drop,
                     source,
                     family: family.to_string(),
-                    table: "filter".into(),
+                    table: table.into(),
                     chain: chain.into(),
                     handle: None,
                     certain: !maybe,
@@ -1171,10 +1201,11 @@ pub fn legacy_blockers(source: &'static str, dump: &str, packet: &Packet) -> Vec
     blockers
 }
 
+/// Walks `chain` of `table` (`place`), following jumps to user chains.
 fn legacy_chain(
     rules: &[IptablesRule],
     policies: &BTreeMap<String, String>,
-    chain: &str,
+    (table, chain): (&str, &str),
     hook: Hook,
     packet: &Packet,
     depth: usize,
@@ -1203,7 +1234,7 @@ fn legacy_chain(
                     action: if verdict == "DROP" { Action::Drop } else { Action::Reject(with) },
                     source: "iptables",
                     family: String::new(),
-                    table: "filter".into(),
+                    table: table.into(),
                     chain: chain.to_string(),
                     handle: Some(number as u64 + 1),
                     certain,
@@ -1212,9 +1243,13 @@ fn legacy_chain(
                 });
             }
             Some("RETURN") if certain => return Verdict::Continue(maybe_accepted),
-            Some(other) if !policies.contains_key(other) || other == chain => {
-                // A user chain (policies only name built-in chains).
-                match legacy_chain(rules, policies, other, hook, packet, depth + 1) {
+            // A user chain: `iptables-save` lists it as `:NAME - [0:0]`,
+            // with `-` where a built-in chain has its policy.
+            Some(other)
+                if policies.get(other).is_some_and(|policy| policy == "-")
+                    || (!policies.contains_key(other) && rules.iter().any(|r| r.chain == other)) =>
+            {
+                match legacy_chain(rules, policies, (table, other), hook, packet, depth + 1) {
                     Verdict::Blocked(mut blocker) => {
                         blocker.certain &= certain;
                         return Verdict::Blocked(blocker);
@@ -1517,6 +1552,28 @@ mod tests {
         let accept_lo = "*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n";
         assert!(legacy_blockers("iptables-legacy", accept_lo, &packet("127.0.0.1", 1)).is_empty());
         assert!(legacy_blockers("ip6tables-legacy", dump, &packet("127.0.0.1", 5432)).is_empty());
+    }
+
+    #[test]
+    fn legacy_rules_in_user_chains_raw_and_mangle_are_matched() {
+        // As `iptables-save` prints a user chain: `:NAME - [0:0]`.
+        let jump = "*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:BLOCK - [0:0]\n\
+                    -A INPUT -j BLOCK\n-A BLOCK -p tcp -m tcp --dport 8080 -j DROP\nCOMMIT\n";
+        let found = legacy_blockers("iptables-legacy", jump, &packet("127.0.0.1", 8080));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].removal(), "iptables-legacy -t filter -D BLOCK 1");
+        assert!(legacy_blockers("iptables-legacy", jump, &packet("127.0.0.1", 22)).is_empty());
+        // Every table but nat sees the packet on its way out and back in.
+        let tables = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                      -A PREROUTING -p tcp -m tcp --dport 8081 -j DROP\nCOMMIT\n\
+                      *mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                      :POSTROUTING DROP [0:0]\n-A POSTROUTING -o lo -p tcp -m tcp --dport 8081 -j ACCEPT\nCOMMIT\n";
+        let found = legacy_blockers("iptables-legacy", tables, &packet("127.0.0.1", 8081));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].removal(), "iptables-legacy -t raw -D PREROUTING 1");
+        let found = legacy_blockers("iptables-legacy", tables, &packet("127.0.0.1", 8082));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].removal(), "iptables-legacy -t mangle -I POSTROUTING 1 -o lo -j ACCEPT");
     }
 
     // Captured in a private namespace from rules added with `iptables`

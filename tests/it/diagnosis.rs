@@ -899,6 +899,89 @@ fn route_chains_and_ingress_chains_on_lo_are_firewalls_too() {
     assert_eq!(code, 0, "after the printed fix: {json:#}");
 }
 
+/// A loopback packet also passes the prerouting and postrouting hooks, and
+/// iptables' `raw` and `mangle` tables, and a rule may sit in a user chain
+/// an `-A INPUT -j NAME` jumps to. Each of these drops was `unexplained`:
+/// only the output and input hooks of nft and the filter table's built-in
+/// chains were read. Each is named now, and its printed fix runs and the
+/// port answers again.
+#[test]
+fn prerouting_postrouting_raw_mangle_and_user_chain_drops_are_named() {
+    let Some(netns) = Netns::create() else { return };
+    let legacy = crate::util::installed("iptables-legacy");
+    let iptables_nft = crate::util::installed("iptables-nft");
+    if !legacy || !iptables_nft {
+        crate::util::skip("iptables-legacy and iptables-nft are not both installed");
+        return;
+    }
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let target = format!("127.0.0.1:{port}");
+    let dport = format!("tcp dport {port} drop");
+    let setups: [(&str, Vec<String>, &str); 6] = [
+        (
+            "nft",
+            vec![
+                "add table inet pre".into(),
+                "add chain inet pre in { type filter hook prerouting priority 0 ; }".into(),
+                format!("add rule inet pre in {dport}"),
+            ],
+            "inet pre in",
+        ),
+        (
+            "nft",
+            vec![
+                "add table inet post".into(),
+                "add chain inet post out { type filter hook postrouting priority 0 ; policy drop ; }"
+                    .into(),
+            ],
+            "inet post out",
+        ),
+        (
+            "iptables-nft",
+            vec![format!("-t raw -A PREROUTING -p tcp --dport {port} -j DROP")],
+            "ip raw PREROUTING",
+        ),
+        (
+            "iptables-legacy",
+            vec![format!("-t mangle -A POSTROUTING -p tcp --dport {port} -j DROP")],
+            "ip mangle POSTROUTING",
+        ),
+        (
+            "iptables-nft",
+            vec![
+                "-N BLOCK".into(),
+                format!("-A BLOCK -p tcp --dport {port} -j DROP"),
+                "-A INPUT -j BLOCK".into(),
+            ],
+            "ip filter BLOCK",
+        ),
+        (
+            "iptables-legacy",
+            vec!["-t raw -N SLOW".into(), "-t raw -A OUTPUT -j SLOW".into(), format!(
+                "-t raw -A SLOW -p tcp --dport {port} -j DROP"
+            )],
+            "ip raw SLOW",
+        ),
+    ];
+    for (tool, commands, chain) in setups {
+        for command in &commands {
+            let words: Vec<&str> = command.split(' ').collect();
+            let words = if tool == "nft" { vec![command.as_str()] } else { words };
+            netns.run_ok(tool, &words);
+        }
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{chain}: {json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-drop"], "{chain}: {json:#}");
+        let drop = cause(&json, "firewall-drop");
+        assert!(drop["summary"].as_str().unwrap().ends_with(chain), "{drop:#}");
+        assert_eq!(drop["fix_commands"].as_array().unwrap().len(), 1, "{drop:#}");
+        run_fix_commands(&netns, drop);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "{chain}: after the printed fix: {json:#}");
+    }
+}
+
 #[test]
 fn localhost_with_only_an_ipv6_line_names_the_missing_hosts_line() {
     let Some(netns) = Netns::create() else { return };
