@@ -659,7 +659,11 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
         // A `prohibit` route answers EACCES, the errno of a security policy.
         let denied = outcome == Outcome::Denied;
         if (unreachable || denied || outcome == Outcome::Timeout) && !v6_off {
-            if let Some(problem) = interfaces::loopback_problem(evidence.system, ip) {
+            let flow = interfaces::Flow {
+                port: Some(port),
+                uid: evidence.owner.map(|(uid, _)| uid),
+            };
+            if let Some(problem) = interfaces::loopback_problem(evidence.system, ip, flow) {
                 causes.push(loopback_down(attempt, &problem));
                 return Explained { causes, nothing_here: false };
             }
@@ -1468,6 +1472,24 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
                     }
                     fixes
                 },
+            )
+        }
+        LoopbackProblem::RuleNotEvaluated { address, route } => {
+            evidence.push(format!("ip route get {address}: {route}"));
+            evidence.push(format!(
+                "table local holds the local route of {address}, so a policy-routing rule consulted before it, by a selector porthole does not evaluate (a mark, a source address, suppress_prefixlen…), sends the connection elsewhere"
+            ));
+            let family = if address.is_ipv6() { " -6" } else { "" };
+            (
+                format!(
+                    "{address} is not routed to lo ({route}), so {} cannot be reached",
+                    attempt.address
+                ),
+                vec![
+                    Fix::command(format!(
+                        "ip{family} rule show   # the rules before `lookup local`; ip{family} rule del pref N removes one"
+                    )),
+                ],
             )
         }
         LoopbackProblem::NoLocalRoute { address, route } => {

@@ -96,6 +96,11 @@ pub enum LoopbackProblem {
         /// (`::1`'s own route deleted too), the fix adds one back.
         local_route_kept: bool,
     },
+    /// The address does not route to `lo` though table `local` holds its
+    /// `local` route: a policy-routing rule with selectors porthole does
+    /// not evaluate (a fwmark, a source address) decides first. `route` is
+    /// what `ip route get` said.
+    RuleNotEvaluated { address: IpAddr, route: String },
     /// A policy-routing rule, consulted before the one for table `local`,
     /// sends the address to a route that is not local (an `unreachable`,
     /// `prohibit` or `blackhole` route or rule action: EHOSTUNREACH, EACCES,
@@ -288,10 +293,27 @@ fn parse_qdisc(text: &str) -> Option<Qdisc> {
     found
 }
 
+/// What the routing decision of a connection depends on besides its
+/// destination: policy-routing rules select by `ipproto`, `dport` and
+/// `uidrange` too. Unknown parts make the rules that select by them
+/// "not evaluated".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flow {
+    /// The TCP destination port.
+    pub port: Option<u16>,
+    /// The uid of the connecting socket (the probe's: the client's with
+    /// `--from PID`).
+    pub uid: Option<u32>,
+}
+
 /// Why a loopback `address` cannot be reached through `lo`, `None` when the
 /// link is up, holds the address and routes it locally (or `ip` cannot
 /// tell).
-pub fn loopback_problem(system: &dyn System, address: IpAddr) -> Option<LoopbackProblem> {
+pub fn loopback_problem(
+    system: &dyn System,
+    address: IpAddr,
+    flow: Flow,
+) -> Option<LoopbackProblem> {
     let interfaces = read(system)?;
     let lo = interfaces.iter().find(|i| i.index == LOOPBACK_INDEX)?;
     if !lo.up {
@@ -306,14 +328,24 @@ pub fn loopback_problem(system: &dyn System, address: IpAddr) -> Option<Loopback
         return Some(LoopbackProblem::AddressMissing { address });
     }
     let text = address.to_string();
-    let output = system.run("ip", &["-j", "route", "get", &text], COMMAND_TIMEOUT)?;
+    // Asked as the connection asks it, so rules that select by protocol,
+    // port or user decide here as they do for it.
+    let (port, uid) = (flow.port.map(|p| p.to_string()), flow.uid.map(|u| u.to_string()));
+    let mut args = vec!["-j", "route", "get", &text];
+    if let Some(port) = &port {
+        args.extend(["ipproto", "tcp", "dport", port]);
+    }
+    if let Some(uid) = &uid {
+        args.extend(["uid", uid]);
+    }
+    let output = system.run("ip", &args, COMMAND_TIMEOUT)?;
     let local = output.success
         && serde_json::from_str::<serde_json::Value>(&output.text())
             .ok()
             .and_then(|value| value.as_array()?.first()?["type"].as_str().map(|t| t == "local"))
             .unwrap_or(false);
     if !local {
-        if let Some(problem) = policy_rule(system, address) {
+        if let Some(problem) = policy_rule(system, address, flow) {
             return Some(problem);
         }
     }
@@ -330,6 +362,18 @@ pub fn loopback_problem(system: &dyn System, address: IpAddr) -> Option<Loopback
         // `RTNETLINK answers: Network is unreachable` on stderr: no route.
         "no route (network is unreachable)".to_string()
     };
+    // Table local still holds the address's local route, yet the lookup
+    // did not end there: a rule porthole does not evaluate (a fwmark, a
+    // source address) comes first. Adding the route again would fail with
+    // `File exists`.
+    let family = if address.is_ipv4() { "-4" } else { "-6" };
+    let args = ["-j", family, "route", "show", "table", "local"];
+    if let Some(routes) = system.run("ip", &args, COMMAND_TIMEOUT).filter(|o| o.success) {
+        let routes: serde_json::Value = serde_json::from_str(&routes.text()).unwrap_or_default();
+        if holds_local_route(&routes, address) {
+            return Some(LoopbackProblem::RuleNotEvaluated { address, route });
+        }
+    }
     Some(LoopbackProblem::NoLocalRoute { address, route })
 }
 
@@ -339,17 +383,19 @@ pub fn loopback_problem(system: &dyn System, address: IpAddr) -> Option<Loopback
 /// address (`ip -j route show table T`); a table without one passes the
 /// lookup on, as the kernel does. The search ends at table `local`: when
 /// it holds no route for the address, the rules after it are not the
-/// cause, the missing local route is. Rules with selectors porthole does not
-/// evaluate (fwmark, iif, uidrange…) are skipped: unmarked local traffic
-/// rarely meets them.
-pub fn policy_rule(system: &dyn System, address: IpAddr) -> Option<LoopbackProblem> {
+/// cause, the missing local route is. `iif lo` (which locally generated
+/// traffic matches), `oif`, `ipproto`, `dport`, `uidrange` and `not` are
+/// evaluated for `flow`; rules with other selectors (fwmark, a source
+/// address, `sport`…) are skipped: unmarked local traffic rarely meets
+/// them.
+pub fn policy_rule(system: &dyn System, address: IpAddr, flow: Flow) -> Option<LoopbackProblem> {
     let family = if address.is_ipv4() { "-4" } else { "-6" };
     let output = system.run("ip", &["-j", family, "rule", "show"], COMMAND_TIMEOUT)?;
     let rules: serde_json::Value = serde_json::from_str(&output.text()).ok()?;
     let mut rules: Vec<&serde_json::Value> = rules.as_array()?.iter().collect();
     rules.sort_by_key(|rule| rule["priority"].as_u64().unwrap_or(0));
     for rule in rules {
-        if !rule_matches(rule, address)? {
+        if !rule_matches(rule, address, flow)? {
             continue;
         }
         let priority = rule["priority"].as_u64().unwrap_or(0);
@@ -395,9 +441,29 @@ pub fn policy_rule(system: &dyn System, address: IpAddr) -> Option<LoopbackProbl
 }
 
 /// Whether a rule of `ip -j rule show` applies to a locally generated
-/// packet to `address`; `Some(false)` for selectors not evaluated.
-fn rule_matches(rule: &serde_json::Value, address: IpAddr) -> Option<bool> {
-    const KNOWN: &[&str] = &["priority", "src", "dst", "dstlen", "table", "action", "flags"];
+/// connection to `address` (and `flow`); `Some(false)` for selectors not
+/// evaluated.
+fn rule_matches(rule: &serde_json::Value, address: IpAddr, flow: Flow) -> Option<bool> {
+    const KNOWN: &[&str] = &[
+        "priority",
+        "src",
+        "dst",
+        "dstlen",
+        "table",
+        "action",
+        "flags",
+        "not",
+        "iif",
+        "oif",
+        "ipproto",
+        "dport",
+        "dport_start",
+        "dport_end",
+        "uid_start",
+        "uid_end",
+        // Who added the rule (`proto kernel`), not a selector.
+        "protocol",
+    ];
     let object = rule.as_object()?;
     if object.keys().any(|key| !KNOWN.contains(&key.as_str())) {
         return Some(false);
@@ -406,22 +472,57 @@ fn rule_matches(rule: &serde_json::Value, address: IpAddr) -> Option<bool> {
         return Some(false);
     }
     if rule["flags"].as_array().is_some_and(|flags| !flags.is_empty()) {
-        // `not` inverts the selectors.
         return Some(false);
     }
-    let Some(destination) = rule["dst"].as_str() else { return Some(true) };
-    if destination == "all" {
-        return Some(true);
+    // Each selector: matched, or `None` when the flow does not say.
+    let mut selectors: Vec<Option<bool>> = Vec::new();
+    if let Some(destination) = rule["dst"].as_str().filter(|d| *d != "all") {
+        let Ok(network) = destination.parse::<IpAddr>() else { return Some(false) };
+        let full = if network.is_ipv4() { 32 } else { 128 };
+        let length = rule["dstlen"].as_u64().and_then(|l| u8::try_from(l).ok()).unwrap_or(full);
+        selectors.push(Some(in_prefix(address, network, length)));
     }
-    let Ok(network) = destination.parse::<IpAddr>() else { return Some(false) };
-    let full = if network.is_ipv4() { 32 } else { 128 };
-    let length = rule["dstlen"].as_u64().and_then(|l| u8::try_from(l).ok()).unwrap_or(full);
-    Some(in_prefix(address, network, length))
+    // A locally generated packet's route lookup has `iif lo` (ip-rule(8));
+    // its `oif` is a device only for a socket bound to one.
+    if let Some(device) = rule["iif"].as_str() {
+        selectors.push(Some(device == "lo"));
+    }
+    if rule.get("oif").is_some() {
+        selectors.push(Some(false));
+    }
+    if let Some(protocol) = rule.get("ipproto") {
+        let tcp = match protocol {
+            serde_json::Value::String(name) => matches!(name.as_str(), "tcp" | "6" | "ipproto-6"),
+            other => other.as_u64() == Some(6),
+        };
+        selectors.push(Some(tcp));
+    }
+    let range = |single: &str, start: &str, end: &str| -> Option<(u64, u64)> {
+        match rule[single].as_u64() {
+            Some(one) => Some((one, one)),
+            None => Some((rule[start].as_u64()?, rule[end].as_u64()?)),
+        }
+    };
+    if let Some((low, high)) = range("dport", "dport_start", "dport_end") {
+        selectors.push(flow.port.map(|port| (low..=high).contains(&u64::from(port))));
+    }
+    if let Some((low, high)) = range("uid", "uid_start", "uid_end") {
+        selectors.push(flow.uid.map(|uid| (low..=high).contains(&u64::from(uid))));
+    }
+    if selectors.iter().any(Option::is_none) {
+        return Some(false);
+    }
+    let matched = selectors.into_iter().all(|selector| selector == Some(true));
+    // `not` inverts the selectors as a whole.
+    Some(matched != rule.get("not").is_some())
 }
 
 /// A rule as `ip rule` prints it: `50: to 127.0.0.0/8 lookup 100`.
 fn describe_rule(rule: &serde_json::Value) -> String {
     let mut text = format!("{}:", rule["priority"].as_u64().unwrap_or(0));
+    if rule.get("not").is_some() {
+        text.push_str(" not");
+    }
     if let Some(destination) = rule["dst"].as_str() {
         match rule["dstlen"].as_u64() {
             Some(length) => text.push_str(&format!(" to {destination}/{length}")),
@@ -429,6 +530,26 @@ fn describe_rule(rule: &serde_json::Value) -> String {
         }
     } else {
         text.push_str(" from all");
+    }
+    for (key, word) in [("iif", "iif"), ("oif", "oif"), ("ipproto", "ipproto")] {
+        match &rule[key] {
+            serde_json::Value::String(value) => text.push_str(&format!(" {word} {value}")),
+            serde_json::Value::Number(value) => text.push_str(&format!(" {word} {value}")),
+            _ => {}
+        }
+    }
+    for (single, start, end, word) in [
+        ("dport", "dport_start", "dport_end", "dport"),
+        ("uid", "uid_start", "uid_end", "uidrange"),
+    ] {
+        match (rule[single].as_u64(), rule[start].as_u64(), rule[end].as_u64()) {
+            (Some(one), _, _) => text.push_str(&format!(" {word} {one}")),
+            (None, Some(low), Some(high)) if word == "dport" && low == high => {
+                text.push_str(&format!(" {word} {low}"))
+            }
+            (None, Some(low), Some(high)) => text.push_str(&format!(" {word} {low}-{high}")),
+            _ => {}
+        }
     }
     if let Some(table) = rule["table"].as_str() {
         text.push_str(&format!(" lookup {table}"));
@@ -541,6 +662,40 @@ mod tests {
     }
 
     #[test]
+    fn rule_selectors_are_evaluated_for_the_connection() {
+        // As `ip -j rule show` prints them (iproute2 6.1).
+        let rule = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap();
+        let flow = Flow { port: Some(8080), uid: Some(0) };
+        let at = ip("127.0.0.1");
+        let cases = [
+            (r#"{"priority":5,"src":"all","uid_start":0,"uid_end":0,"table":"100"}"#, true),
+            (r#"{"priority":5,"src":"all","uid_start":1000,"uid_end":2000,"table":"100"}"#, false),
+            (r#"{"priority":6,"src":"all","iif":"lo","table":"100"}"#, true),
+            (r#"{"priority":6,"src":"all","iif":"eth0","table":"100"}"#, false),
+            (r#"{"priority":11,"src":"all","oif":"lo","table":"100"}"#, false),
+            (r#"{"priority":7,"src":"all","ipproto":"tcp","dport":8080,"table":"100"}"#, true),
+            (r#"{"priority":7,"src":"all","ipproto":"udp","table":"100"}"#, false),
+            (r#"{"priority":9,"src":"all","dport_start":8000,"dport_end":8100,"table":"100"}"#, true),
+            (r#"{"priority":9,"src":"all","dport":9000,"table":"100"}"#, false),
+            (r#"{"priority":8,"not":null,"src":"all","dst":"10.0.0.0","dstlen":8,"table":"100"}"#, true),
+            (r#"{"priority":8,"not":null,"src":"all","iif":"lo","table":"100"}"#, false),
+            // Not evaluated: a source port, a mark.
+            (r#"{"priority":9,"src":"all","sport":5,"table":"100"}"#, false),
+            (r#"{"priority":45,"src":"all","fwmark":"0x3","table":"7"}"#, false),
+        ];
+        for (json, expected) in cases {
+            assert_eq!(rule_matches(&rule(json), at, flow), Some(expected), "{json}");
+        }
+        // A rule on the user or port cannot be judged without them.
+        let by_user = rule(cases[0].0);
+        assert_eq!(rule_matches(&by_user, at, Flow::default()), Some(false));
+        assert_eq!(describe_rule(&by_user), "5: from all uidrange 0-0 lookup 100");
+        let inverted = rule(cases[9].0);
+        assert_eq!(describe_rule(&inverted), "8: not to 10.0.0.0/8 lookup 100");
+        assert_eq!(describe_rule(&rule(cases[7].0)), "9: from all dport 8000-8100 lookup 100");
+    }
+
+    #[test]
     fn parses_names_flags_and_addresses() {
         let interfaces = parse(UP).unwrap();
         assert_eq!(interfaces.len(), 2);
@@ -553,12 +708,12 @@ mod tests {
     fn down_link_missing_address_and_missing_route() {
         let down = UP.replacen(r#""LOOPBACK","UP","LOWER_UP""#, r#""LOOPBACK""#, 1);
         let system = Scripted::default().command("ip -j addr show", &down);
-        assert_eq!(loopback_problem(&system, ip("127.0.0.1")), Some(LoopbackProblem::LinkDown));
+        assert_eq!(loopback_problem(&system, ip("127.0.0.1"), Flow::default()), Some(LoopbackProblem::LinkDown));
 
         let no_v6 = UP.replacen(r#""local":"::1""#, r#""local":"fe80::1""#, 1);
         let system = Scripted::default().command("ip -j addr show", &no_v6);
         assert_eq!(
-            loopback_problem(&system, ip("::1")),
+            loopback_problem(&system, ip("::1"), Flow::default()),
             Some(LoopbackProblem::AddressMissing { address: ip("::1") })
         );
 
@@ -567,7 +722,7 @@ mod tests {
         let failed = crate::inventory::system::CommandOutput { success: false, stdout: Vec::new() };
         system.commands.insert("ip -j route get 127.0.0.1".to_string(), failed.clone());
         assert!(matches!(
-            loopback_problem(&system, ip("127.0.0.1")),
+            loopback_problem(&system, ip("127.0.0.1"), Flow::default()),
             Some(LoopbackProblem::NoLocalRoute { .. })
         ));
 
@@ -575,7 +730,7 @@ mod tests {
             "ip -j route get 127.0.0.2",
             r#"[{"type":"local","dst":"127.0.0.2","dev":"lo"}]"#,
         );
-        assert_eq!(loopback_problem(&routed, ip("127.0.0.2")), None);
+        assert_eq!(loopback_problem(&routed, ip("127.0.0.2"), Flow::default()), None);
         // A rule before table local sends loopback to an unreachable route.
         let rules = r#"[{"priority":0,"src":"all","table":"local"},
             {"priority":45,"src":"all","fwmark":"0x3","table":"7"},
@@ -598,7 +753,7 @@ mod tests {
             system
         };
         assert_eq!(
-            loopback_problem(&scripted(&moved), ip("127.0.0.1")),
+            loopback_problem(&scripted(&moved), ip("127.0.0.1"), Flow::default()),
             Some(LoopbackProblem::PolicyRule {
                 address: ip("127.0.0.1"),
                 priority: 50,
@@ -608,7 +763,7 @@ mod tests {
         );
         // With table local consulted first, the rule never decides.
         let first = scripted(rules);
-        assert_eq!(policy_rule(&first, ip("127.0.0.1")), None);
+        assert_eq!(policy_rule(&first, ip("127.0.0.1"), Flow::default()), None);
         // Table local itself holds a longer route that is not local.
         let mut shadowed = first.command(
             "ip -j -4 route show table local",
@@ -617,7 +772,7 @@ mod tests {
         );
         shadowed.commands.insert("ip -j route get 127.0.0.2".to_string(), failed.clone());
         assert_eq!(
-            loopback_problem(&shadowed, ip("127.0.0.2")),
+            loopback_problem(&shadowed, ip("127.0.0.2"), Flow::default()),
             Some(LoopbackProblem::RouteInLocalTable {
                 address: ip("127.0.0.2"),
                 kind: "blackhole".into(),
@@ -636,7 +791,7 @@ mod tests {
             );
         replaced.commands.insert("ip -j route get ::1".to_string(), failed.clone());
         assert_eq!(
-            loopback_problem(&replaced, ip("::1")),
+            loopback_problem(&replaced, ip("::1"), Flow::default()),
             Some(LoopbackProblem::RouteInLocalTable {
                 address: ip("::1"),
                 kind: "unreachable".into(),
@@ -644,7 +799,7 @@ mod tests {
                 local_route_kept: false,
             })
         );
-        assert_eq!(policy_rule(&shadowed, ip("127.0.0.1")), None);
+        assert_eq!(policy_rule(&shadowed, ip("127.0.0.1"), Flow::default()), None);
         // Table local lost the route of 127.0.0.2 and table main sends
         // 127.0.0.0/8 out of v0: rule 32766 is consulted after table local,
         // so the missing local route is named, not that rule.
@@ -669,13 +824,13 @@ mod tests {
                 r#"[{"dst":"127.0.0.2","dev":"v0","prefsrc":"10.9.0.1"}]"#,
             );
         assert_eq!(
-            loopback_problem(&elsewhere, ip("127.0.0.2")),
+            loopback_problem(&elsewhere, ip("127.0.0.2"), Flow::default()),
             Some(LoopbackProblem::NoLocalRoute {
                 address: ip("127.0.0.2"),
                 route: "unicast 127.0.0.2 dev v0".into(),
             })
         );
         // Without `ip`, nothing is claimed.
-        assert_eq!(loopback_problem(&Scripted::default(), ip("127.0.0.1")), None);
+        assert_eq!(loopback_problem(&Scripted::default(), ip("127.0.0.1"), Flow::default()), None);
     }
 }

@@ -1480,6 +1480,74 @@ fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
     }
 }
 
+/// Policy-routing rules that select loopback traffic by user (`uidrange`),
+/// by the lookup's input device (`iif lo`, which locally generated traffic
+/// matches), by protocol or port, or with `not`, sending it to an
+/// `unreachable` route. They were skipped as "not evaluated": `check` said
+/// the address had no local route and printed an `ip route add local` that
+/// fails with `File exists`, or nothing but `unexplained`. The rule is
+/// named, its `ip rule del` runs, and the port answers again; a rule for
+/// another user or port is left alone.
+#[test]
+fn policy_rules_that_select_by_user_device_protocol_or_port_are_evaluated() {
+    let port = unique_port();
+    let selectors = [
+        "uidrange 0-0".to_string(),
+        "iif lo".into(),
+        "ipproto tcp".into(),
+        format!("dport {port}"),
+        "not to 10.0.0.0/8".into(),
+    ];
+    let elsewhere = ["uidrange 1000-2000".to_string(), format!("dport {}", port + 1)];
+    for (selector, diverts) in selectors
+        .iter()
+        .map(|s| (s, true))
+        .chain(elsewhere.iter().map(|s| (s, false)))
+    {
+        let Some(netns) = Netns::create() else { return };
+        let _server = server_in(&netns, "127.0.0.1", port, "http");
+        netns.run_ok("ip", &["route", "add", "unreachable", "127.0.0.0/8", "table", "100"]);
+        let rule = format!("ip rule add {selector} pref 5 table 100");
+        netns.run_ok("sh", &["-c", &rule]);
+        // Table local after it, as a set-up that orders its rules does.
+        netns.run_ok("ip", &["rule", "add", "pref", "10", "table", "local"]);
+        netns.run_ok("ip", &["rule", "del", "pref", "0"]);
+        let target = format!("127.0.0.1:{port}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        if !diverts {
+            assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{selector}: {json:#}");
+            continue;
+        }
+        assert_eq!(code, 1, "{selector}: {json:#}");
+        assert_eq!(cause_ids(&json), ["loopback-down"], "{selector}: {json:#}");
+        let down = cause(&json, "loopback-down");
+        assert!(
+            down["summary"].as_str().unwrap().contains("policy routing rule 5"),
+            "{selector}: {down:#}"
+        );
+        assert!(down["evidence"].to_string().contains(selector.as_str()), "{down:#}");
+        assert_eq!(down["fix_commands"], serde_json::json!(["ip rule del pref 5"]), "{down:#}");
+        run_fix_commands(&netns, down);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{selector}: {json:#}");
+    }
+    // A rule porthole does not evaluate: the local route is there, so the
+    // fix is not to add it again (`File exists`) but to read the rules.
+    let Some(netns) = Netns::create() else { return };
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    netns.run_ok("ip", &["route", "add", "unreachable", "127.0.0.0/8", "table", "100"]);
+    netns.run_ok("sh", &["-c", "ip rule add pref 5 table 100 suppress_prefixlen 0"]);
+    netns.run_ok("ip", &["rule", "add", "pref", "10", "table", "local"]);
+    netns.run_ok("ip", &["rule", "del", "pref", "0"]);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    let down = cause(&json, "loopback-down");
+    assert!(down["summary"].as_str().unwrap().contains("is not routed to lo"), "{down:#}");
+    let commands = down["fix_commands"].as_array().unwrap();
+    assert!(commands.iter().all(|c| c.as_str().unwrap().starts_with("ip rule show")), "{down:#}");
+    run_fix_commands(&netns, down);
+}
+
 /// Table `local` lost its `local 127.0.0.0/8` route (127.0.0.1 keeps its
 /// own) and table `main` sends 127.0.0.0/8 out of a veth, as a setup for
 /// `route_localnet` does: 127.0.0.2 leaves through the veth and the SYN is
