@@ -659,10 +659,8 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
         // A `prohibit` route answers EACCES, the errno of a security policy.
         let denied = outcome == Outcome::Denied;
         if (unreachable || denied || outcome == Outcome::Timeout) && !v6_off {
-            let flow = interfaces::Flow {
-                port: Some(port),
-                uid: evidence.owner.map(|(uid, _)| uid),
-            };
+            let flow =
+                interfaces::Flow { port: Some(port), uid: evidence.owner.map(|(uid, _)| uid) };
             if let Some(problem) = interfaces::loopback_problem(evidence.system, ip, flow) {
                 causes.push(loopback_down(attempt, &problem));
                 return Explained { causes, nothing_here: false };

@@ -1247,7 +1247,8 @@ fn legacy_chain(
             // with `-` where a built-in chain has its policy.
             Some(other)
                 if policies.get(other).is_some_and(|policy| policy == "-")
-                    || (!policies.contains_key(other) && rules.iter().any(|r| r.chain == other)) =>
+                    || (!policies.contains_key(other)
+                        && rules.iter().any(|r| r.chain == other)) =>
             {
                 match legacy_chain(rules, policies, (table, other), hook, packet, depth + 1) {
                     Verdict::Blocked(mut blocker) => {
@@ -1573,7 +1574,10 @@ mod tests {
         assert_eq!(found[0].removal(), "iptables-legacy -t raw -D PREROUTING 1");
         let found = legacy_blockers("iptables-legacy", tables, &packet("127.0.0.1", 8082));
         assert_eq!(found.len(), 1, "{found:#?}");
-        assert_eq!(found[0].removal(), "iptables-legacy -t mangle -I POSTROUTING 1 -o lo -j ACCEPT");
+        assert_eq!(
+            found[0].removal(),
+            "iptables-legacy -t mangle -I POSTROUTING 1 -o lo -j ACCEPT"
+        );
     }
 
     // Captured in a private namespace from rules added with `iptables`

@@ -675,9 +675,15 @@ mod tests {
             (r#"{"priority":11,"src":"all","oif":"lo","table":"100"}"#, false),
             (r#"{"priority":7,"src":"all","ipproto":"tcp","dport":8080,"table":"100"}"#, true),
             (r#"{"priority":7,"src":"all","ipproto":"udp","table":"100"}"#, false),
-            (r#"{"priority":9,"src":"all","dport_start":8000,"dport_end":8100,"table":"100"}"#, true),
+            (
+                r#"{"priority":9,"src":"all","dport_start":8000,"dport_end":8100,"table":"100"}"#,
+                true,
+            ),
             (r#"{"priority":9,"src":"all","dport":9000,"table":"100"}"#, false),
-            (r#"{"priority":8,"not":null,"src":"all","dst":"10.0.0.0","dstlen":8,"table":"100"}"#, true),
+            (
+                r#"{"priority":8,"not":null,"src":"all","dst":"10.0.0.0","dstlen":8,"table":"100"}"#,
+                true,
+            ),
             (r#"{"priority":8,"not":null,"src":"all","iif":"lo","table":"100"}"#, false),
             // Not evaluated: a source port, a mark.
             (r#"{"priority":9,"src":"all","sport":5,"table":"100"}"#, false),
@@ -708,7 +714,10 @@ mod tests {
     fn down_link_missing_address_and_missing_route() {
         let down = UP.replacen(r#""LOOPBACK","UP","LOWER_UP""#, r#""LOOPBACK""#, 1);
         let system = Scripted::default().command("ip -j addr show", &down);
-        assert_eq!(loopback_problem(&system, ip("127.0.0.1"), Flow::default()), Some(LoopbackProblem::LinkDown));
+        assert_eq!(
+            loopback_problem(&system, ip("127.0.0.1"), Flow::default()),
+            Some(LoopbackProblem::LinkDown)
+        );
 
         let no_v6 = UP.replacen(r#""local":"::1""#, r#""local":"fe80::1""#, 1);
         let system = Scripted::default().command("ip -j addr show", &no_v6);

@@ -1499,10 +1499,8 @@ fn policy_rules_that_select_by_user_device_protocol_or_port_are_evaluated() {
         "not to 10.0.0.0/8".into(),
     ];
     let elsewhere = ["uidrange 1000-2000".to_string(), format!("dport {}", port + 1)];
-    for (selector, diverts) in selectors
-        .iter()
-        .map(|s| (s, true))
-        .chain(elsewhere.iter().map(|s| (s, false)))
+    for (selector, diverts) in
+        selectors.iter().map(|s| (s, true)).chain(elsewhere.iter().map(|s| (s, false)))
     {
         let Some(netns) = Netns::create() else { return };
         let _server = server_in(&netns, "127.0.0.1", port, "http");
@@ -1573,10 +1571,7 @@ fn a_loopback_address_routed_out_of_another_interface_names_its_missing_local_ro
     assert_eq!(code, 1, "{json:#}");
     assert_eq!(cause_ids(&json), ["loopback-down"], "{json:#}");
     let down = cause(&json, "loopback-down");
-    assert!(
-        down["summary"].as_str().unwrap().contains("127.0.0.2 has no local route"),
-        "{down:#}"
-    );
+    assert!(down["summary"].as_str().unwrap().contains("127.0.0.2 has no local route"), "{down:#}");
     assert!(down["evidence"].to_string().contains("127.0.0.2 dev v0"), "{down:#}");
     assert_eq!(
         down["fix_commands"],
