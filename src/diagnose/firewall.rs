@@ -8,6 +8,7 @@
 //!
 //! The matcher follows the SYN of a loopback connection through every base
 //! chain of the hooks it passes in its family (`output`, `postrouting`,
+//! `egress` on lo,
 //! then `ingress` on lo, `prerouting`, `input`; for iptables the `raw`,
 //! `mangle`, `filter` and `security` tables' chains of those hooks, and the
 //! user chains they jump to): `oif lo` then `iif lo`, source and
@@ -228,9 +229,12 @@ impl Blocker {
     /// loopback instead).
     pub fn answers_accepted(&self) -> String {
         match (self.source, self.family.as_str()) {
-            ("nftables", "netdev") => {
-                format!("nft insert rule netdev {} {} iif lo accept", self.table, self.chain)
-            }
+            ("nftables", "netdev") => format!(
+                "nft insert rule netdev {} {} {} lo accept",
+                self.table,
+                self.chain,
+                if self.chain_hook_is_output() { "oif" } else { "iif" }
+            ),
             ("nftables", family) => format!(
                 "nft insert rule {family} {} {} ct state established,related accept",
                 self.table, self.chain
@@ -243,7 +247,7 @@ impl Blocker {
     }
 
     fn chain_hook_is_output(&self) -> bool {
-        self.text.contains("hook output") || self.text.contains("hook postrouting")
+        ["hook output", "hook postrouting", "hook egress"].iter().any(|h| self.text.contains(h))
     }
 }
 
@@ -361,21 +365,25 @@ pub fn nft_blockers(
         })
         .collect();
     chains.sort_by_key(|chain| chain.prio.unwrap_or(0));
-    let devices = ingress_devices(text);
+    let devices = hook_devices(text);
     let mut blockers = Vec::new();
-    // A loopback packet leaves through the output and postrouting hooks,
-    // then comes back in on lo through the ingress hook (netdev, or inet
-    // since Linux 5.10) and the prerouting hook before the input hook; an
-    // ingress chain sees it only when it is attached to lo. Postrouting
+    // A loopback packet leaves through the output and postrouting hooks
+    // and lo's egress hook (netdev, Linux 5.16), then comes back in on lo
+    // through the ingress hook (netdev, or inet since Linux 5.10) and the
+    // prerouting hook before the input hook; an ingress or egress chain
+    // sees it only when it is attached to lo. Postrouting
     // knows the packet's socket and `oif lo`, prerouting `iif lo`, as the
     // output and input hooks do.
     for (hook, hook_name) in [
         (Hook::Output, "output"),
         (Hook::Output, "postrouting"),
+        (Hook::Output, "egress"),
         (Hook::Input, "ingress"),
         (Hook::Input, "prerouting"),
         (Hook::Input, "input"),
     ] {
+        // Ingress and egress chains are attached to devices.
+        let per_device = matches!(hook_name, "ingress" | "egress");
         let on_lo = |chain: &NftChain| {
             let key = (chain.family.clone(), chain.table.clone(), chain.name.clone());
             devices.get(&key).is_some_and(|names| names.iter().any(|name| name == "lo"))
@@ -383,8 +391,8 @@ pub fn nft_blockers(
         for chain in chains
             .iter()
             .filter(|c| c.hook.as_deref() == Some(hook_name))
-            .filter(|c| hook_name == "ingress" || c.family != "netdev")
-            .filter(|c| hook_name != "ingress" || on_lo(c))
+            .filter(|c| per_device || c.family != "netdev")
+            .filter(|c| !per_device || on_lo(c))
         {
             let walk = Walk { packet, hook, ruleset, texts: &texts };
             match walk.chain(chain, 0) {
@@ -1100,16 +1108,16 @@ fn walk_listing(text: &str, mut visit: impl FnMut(&(String, String, String), &st
     }
 }
 
-/// The devices of each ingress chain, from the `type filter hook ingress
-/// device "lo"` (or `devices = { "lo", "eth0" }`) line of the text
-/// listing: `nft -j` (1.0.6) leaves them out.
-fn ingress_devices(text: &str) -> HashMap<(String, String, String), Vec<String>> {
+/// The devices of each ingress and egress chain, from the `type filter
+/// hook ingress device "lo"` (or `devices = { "lo", "eth0" }`) line of the
+/// text listing: `nft -j` (1.0.6) leaves them out.
+fn hook_devices(text: &str) -> HashMap<(String, String, String), Vec<String>> {
     let mut devices = HashMap::new();
     walk_listing(text, |place, line| {
         let body = line.split(" # handle").next().unwrap_or(line).trim();
         if !matches!(
             body.split_whitespace().collect::<Vec<_>>().as_slice(),
-            ["type", _, "hook", "ingress", ..]
+            ["type", _, "hook", "ingress" | "egress", ..]
         ) {
             return;
         }
@@ -1699,11 +1707,12 @@ table ip m { # handle 2
     }
 
     #[test]
-    fn ingress_devices_come_from_the_listing() {
-        let text = "table netdev edge { # handle 4\n\tchain one { # handle 1\n\t\ttype filter hook ingress device \"lo\" priority filter; policy accept;\n\t}\n\tchain two { # handle 2\n\t\ttype filter hook ingress devices = { \"eth0\", \"lo\" } priority filter; policy drop;\n\t}\n}\n";
-        let devices = ingress_devices(text);
+    fn ingress_and_egress_devices_come_from_the_listing() {
+        let text = "table netdev edge { # handle 4\n\tchain one { # handle 1\n\t\ttype filter hook ingress device \"lo\" priority filter; policy accept;\n\t}\n\tchain two { # handle 2\n\t\ttype filter hook ingress devices = { \"eth0\", \"lo\" } priority filter; policy drop;\n\t}\n\tchain out { # handle 3\n\t\ttype filter hook egress device \"lo\" priority filter; policy accept;\n\t}\n}\n";
+        let devices = hook_devices(text);
         let key = |chain: &str| ("netdev".to_string(), "edge".to_string(), chain.to_string());
         assert_eq!(devices[&key("one")], ["lo"]);
         assert_eq!(devices[&key("two")], ["eth0", "lo"]);
+        assert_eq!(devices[&key("out")], ["lo"]);
     }
 }

@@ -899,14 +899,14 @@ fn route_chains_and_ingress_chains_on_lo_are_firewalls_too() {
     assert_eq!(code, 0, "after the printed fix: {json:#}");
 }
 
-/// A loopback packet also passes the prerouting and postrouting hooks, and
-/// iptables' `raw` and `mangle` tables, and a rule may sit in a user chain
+/// A loopback packet also passes the prerouting and postrouting hooks,
+/// lo's netdev egress hook, and iptables' `raw` and `mangle` tables, and a rule may sit in a user chain
 /// an `-A INPUT -j NAME` jumps to. Each of these drops was `unexplained`:
 /// only the output and input hooks of nft and the filter table's built-in
 /// chains were read. Each is named now, and its printed fix runs and the
 /// port answers again.
 #[test]
-fn prerouting_postrouting_raw_mangle_and_user_chain_drops_are_named() {
+fn prerouting_postrouting_egress_raw_mangle_and_user_chain_drops_are_named() {
     let Some(netns) = Netns::create() else { return };
     let legacy = crate::util::installed("iptables-legacy");
     let iptables_nft = crate::util::installed("iptables-nft");
@@ -918,7 +918,25 @@ fn prerouting_postrouting_raw_mangle_and_user_chain_drops_are_named() {
     let _server = server_in(&netns, "127.0.0.1", port, "http");
     let target = format!("127.0.0.1:{port}");
     let dport = format!("tcp dport {port} drop");
-    let setups: [(&str, Vec<String>, &str); 6] = [
+    let setups: [(&str, Vec<String>, &str); 8] = [
+        (
+            "nft",
+            vec![
+                "add table netdev edge".into(),
+                "add chain netdev edge out { type filter hook egress device lo priority 0 ; }"
+                    .into(),
+                format!("add rule netdev edge out {dport}"),
+            ],
+            "netdev edge out",
+        ),
+        (
+            "nft",
+            vec![
+                "add chain netdev edge shut { type filter hook egress device lo priority 1 ; policy drop ; }"
+                    .into(),
+            ],
+            "netdev edge shut",
+        ),
         (
             "nft",
             vec![
