@@ -8,11 +8,10 @@
 //!
 //! The matcher follows the SYN of a loopback connection through every base
 //! chain of the hooks it passes in its family (`output`, `postrouting`,
-//! `egress` on lo,
-//! then `ingress` on lo, `prerouting`, `input`; for iptables the `raw`,
-//! `mangle`, `filter` and `security` tables' chains of those hooks, and the
-//! user chains they jump to): `oif lo` then `iif lo`, source and
-//! destination address, `tcp dport`, `ct state new`.
+//! `egress` on lo, then `ingress` on lo, `prerouting`, `input`; for
+//! iptables the `raw`, `mangle`, `filter` and `security` tables' chains of
+//! those hooks, and the user chains they jump to): `oif lo` then `iif lo`,
+//! source and destination address, `tcp dport`, `ct state new`.
 //! Each condition evaluates to yes, no or maybe (a named set, a mark, an
 //! unknown expression); a drop or reject whose conditions are all yes is
 //! certain, one with a maybe is reported as possible. A rate, quota or
