@@ -645,11 +645,22 @@ impl<'a> Walk<'a> {
     }
 
     /// Whether `matched` is `tcp dport @name` with the port itself among
-    /// the set's elements (not in a range): the element to delete.
+    /// the set's elements (not in a range), or `ip daddr @name` (`saddr`,
+    /// `ip6`) with an element holding the packet's address: the element
+    /// to delete, so the set's other entries keep their verdict.
     fn set_lookup(&self, matched: &NftMatch, family: &str, table: &str) -> Option<Lookup> {
         let NftExpression::Text(reference) = &matched.right else { return None };
         let name = reference.strip_prefix('@')?;
-        if matched.op != "==" || !self.is_port(&matched.left) || self.packet.reply.is_some() {
+        if matched.op != "==" {
+            return None;
+        }
+        if let Field::Address(address) = self.field(&matched.left) {
+            let set = self.named(family, table, name)?;
+            let key =
+                set.elem.iter().find_map(|value| address_element(&element(value), address))?;
+            return Some(Lookup::Named { name: name.to_string(), key });
+        }
+        if !self.is_port(&matched.left) || self.packet.reply.is_some() {
             return None;
         }
         let set = self.named(family, table, name)?;
@@ -1059,6 +1070,29 @@ fn compare_address(value: IpAddr, right: &NftExpression) -> Tri {
         }
     }
     result
+}
+
+/// An address set's element that holds `address`, as `nft` writes it
+/// (`127.0.0.1`, `127.0.0.0/8`, `127.0.0.1-127.0.0.9`).
+fn address_element(element: &NftExpression, address: IpAddr) -> Option<String> {
+    match element {
+        NftExpression::Text(text) => {
+            (text.parse::<IpAddr>().ok()? == address).then(|| text.clone())
+        }
+        NftExpression::Prefix { prefix } => {
+            let network = prefix.addr.parse::<IpAddr>().ok()?;
+            in_prefix(address, network, prefix.len)
+                .then(|| format!("{}/{}", prefix.addr, prefix.len))
+        }
+        NftExpression::Range { range } => match range.as_slice() {
+            [NftExpression::Text(low), NftExpression::Text(high)] => {
+                let (start, end) = (low.parse::<IpAddr>().ok()?, high.parse::<IpAddr>().ok()?);
+                (start <= address && address <= end).then(|| format!("{low}-{high}"))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Whether `address` is inside `network/length` (same family only).
@@ -1560,6 +1594,18 @@ mod tests {
         let accept_lo = "*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n";
         assert!(legacy_blockers("iptables-legacy", accept_lo, &packet("127.0.0.1", 1)).is_empty());
         assert!(legacy_blockers("ip6tables-legacy", dump, &packet("127.0.0.1", 5432)).is_empty());
+    }
+
+    #[test]
+    fn the_element_of_an_address_set_that_holds_the_address_is_named() {
+        let parse = |json: &str| element(&serde_json::from_str(json).unwrap());
+        let at: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(address_element(&parse(r#""127.0.0.1""#), at), Some("127.0.0.1".into()));
+        assert_eq!(address_element(&parse(r#""10.1.1.1""#), at), None);
+        let prefix = r#"{"prefix": {"addr": "127.0.0.0", "len": 8}}"#;
+        assert_eq!(address_element(&parse(prefix), at), Some("127.0.0.0/8".into()));
+        let range = r#"{"range": ["127.0.0.0", "127.0.0.9"]}"#;
+        assert_eq!(address_element(&parse(range), at), Some("127.0.0.0-127.0.0.9".into()));
     }
 
     #[test]

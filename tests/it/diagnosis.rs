@@ -1721,7 +1721,10 @@ fn a_route_that_replaced_the_local_route_is_swapped_back_in_one_fix() {
 /// map, inline or named, that holds other ports too: the rule is found (it
 /// was "unexplained" for a map), and the fix touches only this port — the
 /// set element, or an accept inserted before an inline map — so the map's
-/// `22 : accept` survives. Each printed fix runs and the port answers.
+/// `22 : accept` survives. A set of addresses (`ip daddr @blocked`) loses
+/// only the element that holds the loopback address, where the fix deleted
+/// the rule and with it the block of every other address in the set. Each
+/// printed fix runs and the port answers.
 #[test]
 fn a_port_blocked_through_a_set_or_verdict_map_is_unblocked_alone() {
     let rulesets = [
@@ -1744,6 +1747,18 @@ fn a_port_blocked_through_a_set_or_verdict_map_is_unblocked_alone() {
             "table ip f { map ports { type inet_service : verdict; elements = { PORT : drop, 22 : accept }; }; \
              chain o { type filter hook output priority 0; tcp dport vmap @ports; }; }",
             "nft delete element ip f ports { PORT }",
+        ),
+        (
+            "address set",
+            "table inet f { set blocked { type ipv4_addr; elements = { 127.0.0.1, 10.1.1.1 }; }; \
+             chain input { type filter hook input priority 0; ip daddr @blocked drop; }; }",
+            "nft delete element inet f blocked { 127.0.0.1 }",
+        ),
+        (
+            "address interval set",
+            "table inet f { set nets { type ipv4_addr; flags interval; elements = { 127.0.0.0/8, 10.1.1.1 }; }; \
+             chain input { type filter hook input priority 0; ip saddr @nets drop; }; }",
+            "nft delete element inet f nets { 127.0.0.0/8 }",
         ),
     ];
     for (situation, ruleset, expected) in rulesets {
@@ -1782,7 +1797,10 @@ fn a_port_blocked_through_a_set_or_verdict_map_is_unblocked_alone() {
         assert_eq!(code, 0, "{situation}, after `{expected}`: {json:#}");
         let listing = netns.command("nft").args(["list", "ruleset"]).output().unwrap();
         let listing = String::from_utf8_lossy(&listing.stdout).to_string();
-        if situation != "named set behind a jump" {
+        if situation.starts_with("address") {
+            // The address set keeps its other entries.
+            assert!(listing.contains("10.1.1.1"), "{situation}: {listing}");
+        } else if situation != "named set behind a jump" {
             assert!(listing.contains("22 : accept"), "{situation}: {listing}");
         }
     }
