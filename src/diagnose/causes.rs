@@ -1909,14 +1909,33 @@ fn client_cgroup_unprobed(system: &dyn System, pid: u32, target: &Target) -> Opt
     })
 }
 
-/// A loopback SYN that got no answer, with BPF filters of `tc` on `lo`:
-/// they run outside any firewall table, and a direct-action filter drops
-/// with `TC_ACT_SHOT`. Each is named, and deleted by its preference and
-/// handle (the filters beside it stay).
+/// A loopback SYN that got no answer, with filters of `tc` on `lo`: they
+/// run outside any firewall table, a direct-action BPF filter drops with
+/// `TC_ACT_SHOT`, and another classifier's actions drop or redirect (a
+/// `mirred` redirect sends the packet out of another device). A BPF filter
+/// is deleted by its preference and handle (the filters beside it stay);
+/// another kind by its preference, which is how `tc` deletes a u32 or
+/// flower filter without naming its hash table.
 fn tc_on_loopback(attempt: &Attempt, filters: &[interfaces::TcFilter]) -> Cause {
     let mut lines = vec![attempt_line(attempt)];
     let mut fix = Vec::new();
-    for filter in filters {
+    let all_bpf = filters.iter().all(|filter| filter.kind == "bpf");
+    for filter in filters.iter().filter(|filter| filter.kind != "bpf") {
+        lines.push(format!(
+            "a tc {} filter runs on lo {}: pref {} handle {}, action {} (tc -j filter show dev lo {})",
+            filter.kind,
+            filter.direction,
+            filter.pref,
+            filter.handle,
+            filter.actions.join(", "),
+            filter.direction
+        ));
+        let command = format!("tc filter del dev lo {} pref {}", filter.direction, filter.pref);
+        if !fix.iter().any(|f: &Fix| f.text() == command) {
+            fix.push(Fix::command(command));
+        }
+    }
+    for filter in filters.iter().filter(|filter| filter.kind == "bpf") {
         let program = match (filter.program_id, filter.program_name.as_str()) {
             (Some(id), "") => format!(", program id {id}"),
             (Some(id), name) => format!(", program id {id} '{name}'"),
@@ -1941,7 +1960,12 @@ fn tc_on_loopback(attempt: &Attempt, filters: &[interfaces::TcFilter]) -> Cause 
             "{} {}: {} on lo may drop the packets (the one filter on the way)",
             attempt.address,
             attempt.kind.as_str(),
-            if filters.len() == 1 { "a tc BPF filter" } else { "tc BPF filters" }
+            match (filters.len(), all_bpf) {
+                (1, true) => "a tc BPF filter",
+                (_, true) => "tc BPF filters",
+                (1, false) => "a tc filter",
+                (_, false) => "tc filters",
+            }
         ),
         evidence: lines,
         fix,

@@ -152,22 +152,30 @@ fn parse_xdp(json: &str) -> Option<XdpProgram> {
     Some(XdpProgram { id, name: program["name"].as_str().unwrap_or("").to_string(), mode })
 }
 
-/// A BPF filter of `tc` on `lo` (a `clsact` qdisc's `ingress` or `egress`
-/// hook): like XDP it sees loopback packets outside any firewall table, and
-/// in direct-action mode its `TC_ACT_SHOT` drops them.
+/// A filter of `tc` on `lo` (a `clsact` or `ingress` qdisc's `ingress` or
+/// `egress` hook): like XDP it sees loopback packets outside any firewall
+/// table. A BPF filter in direct-action mode drops with `TC_ACT_SHOT`;
+/// another classifier (`u32`, `flower`, `matchall`) does what its actions
+/// say (`drop`, `mirred … redirect` to another device, `police`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcFilter {
     /// `ingress` or `egress`.
     pub direction: &'static str,
     pub pref: u64,
-    /// The filter's handle as tc prints it (`0x1`).
+    /// The classifier: `bpf`, `u32`, `flower`…
+    pub kind: String,
+    /// The filter's handle as tc prints it (`0x1`, `800::800`).
     pub handle: String,
+    /// The kinds of its actions (`mirred`, `gact`), for a filter that is
+    /// not BPF.
+    pub actions: Vec<String>,
     pub program_id: Option<u64>,
     /// The program's name (other users' text).
     pub program_name: String,
 }
 
-/// The BPF filters on `lo`, from `tc -j filter show dev lo ingress|egress`.
+/// The filters on `lo` that can stop packets, from `tc -j filter show dev
+/// lo ingress|egress`: BPF filters, and other classifiers with actions.
 pub fn loopback_tc_filters(system: &dyn System) -> Vec<TcFilter> {
     let mut filters = Vec::new();
     for direction in ["ingress", "egress"] {
@@ -189,14 +197,33 @@ fn parse_tc_filters(json: &str, direction: &'static str) -> Vec<TcFilter> {
         .as_array()
         .into_iter()
         .flatten()
-        // tc lists each priority once bare, then each filter with options.
-        .filter(|entry| entry["kind"] == "bpf" && entry["options"].is_object())
+        // tc lists each priority once bare, then each filter with options;
+        // a u32 hash table (options without actions) only classifies.
+        .filter(|entry| entry["options"].is_object())
+        // The legacy `ingress` qdisc (parent `ffff:`) has no egress hook,
+        // but `tc filter show … egress` lists its filters again, marked
+        // `"ingress": true` (or with that parent).
+        .filter(|entry| {
+            direction != "egress" || (entry["parent"] != "ffff:" && entry["ingress"] != true)
+        })
         .filter_map(|entry| {
             let options = &entry["options"];
+            let kind = entry["kind"].as_str()?.to_string();
+            let actions: Vec<String> = options["actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|action| action["kind"].as_str().map(str::to_string))
+                .collect();
+            if kind != "bpf" && actions.is_empty() {
+                return None;
+            }
             Some(TcFilter {
                 direction,
                 pref: entry["pref"].as_u64()?,
-                handle: options["handle"].as_str()?.to_string(),
+                handle: options["handle"].as_str().or(options["fh"].as_str())?.to_string(),
+                kind,
+                actions,
                 program_id: options["prog"]["id"].as_u64(),
                 program_name: options["prog"]["name"].as_str().unwrap_or("").to_string(),
             })
@@ -629,11 +656,23 @@ mod tests {
             vec![TcFilter {
                 direction: "ingress",
                 pref: 49152,
+                kind: "bpf".into(),
                 handle: "0x1".into(),
+                actions: Vec::new(),
                 program_id: Some(4645),
                 program_name: "drop_tc".into(),
             }]
         );
+        // A u32 filter that redirects port 8080 to another device; its
+        // hash table entry (no actions) is no filter of its own.
+        let redirect = r#"[{"parent":"ffff:","protocol":"ip","pref":49152,"kind":"u32","chain":0},{"parent":"ffff:","protocol":"ip","pref":49152,"kind":"u32","chain":0,"options":{"fh":"800:","ht_divisor":1}},{"parent":"ffff:","protocol":"ip","pref":49152,"kind":"u32","chain":0,"options":{"fh":"800::800","order":2048,"key_ht":"800","bkt":"0","not_in_hw":true,"match":{"value":"1f90","mask":"ffff","offmask":"","off":20},"actions":[{"order":1,"kind":"mirred","mirred_action":"redirect","direction":"egress","to_dev":"v0","control_action":{"type":"stolen"},"index":1,"ref":1,"bind":1}]}}]"#;
+        let found = parse_tc_filters(redirect, "ingress");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].kind.as_str(), found[0].handle.as_str()), ("u32", "800::800"));
+        assert_eq!(found[0].actions, ["mirred"]);
+        assert!(parse_tc_filters(redirect, "egress").is_empty());
+        let listed_again = redirect.replace(r#""parent":"ffff:""#, r#""ingress":true"#);
+        assert!(parse_tc_filters(&listed_again, "egress").is_empty());
         assert!(parse_tc_filters("[]", "egress").is_empty());
         assert!(parse_tc_filters("not json", "egress").is_empty());
     }

@@ -1498,6 +1498,53 @@ fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
     }
 }
 
+/// A `tc` filter on lo that is not BPF (a `u32` match with a `mirred`
+/// redirect to another device) takes the loopback SYN away before any
+/// firewall table: `check` called it `unexplained`, having looked for BPF
+/// filters only. It is named with its action, on the hook it sits on (the
+/// legacy `ingress` qdisc, whose filters `tc filter show … egress` lists
+/// again, is not named twice), and the printed `tc filter del` runs.
+#[test]
+fn a_tc_filter_that_redirects_loopback_elsewhere_is_named_and_deleted() {
+    for (qdisc, direction) in [("ingress", "ingress"), ("clsact", "egress")] {
+        let Some(netns) = Netns::create() else { return };
+        if !crate::util::installed("tc") {
+            crate::util::skip("tc is not installed (iproute2)");
+            return;
+        }
+        let port = unique_port();
+        let _server = server_in(&netns, "127.0.0.1", port, "http");
+        netns.run_ok("ip", &["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+        netns.run_ok("ip", &["link", "set", "v0", "up"]);
+        netns.run_ok("tc", &["qdisc", "add", "dev", "lo", qdisc]);
+        let filter = format!(
+            "tc filter add dev lo {direction} protocol ip u32 match ip dport {port} 0xffff \
+             action mirred egress redirect dev v0"
+        );
+        netns.run_ok("sh", &["-c", &filter]);
+        let target = format!("127.0.0.1:{port}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{qdisc}: {json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-drop"], "{qdisc}: {json:#}");
+        let drop = cause(&json, "firewall-drop");
+        assert!(
+            drop["evidence"]
+                .to_string()
+                .contains(&format!("a tc u32 filter runs on lo {direction}")),
+            "{drop:#}"
+        );
+        assert!(drop["evidence"].to_string().contains("action mirred"), "{drop:#}");
+        assert_eq!(
+            drop["fix_commands"],
+            serde_json::json!([format!("tc filter del dev lo {direction} pref 49152")]),
+            "{drop:#}"
+        );
+        run_fix_commands(&netns, drop);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{qdisc}: {json:#}");
+    }
+}
+
 /// Policy-routing rules that select loopback traffic by user (`uidrange`),
 /// by the lookup's input device (`iif lo`, which locally generated traffic
 /// matches), by protocol or port, or with `not`, sending it to an
