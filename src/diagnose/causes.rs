@@ -789,7 +789,8 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 if !filters.is_empty() {
                     causes.push(tc_on_loopback(attempt, &filters));
                 }
-                if let Some(qdisc) = interfaces::loopback_qdisc(evidence.system) {
+                let qdisc = interfaces::loopback_qdisc(evidence.system);
+                if let Some(qdisc) = qdisc.filter(interfaces::Qdisc::interferes) {
                     causes.push(qdisc_on_loopback(attempt, &qdisc, Severity::Error));
                 }
             }
@@ -869,7 +870,8 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             // Silence through a qdisc on `lo` is the queue's: the request
             // or the answer may still wait in it, or be lost there.
             if matches!(reply, Reply::Silent) && ip.is_some_and(crate::model::is_loopback) {
-                if let Some(qdisc) = interfaces::loopback_qdisc(evidence.system) {
+                let qdisc = interfaces::loopback_qdisc(evidence.system);
+                if let Some(qdisc) = qdisc.filter(interfaces::Qdisc::interferes) {
                     // Some binary protocols wait silently for their own
                     // greeting: only a target that asks is unanswered.
                     let severity = match evidence.target {
@@ -1973,9 +1975,10 @@ fn tc_on_loopback(attempt: &Attempt, filters: &[interfaces::TcFilter]) -> Cause 
 }
 
 /// A loopback attempt that got no answer (no SYN-ACK, or nothing after the
-/// request) while a qdisc sits at the root of `lo`: every loopback packet
-/// waits in it, so its delay, rate or loss explains the silence, and the
-/// listener cannot be judged until it is gone. Deleting the root qdisc
+/// request) while a qdisc at the root of `lo` has dropped packets or holds
+/// some: every loopback packet waits in it, so its delay, rate or loss
+/// explains the silence, and the listener cannot be judged until it is
+/// gone. Deleting the root qdisc
 /// gives `lo` back its default (`noqueue`).
 fn qdisc_on_loopback(attempt: &Attempt, qdisc: &interfaces::Qdisc, severity: Severity) -> Cause {
     let mut lines = vec![

@@ -250,6 +250,14 @@ pub struct Qdisc {
     pub queued: u64,
 }
 
+impl Qdisc {
+    /// Whether it has dropped packets or holds some now: a qdisc that
+    /// passed everything at once is no explanation for a silence.
+    pub fn interferes(&self) -> bool {
+        self.dropped > 0 || self.queued > 0
+    }
+}
+
 /// The root qdisc of `lo`, from `tc -s qdisc show dev lo`; `None` for the
 /// default `noqueue`, or when `tc` is missing.
 pub fn loopback_qdisc(system: &dyn System) -> Option<Qdisc> {
@@ -697,6 +705,9 @@ mod tests {
         let read = parse_qdisc(tbf).unwrap();
         assert_eq!((read.kind.as_str(), read.sent, read.dropped, read.queued), ("tbf", 3, 0, 2));
         assert_eq!(read.line, "qdisc tbf 8003: root rate 8bit burst 250b lat 60s");
+        assert!(read.interferes());
+        let idle = Qdisc { queued: 0, ..read };
+        assert!(!idle.interferes());
         assert_eq!(parse_qdisc("qdisc ingress ffff: parent ffff:fff1 ----------------\n"), None);
     }
 

@@ -1701,6 +1701,15 @@ fn a_qdisc_on_lo_is_named_not_the_listener_and_its_removal_runs() {
     run_fix_commands(&netns, qdisc);
     let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
     assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+    // A qdisc that passes everything at once (nothing dropped, nothing
+    // queued) does not explain a service that is silent by design.
+    let quiet = unique_port();
+    let _silent = server_in(&netns, "127.0.0.1", quiet, "silent");
+    let roomy = ["qdisc", "add", "dev", "lo", "root", "tbf", "rate", "1mbit", "burst", "20000"];
+    netns.run_ok("tc", &[&roomy[..], &["latency", "50ms"]].concat());
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{quiet}"), "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
 }
 
 /// A `blackhole`, `prohibit`, `unreachable` or `throw` route for 127.0.0.2
