@@ -556,6 +556,7 @@ fn is_per_address(id: CauseId) -> bool {
             | CauseId::FirewallReject
             | CauseId::FirewallRedirect
             | CauseId::LoopbackDown
+            | CauseId::LoopbackQdisc
             | CauseId::SourcePortsExhausted
             | CauseId::SelfConnect
             | CauseId::HttpError
@@ -659,7 +660,9 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
         // A `prohibit` route answers EACCES, the errno of a security policy.
         let denied = outcome == Outcome::Denied;
         if (unreachable || denied || outcome == Outcome::Timeout) && !v6_off {
-            if let Some(problem) = interfaces::loopback_problem(evidence.system, ip) {
+            let flow =
+                interfaces::Flow { port: Some(port), uid: evidence.owner.map(|(uid, _)| uid) };
+            if let Some(problem) = interfaces::loopback_problem(evidence.system, ip, flow) {
                 causes.push(loopback_down(attempt, &problem));
                 return Explained { causes, nothing_here: false };
             }
@@ -787,6 +790,10 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 if !filters.is_empty() {
                     causes.push(tc_on_loopback(attempt, &filters));
                 }
+                let qdisc = interfaces::loopback_qdisc(evidence.system);
+                if let Some(qdisc) = qdisc.filter(interfaces::Qdisc::interferes) {
+                    causes.push(qdisc_on_loopback(attempt, &qdisc, Severity::Error));
+                }
             }
             for listener in &serving {
                 if queue_full(listener) {
@@ -858,6 +865,21 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 let prober = prober(evidence);
                 if let Some(cause) = later_dropped(attempt, &later, prober.as_deref()) {
                     causes.push(cause);
+                    return Explained { causes, nothing_here: false };
+                }
+            }
+            // Silence through a qdisc on `lo` is the queue's: the request
+            // or the answer may still wait in it, or be lost there.
+            if matches!(reply, Reply::Silent) && ip.is_some_and(crate::model::is_loopback) {
+                let qdisc = interfaces::loopback_qdisc(evidence.system);
+                if let Some(qdisc) = qdisc.filter(interfaces::Qdisc::interferes) {
+                    // Some binary protocols wait silently for their own
+                    // greeting: only a target that asks is unanswered.
+                    let severity = match evidence.target {
+                        Target::Http { .. } | Target::Service { .. } => Severity::Error,
+                        _ => Severity::Warning,
+                    };
+                    causes.push(qdisc_on_loopback(attempt, &qdisc, severity));
                     return Explained { causes, nothing_here: false };
                 }
             }
@@ -1461,6 +1483,24 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
                 },
             )
         }
+        LoopbackProblem::RuleNotEvaluated { address, route } => {
+            evidence.push(format!("ip route get {address}: {route}"));
+            evidence.push(format!(
+                "table local holds the local route of {address}, so a policy-routing rule consulted before it, by a selector porthole does not evaluate (a mark, a source address, suppress_prefixlen…), sends the connection elsewhere"
+            ));
+            let family = if address.is_ipv6() { " -6" } else { "" };
+            (
+                format!(
+                    "{address} is not routed to lo ({route}), so {} cannot be reached",
+                    attempt.address
+                ),
+                vec![
+                    Fix::command(format!(
+                        "ip{family} rule show   # the rules before `lookup local`; ip{family} rule del pref N removes one"
+                    )),
+                ],
+            )
+        }
         LoopbackProblem::NoLocalRoute { address, route } => {
             evidence.push(format!("ip route get {address}: {route}"));
             (
@@ -1892,14 +1932,33 @@ fn client_cgroup_unprobed(system: &dyn System, pid: u32, target: &Target) -> Opt
     })
 }
 
-/// A loopback SYN that got no answer, with BPF filters of `tc` on `lo`:
-/// they run outside any firewall table, and a direct-action filter drops
-/// with `TC_ACT_SHOT`. Each is named, and deleted by its preference and
-/// handle (the filters beside it stay).
+/// A loopback SYN that got no answer, with filters of `tc` on `lo`: they
+/// run outside any firewall table, a direct-action BPF filter drops with
+/// `TC_ACT_SHOT`, and another classifier's actions drop or redirect (a
+/// `mirred` redirect sends the packet out of another device). A BPF filter
+/// is deleted by its preference and handle (the filters beside it stay);
+/// another kind by its preference, which is how `tc` deletes a u32 or
+/// flower filter without naming its hash table.
 fn tc_on_loopback(attempt: &Attempt, filters: &[interfaces::TcFilter]) -> Cause {
     let mut lines = vec![attempt_line(attempt)];
     let mut fix = Vec::new();
-    for filter in filters {
+    let all_bpf = filters.iter().all(|filter| filter.kind == "bpf");
+    for filter in filters.iter().filter(|filter| filter.kind != "bpf") {
+        lines.push(format!(
+            "a tc {} filter runs on lo {}: pref {} handle {}, action {} (tc -j filter show dev lo {})",
+            filter.kind,
+            filter.direction,
+            filter.pref,
+            filter.handle,
+            filter.actions.join(", "),
+            filter.direction
+        ));
+        let command = format!("tc filter del dev lo {} pref {}", filter.direction, filter.pref);
+        if !fix.iter().any(|f: &Fix| f.text() == command) {
+            fix.push(Fix::command(command));
+        }
+    }
+    for filter in filters.iter().filter(|filter| filter.kind == "bpf") {
         let program = match (filter.program_id, filter.program_name.as_str()) {
             (Some(id), "") => format!(", program id {id}"),
             (Some(id), name) => format!(", program id {id} '{name}'"),
@@ -1924,10 +1983,56 @@ fn tc_on_loopback(attempt: &Attempt, filters: &[interfaces::TcFilter]) -> Cause 
             "{} {}: {} on lo may drop the packets (the one filter on the way)",
             attempt.address,
             attempt.kind.as_str(),
-            if filters.len() == 1 { "a tc BPF filter" } else { "tc BPF filters" }
+            match (filters.len(), all_bpf) {
+                (1, true) => "a tc BPF filter",
+                (_, true) => "tc BPF filters",
+                (1, false) => "a tc filter",
+                (_, false) => "tc filters",
+            }
         ),
         evidence: lines,
         fix,
+    }
+}
+
+/// A loopback attempt that got no answer (no SYN-ACK, or nothing after the
+/// request) while a qdisc at the root of `lo` has dropped packets or holds
+/// some: every loopback packet waits in it, so its delay, rate or loss
+/// explains the silence, and the listener cannot be judged until it is
+/// gone. Deleting the root qdisc
+/// gives `lo` back its default (`noqueue`).
+fn qdisc_on_loopback(attempt: &Attempt, qdisc: &interfaces::Qdisc, severity: Severity) -> Cause {
+    let mut lines = vec![
+        attempt_line(attempt),
+        format!("tc -s qdisc show dev lo: {}", qdisc.line),
+        format!(
+            "since it was added: {} packet(s) sent, {} dropped, {} waiting in its queue",
+            qdisc.sent, qdisc.dropped, qdisc.queued
+        ),
+        "lo has no qdisc unless one is added (noqueue): every loopback packet of every local connection passes through this one".to_string(),
+    ];
+    if attempt.outcome() == Some(Outcome::Connected) {
+        lines.push("the handshake got through; the request or the answer is held or lost in the queue, so the silence is not the listener's".to_string());
+    }
+    let what = match qdisc.kind.as_str() {
+        "netem" => "delays or loses",
+        "tbf" | "htb" | "cbq" | "hfsc" => "rate-limits, delays or drops",
+        _ => "queues, delays or drops",
+    };
+    Cause {
+        id: CauseId::LoopbackQdisc,
+        severity,
+        summary: format!(
+            "{} {}: a {} qdisc on lo {what} loopback packets",
+            attempt.address,
+            match attempt.outcome() {
+                Some(Outcome::Connected) => "connected, then got no answer",
+                _ => attempt.kind.as_str(),
+            },
+            qdisc.kind
+        ),
+        evidence: lines,
+        fix: vec![Fix::command("tc qdisc del dev lo root   # lo goes back to no qdisc")],
     }
 }
 

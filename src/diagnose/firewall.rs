@@ -7,8 +7,11 @@
 //! `iptables-nft` backend already appear in the nft ruleset).
 //!
 //! The matcher follows the SYN of a loopback connection through every base
-//! chain of the `output` and `input` hooks of its family: `oif lo` then
-//! `iif lo`, source and destination address, `tcp dport`, `ct state new`.
+//! chain of the hooks it passes in its family (`output`, `postrouting`,
+//! `egress` on lo, then `ingress` on lo, `prerouting`, `input`; for
+//! iptables the `raw`, `mangle`, `filter` and `security` tables' chains of
+//! those hooks, and the user chains they jump to): `oif lo` then `iif lo`,
+//! source and destination address, `tcp dport`, `ct state new`.
 //! Each condition evaluates to yes, no or maybe (a named set, a mark, an
 //! unknown expression); a drop or reject whose conditions are all yes is
 //! certain, one with a maybe is reported as possible. A rate, quota or
@@ -212,7 +215,8 @@ impl Blocker {
                 format!("{tool} -t {} -D {} {number}", self.table, self.chain)
             }
             (tool, None, _) => {
-                let flag = if self.chain == "OUTPUT" { "-o" } else { "-i" };
+                let outgoing = matches!(self.chain.as_str(), "OUTPUT" | "POSTROUTING");
+                let flag = if outgoing { "-o" } else { "-i" };
                 format!("{tool} -t {} -I {} 1 {flag} lo -j ACCEPT", self.table, self.chain)
             }
         }
@@ -224,9 +228,12 @@ impl Blocker {
     /// loopback instead).
     pub fn answers_accepted(&self) -> String {
         match (self.source, self.family.as_str()) {
-            ("nftables", "netdev") => {
-                format!("nft insert rule netdev {} {} iif lo accept", self.table, self.chain)
-            }
+            ("nftables", "netdev") => format!(
+                "nft insert rule netdev {} {} {} lo accept",
+                self.table,
+                self.chain,
+                if self.chain_hook_is_output() { "oif" } else { "iif" }
+            ),
             ("nftables", family) => format!(
                 "nft insert rule {family} {} {} ct state established,related accept",
                 self.table, self.chain
@@ -239,7 +246,7 @@ impl Blocker {
     }
 
     fn chain_hook_is_output(&self) -> bool {
-        self.text.contains("hook output")
+        ["hook output", "hook postrouting", "hook egress"].iter().any(|h| self.text.contains(h))
     }
 }
 
@@ -357,15 +364,25 @@ pub fn nft_blockers(
         })
         .collect();
     chains.sort_by_key(|chain| chain.prio.unwrap_or(0));
-    let devices = ingress_devices(text);
+    let devices = hook_devices(text);
     let mut blockers = Vec::new();
-    // A loopback packet leaves through the output hook, then comes back in
-    // on lo through the ingress hook (netdev, or inet since Linux 5.10)
-    // before the input hook; an ingress chain sees it only when it is
-    // attached to lo.
-    for (hook, hook_name) in
-        [(Hook::Output, "output"), (Hook::Input, "ingress"), (Hook::Input, "input")]
-    {
+    // A loopback packet leaves through the output and postrouting hooks
+    // and lo's egress hook (netdev, Linux 5.16), then comes back in on lo
+    // through the ingress hook (netdev, or inet since Linux 5.10) and the
+    // prerouting hook before the input hook; an ingress or egress chain
+    // sees it only when it is attached to lo. Postrouting
+    // knows the packet's socket and `oif lo`, prerouting `iif lo`, as the
+    // output and input hooks do.
+    for (hook, hook_name) in [
+        (Hook::Output, "output"),
+        (Hook::Output, "postrouting"),
+        (Hook::Output, "egress"),
+        (Hook::Input, "ingress"),
+        (Hook::Input, "prerouting"),
+        (Hook::Input, "input"),
+    ] {
+        // Ingress and egress chains are attached to devices.
+        let per_device = matches!(hook_name, "ingress" | "egress");
         let on_lo = |chain: &NftChain| {
             let key = (chain.family.clone(), chain.table.clone(), chain.name.clone());
             devices.get(&key).is_some_and(|names| names.iter().any(|name| name == "lo"))
@@ -373,8 +390,8 @@ pub fn nft_blockers(
         for chain in chains
             .iter()
             .filter(|c| c.hook.as_deref() == Some(hook_name))
-            .filter(|c| hook_name == "ingress" || c.family != "netdev")
-            .filter(|c| hook_name != "ingress" || on_lo(c))
+            .filter(|c| per_device || c.family != "netdev")
+            .filter(|c| !per_device || on_lo(c))
         {
             let walk = Walk { packet, hook, ruleset, texts: &texts };
             match walk.chain(chain, 0) {
@@ -628,11 +645,22 @@ impl<'a> Walk<'a> {
     }
 
     /// Whether `matched` is `tcp dport @name` with the port itself among
-    /// the set's elements (not in a range): the element to delete.
+    /// the set's elements (not in a range), or `ip daddr @name` (`saddr`,
+    /// `ip6`) with an element holding the packet's address: the element
+    /// to delete, so the set's other entries keep their verdict.
     fn set_lookup(&self, matched: &NftMatch, family: &str, table: &str) -> Option<Lookup> {
         let NftExpression::Text(reference) = &matched.right else { return None };
         let name = reference.strip_prefix('@')?;
-        if matched.op != "==" || !self.is_port(&matched.left) || self.packet.reply.is_some() {
+        if matched.op != "==" {
+            return None;
+        }
+        if let Field::Address(address) = self.field(&matched.left) {
+            let set = self.named(family, table, name)?;
+            let key =
+                set.elem.iter().find_map(|value| address_element(&element(value), address))?;
+            return Some(Lookup::Named { name: name.to_string(), key });
+        }
+        if !self.is_port(&matched.left) || self.packet.reply.is_some() {
             return None;
         }
         let set = self.named(family, table, name)?;
@@ -1044,6 +1072,29 @@ fn compare_address(value: IpAddr, right: &NftExpression) -> Tri {
     result
 }
 
+/// An address set's element that holds `address`, as `nft` writes it
+/// (`127.0.0.1`, `127.0.0.0/8`, `127.0.0.1-127.0.0.9`).
+fn address_element(element: &NftExpression, address: IpAddr) -> Option<String> {
+    match element {
+        NftExpression::Text(text) => {
+            (text.parse::<IpAddr>().ok()? == address).then(|| text.clone())
+        }
+        NftExpression::Prefix { prefix } => {
+            let network = prefix.addr.parse::<IpAddr>().ok()?;
+            in_prefix(address, network, prefix.len)
+                .then(|| format!("{}/{}", prefix.addr, prefix.len))
+        }
+        NftExpression::Range { range } => match range.as_slice() {
+            [NftExpression::Text(low), NftExpression::Text(high)] => {
+                let (start, end) = (low.parse::<IpAddr>().ok()?, high.parse::<IpAddr>().ok()?);
+                (start <= address && address <= end).then(|| format!("{low}-{high}"))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Whether `address` is inside `network/length` (same family only).
 pub fn in_prefix(address: IpAddr, network: IpAddr, length: u8) -> bool {
     match (address, network) {
@@ -1090,16 +1141,16 @@ fn walk_listing(text: &str, mut visit: impl FnMut(&(String, String, String), &st
     }
 }
 
-/// The devices of each ingress chain, from the `type filter hook ingress
-/// device "lo"` (or `devices = { "lo", "eth0" }`) line of the text
-/// listing: `nft -j` (1.0.6) leaves them out.
-fn ingress_devices(text: &str) -> HashMap<(String, String, String), Vec<String>> {
+/// The devices of each ingress and egress chain, from the `type filter
+/// hook ingress device "lo"` (or `devices = { "lo", "eth0" }`) line of the
+/// text listing: `nft -j` (1.0.6) leaves them out.
+fn hook_devices(text: &str) -> HashMap<(String, String, String), Vec<String>> {
     let mut devices = HashMap::new();
     walk_listing(text, |place, line| {
         let body = line.split(" # handle").next().unwrap_or(line).trim();
         if !matches!(
             body.split_whitespace().collect::<Vec<_>>().as_slice(),
-            ["type", _, "hook", "ingress", ..]
+            ["type", _, "hook", "ingress" | "egress", ..]
         ) {
             return;
         }
@@ -1137,16 +1188,36 @@ fn rule_texts(text: &str) -> HashMap<(String, String, String, u64), String> {
     texts
 }
 
-/// Rules of an `iptables-save` dump (filter table) that stop `packet`.
+/// The built-in chains a loopback packet passes, in order, with the hook
+/// whose fields they see: out through `OUTPUT` and `POSTROUTING`, back in
+/// through `PREROUTING` and `INPUT`. The `nat` table rewrites rather than
+/// filters (see [`Rewrite`]); every other table can drop.
+const LEGACY_CHAINS: [(&str, &str, Hook); 10] = [
+    ("raw", "OUTPUT", Hook::Output),
+    ("mangle", "OUTPUT", Hook::Output),
+    ("filter", "OUTPUT", Hook::Output),
+    ("security", "OUTPUT", Hook::Output),
+    ("mangle", "POSTROUTING", Hook::Output),
+    ("raw", "PREROUTING", Hook::Input),
+    ("mangle", "PREROUTING", Hook::Input),
+    ("mangle", "INPUT", Hook::Input),
+    ("filter", "INPUT", Hook::Input),
+    ("security", "INPUT", Hook::Input),
+];
+
+/// Rules of an `iptables-save` dump that stop `packet`, in the order the
+/// packet meets their chains.
 pub fn legacy_blockers(source: &'static str, dump: &str, packet: &Packet) -> Vec<Blocker> {
-    let IptablesTable { policies, rules } = iptables::table(dump, "filter");
     let family = if source.starts_with("ip6") { "ip6" } else { "ip" };
     if (family == "ip") != packet.destination.is_ipv4() {
         return Vec::new();
     }
+    let mut tables: BTreeMap<&str, IptablesTable> = BTreeMap::new();
     let mut blockers = Vec::new();
-    for (chain, hook) in [("OUTPUT", Hook::Output), ("INPUT", Hook::Input)] {
-        match legacy_chain(&rules, &policies, chain, hook, packet, 0) {
+    for (table, chain, hook) in LEGACY_CHAINS {
+        let IptablesTable { policies, rules } =
+            tables.entry(table).or_insert_with(|| iptables::table(dump, table));
+        match legacy_chain(rules, policies, (table, chain), hook, packet, 0) {
             Verdict::Blocked(mut blocker) => {
                 blocker.source = source;
                 blocker.family = family.to_string();
@@ -1157,7 +1228,7 @@ pub fn legacy_blockers(source: &'static str, dump: &str, packet: &Packet) -> Vec
                     action: Action::Drop,
                     source,
                     family: family.to_string(),
-                    table: "filter".into(),
+                    table: table.into(),
                     chain: chain.into(),
                     handle: None,
                     certain: !maybe,
@@ -1171,10 +1242,11 @@ pub fn legacy_blockers(source: &'static str, dump: &str, packet: &Packet) -> Vec
     blockers
 }
 
+/// Walks `chain` of `table` (`place`), following jumps to user chains.
 fn legacy_chain(
     rules: &[IptablesRule],
     policies: &BTreeMap<String, String>,
-    chain: &str,
+    (table, chain): (&str, &str),
     hook: Hook,
     packet: &Packet,
     depth: usize,
@@ -1203,7 +1275,7 @@ fn legacy_chain(
                     action: if verdict == "DROP" { Action::Drop } else { Action::Reject(with) },
                     source: "iptables",
                     family: String::new(),
-                    table: "filter".into(),
+                    table: table.into(),
                     chain: chain.to_string(),
                     handle: Some(number as u64 + 1),
                     certain,
@@ -1212,9 +1284,14 @@ fn legacy_chain(
                 });
             }
             Some("RETURN") if certain => return Verdict::Continue(maybe_accepted),
-            Some(other) if !policies.contains_key(other) || other == chain => {
-                // A user chain (policies only name built-in chains).
-                match legacy_chain(rules, policies, other, hook, packet, depth + 1) {
+            // A user chain: `iptables-save` lists it as `:NAME - [0:0]`,
+            // with `-` where a built-in chain has its policy.
+            Some(other)
+                if policies.get(other).is_some_and(|policy| policy == "-")
+                    || (!policies.contains_key(other)
+                        && rules.iter().any(|r| r.chain == other)) =>
+            {
+                match legacy_chain(rules, policies, (table, other), hook, packet, depth + 1) {
                     Verdict::Blocked(mut blocker) => {
                         blocker.certain &= certain;
                         return Verdict::Blocked(blocker);
@@ -1519,6 +1596,43 @@ mod tests {
         assert!(legacy_blockers("ip6tables-legacy", dump, &packet("127.0.0.1", 5432)).is_empty());
     }
 
+    #[test]
+    fn the_element_of_an_address_set_that_holds_the_address_is_named() {
+        let parse = |json: &str| element(&serde_json::from_str(json).unwrap());
+        let at: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(address_element(&parse(r#""127.0.0.1""#), at), Some("127.0.0.1".into()));
+        assert_eq!(address_element(&parse(r#""10.1.1.1""#), at), None);
+        let prefix = r#"{"prefix": {"addr": "127.0.0.0", "len": 8}}"#;
+        assert_eq!(address_element(&parse(prefix), at), Some("127.0.0.0/8".into()));
+        let range = r#"{"range": ["127.0.0.0", "127.0.0.9"]}"#;
+        assert_eq!(address_element(&parse(range), at), Some("127.0.0.0-127.0.0.9".into()));
+    }
+
+    #[test]
+    fn legacy_rules_in_user_chains_raw_and_mangle_are_matched() {
+        // As `iptables-save` prints a user chain: `:NAME - [0:0]`.
+        let jump = "*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:BLOCK - [0:0]\n\
+                    -A INPUT -j BLOCK\n-A BLOCK -p tcp -m tcp --dport 8080 -j DROP\nCOMMIT\n";
+        let found = legacy_blockers("iptables-legacy", jump, &packet("127.0.0.1", 8080));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].removal(), "iptables-legacy -t filter -D BLOCK 1");
+        assert!(legacy_blockers("iptables-legacy", jump, &packet("127.0.0.1", 22)).is_empty());
+        // Every table but nat sees the packet on its way out and back in.
+        let tables = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                      -A PREROUTING -p tcp -m tcp --dport 8081 -j DROP\nCOMMIT\n\
+                      *mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                      :POSTROUTING DROP [0:0]\n-A POSTROUTING -o lo -p tcp -m tcp --dport 8081 -j ACCEPT\nCOMMIT\n";
+        let found = legacy_blockers("iptables-legacy", tables, &packet("127.0.0.1", 8081));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].removal(), "iptables-legacy -t raw -D PREROUTING 1");
+        let found = legacy_blockers("iptables-legacy", tables, &packet("127.0.0.1", 8082));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(
+            found[0].removal(),
+            "iptables-legacy -t mangle -I POSTROUTING 1 -o lo -j ACCEPT"
+        );
+    }
+
     // Captured in a private namespace from rules added with `iptables`
     // (1.8.9, nf_tables backend): `nft -j`, `nft -a` and `iptables-nft-save`.
     const XT_JSON: &str = include_str!("fixtures/iptables_nft.json");
@@ -1638,11 +1752,12 @@ table ip m { # handle 2
     }
 
     #[test]
-    fn ingress_devices_come_from_the_listing() {
-        let text = "table netdev edge { # handle 4\n\tchain one { # handle 1\n\t\ttype filter hook ingress device \"lo\" priority filter; policy accept;\n\t}\n\tchain two { # handle 2\n\t\ttype filter hook ingress devices = { \"eth0\", \"lo\" } priority filter; policy drop;\n\t}\n}\n";
-        let devices = ingress_devices(text);
+    fn ingress_and_egress_devices_come_from_the_listing() {
+        let text = "table netdev edge { # handle 4\n\tchain one { # handle 1\n\t\ttype filter hook ingress device \"lo\" priority filter; policy accept;\n\t}\n\tchain two { # handle 2\n\t\ttype filter hook ingress devices = { \"eth0\", \"lo\" } priority filter; policy drop;\n\t}\n\tchain out { # handle 3\n\t\ttype filter hook egress device \"lo\" priority filter; policy accept;\n\t}\n}\n";
+        let devices = hook_devices(text);
         let key = |chain: &str| ("netdev".to_string(), "edge".to_string(), chain.to_string());
         assert_eq!(devices[&key("one")], ["lo"]);
         assert_eq!(devices[&key("two")], ["eth0", "lo"]);
+        assert_eq!(devices[&key("out")], ["lo"]);
     }
 }

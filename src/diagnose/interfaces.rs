@@ -96,6 +96,11 @@ pub enum LoopbackProblem {
         /// (`::1`'s own route deleted too), the fix adds one back.
         local_route_kept: bool,
     },
+    /// The address does not route to `lo` though table `local` holds its
+    /// `local` route: a policy-routing rule with selectors porthole does
+    /// not evaluate (a fwmark, a source address) decides first. `route` is
+    /// what `ip route get` said.
+    RuleNotEvaluated { address: IpAddr, route: String },
     /// A policy-routing rule, consulted before the one for table `local`,
     /// sends the address to a route that is not local (an `unreachable`,
     /// `prohibit` or `blackhole` route or rule action: EHOSTUNREACH, EACCES,
@@ -147,22 +152,30 @@ fn parse_xdp(json: &str) -> Option<XdpProgram> {
     Some(XdpProgram { id, name: program["name"].as_str().unwrap_or("").to_string(), mode })
 }
 
-/// A BPF filter of `tc` on `lo` (a `clsact` qdisc's `ingress` or `egress`
-/// hook): like XDP it sees loopback packets outside any firewall table, and
-/// in direct-action mode its `TC_ACT_SHOT` drops them.
+/// A filter of `tc` on `lo` (a `clsact` or `ingress` qdisc's `ingress` or
+/// `egress` hook): like XDP it sees loopback packets outside any firewall
+/// table. A BPF filter in direct-action mode drops with `TC_ACT_SHOT`;
+/// another classifier (`u32`, `flower`, `matchall`) does what its actions
+/// say (`drop`, `mirred … redirect` to another device, `police`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcFilter {
     /// `ingress` or `egress`.
     pub direction: &'static str,
     pub pref: u64,
-    /// The filter's handle as tc prints it (`0x1`).
+    /// The classifier: `bpf`, `u32`, `flower`…
+    pub kind: String,
+    /// The filter's handle as tc prints it (`0x1`, `800::800`).
     pub handle: String,
+    /// The kinds of its actions (`mirred`, `gact`), for a filter that is
+    /// not BPF.
+    pub actions: Vec<String>,
     pub program_id: Option<u64>,
     /// The program's name (other users' text).
     pub program_name: String,
 }
 
-/// The BPF filters on `lo`, from `tc -j filter show dev lo ingress|egress`.
+/// The filters on `lo` that can stop packets, from `tc -j filter show dev
+/// lo ingress|egress`: BPF filters, and other classifiers with actions.
 pub fn loopback_tc_filters(system: &dyn System) -> Vec<TcFilter> {
     let mut filters = Vec::new();
     for direction in ["ingress", "egress"] {
@@ -184,14 +197,33 @@ fn parse_tc_filters(json: &str, direction: &'static str) -> Vec<TcFilter> {
         .as_array()
         .into_iter()
         .flatten()
-        // tc lists each priority once bare, then each filter with options.
-        .filter(|entry| entry["kind"] == "bpf" && entry["options"].is_object())
+        // tc lists each priority once bare, then each filter with options;
+        // a u32 hash table (options without actions) only classifies.
+        .filter(|entry| entry["options"].is_object())
+        // The legacy `ingress` qdisc (parent `ffff:`) has no egress hook,
+        // but `tc filter show … egress` lists its filters again, marked
+        // `"ingress": true` (or with that parent).
+        .filter(|entry| {
+            direction != "egress" || (entry["parent"] != "ffff:" && entry["ingress"] != true)
+        })
         .filter_map(|entry| {
             let options = &entry["options"];
+            let kind = entry["kind"].as_str()?.to_string();
+            let actions: Vec<String> = options["actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|action| action["kind"].as_str().map(str::to_string))
+                .collect();
+            if kind != "bpf" && actions.is_empty() {
+                return None;
+            }
             Some(TcFilter {
                 direction,
                 pref: entry["pref"].as_u64()?,
-                handle: options["handle"].as_str()?.to_string(),
+                handle: options["handle"].as_str().or(options["fh"].as_str())?.to_string(),
+                kind,
+                actions,
                 program_id: options["prog"]["id"].as_u64(),
                 program_name: options["prog"]["name"].as_str().unwrap_or("").to_string(),
             })
@@ -199,10 +231,124 @@ fn parse_tc_filters(json: &str, direction: &'static str) -> Vec<TcFilter> {
         .collect()
 }
 
+/// The queueing discipline at the root of `lo`, when one was added: `lo`
+/// has none (`noqueue`) unless someone adds it, and then every loopback
+/// packet waits in it. `netem` delays or loses packets on purpose, `tbf`
+/// and `htb` hold them at a rate and drop what does not fit: the SYN, the
+/// request or the answer vanish or arrive late, with no firewall rule and
+/// no fault of the listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qdisc {
+    /// `netem`, `tbf`, `htb`…
+    pub kind: String,
+    /// As `tc qdisc show` prints it, less the reference count:
+    /// `qdisc netem 8001: root limit 1000 delay 5s loss 100%`.
+    pub line: String,
+    /// Packets sent, dropped and still queued since it was added.
+    pub sent: u64,
+    pub dropped: u64,
+    pub queued: u64,
+}
+
+impl Qdisc {
+    /// Whether it has dropped packets or holds some now: a qdisc that
+    /// passed everything at once is no explanation for a silence.
+    pub fn interferes(&self) -> bool {
+        self.dropped > 0 || self.queued > 0
+    }
+}
+
+/// The root qdisc of `lo`, from `tc -s qdisc show dev lo`; `None` for the
+/// default `noqueue`, or when `tc` is missing.
+pub fn loopback_qdisc(system: &dyn System) -> Option<Qdisc> {
+    let output = system.run("tc", &["-s", "qdisc", "show", "dev", "lo"], COMMAND_TIMEOUT)?;
+    if !output.success {
+        return None;
+    }
+    parse_qdisc(&output.text())
+}
+
+/// Parses `tc -s qdisc show`: a `qdisc KIND HANDLE: root|parent P …` line
+/// per qdisc, followed by its indented ` Sent B bytes N pkt (dropped D,
+/// …)` and ` backlog Xb Yp …` lines.
+fn parse_qdisc(text: &str) -> Option<Qdisc> {
+    let mut found: Option<Qdisc> = None;
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let Some(rest) = line.strip_prefix("qdisc ") {
+            if found.is_some() {
+                break;
+            }
+            let (kind, root) = (words.get(1)?, words.get(3) == Some(&"root"));
+            if !root || *kind == "noqueue" {
+                continue;
+            }
+            // `refcnt N` counts kernel references, not configuration.
+            let mut shown = vec!["qdisc"];
+            let mut skip = false;
+            for word in rest.split_whitespace() {
+                if std::mem::take(&mut skip) {
+                    continue;
+                }
+                if word == "refcnt" {
+                    skip = true;
+                    continue;
+                }
+                shown.push(word);
+            }
+            found = Some(Qdisc {
+                kind: (*kind).to_string(),
+                line: shown.join(" "),
+                sent: 0,
+                dropped: 0,
+                queued: 0,
+            });
+            continue;
+        }
+        let Some(qdisc) = found.as_mut() else { continue };
+        let number = |after: &str| -> Option<u64> {
+            let at = words.iter().position(|w| *w == after)?;
+            words.get(at + 1)?.trim_matches(|c: char| !c.is_ascii_digit()).parse().ok()
+        };
+        match words.first() {
+            Some(&"Sent") => {
+                qdisc.sent = words.get(3).and_then(|w| w.parse().ok()).unwrap_or(0);
+                qdisc.dropped = number("(dropped").unwrap_or(0);
+            }
+            Some(&"backlog") => {
+                qdisc.queued = words
+                    .get(2)
+                    .and_then(|w| w.strip_suffix('p'))
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or(0);
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// What the routing decision of a connection depends on besides its
+/// destination: policy-routing rules select by `ipproto`, `dport` and
+/// `uidrange` too. Unknown parts make the rules that select by them
+/// "not evaluated".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flow {
+    /// The TCP destination port.
+    pub port: Option<u16>,
+    /// The uid of the connecting socket (the probe's: the client's with
+    /// `--from PID`).
+    pub uid: Option<u32>,
+}
+
 /// Why a loopback `address` cannot be reached through `lo`, `None` when the
 /// link is up, holds the address and routes it locally (or `ip` cannot
 /// tell).
-pub fn loopback_problem(system: &dyn System, address: IpAddr) -> Option<LoopbackProblem> {
+pub fn loopback_problem(
+    system: &dyn System,
+    address: IpAddr,
+    flow: Flow,
+) -> Option<LoopbackProblem> {
     let interfaces = read(system)?;
     let lo = interfaces.iter().find(|i| i.index == LOOPBACK_INDEX)?;
     if !lo.up {
@@ -217,14 +363,24 @@ pub fn loopback_problem(system: &dyn System, address: IpAddr) -> Option<Loopback
         return Some(LoopbackProblem::AddressMissing { address });
     }
     let text = address.to_string();
-    let output = system.run("ip", &["-j", "route", "get", &text], COMMAND_TIMEOUT)?;
+    // Asked as the connection asks it, so rules that select by protocol,
+    // port or user decide here as they do for it.
+    let (port, uid) = (flow.port.map(|p| p.to_string()), flow.uid.map(|u| u.to_string()));
+    let mut args = vec!["-j", "route", "get", &text];
+    if let Some(port) = &port {
+        args.extend(["ipproto", "tcp", "dport", port]);
+    }
+    if let Some(uid) = &uid {
+        args.extend(["uid", uid]);
+    }
+    let output = system.run("ip", &args, COMMAND_TIMEOUT)?;
     let local = output.success
         && serde_json::from_str::<serde_json::Value>(&output.text())
             .ok()
             .and_then(|value| value.as_array()?.first()?["type"].as_str().map(|t| t == "local"))
             .unwrap_or(false);
     if !local {
-        if let Some(problem) = policy_rule(system, address) {
+        if let Some(problem) = policy_rule(system, address, flow) {
             return Some(problem);
         }
     }
@@ -241,6 +397,18 @@ pub fn loopback_problem(system: &dyn System, address: IpAddr) -> Option<Loopback
         // `RTNETLINK answers: Network is unreachable` on stderr: no route.
         "no route (network is unreachable)".to_string()
     };
+    // Table local still holds the address's local route, yet the lookup
+    // did not end there: a rule porthole does not evaluate (a fwmark, a
+    // source address) comes first. Adding the route again would fail with
+    // `File exists`.
+    let family = if address.is_ipv4() { "-4" } else { "-6" };
+    let args = ["-j", family, "route", "show", "table", "local"];
+    if let Some(routes) = system.run("ip", &args, COMMAND_TIMEOUT).filter(|o| o.success) {
+        let routes: serde_json::Value = serde_json::from_str(&routes.text()).unwrap_or_default();
+        if holds_local_route(&routes, address) {
+            return Some(LoopbackProblem::RuleNotEvaluated { address, route });
+        }
+    }
     Some(LoopbackProblem::NoLocalRoute { address, route })
 }
 
@@ -248,17 +416,21 @@ pub fn loopback_problem(system: &dyn System, address: IpAddr) -> Option<Loopback
 /// anywhere but a `local` route: rules in priority order (`ip -j rule
 /// show`), each rule's table searched for the longest route holding the
 /// address (`ip -j route show table T`); a table without one passes the
-/// lookup on, as the kernel does. Rules with selectors porthole does not
-/// evaluate (fwmark, iif, uidrange…) are skipped: unmarked local traffic
-/// rarely meets them.
-pub fn policy_rule(system: &dyn System, address: IpAddr) -> Option<LoopbackProblem> {
+/// lookup on, as the kernel does. The search ends at table `local`: when
+/// it holds no route for the address, the rules after it are not the
+/// cause, the missing local route is. `iif lo` (which locally generated
+/// traffic matches), `oif`, `ipproto`, `dport`, `uidrange` and `not` are
+/// evaluated for `flow`; rules with other selectors (fwmark, a source
+/// address, `sport`…) are skipped: unmarked local traffic rarely meets
+/// them.
+pub fn policy_rule(system: &dyn System, address: IpAddr, flow: Flow) -> Option<LoopbackProblem> {
     let family = if address.is_ipv4() { "-4" } else { "-6" };
     let output = system.run("ip", &["-j", family, "rule", "show"], COMMAND_TIMEOUT)?;
     let rules: serde_json::Value = serde_json::from_str(&output.text()).ok()?;
     let mut rules: Vec<&serde_json::Value> = rules.as_array()?.iter().collect();
     rules.sort_by_key(|rule| rule["priority"].as_u64().unwrap_or(0));
     for rule in rules {
-        if !rule_matches(rule, address)? {
+        if !rule_matches(rule, address, flow)? {
             continue;
         }
         let priority = rule["priority"].as_u64().unwrap_or(0);
@@ -271,7 +443,17 @@ pub fn policy_rule(system: &dyn System, address: IpAddr) -> Option<LoopbackProbl
         let args = ["-j", family, "route", "show", "table", table];
         let routes = system.run("ip", &args, COMMAND_TIMEOUT)?;
         let routes: serde_json::Value = serde_json::from_str(&routes.text()).unwrap_or_default();
-        let Some((kind, destination)) = longest_route(&routes, address) else { continue };
+        let Some((kind, destination)) = longest_route(&routes, address) else {
+            if table == "local" {
+                // Table local holds no route for the address: the rules
+                // after it (`main`, `default`) are consulted only because
+                // the local route is gone, so that is the cause to name
+                // (and deleting `from all lookup main` would not repair
+                // it), not those rules.
+                return None;
+            }
+            continue;
+        };
         if kind == "local" {
             return None;
         }
@@ -294,9 +476,29 @@ pub fn policy_rule(system: &dyn System, address: IpAddr) -> Option<LoopbackProbl
 }
 
 /// Whether a rule of `ip -j rule show` applies to a locally generated
-/// packet to `address`; `Some(false)` for selectors not evaluated.
-fn rule_matches(rule: &serde_json::Value, address: IpAddr) -> Option<bool> {
-    const KNOWN: &[&str] = &["priority", "src", "dst", "dstlen", "table", "action", "flags"];
+/// connection to `address` (and `flow`); `Some(false)` for selectors not
+/// evaluated.
+fn rule_matches(rule: &serde_json::Value, address: IpAddr, flow: Flow) -> Option<bool> {
+    const KNOWN: &[&str] = &[
+        "priority",
+        "src",
+        "dst",
+        "dstlen",
+        "table",
+        "action",
+        "flags",
+        "not",
+        "iif",
+        "oif",
+        "ipproto",
+        "dport",
+        "dport_start",
+        "dport_end",
+        "uid_start",
+        "uid_end",
+        // Who added the rule (`proto kernel`), not a selector.
+        "protocol",
+    ];
     let object = rule.as_object()?;
     if object.keys().any(|key| !KNOWN.contains(&key.as_str())) {
         return Some(false);
@@ -305,22 +507,57 @@ fn rule_matches(rule: &serde_json::Value, address: IpAddr) -> Option<bool> {
         return Some(false);
     }
     if rule["flags"].as_array().is_some_and(|flags| !flags.is_empty()) {
-        // `not` inverts the selectors.
         return Some(false);
     }
-    let Some(destination) = rule["dst"].as_str() else { return Some(true) };
-    if destination == "all" {
-        return Some(true);
+    // Each selector: matched, or `None` when the flow does not say.
+    let mut selectors: Vec<Option<bool>> = Vec::new();
+    if let Some(destination) = rule["dst"].as_str().filter(|d| *d != "all") {
+        let Ok(network) = destination.parse::<IpAddr>() else { return Some(false) };
+        let full = if network.is_ipv4() { 32 } else { 128 };
+        let length = rule["dstlen"].as_u64().and_then(|l| u8::try_from(l).ok()).unwrap_or(full);
+        selectors.push(Some(in_prefix(address, network, length)));
     }
-    let Ok(network) = destination.parse::<IpAddr>() else { return Some(false) };
-    let full = if network.is_ipv4() { 32 } else { 128 };
-    let length = rule["dstlen"].as_u64().and_then(|l| u8::try_from(l).ok()).unwrap_or(full);
-    Some(in_prefix(address, network, length))
+    // A locally generated packet's route lookup has `iif lo` (ip-rule(8));
+    // its `oif` is a device only for a socket bound to one.
+    if let Some(device) = rule["iif"].as_str() {
+        selectors.push(Some(device == "lo"));
+    }
+    if rule.get("oif").is_some() {
+        selectors.push(Some(false));
+    }
+    if let Some(protocol) = rule.get("ipproto") {
+        let tcp = match protocol {
+            serde_json::Value::String(name) => matches!(name.as_str(), "tcp" | "6" | "ipproto-6"),
+            other => other.as_u64() == Some(6),
+        };
+        selectors.push(Some(tcp));
+    }
+    let range = |single: &str, start: &str, end: &str| -> Option<(u64, u64)> {
+        match rule[single].as_u64() {
+            Some(one) => Some((one, one)),
+            None => Some((rule[start].as_u64()?, rule[end].as_u64()?)),
+        }
+    };
+    if let Some((low, high)) = range("dport", "dport_start", "dport_end") {
+        selectors.push(flow.port.map(|port| (low..=high).contains(&u64::from(port))));
+    }
+    if let Some((low, high)) = range("uid", "uid_start", "uid_end") {
+        selectors.push(flow.uid.map(|uid| (low..=high).contains(&u64::from(uid))));
+    }
+    if selectors.iter().any(Option::is_none) {
+        return Some(false);
+    }
+    let matched = selectors.into_iter().all(|selector| selector == Some(true));
+    // `not` inverts the selectors as a whole.
+    Some(matched != rule.get("not").is_some())
 }
 
 /// A rule as `ip rule` prints it: `50: to 127.0.0.0/8 lookup 100`.
 fn describe_rule(rule: &serde_json::Value) -> String {
     let mut text = format!("{}:", rule["priority"].as_u64().unwrap_or(0));
+    if rule.get("not").is_some() {
+        text.push_str(" not");
+    }
     if let Some(destination) = rule["dst"].as_str() {
         match rule["dstlen"].as_u64() {
             Some(length) => text.push_str(&format!(" to {destination}/{length}")),
@@ -328,6 +565,26 @@ fn describe_rule(rule: &serde_json::Value) -> String {
         }
     } else {
         text.push_str(" from all");
+    }
+    for (key, word) in [("iif", "iif"), ("oif", "oif"), ("ipproto", "ipproto")] {
+        match &rule[key] {
+            serde_json::Value::String(value) => text.push_str(&format!(" {word} {value}")),
+            serde_json::Value::Number(value) => text.push_str(&format!(" {word} {value}")),
+            _ => {}
+        }
+    }
+    for (single, start, end, word) in [
+        ("dport", "dport_start", "dport_end", "dport"),
+        ("uid", "uid_start", "uid_end", "uidrange"),
+    ] {
+        match (rule[single].as_u64(), rule[start].as_u64(), rule[end].as_u64()) {
+            (Some(one), _, _) => text.push_str(&format!(" {word} {one}")),
+            (None, Some(low), Some(high)) if word == "dport" && low == high => {
+                text.push_str(&format!(" {word} {low}"))
+            }
+            (None, Some(low), Some(high)) => text.push_str(&format!(" {word} {low}-{high}")),
+            _ => {}
+        }
     }
     if let Some(table) = rule["table"].as_str() {
         text.push_str(&format!(" lookup {table}"));
@@ -407,13 +664,91 @@ mod tests {
             vec![TcFilter {
                 direction: "ingress",
                 pref: 49152,
+                kind: "bpf".into(),
                 handle: "0x1".into(),
+                actions: Vec::new(),
                 program_id: Some(4645),
                 program_name: "drop_tc".into(),
             }]
         );
+        // A u32 filter that redirects port 8080 to another device; its
+        // hash table entry (no actions) is no filter of its own.
+        let redirect = r#"[{"parent":"ffff:","protocol":"ip","pref":49152,"kind":"u32","chain":0},{"parent":"ffff:","protocol":"ip","pref":49152,"kind":"u32","chain":0,"options":{"fh":"800:","ht_divisor":1}},{"parent":"ffff:","protocol":"ip","pref":49152,"kind":"u32","chain":0,"options":{"fh":"800::800","order":2048,"key_ht":"800","bkt":"0","not_in_hw":true,"match":{"value":"1f90","mask":"ffff","offmask":"","off":20},"actions":[{"order":1,"kind":"mirred","mirred_action":"redirect","direction":"egress","to_dev":"v0","control_action":{"type":"stolen"},"index":1,"ref":1,"bind":1}]}}]"#;
+        let found = parse_tc_filters(redirect, "ingress");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].kind.as_str(), found[0].handle.as_str()), ("u32", "800::800"));
+        assert_eq!(found[0].actions, ["mirred"]);
+        assert!(parse_tc_filters(redirect, "egress").is_empty());
+        let listed_again = redirect.replace(r#""parent":"ffff:""#, r#""ingress":true"#);
+        assert!(parse_tc_filters(&listed_again, "egress").is_empty());
         assert!(parse_tc_filters("[]", "egress").is_empty());
         assert!(parse_tc_filters("not json", "egress").is_empty());
+    }
+
+    #[test]
+    fn a_root_qdisc_on_lo_is_read_with_its_counters() {
+        let default = "qdisc noqueue 0: root refcnt 2 \n Sent 0 bytes 0 pkt (dropped 0, overlimits 0 requeues 0) \n backlog 0b 0p requeues 0\n";
+        assert_eq!(parse_qdisc(default), None);
+        let netem = "qdisc netem 8001: root refcnt 2 limit 1000 delay 5s loss 100%\n Sent 740 bytes 10 pkt (dropped 7, overlimits 0 requeues 0) \n backlog 180b 3p requeues 0\n";
+        assert_eq!(
+            parse_qdisc(netem),
+            Some(Qdisc {
+                kind: "netem".into(),
+                line: "qdisc netem 8001: root limit 1000 delay 5s loss 100%".into(),
+                sent: 10,
+                dropped: 7,
+                queued: 3,
+            })
+        );
+        // An ingress qdisc hangs filters, it queues nothing.
+        let tbf = "qdisc tbf 8003: root refcnt 2 rate 8bit burst 250b lat 60s \n Sent 214 bytes 3 pkt (dropped 0, overlimits 2 requeues 0) \n backlog 232b 2p requeues 0\nqdisc ingress ffff: parent ffff:fff1 ---------------- \n Sent 0 bytes 0 pkt (dropped 9, overlimits 0 requeues 0) \n";
+        let read = parse_qdisc(tbf).unwrap();
+        assert_eq!((read.kind.as_str(), read.sent, read.dropped, read.queued), ("tbf", 3, 0, 2));
+        assert_eq!(read.line, "qdisc tbf 8003: root rate 8bit burst 250b lat 60s");
+        assert!(read.interferes());
+        let idle = Qdisc { queued: 0, ..read };
+        assert!(!idle.interferes());
+        assert_eq!(parse_qdisc("qdisc ingress ffff: parent ffff:fff1 ----------------\n"), None);
+    }
+
+    #[test]
+    fn rule_selectors_are_evaluated_for_the_connection() {
+        // As `ip -j rule show` prints them (iproute2 6.1).
+        let rule = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap();
+        let flow = Flow { port: Some(8080), uid: Some(0) };
+        let at = ip("127.0.0.1");
+        let cases = [
+            (r#"{"priority":5,"src":"all","uid_start":0,"uid_end":0,"table":"100"}"#, true),
+            (r#"{"priority":5,"src":"all","uid_start":1000,"uid_end":2000,"table":"100"}"#, false),
+            (r#"{"priority":6,"src":"all","iif":"lo","table":"100"}"#, true),
+            (r#"{"priority":6,"src":"all","iif":"eth0","table":"100"}"#, false),
+            (r#"{"priority":11,"src":"all","oif":"lo","table":"100"}"#, false),
+            (r#"{"priority":7,"src":"all","ipproto":"tcp","dport":8080,"table":"100"}"#, true),
+            (r#"{"priority":7,"src":"all","ipproto":"udp","table":"100"}"#, false),
+            (
+                r#"{"priority":9,"src":"all","dport_start":8000,"dport_end":8100,"table":"100"}"#,
+                true,
+            ),
+            (r#"{"priority":9,"src":"all","dport":9000,"table":"100"}"#, false),
+            (
+                r#"{"priority":8,"not":null,"src":"all","dst":"10.0.0.0","dstlen":8,"table":"100"}"#,
+                true,
+            ),
+            (r#"{"priority":8,"not":null,"src":"all","iif":"lo","table":"100"}"#, false),
+            // Not evaluated: a source port, a mark.
+            (r#"{"priority":9,"src":"all","sport":5,"table":"100"}"#, false),
+            (r#"{"priority":45,"src":"all","fwmark":"0x3","table":"7"}"#, false),
+        ];
+        for (json, expected) in cases {
+            assert_eq!(rule_matches(&rule(json), at, flow), Some(expected), "{json}");
+        }
+        // A rule on the user or port cannot be judged without them.
+        let by_user = rule(cases[0].0);
+        assert_eq!(rule_matches(&by_user, at, Flow::default()), Some(false));
+        assert_eq!(describe_rule(&by_user), "5: from all uidrange 0-0 lookup 100");
+        let inverted = rule(cases[9].0);
+        assert_eq!(describe_rule(&inverted), "8: not to 10.0.0.0/8 lookup 100");
+        assert_eq!(describe_rule(&rule(cases[7].0)), "9: from all dport 8000-8100 lookup 100");
     }
 
     #[test]
@@ -429,12 +764,15 @@ mod tests {
     fn down_link_missing_address_and_missing_route() {
         let down = UP.replacen(r#""LOOPBACK","UP","LOWER_UP""#, r#""LOOPBACK""#, 1);
         let system = Scripted::default().command("ip -j addr show", &down);
-        assert_eq!(loopback_problem(&system, ip("127.0.0.1")), Some(LoopbackProblem::LinkDown));
+        assert_eq!(
+            loopback_problem(&system, ip("127.0.0.1"), Flow::default()),
+            Some(LoopbackProblem::LinkDown)
+        );
 
         let no_v6 = UP.replacen(r#""local":"::1""#, r#""local":"fe80::1""#, 1);
         let system = Scripted::default().command("ip -j addr show", &no_v6);
         assert_eq!(
-            loopback_problem(&system, ip("::1")),
+            loopback_problem(&system, ip("::1"), Flow::default()),
             Some(LoopbackProblem::AddressMissing { address: ip("::1") })
         );
 
@@ -443,7 +781,7 @@ mod tests {
         let failed = crate::inventory::system::CommandOutput { success: false, stdout: Vec::new() };
         system.commands.insert("ip -j route get 127.0.0.1".to_string(), failed.clone());
         assert!(matches!(
-            loopback_problem(&system, ip("127.0.0.1")),
+            loopback_problem(&system, ip("127.0.0.1"), Flow::default()),
             Some(LoopbackProblem::NoLocalRoute { .. })
         ));
 
@@ -451,7 +789,7 @@ mod tests {
             "ip -j route get 127.0.0.2",
             r#"[{"type":"local","dst":"127.0.0.2","dev":"lo"}]"#,
         );
-        assert_eq!(loopback_problem(&routed, ip("127.0.0.2")), None);
+        assert_eq!(loopback_problem(&routed, ip("127.0.0.2"), Flow::default()), None);
         // A rule before table local sends loopback to an unreachable route.
         let rules = r#"[{"priority":0,"src":"all","table":"local"},
             {"priority":45,"src":"all","fwmark":"0x3","table":"7"},
@@ -474,7 +812,7 @@ mod tests {
             system
         };
         assert_eq!(
-            loopback_problem(&scripted(&moved), ip("127.0.0.1")),
+            loopback_problem(&scripted(&moved), ip("127.0.0.1"), Flow::default()),
             Some(LoopbackProblem::PolicyRule {
                 address: ip("127.0.0.1"),
                 priority: 50,
@@ -484,7 +822,7 @@ mod tests {
         );
         // With table local consulted first, the rule never decides.
         let first = scripted(rules);
-        assert_eq!(policy_rule(&first, ip("127.0.0.1")), None);
+        assert_eq!(policy_rule(&first, ip("127.0.0.1"), Flow::default()), None);
         // Table local itself holds a longer route that is not local.
         let mut shadowed = first.command(
             "ip -j -4 route show table local",
@@ -493,7 +831,7 @@ mod tests {
         );
         shadowed.commands.insert("ip -j route get 127.0.0.2".to_string(), failed.clone());
         assert_eq!(
-            loopback_problem(&shadowed, ip("127.0.0.2")),
+            loopback_problem(&shadowed, ip("127.0.0.2"), Flow::default()),
             Some(LoopbackProblem::RouteInLocalTable {
                 address: ip("127.0.0.2"),
                 kind: "blackhole".into(),
@@ -512,7 +850,7 @@ mod tests {
             );
         replaced.commands.insert("ip -j route get ::1".to_string(), failed.clone());
         assert_eq!(
-            loopback_problem(&replaced, ip("::1")),
+            loopback_problem(&replaced, ip("::1"), Flow::default()),
             Some(LoopbackProblem::RouteInLocalTable {
                 address: ip("::1"),
                 kind: "unreachable".into(),
@@ -520,8 +858,38 @@ mod tests {
                 local_route_kept: false,
             })
         );
-        assert_eq!(policy_rule(&shadowed, ip("127.0.0.1")), None);
+        assert_eq!(policy_rule(&shadowed, ip("127.0.0.1"), Flow::default()), None);
+        // Table local lost the route of 127.0.0.2 and table main sends
+        // 127.0.0.0/8 out of v0: rule 32766 is consulted after table local,
+        // so the missing local route is named, not that rule.
+        let elsewhere = Scripted::default()
+            .command("ip -j addr show", UP)
+            .command(
+                "ip -j -4 rule show",
+                r#"[{"priority":0,"src":"all","table":"local"},
+                    {"priority":32766,"src":"all","table":"main"},
+                    {"priority":32767,"src":"all","table":"default"}]"#,
+            )
+            .command(
+                "ip -j -4 route show table local",
+                r#"[{"type":"local","dst":"127.0.0.1","dev":"lo"}]"#,
+            )
+            .command(
+                "ip -j -4 route show table main",
+                r#"[{"dst":"127.0.0.0/8","dev":"v0","scope":"link","flags":[]}]"#,
+            )
+            .command(
+                "ip -j route get 127.0.0.2",
+                r#"[{"dst":"127.0.0.2","dev":"v0","prefsrc":"10.9.0.1"}]"#,
+            );
+        assert_eq!(
+            loopback_problem(&elsewhere, ip("127.0.0.2"), Flow::default()),
+            Some(LoopbackProblem::NoLocalRoute {
+                address: ip("127.0.0.2"),
+                route: "unicast 127.0.0.2 dev v0".into(),
+            })
+        );
         // Without `ip`, nothing is claimed.
-        assert_eq!(loopback_problem(&Scripted::default(), ip("127.0.0.1")), None);
+        assert_eq!(loopback_problem(&Scripted::default(), ip("127.0.0.1"), Flow::default()), None);
     }
 }

@@ -301,6 +301,9 @@ pub enum CauseId {
     SandboxDenied,
     /// `lo` is down, or the loopback address or its `local` route is gone.
     LoopbackDown,
+    /// A queueing discipline added to `lo` (netem, tbf, htb…) delays or
+    /// drops loopback packets: the listener is not to blame.
+    LoopbackQdisc,
     /// Every source port of `ip_local_port_range` already connects to the
     /// target (`EADDRNOTAVAIL` on connect).
     SourcePortsExhausted,
@@ -337,7 +340,7 @@ pub enum CauseId {
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 33] = [
+    pub const ALL: [CauseId; 34] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
@@ -361,6 +364,7 @@ impl CauseId {
         CauseId::EphemeralPort,
         CauseId::SandboxDenied,
         CauseId::LoopbackDown,
+        CauseId::LoopbackQdisc,
         CauseId::SourcePortsExhausted,
         CauseId::SocketPermission,
         CauseId::SocketFileReplaced,
@@ -398,6 +402,7 @@ impl CauseId {
             CauseId::EphemeralPort => "ephemeral-port",
             CauseId::SandboxDenied => "sandbox-denied",
             CauseId::LoopbackDown => "loopback-down",
+            CauseId::LoopbackQdisc => "loopback-qdisc",
             CauseId::SourcePortsExhausted => "source-ports-exhausted",
             CauseId::SocketPermission => "socket-permission",
             CauseId::SocketFileReplaced => "socket-file-replaced",

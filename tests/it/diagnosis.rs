@@ -899,6 +899,107 @@ fn route_chains_and_ingress_chains_on_lo_are_firewalls_too() {
     assert_eq!(code, 0, "after the printed fix: {json:#}");
 }
 
+/// A loopback packet also passes the prerouting and postrouting hooks,
+/// lo's netdev egress hook, and iptables' `raw` and `mangle` tables, and a rule may sit in a user chain
+/// an `-A INPUT -j NAME` jumps to. Each of these drops was `unexplained`:
+/// only the output and input hooks of nft and the filter table's built-in
+/// chains were read. Each is named now, and its printed fix runs and the
+/// port answers again.
+#[test]
+fn prerouting_postrouting_egress_raw_mangle_and_user_chain_drops_are_named() {
+    let Some(netns) = Netns::create() else { return };
+    let legacy = crate::util::installed("iptables-legacy");
+    let iptables_nft = crate::util::installed("iptables-nft");
+    if !legacy || !iptables_nft {
+        crate::util::skip("iptables-legacy and iptables-nft are not both installed");
+        return;
+    }
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let target = format!("127.0.0.1:{port}");
+    let dport = format!("tcp dport {port} drop");
+    let setups: [(&str, Vec<String>, &str); 8] = [
+        (
+            "nft",
+            vec![
+                "add table netdev edge".into(),
+                "add chain netdev edge out { type filter hook egress device lo priority 0 ; }"
+                    .into(),
+                format!("add rule netdev edge out {dport}"),
+            ],
+            "netdev edge out",
+        ),
+        (
+            "nft",
+            vec![
+                "add chain netdev edge shut { type filter hook egress device lo priority 1 ; policy drop ; }"
+                    .into(),
+            ],
+            "netdev edge shut",
+        ),
+        (
+            "nft",
+            vec![
+                "add table inet pre".into(),
+                "add chain inet pre in { type filter hook prerouting priority 0 ; }".into(),
+                format!("add rule inet pre in {dport}"),
+            ],
+            "inet pre in",
+        ),
+        (
+            "nft",
+            vec![
+                "add table inet post".into(),
+                "add chain inet post out { type filter hook postrouting priority 0 ; policy drop ; }"
+                    .into(),
+            ],
+            "inet post out",
+        ),
+        (
+            "iptables-nft",
+            vec![format!("-t raw -A PREROUTING -p tcp --dport {port} -j DROP")],
+            "ip raw PREROUTING",
+        ),
+        (
+            "iptables-legacy",
+            vec![format!("-t mangle -A POSTROUTING -p tcp --dport {port} -j DROP")],
+            "ip mangle POSTROUTING",
+        ),
+        (
+            "iptables-nft",
+            vec![
+                "-N BLOCK".into(),
+                format!("-A BLOCK -p tcp --dport {port} -j DROP"),
+                "-A INPUT -j BLOCK".into(),
+            ],
+            "ip filter BLOCK",
+        ),
+        (
+            "iptables-legacy",
+            vec!["-t raw -N SLOW".into(), "-t raw -A OUTPUT -j SLOW".into(), format!(
+                "-t raw -A SLOW -p tcp --dport {port} -j DROP"
+            )],
+            "ip raw SLOW",
+        ),
+    ];
+    for (tool, commands, chain) in setups {
+        for command in &commands {
+            let words: Vec<&str> = command.split(' ').collect();
+            let words = if tool == "nft" { vec![command.as_str()] } else { words };
+            netns.run_ok(tool, &words);
+        }
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{chain}: {json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-drop"], "{chain}: {json:#}");
+        let drop = cause(&json, "firewall-drop");
+        assert!(drop["summary"].as_str().unwrap().ends_with(chain), "{drop:#}");
+        assert_eq!(drop["fix_commands"].as_array().unwrap().len(), 1, "{drop:#}");
+        run_fix_commands(&netns, drop);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 0, "{chain}: after the printed fix: {json:#}");
+    }
+}
+
 #[test]
 fn localhost_with_only_an_ipv6_line_names_the_missing_hosts_line() {
     let Some(netns) = Netns::create() else { return };
@@ -1445,6 +1546,220 @@ fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
     }
 }
 
+/// A `tc` filter on lo that is not BPF (a `u32` match with a `mirred`
+/// redirect to another device) takes the loopback SYN away before any
+/// firewall table: `check` called it `unexplained`, having looked for BPF
+/// filters only. It is named with its action, on the hook it sits on (the
+/// legacy `ingress` qdisc, whose filters `tc filter show … egress` lists
+/// again, is not named twice), and the printed `tc filter del` runs.
+#[test]
+fn a_tc_filter_that_redirects_loopback_elsewhere_is_named_and_deleted() {
+    for (qdisc, direction) in [("ingress", "ingress"), ("clsact", "egress")] {
+        let Some(netns) = Netns::create() else { return };
+        if !crate::util::installed("tc") {
+            crate::util::skip("tc is not installed (iproute2)");
+            return;
+        }
+        let port = unique_port();
+        let _server = server_in(&netns, "127.0.0.1", port, "http");
+        netns.run_ok("ip", &["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+        netns.run_ok("ip", &["link", "set", "v0", "up"]);
+        netns.run_ok("tc", &["qdisc", "add", "dev", "lo", qdisc]);
+        let filter = format!(
+            "tc filter add dev lo {direction} protocol ip u32 match ip dport {port} 0xffff \
+             action mirred egress redirect dev v0"
+        );
+        netns.run_ok("sh", &["-c", &filter]);
+        let target = format!("127.0.0.1:{port}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!(code, 1, "{qdisc}: {json:#}");
+        assert_eq!(cause_ids(&json), ["firewall-drop"], "{qdisc}: {json:#}");
+        let drop = cause(&json, "firewall-drop");
+        assert!(
+            drop["evidence"]
+                .to_string()
+                .contains(&format!("a tc u32 filter runs on lo {direction}")),
+            "{drop:#}"
+        );
+        assert!(drop["evidence"].to_string().contains("action mirred"), "{drop:#}");
+        assert_eq!(
+            drop["fix_commands"],
+            serde_json::json!([format!("tc filter del dev lo {direction} pref 49152")]),
+            "{drop:#}"
+        );
+        run_fix_commands(&netns, drop);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{qdisc}: {json:#}");
+    }
+}
+
+/// Policy-routing rules that select loopback traffic by user (`uidrange`),
+/// by the lookup's input device (`iif lo`, which locally generated traffic
+/// matches), by protocol or port, or with `not`, sending it to an
+/// `unreachable` route. They were skipped as "not evaluated": `check` said
+/// the address had no local route and printed an `ip route add local` that
+/// fails with `File exists`, or nothing but `unexplained`. The rule is
+/// named, its `ip rule del` runs, and the port answers again; a rule for
+/// another user or port is left alone.
+#[test]
+fn policy_rules_that_select_by_user_device_protocol_or_port_are_evaluated() {
+    let port = unique_port();
+    let selectors = [
+        "uidrange 0-0".to_string(),
+        "iif lo".into(),
+        "ipproto tcp".into(),
+        format!("dport {port}"),
+        "not to 10.0.0.0/8".into(),
+    ];
+    let elsewhere = ["uidrange 1000-2000".to_string(), format!("dport {}", port + 1)];
+    for (selector, diverts) in
+        selectors.iter().map(|s| (s, true)).chain(elsewhere.iter().map(|s| (s, false)))
+    {
+        let Some(netns) = Netns::create() else { return };
+        let _server = server_in(&netns, "127.0.0.1", port, "http");
+        netns.run_ok("ip", &["route", "add", "unreachable", "127.0.0.0/8", "table", "100"]);
+        let rule = format!("ip rule add {selector} pref 5 table 100");
+        netns.run_ok("sh", &["-c", &rule]);
+        // Table local after it, as a set-up that orders its rules does.
+        netns.run_ok("ip", &["rule", "add", "pref", "10", "table", "local"]);
+        netns.run_ok("ip", &["rule", "del", "pref", "0"]);
+        let target = format!("127.0.0.1:{port}");
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        if !diverts {
+            assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{selector}: {json:#}");
+            continue;
+        }
+        assert_eq!(code, 1, "{selector}: {json:#}");
+        assert_eq!(cause_ids(&json), ["loopback-down"], "{selector}: {json:#}");
+        let down = cause(&json, "loopback-down");
+        assert!(
+            down["summary"].as_str().unwrap().contains("policy routing rule 5"),
+            "{selector}: {down:#}"
+        );
+        assert!(down["evidence"].to_string().contains(selector.as_str()), "{down:#}");
+        assert_eq!(down["fix_commands"], serde_json::json!(["ip rule del pref 5"]), "{down:#}");
+        run_fix_commands(&netns, down);
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{selector}: {json:#}");
+    }
+    // A rule porthole does not evaluate: the local route is there, so the
+    // fix is not to add it again (`File exists`) but to read the rules.
+    let Some(netns) = Netns::create() else { return };
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    netns.run_ok("ip", &["route", "add", "unreachable", "127.0.0.0/8", "table", "100"]);
+    netns.run_ok("sh", &["-c", "ip rule add pref 5 table 100 suppress_prefixlen 0"]);
+    netns.run_ok("ip", &["rule", "add", "pref", "10", "table", "local"]);
+    netns.run_ok("ip", &["rule", "del", "pref", "0"]);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    let down = cause(&json, "loopback-down");
+    assert!(down["summary"].as_str().unwrap().contains("is not routed to lo"), "{down:#}");
+    let commands = down["fix_commands"].as_array().unwrap();
+    assert!(commands.iter().all(|c| c.as_str().unwrap().starts_with("ip rule show")), "{down:#}");
+    run_fix_commands(&netns, down);
+}
+
+/// Table `local` lost its `local 127.0.0.0/8` route (127.0.0.1 keeps its
+/// own) and table `main` sends 127.0.0.0/8 out of a veth, as a setup for
+/// `route_localnet` does: 127.0.0.2 leaves through the veth and the SYN is
+/// never answered. `check` blamed rule 32766 (`from all lookup main`) as
+/// "consulted before table local" and printed `ip rule del pref 32766`,
+/// which deletes the lookup of table main for everything. The missing
+/// local route is named, with where the address goes instead, and the
+/// printed `ip route add local` runs and the port answers again.
+#[test]
+fn a_loopback_address_routed_out_of_another_interface_names_its_missing_local_route() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "0.0.0.0", port, "http");
+    netns.run_ok("ip", &["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    netns.run_ok("ip", &["link", "set", "v0", "up"]);
+    netns.run_ok("ip", &["link", "set", "v1", "up"]);
+    netns.run_ok("ip", &["addr", "add", "10.9.0.1/24", "dev", "v0"]);
+    netns.run_ok("sysctl", &["-w", "net.ipv4.conf.v0.route_localnet=1"]);
+    netns.run_ok("ip", &["route", "del", "local", "127.0.0.0/8", "dev", "lo", "table", "local"]);
+    netns.run_ok("ip", &["route", "add", "127.0.0.0/8", "dev", "v0"]);
+    let target = format!("127.0.0.2:{port}");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["loopback-down"], "{json:#}");
+    let down = cause(&json, "loopback-down");
+    assert!(down["summary"].as_str().unwrap().contains("127.0.0.2 has no local route"), "{down:#}");
+    assert!(down["evidence"].to_string().contains("127.0.0.2 dev v0"), "{down:#}");
+    assert_eq!(
+        down["fix_commands"],
+        serde_json::json!(["ip route add local 127.0.0.2 dev lo table local"]),
+        "{down:#}"
+    );
+    run_fix_commands(&netns, down);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+    // 127.0.0.1 kept its own local route throughout.
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+}
+
+/// A qdisc added to `lo` holds every loopback packet (here `tbf`, whose
+/// bucket is the delay and the loss: `netem` is not built into every
+/// kernel). With tokens for the handshake alone, the request waits in the
+/// queue: `check` blamed the listener (`not-responding`, "look at the
+/// service's logs"); with a bucket smaller than a packet the SYN is lost
+/// and it was `unexplained`. The qdisc is named, `wait`'s timeout says the
+/// same, and the printed `tc qdisc del` runs and the port answers again.
+#[test]
+fn a_qdisc_on_lo_is_named_not_the_listener_and_its_removal_runs() {
+    let Some(netns) = Netns::create() else { return };
+    if !crate::util::installed("tc") {
+        crate::util::skip("tc is not installed (iproute2)");
+        return;
+    }
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let url = format!("http://127.0.0.1:{port}/");
+    let target = format!("127.0.0.1:{port}");
+    let removal = serde_json::json!(["tc qdisc del dev lo root   # lo goes back to no qdisc"]);
+    // Tokens for the SYN, SYN-ACK and ACK (214 bytes), and a refill of a
+    // byte a second: the request stays in the queue.
+    let shaped = ["qdisc", "add", "dev", "lo", "root", "tbf", "rate", "8bit", "burst", "250"];
+    netns.run_ok("tc", &[&shaped[..], &["latency", "60s"]].concat());
+    let (code, json) = check(&netns, &[&url, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["loopback-qdisc"], "{json:#}");
+    let qdisc = cause(&json, "loopback-qdisc");
+    let summary = qdisc["summary"].as_str().unwrap();
+    assert!(summary.contains("connected, then got no answer: a tbf qdisc on lo"), "{qdisc:#}");
+    assert!(qdisc["evidence"].to_string().contains("qdisc tbf"), "{qdisc:#}");
+    assert_eq!(qdisc["fix_commands"], removal, "{qdisc:#}");
+    run_fix_commands(&netns, qdisc);
+    let (code, json) = check(&netns, &[&url, "--timeout", "1s"]);
+    assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+    // A bucket smaller than any packet drops them all: the SYN is lost.
+    let dropping = ["qdisc", "add", "dev", "lo", "root", "tbf", "rate", "1kbit", "burst", "10"];
+    netns.run_ok("tc", &[&dropping[..], &["latency", "1ms"]].concat());
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["loopback-qdisc"], "{json:#}");
+    let qdisc = cause(&json, "loopback-qdisc");
+    assert!(qdisc["summary"].as_str().unwrap().contains("timeout: a tbf qdisc"), "{qdisc:#}");
+    assert_eq!(qdisc["fix_commands"], removal, "{qdisc:#}");
+    let output = netns.porthole(&["wait", &target, "--timeout", "2s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("  loopback-qdisc: "), "{}", output.stderr);
+    assert!(output.stderr.contains("$ tc qdisc del dev lo root"), "{}", output.stderr);
+    run_fix_commands(&netns, qdisc);
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+    // A qdisc that passes everything at once (nothing dropped, nothing
+    // queued) does not explain a service that is silent by design.
+    let quiet = unique_port();
+    let _silent = server_in(&netns, "127.0.0.1", quiet, "silent");
+    let roomy = ["qdisc", "add", "dev", "lo", "root", "tbf", "rate", "1mbit", "burst", "20000"];
+    netns.run_ok("tc", &[&roomy[..], &["latency", "50ms"]].concat());
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{quiet}"), "--timeout", "1s"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
+}
+
 /// A `blackhole`, `prohibit`, `unreachable` or `throw` route for 127.0.0.2
 /// added to table `local` outranks its `local 127.0.0.0/8` route by length:
 /// the cause names that route, not a missing local route (whose `ip route
@@ -1510,7 +1825,10 @@ fn a_route_that_replaced_the_local_route_is_swapped_back_in_one_fix() {
 /// map, inline or named, that holds other ports too: the rule is found (it
 /// was "unexplained" for a map), and the fix touches only this port — the
 /// set element, or an accept inserted before an inline map — so the map's
-/// `22 : accept` survives. Each printed fix runs and the port answers.
+/// `22 : accept` survives. A set of addresses (`ip daddr @blocked`) loses
+/// only the element that holds the loopback address, where the fix deleted
+/// the rule and with it the block of every other address in the set. Each
+/// printed fix runs and the port answers.
 #[test]
 fn a_port_blocked_through_a_set_or_verdict_map_is_unblocked_alone() {
     let rulesets = [
@@ -1533,6 +1851,18 @@ fn a_port_blocked_through_a_set_or_verdict_map_is_unblocked_alone() {
             "table ip f { map ports { type inet_service : verdict; elements = { PORT : drop, 22 : accept }; }; \
              chain o { type filter hook output priority 0; tcp dport vmap @ports; }; }",
             "nft delete element ip f ports { PORT }",
+        ),
+        (
+            "address set",
+            "table inet f { set blocked { type ipv4_addr; elements = { 127.0.0.1, 10.1.1.1 }; }; \
+             chain input { type filter hook input priority 0; ip daddr @blocked drop; }; }",
+            "nft delete element inet f blocked { 127.0.0.1 }",
+        ),
+        (
+            "address interval set",
+            "table inet f { set nets { type ipv4_addr; flags interval; elements = { 127.0.0.0/8, 10.1.1.1 }; }; \
+             chain input { type filter hook input priority 0; ip saddr @nets drop; }; }",
+            "nft delete element inet f nets { 127.0.0.0/8 }",
         ),
     ];
     for (situation, ruleset, expected) in rulesets {
@@ -1571,7 +1901,10 @@ fn a_port_blocked_through_a_set_or_verdict_map_is_unblocked_alone() {
         assert_eq!(code, 0, "{situation}, after `{expected}`: {json:#}");
         let listing = netns.command("nft").args(["list", "ruleset"]).output().unwrap();
         let listing = String::from_utf8_lossy(&listing.stdout).to_string();
-        if situation != "named set behind a jump" {
+        if situation.starts_with("address") {
+            // The address set keeps its other entries.
+            assert!(listing.contains("10.1.1.1"), "{situation}: {listing}");
+        } else if situation != "named set behind a jump" {
             assert!(listing.contains("22 : accept"), "{situation}: {listing}");
         }
     }
