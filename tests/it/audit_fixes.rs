@@ -2511,46 +2511,14 @@ fn a_postgres_in_its_own_mount_namespace_is_judged_by_the_pg_hba_conf_it_reads()
         util::skip("a mount namespace needs root and unshare");
         return;
     }
-    let dir = crate::audit::shared_tempdir();
-    let data = dir.path().join("data");
-    let conf = dir.path().join("conf");
-    let theirs = dir.path().join("conf-in-namespace");
-    for directory in [&data, &conf, &theirs] {
-        std::fs::create_dir(directory).unwrap();
-    }
-    crate::audit::chown(&data, "postgres");
-    let init = util::run(
-        crate::audit::as_user("postgres", &bin.join("initdb"))
-            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
-            .env("LC_ALL", "C"),
-    );
     let ours = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
-    std::fs::write(conf.join("pg_hba.conf"), ours).unwrap();
     let served = "local all all trust\nhost all all 127.0.0.1/32 trust\n";
-    std::fs::write(theirs.join("pg_hba.conf"), served).unwrap();
-    for directory in [&data, &conf, &theirs] {
-        crate::audit::chown(directory, "postgres");
-    }
-    assert_eq!(init.code, 0, "initdb failed: {init:?}");
-    let port = util::unique_port();
-    let hba_file = conf.join("pg_hba.conf");
-    let script = format!(
-        "mount --bind {theirs} {conf} && exec setpriv --reuid=postgres --regid=postgres --init-groups -- {postgres} -D {data} -p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c hba_file={hba}",
-        theirs = theirs.display(),
-        conf = conf.display(),
-        postgres = bin.join("postgres").display(),
-        data = data.display(),
-        hba = hba_file.display(),
-    );
-    let postmaster = ChildGuard::spawn(
-        Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", &script])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    assert!(wait_for_port(port, START), "postgres did not start on {port}");
-    assert!(crate::audit::postgres_ready(&bin, port, None), "postgres on {port} accepts no logins");
-
+    let server =
+        PostgresWithItsOwnConf::start(&bin, None, &[], &[("pg_hba.conf", ours, served)], |conf| {
+            format!("-c listen_addresses=127.0.0.1 -c hba_file={}/pg_hba.conf", conf.display())
+        });
+    let PostgresWithItsOwnConf { dir, conf, theirs, port, postmaster } = &server;
+    let (port, hba_file) = (*port, conf.join("pg_hba.conf"));
     let (_, json) = crate::audit::audit(port, &[]);
     let trust = crate::audit::finding(&json, "trust-auth");
     let reached = format!("/proc/{}/root{}", postmaster.pid(), hba_file.display());
@@ -2610,51 +2578,18 @@ fn the_listen_addresses_fix_of_a_postgres_in_its_own_mount_namespace_edits_its_f
         util::skip("unshare not installed");
         return;
     }
-    let dir = crate::audit::shared_tempdir();
-    let data = dir.path().join("data");
-    let conf = dir.path().join("conf");
-    let theirs = dir.path().join("conf-in-namespace");
-    for directory in [&data, &conf, &theirs] {
-        std::fs::create_dir(directory).unwrap();
-    }
-    crate::audit::chown(&data, "postgres");
-    let init = util::run(
-        crate::audit::as_user("postgres", &bin.join("initdb"))
-            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
-            .env("LC_ALL", "C"),
-    );
-    assert_eq!(init.code, 0, "initdb failed: {init:?}");
     let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
-    std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
     let ours = "listen_addresses = 'localhost'\n";
-    std::fs::write(conf.join("postgresql.conf"), ours).unwrap();
     let served = "# the server's\nlisten_addresses = '0.0.0.0'\n";
-    std::fs::write(theirs.join("postgresql.conf"), served).unwrap();
-    for directory in [&data, &conf, &theirs] {
-        crate::audit::chown(directory, "postgres");
-    }
-    let port = util::unique_port();
-    let config_file = conf.join("postgresql.conf");
-    let script = format!(
-        "mount --bind {theirs} {conf} && exec setpriv --reuid=postgres --regid=postgres --init-groups -- {postgres} -D {data} -p {port} -k {data} -c fsync=off -c config_file={config}",
-        theirs = theirs.display(),
-        conf = conf.display(),
-        postgres = bin.join("postgres").display(),
-        data = data.display(),
-        config = config_file.display(),
+    let server = PostgresWithItsOwnConf::start(
+        &bin,
+        Some(&netns),
+        &[("pg_hba.conf", hba)],
+        &[("postgresql.conf", ours, served)],
+        |conf| format!("-c config_file={}/postgresql.conf", conf.display()),
     );
-    let postmaster = ChildGuard::spawn(
-        netns
-            .command("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", &script])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    assert!(wait_in(&netns, port), "postgres did not start on {port}");
-    assert!(
-        crate::audit::postgres_ready(&bin, port, Some(&netns)),
-        "postgres on {port} accepts no logins"
-    );
+    let PostgresWithItsOwnConf { dir, conf, theirs, port, postmaster } = &server;
+    let (port, config_file) = (*port, conf.join("postgresql.conf"));
     let json = postgres_audit(&netns, port);
     let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
     let reached = format!("/proc/{}/root{}", postmaster.pid(), config_file.display());
@@ -2666,4 +2601,84 @@ fn the_listen_addresses_fix_of_a_postgres_in_its_own_mount_namespace_edits_its_f
         std::fs::read_to_string(theirs.join("postgresql.conf")).unwrap(),
         "# the server's\nlisten_addresses = 'localhost'\n"
     );
+}
+
+/// A private PostgreSQL started in a mount namespace of its own (`unshare
+/// -m`, the root filesystem shared) where `conf-in-namespace` is
+/// bind-mounted over `conf`: at the same paths the server reads other files
+/// than this side does.
+struct PostgresWithItsOwnConf {
+    dir: tempfile::TempDir,
+    conf: std::path::PathBuf,
+    theirs: std::path::PathBuf,
+    port: u16,
+    postmaster: ChildGuard,
+}
+
+impl PostgresWithItsOwnConf {
+    /// initdb, then `data_files` (name, text) into the data directory and
+    /// `conf_files` (name, this side's text, the server's text) into both
+    /// configuration directories; `settings(conf)` gives the server's extra
+    /// command-line settings. Started in `netns` when given; returns once
+    /// it takes logins.
+    fn start(
+        bin: &std::path::Path,
+        netns: Option<&Netns>,
+        data_files: &[(&str, &str)],
+        conf_files: &[(&str, &str, &str)],
+        settings: impl FnOnce(&std::path::Path) -> String,
+    ) -> Self {
+        let dir = crate::audit::shared_tempdir();
+        let data = dir.path().join("data");
+        let conf = dir.path().join("conf");
+        let theirs = dir.path().join("conf-in-namespace");
+        for directory in [&data, &conf, &theirs] {
+            std::fs::create_dir(directory).unwrap();
+        }
+        crate::audit::chown(&data, "postgres");
+        let init = util::run(
+            crate::audit::as_user("postgres", &bin.join("initdb"))
+                .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
+                .env("LC_ALL", "C"),
+        );
+        assert_eq!(init.code, 0, "initdb failed: {init:?}");
+        for (name, text) in data_files {
+            std::fs::write(data.join(name), text).unwrap();
+        }
+        for (name, ours, served) in conf_files {
+            std::fs::write(conf.join(name), ours).unwrap();
+            std::fs::write(theirs.join(name), served).unwrap();
+        }
+        for directory in [&data, &conf, &theirs] {
+            crate::audit::chown(directory, "postgres");
+        }
+        let port = util::unique_port();
+        let script = format!(
+            "mount --bind {theirs} {conf} && exec setpriv --reuid=postgres --regid=postgres --init-groups -- {postgres} -D {data} -p {port} -k {data} -c fsync=off {settings}",
+            theirs = theirs.display(),
+            conf = conf.display(),
+            postgres = bin.join("postgres").display(),
+            data = data.display(),
+            settings = settings(&conf),
+        );
+        let mut command = match netns {
+            Some(netns) => netns.command("unshare"),
+            None => Command::new("unshare"),
+        };
+        command
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let postmaster = ChildGuard::spawn(&mut command);
+        let started = match netns {
+            Some(netns) => wait_in(netns, port),
+            None => wait_for_port(port, START),
+        };
+        assert!(started, "postgres did not start on {port}");
+        assert!(
+            crate::audit::postgres_ready(bin, port, netns),
+            "postgres on {port} accepts no logins"
+        );
+        PostgresWithItsOwnConf { dir, conf, theirs, port, postmaster }
+    }
 }
