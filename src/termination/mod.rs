@@ -1147,6 +1147,18 @@ mod tests {
         assert_eq!(refusal_for(100, None, None, &allowed, &identity), Some(Refusal::Itself));
     }
 
+    /// What uid 1000 (not privileged) is told when `kill 8080` meets root's
+    /// nginx (pid 501).
+    fn refusal_of_roots_nginx_to_uid_1000() -> String {
+        let identity =
+            Identity { pid: 100, parent_pid: 99, ancestors: vec![], uid: 1000, privileged: false };
+        let system = Scripted { sockets: vec![listener(501)], ..Scripted::default() }
+            .process(process(501, 0, "nginx"), 0);
+        let snapshot = system.snapshot(&listeners_query(&request())).unwrap();
+        let plan = plan_from(&system, &request(), snapshot, &identity);
+        refusal(&plan, 501).unwrap().describe()
+    }
+
     #[test]
     fn the_run_as_root_selects_what_this_run_selects_and_runs_through_sudo_or_su() {
         let two_ports = Request {
@@ -1162,13 +1174,7 @@ mod tests {
         assert_eq!(AsRoot::Already.wrap("kill 42"), "kill 42");
         // Without root, a refusal of another user's process names that run,
         // not --force, which the kernel would answer with EPERM.
-        let identity =
-            Identity { pid: 100, parent_pid: 99, ancestors: vec![], uid: 1000, privileged: false };
-        let system = Scripted { sockets: vec![listener(501)], ..Scripted::default() }
-            .process(process(501, 0, "nginx"), 0);
-        let snapshot = system.snapshot(&listeners_query(&request())).unwrap();
-        let plan = plan_from(&system, &request(), snapshot, &identity);
-        let described = refusal(&plan, 501).unwrap().describe();
+        let described = refusal_of_roots_nginx_to_uid_1000();
         assert!(!described.contains("pass --force"), "{described}");
         assert!(described.contains(" kill 8080 -t --force"), "{described}");
     }
@@ -1201,13 +1207,7 @@ mod tests {
 
         // Without either, the refusal says "as root" in words and gives
         // the command as it runs there.
-        let identity =
-            Identity { pid: 100, parent_pid: 99, ancestors: vec![], uid: 1000, privileged: false };
-        let system = Scripted { sockets: vec![listener(501)], ..Scripted::default() }
-            .process(process(501, 0, "nginx"), 0);
-        let snapshot = system.snapshot(&listeners_query(&request())).unwrap();
-        let plan = plan_from(&system, &request(), snapshot, &identity);
-        let described = refusal(&plan, 501).unwrap().describe();
+        let described = refusal_of_roots_nginx_to_uid_1000();
         assert!(described.ends_with(" kill 8080 -t --force"), "{described}");
         assert!(described.contains("as root: "), "{described}");
     }
