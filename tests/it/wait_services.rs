@@ -388,36 +388,47 @@ fn memcached_answers_version_and_a_full_one_is_refused() {
     drop(held);
 }
 
-#[test]
-fn rediss_asks_inside_tls_and_a_client_on_the_wrong_port_is_told() {
-    if !crate::audit::require("redis-server") || !crate::audit::require("openssl") {
-        return;
-    }
+/// A redis-server on a plain port and a TLS port (a self-signed
+/// certificate, clients not asked for theirs) with `extra` arguments; returns
+/// it with its plain and TLS ports once both take connections.
+fn start_redis_with_tls(extra: &[&str]) -> (RedisWithTls, u16, u16) {
     let dir = shared_tempdir();
     let (cert, key) = crate::audit::certificate(dir.path());
     let tls_port = util::unique_port();
     let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
     let tls_port_text = tls_port.to_string();
-    let (_redis, plain_port, _) = start_redis(
-        &[
-            "--tls-port",
-            &tls_port_text,
-            "--tls-cert-file",
-            cert,
-            "--tls-key-file",
-            key,
-            "--tls-ca-cert-file",
-            cert,
-            "--tls-auth-clients",
-            "no",
-            "--requirepass",
-            "hunter2",
-        ],
-        dir.path(),
-        Path::new("redis-server"),
-    );
+    let mut args = vec![
+        "--tls-port",
+        &tls_port_text,
+        "--tls-cert-file",
+        cert,
+        "--tls-key-file",
+        key,
+        "--tls-ca-cert-file",
+        cert,
+        "--tls-auth-clients",
+        "no",
+    ];
+    args.extend_from_slice(extra);
+    let (redis, plain_port, _) = start_redis(&args, dir.path(), Path::new("redis-server"));
     // start_redis waited for the plain port; the TLS one opens with it.
     assert!(util::wait_for_port(tls_port, std::time::Duration::from_secs(10)));
+    (RedisWithTls { _redis: redis, _dir: dir }, plain_port, tls_port)
+}
+
+/// The server and the directory holding its certificate, both kept until
+/// dropped.
+struct RedisWithTls {
+    _redis: util::ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+#[test]
+fn rediss_asks_inside_tls_and_a_client_on_the_wrong_port_is_told() {
+    if !crate::audit::require("redis-server") || !crate::audit::require("openssl") {
+        return;
+    }
+    let (_redis, plain_port, tls_port) = start_redis_with_tls(&["--requirepass", "hunter2"]);
 
     let tls = format!("rediss://:hunter2@127.0.0.1:{tls_port}/0");
     let output = porthole_run(&["wait", &tls, "-t", "10s"]);
@@ -448,28 +459,7 @@ fn a_redis_url_with_the_wrong_tls_gets_the_check_that_runs() {
     if !crate::audit::require("redis-server") || !crate::audit::require("openssl") {
         return;
     }
-    let dir = shared_tempdir();
-    let (cert, key) = crate::audit::certificate(dir.path());
-    let tls_port = util::unique_port();
-    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
-    let tls_port_text = tls_port.to_string();
-    let (_redis, plain_port, _) = start_redis(
-        &[
-            "--tls-port",
-            &tls_port_text,
-            "--tls-cert-file",
-            cert,
-            "--tls-key-file",
-            key,
-            "--tls-ca-cert-file",
-            cert,
-            "--tls-auth-clients",
-            "no",
-        ],
-        dir.path(),
-        Path::new("redis-server"),
-    );
-    assert!(util::wait_for_port(tls_port, std::time::Duration::from_secs(10)));
+    let (_redis, plain_port, tls_port) = start_redis_with_tls(&[]);
     for (target, fixed) in [
         (format!("rediss://127.0.0.1:{plain_port}/1"), format!("redis://127.0.0.1:{plain_port}/1")),
         (format!("redis://127.0.0.1:{tls_port}"), format!("rediss://127.0.0.1:{tls_port}")),
