@@ -499,6 +499,25 @@ fn a_socket_bound_without_listen_holds_the_port() {
 
 /// Runs every fix command of `cause` inside `netns`, as printed, with the
 /// porthole under test first on `PATH` (a fix may be a `porthole check`).
+/// Runs the printed fix of `cause` in `netns`, then `check TARGET` there
+/// must find the port answering: the fix repairs what it was printed for.
+/// Returns that check's report.
+fn assert_fix_repairs(
+    netns: &Netns,
+    cause: &serde_json::Value,
+    target: &str,
+    context: &str,
+) -> serde_json::Value {
+    run_fix_commands(netns, cause);
+    let (code, json) = check(netns, &[target, "--timeout", "1s"]);
+    assert_eq!(
+        (code, json["ok"].as_bool()),
+        (0, Some(true)),
+        "after the fix ({context}): {json:#}"
+    );
+    json
+}
+
 fn run_fix_commands(netns: &Netns, cause: &serde_json::Value) {
     let path = format!(
         "{}:{}",
@@ -552,9 +571,7 @@ fn a_down_loopback_and_a_missing_address_or_route_are_named_and_fixed_as_printed
         let down = cause(&json, "loopback-down");
         assert!(down["summary"].as_str().unwrap().contains(wording), "{down:#}");
         assert_eq!(down["fix_commands"], serde_json::json!([expected_fix]), "{down:#}");
-        run_fix_commands(&netns, down);
-        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-        assert_eq!(code, 0, "after `{expected_fix}`: {json:#}");
+        assert_fix_repairs(&netns, down, &target, &format!("after `{expected_fix}`"));
     }
 }
 
@@ -582,9 +599,7 @@ fn exhausted_source_ports_are_named_with_the_connections_that_hold_them() {
     let evidence = exhausted["evidence"].to_string();
     assert!(evidence.contains(&format!("2 sockets connect to {target}")), "{exhausted:#}");
     assert!(evidence.contains("python3 (pid"), "{exhausted:#}");
-    run_fix_commands(&netns, exhausted);
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 0, "after the printed sysctl: {json:#}");
+    assert_fix_repairs(&netns, exhausted, &target, "after the printed sysctl");
 }
 
 /// `ip_local_reserved_ports` takes ports of the range away from source
@@ -839,9 +854,7 @@ fn a_nat_rule_that_sends_the_connection_elsewhere_is_named_and_removed_as_printe
         assert!(redirect["evidence"].to_string().contains(&format!("nothing listens on {to}")));
         let removal = redirect["fix_commands"][0].as_str().unwrap();
         assert!(removal.starts_with(&format!("nft delete rule {table} handle ")), "{redirect:#}");
-        run_fix_commands(&netns, redirect);
-        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-        assert_eq!(code, 0, "after `{removal}`: {json:#}");
+        assert_fix_repairs(&netns, redirect, &target, &format!("after `{removal}`"));
     }
 }
 
@@ -879,9 +892,7 @@ fn route_chains_and_ingress_chains_on_lo_are_firewalls_too() {
         let drop = cause(&json, "firewall-drop");
         assert!(drop["summary"].as_str().unwrap().ends_with(chain), "{drop:#}");
         assert_eq!(drop["fix_commands"].as_array().unwrap().len(), 1, "{drop:#}");
-        run_fix_commands(&netns, drop);
-        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-        assert_eq!(code, 0, "after the printed fix: {json:#}");
+        assert_fix_repairs(&netns, drop, &target, "after the printed fix");
     }
     // `policy drop` on lo's ingress: the printed accept rule repairs it.
     netns.run_ok("nft", &["delete", "chain", "netdev", "edge", "lo_in"]);
@@ -894,9 +905,7 @@ fn route_chains_and_ingress_chains_on_lo_are_firewalls_too() {
     assert_eq!(code, 1, "{json:#}");
     let drop = cause(&json, "firewall-drop");
     assert!(drop["evidence"].to_string().contains("netdev edge lo_in policy"), "{drop:#}");
-    run_fix_commands(&netns, drop);
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 0, "after the printed fix: {json:#}");
+    assert_fix_repairs(&netns, drop, &target, "after the printed fix");
 }
 
 /// A loopback packet also passes the prerouting and postrouting hooks,
@@ -994,9 +1003,7 @@ fn prerouting_postrouting_egress_raw_mangle_and_user_chain_drops_are_named() {
         let drop = cause(&json, "firewall-drop");
         assert!(drop["summary"].as_str().unwrap().ends_with(chain), "{drop:#}");
         assert_eq!(drop["fix_commands"].as_array().unwrap().len(), 1, "{drop:#}");
-        run_fix_commands(&netns, drop);
-        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-        assert_eq!(code, 0, "{chain}: after the printed fix: {json:#}");
+        assert_fix_repairs(&netns, drop, &target, &format!("{chain}: after the printed fix"));
     }
 }
 
@@ -1382,9 +1389,7 @@ fn an_icmpv6_admin_prohibited_reject_is_the_rule_not_a_security_policy() {
     assert_eq!(waited.code, 1, "{waited:?}");
     assert!(waited.stdout.contains("firewall-reject"), "{waited:?}");
     assert!(!waited.stdout.contains("sandbox-denied"), "{waited:?}");
-    run_fix_commands(&netns, reject);
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 0, "after the fix: {json:#}");
+    assert_fix_repairs(&netns, reject, &target, "after the fix");
 }
 
 #[test]
@@ -1587,9 +1592,7 @@ fn a_tc_filter_that_redirects_loopback_elsewhere_is_named_and_deleted() {
             serde_json::json!([format!("tc filter del dev lo {direction} pref 49152")]),
             "{drop:#}"
         );
-        run_fix_commands(&netns, drop);
-        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-        assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{qdisc}: {json:#}");
+        assert_fix_repairs(&netns, drop, &target, qdisc);
     }
 }
 
@@ -1638,9 +1641,7 @@ fn policy_rules_that_select_by_user_device_protocol_or_port_are_evaluated() {
         );
         assert!(down["evidence"].to_string().contains(selector.as_str()), "{down:#}");
         assert_eq!(down["fix_commands"], serde_json::json!(["ip rule del pref 5"]), "{down:#}");
-        run_fix_commands(&netns, down);
-        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-        assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{selector}: {json:#}");
+        assert_fix_repairs(&netns, down, &target, selector);
     }
     // A rule porthole does not evaluate: the local route is there, so the
     // fix is not to add it again (`File exists`) but to read the rules.
@@ -1691,9 +1692,7 @@ fn a_loopback_address_routed_out_of_another_interface_names_its_missing_local_ro
         serde_json::json!(["ip route add local 127.0.0.2 dev lo table local"]),
         "{down:#}"
     );
-    run_fix_commands(&netns, down);
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+    assert_fix_repairs(&netns, down, &target, "");
     // 127.0.0.1 kept its own local route throughout.
     let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
     assert_eq!(code, 0, "{json:#}");
@@ -1730,9 +1729,7 @@ fn a_qdisc_on_lo_is_named_not_the_listener_and_its_removal_runs() {
     assert!(summary.contains("connected, then got no answer: a tbf qdisc on lo"), "{qdisc:#}");
     assert!(qdisc["evidence"].to_string().contains("qdisc tbf"), "{qdisc:#}");
     assert_eq!(qdisc["fix_commands"], removal, "{qdisc:#}");
-    run_fix_commands(&netns, qdisc);
-    let (code, json) = check(&netns, &[&url, "--timeout", "1s"]);
-    assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+    assert_fix_repairs(&netns, qdisc, &url, "");
     // A bucket smaller than any packet drops them all: the SYN is lost.
     let dropping = ["qdisc", "add", "dev", "lo", "root", "tbf", "rate", "1kbit", "burst", "10"];
     netns.run_ok("tc", &[&dropping[..], &["latency", "1ms"]].concat());
@@ -1746,9 +1743,7 @@ fn a_qdisc_on_lo_is_named_not_the_listener_and_its_removal_runs() {
     assert_eq!(output.code, 1, "{output:?}");
     assert!(output.stderr.contains("  loopback-qdisc: "), "{}", output.stderr);
     assert!(output.stderr.contains("$ tc qdisc del dev lo root"), "{}", output.stderr);
-    run_fix_commands(&netns, qdisc);
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+    assert_fix_repairs(&netns, qdisc, &target, "");
     // A qdisc that passes everything at once (nothing dropped, nothing
     // queued) does not explain a service that is silent by design.
     let quiet = unique_port();
@@ -1787,9 +1782,7 @@ fn a_route_in_table_local_that_hides_the_local_route_is_deleted_as_printed() {
         );
         let expected = format!("ip route del {kind} 127.0.0.2 table local");
         assert_eq!(down["fix_commands"], serde_json::json!([expected]), "{down:#}");
-        run_fix_commands(&netns, down);
-        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-        assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{kind}: {json:#}");
+        assert_fix_repairs(&netns, down, &target, kind);
     }
 }
 
@@ -1816,9 +1809,7 @@ fn a_route_that_replaced_the_local_route_is_swapped_back_in_one_fix() {
         ]),
         "{down:#}"
     );
-    run_fix_commands(&netns, down);
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{json:#}");
+    assert_fix_repairs(&netns, down, &target, "");
 }
 
 /// A rule that blocks through a named set (reached by `jump`) or a verdict
@@ -1896,9 +1887,7 @@ fn a_port_blocked_through_a_set_or_verdict_map_is_unblocked_alone() {
             ),
             "{situation}: expected `{expected}`: {json:#}"
         );
-        run_fix_commands(&netns, blocked);
-        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-        assert_eq!(code, 0, "{situation}, after `{expected}`: {json:#}");
+        assert_fix_repairs(&netns, blocked, &target, &format!("{situation}, after `{expected}`"));
         let listing = netns.command("nft").args(["list", "ruleset"]).output().unwrap();
         let listing = String::from_utf8_lossy(&listing.stdout).to_string();
         if situation.starts_with("address") {
@@ -2030,9 +2019,7 @@ fn a_firewall_that_accepts_the_port_but_not_the_answers_is_named_and_fixed_as_pr
         dropped["fix_commands"],
         serde_json::json!(["nft insert rule inet hand input ct state established,related accept"])
     );
-    run_fix_commands(&netns, dropped);
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 0, "after the fix: {json:#}");
+    assert_fix_repairs(&netns, dropped, &target, "after the fix");
 
     // The same with iptables (its nftables backend): `-P INPUT DROP` and an
     // ACCEPT for the port.
@@ -2059,9 +2046,7 @@ fn a_firewall_that_accepts_the_port_but_not_the_answers_is_named_and_fixed_as_pr
             "iptables-nft -t filter -I INPUT 1 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
         ])
     );
-    run_fix_commands(&netns, dropped);
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 0, "after the fix: {json:#}");
+    assert_fix_repairs(&netns, dropped, &target, "after the fix");
 }
 
 /// `0.0.0.0:P`, `[::]:P` and `[::ffff:127.0.0.1]:P` are connected by Linux
@@ -2147,9 +2132,7 @@ fn a_rule_that_drops_the_packets_after_the_syn_is_named_not_the_silent_service()
         assert_eq!(cause_ids(&json), ["firewall-drop"], "{target}: {json:#}");
         let drop = cause(&json, "firewall-drop");
         assert!(drop["summary"].as_str().unwrap().ends_with(chain), "{drop:#}");
-        run_fix_commands(&netns, drop);
-        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-        assert_eq!(code, 0, "{target} after the printed fix: {json:#}");
+        assert_fix_repairs(&netns, drop, &target, &format!("{target} after the printed fix"));
     }
 }
 
@@ -2245,9 +2228,7 @@ fn a_nat_rule_that_passes_by_the_ports_own_listener_is_named_even_when_something
         evidence.contains(&format!("the listener on 127.0.0.1:{port} never gets")),
         "{redirect:#}"
     );
-    run_fix_commands(&netns, redirect);
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 0, "{json:#}");
+    let json = assert_fix_repairs(&netns, redirect, &target, "");
     assert!(cause_ids(&json).is_empty(), "after the printed fix: {json:#}");
 }
 
@@ -2276,8 +2257,6 @@ fn a_bare_tcp_port_reset_by_a_rule_after_the_handshake_is_not_reachable() {
     assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
     let reject = cause(&json, "firewall-reject");
     assert_eq!(reject["severity"], "error", "{reject:#}");
-    run_fix_commands(&netns, reject);
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 0, "{json:#}");
+    let json = assert_fix_repairs(&netns, reject, &target, "");
     assert!(cause_ids(&json).is_empty(), "after the printed fix: {json:#}");
 }
