@@ -1168,17 +1168,7 @@ fn the_fix_of_a_trust_record_continued_over_lines_changes_its_method() {
     let line = format!("{} line 3 `host all all 192.0.2.0/24 trust`", hba_file.display());
     assert!(evidence.contains(&line), "{evidence}");
     let fix = trust["fix"].as_str().unwrap();
-    let commands: Vec<&str> = fix
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
-        .collect();
-    assert_eq!(commands.len(), 2, "{fix}");
-    assert_eq!(commands[1], format!("kill -HUP {}", postmaster.pid()), "{fix}");
-    for command in commands {
-        run_printed_in(dir.path(), command);
-    }
+    run_edit_and_reload(fix, dir.path(), Some(postmaster.pid()));
     let edited = std::fs::read_to_string(&hba_file).unwrap();
     assert!(
         edited.contains("host all all 192.0.2.0/24 \\\n    scram-sha-256\n"),
@@ -1255,17 +1245,7 @@ fn postgres_trusting_samehost_is_not_critical_and_its_printed_fix_repairs_it() {
             .args(["-h", socket.to_str().unwrap(), "-p", &port.to_string(), "-c", &sql]),
     );
     assert_eq!(set.code, 0, "{set:?}");
-    let commands: Vec<&str> = fix
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
-        .collect();
-    assert_eq!(commands.len(), 2, "{fix}");
-    assert_eq!(commands[1], format!("kill -HUP {}", postmaster.pid()), "{fix}");
-    for command in commands {
-        run_printed_in(dir.path(), command);
-    }
+    run_edit_and_reload(fix, dir.path(), Some(postmaster.pid()));
     let edited = std::fs::read_to_string(&hba_file).unwrap();
     // A comment that says `trust` is not the method: the edit leaves it.
     assert!(
@@ -1311,17 +1291,7 @@ fn postgres_trusting_a_network_but_not_loopback_is_critical_and_its_fix_repairs_
             .args(["-h", socket.to_str().unwrap(), "-p", &port.to_string(), "-c", &sql]),
     );
     assert_eq!(set.code, 0, "{set:?}");
-    let commands: Vec<&str> = fix
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
-        .collect();
-    assert_eq!(commands.len(), 2, "{fix}");
-    assert_eq!(commands[1], format!("kill -HUP {}", postmaster.pid()), "{fix}");
-    for command in commands {
-        run_printed_in(dir.path(), command);
-    }
+    run_edit_and_reload(fix, dir.path(), Some(postmaster.pid()));
     let edited = std::fs::read_to_string(&hba_file).unwrap();
     assert!(edited.contains("host all all 10.0.0.0/8 scram-sha-256\n"), "{edited}");
     let mut last = Value::Null;
@@ -1361,17 +1331,7 @@ fn postgres_trusting_a_network_that_holds_no_address_of_the_machine_is_found_in_
     assert!(evidence.contains("holds none of this machine's addresses"), "{evidence}");
 
     let fix = trust["fix"].as_str().unwrap();
-    let commands: Vec<&str> = fix
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
-        .collect();
-    assert_eq!(commands.len(), 2, "{fix}");
-    assert_eq!(commands[1], format!("kill -HUP {}", postmaster.pid()), "{fix}");
-    for command in commands {
-        run_printed_in(dir.path(), command);
-    }
+    run_edit_and_reload(fix, dir.path(), Some(postmaster.pid()));
     let edited = std::fs::read_to_string(&hba_file).unwrap();
     assert!(edited.contains("host all all 192.0.2.0/24 scram-sha-256\n"), "{edited}");
     let mut last = Value::Null;
@@ -1941,6 +1901,25 @@ fn caller_ruleset() -> String {
 }
 
 /// Runs a command as printed, in a POSIX shell (in `directory`).
+/// Runs, in `directory`, the two commands a PostgreSQL `trust-auth` fix
+/// quotes: its `sed` edit and its `kill -HUP` reload (of `postmaster` when
+/// given).
+fn run_edit_and_reload(fix: &str, directory: &std::path::Path, postmaster: Option<u32>) {
+    let commands: Vec<&str> = fix
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{fix}");
+    if let Some(pid) = postmaster {
+        assert_eq!(commands[1], format!("kill -HUP {pid}"), "{fix}");
+    }
+    for command in commands {
+        run_printed_in(directory, command);
+    }
+}
+
 fn run_printed_in(directory: &std::path::Path, command: &str) {
     let output =
         Command::new("sh").args(["-c", command]).current_dir(directory).output().expect("sh runs");
@@ -2471,17 +2450,7 @@ fn a_trust_method_split_over_continued_lines_gets_a_fix_that_runs() {
     let json = postgres_audit(&netns, port);
     let trust = finding(&json, port, "trust-auth");
     let fix = trust["fix"].as_str().unwrap();
-    let commands: Vec<&str> = fix
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
-        .collect();
-    assert_eq!(commands.len(), 2, "{fix}");
-    assert_eq!(commands[1], format!("kill -HUP {}", postmaster.pid()), "{fix}");
-    for command in commands {
-        run_printed_in(dir.path(), command);
-    }
+    run_edit_and_reload(fix, dir.path(), Some(postmaster.pid()));
     let edited = std::fs::read_to_string(&hba_file).unwrap();
     assert!(edited.contains("host all all 10.0.0.0/8 scram-sha-256 # split\n"), "{edited}");
     let mut last = None;
@@ -2540,16 +2509,7 @@ fn a_postgres_in_its_own_mount_namespace_is_judged_by_the_pg_hba_conf_it_reads()
     let evidence = logged_in["evidence"].as_str().unwrap();
     assert!(evidence.contains("AuthenticationOk"), "{evidence}");
     assert!(logged_in["fix"].as_str().unwrap().contains(&named), "{logged_in:#}");
-    let commands: Vec<&str> = fix
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|c| c.starts_with("sed ") || c.starts_with("kill "))
-        .collect();
-    assert_eq!(commands.len(), 2, "{fix}");
-    for command in commands {
-        run_printed_in(dir.path(), command);
-    }
+    run_edit_and_reload(fix, dir.path(), None);
     assert_eq!(std::fs::read_to_string(&hba_file).unwrap(), ours, "this side's file is left");
     let edited = std::fs::read_to_string(theirs.join("pg_hba.conf")).unwrap();
     assert!(edited.contains("host all all 127.0.0.1/32 scram-sha-256\n"), "{edited}");
