@@ -499,6 +499,15 @@ fn a_socket_bound_without_listen_holds_the_port() {
 
 /// Runs every fix command of `cause` inside `netns`, as printed, with the
 /// porthole under test first on `PATH` (a fix may be a `porthole check`).
+/// `check TARGET --timeout 1s` in `netns` fails (exit 1) with exactly one
+/// cause, `id`: its report.
+fn only_failure(netns: &Netns, target: &str, id: &str) -> serde_json::Value {
+    let (code, json) = check(netns, &[target, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), [id], "{json:#}");
+    json
+}
+
 /// Runs the printed fix of `cause` in `netns`, then `check TARGET` there
 /// must find the port answering: the fix repairs what it was printed for.
 /// Returns that check's report.
@@ -617,9 +626,7 @@ fn reserved_ports_that_shrink_the_source_range_are_named_and_given_back() {
     let (_client, mut ready) = python_in(&netns, HOLD_TWO_CONNECTIONS, &[&port.to_string()]);
     assert_eq!(wait_for_line(&mut ready), "ok");
     let target = format!("127.0.0.1:{port}");
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 1, "{json:#}");
-    assert_eq!(cause_ids(&json), ["source-ports-exhausted"], "{json:#}");
+    let json = only_failure(&netns, &target, "source-ports-exhausted");
     let exhausted = cause(&json, "source-ports-exhausted");
     let summary = exhausted["summary"].as_str().unwrap();
     assert!(summary.contains("the 2 port(s) of 40000-40005"), "{exhausted:#}");
@@ -845,9 +852,7 @@ fn a_nat_rule_that_sends_the_connection_elsewhere_is_named_and_removed_as_printe
         (dnat_port, format!("127.0.0.9:{elsewhere}"), "inet divert6 out"),
     ] {
         let target = format!("127.0.0.1:{target}");
-        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-        assert_eq!(code, 1, "{json:#}");
-        assert_eq!(cause_ids(&json), ["firewall-redirect"], "{json:#}");
+        let json = only_failure(&netns, &target, "firewall-redirect");
         let redirect = cause(&json, "firewall-redirect");
         let summary = redirect["summary"].as_str().unwrap();
         assert!(summary.contains(&format!("to {to}: {table}")), "{redirect:#}");
@@ -886,9 +891,7 @@ fn route_chains_and_ingress_chains_on_lo_are_firewalls_too() {
     );
     for (port, chain) in [(routed, "ip mangler out"), (ingress, "netdev edge lo_in")] {
         let target = format!("127.0.0.1:{port}");
-        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-        assert_eq!(code, 1, "{json:#}");
-        assert_eq!(cause_ids(&json), ["firewall-drop"], "{json:#}");
+        let json = only_failure(&netns, &target, "firewall-drop");
         let drop = cause(&json, "firewall-drop");
         assert!(drop["summary"].as_str().unwrap().ends_with(chain), "{drop:#}");
         assert_eq!(drop["fix_commands"].as_array().unwrap().len(), 1, "{drop:#}");
@@ -1209,9 +1212,7 @@ fn a_v6only_wildcard_is_not_taken_for_an_ipv4_listener_and_bindv6only_is_fixed_a
     let (server, mut ready) = python_in(&netns, WILDCARD_V6_SERVER, &[&port.to_string()]);
     assert_eq!(wait_for_line(&mut ready), "ok");
     let target = format!("127.0.0.1:{port}");
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 1, "{json:#}");
-    assert_eq!(cause_ids(&json), ["family-mismatch"], "{json:#}");
+    let json = only_failure(&netns, &target, "family-mismatch");
     let mismatch = cause(&json, "family-mismatch");
     let summary = mismatch["summary"].as_str().unwrap();
     assert!(summary.contains(":: (IPV6_V6ONLY) only"), "{mismatch:#}");
@@ -1423,9 +1424,7 @@ fn ipv6_disabled_everywhere_is_fixed_on_loopback_only() {
     let port = unique_port();
     netns.run_ok("sysctl", &["-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
     let target = format!("[::1]:{port}");
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 1, "{json:#}");
-    assert_eq!(cause_ids(&json), ["ipv6-disabled"], "{json:#}");
+    let json = only_failure(&netns, &target, "ipv6-disabled");
     let disabled = cause(&json, "ipv6-disabled");
     let evidence = disabled["evidence"].to_string();
     assert!(evidence.contains("net.ipv6.conf.all.disable_ipv6 = 1"), "{disabled:#}");
@@ -1681,9 +1680,7 @@ fn a_loopback_address_routed_out_of_another_interface_names_its_missing_local_ro
     netns.run_ok("ip", &["route", "del", "local", "127.0.0.0/8", "dev", "lo", "table", "local"]);
     netns.run_ok("ip", &["route", "add", "127.0.0.0/8", "dev", "v0"]);
     let target = format!("127.0.0.2:{port}");
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 1, "{json:#}");
-    assert_eq!(cause_ids(&json), ["loopback-down"], "{json:#}");
+    let json = only_failure(&netns, &target, "loopback-down");
     let down = cause(&json, "loopback-down");
     assert!(down["summary"].as_str().unwrap().contains("127.0.0.2 has no local route"), "{down:#}");
     assert!(down["evidence"].to_string().contains("127.0.0.2 dev v0"), "{down:#}");
@@ -1721,9 +1718,7 @@ fn a_qdisc_on_lo_is_named_not_the_listener_and_its_removal_runs() {
     // byte a second: the request stays in the queue.
     let shaped = ["qdisc", "add", "dev", "lo", "root", "tbf", "rate", "8bit", "burst", "250"];
     netns.run_ok("tc", &[&shaped[..], &["latency", "60s"]].concat());
-    let (code, json) = check(&netns, &[&url, "--timeout", "1s"]);
-    assert_eq!(code, 1, "{json:#}");
-    assert_eq!(cause_ids(&json), ["loopback-qdisc"], "{json:#}");
+    let json = only_failure(&netns, &url, "loopback-qdisc");
     let qdisc = cause(&json, "loopback-qdisc");
     let summary = qdisc["summary"].as_str().unwrap();
     assert!(summary.contains("connected, then got no answer: a tbf qdisc on lo"), "{qdisc:#}");
@@ -1733,9 +1728,7 @@ fn a_qdisc_on_lo_is_named_not_the_listener_and_its_removal_runs() {
     // A bucket smaller than any packet drops them all: the SYN is lost.
     let dropping = ["qdisc", "add", "dev", "lo", "root", "tbf", "rate", "1kbit", "burst", "10"];
     netns.run_ok("tc", &[&dropping[..], &["latency", "1ms"]].concat());
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 1, "{json:#}");
-    assert_eq!(cause_ids(&json), ["loopback-qdisc"], "{json:#}");
+    let json = only_failure(&netns, &target, "loopback-qdisc");
     let qdisc = cause(&json, "loopback-qdisc");
     assert!(qdisc["summary"].as_str().unwrap().contains("timeout: a tbf qdisc"), "{qdisc:#}");
     assert_eq!(qdisc["fix_commands"], removal, "{qdisc:#}");
@@ -1930,9 +1923,7 @@ fn redis_at_maxclients_is_named_not_called_reachable() {
     );
     assert_eq!(wait_for_line(&mut ready), "ok");
     let target = format!("127.0.0.1:{port}");
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 1, "{json:#}");
-    assert_eq!(cause_ids(&json), ["service-refused"], "{json:#}");
+    let json = only_failure(&netns, &target, "service-refused");
     let refused = cause(&json, "service-refused");
     assert!(refused["summary"].as_str().unwrap().contains("maxclients"), "{refused:#}");
     let listing = refused["fix_commands"][0].as_str().unwrap().split("   #").next().unwrap().trim();
@@ -2009,9 +2000,7 @@ fn a_firewall_that_accepts_the_port_but_not_the_answers_is_named_and_fixed_as_pr
     assert!(loaded.wait().expect("nft ends").success());
     let target = format!("127.0.0.1:{port}");
 
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 1, "{json:#}");
-    assert_eq!(cause_ids(&json), ["firewall-drop"], "{json:#}");
+    let json = only_failure(&netns, &target, "firewall-drop");
     let dropped = cause(&json, "firewall-drop");
     assert!(dropped["summary"].as_str().unwrap().contains("drops the answers"), "{dropped:#}");
     assert!(dropped["evidence"].to_string().contains("policy drop"), "{dropped:#}");
@@ -2036,9 +2025,7 @@ fn a_firewall_that_accepts_the_port_but_not_the_answers_is_named_and_fixed_as_pr
     );
     netns.run_ok("iptables-nft", &["-P", "INPUT", "DROP"]);
     let target = format!("127.0.0.1:{other}");
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 1, "{json:#}");
-    assert_eq!(cause_ids(&json), ["firewall-drop"], "{json:#}");
+    let json = only_failure(&netns, &target, "firewall-drop");
     let dropped = cause(&json, "firewall-drop");
     assert_eq!(
         dropped["fix_commands"],
@@ -2252,9 +2239,7 @@ fn a_bare_tcp_port_reset_by_a_rule_after_the_handshake_is_not_reachable() {
         )],
     );
     let target = format!("127.0.0.1:{port}");
-    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
-    assert_eq!(code, 1, "{json:#}");
-    assert_eq!(cause_ids(&json), ["firewall-reject"], "{json:#}");
+    let json = only_failure(&netns, &target, "firewall-reject");
     let reject = cause(&json, "firewall-reject");
     assert_eq!(reject["severity"], "error", "{reject:#}");
     let json = assert_fix_repairs(&netns, reject, &target, "");
