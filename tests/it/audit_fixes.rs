@@ -1200,16 +1200,8 @@ fn at_file_user_lists_in_pg_hba_conf_are_read_for_the_evidence() {
     );
     let Some((dir, _postmaster, port)) = postgres_in(&netns, &hba) else { return };
     let data = dir.path().join("data");
-    let bin = crate::audit::postgres_bin().expect("found above");
-    let view = util::run(
-        netns
-            .command("setpriv")
-            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
-            .arg(bin.join("psql"))
-            .args(["-h", data.to_str().unwrap(), "-p", &port.to_string(), "-U", "postgres"])
-            .args(["-Atc", "SELECT line_number, user_name FROM pg_hba_file_rules"]),
-    );
-    assert!(view.stdout.contains("3|{alice,bob}\n"), "the server's reading: {view:?}");
+    let view = server_reading(&netns, &data, port, "line_number, user_name");
+    assert!(view.contains("3|{alice,bob}\n"), "the server's reading: {view}");
     let json = postgres_audit(&netns, port);
     let trust = finding(&json, port, "trust-auth");
     let evidence = trust["evidence"].as_str().unwrap();
