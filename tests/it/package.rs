@@ -93,6 +93,12 @@ fn build_deb() -> PathBuf {
             command.env_remove(name);
         }
     }
+    // deb.sh takes the maintainer from the environment or git's identity;
+    // a fresh machine (or HOME unset) has neither, and the package is what
+    // is tested here, not whose name it carries.
+    if std::env::var_os("PORTHOLE_DEB_MAINTAINER").is_none() {
+        command.env("PORTHOLE_DEB_MAINTAINER", TEST_MAINTAINER);
+    }
     let output = run(command.current_dir(root));
     assert_eq!(output.code, 0, "scripts/deb.sh failed:\n{}", output.stderr);
     let path = output.stdout.lines().last().expect("deb.sh prints the package path");
@@ -101,6 +107,10 @@ fn build_deb() -> PathBuf {
     path
 }
 
+/// The maintainer of the package the test builds, unless
+/// PORTHOLE_DEB_MAINTAINER names one.
+const TEST_MAINTAINER: &str = "porthole test build <root@localhost>";
+
 /// The control file: Depends names every package `dpkg-shlibdeps` finds for
 /// the binary's shared libraries.
 fn check_control(deb: &Path) {
@@ -108,6 +118,8 @@ fn check_control(deb: &Path) {
         ok(Command::new("dpkg-deb").arg("--field").arg(deb).arg(name)).stdout.trim().to_string()
     };
     assert_eq!(field("Package"), PACKAGE);
+    let maintainer = std::env::var("PORTHOLE_DEB_MAINTAINER");
+    assert_eq!(field("Maintainer"), maintainer.as_deref().unwrap_or(TEST_MAINTAINER));
     let depends = field("Depends");
     let needed = shared_library_packages(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dist/porthole"),
