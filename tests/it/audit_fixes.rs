@@ -1174,12 +1174,7 @@ fn the_fix_of_a_trust_record_continued_over_lines_changes_its_method() {
         edited.contains("host all all 192.0.2.0/24 \\\n    scram-sha-256\n"),
         "the continued record keeps its form: {edited}"
     );
-    let mut last = Value::Null;
-    let gone = eventually(START, || {
-        last = postgres_audit(&netns, port);
-        findings_of(&last, port).iter().all(|f| f["rule"] != "trust-auth")
-    });
-    assert!(gone, "{last:#}");
+    assert_trust_auth_goes(&netns, port);
 }
 
 /// `@file` user lists in pg_hba.conf were shown as written (`@admins`): the
@@ -1245,12 +1240,7 @@ fn postgres_trusting_samehost_is_not_critical_and_its_printed_fix_repairs_it() {
         "{edited}"
     );
     assert!(edited.starts_with("local all all trust\n"), "the socket line is left: {edited}");
-    let mut last = Value::Null;
-    let gone = eventually(START, || {
-        last = postgres_audit(&netns, port);
-        findings_of(&last, port).iter().all(|f| f["rule"] != "trust-auth")
-    });
-    assert!(gone, "{last:#}");
+    assert_trust_auth_goes(&netns, port);
 }
 
 /// A PostgreSQL that asks loopback logins for a password and trusts a
@@ -1286,12 +1276,7 @@ fn postgres_trusting_a_network_but_not_loopback_is_critical_and_its_fix_repairs_
     run_edit_and_reload(fix, dir.path(), Some(postmaster.pid()));
     let edited = std::fs::read_to_string(&hba_file).unwrap();
     assert!(edited.contains("host all all 10.0.0.0/8 scram-sha-256\n"), "{edited}");
-    let mut last = Value::Null;
-    let gone = eventually(START, || {
-        last = postgres_audit(&netns, port);
-        findings_of(&last, port).iter().all(|f| f["rule"] != "trust-auth")
-    });
-    assert!(gone, "{last:#}");
+    assert_trust_auth_goes(&netns, port);
 }
 
 /// `host all all 192.0.2.0/24 trust` admits a network that holds none of
@@ -1326,12 +1311,7 @@ fn postgres_trusting_a_network_that_holds_no_address_of_the_machine_is_found_in_
     run_edit_and_reload(fix, dir.path(), Some(postmaster.pid()));
     let edited = std::fs::read_to_string(&hba_file).unwrap();
     assert!(edited.contains("host all all 192.0.2.0/24 scram-sha-256\n"), "{edited}");
-    let mut last = Value::Null;
-    let gone = eventually(START, || {
-        last = postgres_audit(&netns, port);
-        findings_of(&last, port).iter().all(|f| f["rule"] != "trust-auth")
-    });
-    assert!(gone, "{last:#}");
+    assert_trust_auth_goes(&netns, port);
 
     // Not root: the data directory is postgres's alone, and stderr says
     // what could not be seen.
@@ -1892,11 +1872,21 @@ fn caller_ruleset() -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Runs a command as printed, in a POSIX shell (in `directory`).
+/// After a fix, the PostgreSQL on `port` in `netns` is audited until no
+/// `trust-auth` finding is left (the reload takes a moment).
+fn assert_trust_auth_goes(netns: &Netns, port: u16) {
+    let mut last = Value::Null;
+    let gone = eventually(START, || {
+        last = postgres_audit(netns, port);
+        findings_of(&last, port).iter().all(|f| f["rule"] != "trust-auth")
+    });
+    assert!(gone, "{last:#}");
+}
+
 /// Runs, in `directory`, the two commands a PostgreSQL `trust-auth` fix
 /// quotes: its `sed` edit and its `kill -HUP` reload (of `postmaster` when
 /// given).
-fn run_edit_and_reload(fix: &str, directory: &std::path::Path, postmaster: Option<u32>) {
+pub(crate) fn run_edit_and_reload(fix: &str, directory: &std::path::Path, postmaster: Option<u32>) {
     let commands: Vec<&str> = fix
         .split('`')
         .skip(1)
@@ -1912,6 +1902,7 @@ fn run_edit_and_reload(fix: &str, directory: &std::path::Path, postmaster: Optio
     }
 }
 
+/// Runs a command as printed, in a POSIX shell (in `directory`).
 fn run_printed_in(directory: &std::path::Path, command: &str) {
     let output =
         Command::new("sh").args(["-c", command]).current_dir(directory).output().expect("sh runs");
