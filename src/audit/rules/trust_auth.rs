@@ -260,38 +260,31 @@ fn record_edit(line: u32, source: &RecordSource) -> String {
 
 /// `text` as a GNU sed extended regular expression that matches it alone.
 fn sed_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\n' => pattern.push_str("\\n"),
-            '\t' => pattern.push_str("\\t"),
-            '\r' => pattern.push_str("\\r"),
-            '.' | '[' | '\\' | '(' | ')' | '*' | '+' | '?' | '{' | '|' | '^' | '$' | '/' => {
-                pattern.push('\\');
-                pattern.push(c);
-            }
-            c => pattern.push(c),
-        }
-    }
-    pattern
+    sed_escaped(text, &['.', '[', '\\', '(', ')', '*', '+', '?', '{', '|', '^', '$', '/'])
 }
 
 /// `text` as the replacement of a GNU sed `s` command.
 fn sed_replacement(text: &str) -> String {
-    let mut replacement = String::with_capacity(text.len() + 8);
+    sed_escaped(text, &['\\', '&', '/'])
+}
+
+/// `text` with newlines, tabs and carriage returns written as sed's `\n`,
+/// `\t`, `\r`, and each of `special` behind a backslash.
+fn sed_escaped(text: &str, special: &[char]) -> String {
+    let mut escaped = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
-            '\n' => replacement.push_str("\\n"),
-            '\t' => replacement.push_str("\\t"),
-            '\r' => replacement.push_str("\\r"),
-            '\\' | '&' | '/' => {
-                replacement.push('\\');
-                replacement.push(c);
+            '\n' => escaped.push_str("\\n"),
+            '\t' => escaped.push_str("\\t"),
+            '\r' => escaped.push_str("\\r"),
+            c if special.contains(&c) => {
+                escaped.push('\\');
+                escaped.push(c);
             }
-            c => replacement.push(c),
+            c => escaped.push(c),
         }
     }
-    replacement
+    escaped
 }
 
 /// The `sed` of each file that changes `trust` on `lines`, and the reload
