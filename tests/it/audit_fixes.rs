@@ -11,6 +11,8 @@
 //! See: issue 11, "Fixes that don't run or do harm", "Severity that doesn't
 //! match the risk".
 
+use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -1461,15 +1463,40 @@ impl BlockingMariadb {
 }
 
 /// Three handshakes that are not one, from 10.77.0.5: the server blocks
-/// the address (run in the namespace, after `wait_for` appears in `log`
-/// when given).
-const BOGUS_HANDSHAKES: &str = "import socket,sys,time\nif len(sys.argv)>2:\n    end=time.time()+60\n    while sys.argv[3] not in open(sys.argv[2],errors='replace').read() and time.time()<end:\n        time.sleep(0.01)\nfor _ in range(3):\n    s=socket.create_connection(('10.77.0.5',int(sys.argv[1])),5)\n    s.recv(200)\n    s.sendall(b'\\x05\\x00\\x00\\x01bogus')\n    s.recv(200)\n    s.close()\ns=socket.create_connection(('10.77.0.5',int(sys.argv[1])),5)\nprint(s.recv(200))";
+/// the address (run in the namespace). Given `LOG NEEDLE`, it first reads a
+/// process group from its standard input, waits until NEEDLE appears in
+/// LOG, and holds that group stopped while it blocks the address, so the
+/// group's next connection meets the block however slow this machine is.
+const BOGUS_HANDSHAKES: &str = r#"
+import os, signal, socket, sys, time
+group = None
+if len(sys.argv) > 2:
+    group = int(sys.stdin.readline())
+    end = time.time() + 60
+    while sys.argv[3] not in open(sys.argv[2], errors="replace").read() and time.time() < end:
+        time.sleep(0.005)
+    os.killpg(group, signal.SIGSTOP)
+try:
+    for _ in range(3):
+        s = socket.create_connection(("10.77.0.5", int(sys.argv[1])), 5)
+        s.recv(200)
+        s.sendall(b"\x05\x00\x00\x01bogus")
+        # The server answers and closes; a close with our bytes unread is
+        # a reset, which may come before its answer is read. Either way
+        # the error was counted.
+        try:
+            s.recv(200)
+        except ConnectionResetError:
+            pass
+        s.close()
+    # The block shows in the greeting of the next connection.
+    s = socket.create_connection(("10.77.0.5", int(sys.argv[1])), 5)
+    print(s.recv(200))
+finally:
+    if group is not None:
+        os.killpg(group, signal.SIGCONT)
+"#;
 
-/// A MariaDB that blocks this machine's address (ERR 1129) in the middle
-/// of the weak-password logins stopped them with the server's message
-/// alone: no command, and nothing said which logins were left. The line
-/// now names the accounts not tried and the same `flush-hosts` command over
-/// the server's socket; run as printed, the next audit tries them all.
 #[test]
 fn a_mariadb_that_blocks_this_machine_s_address_mid_way_gets_the_unblocking_command() {
     if !require("mariadbd") || !require("mariadb-install-db") || !require("mariadb-admin") {
@@ -1489,18 +1516,44 @@ fn a_mariadb_that_blocks_this_machine_s_address_mid_way_gets_the_unblocking_comm
     let passwords = log_dir.path().join("passwords");
     std::fs::write(&passwords, "root:one\nroot:two\nroot:three\nroot:four\n").unwrap();
     let log_path = log.to_str().unwrap();
-    let mut helper = ChildGuard::spawn(
-        netns
-            .command("python3")
-            .args(["-c", BOGUS_HANDSHAKES, &port, log_path, "Access denied for user 'root'"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
+    // The helper stops porthole (its own process group) from the moment the
+    // log shows the first failed login until the address is blocked: on a
+    // busy machine the logins, 300 ms apart, could otherwise all be done
+    // before the block.
+    let mut helper = netns
+        .command("python3")
+        .args(["-c", BOGUS_HANDSHAKES, &port, log_path, "Access denied for user 'root'"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the helper starts");
     let args = ["audit", "--port", &port, "--active", "--skip", "outdated-package", "--passwords"];
-    let output = netns.porthole(&[&args[..], &[passwords.to_str().unwrap()]].concat());
+    let mut audit = netns.command(util::binary().to_str().expect("a UTF-8 path"));
+    util::scrub(&mut audit);
+    let audit = audit
+        .args(args)
+        .arg(&passwords)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("porthole starts");
+    writeln!(helper.stdin.take().expect("piped"), "{}", audit.id()).expect("pid sent");
+    let output = audit.wait_with_output().expect("porthole ends");
+    let output = Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
     // Its last connection is refused at once: it is done before the flush.
-    let helper_ended = helper.0.wait().expect("the helper is waited for");
-    assert!(helper_ended.success(), "the helper could not block the address");
+    let helper_ended = helper.wait_with_output().expect("the helper is waited for");
+    assert!(
+        helper_ended.status.success(),
+        "the helper could not block the address: {}; {output:?}",
+        String::from_utf8_lossy(&helper_ended.stderr)
+    );
     assert!(output.code == 0 || output.code == 1, "{output:?}");
     let line = output
         .stderr

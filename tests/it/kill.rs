@@ -1999,13 +1999,15 @@ fn the_run_as_root_never_names_a_deleted_binary() {
         // Not root, the root-owned listener is hidden and named with the
         // run as root; porthole reads /etc/passwd (user names) before it
         // builds that run.
+        // Not setpriv, which looks the ids up in /etc/passwd; and the real
+        // Python file, not a launcher script (pyenv's shim is a bash script,
+        // and bash reads /etc/passwd for the home directory when HOME is not
+        // set), without `site`, which does the same.
+        let python = crate::util::python_binary();
         let output = crate::util::run_after_changing_the_binary(
             &link,
             "/etc/passwd",
-            // Not setpriv, which looks the ids up in /etc/passwd; and
-            // python3 without `site`, which reads /etc/passwd for the home
-            // directory when HOME is not set.
-            &["python3", "-S", "-c", BECOME_NOBODY],
+            &[python.to_str().expect("a UTF-8 path"), "-S", "-c", BECOME_NOBODY],
             change,
             &["kill", &port, "--dry-run"],
         );

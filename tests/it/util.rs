@@ -544,15 +544,27 @@ pub fn run_after_changing_the_binary(
         .expect("unshare starts");
     // The shell execs porthole: wait until the child is the linked file.
     let exe = format!("/proc/{}/exe", child.id());
-    let started = eventually(std::time::Duration::from_secs(10), || {
+    // Generous: a launcher and a wrapper on a loaded two-core machine.
+    let started = eventually(std::time::Duration::from_secs(30), || {
         std::fs::read_link(&exe).is_ok_and(|target| target == link)
     });
     if !started {
-        // Say why: the wrapper or the exec failed, or it never ended.
+        // Say why: the wrapper or the exec failed, or it never ended (and
+        // then what it was running and where it waited).
+        let proc_file = |name: &str| {
+            let text = std::fs::read(format!("/proc/{}/{name}", child.id())).unwrap_or_default();
+            String::from_utf8_lossy(&text).replace('\0', " ")
+        };
+        let running = format!(
+            "exe {:?}, cmdline {}, wchan {}",
+            std::fs::read_link(&exe).ok(),
+            proc_file("cmdline").trim_end(),
+            proc_file("wchan")
+        );
         let _ = child.kill();
         let output = child.wait_with_output().expect("waitable");
         panic!(
-            "porthole never ran from {}: exit {:?}, stderr {}",
+            "porthole never ran from {}: exit {:?}, stderr {}, after 30 s: {running}",
             link.display(),
             output.status.code(),
             String::from_utf8_lossy(&output.stderr)
