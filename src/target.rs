@@ -248,6 +248,55 @@ fn parse_ipv6(inside: &str) -> Result<Host, EndpointError> {
     Ok(Host::Scoped { address: ip, zone: name, scope_id })
 }
 
+/// A transport written after a port, as `/etc/services`, `fuser` and
+/// porthole's own audit write it (`3000/tcp`, `127.0.0.1:53/udp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        })
+    }
+}
+
+/// A `/PROTOCOL` after a port that is neither TCP nor UDP.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'/{protocol}' after the port: porthole knows /tcp and /udp")]
+pub struct UnknownTransport {
+    pub protocol: String,
+}
+
+/// Splits a trailing `/tcp` or `/udp` (any case) off a port or
+/// `HOST:PORT` as typed; `None` when there is none. Only a suffix after
+/// a digit counts, so a path or URL is left whole; another word there
+/// (`3000/sctp`) is an error that names it.
+pub fn split_transport(text: &str) -> Result<(&str, Option<Transport>), UnknownTransport> {
+    let Some((before, after)) = text.trim_end().rsplit_once('/') else {
+        return Ok((text, None));
+    };
+    if !before.ends_with(|c: char| c.is_ascii_digit())
+        || after.is_empty()
+        || !after.bytes().all(|b| b.is_ascii_alphanumeric())
+        || before.contains('/')
+    {
+        return Ok((text, None));
+    }
+    match after.to_ascii_lowercase().as_str() {
+        "tcp" => Ok((before, Some(Transport::Tcp))),
+        "udp" => Ok((before, Some(Transport::Udp))),
+        _ if after.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            Err(UnknownTransport { protocol: after.to_string() })
+        }
+        _ => Ok((text, None)),
+    }
+}
+
 /// `[HOST:]PORT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
@@ -303,6 +352,18 @@ impl Endpoint {
         }
         if text.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(Endpoint { host: None, port: parse_port(text, PortZero::Allowed)? });
+        }
+        // `:3000` as lsof and ss take it (`lsof -i :3000`), `*:3000` as ss
+        // and netstat print a listener on every address: the port on every
+        // address, as a bare port is.
+        if let Some(port) = text.strip_prefix(':').or_else(|| text.strip_prefix("*:")) {
+            let port = port.trim_start();
+            if port.is_empty() {
+                return Err(EndpointError::MissingPort { text: text.to_string() });
+            }
+            if !port.contains(':') {
+                return Ok(Endpoint { host: None, port: parse_port(port, PortZero::Allowed)? });
+            }
         }
         if text.matches(':').count() > 1 {
             // A bare IPv6 address: with or without a trailing ":PORT" it is
@@ -490,6 +551,38 @@ mod tests {
         for bad in [".", "x..", "..", "a..b"] {
             assert!(parse_host(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_port_is_taken_as_lsof_ss_and_netstat_write_it() {
+        for text in [":3000", "*:3000", ": 3000", "*: 3000"] {
+            assert_eq!(ok(text), Endpoint { host: None, port: 3000 }, "{text}");
+        }
+        for missing in [":", "*:"] {
+            let error = Endpoint::parse(missing).unwrap_err();
+            assert!(matches!(error, EndpointError::MissingPort { .. }), "{missing}: {error}");
+        }
+        assert!(Endpoint::parse(":x").is_err());
+        // Still an IPv6 question, not a port.
+        assert!(matches!(Endpoint::parse("::1").unwrap_err(), EndpointError::BareIpv6 { .. }));
+        assert!(Endpoint::parse("*:3000:1").is_err());
+    }
+
+    #[test]
+    fn a_transport_after_the_port_is_split_off() {
+        assert_eq!(split_transport("3000/tcp"), Ok(("3000", Some(Transport::Tcp))));
+        assert_eq!(split_transport("53/UDP"), Ok(("53", Some(Transport::Udp))));
+        assert_eq!(split_transport("127.0.0.1:53/udp"), Ok(("127.0.0.1:53", Some(Transport::Udp))));
+        assert_eq!(split_transport("[::1]:80/tcp"), Ok(("[::1]:80", Some(Transport::Tcp))));
+        for whole in
+            ["3000", "unix:/run/x.sock", "/run/x/1/tcp", "http://h:80/tcp", "localhost/tcp"]
+        {
+            assert_eq!(split_transport(whole), Ok((whole, None)), "{whole}");
+        }
+        assert_eq!(
+            split_transport("3000/sctp").unwrap_err().to_string(),
+            "'/sctp' after the port: porthole knows /tcp and /udp"
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub enum Command {
     /// Everything about one port or endpoint: who holds it, its clients,
     /// what the number means.
     #[command(
-        after_help = "Examples:\n  porthole 5432\n  porthole who 127.0.0.1:62893\n  porthole '[::1]:8080' --json\n\nExit status: 0 when something holds the port, 1 when nothing does, 2 on error."
+        after_help = "Examples:\n  porthole 5432\n  porthole who 127.0.0.1:62893\n  porthole '[::1]:8080' --json\n  porthole :5353/udp          as lsof (:PORT) and fuser (PORT/udp) write it\n\nExit status: 0 when something holds the port, 1 when nothing does, 2 on error."
     )]
     Who(WhoArgs),
     /// Print a shell completion script.
@@ -451,7 +451,8 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// What to wait for: PORT, HOST:PORT, tcp://…, http(s)://…, postgres://…, redis://…,
-    /// mysql://…, memcached://…, unix:/PATH, or an IPv6 address in brackets with a port.
+    /// mysql://…, memcached://…, unix:/PATH, or an IPv6 address in brackets with a port;
+    /// wait-on's tcp:PORT, tcp:HOST:PORT, http-get://… and socket:/PATH work as written.
     #[arg(value_name = "TARGET", required = true)]
     pub targets: Vec<String>,
     /// Command to run once ready; its exit status becomes porthole's.

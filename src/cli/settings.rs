@@ -151,9 +151,11 @@ impl WhoSettings {
     pub fn resolve(args: WhoArgs) -> anyhow::Result<Self> {
         let WhoArgs { endpoint, tcp, udp, netns, json } = args;
         // Quoted without a password a pasted URL may hold.
-        let parsed = Endpoint::parse(&endpoint).with_context(|| {
-            format!("'{}'", crate::diagnose::target::redact_password(&endpoint))
-        })?;
+        let quoted = || format!("'{}'", crate::diagnose::target::redact_password(&endpoint));
+        // `5432/tcp` as fuser and porthole's audit write it: -t.
+        let (text, transport) = crate::target::split_transport(&endpoint).with_context(quoted)?;
+        let (tcp, udp) = with_transport(tcp, udp, transport).with_context(quoted)?;
+        let parsed = Endpoint::parse(text).with_context(quoted)?;
         let (namespaces, named_namespace) = resolve_netns(&netns)?;
         Ok(WhoSettings {
             endpoint: parsed,
@@ -163,6 +165,27 @@ impl WhoSettings {
             named_namespace,
             format: if json { Format::Json } else { Format::Table },
         })
+    }
+}
+
+/// The `-t`/`-u` flags with a transport typed after a port (`3000/tcp`)
+/// folded in; the other flag beside it contradicts it.
+fn with_transport(
+    tcp: bool,
+    udp: bool,
+    transport: Option<crate::target::Transport>,
+) -> anyhow::Result<(bool, bool)> {
+    use crate::target::Transport;
+    match transport {
+        None => Ok((tcp, udp)),
+        Some(Transport::Tcp) if udp => {
+            bail!("/tcp after the port and --udp ask for both; give one")
+        }
+        Some(Transport::Udp) if tcp => {
+            bail!("/udp after the port and --tcp ask for both; give one")
+        }
+        Some(Transport::Tcp) => Ok((true, false)),
+        Some(Transport::Udp) => Ok((false, true)),
     }
 }
 
@@ -276,8 +299,31 @@ impl KillSettings {
             json,
         } = args;
         let (namespaces, named_namespace) = resolve_netns(&netns)?;
-        let mut parsed = Vec::new();
+        // `3000/tcp` as `fuser -k 3000/tcp` takes it: -t for the run, so
+        // every port that names a transport names the same one.
+        let (mut tcp, mut udp) = (tcp, udp);
+        let mut transport_typed = None;
+        let mut ports_typed = Vec::with_capacity(ports.len());
         for text in &ports {
+            let (port, transport) = crate::target::split_transport(text)
+                .with_context(|| format!("'{}'", sanitize(text)))?;
+            if let Some(transport) = transport {
+                match transport_typed.replace(transport) {
+                    Some(other) if other != transport => bail!(
+                        "'{}': /{other} and /{transport} in one run; porthole kill stops one transport or both (give no suffix)",
+                        sanitize(text)
+                    ),
+                    _ => {}
+                }
+                (tcp, udp) = with_transport(tcp, udp, Some(transport))?;
+            }
+            // `:3000` as `lsof -i :3000` takes it, `*:3000` as ss prints it.
+            let port = port.trim();
+            let port = port.strip_prefix("*:").or_else(|| port.strip_prefix(':')).unwrap_or(port);
+            ports_typed.push(port.to_string());
+        }
+        let mut parsed = Vec::new();
+        for text in &ports_typed {
             // `3000-3010` and `3000,3005`, as `ls --port` takes them.
             let items = crate::model::ports::list_items(text)
                 .with_context(|| format!("port list '{text}'"))?;

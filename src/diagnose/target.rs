@@ -91,6 +91,17 @@ pub enum TargetError {
     /// and the rest as a bad port.
     #[error("'{text}' lacks the '//' of a URL: write {url}")]
     SchemeWithoutSlashes { text: String, url: String },
+    /// `PORT/udp`: check and wait connect over TCP (and Unix sockets).
+    #[error("UDP, where porthole check and wait connect over TCP: `porthole {port}` shows who holds the UDP port")]
+    Udp {
+        /// `PORT/udp` or `HOST:PORT/udp`, quoted for a shell.
+        port: String,
+    },
+    /// wait-on's `file:` targets wait for a file, not a service.
+    #[error("a file, not a network target: porthole waits for ports, URLs and Unix sockets (unix:/PATH)")]
+    FileTarget,
+    #[error(transparent)]
+    Transport(#[from] crate::target::UnknownTransport),
     /// `unix:@` with no name: no socket is bound to an empty abstract
     /// name (a bind without one gets a name the kernel makes up, `@`
     /// and five hex digits), so a probe of it could only be refused.
@@ -799,7 +810,12 @@ impl Target {
                 return parse_redis_socket(rest, text);
             }
         }
-        if let Some(path) = text.strip_prefix("unix:") {
+        // wait-on's forms, so its command lines work as they are:
+        // `socket:/PATH` for a Unix socket, `tcp:PORT` and `tcp:HOST:PORT`
+        // without the slashes, `http-get://` and `https-get://` (porthole
+        // sends GET to every HTTP target), and `file:` named as not ours.
+        let wait_on_socket = text.strip_prefix("socket:").filter(|path| !path.starts_with("//"));
+        if let Some(path) = text.strip_prefix("unix:").or(wait_on_socket) {
             // `unix:///run/x.sock` and `unix:/run/x.sock` both name /run/x.sock.
             let path = path.strip_prefix("//").unwrap_or(path);
             if path.is_empty() {
@@ -810,7 +826,27 @@ impl Target {
             }
             return Ok(Target::Unix { path: PathBuf::from(path) });
         }
+        if text.get(..5).is_some_and(|start| start.eq_ignore_ascii_case("file:")) {
+            return Err(TargetError::FileTarget);
+        }
+        if let Some(rest) = text
+            .get(..4)
+            .filter(|start| start.eq_ignore_ascii_case("tcp:"))
+            .and_then(|_| text.get(4..))
+            .filter(|rest| !rest.starts_with('/'))
+        {
+            let endpoint = Endpoint::parse(rest)?;
+            return Ok(Target::Tcp {
+                host: endpoint.host.unwrap_or_else(|| Host::Name("localhost".to_string())),
+                port: endpoint.port,
+            });
+        }
         if let Some((scheme, rest)) = text.split_once("://") {
+            let scheme = match scheme.to_ascii_lowercase().as_str() {
+                "http-get" => "http",
+                "https-get" => "https",
+                _ => scheme,
+            };
             return match scheme.to_ascii_lowercase().as_str() {
                 "tcp" => {
                     let (authority, path) = split_authority(rest);
@@ -865,10 +901,17 @@ impl Target {
                 },
             };
         }
+        // `5432/tcp` as fuser and porthole's audit write it.
+        let (text, transport) = crate::target::split_transport(text)?;
         let endpoint = Endpoint::parse(text).map_err(|error| match without_slashes(text) {
             Some(url) => TargetError::SchemeWithoutSlashes { text: text.to_string(), url },
             None => error.into(),
         })?;
+        if transport == Some(crate::target::Transport::Udp) {
+            // Named as parsed, so the command shown runs.
+            let udp = format!("{endpoint}/udp");
+            return Err(TargetError::Udp { port: crate::shell::word(&udp).into_owned() });
+        }
         Ok(Target::Tcp {
             host: endpoint.host.unwrap_or_else(|| Host::Name("localhost".to_string())),
             port: endpoint.port,
@@ -1811,6 +1854,38 @@ mod tests {
         // A host that has a scheme's name is a host.
         assert!(matches!(ok("redis:6379"), Target::Tcp { port: 6379, .. }));
         assert_eq!(err("redis:"), "missing port after 'redis:'");
+    }
+
+    #[test]
+    fn wait_on_and_fuser_forms_are_taken_as_they_are_written() {
+        let localhost = |port| Target::Tcp { host: Host::Name("localhost".into()), port };
+        // wait-on: `tcp:PORT`, `tcp:HOST:PORT`, `socket:/PATH`, `http-get://`.
+        assert_eq!(ok("tcp:3000"), localhost(3000));
+        assert_eq!(ok("TCP:localhost:3000"), localhost(3000));
+        assert_eq!(
+            ok("tcp:[::1]:3000"),
+            Target::Tcp { host: Host::Ip("::1".parse().unwrap()), port: 3000 }
+        );
+        assert_eq!(ok("socket:/run/app.sock"), Target::Unix { path: "/run/app.sock".into() });
+        assert_eq!(ok("http-get://localhost:8080/health"), ok("http://localhost:8080/health"));
+        assert_eq!(ok("https-get://localhost/x"), ok("https://localhost/x"));
+        assert_eq!(
+            err("file:/tmp/ready"),
+            "a file, not a network target: porthole waits for ports, URLs and Unix sockets (unix:/PATH)"
+        );
+        assert_eq!(err("tcp:"), "empty endpoint");
+        // lsof's and ss's `:PORT`, fuser's `PORT/tcp`.
+        assert_eq!(ok(":3000"), localhost(3000));
+        assert_eq!(ok("*:3000"), localhost(3000));
+        assert_eq!(ok("3000/tcp"), localhost(3000));
+        assert_eq!(ok("localhost:3000/TCP"), localhost(3000));
+        assert_eq!(
+            err("[::1]:53/udp"),
+            "UDP, where porthole check and wait connect over TCP: `porthole '[::1]:53/udp'` shows who holds the UDP port"
+        );
+        assert_eq!(err("53/sctp"), "'/sctp' after the port: porthole knows /tcp and /udp");
+        // A URL's path is the path, not a transport.
+        assert!(matches!(ok("http://localhost:80/tcp"), Target::Http { .. }));
     }
 
     #[test]

@@ -1780,6 +1780,34 @@ time.sleep(60)
     assert_eq!(output.json()["ports"].as_array().unwrap().len(), 11);
 }
 
+/// `fuser -k 8001/udp` and `lsof -i :8001` write the port so: `kill
+/// 8001/udp` stops the UDP holder alone (as `--udp` does) and `kill :8001`
+/// is port 8001. Both were refused as "not a port number".
+#[test]
+fn a_port_written_as_fuser_and_lsof_write_it_is_taken() {
+    let Some(netns) = Netns::create() else { return };
+    let holder = |kind: &str| {
+        let code = format!(
+            "import socket, time\ns = socket.socket(socket.AF_INET, socket.{kind})\ns.bind(('127.0.0.1', 8001))\n{}print('ready', flush=True)\ntime.sleep(60)\n",
+            if kind == "SOCK_STREAM" { "s.listen()\n" } else { "" }
+        );
+        let (child, mut out) = python_via(netns.command("python3"), &code, &[]);
+        wait_for_line(&mut out);
+        child
+    };
+    let (tcp, udp) = (holder("SOCK_STREAM"), holder("SOCK_DGRAM"));
+    let output = netns.porthole(&["kill", "8001/udp", "--yes", "--settle", "0s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(eventually(Duration::from_secs(5), || !process_alive(udp.pid())), "{output:?}");
+    assert!(process_alive(tcp.pid()), "/udp stops no TCP listener: {output:?}");
+    let mixed = netns.porthole(&["kill", "8001/tcp", "8002/udp", "--dry-run"]);
+    assert_eq!(mixed.code, 2, "{mixed:?}");
+    assert!(mixed.stderr.contains("/tcp and /udp in one run"), "{mixed:?}");
+    let plan = netns.porthole(&["kill", ":8001", "--dry-run", "--json"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert_eq!(plan.json()["targets"][0]["pid"], tcp.pid(), "{plan:?}");
+}
+
 /// `kill 8001,8003` (kill-port's `--port a,b`) was refused as "not a port
 /// number" though `ls --port` takes the same list; a list, with ranges in it,
 /// is taken, and an empty item in it is named, not skipped.

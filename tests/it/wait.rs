@@ -1267,3 +1267,37 @@ fn a_bare_socket_path_is_told_the_unix_form_that_works() {
     assert_eq!(output.code, 1, "{output:?}");
     assert!(output.stderr.contains("nothing-listening"), "{}", output.stderr);
 }
+
+/// wait-on's command lines work as they are: `tcp:PORT`, `tcp:HOST:PORT`,
+/// `http-get://` and `socket:/PATH`. `wait tcp:PORT` waited for a host
+/// named "tcp" and, timed out, blamed name resolution.
+#[test]
+fn wait_on_targets_are_waited_for_as_wait_on_reads_them() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("app.sock");
+    let accepting = "import socket, sys\nu = socket.socket(socket.AF_UNIX)\nu.bind(sys.argv[1]); u.listen()\nprint('ready', flush=True)\nkept = []\nwhile True:\n    kept.append(u.accept()[0])\n";
+    let (_unix, mut ready) = crate::util::python(accepting, &[socket.to_str().unwrap()]);
+    crate::util::wait_for_line(&mut ready);
+    let targets = [
+        format!("tcp:{port}"),
+        format!("tcp:localhost:{port}"),
+        format!("http-get://127.0.0.1:{port}/"),
+        format!(":{port}"),
+        format!("{port}/tcp"),
+    ];
+    for target in &targets {
+        let output = netns.porthole(&["wait", target, "--timeout", "10s", "--json"]);
+        assert_eq!(output.code, 0, "{target}: {output:?}");
+        let events = lines(&output.stdout);
+        assert_eq!(events.last().unwrap()["outcome"], "ready", "{target}: {events:#?}");
+    }
+    let output =
+        porthole_run(&["wait", &format!("socket:{}", socket.display()), "--timeout", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let file = porthole_run(&["wait", "file:/tmp/ready"]);
+    assert_eq!(file.code, 2, "{file:?}");
+    assert!(file.stderr.contains("a file, not a network target"), "{file:?}");
+}

@@ -1049,3 +1049,39 @@ fn a_url_given_as_the_port_is_named_with_its_host_and_port() {
     assert!(output.stderr.contains("write 127.0.0.1:6379"), "{output:?}");
     assert!(!output.stderr.contains("secret"), "{output:?}");
 }
+
+/// A port typed as other tools write it: `:3000` (lsof, ss), `*:3000`
+/// (ss and netstat print wildcard listeners so), `3000/udp` (fuser,
+/// /etc/services, porthole's own audit). Each was refused as a bad host or
+/// port; the transport suffix now selects as `-t`/`-u` do.
+#[test]
+fn a_port_written_as_lsof_ss_or_fuser_write_it_is_taken() {
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let _udp = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let transports = |typed: &str| {
+        let output = porthole_run(&[typed, "--json"]);
+        assert_eq!(output.code, 0, "{typed}: {output:?}");
+        let report = output.json();
+        let mut seen: Vec<String> = report["listeners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|listener| listener["protocol"].as_str().unwrap().to_string())
+            .collect();
+        seen.sort();
+        seen
+    };
+    for typed in [format!(":{port}"), format!("*:{port}"), format!("127.0.0.1:{port}")] {
+        assert_eq!(transports(&typed), ["tcp", "udp"], "{typed}");
+    }
+    assert_eq!(transports(&format!("{port}/udp")), ["udp"]);
+    assert_eq!(transports(&format!("*:{port}/TCP")), ["tcp"]);
+    assert_eq!(transports(&format!("127.0.0.1:{port}/tcp")), ["tcp"]);
+    let both = porthole_run(&[&format!("{port}/tcp"), "-u"]);
+    assert_eq!(both.code, 2, "{both:?}");
+    assert_eq!(
+        both.stderr,
+        format!("porthole: '{port}/tcp': /tcp after the port and --udp ask for both; give one\n")
+    );
+}
