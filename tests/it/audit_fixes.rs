@@ -1348,6 +1348,57 @@ fn audit_as_nobody(netns: &Netns, port: u16, extra: &[&str]) -> Output {
     output
 }
 
+/// With `--active`, the lines of a server that let porthole in were judged
+/// from its `pg_hba_file_rules` view, which drops quotes: `host all "all"
+/// 0.0.0.0/0 trust`, a line for the role named all, read as a line for
+/// every role, and the finding said other devices got in as the superuser.
+/// The file's own tokens now decide: the role named all and the database
+/// named all (`host "all" all …`) are not the superuser's login, which the
+/// loopback line lets in. Run as nobody, who can read neither the file nor
+/// the process that names it, the view decides, and the evidence says that
+/// it shows no quotes.
+#[test]
+fn with_active_quoted_names_in_pg_hba_conf_are_judged_from_the_file() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = concat!(
+        "local all all trust\n",
+        "host \"all\" all 127.0.0.1/32 trust\n",
+        "host all \"all\" 0.0.0.0/0 trust\n",
+        "host all postgres 127.0.0.1/32 trust\n",
+        "host all all 0.0.0.0/0 scram-sha-256\n",
+    );
+    // On PostgreSQL's own port, where a run without root, which cannot see
+    // the process, still knows the service.
+    let Some((dir, _postmaster, port)) = postgres_in_with(&netns, hba, &[], 5432) else {
+        return;
+    };
+    let data = dir.path().join("data");
+    let view = server_reading(&netns, &data, port, "line_number, database, user_name");
+    assert!(view.contains("2|{all}|{all}\n3|{all}|{all}\n"), "the view drops quotes: {view}");
+    let json = postgres_audit(&netns, port);
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "high", "{trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    let line = format!(
+        "{} line 4 `host all postgres 127.0.0.1/32 trust`",
+        data.join("pg_hba.conf").display()
+    );
+    assert!(
+        evidence.ends_with(&format!(
+            "pg_hba.conf trusts loopback clients only ({line}); other devices meet the lines after it"
+        )),
+        "{evidence}"
+    );
+
+    let output = audit_as_nobody(&netns, port, &["--json"]);
+    let json = output.json();
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "critical", "{trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    assert!(evidence.contains("line 3 `host all all 0.0.0.0/0 trust`"), "{evidence}");
+    assert!(evidence.contains("pg_hba_file_rules view shows them, without quotes"), "{evidence}");
+}
+
 /// PostgreSQL's `listen_addresses` set in an included file, or on the
 /// postmaster's command line: "set it in postgresql.conf" changed nothing
 /// (a later include, postgresql.auto.conf and the command line all beat
