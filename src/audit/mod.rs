@@ -181,6 +181,15 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
     } else {
         Vec::new()
     };
+    // Reading pg_hba.conf sends the server nothing: it is part of the
+    // passive audit, and the logins of `--active` add what the server says
+    // (the file's lines, quotes included, decide whether a second login
+    // is needed).
+    let mut unread = if !options.skip.contains(&RuleId::TrustAuth) {
+        hba_on_disk(system, &targets, &mut outcomes, (&handles, current_namespace))
+    } else {
+        Vec::new()
+    };
     if options.active {
         trust_from_the_network(
             system,
@@ -190,13 +199,6 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             options,
         );
     }
-    // Reading pg_hba.conf sends the server nothing: it is part of the
-    // passive audit, and the logins of `--active` add what the server says.
-    let mut unread = if !options.skip.contains(&RuleId::TrustAuth) {
-        hba_on_disk(system, &targets, &mut outcomes, (&handles, current_namespace))
-    } else {
-        Vec::new()
-    };
     for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
         // An exposed MySQL/MariaDB or PostgreSQL: what set its address.
         let Some(outcome) = outcome else { continue };
@@ -674,12 +676,14 @@ fn trust_from_the_network(
     let mut interfaces = None;
     for (target, outcome) in targets.iter().zip(outcomes.iter_mut()) {
         let Some(outcome) = outcome else { continue };
-        // When the server showed its pg_hba.conf lines, they decide (a
-        // login from this machine's own address meets `samehost` lines
-        // that no other device does).
+        // When the server's pg_hba.conf lines could be read (from the
+        // file, else from the server's view), they decide (a login from
+        // this machine's own address meets `samehost` lines that no other
+        // device does).
+        let file = outcome.hba_on_disk.as_ref().and_then(postgres_hba::HbaOnDisk::rules);
         let trusted = outcome.observations.iter().any(|o| {
             matches!(o, probes::Observation::TrustAuth { loopback_only: None, hba, .. }
-                if hba.as_ref().is_none_or(|hba| hba.superuser_trust().is_empty()))
+                if postgres_hba::deciding(hba.as_ref(), file).is_none())
         });
         let asked_over_loopback = outcome.service.as_deref() == Some("postgresql")
             && !outcome

@@ -16,8 +16,8 @@ use crate::inventory::system::System;
 pub enum BindSource {
     /// An argument of the server's command line (`--bind-address=0.0.0.0`).
     CommandLine(String),
-    /// Line `line` (from 1) of `file`.
-    File { file: String, line: usize },
+    /// Line `line` (from 1) of `file`, which sets `value`.
+    File { file: String, line: usize, value: String },
     /// Not set anywhere read: the server listens on every address; the
     /// last option file read, where a `[mysqld]` group added at its end wins.
     Unset { last_file: Option<String> },
@@ -123,7 +123,9 @@ pub fn bind_address(system: &dyn System, pid: u32, cmdline: &[String]) -> Option
         ServerOption::CommandLine { shown, .. } => Some(BindSource::CommandLine(shown)),
         ServerOption::Files(reader) if reader.elsewhere => None,
         ServerOption::Files(reader) => Some(match reader.found {
-            Some(found) => BindSource::File { file: found.file, line: found.line },
+            Some(found) => {
+                BindSource::File { file: found.file, line: found.line, value: found.value }
+            }
             None => BindSource::Unset { last_file: reader.last_file },
         }),
     }
@@ -374,7 +376,8 @@ mod tests {
             bind_address(&system, 1, &args("/usr/sbin/mariadbd")),
             Some(BindSource::File {
                 file: "/etc/mysql/mariadb.conf.d/50-server.cnf".into(),
-                line: 4
+                line: 4,
+                value: "0.0.0.0".into(),
             })
         );
         assert_eq!(

@@ -54,6 +54,31 @@ pub struct HbaOnDisk {
     pub local_addresses: Vec<(IpAddr, u8)>,
 }
 
+impl HbaOnDisk {
+    /// The file's lines, when it could be read.
+    pub fn rules(&self) -> Option<&HbaRules> {
+        match &self.file {
+            HbaFile::Read(rules) => Some(rules),
+            HbaFile::Unreadable { .. } => None,
+        }
+    }
+}
+
+/// The lines that say whom else a server trusts that let porthole's
+/// `postgres` login in without a password, and whether they show quotes:
+/// the file's own, read as the server tokenises it, when they explain
+/// the login, since the server's `pg_hba_file_rules` view drops quotes (a
+/// quoted `"all"`, a role or database named all, reads there as the
+/// keyword); else the view (`false`: the file could not be read, or was
+/// changed since the server read it). `None` when neither explains it.
+pub fn deciding<'a>(
+    view: Option<&'a HbaRules>,
+    file: Option<&'a HbaRules>,
+) -> Option<(&'a HbaRules, bool)> {
+    let explains = |rules: &&HbaRules| !rules.superuser_trust().is_empty();
+    file.filter(explains).map(|rules| (rules, true)).or(view.filter(explains).map(|v| (v, false)))
+}
+
 /// Which clients a line admits, by where they connect from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Admitted {

@@ -7,7 +7,9 @@
 //! directory `-D` names), with its `include`, `include_if_exists` and
 //! `include_dir` followed where they stand, then `postgresql.auto.conf` in
 //! the data directory (`ALTER SYSTEM`), which beats them all. A line added
-//! to postgresql.conf loses to either.
+//! to postgresql.conf loses to either. Each line is read as the server's
+//! lexer reads it ([`assignments`]): quoted values with their escapes, a
+//! `#` inside quotes, no `=` needed.
 //! See: <https://www.postgresql.org/docs/current/config-setting.html>
 
 use crate::audit::mysql_options::BindSource;
@@ -104,7 +106,7 @@ pub fn listen_addresses(system: &dyn System, pid: u32, cmdline: &[String]) -> Op
         return None;
     }
     Some(match reader.found {
-        Some((file, line)) => BindSource::File { file, line },
+        Some((file, line, value)) => BindSource::File { file, line, value },
         None => BindSource::Unset { last_file: Some(reader.reach(&config)) },
     })
 }
@@ -235,11 +237,205 @@ pub(crate) fn conf_directory(system: &dyn System, directory: &str) -> Vec<String
     names
 }
 
+/// One setting a line of a PostgreSQL configuration file assigns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The line, from 1.
+    pub line: usize,
+    /// The setting's name, lowercased (the server compares names so).
+    pub name: String,
+    /// Its value, quotes and escapes undone.
+    pub value: String,
+}
+
+/// The settings `text`, a PostgreSQL configuration file, assigns, in the
+/// order the server reads them (the last of a name wins), each line read
+/// as the server's lexer (`guc-file.l`) reads it: a name, an optional
+/// `=`, one value, then nothing but blanks and a comment. A value is
+/// quoted (`'…'`, where `''` and `\'` are a quote, `\n`, `\t`, `\b`, `\f`,
+/// `\r` and octal `\101` the characters they name, and a `#` is part of
+/// the value), or unquoted: a name-like word (`localhost`, `on`,
+/// `conf.d/x`) or a number (`5432`, `64MB`, `0.5`), which a `#` ends. A
+/// line the server refuses (`listen_addresses = *`, a second value) sets
+/// nothing here: the server does not start with it.
+/// See: <https://www.postgresql.org/docs/current/config-setting.html#CONFIG-SETTING-CONFIGURATION-FILE>
+pub fn assignments(text: &[u8]) -> Vec<Assignment> {
+    text.split(|&byte| byte == b'\n')
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let (name, value) = assignment(line)?;
+            Some(Assignment { line: index + 1, name, value })
+        })
+        .collect()
+}
+
+/// `[ \t\r]`: what the lexer skips between tokens.
+fn is_blank(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\r')
+}
+
+/// `LETTER`: ASCII letters, `_` and every byte from 0x80 (UTF-8).
+fn is_letter(byte: u8) -> bool {
+    byte.is_ascii_alphabetic() || byte == b'_' || byte >= 0x80
+}
+
+fn is_letter_or_digit(byte: u8) -> bool {
+    is_letter(byte) || byte.is_ascii_digit()
+}
+
+/// The end of the run of bytes from `at` that `keep` accepts.
+fn run(line: &[u8], at: usize, keep: impl Fn(u8) -> bool) -> usize {
+    at + line[at..].iter().take_while(|&&byte| keep(byte)).count()
+}
+
+/// The name and value line `line` assigns (see [`assignments`]).
+fn assignment(line: &[u8]) -> Option<(String, String)> {
+    let skip = |at: usize| run(line, at, is_blank);
+    let start = skip(0);
+    // The name: `ID` or `QUALIFIED_ID` (`ID.ID`); a longer match of
+    // `UNQUOTED_STRING` (`listen-addresses`, `a.b.c`) is not a name.
+    if !line.get(start).copied().is_some_and(is_letter) {
+        return None;
+    }
+    let mut end = run(line, start, is_letter_or_digit);
+    if line.get(end) == Some(&b'.') && line.get(end + 1).copied().is_some_and(is_letter) {
+        end = run(line, end + 1, is_letter_or_digit);
+    }
+    if unquoted_end(line, start) > end {
+        return None;
+    }
+    let name = String::from_utf8_lossy(&line[start..end]).to_lowercase();
+    let mut at = skip(end);
+    if line.get(at) == Some(&b'=') {
+        at = skip(at + 1);
+    }
+    let (value, end) = value(line, at)?;
+    // Then the line ends, or a comment takes the rest.
+    let rest = skip(end);
+    (rest == line.len() || line[rest] == b'#').then_some((name, value))
+}
+
+/// The longest `UNQUOTED_STRING` from `at`: a letter, then letters,
+/// digits and `-._:/`.
+fn unquoted_end(line: &[u8], at: usize) -> usize {
+    run(line, at, |byte| is_letter_or_digit(byte) || b"-._:/".contains(&byte))
+}
+
+/// The value token at `at` and where it ends: a quoted string, an
+/// unquoted word or a number. `None` where the server sees none.
+fn value(line: &[u8], at: usize) -> Option<(String, usize)> {
+    let first = *line.get(at)?;
+    if first == b'\'' {
+        let end = quoted_end(line, at)?;
+        return Some((unescaped(&line[at + 1..end - 1]), end));
+    }
+    let end = if is_letter(first) { unquoted_end(line, at) } else { number_end(line, at)? };
+    Some((String::from_utf8_lossy(&line[at..end]).into_owned(), end))
+}
+
+/// The end of the longest `STRING` from the quote at `at`
+/// (`'([^'\\\n]|\\.|'')*'`): every quote may close it, and `''` may go on,
+/// so the longest ends at the last quote reached.
+fn quoted_end(line: &[u8], at: usize) -> Option<usize> {
+    let mut closed = None;
+    let mut index = at + 1;
+    while let Some(&byte) = line.get(index) {
+        match byte {
+            b'\\' if line.get(index + 1).is_some() => index += 2,
+            b'\\' => break,
+            b'\'' => {
+                closed = Some(index + 1);
+                if line.get(index + 1) != Some(&b'\'') {
+                    break;
+                }
+                index += 2;
+            }
+            _ => index += 1,
+        }
+    }
+    closed
+}
+
+/// The longest `INTEGER` (`[-+]?([0-9]+|0x[0-9a-fA-F]+)[a-zA-Z]*`) or
+/// `REAL` (`[-+]?[0-9]*\.[0-9]*([Ee][-+]?[0-9]+)?`) from `at`.
+fn number_end(line: &[u8], at: usize) -> Option<usize> {
+    let digits = |at: usize| run(line, at, |byte| byte.is_ascii_digit());
+    let signed = at + usize::from(matches!(line[at], b'-' | b'+'));
+    let mut integer = None;
+    let whole = digits(signed);
+    if whole > signed {
+        let hex = (line[signed..].starts_with(b"0x")
+            && line.get(signed + 2).is_some_and(u8::is_ascii_hexdigit))
+        .then(|| run(line, signed + 2, |byte| byte.is_ascii_hexdigit()));
+        let number = hex.unwrap_or(whole);
+        integer = Some(run(line, number, |byte| byte.is_ascii_alphabetic()));
+    }
+    let mut real = None;
+    if line.get(whole) == Some(&b'.') {
+        let mut end = digits(whole + 1);
+        if matches!(line.get(end), Some(b'E' | b'e')) {
+            let sign = end + 1 + usize::from(matches!(line.get(end + 1), Some(b'-' | b'+')));
+            if digits(sign) > sign {
+                end = digits(sign);
+            }
+        }
+        real = Some(end);
+    }
+    integer.max(real)
+}
+
+/// A quoted value's text as the server keeps it (`DeescapeQuotedString`):
+/// `''` is a quote, `\b \f \n \r \t` the control characters, `\` and up
+/// to three octal digits the byte they make, and `\` before any other
+/// character that character.
+fn unescaped(inner: &[u8]) -> String {
+    let mut value = Vec::with_capacity(inner.len());
+    let mut index = 0;
+    while let Some(&byte) = inner.get(index) {
+        index += 1;
+        match byte {
+            b'\\' => {
+                let Some(&escaped) = inner.get(index) else { break };
+                index += 1;
+                value.push(match escaped {
+                    b'b' => 0x08,
+                    b'f' => 0x0c,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'0'..=b'7' => {
+                        let mut octal = u32::from(escaped - b'0');
+                        for _ in 0..2 {
+                            match inner.get(index) {
+                                Some(&digit @ b'0'..=b'7') => {
+                                    octal = (octal << 3) + u32::from(digit - b'0');
+                                    index += 1;
+                                }
+                                _ => break,
+                            }
+                        }
+                        // A `char` in C: `\777` wraps.
+                        (octal & 0xff) as u8
+                    }
+                    other => other,
+                });
+            }
+            b'\'' if inner.get(index) == Some(&b'\'') => {
+                index += 1;
+                value.push(b'\'');
+            }
+            other => value.push(other),
+        }
+    }
+    String::from_utf8_lossy(&value).into_owned()
+}
+
 struct Reader<'a> {
     system: &'a dyn System,
     pid: u32,
-    /// The last line that sets `listen_addresses`: (file, line from 1).
-    found: Option<(String, usize)>,
+    /// The last line that sets `listen_addresses`: (file, line from 1,
+    /// value).
+    found: Option<(String, usize, String)>,
     /// A path names another file for the server (`/proc/PID/root`).
     elsewhere: bool,
     /// Read files through this prefix (the server's root; empty: through
@@ -286,7 +482,6 @@ impl<'a> Reader<'a> {
         let Some(bytes) = self.system.read_regular(&reached, MAX_FILE).filter(|_| regular) else {
             return;
         };
-        let text = String::from_utf8_lossy(&bytes);
         let directory = file.rsplit_once('/').map_or("", |(d, _)| d);
         let relative = |path: &str| {
             if path.starts_with('/') {
@@ -295,15 +490,12 @@ impl<'a> Reader<'a> {
                 format!("{directory}/{path}")
             }
         };
-        for (index, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or_default().trim();
-            let (name, value) = match line.split_once('=') {
-                Some((name, value)) => (name.trim(), value.trim()),
-                None => line.split_once([' ', '\t']).unwrap_or((line, "")),
-            };
-            let value = value.trim().trim_matches('\'');
-            match setting(name).as_str() {
-                "listen_addresses" => self.found = Some((reached.clone(), index + 1)),
+        for Assignment { line, name, value } in assignments(&bytes) {
+            let value = value.as_str();
+            match name.as_str() {
+                "listen_addresses" => {
+                    self.found = Some((reached.clone(), line, value.to_string()));
+                }
                 name @ ("hba_file" | "data_directory") => {
                     self.values.insert(name.to_string(), value.to_string());
                 }
@@ -353,5 +545,71 @@ mod tests {
         }
         // Another setting's value is not taken for an option.
         assert_eq!(arguments(&args("postgres -c cluster_name=-i -D /d")).listen, None);
+    }
+
+    /// Each form as PostgreSQL 15 reads it: checked against the installed
+    /// server's `postgres -C listen_addresses` (the integration tests run
+    /// it on the same forms).
+    #[test]
+    fn lines_are_read_as_the_server_lexes_them() {
+        let read = |line: &str| assignment(line.as_bytes());
+        let set = |value: &str| Some(("listen_addresses".to_string(), value.to_string()));
+        for (line, expected) in [
+            ("listen_addresses = 'localhost,10.0.0.1' # comment", set("localhost,10.0.0.1")),
+            ("listen_addresses = '*'#x", set("*")),
+            ("listen_addresses 'a#b'", set("a#b")),
+            ("  Listen_Addresses='it''s'", set("it's")),
+            ("listen_addresses = 'a\\'b\\\\c\\101\\tz'", set("a'b\\cA\tz")),
+            ("listen_addresses = localhost#unquoted, ended by the comment", set("localhost")),
+            ("listen_addresses = 'a=b'", set("a=b")),
+            ("listen_addresses 'a=b' # no equals sign", set("a=b")),
+            ("listen_addresses = ''", set("")),
+            ("listen_addresses = 'x'\r", set("x")),
+            ("port = 5432", Some(("port".into(), "5432".into()))),
+            ("work_mem=64MB", Some(("work_mem".into(), "64MB".into()))),
+            ("random_page_cost = 1.5e1", Some(("random_page_cost".into(), "1.5e1".into()))),
+            ("include_dir conf.d/local", Some(("include_dir".into(), "conf.d/local".into()))),
+            ("custom.option = on", Some(("custom.option".into(), "on".into()))),
+            // The server refuses these lines (and does not start).
+            ("listen_addresses = *", None),
+            ("listen_addresses = 0.0.0.0", None),
+            ("listen_addresses = 'a' 'b'", None),
+            ("listen_addresses = 'unterminated", None),
+            ("listen_addresses = 'a''", None),
+            ("listen-addresses = 'x'", None),
+            ("listen_addresses", None),
+            ("listen_addresses =", None),
+            // Not a setting.
+            ("# listen_addresses = '*'", None),
+            ("", None),
+        ] {
+            assert_eq!(read(line), expected, "{line}");
+        }
+        let text =
+            b"listen_addresses = '127.0.0.1'\n\nport 5433\nlisten_addresses '*' # the last wins\n";
+        let found: Vec<(usize, String)> = assignments(text)
+            .into_iter()
+            .filter(|a| a.name == "listen_addresses")
+            .map(|a| (a.line, a.value))
+            .collect();
+        assert_eq!(found, [(1, "127.0.0.1".to_string()), (4, "*".to_string())]);
+    }
+
+    /// The line that sets `listen_addresses` last, with includes whose
+    /// names hold a quote, a `#` and an `=`, which the server reads whole.
+    #[test]
+    fn the_last_line_that_sets_the_addresses_is_found_through_odd_includes() {
+        use crate::inventory::system::fake::Scripted;
+        let system = Scripted::default()
+            .file(
+                "/d/postgresql.conf",
+                "listen_addresses = 'localhost'\ninclude 'it''s #1=a.conf' # quoted\ninclude_if_exists 'gone.conf'\nport = 5432\n",
+            )
+            .file("/d/it's #1=a.conf", "# wider\nlisten_addresses '*'#every address\n");
+        let cmdline: Vec<String> = ["postgres", "-D", "/d"].into_iter().map(String::from).collect();
+        assert_eq!(
+            listen_addresses(&system, 7, &cmdline),
+            Some(BindSource::File { file: "/d/it's #1=a.conf".into(), line: 2, value: "*".into() })
+        );
     }
 }

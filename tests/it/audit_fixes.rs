@@ -1025,17 +1025,17 @@ fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
 /// data directory whose pg_hba.conf is `hba`; 10.77.0.1 is an address of
 /// the namespace that is not loopback (on lo).
 fn postgres_in(netns: &Netns, hba: &str) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
-    postgres_in_with(netns, hba, None, util::unique_port())
+    postgres_in_with(netns, hba, &[], util::unique_port())
 }
 
-/// As [`postgres_in`]; with `conf.d` set, `listen_addresses` is not on the
-/// command line: `postgresql.conf` gets `include_dir 'conf.d'`, and
-/// `conf.d/10-listen.conf` holds the given text. It listens on `port`
+/// As [`postgres_in`]; with `conf_d` files (name, text), `listen_addresses`
+/// is not on the command line: `postgresql.conf` gets `include_dir
+/// 'conf.d'`, and the files go into `conf.d`. It listens on `port`
 /// (PostgreSQL's own 5432 is free in a namespace of the test's).
 fn postgres_in_with(
     netns: &Netns,
     hba: &str,
-    conf_d: Option<&str>,
+    conf_d: &[(&str, &str)],
     port: u16,
 ) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
     let Some(bin) = crate::audit::postgres_bin() else {
@@ -1063,14 +1063,16 @@ fn postgres_in_with(
     std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
     crate::audit::chown(&data.join("pg_hba.conf"), "postgres");
     let mut listen = vec!["-c", "listen_addresses=0.0.0.0"];
-    if let Some(text) = conf_d {
+    if !conf_d.is_empty() {
         listen.clear();
         let conf = data.join("postgresql.conf");
         let mut main = std::fs::read_to_string(&conf).unwrap();
         main.push_str("include_dir 'conf.d'\n");
         std::fs::write(&conf, main).unwrap();
         std::fs::create_dir(data.join("conf.d")).unwrap();
-        std::fs::write(data.join("conf.d/10-listen.conf"), text).unwrap();
+        for (name, text) in conf_d {
+            std::fs::write(data.join("conf.d").join(name), text).unwrap();
+        }
     }
     let postmaster = ChildGuard::spawn(
         as_postgres("postgres")
@@ -1297,7 +1299,7 @@ fn postgres_trusting_a_network_that_holds_no_address_of_the_machine_is_found_in_
     );
     // On PostgreSQL's own port, where a run without root, which cannot see
     // the process, still knows the service.
-    let Some((dir, postmaster, port)) = postgres_in_with(&netns, &hba, None, 5432) else {
+    let Some((dir, postmaster, port)) = postgres_in_with(&netns, &hba, &[], 5432) else {
         return;
     };
     let hba_file = dir.path().join("data").join("pg_hba.conf");
@@ -1317,6 +1319,18 @@ fn postgres_trusting_a_network_that_holds_no_address_of_the_machine_is_found_in_
 
     // Not root: the data directory is postgres's alone, and stderr says
     // what could not be seen.
+    let output = audit_as_nobody(&netns, port, &[]);
+    assert!(
+        output.stderr.lines().any(|l| l
+            .starts_with("porthole: not seen: the pg_hba.conf of the PostgreSQL on port")
+            && (l.ends_with("run as root to read it") || l.ends_with("run as root to see it)"))),
+        "{output:?}"
+    );
+}
+
+/// `porthole audit --port PORT --active` (and `extra`) in `netns` as user
+/// nobody, who cannot read the server's data directory.
+fn audit_as_nobody(netns: &Netns, port: u16, extra: &[&str]) -> Output {
     let mut command = netns.command("setpriv");
     command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
     command.arg(util::binary()).args([
@@ -1327,15 +1341,62 @@ fn postgres_trusting_a_network_that_holds_no_address_of_the_machine_is_found_in_
         "--skip",
         "outdated-package",
     ]);
+    command.args(extra);
     util::scrub(&mut command);
     let output = util::run(&mut command);
     assert!(output.code == 0 || output.code == 1, "{output:?}");
-    assert!(
-        output.stderr.lines().any(|l| l
-            .starts_with("porthole: not seen: the pg_hba.conf of the PostgreSQL on port")
-            && (l.ends_with("run as root to read it") || l.ends_with("run as root to see it)"))),
-        "{output:?}"
+    output
+}
+
+/// With `--active`, the lines of a server that let porthole in were judged
+/// from its `pg_hba_file_rules` view, which drops quotes: `host all "all"
+/// 0.0.0.0/0 trust`, a line for the role named all, read as a line for
+/// every role, and the finding said other devices got in as the superuser.
+/// The file's own tokens now decide: the role named all and the database
+/// named all (`host "all" all …`) are not the superuser's login, which the
+/// loopback line lets in. Run as nobody, who can read neither the file nor
+/// the process that names it, the view decides, and the evidence says that
+/// it shows no quotes.
+#[test]
+fn with_active_quoted_names_in_pg_hba_conf_are_judged_from_the_file() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = concat!(
+        "local all all trust\n",
+        "host \"all\" all 127.0.0.1/32 trust\n",
+        "host all \"all\" 0.0.0.0/0 trust\n",
+        "host all postgres 127.0.0.1/32 trust\n",
+        "host all all 0.0.0.0/0 scram-sha-256\n",
     );
+    // On PostgreSQL's own port, where a run without root, which cannot see
+    // the process, still knows the service.
+    let Some((dir, _postmaster, port)) = postgres_in_with(&netns, hba, &[], 5432) else {
+        return;
+    };
+    let data = dir.path().join("data");
+    let view = server_reading(&netns, &data, port, "line_number, database, user_name");
+    assert!(view.contains("2|{all}|{all}\n3|{all}|{all}\n"), "the view drops quotes: {view}");
+    let json = postgres_audit(&netns, port);
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "high", "{trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    let line = format!(
+        "{} line 4 `host all postgres 127.0.0.1/32 trust`",
+        data.join("pg_hba.conf").display()
+    );
+    assert!(
+        evidence.ends_with(&format!(
+            "pg_hba.conf trusts loopback clients only ({line}); other devices meet the lines after it"
+        )),
+        "{evidence}"
+    );
+
+    let output = audit_as_nobody(&netns, port, &["--json"]);
+    let json = output.json();
+    let trust = finding(&json, port, "trust-auth");
+    assert_eq!(trust["severity"], "critical", "{trust:#}");
+    let evidence = trust["evidence"].as_str().unwrap();
+    assert!(evidence.contains("line 3 `host all all 0.0.0.0/0 trust`"), "{evidence}");
+    assert!(evidence.contains("pg_hba_file_rules view shows them, without quotes"), "{evidence}");
 }
 
 /// PostgreSQL's `listen_addresses` set in an included file, or on the
@@ -1359,7 +1420,7 @@ fn a_postgres_listen_addresses_fix_changes_the_setting_the_server_uses() {
     let Some(netns) = Netns::create() else { return };
     let conf = "# the network\nlisten_addresses = '0.0.0.0'  # every address\n";
     let Some((dir, postmaster, port)) =
-        postgres_in_with(&netns, hba, Some(conf), util::unique_port())
+        postgres_in_with(&netns, hba, &[("10-listen.conf", conf)], util::unique_port())
     else {
         return;
     };
@@ -1367,20 +1428,32 @@ fn a_postgres_listen_addresses_fix_changes_the_setting_the_server_uses() {
     let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
     let file = dir.path().join("data/conf.d/10-listen.conf");
     let sed = format!("sed -i \"2s/.*/listen_addresses = 'localhost'/\" {}", file.display());
-    assert!(fix.starts_with(&format!("`{sed}` (line 2 sets it), then restart pid ")), "{fix}");
+    let set = "(line 2 sets it to '0.0.0.0')";
+    assert!(fix.starts_with(&format!("`{sed}` {set}, then restart pid ")), "{fix}");
     run_printed_in(dir.path(), &sed);
-    // A fast shutdown, so the data directory starts again cleanly.
-    let mut postmaster = postmaster;
+    // The same data directory, started again as it was: loopback only.
+    let _again = restart_postgres(&netns, postmaster, &dir.path().join("data"), port);
+    let json = postgres_audit(&netns, port);
+    assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
+}
+
+/// Stops the PostgreSQL of [`postgres_in_with`] (a fast shutdown, so its
+/// data directory starts again cleanly) and starts it again on `data` as
+/// it was, on `port` in `netns`.
+fn restart_postgres(
+    netns: &Netns,
+    mut postmaster: ChildGuard,
+    data: &std::path::Path,
+    port: u16,
+) -> ChildGuard {
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(postmaster.pid() as i32).unwrap(),
         rustix::process::Signal::INT,
     )
     .unwrap();
     let _ = postmaster.0.wait();
-    // The same data directory, started again as it was: loopback only.
     let bin = crate::audit::postgres_bin().unwrap();
-    let data = dir.path().join("data");
-    let _again = ChildGuard::spawn(
+    let again = ChildGuard::spawn(
         netns
             .command("setpriv")
             .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
@@ -1390,7 +1463,101 @@ fn a_postgres_listen_addresses_fix_changes_the_setting_the_server_uses() {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    assert!(wait_in(&netns, port), "postgres did not start again on {port}");
+    assert!(wait_in(netns, port), "postgres did not start again on {port}");
+    again
+}
+
+/// What PostgreSQL itself reads for setting `name` from the configuration
+/// files of `data` (`postgres -C NAME -D DATA`, run as postgres); `None`
+/// when it refuses them.
+fn server_setting(data: &std::path::Path, name: &str) -> Option<String> {
+    let bin = crate::audit::postgres_bin().expect("postgresql is installed");
+    let output = util::run(
+        crate::audit::as_user("postgres", &bin.join("postgres"))
+            .args(["-C", name, "-D"])
+            .arg(data)
+            .env("LC_ALL", "C"),
+    );
+    (output.code == 0).then(|| output.stdout.strip_suffix('\n').unwrap_or(&output.stdout).into())
+}
+
+/// postgresql.conf lines as PostgreSQL's lexer reads them: porthole's
+/// reader cut a line at its first `#` and `=`, so a quoted `#` or `=`, a
+/// `''` or a backslash escape, and a value without `=` came out otherwise
+/// than the server read them. Each form is now read by porthole as the
+/// installed server reads it (`postgres -C listen_addresses`), and a line
+/// the server refuses sets nothing.
+#[test]
+fn postgresql_conf_values_are_read_as_the_server_reads_them() {
+    if crate::audit::postgres_bin().is_none() {
+        util::skip("postgresql not installed");
+        return;
+    }
+    let dir = crate::audit::shared_tempdir();
+    let conf = dir.path().join("conf");
+    std::fs::create_dir(&conf).unwrap();
+    crate::audit::chown(&conf, "postgres");
+    for text in [
+        "listen_addresses = 'localhost,10.0.0.1' # comment\n",
+        "listen_addresses = '*'#x\n",
+        "listen_addresses 'a#b'\n",
+        "listen_addresses 'a=b' # no equals sign\n",
+        "  Listen_Addresses='it''s'\n",
+        "listen_addresses = 'a\\'b\\\\c\\101\\tz'\r\n",
+        "listen_addresses = localhost#unquoted\n",
+        "listen_addresses = ''\n",
+        "listen_addresses = '127.0.0.1'\nport 5433\nlisten_addresses '*' # the last wins\n",
+        "listen_addresses = *\n",
+        "listen_addresses = 0.0.0.0\n",
+        "listen_addresses = 'a''\n",
+        "listen_addresses = 'a' 'b'\n",
+        "listen-addresses = 'x'\n",
+    ] {
+        std::fs::write(conf.join("postgresql.conf"), text).unwrap();
+        let server = server_setting(&conf, "listen_addresses");
+        let ours = porthole::audit::postgres_options::assignments(text.as_bytes())
+            .into_iter()
+            .rfind(|assignment| assignment.name == "listen_addresses")
+            .map(|assignment| assignment.value);
+        assert_eq!(ours, server, "{text:?}");
+    }
+}
+
+/// `listen_addresses` set last in a file that an `include` names with a
+/// quote, a `#` and an `=` in its name (`include 'it''s #2=wide'`), on a
+/// line without `=` whose comment follows the value: porthole read the
+/// name as `it''s ` (cut at the `#`), missed the file, and its `sed` edited
+/// the earlier line the server no longer uses, so the server kept
+/// listening on 10.77.0.1. The fix names the included file's line and the
+/// addresses the server read there; run as printed and restarted, the
+/// server listens on loopback only.
+#[test]
+fn a_listen_addresses_fix_edits_the_line_postgresql_reads_whatever_its_form() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+    let listen = "# the network\nlisten_addresses = '127.0.0.1' # 'loopback' = only\ninclude 'it''s #2=wide' # beats it\n";
+    // Not named *.conf: `include_dir` leaves it to the `include`.
+    let wide = "listen_addresses 'localhost,10.77.0.1'#no `=`, a comment right after\n";
+    let files = [("10-listen.conf", listen), ("it's #2=wide", wide)];
+    let Some((dir, postmaster, port)) = postgres_in_with(&netns, hba, &files, util::unique_port())
+    else {
+        return;
+    };
+    let data = dir.path().join("data");
+    let read = server_setting(&data, "listen_addresses").expect("the server reads its files");
+    assert_eq!(read, "localhost,10.77.0.1");
+    let json = postgres_audit(&netns, port);
+    let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
+    let file = data.join("conf.d/it's #2=wide");
+    let sed = format!(
+        "sed -i \"1s/.*/listen_addresses = 'localhost'/\" {}",
+        porthole::shell::printable_word(file.to_str().unwrap())
+    );
+    let set = format!("(line 1 sets it to '{read}')");
+    assert!(fix.starts_with(&format!("`{sed}` {set}, then restart pid ")), "{fix}");
+    run_printed_in(dir.path(), &sed);
+    assert_eq!(server_setting(&data, "listen_addresses").as_deref(), Some("localhost"));
+    let _again = restart_postgres(&netns, postmaster, &data, port);
     let json = postgres_audit(&netns, port);
     assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
 }
@@ -2590,7 +2757,8 @@ fn the_listen_addresses_fix_of_a_postgres_in_its_own_mount_namespace_edits_its_f
     let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
     let reached = format!("/proc/{}/root{}", postmaster.pid(), config_file.display());
     let sed = format!("sed -i \"2s/.*/listen_addresses = 'localhost'/\" {reached}");
-    assert!(fix.starts_with(&format!("`{sed}` (line 2 sets it), then restart pid ")), "{fix}");
+    let set = "(line 2 sets it to '0.0.0.0')";
+    assert!(fix.starts_with(&format!("`{sed}` {set}, then restart pid ")), "{fix}");
     run_printed_in(dir.path(), &sed);
     assert_eq!(std::fs::read_to_string(&config_file).unwrap(), ours, "this side's file is left");
     assert_eq!(

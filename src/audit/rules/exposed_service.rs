@@ -210,9 +210,10 @@ fn postgres_bind_fix(context: &Context<'_>) -> String {
     let restart = restart_words(context);
     let file = |path: &str| crate::shell::printable_word(path).into_owned();
     match source {
-        Some(BindSource::File { file: path, line }) => format!(
-            "`sed -i \"{line}s/.*/listen_addresses = 'localhost'/\" {}` (line {line} sets it), then {restart}",
-            file(path)
+        Some(BindSource::File { file: path, line, value }) => format!(
+            "`sed -i \"{line}s/.*/listen_addresses = 'localhost'/\" {}` (line {line} sets it{}), then {restart}",
+            file(path),
+            postgres_value(value)
         ),
         Some(BindSource::CommandLine(arg)) => format!(
             "its command line sets it (`{arg}`): start it with `-c listen_addresses=localhost` instead, then {restart}"
@@ -223,6 +224,17 @@ fn postgres_bind_fix(context: &Context<'_>) -> String {
         ),
         _ => "set `listen_addresses = 'localhost'` in postgresql.conf (`SHOW config_file;` names it), then restart it".into(),
     }
+}
+
+/// ` to 'VALUE'`: the addresses a line of postgresql.conf sets, as the
+/// server read them and as the file would quote them (`''` for a quote).
+/// Left out when they hold a backtick, which would end the quoted command
+/// before it in the fix.
+fn postgres_value(value: &str) -> String {
+    if value.contains('`') {
+        return String::new();
+    }
+    format!(" to '{}'", value.replace('\'', "''"))
 }
 
 /// How to restart the owner: its unit's command, else the pid's restart.
@@ -246,7 +258,7 @@ fn mysql_bind_fix(context: &Context<'_>) -> String {
     let restart = restart_words(context);
     let file = |path: &str| crate::shell::printable_word(path).into_owned();
     match source {
-        Some(BindSource::File { file: path, line }) => format!(
+        Some(BindSource::File { file: path, line, .. }) => format!(
             "`sed -i '{line}s/.*/bind-address = 127.0.0.1/' {}` (line {line} sets it), then {restart}",
             file(path)
         ),

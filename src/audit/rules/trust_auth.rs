@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use super::Context;
-use crate::audit::postgres_hba::{admitted, Admitted, HbaFile};
+use crate::audit::postgres_hba::{admitted, deciding, Admitted, HbaOnDisk};
 use crate::audit::probes::pg_hba::{HbaRule, HbaRules, RecordSource, Trusted};
 use crate::audit::probes::Observation;
 use crate::model::{Finding, RuleId, Scope, Severity};
@@ -15,20 +15,22 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
     // pg_hba.conf as read from disk: the server's lines when the session
     // could not show them, and the only evidence when no login got in.
     let disk = context.outcome.and_then(|o| o.hba_on_disk.as_ref());
-    let on_disk = disk.and_then(|d| match &d.file {
-        HbaFile::Read(rules) => Some(rules),
-        HbaFile::Unreadable { .. } => None,
-    });
+    let on_disk = disk.and_then(HbaOnDisk::rules);
     let logged_in: Vec<Finding> = context
         .observations()
         .iter()
         .filter_map(|observation| match observation {
-            Observation::TrustAuth { evidence, loopback_only, hba, address } => {
-                let hba = hba.as_ref().or(on_disk);
-                // The server's own lines decide who else is trusted; a
-                // second login from another address of the machine is the
-                // fallback when they could not be read.
-                let judged = hba.and_then(judge);
+            Observation::TrustAuth { evidence, loopback_only, hba: view, address } => {
+                // The server's own lines decide who else is trusted, as
+                // the file has them where it can be read (the view drops
+                // quotes); a second login from another address of the
+                // machine is the fallback when no lines could be read.
+                let deciding = deciding(view.as_ref(), on_disk);
+                let judged = deciding.and_then(|(rules, quotes_seen)| {
+                    let (network, lines) = judge(rules)?;
+                    Some((network, if quotes_seen { lines } else { format!("{lines} {UNQUOTED}") }))
+                });
+                let hba = deciding.map(|(rules, _)| rules).or(on_disk).or(view.as_ref());
                 let (network, evidence) = match (&judged, loopback_only) {
                     (Some((network, lines)), _) => (*network, format!("{evidence}; {lines}")),
                     (None, Some(local)) => (false, format!("{evidence}; {local}")),
@@ -156,6 +158,9 @@ fn from_the_file(
         ),
     )])
 }
+
+/// Said of lines read from the server's `pg_hba_file_rules` view.
+const UNQUOTED: &str = "(as the server's pg_hba_file_rules view shows them, without quotes: a quoted \"all\", a name, cannot be told there from the keyword all)";
 
 /// Whether pg_hba.conf trusts other devices, and the lines that say so.
 /// `None` when no reachable `trust` line explains the login (the file
@@ -459,6 +464,73 @@ mod tests {
             "{}",
             same.fix
         );
+    }
+
+    /// The server's `pg_hba_file_rules` view drops quotes: a line for the
+    /// role named all (`"all"`) read there as a line for every role, and
+    /// the superuser's login was judged by it. The file's own tokens now
+    /// decide; the view only when the file cannot be read, and then the
+    /// evidence says that quotes could not be seen.
+    #[test]
+    fn the_file_s_quotes_decide_over_the_server_s_view() {
+        use crate::audit::postgres_hba::{read, HbaOnDisk};
+        use crate::audit::postgres_options::HbaLocation;
+        let text = "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all \"all\" 0.0.0.0/0 trust\n";
+        let row = |line: u32, user: &str, address: &str, netmask: &str| {
+            let json = format!(
+                r#"{{"type": "host", "address": "{address}", "netmask": "{netmask}", "database": ["all"], "user_name": ["{user}"], "auth_method": "trust", "line_number": {line}}}"#
+            );
+            vec![Some("/d/hba".to_string()), Some(json)]
+        };
+        let view = crate::audit::probes::pg_hba::parse(&[
+            row(2, "postgres", "127.0.0.1", "255.255.255.255"),
+            row(3, "all", "0.0.0.0", "0.0.0.0"),
+        ])
+        .expect("rows parse");
+        let mut target = target("0.0.0.0", 5432);
+        target.owners[0].name = "postgres".into();
+        let judged = |readable: bool| {
+            let system = crate::inventory::system::fake::Scripted::default().file("/d/hba", text);
+            let location = HbaLocation {
+                path: if readable { "/d/hba" } else { "/d/unreadable" }.into(),
+                root: String::new(),
+                pid: None,
+                major_version: Some(15),
+            };
+            let mut seen = outcome(
+                "postgresql",
+                vec![Observation::TrustAuth {
+                    evidence: "AuthenticationOk".into(),
+                    loopback_only: None,
+                    hba: Some(view.clone()),
+                    address: "127.0.0.1:5432".parse().unwrap(),
+                }],
+            );
+            seen.hba_on_disk = Some(HbaOnDisk {
+                file: read(&system, &location),
+                local_addresses: vec![("10.0.0.1".parse().expect("address"), 24)],
+            });
+            let mut exposed = context(&target, None);
+            exposed.firewall = crate::audit::firewall::Verdict::Admitted;
+            exposed.outcome = Some(&seen);
+            check(&exposed).remove(0)
+        };
+        let file = judged(true);
+        assert_eq!(file.severity, Severity::High, "{}", file.evidence);
+        assert!(
+            file.evidence.ends_with(
+                "pg_hba.conf trusts loopback clients only (/d/hba line 2 `host all postgres 127.0.0.1/32 trust`); other devices meet the lines after it"
+            ),
+            "{}",
+            file.evidence
+        );
+        // Both `trust` lines are still ways in: the fix edits both.
+        assert!(file.fix.contains("'2{"), "{}", file.fix);
+        assert!(file.fix.contains(";3{"), "{}", file.fix);
+        let view = judged(false);
+        assert_eq!(view.severity, Severity::Critical, "{}", view.evidence);
+        assert!(view.evidence.contains("/d/hba line 3 `host all all 0.0.0.0/0 trust`"));
+        assert!(view.evidence.ends_with(UNQUOTED), "{}", view.evidence);
     }
 
     /// The file's `trust` lines that no one can reach (an earlier catch-all
