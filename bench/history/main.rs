@@ -64,6 +64,7 @@ fn client_process(index: u64) -> ProcessIdentity {
         start_time: Some(1_795_200_000 + index),
         name: name.into(),
         exe: Some(format!("/usr/bin/{name}")),
+        exe_deleted: false,
         cmdline: vec![name.into(), "--worker".into(), index.to_string()],
         uid: 1000,
         user: Some("dev".into()),

@@ -55,6 +55,7 @@ use super::{
     DiagnoseError, Diagnosis, Fix, Request, Severity, Target,
 };
 use crate::inventory::system::{FileStatus, System};
+use crate::inventory::user_database::group_name;
 use crate::inventory::{NamespaceSelection, Query};
 use crate::model::diagnosis::{CertificateProblem, HttpResponse, ServiceAnswer};
 use crate::model::termination::AsRoot;
@@ -1752,17 +1753,6 @@ fn socket_permission(
             "connecting to a Unix socket needs write permission on it and search permission on every directory above it".to_string(),
         ],
         fix,
-    })
-}
-
-/// A group's name from `/etc/group`.
-fn group_name(system: &dyn System, gid: u32) -> Option<String> {
-    let text = system.read_text("/etc/group")?;
-    text.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        let id: u32 = fields.nth(1)?.parse().ok()?;
-        (id == gid).then(|| name.to_string())
     })
 }
 

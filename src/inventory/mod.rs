@@ -22,6 +22,8 @@
 //! and act through nothing else (the exceptions are listed in
 //! [`system`]'s documentation).
 //!
+//! [`user_database`] is the one reader of `/etc/passwd` and `/etc/group`.
+//!
 //! [`counters`] samples the byte counters of connections once per refresh
 //! for `porthole top` and the dashboard.
 //!
@@ -44,6 +46,7 @@ pub mod proc_events;
 pub mod process;
 pub mod procfs;
 pub mod system;
+pub mod user_database;
 pub mod visibility;
 
 use std::collections::BTreeMap;

@@ -375,29 +375,18 @@ const SUDO_GROUPS: [&str; 3] = ["sudo", "wheel", "admin"];
 /// A user that sudoers names alone is not found: such a user gets `su -c`,
 /// which asks root's password instead of theirs.
 fn may_use_sudo(system: &dyn System, uid: u32) -> bool {
-    let Some(groups) = system.read_text("/etc/group") else {
+    let Some(groups) = super::user_database::groups(system) else {
         return true;
     };
     // The user's name and primary group, from the passwd file.
-    let account = system.read_text("/etc/passwd").and_then(|passwd| {
-        passwd.lines().find_map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            (fields.len() > 3 && fields[2].parse() == Ok(uid))
-                .then(|| (fields[0].to_string(), fields[3].to_string()))
-        })
-    });
-    let (user, primary) = match account {
-        Some((user, primary)) => (Some(user), Some(primary)),
+    let (user, primary) = match super::user_database::account(system, uid) {
+        Some(account) => (Some(account.name), account.gid),
         None => (system.user_name(uid), None),
     };
-    groups.lines().any(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        let [name, _, gid, members] = fields[..] else {
-            return false;
-        };
-        SUDO_GROUPS.contains(&name)
-            && (primary.as_deref() == Some(gid)
-                || user.as_deref().is_some_and(|user| members.split(',').any(|m| m == user)))
+    groups.iter().any(|group| {
+        SUDO_GROUPS.contains(&group.name.as_str())
+            && (primary == Some(group.gid)
+                || user.as_deref().is_some_and(|user| group.members.iter().any(|m| m == user)))
     })
 }
 

@@ -558,6 +558,18 @@ impl Socket {
 /// See: <https://man7.org/linux/man-pages/man5/proc_pid_comm.5.html>
 pub const COMM_BYTES: usize = 15;
 
+/// `name`, or `name (deleted)` when the process's executable was deleted
+/// or replaced since it started: the one spelling of a live process
+/// ([`Process::shown_name`]) and a recorded one
+/// ([`monitor::ProcessIdentity::shown_name`]).
+pub fn shown_name(name: &str, exe_deleted: bool) -> String {
+    if exe_deleted {
+        format!("{name} (deleted)")
+    } else {
+        name.to_string()
+    }
+}
+
 /// Details of a process that owns at least one listed socket.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Process {
@@ -629,11 +641,7 @@ impl Process {
     /// still serving from the one on disk the same way. Other users' text:
     /// escape it before a terminal sees it.
     pub fn shown_name(&self) -> String {
-        if self.exe_deleted {
-            format!("{} (deleted)", self.name)
-        } else {
-            self.name.clone()
-        }
+        shown_name(&self.name, self.exe_deleted)
     }
 
     /// The command line joined with spaces, or the name when it is empty

@@ -45,6 +45,11 @@ pub struct ProcessIdentity {
     pub name: String,
     /// Executable path, when it could be read.
     pub exe: Option<String>,
+    /// The executable was deleted or replaced on disk after the process
+    /// started (an old build still serving after an upgrade), when the
+    /// recorder read it. False when not known: a process that exited
+    /// before it was read, records of history schema 3 and earlier.
+    pub exe_deleted: bool,
     /// Command line arguments; empty when unknown.
     pub cmdline: Vec<String>,
     pub uid: u32,
@@ -54,6 +59,15 @@ pub struct ProcessIdentity {
     pub unit: Option<String>,
     /// Container id when the cgroup names one.
     pub container: Option<String>,
+}
+
+impl ProcessIdentity {
+    /// The name as the listings show it: `name (deleted)` when the
+    /// executable was deleted since the start, as `ls` says it. Other
+    /// users' text: escape it before a terminal sees it.
+    pub fn shown_name(&self) -> String {
+        super::shown_name(&self.name, self.exe_deleted)
+    }
 }
 
 /// Whether a listener came or went.

@@ -83,6 +83,7 @@ pub fn identity_of(process: Process) -> ProcessIdentity {
         start_time: process.start_time,
         name: process.name,
         exe: process.exe,
+        exe_deleted: process.exe_deleted,
         cmdline: process.cmdline,
         uid: process.uid,
         user: process.user,

@@ -98,10 +98,11 @@ fn span(first: UnixMicros, last: UnixMicros) -> String {
     }
 }
 
-/// `psql (pid 5120, user alice)`; names are other users' text, so they are
-/// escaped.
+/// `psql (pid 5120, user alice)`, `nginx (deleted) (pid 880)` for a
+/// process whose executable was deleted since it started, as `ls` names
+/// it; names are other users' text, so they are escaped.
 pub fn process_label(process: &ProcessIdentity) -> String {
-    let mut text = format!("{} (pid {}", sanitize(&process.name), process.pid);
+    let mut text = format!("{} (pid {}", sanitize(&process.shown_name()), process.pid);
     if let Some(user) = &process.user {
         text.push_str(&format!(", user {}", sanitize(user)));
     }
@@ -1169,6 +1170,26 @@ mod tests {
             ..ProcessIdentity::default()
         };
         assert_eq!(process_label(&process), "evil\\nname (pid 7, user bob)");
+    }
+
+    /// An old build still serving after an upgrade reads as `ls` shows it,
+    /// and its JSON carries the flag under `ls --json`'s name.
+    #[test]
+    fn a_deleted_executable_is_named_as_ls_names_it() {
+        let process = ProcessIdentity {
+            pid: 880,
+            name: "nginx".into(),
+            exe: Some("/usr/sbin/nginx".into()),
+            exe_deleted: true,
+            ..ProcessIdentity::default()
+        };
+        assert_eq!(process_label(&process), "nginx (deleted) (pid 880)");
+        let json = serde_json::to_value(ProcessLine::of(&process)).unwrap();
+        assert_eq!(json["exe_deleted"], true, "{json}");
+        assert_eq!(json["name"], "nginx", "the name stays the process's own: {json}");
+        let kept = ProcessIdentity { exe_deleted: false, ..process };
+        assert_eq!(process_label(&kept), "nginx (pid 880)");
+        assert_eq!(serde_json::to_value(ProcessLine::of(&kept)).unwrap()["exe_deleted"], false);
     }
 
     /// The same address and port in two namespaces is two services: its

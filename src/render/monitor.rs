@@ -115,6 +115,11 @@ pub struct ProcessLine {
     pub start_time: Option<String>,
     pub name: String,
     pub exe: Option<String>,
+    /// The executable was deleted or replaced after the start, as
+    /// `exe_deleted` is in `ls --json`; false also when not known (a
+    /// process that exited before it was read, records of history schema
+    /// 3 and earlier).
+    pub exe_deleted: bool,
     /// The arguments joined by spaces, as `cmdline` is in `ls --json`.
     pub cmdline: String,
     /// The exact argument list, as `argv` is in `ls --json`.
@@ -134,6 +139,7 @@ impl ProcessLine {
             start_time: process.start_time.map(time_of_seconds),
             name: process.name.clone(),
             exe: process.exe.clone(),
+            exe_deleted: process.exe_deleted,
             cmdline: process.cmdline.join(" "),
             argv: process.cmdline.clone(),
             uid: process.uid,
@@ -370,7 +376,7 @@ pub fn stop_line(
 }
 
 fn process_text(process: &ProcessIdentity) -> String {
-    format!("{} (pid {})", visible(&process.name), process.pid)
+    format!("{} (pid {})", visible(&process.shown_name()), process.pid)
 }
 
 fn namespace_text(net_namespace: Option<u64>) -> String {

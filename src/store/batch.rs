@@ -458,6 +458,7 @@ mod tests {
             start_time: Some(100),
             name: name.into(),
             exe: exe.map(str::to_string),
+            exe_deleted: false,
             cmdline: vec![name.into()],
             uid: 1000,
             user: None,

@@ -59,8 +59,9 @@ use crate::model::monitor::{EventSink, UnixMicros};
 /// migrated forward by the writer, one step at a time. Version 2 keeps the
 /// `IPV6_V6ONLY` flag of listeners; version 3 labels every row with its
 /// network namespace (earlier versions left the recorder's own unlabelled)
-/// and keeps the hourly totals per namespace.
-pub const SCHEMA_VERSION: i64 = 3;
+/// and keeps the hourly totals per namespace; version 4 keeps whether a
+/// process's executable was deleted since it started.
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The oldest schema a reader still answers from: a store that a recorder
 /// of an older porthole is still writing is read as it is (the flags it

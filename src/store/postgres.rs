@@ -186,6 +186,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         client_name text NOT NULL,
         PRIMARY KEY (host, hour, server_port, client_exe, netns)
     );",
+    // Version 4: whether a process's executable was deleted or replaced
+    // since it started (NULL in every row earlier versions wrote: not
+    // known, read as not deleted). Writers of version 3 still connected go
+    // on inserting without it.
+    "ALTER TABLE porthole.processes ADD COLUMN exe_deleted boolean;",
 ];
 
 /// Key of the transaction-level advisory lock migrations run under.
@@ -474,7 +479,7 @@ fn migrate(client: &mut Client, store: &str) -> Result<(), StoreError> {
     transaction.commit().map_err(error)
 }
 
-type ProcessKey = (u32, Option<u64>, String, Option<String>);
+type ProcessKey = (u32, Option<u64>, String, Option<String>, bool);
 
 /// One connection of a machine's writer to a shared PostgreSQL store, with
 /// this host's writer lock held. [`super::postgres_link::PostgresWriter`]
@@ -1148,18 +1153,25 @@ impl Cache<'_> {
         transaction: &mut Transaction<'_>,
         process: &ProcessIdentity,
     ) -> Result<i32, postgres::Error> {
-        let key: ProcessKey =
-            (process.pid, process.start_time, process.name.clone(), process.exe.clone());
+        let key: ProcessKey = (
+            process.pid,
+            process.start_time,
+            process.name.clone(),
+            process.exe.clone(),
+            process.exe_deleted,
+        );
         if let Some(id) = self.processes.get(&key) {
             return Ok(*id);
         }
         let pid = process.pid as i32;
         let start_time = process.start_time.map(|t| t as i64);
+        // A row of schema 3 and earlier (flag NULL) is the process as long
+        // as it reads as not deleted.
         let found = transaction.query_opt(
             "SELECT id FROM porthole.processes WHERE host = $1 AND pid = $2
                AND start_time IS NOT DISTINCT FROM $3 AND name = $4
-               AND exe IS NOT DISTINCT FROM $5 LIMIT 1",
-            &[&self.host, &pid, &start_time, &process.name, &process.exe],
+               AND exe IS NOT DISTINCT FROM $5 AND coalesce(exe_deleted, false) = $6 LIMIT 1",
+            &[&self.host, &pid, &start_time, &process.name, &process.exe, &process.exe_deleted],
         )?;
         let id: i32 = match found {
             Some(row) => row.get(0),
@@ -1167,8 +1179,8 @@ impl Cache<'_> {
                 .query_one(
                     "INSERT INTO porthole.processes
                         (host, pid, start_time, name, exe, cmdline, uid, user_name, unit,
-                         container)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                         container, exe_deleted)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
                     &[
                         &self.host,
                         &pid,
@@ -1182,6 +1194,7 @@ impl Cache<'_> {
                         &process.user,
                         &process.unit,
                         &process.container,
+                        &process.exe_deleted,
                     ],
                 )?
                 .get(0),
@@ -1317,20 +1330,45 @@ impl PostgresReader {
     }
 
     fn process_of(&mut self, id: i32) -> Result<Option<ProcessIdentity>, postgres::Error> {
-        let sql =
-            format!("SELECT {} FROM porthole.processes p WHERE p.id = $1", process_columns("p"));
+        let sql = format!(
+            "SELECT {} FROM porthole.processes p WHERE p.id = $1",
+            process_columns("p", self.version)
+        );
         let row = self.client.query_opt(&sql, &[&id])?;
         Ok(row.and_then(|row| process_from_row(&row, 0)))
     }
 }
 
+/// How many columns [`process_columns`] names.
+const PROCESS_COLUMNS: usize = 11;
+
 /// The columns of a `processes` row that [`process_from_row`] reads, for
-/// the table alias `alias`; the id first, NULL when a LEFT JOIN found no
-/// process.
-fn process_columns(alias: &str) -> String {
-    ["id", "pid", "start_time", "name", "exe", "cmdline", "uid", "user_name", "unit", "container"]
-        .map(|column| format!("{alias}.{column}"))
-        .join(", ")
+/// the table alias `alias` in a store of schema `version`; the id first,
+/// NULL when a LEFT JOIN found no process. The deleted flag comes last:
+/// stores before schema 4 have no such column, and rows they wrote leave
+/// it NULL; both read as not deleted.
+fn process_columns(alias: &str, version: i64) -> String {
+    let mut columns: Vec<String> = [
+        "id",
+        "pid",
+        "start_time",
+        "name",
+        "exe",
+        "cmdline",
+        "uid",
+        "user_name",
+        "unit",
+        "container",
+    ]
+    .map(|column| format!("{alias}.{column}"))
+    .to_vec();
+    columns.push(if version >= 4 {
+        format!("coalesce({alias}.exe_deleted, false)")
+    } else {
+        "false".to_string()
+    });
+    debug_assert_eq!(columns.len(), PROCESS_COLUMNS);
+    columns.join(", ")
 }
 
 /// The process whose [`process_columns`] start at column `first`.
@@ -1341,6 +1379,7 @@ fn process_from_row(row: &Row, first: usize) -> Option<ProcessIdentity> {
         start_time: row.get::<_, Option<i64>>(first + 2).map(|t| t as u64),
         name: row.get(first + 3),
         exe: row.get(first + 4),
+        exe_deleted: row.get(first + 10),
         cmdline: row.get(first + 5),
         uid: uid_from_db(row.get(first + 6)),
         user: row.get(first + 7),
@@ -1567,7 +1606,7 @@ impl HistoryReader for PostgresReader {
              LEFT JOIN porthole.processes p ON p.id = g.client_process
              ORDER BY g.connections DESC, g.first_at",
             filter.sql(),
-            process_columns("p")
+            process_columns("p", self.version)
         );
         let rows = self.query(&sql, &filter.params())?;
         let mut summaries = Vec::with_capacity(rows.len());
@@ -1576,7 +1615,7 @@ impl HistoryReader for PostgresReader {
             let client = process_from_row(&row, 10);
             summaries.push(ClientSummary {
                 host: self.host_name(row.get(0)),
-                net_namespace: row.get::<_, Option<i64>>(20).map(u64_from_db),
+                net_namespace: row.get::<_, Option<i64>>(10 + PROCESS_COLUMNS).map(u64_from_db),
                 server: SocketAddr::new(ip, row.get::<_, i32>(2) as u16),
                 client_uid: row
                     .get::<_, Option<i32>>(3)
@@ -1606,8 +1645,8 @@ impl HistoryReader for PostgresReader {
              LEFT JOIN porthole.processes cp ON cp.id = c.client_process
              LEFT JOIN porthole.processes sp ON sp.id = c.server_process
              WHERE {} ORDER BY c.at LIMIT {}",
-            process_columns("cp"),
-            process_columns("sp"),
+            process_columns("cp", self.version),
+            process_columns("sp", self.version),
             filter.sql(),
             query.limit.saturating_add(1)
         );
@@ -1620,7 +1659,7 @@ impl HistoryReader for PostgresReader {
                 continue;
             };
             let client_process = process_from_row(&row, 16);
-            let server_process = process_from_row(&row, 26);
+            let server_process = process_from_row(&row, 16 + PROCESS_COLUMNS);
             let (end, start_known) = codec::connection_from_flags(i64::from(row.get::<_, i16>(12)));
             let at: i64 = row.get(0);
             let record = ConnectionRecord {
@@ -1798,6 +1837,21 @@ mod tests {
         assert!(expected_columns(2).contains(&v6only));
         assert!(!expected_columns(1).contains(&v6only));
         assert_eq!(expected_columns(2).len(), expected_columns(1).len() + 1);
+        // Version 4 adds `processes.exe_deleted`.
+        let deleted = ("processes".to_string(), "exe_deleted".to_string(), "boolean".to_string());
+        assert!(expected_columns(4).contains(&deleted));
+        assert!(!expected_columns(3).contains(&deleted));
+        assert_eq!(expected_columns(4).len(), expected_columns(3).len() + 1);
+    }
+
+    /// Readers name the flag only where the store has it.
+    #[test]
+    fn the_deleted_flag_is_read_only_from_stores_that_keep_it() {
+        let old = process_columns("p", 3);
+        assert_eq!(old.split(", ").count(), PROCESS_COLUMNS);
+        assert!(old.ends_with(", false") && !old.contains("exe_deleted"), "{old}");
+        let kept = old.strip_suffix("false").unwrap();
+        assert_eq!(process_columns("p", 4), format!("{kept}coalesce(p.exe_deleted, false)"));
     }
 
     #[test]

@@ -163,6 +163,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         bytes_down INTEGER NOT NULL,
         PRIMARY KEY (hour, server_port, client_exe, netns)
     ) WITHOUT ROWID;",
+    // Version 4: whether a process's executable was deleted or replaced
+    // since it started (NULL in every row earlier versions wrote: not
+    // known, read as not deleted).
+    "ALTER TABLE processes ADD COLUMN exe_deleted INTEGER;",
 ];
 
 /// Rows deleted per pruning statement: small enough that one delete never
@@ -170,11 +174,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
 const PRUNE_CHUNK: i64 = 20_000;
 
 /// What identifies a process row: the same pid and start time with the
-/// same name and executable is the same process. Cached by pid and start
-/// time, with the names of each row beside them, so that a lookup (one per
-/// connection end written) compares the names without copying them.
+/// same name, executable and deleted flag is the same process. Cached by
+/// pid and start time, with the names of each row beside them, so that a
+/// lookup (one per connection end written) compares the names without
+/// copying them.
 type ProcessKey = (u32, Option<u64>);
-type ProcessRows = Vec<(String, Option<String>, i64)>;
+type ProcessRows = Vec<(String, Option<String>, bool, i64)>;
 
 /// How often a refused store lock is looked at again, and the pause
 /// between looks (together a fifth of a second; see `SqliteWriter::open`).
@@ -758,19 +763,27 @@ impl Cache<'_> {
     fn process(&mut self, process: &ProcessIdentity) -> rusqlite::Result<i64> {
         let key: ProcessKey = (process.pid, process.start_time);
         let cached = self.processes.get(&key).and_then(|rows| {
-            rows.iter().find(|(name, exe, _)| *name == process.name && *exe == process.exe)
+            rows.iter().find(|(name, exe, deleted, _)| {
+                *name == process.name && *exe == process.exe && *deleted == process.exe_deleted
+            })
         });
-        if let Some((_, _, id)) = cached {
+        if let Some((_, _, _, id)) = cached {
             return Ok(*id);
         }
         let start_time = process.start_time.map(|t| t as i64);
+        // A row of schema 3 and earlier (flag NULL) is the process as long
+        // as it reads as not deleted.
         let found: Option<i64> = self
             .connection
             .prepare_cached(
                 "SELECT id FROM processes
-                 WHERE pid = ?1 AND start_time IS ?2 AND name = ?3 AND exe IS ?4 LIMIT 1",
+                 WHERE pid = ?1 AND start_time IS ?2 AND name = ?3 AND exe IS ?4
+                   AND coalesce(exe_deleted, 0) = ?5 LIMIT 1",
             )?
-            .query_row(params![process.pid, start_time, process.name, process.exe], |r| r.get(0))
+            .query_row(
+                params![process.pid, start_time, process.name, process.exe, process.exe_deleted],
+                |r| r.get(0),
+            )
             .optional()?;
         let id = match found {
             Some(id) => id,
@@ -778,8 +791,9 @@ impl Cache<'_> {
                 self.connection
                     .prepare_cached(
                         "INSERT INTO processes
-                            (pid, start_time, name, exe, cmdline, uid, user, unit, container)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                            (pid, start_time, name, exe, cmdline, uid, user, unit, container,
+                             exe_deleted)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     )?
                     .execute(params![
                         process.pid,
@@ -790,7 +804,8 @@ impl Cache<'_> {
                         process.uid,
                         process.user,
                         process.unit,
-                        process.container
+                        process.container,
+                        process.exe_deleted
                     ])?;
                 self.connection.last_insert_rowid()
             }
@@ -801,6 +816,7 @@ impl Cache<'_> {
         self.processes.entry(key).or_default().push((
             process.name.clone(),
             process.exe.clone(),
+            process.exe_deleted,
             id,
         ));
         Ok(id)
@@ -1190,17 +1206,20 @@ impl SqliteReader {
     }
 
     fn process_of(&self, id: i64) -> rusqlite::Result<Option<ProcessIdentity>> {
+        let sql = format!(
+            "SELECT pid, start_time, name, exe, cmdline, uid, user, unit, container, {}
+             FROM processes WHERE id = ?1",
+            self.exe_deleted_column("exe_deleted")
+        );
         self.connection
-            .prepare_cached(
-                "SELECT pid, start_time, name, exe, cmdline, uid, user, unit, container
-                 FROM processes WHERE id = ?1",
-            )?
+            .prepare_cached(&sql)?
             .query_row([id], |row| {
                 Ok(ProcessIdentity {
                     pid: row.get(0)?,
                     start_time: row.get::<_, Option<i64>>(1)?.map(|t| t as u64),
                     name: row.get(2)?,
                     exe: row.get(3)?,
+                    exe_deleted: row.get(9)?,
                     cmdline: codec::cmdline_from_db(&row.get::<_, String>(4)?),
                     uid: row.get(5)?,
                     user: row.get(6)?,
@@ -1209,6 +1228,17 @@ impl SqliteReader {
                 })
             })
             .optional()
+    }
+
+    /// The deleted flag of a `processes` row as a 0/1 expression on
+    /// `column`: stores before schema 4 have no such column, and rows they
+    /// wrote leave it NULL; both read as not deleted.
+    fn exe_deleted_column(&self, column: &str) -> String {
+        if self.version >= 4 {
+            format!("coalesce({column}, 0)")
+        } else {
+            "0".to_string()
+        }
     }
 }
 
@@ -1430,12 +1460,14 @@ impl HistoryReader for SqliteReader {
                     ORDER BY count(*) DESC, min(c.at) LIMIT {limit})
                  SELECT a.address, g.server_port, g.client_uid, g.connections, g.first_at,
                         g.last_at, g.bytes_up, g.bytes_down, p.id, p.pid, p.start_time, p.name,
-                        p.exe, p.cmdline, p.uid, p.user, p.unit, p.container, g.open, g.netns
+                        p.exe, p.cmdline, p.uid, p.user, p.unit, p.container, g.open, g.netns,
+                        {}
                  FROM groups g
                  JOIN addresses a ON a.id = g.server_address
                  LEFT JOIN processes p ON p.id = g.client_process
                  ORDER BY g.connections DESC, g.first_at",
-                filter.sql()
+                filter.sql(),
+                self.exe_deleted_column("p.exe_deleted")
             );
             let mut statement = self.connection.prepare_cached(&sql)?;
             let mut rows = statement.query(params_from_iter(filter.values.iter()))?;
@@ -1448,6 +1480,7 @@ impl HistoryReader for SqliteReader {
                         start_time: row.get::<_, Option<i64>>(10)?.map(|t| t as u64),
                         name: row.get(11)?,
                         exe: row.get(12)?,
+                        exe_deleted: row.get(20)?,
                         cmdline: codec::cmdline_from_db(&row.get::<_, String>(13)?),
                         uid: row.get(14)?,
                         user: row.get(15)?,

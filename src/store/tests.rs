@@ -26,6 +26,7 @@ fn process(pid: u32, name: &str) -> ProcessIdentity {
         start_time: Some(1_795_850_000 + u64::from(pid)),
         name: name.into(),
         exe: Some(format!("/usr/bin/{name}")),
+        exe_deleted: false,
         cmdline: vec![name.into(), "--flag".into(), "with space".into()],
         uid: 1000,
         user: Some("alice".into()),
@@ -853,4 +854,121 @@ fn a_schema_2_store_is_read_then_migrated() {
     hourly.sort_unstable();
     // The old total, and what the open connection moved since.
     assert_eq!(hourly, [(None, 2, 110), (Some(OWN), 0, 5)]);
+}
+
+/// A server whose executable was deleted since it started (an old build
+/// still serving after an upgrade) keeps that flag in the store, for its
+/// listener and its connections; the same pid and start seen before the
+/// upgrade is its own row, not deleted.
+#[test]
+fn a_deleted_executable_is_kept_per_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    let before = process(812, "nginx");
+    let after = ProcessIdentity { exe_deleted: true, ..before.clone() };
+    let mut served = connection(1, "127.0.0.1:40001", "127.0.0.1:8080", T0, Some(&before));
+    served.server_process = Some(after.clone());
+    writer
+        .write(&[
+            MonitorEvent::Listener(listener(
+                T0,
+                ListenerChange::Appeared,
+                "127.0.0.1:8080",
+                before.clone(),
+            )),
+            MonitorEvent::Listener(listener(
+                T0 + SECOND,
+                ListenerChange::Appeared,
+                "127.0.0.1:8080",
+                after.clone(),
+            )),
+            event(served),
+        ])
+        .unwrap();
+    drop(writer);
+    let mut reader = read(&path);
+    let query = HistoryQuery { port: Some(8080), ..everything() };
+    let listeners = reader.listeners(&query, Order::OldestFirst, 10).unwrap();
+    let owners: Vec<bool> = listeners.iter().map(|l| l.event.owners[0].exe_deleted).collect();
+    assert_eq!(owners, [false, true]);
+    let connections = reader.connections(&query).unwrap();
+    assert_eq!(connections[0].record.server_process.as_ref(), Some(&after));
+    assert_eq!(connections[0].record.client_process.as_ref(), Some(&before));
+    let clients = reader.clients(&query, 10).unwrap();
+    assert_eq!(clients[0].client.as_ref(), Some(&before));
+}
+
+/// A store as porthole wrote it before schema 4 (made here from that
+/// schema's own SQL, a process row without the flag) is read as it is, the
+/// flag as not deleted; the next writer migrates it, keeps using the old
+/// row for the same process not deleted, and keeps the flag from then on.
+#[test]
+fn a_schema_3_store_is_read_then_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    for script in &super::sqlite::MIGRATIONS[..3] {
+        connection.execute_batch(script).unwrap();
+    }
+    connection.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+    connection.pragma_update(None, "user_version", 3).unwrap();
+    let nginx = process(812, "nginx");
+    connection
+        .execute(
+            "INSERT INTO processes (id, pid, start_time, name, exe, cmdline, uid, user)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![
+                nginx.pid,
+                nginx.start_time.map(|t| t as i64),
+                nginx.name,
+                nginx.exe,
+                codec::cmdline_to_db(&nginx.cmdline),
+                nginx.uid,
+                nginx.user
+            ],
+        )
+        .unwrap();
+    connection
+        .execute_batch(&format!(
+            "INSERT INTO addresses (id, address) VALUES (1, '127.0.0.1');
+             INSERT INTO listener_events (id, at, change, protocol, family, address, port, inode,
+                uid, scope, exposed)
+             VALUES (1, {T0}, {}, 'tcp', 'ipv4', 1, 8080, 4242, 116, 'loopback', 0);
+             INSERT INTO listener_owners (event, process) VALUES (1, 1);",
+            codec::change_to_db(ListenerChange::Appeared)
+        ))
+        .unwrap();
+    let version = |connection: &rusqlite::Connection| -> i64 {
+        connection.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
+    };
+    let query = HistoryQuery { port: Some(8080), ..everything() };
+    let mut reader = read(&path);
+    let listeners = reader.listeners(&query, Order::OldestFirst, 10).unwrap();
+    assert_eq!(listeners.len(), 1);
+    assert_eq!(listeners[0].event.owners, vec![nginx.clone()]);
+    drop(reader);
+    assert_eq!(version(&connection), 3, "a reader changes nothing");
+
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    assert_eq!(version(&connection), SCHEMA_VERSION);
+    let deleted = ProcessIdentity { exe_deleted: true, ..nginx.clone() };
+    let appeared = |at: UnixMicros, owner: &ProcessIdentity| {
+        MonitorEvent::Listener(listener(
+            at,
+            ListenerChange::Appeared,
+            "127.0.0.1:8080",
+            owner.clone(),
+        ))
+    };
+    writer.write(&[appeared(T0 + SECOND, &nginx), appeared(T0 + 2 * SECOND, &deleted)]).unwrap();
+    drop(writer);
+    let rows: i64 =
+        connection.query_row("SELECT count(*) FROM processes", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 2, "the old row, and one for the deleted executable");
+    let mut reader = read(&path);
+    let listeners = reader.listeners(&query, Order::OldestFirst, 10).unwrap();
+    let flags: Vec<bool> = listeners.iter().map(|l| l.event.owners[0].exe_deleted).collect();
+    assert_eq!(flags, [false, false, true]);
 }

@@ -29,6 +29,7 @@ fn process(pid: u32, name: &str) -> ProcessIdentity {
         start_time: Some(1_795_850_000),
         name: name.into(),
         exe: Some(format!("/usr/bin/{name}")),
+        exe_deleted: false,
         cmdline: vec![name.into(), "--flag".into(), "with space".into()],
         uid: 1000,
         user: Some("alice".into()),
@@ -1783,7 +1784,7 @@ pub(crate) mod postgresql {
         writer.write_batch(&numbered_batch(1, 10)).unwrap();
         drop(writer);
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        admin.batch_execute("INSERT INTO porthole.schema_version VALUES (4)").unwrap();
+        admin.batch_execute("INSERT INTO porthole.schema_version VALUES (5)").unwrap();
         let snapshot = |admin: &mut postgres::Client| -> (Vec<i64>, i64) {
             let versions = admin
                 .query("SELECT version FROM porthole.schema_version ORDER BY version", &[])
@@ -1795,7 +1796,7 @@ pub(crate) mod postgresql {
             (versions, rows.get(0))
         };
         let before = snapshot(&mut admin);
-        let expected = "has schema version 4, newer than this porthole knows (3); upgrade porthole";
+        let expected = "has schema version 5, newer than this porthole knows (4); upgrade porthole";
         let output = run_bounded(util::porthole().args(["history", "--store", &url]));
         assert_eq!(output.code, 2, "{output:?}");
         assert!(output.stderr.contains(expected), "{output:?}");
@@ -1824,6 +1825,7 @@ pub(crate) mod postgresql {
                 "ALTER TABLE porthole.listener_events DROP COLUMN v6only;
                  DROP TABLE porthole.namespace_rollups;
                  ALTER TABLE porthole.captures DROP COLUMN netns;
+                 ALTER TABLE porthole.processes DROP COLUMN exe_deleted;
                  DELETE FROM porthole.schema_version WHERE version > 1",
             )
             .unwrap();
@@ -1839,7 +1841,7 @@ pub(crate) mod postgresql {
         assert_eq!(output.code, 1, "no IPv6 client: {output:?}");
 
         let Some((v6only, dual)) = record_v6only_and_dual_stack("netlink", &url) else { return };
-        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3]);
+        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3, 4]);
         assert_v6only_read_back(&url, v6only, dual);
         let output = run_bounded(util::porthole().args(["history", "5432", "--store", &url]));
         assert!(output.stdout.contains("connected 10 times"), "kept: {output:?}");
@@ -1889,6 +1891,7 @@ pub(crate) mod postgresql {
                     FROM porthole.namespace_rollups;
                  DROP TABLE porthole.namespace_rollups;
                  ALTER TABLE porthole.captures DROP COLUMN netns;
+                 ALTER TABLE porthole.processes DROP COLUMN exe_deleted;
                  DELETE FROM porthole.schema_version WHERE version > 2",
             )
             .unwrap();
@@ -1913,7 +1916,7 @@ pub(crate) mod postgresql {
         });
         writer.write_batch(&[snapshot, open_record(30)]).unwrap();
         drop(writer);
-        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3]);
+        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3, 4]);
         let mut rows: Vec<(i64, Option<i64>, bool)> = admin
             .query("SELECT cookie, netns, ended_at IS NULL FROM porthole.connections", &[])
             .unwrap()
@@ -1934,6 +1937,65 @@ pub(crate) mod postgresql {
         // The old totals (per client), and what the open connection moved
         // since.
         assert_eq!(hourly, [(None, 1, 1), (None, 1, 10), (Some(OWN), 0, 2)]);
+    }
+
+    /// The deleted flag in a shared store: a store of schema 3 (a recorder
+    /// of an older porthole may still be writing it) is read as it is, its
+    /// processes as not deleted; the next recorder migrates it and keeps
+    /// the flag, which `history` shows as `ls` does.
+    #[test]
+    fn a_schema_3_postgres_store_is_migrated_and_keeps_the_deleted_flag() {
+        let Some(database) = TestPostgres::start() else { return };
+        let url = database.url();
+        let location = StoreLocation::parse(&url).unwrap();
+        let appeared = |at: UnixMicros, exe_deleted: bool| {
+            let owner = ProcessIdentity { exe_deleted, ..process(880, "nginx") };
+            listener(at, ListenerChange::Appeared, "127.0.0.1:8080", owner)
+        };
+        // Recent: older records would be pruned.
+        let at = store::now_micros() - 10 * MINUTE;
+        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+        writer.write_batch(&[appeared(at, false)]).unwrap();
+        drop(writer);
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(
+                "ALTER TABLE porthole.processes DROP COLUMN exe_deleted;
+                 DELETE FROM porthole.schema_version WHERE version > 3",
+            )
+            .unwrap();
+        let read = |args: &[&str]| {
+            run_bounded(
+                util::porthole()
+                    .args(["history", "8080", "--listeners", "--store", &url])
+                    .args(args),
+            )
+        };
+        let output = read(&["--json"]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let json = output.json();
+        assert_eq!(json["listeners"][0]["processes"][0]["exe_deleted"], false, "{json:#}");
+        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3], "a reader changes nothing");
+
+        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+        writer
+            .write_batch(&[appeared(at + MINUTE, false), appeared(at + 2 * MINUTE, true)])
+            .unwrap();
+        drop(writer);
+        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3, 4]);
+        let rows = admin.query_one("SELECT count(*) FROM porthole.processes", &[]).unwrap();
+        assert_eq!(rows.get::<_, i64>(0), 2, "the old row, and one for the deleted executable");
+        let json = read(&["--json"]).json();
+        let flags: Vec<&serde_json::Value> = json["listeners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|listener| &listener["processes"][0]["exe_deleted"])
+            .collect();
+        assert_eq!(flags, [false, false, true], "{json:#}");
+        let output = read(&[]);
+        assert_eq!(output.stdout.matches("nginx (deleted) (pid 880").count(), 1, "{output:?}");
+        assert_eq!(output.stdout.matches("nginx (pid 880").count(), 2, "{output:?}");
     }
 
     /// A server restarted mid-run ends every connection: the writer
@@ -2649,7 +2711,8 @@ fn a_schema_1_store_is_read_then_migrated() {
     connection
         .execute_batch(
             "ALTER TABLE listener_events DROP COLUMN v6only; DROP TABLE namespace_rollups;
-             ALTER TABLE captures DROP COLUMN netns; PRAGMA user_version = 1;",
+             ALTER TABLE captures DROP COLUMN netns; ALTER TABLE processes DROP COLUMN exe_deleted;
+             PRAGMA user_version = 1;",
         )
         .unwrap();
     let version = |connection: &rusqlite::Connection| -> i64 {
@@ -2992,4 +3055,60 @@ fn a_user_is_told_where_the_recorders_store_is() {
     let rerun = util::run(&mut rerun);
     assert_eq!(rerun.code, 0, "{line}: {rerun:?}");
     assert!(rerun.stdout.contains("postgres (pid 812, user alice)"), "{rerun:?}");
+}
+
+// ------------------------------------------------------ deleted executables
+
+/// Listens on 127.0.0.1 (a port the kernel picks) and prints the port.
+const OLD_BUILD: &str = "import socket, time\n\
+                         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                         print(s.getsockname()[1], flush=True); time.sleep(3600)";
+
+/// An old build still serving after an upgrade looked like the new one in
+/// the history: a listener started from a copy of Python whose file is
+/// deleted before the recorder sees it is recorded with the flag, shown
+/// as `NAME (deleted)` by `history` and the History section of `porthole
+/// PORT` as `ls` shows it, and carried as `exe_deleted` in `--json` and
+/// `monitor --jsonl`.
+#[test]
+fn a_listener_whose_executable_was_deleted_reads_as_deleted() {
+    let Some(netns) = util::Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let copy = directory.path().join("old-build");
+    std::fs::copy(util::python_binary(), &copy).unwrap();
+    let (server, mut ready) =
+        util::python_via(netns.command(copy.to_str().unwrap()), OLD_BUILD, &[]);
+    let port = util::wait_for_line(&mut ready);
+    std::fs::remove_file(&copy).unwrap();
+    let store = directory.path().join("history.sqlite");
+    let store_text = store.to_str().unwrap();
+    let monitor = crate::monitor::Monitor::start(
+        Some(&netns),
+        &["--capture", "netlink", "--no-alerts", "--store", store_text],
+    );
+    let number: u16 = port.parse().unwrap();
+    fn recorded(lines: &[serde_json::Value], port: u16) -> Option<&serde_json::Value> {
+        crate::monitor::of_type(lines, "listener").into_iter().find(|l| l["local_port"] == port)
+    }
+    let seen = monitor.wait_for(|lines| recorded(lines, number).is_some());
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(seen, "the listener was not recorded:\n{}", crate::monitor::dump(&lines));
+    let line = recorded(&lines, number).unwrap();
+    assert_eq!(line["processes"][0]["pid"], server.pid(), "{line}");
+    assert_eq!(line["processes"][0]["exe_deleted"], true, "--jsonl: {line}");
+
+    let shown = format!("old-build (deleted) (pid {}", server.pid());
+    let output = history(&store, &[&port, "--listeners"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(output.stdout.contains(&shown), "{output:?}");
+    let output = history(&store, &[&port, "--listeners", "--json"]);
+    let json = output.json();
+    let owner = &json["listeners"][0]["processes"][0];
+    assert_eq!(owner["exe_deleted"], true, "{json:#}");
+    assert_eq!(owner["name"], "old-build", "{json:#}");
+    let report = netns.porthole_env(&[("PORTHOLE_STORE", store_text)], &[&port]);
+    let history_line =
+        report.stdout.lines().find(|line| line.trim_start().starts_with("listening since"));
+    assert!(history_line.is_some_and(|line| line.contains(&shown)), "{report:?}");
 }
