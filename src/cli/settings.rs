@@ -58,6 +58,21 @@ impl LsSettings {
             json,
             jsonl,
         } = args;
+        // `--port 22/tcp` as fuser writes it selects as -t does; `:22` as
+        // lsof writes it is port 22.
+        let (port, tcp, udp) = match port {
+            Some(text) => {
+                let (list, transport) = crate::target::split_transport(&text)
+                    .with_context(|| format!("--port '{}'", sanitize(&text)))?;
+                let (tcp, udp) = with_transport(tcp, udp, transport)
+                    .with_context(|| format!("--port '{}'", sanitize(&text)))?;
+                let list = list.trim();
+                let list =
+                    list.strip_prefix("*:").or_else(|| list.strip_prefix(':')).unwrap_or(list);
+                (Some(list.to_string()), tcp, udp)
+            }
+            None => (None, tcp, udp),
+        };
         let any_protocol = tcp || udp || unix;
         // Unix sockets have no port, IP family or address scope: asked for
         // alone with one of those filters, `-x` could only print an empty

@@ -1062,3 +1062,36 @@ fn pid_of_a_thread_lists_its_process_and_a_missing_pid_is_said() {
     assert_eq!(output.code, 1, "{output:?}");
     assert!(output.stderr.contains(&format!("no process has pid {pid}")), "{}", output.stderr);
 }
+
+/// `ls --port :PORT` (lsof's form) and `--port PORT/udp` (fuser's) read as
+/// `porthole PORT` and `kill` read them: the transport selects as -t/-u do.
+#[test]
+fn a_port_list_written_as_lsof_or_fuser_write_it_is_taken() {
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let _udp = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let protocols = |list: &str| {
+        let output = crate::util::porthole_run(&["ls", "--port", list, "--json"]);
+        assert_eq!(output.code, 0, "{list}: {output:?}");
+        let mut seen: Vec<String> = output
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|socket| socket["protocol"].as_str().unwrap().to_string())
+            .collect();
+        seen.sort();
+        seen
+    };
+    assert_eq!(protocols(&format!(":{port}")), ["tcp", "udp"]);
+    assert_eq!(protocols(&format!("*:{port}/udp")), ["udp"]);
+    assert_eq!(protocols(&format!("{port}/tcp")), ["tcp"]);
+    let both = crate::util::porthole_run(&["ls", "-u", "--port", &format!("{port}/tcp")]);
+    assert_eq!(both.code, 2, "{both:?}");
+    assert_eq!(
+        both.stderr,
+        format!(
+            "porthole: --port '{port}/tcp': /tcp after the port and --udp ask for both; give one\n"
+        )
+    );
+}
