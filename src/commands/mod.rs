@@ -161,19 +161,18 @@ pub fn report_error(error: &anyhow::Error) {
     eprintln!("porthole: {}", elide_long_words(&shown));
 }
 
-/// This command line again, for a fix line: `env` set before it, the
-/// program as typed (or `program` instead), every argument as typed with
-/// `extra` added (before a `--`), each a printable shell word, so it runs
-/// as printed.
+/// This command line again, for a fix line: `env` set before it, porthole
+/// called so that `runner`'s `PATH` runs this build (`porthole`, else its
+/// path), every argument as typed with `extra` added (before a `--`), each
+/// a printable shell word, so it runs as printed.
 pub(crate) fn this_command(
     env: Option<(&str, &std::path::Path)>,
-    program: Option<&std::path::Path>,
+    runner: crate::inventory::system::Runner,
     extra: &[&std::ffi::OsStr],
 ) -> String {
+    use crate::inventory::system::System as _;
     use std::os::unix::ffi::OsStrExt;
-    let mut arguments = std::env::args_os();
-    let typed = arguments.next().unwrap_or_else(|| "porthole".into());
-    let mut arguments: Vec<std::ffi::OsString> = arguments.collect();
+    let mut arguments: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let at = arguments.iter().position(|argument| argument == "--").unwrap_or(arguments.len());
     arguments.splice(at..at, extra.iter().map(|word| word.to_os_string()));
     let word = |text: &std::ffi::OsStr| crate::shell::printable_word_bytes(text.as_bytes());
@@ -181,33 +180,27 @@ pub(crate) fn this_command(
     if let Some((name, value)) = env {
         words.push(format!("{name}={}", word(value.as_os_str())));
     }
-    words.push(word(program.map_or(typed.as_os_str(), |program| program.as_os_str())));
+    words.push(crate::inventory::system::Machine.porthole_program(runner));
     words.extend(arguments.iter().map(|argument| word(argument)));
     words.join(" ")
 }
 
 /// Advice to run this command line again as root, through `sudo` or `su`
 /// as `kill` writes its runs as root ([`crate::termination::as_root`]), with
-/// the running executable by its path (root's `PATH` may not hold the one
-/// typed); as typed, and said in words, where neither is installed.
+/// porthole called as root's `PATH` runs this build; said in words where
+/// neither is installed.
 pub(crate) fn again_as_root(what: &str) -> String {
+    use crate::inventory::system::Runner;
     use crate::model::termination::AsRoot;
     let as_root = crate::termination::as_root(
         &crate::inventory::system::Machine,
         rustix::process::getuid().as_raw(),
         rustix::process::geteuid().is_root(),
     );
-    // A file deleted since the start runs nothing: the command as typed
-    // then, which finds whatever porthole the shell finds.
-    let executable = crate::sys::executable::current();
+    let command = this_command(None, Runner::Root, &[]);
     match as_root {
-        AsRoot::Already | AsRoot::Unknown => {
-            format!("`{}` run as root {what}", this_command(None, None, &[]))
-        }
-        wrapper => {
-            let command = this_command(None, executable.runnable(), &[]);
-            format!("`{}` {what}", wrapper.wrap(&command))
-        }
+        AsRoot::Already | AsRoot::Unknown => format!("`{command}` run as root {what}"),
+        wrapper => format!("`{}` {what}", wrapper.wrap(&command)),
     }
 }
 
@@ -221,6 +214,7 @@ pub(crate) fn system_store_advice(
     system: &crate::store::SystemStore,
     store_option: bool,
 ) -> String {
+    use crate::inventory::system::Runner;
     let head = if missing {
         format!("no history at {} yet", own.display())
     } else {
@@ -229,9 +223,9 @@ pub(crate) fn system_store_advice(
     match system {
         crate::store::SystemStore::Readable(path) => {
             let line = if store_option {
-                this_command(None, None, &["--store".as_ref(), path.as_os_str()])
+                this_command(None, Runner::User, &["--store".as_ref(), path.as_os_str()])
             } else {
-                this_command(Some(("PORTHOLE_STORE", path)), None, &[])
+                this_command(Some(("PORTHOLE_STORE", path)), Runner::User, &[])
             };
             format!(
                 "{head}, but the recorder's service keeps its store in {}: `{line}` reads it",

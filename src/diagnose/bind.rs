@@ -169,7 +169,8 @@ pub fn judge_bind(system: &dyn System, client: Client, probe: BindProbe) -> Bind
         let expiry = system.time_wait_expiry(port);
         causes.push(held_by_time_wait(address, &holders, reused, expiry, &lines));
     } else if plain == BindOutcome::InUse || reused == BindOutcome::InUse {
-        causes.push(held_otherwise(address, &snapshot, &holders, &lines));
+        let program = system.porthole_program(crate::inventory::system::Runner::User);
+        causes.push(held_otherwise(address, &snapshot, &holders, &lines, &program));
     }
 
     let unprivileged_start = system.unprivileged_port_start().unwrap_or(1024);
@@ -304,12 +305,14 @@ fn held_by_time_wait(
 }
 
 /// The kernel says in use, but no listener holds it: a bound or connected
-/// socket, or one porthole cannot see.
+/// socket, or one porthole cannot see. `program` calls porthole in a fix
+/// line.
 fn held_otherwise(
     address: SocketAddr,
     snapshot: &Snapshot,
     holders: &Holders,
     attempt_lines: &[String],
+    program: &str,
 ) -> Cause {
     let port = address.port();
     let mut lines = attempt_lines.to_vec();
@@ -328,7 +331,7 @@ fn held_otherwise(
         holders.other_states.iter().flat_map(|s| s.owners.iter()).map(u32::to_string).collect();
     if holders.other_states.is_empty() && holders.time_wait.is_empty() {
         lines.push("no socket on the port is visible: the holder may be another user's process, or a socket bound without listen() that this kernel does not list".to_string());
-        fix.push(Fix::command(format!("porthole ls -a --port {port} --netns all")));
+        fix.push(Fix::command(format!("{program} ls -a --port {port} --netns all")));
     } else if !pids.is_empty() {
         fix.push(Fix::command(format!("kill {}   # stop the holder", pids.join(" "))));
     }
@@ -563,10 +566,18 @@ mod tests {
 
         #[test]
         fn in_use_with_no_visible_holder() {
-            let probe = probe("127.0.0.1:8080", BindOutcome::InUse, BindOutcome::InUse);
-            let diagnosis = judge_bind(&machine(), Client::Current, probe);
+            let unseen = probe("127.0.0.1:8080", BindOutcome::InUse, BindOutcome::InUse);
+            let diagnosis = judge_bind(&machine(), Client::Current, unseen);
             assert_eq!(ids(&diagnosis), vec![CauseId::PortInUse]);
             assert_eq!(fixes(&diagnosis.causes[0])[0], "porthole ls -a --port 8080 --netns all");
+            // A porthole the user's PATH does not find is called by its path.
+            let by_path = Scripted { program: Some("/tmp/build/porthole".into()), ..machine() };
+            let again = probe("127.0.0.1:8080", BindOutcome::InUse, BindOutcome::InUse);
+            let diagnosis = judge_bind(&by_path, Client::Current, again);
+            assert_eq!(
+                fixes(&diagnosis.causes[0])[0],
+                "/tmp/build/porthole ls -a --port 8080 --netns all"
+            );
         }
 
         #[test]

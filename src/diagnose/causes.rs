@@ -54,7 +54,7 @@ use super::{
     listener_snapshot, probe, probe_address_open, resolve_noting, Attempt, Cause, CauseId,
     DiagnoseError, Diagnosis, Fix, Request, Severity, Target,
 };
-use crate::inventory::system::{FileStatus, System};
+use crate::inventory::system::{FileStatus, Runner, System};
 use crate::inventory::user_database::group_name;
 use crate::inventory::{NamespaceSelection, Query};
 use crate::model::diagnosis::{CertificateProblem, HttpResponse, ServiceAnswer};
@@ -97,6 +97,9 @@ struct Evidence<'a> {
     /// another file does not serve it. `None` when porthole cannot tell (a
     /// directory above the path it may not search).
     unix_file: Option<Option<(u64, u64)>>,
+    /// How the fix lines the user runs call porthole (`porthole`, or its
+    /// path where the user's `PATH` does not find this build).
+    program: String,
 }
 
 /// What a connect diagnosis gathers before judging: the probes of every
@@ -343,6 +346,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
             }
             _ => None,
         },
+        program: system.porthole_program(Runner::User),
     };
     let mut extra_listeners: Vec<Socket> = Vec::new();
     let mut extra_processes: BTreeMap<u32, Process> = BTreeMap::new();
@@ -503,7 +507,10 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
             evidence: attempts.iter().map(attempt_line).collect(),
             fix: vec![
                 Fix::step("look at the service's own logs"),
-                Fix::command(format!("porthole ls --port {port} -a   # every socket on the port")),
+                Fix::command(format!(
+                    "{} ls --port {port} -a   # every socket on the port",
+                    evidence.program
+                )),
             ],
         });
     }
@@ -647,7 +654,7 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
         };
         let interfaces = (!blocked).then(|| interfaces::read(evidence.system)).flatten();
         if let Some(cause) = interfaces.and_then(|interfaces| {
-            super::link_local::unreachable(attempt, v6, port, zone, &interfaces)
+            super::link_local::unreachable(attempt, v6, port, zone, &interfaces, &evidence.program)
         }) {
             causes.push(cause);
             return Explained { causes, nothing_here: false };
@@ -735,7 +742,7 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
             causes.extend(rule);
             if !serving.is_empty() {
                 if !found_rule {
-                    causes.push(unexplained(attempt));
+                    causes.push(unexplained(evidence, attempt));
                 }
             } else if outcome == Outcome::Unreachable
                 && !crate::model::is_loopback(ip)
@@ -744,7 +751,7 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 // A name resolved to a non-loopback address: the localhost
                 // check reports it; other names are remote.
                 if !found_rule && !evidence.target.host().is_some_and(is_localhost) {
-                    causes.push(unexplained(attempt));
+                    causes.push(unexplained(evidence, attempt));
                 }
             } else {
                 // Whatever the rule does, the listener table says what
@@ -819,7 +826,7 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 }
             }
             if causes.is_empty() {
-                causes.push(unexplained(attempt));
+                causes.push(unexplained(evidence, attempt));
             }
         }
         Outcome::Reset | Outcome::Connected => {
@@ -1134,7 +1141,10 @@ fn service_on_a_socket(system: &dyn System, target: &Target) -> Option<(String, 
             "a {} Unix socket listens at {path}: the server takes no TCP clients (listen_addresses = '' or skip-networking) but local clients through the socket",
             service.name()
         ),
-        Fix::command(format!("porthole check {quoted}   # the same service through its socket")),
+        Fix::command(format!(
+            "{} check {quoted}   # the same service through its socket",
+            system.porthole_program(Runner::User)
+        )),
     ))
 }
 
@@ -1817,9 +1827,11 @@ fn firewall_unreadable(system: &dyn System, target: &Target, client: Client, cau
         }),
     };
     let quoted = crate::shell::word(&target.to_string()).into_owned();
+    // Run by root, whose `PATH` may find another porthole or none.
+    let program = system.porthole_program(Runner::Root);
     let check = match parent {
-        Some(pid) => format!("porthole check {quoted} --from {pid}"),
-        None => format!("porthole check {quoted}"),
+        Some(pid) => format!("{program} check {quoted} --from {pid}"),
+        None => format!("{program} check {quoted}"),
     };
     // Through sudo or su, as `kill` writes its runs as root.
     // Not root, or the firewall would have been read.
@@ -2132,7 +2144,7 @@ fn cgroup_ingress_drop(
     })
 }
 
-fn unexplained(attempt: &Attempt) -> Cause {
+fn unexplained(evidence: &Evidence, attempt: &Attempt) -> Cause {
     Cause {
         id: CauseId::Unexplained,
         severity: Severity::Error,
@@ -2147,7 +2159,10 @@ fn unexplained(attempt: &Attempt) -> Cause {
             0 => vec![Fix::step("look at the service's logs")],
             port => vec![
                 Fix::step("look at the service's logs"),
-                Fix::command(format!("porthole ls -a --port {port}   # every socket on the port")),
+                Fix::command(format!(
+                    "{} ls -a --port {port}   # every socket on the port",
+                    evidence.program
+                )),
             ],
         },
     }
@@ -2252,7 +2267,10 @@ fn family_mismatch(
     };
     let reach_command = reach.and_then(|address| evidence.target.at(address)).map(|target| {
         let word = crate::shell::word(&target.to_string()).into_owned();
-        Fix::command(format!("porthole check {word}   # the same target at the listener's address"))
+        Fix::command(format!(
+            "{} check {word}   # the same target at the listener's address",
+            evidence.program
+        ))
     });
     Cause {
         id: CauseId::FamilyMismatch,
@@ -2956,8 +2974,8 @@ fn service_refused(
     fix.push(Fix::step(refusal.fix));
     if refusal.limit {
         fix.push(Fix::command(format!(
-            "porthole {}   # the clients that hold its connections",
-            evidence.port
+            "{} {}   # the clients that hold its connections",
+            evidence.program, evidence.port
         )));
     }
     Cause {
@@ -2994,7 +3012,8 @@ fn tls_required(
         }
         let url = crate::shell::word(&prefer.to_string()).into_owned();
         fix.push(Fix::command(format!(
-            "PGSSLMODE=prefer porthole check {url}   # as such a client connects"
+            "PGSSLMODE=prefer {} check {url}   # as such a client connects",
+            evidence.program
         )));
     }
     fix.push(Fix::step(
@@ -3135,7 +3154,7 @@ fn libpq_refused(
             *libpq = changed;
         }
         let url = crate::shell::word(&target.to_string()).into_owned();
-        Fix::command(format!("{variable}porthole check {url}   # {comment}"))
+        Fix::command(format!("{variable}{} check {url}   # {comment}", evidence.program))
     };
     // The signal is sent as root or as the server's user: as is when this
     // is either, through sudo where it is installed, else in words.
@@ -3266,7 +3285,7 @@ fn certificate_refused(
             }
         }
         let url = crate::shell::word(&target.to_string()).into_owned();
-        Fix::command(format!("porthole check {url}   # {comment}"))
+        Fix::command(format!("{} check {url}   # {comment}", evidence.program))
     };
     let file = judged::root_file(&root).map(str::to_string);
     let unverified = Libpq { sslmode: SslMode::Require, root: None, ..libpq.clone() };
@@ -3352,7 +3371,10 @@ fn service_not_ready(
             .unwrap_or_default();
         let mut fix = Vec::new();
         if !unix {
-            fix.push(Fix::command(format!("porthole {port}   # the process that holds the port")));
+            fix.push(Fix::command(format!(
+                "{} {port}   # the process that holds the port",
+                evidence.program
+            )));
         }
         fix.push(Fix::step(format!(
             "point the client at the {what} {} listens on, or move the other service",
@@ -3456,7 +3478,7 @@ fn service_tls_mismatch(
         summary,
         evidence: attempt_and_listeners(evidence, attempt, serving),
         fix: vec![
-            Fix::command(format!("porthole check {}", crate::shell::word(&url))),
+            Fix::command(format!("{} check {}", evidence.program, crate::shell::word(&url))),
             Fix::step(how),
         ],
     }
@@ -3541,7 +3563,10 @@ fn dead_upstream(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) ->
                 "start the service on {upstream}, or point {} at the address it really listens on",
                 process.name
             )),
-            Fix::command(format!("porthole check {upstream}   # why the upstream does not answer")),
+            Fix::command(format!(
+                "{} check {upstream}   # why the upstream does not answer",
+                evidence.program
+            )),
         ],
     })
 }
@@ -3972,7 +3997,8 @@ fn sweep(
         .cloned()
         .collect();
     if !elsewhere.is_empty() {
-        let cause = other_namespace(port, attempts, &everywhere, &elsewhere);
+        let program = system.porthole_program(Runner::User);
+        let cause = other_namespace(port, attempts, &everywhere, &elsewhere, &program);
         return Ok((cause, elsewhere, everywhere.processes));
     }
     let mut unix = unix_snapshot(system, None, None)?;
@@ -4035,6 +4061,7 @@ fn other_namespace(
     attempts: &[Attempt],
     everywhere: &Snapshot,
     elsewhere: &[Socket],
+    program: &str,
 ) -> Cause {
     let mut lines: Vec<String> = attempts.iter().map(attempt_line).collect();
     for socket in elsewhere {
@@ -4089,7 +4116,7 @@ fn other_namespace(
         (None, None) => None,
     };
     if let Some(netns) = inside {
-        fix.push(Fix::command(format!("porthole check {port} {netns}")));
+        fix.push(Fix::command(format!("{program} check {port} {netns}")));
     }
     if let Some(container) = in_container {
         fix.insert(0, Fix::step(format!("publish the port: docker run -p 127.0.0.1:{port}:{port} … (container {container}), with the app listening on 0.0.0.0 inside")));
@@ -4804,6 +4831,21 @@ mod tests {
         assert_eq!(
             fix(&neither),
             [Fix::step("run `porthole check 127.0.0.1:8080` as root, so the firewall can be read")]
+        );
+        // Root's PATH, not the user's, decides how the run as root calls
+        // porthole.
+        let elsewhere = Scripted {
+            program: Some("porthole".into()),
+            root_program: Some("'/home/u/my bin/porthole'".into()),
+            ..Scripted::default()
+        }
+        .file("/usr/bin/sudo", "");
+        assert_eq!(
+            fix(&elsewhere),
+            [Fix::command(
+                "sudo '/home/u/my bin/porthole' check 127.0.0.1:8080   # as root, so the firewall \
+                 can be read"
+            )]
         );
     }
 

@@ -33,9 +33,10 @@ fn scoped(address: Ipv6Addr, zone: &str, port: u16) -> String {
     format!("[{address}%{zone}]:{port}")
 }
 
-/// `porthole check '[ADDRESS%ZONE]:PORT'`, quoted for the shell.
-fn check_command(address: Ipv6Addr, zone: &str, port: u16) -> Fix {
-    Fix::command(format!("porthole check {}", crate::shell::word(&scoped(address, zone, port))))
+/// `porthole check '[ADDRESS%ZONE]:PORT'`, quoted for the shell, porthole
+/// called `program`.
+fn check_command(program: &str, address: Ipv6Addr, zone: &str, port: u16) -> Fix {
+    Fix::command(format!("{program} check {}", crate::shell::word(&scoped(address, zone, port))))
 }
 
 /// The interfaces that have a link-local address, each with its first
@@ -69,13 +70,14 @@ fn links_line(links: &[(&Interface, Ipv6Addr)]) -> String {
 /// (`attempt`), or `None` when the interfaces do not explain it (a refused
 /// connect, or a link that holds the address: the listener table and the
 /// firewall decide then). `zone` is the zone's interface index and name,
-/// `None` when the target has none.
+/// `None` when the target has none. `program` calls porthole in a fix line.
 pub fn unreachable(
     attempt: &Attempt,
     address: Ipv6Addr,
     port: u16,
     zone: Option<(u32, &str)>,
     interfaces: &[Interface],
+    program: &str,
 ) -> Option<Cause> {
     let outcome = attempt.outcome()?;
     if !matches!(outcome, Outcome::Unreachable | Outcome::Timeout) {
@@ -107,7 +109,7 @@ pub fn unreachable(
         let fix = match holder {
             Some(holder) => {
                 evidence.push(format!("{address} is this machine's own, on {}", holder.name));
-                vec![check_command(address, &holder.name, port)]
+                vec![check_command(program, address, &holder.name, port)]
             }
             None => {
                 evidence.push(links_line(&links));
@@ -136,7 +138,7 @@ pub fn unreachable(
             severity: Severity::Error,
             summary: format!("{address} is on {}, not on {zone}", holder.name),
             evidence,
-            fix: vec![check_command(address, &holder.name, port)],
+            fix: vec![check_command(program, address, &holder.name, port)],
         });
     }
     if holder.is_some() {
@@ -233,7 +235,7 @@ mod tests {
 
     fn judge(address: &str, scope: Option<(u32, &str)>, outcome: Outcome) -> Option<Cause> {
         let attempt = attempt(address, scope, outcome, "ENETUNREACH: network is unreachable");
-        unreachable(&attempt, address.parse().unwrap(), 8080, scope, &interfaces())
+        unreachable(&attempt, address.parse().unwrap(), 8080, scope, &interfaces(), "porthole")
     }
 
     #[test]
@@ -269,6 +271,15 @@ mod tests {
         let wrong = judge("fe80::fc:ff:fe00:1", Some((1, "lo")), Outcome::Unreachable).unwrap();
         assert_eq!(wrong.summary, "fe80::fc:ff:fe00:1 is on eth0, not on lo");
         assert_eq!(wrong.fix, [Fix::command("porthole check '[fe80::fc:ff:fe00:1%eth0]:8080'")]);
+        // A porthole the user's PATH does not find is called by its path.
+        let attempt = attempt("fe80::fc:ff:fe00:1", Some((1, "lo")), Outcome::Unreachable, "");
+        let address = "fe80::fc:ff:fe00:1".parse().unwrap();
+        let program = "'/tmp/a b/porthole'";
+        let by_path = unreachable(&attempt, address, 8080, Some((1, "lo")), &interfaces(), program);
+        assert_eq!(
+            by_path.expect("a cause").fix,
+            [Fix::command("'/tmp/a b/porthole' check '[fe80::fc:ff:fe00:1%eth0]:8080'")]
+        );
         let no_link = judge("fe80::1", Some((1, "lo")), Outcome::Unreachable).unwrap();
         assert!(no_link.summary.contains("lo has no link-local address"), "{}", no_link.summary);
         let silent = judge("fe80::2", Some((4, "eth0")), Outcome::Timeout).unwrap();

@@ -179,7 +179,8 @@ pub fn other_mount_namespace(
         ));
         pids.push(pid);
         fix.push(Fix::command(format!(
-            "porthole check {} --from {pid}   # from inside its mount namespace",
+            "{} check {} --from {pid}   # from inside its mount namespace",
+            system.porthole_program(crate::inventory::system::Runner::User),
             crate::shell::word(&format!("unix:{}", path.to_string_lossy()))
         )));
         holders.push(holder);

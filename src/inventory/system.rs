@@ -57,6 +57,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::{owners, process, InventoryError, Query};
 use crate::model::termination::{AsRoot, NamespaceInit};
 use crate::model::{Process, Snapshot, Socket};
+pub use crate::sys::executable::Runner;
 use crate::sys::signal::{Signal, SignalError};
 
 /// How long an external tool may run before it is killed. `nft` and
@@ -217,6 +218,11 @@ pub trait System: Sync {
 
     /// porthole's own environment variables.
     fn own_environment(&self) -> Vec<(String, String)>;
+
+    /// How a command printed for `runner` to run calls porthole, so it runs
+    /// this build: `porthole`, or its path where the runner's `PATH` does
+    /// not find it ([`crate::sys::executable::program_word`]).
+    fn porthole_program(&self, runner: Runner) -> String;
 
     /// The inode of the calling thread's network namespace (0 if unknown).
     fn net_namespace(&self) -> u64;
@@ -602,6 +608,10 @@ impl System for Machine {
             .collect()
     }
 
+    fn porthole_program(&self, runner: Runner) -> String {
+        crate::sys::executable::program_for(runner)
+    }
+
     fn net_namespace(&self) -> u64 {
         crate::sys::netns::inode_of("/proc/thread-self/ns/net").unwrap_or(0)
     }
@@ -745,7 +755,7 @@ pub mod fake {
     use std::collections::BTreeMap;
     use std::time::{Duration, SystemTime};
 
-    use super::{CommandOutput, FileStatus, NamespaceCounters, System};
+    use super::{CommandOutput, FileStatus, NamespaceCounters, Runner, System};
     use crate::inventory::{owners, InventoryError, NamespaceSelection, Query};
     use crate::model::termination::NamespaceInit;
     use crate::model::{Namespace, Process, Snapshot, Socket};
@@ -786,6 +796,10 @@ pub mod fake {
         /// BPF programs on the cgroup hooks of a process (`None`: porthole).
         pub cgroup_programs:
             BTreeMap<Option<u32>, Vec<crate::inventory::cgroup_policy::CgroupProgram>>,
+        /// How printed commands call porthole (`None`: `porthole`), for
+        /// the user and for root.
+        pub program: Option<String>,
+        pub root_program: Option<String>,
     }
 
     impl Scripted {
@@ -999,6 +1013,14 @@ pub mod fake {
 
         fn own_environment(&self) -> Vec<(String, String)> {
             self.environment.clone()
+        }
+
+        fn porthole_program(&self, runner: Runner) -> String {
+            let program = match runner {
+                Runner::User => &self.program,
+                Runner::Root => &self.root_program,
+            };
+            program.clone().unwrap_or_else(|| "porthole".to_string())
         }
 
         fn net_namespace(&self) -> u64 {

@@ -341,6 +341,9 @@ pub struct Plan {
     /// `porthole kill PORT… [FLAGS]` selecting what this run selects, as
     /// root's `PATH` finds this porthole.
     pub kill_command: String,
+    /// How a command the caller runs calls porthole: `porthole`, or its
+    /// path where the caller's `PATH` does not find this build.
+    pub program: String,
 }
 
 impl Plan {

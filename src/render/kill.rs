@@ -641,7 +641,7 @@ pub fn write_nothing(out: &mut dyn Write, report: &KillReport<'_>) -> std::io::R
             looked_in(plan)
         )?;
         for other in report.elsewhere.iter().filter(|e| e.socket.local_port() == port) {
-            writeln!(out, "  {}", elsewhere_text(other, port, report.flags))?;
+            writeln!(out, "  {}", elsewhere_text(other, port, report.flags, &report.plan.program))?;
         }
     }
     if !quiet.is_empty() {
@@ -716,7 +716,7 @@ fn where_free(plan: &Plan) -> String {
 
 /// One listener of another namespace: where, whose, and the command that
 /// stops it.
-fn elsewhere_text(other: &Elsewhere, port: u16, flags: &str) -> String {
+fn elsewhere_text(other: &Elsewhere, port: u16, flags: &str, program: &str) -> String {
     let socket = &other.socket;
     let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
     let processes: BTreeMap<u32, Process> =
@@ -738,19 +738,20 @@ fn elsewhere_text(other: &Elsewhere, port: u16, flags: &str) -> String {
     // Escaped here, the prose as other users' text and the command so
     // that it still runs as printed; the caller writes the line as is.
     let prose = format!("{on} in {place}, held by {who}");
-    match kill_command(other, port, flags) {
+    match kill_command(other, port, flags, program) {
         Some(command) => format!("{}: {}", Foreign(&prose), shell_line(&command)),
         None => format!("{} (porthole cannot name a way into it)", Foreign(&prose)),
     }
 }
 
-/// `porthole kill PORT --netns ARG [FLAGS]`, quoted for a shell.
-pub fn kill_command(other: &Elsewhere, port: u16, flags: &str) -> Option<String> {
+/// `porthole kill PORT --netns ARG [FLAGS]`, quoted for a shell, porthole
+/// called `program`.
+pub fn kill_command(other: &Elsewhere, port: u16, flags: &str, program: &str) -> Option<String> {
     let argument = other.netns_argument.as_deref()?;
     // A name with control characters is written with printf so the line
     // runs as printed and shows no raw escape.
     Some(format!(
-        "porthole kill {port} {}{flags}",
+        "{program} kill {port} {}{flags}",
         crate::shell::option_with_value("--netns", argument)
     ))
 }
@@ -1164,7 +1165,12 @@ impl KillRecord {
                         socket: SocketRecord::from_socket(&other.socket, &processes),
                         net_namespace_hint: other.namespace.as_ref().map(|n| n.hint(&processes)),
                         netns_argument: other.netns_argument.clone(),
-                        command: kill_command(other, other.socket.local_port(), report.flags),
+                        command: kill_command(
+                            other,
+                            other.socket.local_port(),
+                            report.flags,
+                            &report.plan.program,
+                        ),
                     }
                 })
                 .collect(),

@@ -205,7 +205,8 @@ pub enum StoreError {
     #[error("{store} has schema version {found}, newer than this porthole knows ({known}); upgrade porthole")]
     NewerSchema { store: String, found: i64, known: i64 },
     #[error(
-        "{store} has schema version {found}; run `porthole monitor` once to upgrade it to {known}"
+        "{store} has schema version {found}; run `{} monitor` once to upgrade it to {known}",
+        crate::sys::executable::program_for(crate::sys::executable::Runner::User)
     )]
     OlderSchema { store: String, found: i64, known: i64 },
     #[error("{store}: the server did not answer within {seconds}s (is a PostgreSQL server listening there? `connect_timeout=N` in the URL sets this bound)")]
@@ -232,12 +233,14 @@ pub enum StoreError {
 
 /// The command that records into `path`: `porthole monitor` for the
 /// default store of the user running porthole, else with `--store PATH`
-/// (plain `porthole monitor` would record somewhere else).
+/// (plain `porthole monitor` would record somewhere else); porthole called
+/// so that the user's `PATH` runs this build.
 fn record_command(path: &std::path::Path) -> String {
+    let program = crate::sys::executable::program_for(crate::sys::executable::Runner::User);
     match StoreLocation::default_for_user() {
-        Ok(StoreLocation::Sqlite(default)) if default == path => "porthole monitor".to_string(),
+        Ok(StoreLocation::Sqlite(default)) if default == path => format!("{program} monitor"),
         _ => format!(
-            "porthole monitor {}",
+            "{program} monitor {}",
             crate::shell::option_with_value(
                 "--store",
                 &crate::model::os_text::from_os_str(path.as_os_str())

@@ -1,6 +1,10 @@
 //! The file this porthole runs from: the one place that reads
 //! `/proc/self/exe`, for the commands porthole prints (`sudo porthole kill
-//! …`) and for the helper processes it starts (`free --hold`'s holder).
+//! …`, `porthole check …` in a fix) and for the helper processes it starts
+//! (`free --hold`'s holder). A printed command names porthole by the word
+//! [`program_word`] decides: `porthole` where the runner's `PATH` finds
+//! this file, its path where it does not (a build run as
+//! `./target/release/porthole`, a copy in `~/Downloads`).
 //!
 //! # Platform specific behavior
 //! `/proc/self/exe` is a link to the file the kernel executed, which stays
@@ -109,6 +113,104 @@ fn at(link: &Path) -> Executable {
     }
 }
 
+/// Directories in root's `PATH` under `sudo` (Debian's `secure_path`) and
+/// `su`: where a command printed to run as root finds `porthole` by name.
+pub const ROOT_PATH: &[&str] =
+    &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/// The name a command printed to the user calls porthole by when the
+/// `PATH` of whoever runs it finds this build under that name.
+pub const NAME: &str = "porthole";
+
+/// Whose `PATH` a printed command that runs porthole is looked up in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    /// The user, in the shell that started this porthole: this process's
+    /// own `PATH`.
+    User,
+    /// Root, through `sudo` or `su -c`: [`ROOT_PATH`].
+    Root,
+}
+
+/// What the first `porthole` a `PATH` search finds is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnPath {
+    /// The file the printed path would run: the running file itself, or
+    /// the file an upgrade put at its path.
+    Same,
+    /// Another file (another build, an older install).
+    Other,
+    /// No executable `porthole` in any of the directories.
+    Nothing,
+}
+
+/// How a command printed to run porthole again names it, so that it runs
+/// this build (or the one that replaced it at its path): `porthole` when
+/// the runner's `PATH` finds that file by name, else its path as one shell
+/// word. When the file was deleted since the start, its path runs nothing:
+/// a `porthole` on the `PATH` runs the command instead, and without one the
+/// path it started from says at least which file to put back.
+pub fn program_word(executable: &Executable, on_path: OnPath) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let path_word = |path: &Path| crate::shell::printable_word_bytes(path.as_os_str().as_bytes());
+    match (executable.runnable(), executable.started_from(), on_path) {
+        (Some(_), _, OnPath::Same) => NAME.to_string(),
+        (Some(path), _, OnPath::Other | OnPath::Nothing) => path_word(path),
+        (None, _, OnPath::Same | OnPath::Other) => NAME.to_string(),
+        (None, Some(path), OnPath::Nothing) => path_word(path),
+        // Nothing says where porthole is: the name is the best guess.
+        (None, None, OnPath::Nothing) => NAME.to_string(),
+    }
+}
+
+/// [`program_word`] for this process and `runner`.
+pub fn program_for(runner: Runner) -> String {
+    let executable = current();
+    let directories = match runner {
+        Runner::User => std::env::var_os("PATH").map(|path| search_path(&path)).unwrap_or_default(),
+        Runner::Root => ROOT_PATH.iter().map(PathBuf::from).collect(),
+    };
+    let on_path = find_on(&directories, NAME, executable.runnable());
+    program_word(&executable, on_path)
+}
+
+/// The directories of a `PATH` value, in order, as a shell searches them:
+/// an empty entry (a leading, trailing or doubled `:`) is the current
+/// directory.
+pub fn search_path(path: &std::ffi::OsStr) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_bytes()
+        .split(|&byte| byte == b':')
+        .map(|entry| match entry {
+            b"" => PathBuf::from("."),
+            entry => PathBuf::from(std::ffi::OsStr::from_bytes(entry)),
+        })
+        .collect()
+}
+
+/// Searches `directories` in order for an executable `name`, as a shell
+/// does, and tells whether the first one found is the file at `runs` (the
+/// same device and inode: another path to the same file, a hard or
+/// symbolic link, counts as the same).
+///
+/// # Platform specific behavior
+/// A file counts as executable when any execute bit is set, which is what
+/// the search of root (who may execute any file with one) sees; a shell of
+/// another user skips a file only it may not execute, a rare setup.
+pub fn find_on(directories: &[PathBuf], name: &str, runs: Option<&Path>) -> OnPath {
+    let identity = |metadata: &std::fs::Metadata| (metadata.dev(), metadata.ino());
+    let wanted = runs.and_then(|path| std::fs::metadata(path).ok()).map(|m| identity(&m));
+    let found = directories.iter().find_map(|directory| {
+        let metadata = std::fs::metadata(directory.join(name)).ok()?;
+        (metadata.is_file() && metadata.mode() & 0o111 != 0).then(|| identity(&metadata))
+    });
+    match found {
+        None => OnPath::Nothing,
+        Some(found) if Some(found) == wanted => OnPath::Same,
+        Some(_) => OnPath::Other,
+    }
+}
+
 /// Names this process `name` in `/proc/PID/comm` (what `ps` and porthole's
 /// own listings show): a helper started through `/proc/self/exe` would
 /// otherwise be called `exe`.
@@ -167,6 +269,74 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(at(Path::new("/proc/0/exe")), Executable::Unreadable);
+    }
+
+    #[test]
+    fn a_printed_command_names_porthole_only_where_the_path_finds_this_file() {
+        let at = |path: &str| PathBuf::from(path);
+        let present = Executable::Present(at("/home/u/target/release/porthole"));
+        // Run by its path from a directory not on PATH: the path, so the
+        // line runs this build and not another one the PATH finds.
+        assert_eq!(program_word(&present, OnPath::Same), "porthole");
+        assert_eq!(program_word(&present, OnPath::Other), "/home/u/target/release/porthole");
+        assert_eq!(program_word(&present, OnPath::Nothing), "/home/u/target/release/porthole");
+        let spaced = Executable::Present(at("/home/u/My Downloads/porthole"));
+        assert_eq!(program_word(&spaced, OnPath::Nothing), "'/home/u/My Downloads/porthole'");
+        let escape = Executable::Present(at("/tmp/\x1b[31m/porthole"));
+        assert_eq!(
+            program_word(&escape, OnPath::Nothing),
+            r#""$(printf '/tmp/\033[31m/porthole')""#
+        );
+        // An upgrade at the path: the path and the PATH run the same file.
+        let replaced = Executable::Replaced(at("/usr/local/bin/porthole"));
+        assert_eq!(program_word(&replaced, OnPath::Same), "porthole");
+        assert_eq!(program_word(&replaced, OnPath::Other), "/usr/local/bin/porthole");
+        // A deleted file runs nothing: any porthole the PATH has, else the
+        // path to put a build back at.
+        let deleted = Executable::Deleted(at("/tmp/copy/porthole"));
+        assert_eq!(program_word(&deleted, OnPath::Other), "porthole");
+        assert_eq!(program_word(&deleted, OnPath::Nothing), "/tmp/copy/porthole");
+        assert_eq!(program_word(&Executable::Unreadable, OnPath::Nothing), "porthole");
+    }
+
+    #[test]
+    fn the_path_search_takes_the_first_executable_file_as_a_shell_does() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::create_dir(&path).expect("directory");
+            path
+        };
+        let (build, old, plain, empty) =
+            (directory("build"), directory("old"), directory("plain"), directory("empty"));
+        let executable = |path: &Path, mode: u32| {
+            std::fs::write(path, "#!/bin/sh\n").expect("write");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        };
+        let this = build.join("porthole");
+        executable(&this, 0o755);
+        executable(&old.join("porthole"), 0o755);
+        // Not executable: a shell passes it by.
+        executable(&plain.join("porthole"), 0o644);
+        let path = |dirs: &[&Path]| {
+            let joined: Vec<&str> = dirs.iter().map(|d| d.to_str().expect("utf-8")).collect();
+            search_path(std::ffi::OsStr::new(&joined.join(":")))
+        };
+        let runs = Some(this.as_path());
+        assert_eq!(find_on(&path(&[&empty, &plain, &build, &old]), NAME, runs), OnPath::Same);
+        assert_eq!(find_on(&path(&[&old, &build]), NAME, runs), OnPath::Other);
+        assert_eq!(find_on(&path(&[&empty, &plain]), NAME, runs), OnPath::Nothing);
+        assert_eq!(find_on(&path(&[&old]), NAME, None), OnPath::Other);
+        // A symbolic link on the PATH to the running file is that file.
+        let linked = directory("linked");
+        std::os::unix::fs::symlink(&this, linked.join("porthole")).expect("symlink");
+        assert_eq!(find_on(&path(&[&linked, &old]), NAME, runs), OnPath::Same);
+        // Empty entries are the current directory.
+        let entries = search_path(std::ffi::OsStr::new(":/usr/bin::/bin:"));
+        let expected: Vec<PathBuf> = [".", "/usr/bin", ".", "/bin", "."].map(PathBuf::from).into();
+        assert_eq!(entries, expected);
+        assert_eq!(search_path(std::ffi::OsStr::new("")), [PathBuf::from(".")]);
     }
 
     #[test]

@@ -320,7 +320,7 @@ pub fn plan_from(
     let as_root = as_root(system, identity.uid, identity.privileged);
     // Without root, another user's process is out of reach with any flag:
     // the refusal names the run that reaches it.
-    let kill_command = porthole_kill_command(request);
+    let kill_command = porthole_kill_command(system, request);
     let root_command =
         (!identity.privileged).then(|| as_root.wrap(&format!("{kill_command} --force")));
     let mut targets: Vec<Target> = ports_of
@@ -420,6 +420,7 @@ pub fn plan_from(
         user_names,
         as_root,
         kill_command,
+        program: system.porthole_program(crate::inventory::system::Runner::User),
     }
 }
 
@@ -431,33 +432,12 @@ pub fn porthole_kill_command_with(plan: &Plan) -> String {
 
 pub use crate::inventory::system::as_root;
 
-/// Directories in root's `PATH` under `sudo` (Debian's `secure_path`) and
-/// `su`: a porthole installed there runs by name.
-const ROOT_PATH: &[&str] =
-    &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
-
 /// `porthole kill PORT… [FLAGS] [--netns ARG]`, selecting what this run
 /// selects, as root runs it: by name when root's `PATH` finds this
-/// porthole, else by its full path. When the file this porthole started
-/// from was deleted since (an upgrade, a removed copy), its path would run
-/// nothing: a porthole on root's `PATH` runs the command instead, by name.
-pub fn porthole_kill_command(request: &Request) -> String {
-    let executable = crate::sys::executable::current();
-    let on_root_path = |path: &std::path::Path| {
-        path.file_name().is_some_and(|name| name == "porthole")
-            && path.parent().is_some_and(|dir| ROOT_PATH.iter().any(|d| dir == *d))
-    };
-    let installed =
-        || ROOT_PATH.iter().any(|dir| std::path::Path::new(dir).join("porthole").is_file());
-    let program = match (executable.runnable(), executable.started_from()) {
-        (Some(path), _) if on_root_path(path) => "porthole".to_string(),
-        (Some(path), _) => crate::shell::word(&path.to_string_lossy()).into_owned(),
-        (None, _) if installed() => "porthole".to_string(),
-        // Nothing runs porthole by path or by name: the path it started
-        // from says at least which file to put back.
-        (None, Some(path)) => crate::shell::word(&path.to_string_lossy()).into_owned(),
-        (None, None) => "porthole".to_string(),
-    };
+/// porthole, else by its path (the one decision every printed porthole
+/// command takes, [`crate::sys::executable::program_word`]).
+pub fn porthole_kill_command(system: &dyn System, request: &Request) -> String {
+    let program = system.porthole_program(crate::inventory::system::Runner::Root);
     let ports: Vec<String> = request.ports.iter().map(u16::to_string).collect();
     let netns = match (&request.named_namespace, request.namespaces) {
         (Some(handle), _) => {
@@ -1167,8 +1147,16 @@ mod tests {
             named_namespace: Some(NamespaceHandle { path: "/run/netns/demo".into(), inode: 7 }),
             ..request()
         };
-        let command = porthole_kill_command(&two_ports);
-        assert!(command.ends_with(" kill 8080 9090 -t --netns /run/netns/demo"), "{command}");
+        let command = porthole_kill_command(&Scripted::default(), &two_ports);
+        assert_eq!(command, "porthole kill 8080 9090 -t --netns /run/netns/demo");
+        // Root's PATH does not find this build: its path.
+        let elsewhere = Scripted {
+            program: Some("porthole".into()),
+            root_program: Some("/home/u/bin/porthole".into()),
+            ..Scripted::default()
+        };
+        let command = porthole_kill_command(&elsewhere, &two_ports);
+        assert_eq!(command, "/home/u/bin/porthole kill 8080 9090 -t --netns /run/netns/demo");
         assert_eq!(AsRoot::Sudo.wrap("kill 42"), "sudo kill 42");
         assert_eq!(AsRoot::Su.wrap("kill 42"), "su -c 'kill 42'");
         assert_eq!(AsRoot::Already.wrap("kill 42"), "kill 42");

@@ -200,14 +200,10 @@ fn a_name_of_one_family_and_a_listener_of_the_other_get_a_fix_that_runs() {
             .map(|line| line.as_str().unwrap())
             .collect();
         assert_eq!(commands, [command.as_str()], "{mismatch:#}");
+        // `scrub` puts the build on PATH, where the fix calls it by name.
         let mut shell = netns.command("bash");
         crate::util::scrub(&mut shell);
-        let path = format!(
-            "{}:{}",
-            crate::util::binary().parent().unwrap().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let ran = crate::util::run(shell.env("PATH", path).args(["-c", &command]));
+        let ran = crate::util::run(shell.args(["-c", &command]));
         assert_eq!(ran.code, 0, "{command}: {ran:?}");
     }
 }
@@ -1805,14 +1801,10 @@ while True:
         assert!(!printed.stdout.contains(&format!("%{index}]")), "{}", printed.stdout);
     }
     let words: Vec<&str> = vec!["porthole-fix", "-c", &fix];
+    // `scrub` puts the build on PATH, where the fix calls it by name.
     let mut run = netns.command("bash");
     crate::util::scrub(&mut run);
-    let path = format!(
-        "{}:{}",
-        crate::util::binary().parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let output = run.env("PATH", path).args(&words[1..]).output().expect("bash runs");
+    let output = run.args(&words[1..]).output().expect("bash runs");
     assert!(output.status.success(), "{fix}: {}", String::from_utf8_lossy(&output.stdout));
 
     // Nothing link-local on the zone's interface (lo), no other host on ll0.
@@ -1959,4 +1951,49 @@ fn wait_explains_a_name_that_does_not_resolve() {
         output.stderr.contains("  name-resolution: 'nosuchhost.invalid' does not resolve"),
         "{output:?}"
     );
+}
+
+/// A fix line that runs porthole again called it `porthole` whatever the
+/// user had run: for a build run by its path (`./target/release/porthole`,
+/// a download, a copy in /tmp) the shell found no such command, or an older
+/// install. The line now calls it by its path unless the PATH finds this
+/// very file, and runs as printed either way.
+#[test]
+fn a_fix_that_runs_porthole_calls_it_as_this_shell_can_run_it() {
+    use std::io::Write as _;
+    // A listener that answers every connection with HTTP: not PostgreSQL,
+    // so the fix names the process that holds the port (`porthole PORT`).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    // Named `porthole`, in a directory of its own: a hard link (or copy)
+    // of the build.
+    let (dir, build) = crate::util::binary_others_can_run();
+    let copy = dir.path().join("porthole");
+    std::fs::hard_link(&build, &copy).expect("link the build as porthole");
+    let target = format!("postgres://127.0.0.1:{port}");
+    let system_path = "/usr/sbin:/usr/bin:/sbin:/bin";
+    let on_path = format!("{}:{system_path}", dir.path().display());
+    let as_word = porthole::shell::word(copy.to_str().expect("a UTF-8 path")).into_owned();
+    for (path, program) in [(system_path, as_word.as_str()), (on_path.as_str(), "porthole")] {
+        let mut command = Command::new(&copy);
+        crate::util::scrub(&mut command);
+        let output = crate::util::run(command.env("PATH", path).args(["check", "--json", &target]));
+        assert_eq!(output.code, 1, "PATH={path}: {output:?}");
+        let json = output.json();
+        let fix = format!("{program} {port}   # the process that holds the port");
+        let commands = &cause(&json, "service-not-ready")["fix_commands"];
+        assert_eq!(commands[0], fix.as_str(), "PATH={path}: {json:#}");
+        // The line runs as printed in a shell with the same PATH: `porthole
+        // PORT` finds the listener (0), where a missing command is 127.
+        let mut shell = Command::new("sh");
+        crate::util::scrub(&mut shell);
+        let ran = crate::util::run(shell.env("PATH", path).args(["-c", &fix]));
+        assert_eq!(ran.code, 0, "PATH={path}: {fix}: {ran:?}");
+        assert!(ran.stdout.contains(&port.to_string()), "{fix}: {ran:?}");
+    }
 }

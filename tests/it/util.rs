@@ -71,6 +71,13 @@ pub fn scrub(command: &mut Command) {
         command.env_remove(variable);
     }
     command.env("NO_COLOR", "1");
+    // The build's directory leads PATH, as an installed porthole's does:
+    // fix lines call it `porthole` and run as printed in a shell with this
+    // environment. A test of a porthole the PATH does not find sets its own.
+    let inherited = std::env::var_os("PATH").unwrap_or_default();
+    let directories = std::iter::once(binary().parent().expect("a directory").to_path_buf())
+        .chain(std::env::split_paths(&inherited));
+    command.env("PATH", std::env::join_paths(directories).expect("PATH entries hold no ':'"));
 }
 
 /// Runs a command to completion and captures its output.
