@@ -92,10 +92,10 @@ pub enum TargetError {
     #[error("'{text}' lacks the '//' of a URL: write {url}")]
     SchemeWithoutSlashes { text: String, url: String },
     /// `PORT/udp`: check and wait connect over TCP (and Unix sockets).
-    #[error("UDP, where porthole check and wait connect over TCP: `porthole {port}` shows who holds the UDP port")]
+    #[error("UDP, where porthole check and wait connect over TCP: `{command}` shows who holds the UDP port")]
     Udp {
-        /// `PORT/udp` or `HOST:PORT/udp`, quoted for a shell.
-        port: String,
+        /// `porthole PORT/udp` (or `HOST:PORT/udp`), as this shell runs it.
+        command: String,
     },
     /// wait-on's `file:` targets wait for a file, not a service.
     #[error("a file, not a network target: porthole waits for ports, URLs and Unix sockets (unix:/PATH)")]
@@ -910,7 +910,9 @@ impl Target {
         if transport == Some(crate::target::Transport::Udp) {
             // Named as parsed, so the command shown runs.
             let udp = format!("{endpoint}/udp");
-            return Err(TargetError::Udp { port: crate::shell::word(&udp).into_owned() });
+            let program = crate::sys::executable::program_for(crate::sys::executable::Runner::User);
+            let command = format!("{program} {}", crate::shell::word(&udp));
+            return Err(TargetError::Udp { command });
         }
         Ok(Target::Tcp {
             host: endpoint.host.unwrap_or_else(|| Host::Name("localhost".to_string())),
@@ -1879,10 +1881,10 @@ mod tests {
         assert_eq!(ok("*:3000"), localhost(3000));
         assert_eq!(ok("3000/tcp"), localhost(3000));
         assert_eq!(ok("localhost:3000/TCP"), localhost(3000));
-        assert_eq!(
-            err("[::1]:53/udp"),
-            "UDP, where porthole check and wait connect over TCP: `porthole '[::1]:53/udp'` shows who holds the UDP port"
-        );
+        // The command names porthole as this shell runs it (a path here).
+        let udp = err("[::1]:53/udp");
+        assert!(udp.starts_with("UDP, where porthole check and wait connect over TCP: `"), "{udp}");
+        assert!(udp.ends_with(" '[::1]:53/udp'` shows who holds the UDP port"), "{udp}");
         assert_eq!(err("53/sctp"), "'/sctp' after the port: porthole knows /tcp and /udp");
         // A URL's path is the path, not a transport.
         assert!(matches!(ok("http://localhost:80/tcp"), Target::Http { .. }));
