@@ -263,9 +263,19 @@ pub(crate) fn start_memcached(
     options: &[&str],
     environment: &[(&str, &Path)],
 ) -> (ChildGuard, u16) {
+    start_memcached_with(Command::new("memcached"), options, environment)
+}
+
+/// [`start_memcached`] through `command`, which runs memcached with the
+/// arguments added here (a wrapper such as `unshare … sh -c '… exec "$@"'
+/// sh memcached`).
+pub(crate) fn start_memcached_with(
+    mut command: Command,
+    options: &[&str],
+    environment: &[(&str, &Path)],
+) -> (ChildGuard, u16) {
     let port = util::unique_port();
     let port_text = port.to_string();
-    let mut command = Command::new("memcached");
     command.args(["-u", "nobody", "-l", "127.0.0.1", "-U", "0", "-p", &port_text]).args(options);
     for (name, value) in environment {
         command.env(name, value);

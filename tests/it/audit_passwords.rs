@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::audit::{
     as_user, audit, finding, postgres_bin, require, rules, shared_tempdir, start_memcached,
-    start_redis, write_hba, START,
+    start_memcached_with, start_redis, write_hba, START,
 };
 use crate::util::{self, wait_for_port, ChildGuard};
 
@@ -1431,4 +1431,42 @@ fn memcached_with_sasl_is_recognised_and_a_site_list_login_is_found() {
     let (_, json) = audit(port, &["--active"]);
     assert!(rules(&json).is_empty(), "{json:#}");
     assert_eq!(login(&json)["attempts"], 4, "{json:#}");
+}
+
+/// A memcached in a mount namespace of its own reads its `-Y` file through
+/// its own mounts: the fix edits that file through `/proc/PID/root`, not
+/// the file the same path names here.
+#[test]
+fn a_memcached_in_its_own_mount_namespace_gets_its_own_auth_file_changed() {
+    if !require("memcached") || !require("unshare") || !util::is_root() {
+        return;
+    }
+    let dir = shared_tempdir();
+    let (theirs, here) = (dir.path().join("theirs"), dir.path().join("etc"));
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::fs::create_dir_all(&here).unwrap();
+    write_readable(&theirs.join("memcached.auth"), "admin:admin\n");
+    let decoy = "admin:another-server's-password\n";
+    write_readable(&here.join("memcached.auth"), decoy);
+    let mut command = Command::new("unshare");
+    let script = format!("mount --bind {} {} && exec \"$@\"", theirs.display(), here.display());
+    command.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh", "memcached"]);
+    let file = here.join("memcached.auth");
+    let (memcached, port) = start_memcached_with(command, &["-Y", file.to_str().unwrap()], &[]);
+
+    let (_, json) = audit(port, &["--active"]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    let fix = finding(&json, "weak-password")["fix"].as_str().unwrap().to_string();
+    let through = format!("/proc/{}/root{}", memcached.pid(), file.display());
+    assert!(fix.contains(&format!(" {through} && kill -HUP {}`", memcached.pid())), "{fix}");
+    let commands = printed(&fix, "sed");
+    assert_eq!(commands.len(), 1, "{fix}");
+    run_printed(&commands[0], "");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), decoy, "this namespace's file changed");
+    assert!(std::fs::read_to_string(theirs.join("memcached.auth")).unwrap().starts_with("admin:"));
+    assert!(
+        util::eventually(START, || memcached_ascii_login(port, "admin", "admin")
+            == "CLIENT_ERROR authentication failure"),
+        "the old password still works"
+    );
 }
