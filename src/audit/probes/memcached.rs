@@ -198,6 +198,48 @@ mod tests {
         assert_eq!(response(&lying), None);
     }
 
+    /// A memcached with `-S` found by port alone: ASCII goes unanswered
+    /// (memcached waits for the rest of a 24-byte binary header), then the
+    /// binary protocol says SASL. The stand-in answers as memcached 1.6.18
+    /// does (bytes captured from `memcached -S`).
+    #[test]
+    fn a_memcached_that_ignores_ascii_is_asked_in_binary() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            // ASCII: read it, answer nothing until the client gives up.
+            let (mut ascii, _) = listener.accept().unwrap();
+            let mut sink = Vec::new();
+            let _ = ascii.read_to_end(&mut sink);
+            let (mut binary, _) = listener.accept().unwrap();
+            let mut requests = [0u8; 48];
+            binary.read_exact(&mut requests).unwrap();
+            #[rustfmt::skip]
+            let reply: Vec<u8> = [
+                &[0x81, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6][..], &[0; 12], b"1.6.18",
+                &[0x81, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5][..], &[0; 12], b"PLAIN",
+            ]
+            .concat();
+            binary.write_all(&reply).unwrap();
+            (sink, requests)
+        });
+        let deadline = Deadline::new(Duration::from_secs(30), Duration::from_secs(60));
+        let mut outcome = Outcome::default();
+        probe(address, &deadline, Expect::Unknown, &mut outcome);
+        let (ascii, binary) = server.join().unwrap();
+        assert_eq!(ascii, VERSION);
+        assert_eq!((binary[0], binary[1], binary[24], binary[25]), (0x80, 0x0b, 0x80, 0x20));
+        assert_eq!(outcome.service.as_deref(), Some("memcached"));
+        assert_eq!(outcome.version.as_deref(), Some("1.6.18"));
+        assert_eq!(outcome.memcached_sasl.as_deref(), Some("PLAIN"));
+        assert!(
+            matches!(&outcome.observations[..], [Observation::AuthRequired { evidence }]
+                if evidence.contains("SASL authentication, `-S`")),
+            "{outcome:?}"
+        );
+    }
+
     #[test]
     fn requests_carry_key_and_value_lengths() {
         let bytes = request(OPCODE_SASL_AUTH, b"PLAIN", b"\0u\0p");
