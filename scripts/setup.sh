@@ -29,6 +29,8 @@ declare -A needed=(
     [script]=bsdutils
     [redis-server]=redis-server
     [memcached]=memcached
+    # memcached -S with a sasldb for weak-password (tests/it/audit_passwords.rs).
+    [saslpasswd2]=sasl2-bin
     [socat]=socat
     [nginx]=nginx-light
     [mariadbd]=mariadb-server

@@ -90,9 +90,43 @@ fn match_lines(text: &str, cmdline: &[String]) -> Option<(Option<usize>, Option<
     (same && !words.is_empty()).then_some((listen_line, udp_line))
 }
 
+/// The ASCII authentication file of a memcached command line (`-Y FILE`,
+/// `-YFILE`, `--auth-file=FILE` or `--auth-file FILE`; the last one
+/// counts, as with getopt), as the server names it.
+pub fn auth_file(cmdline: &[String]) -> Option<String> {
+    let mut found = None;
+    let mut arguments = cmdline.iter().skip(1);
+    while let Some(argument) = arguments.next() {
+        if argument == "--" {
+            break;
+        }
+        if argument == "-Y" || argument == "--auth-file" {
+            found = arguments.next().cloned();
+        } else if let Some(file) = argument.strip_prefix("--auth-file=") {
+            found = Some(file.to_string());
+        } else if let Some(file) = argument.strip_prefix("-Y") {
+            found = Some(file.to_string());
+        }
+    }
+    found.filter(|file| !file.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_auth_file_is_read_in_every_spelling() {
+        assert_eq!(
+            auth_file(&words("memcached -Y /etc/mc.auth -p 1")).as_deref(),
+            Some("/etc/mc.auth")
+        );
+        assert_eq!(auth_file(&words("memcached -Y/a -p 1")).as_deref(), Some("/a"));
+        assert_eq!(auth_file(&words("memcached --auth-file=/b")).as_deref(), Some("/b"));
+        assert_eq!(auth_file(&words("memcached --auth-file /c -Y /d")).as_deref(), Some("/d"));
+        assert_eq!(auth_file(&words("memcached -S -p 11211")), None);
+        assert_eq!(auth_file(&words("memcached -Y")), None);
+    }
 
     fn words(line: &str) -> Vec<String> {
         line.split_whitespace().map(str::to_string).collect()

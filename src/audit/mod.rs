@@ -248,6 +248,11 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         if let Some(memcached) = target.owners.iter().find(|p| p.name == "memcached") {
             outcome.memcached_config =
                 memcached_options::config_file(system, memcached.pid, &memcached.cmdline);
+            // Relative to a working directory `-d` left: only absolute
+            // paths are named.
+            outcome.memcached_auth_file = memcached_options::auth_file(&memcached.cmdline)
+                .filter(|file| file.starts_with('/'))
+                .map(|file| reached_path(system, memcached.pid, &file));
         }
         if !target.scope.is_exposed() {
             continue;

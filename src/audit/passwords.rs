@@ -1,7 +1,8 @@
 //! The `weak-password` check (`--active` only): after probing, every
 //! service that asked for a password (an `AuthRequired` observation) and
 //! that porthole has a login client for — Redis, PostgreSQL, MySQL/MariaDB,
-//! MongoDB, Elasticsearch/OpenSearch, RabbitMQ, Jupyter ([`login`]) — gets
+//! MongoDB, Elasticsearch/OpenSearch, RabbitMQ, Jupyter, memcached (ASCII
+//! `-Y` and SASL `PLAIN`) ([`login`]) — gets
 //! a short list of default credentials.
 //!
 //! # Limits
@@ -24,7 +25,8 @@ use std::time::{Duration, Instant};
 use super::probes::conn::Deadline;
 use super::probes::login::{self, Attempt, Credential, Service};
 use super::probes::{
-    http_auth, mongodb_auth, mysql_auth, postgres_auth, redis_auth, Observation, Outcome,
+    http_auth, memcached_auth, mongodb_auth, mysql_auth, postgres_auth, redis_auth, Observation,
+    Outcome,
 };
 use super::Target;
 use crate::model::LoginReport;
@@ -139,7 +141,10 @@ pub fn applicable(outcome: &Outcome, target: &Target) -> Option<Service> {
     if rabbit && matches!(name, "http" | "https") {
         return Some(Service::RabbitMq);
     }
-    let service = Service::of(name)?;
+    let service = match Service::of(name)? {
+        Service::Memcached if outcome.memcached_sasl.is_some() => Service::MemcachedSasl,
+        service => service,
+    };
     let mut asked = false;
     for observation in &outcome.observations {
         match observation {
@@ -157,6 +162,7 @@ pub fn applicable(outcome: &Outcome, target: &Target) -> Option<Service> {
 fn attempt(
     service: Service,
     target: &Target,
+    sasl_mechanisms: Option<&str>,
     tls: bool,
     credential: &Credential,
     timeout: Duration,
@@ -180,12 +186,18 @@ fn attempt(
             http_auth::attempt_jupyter_token(address, tls, password, &deadline)
         }
         Service::Jupyter => http_auth::attempt_jupyter_password(address, tls, password, &deadline),
+        Service::Memcached => memcached_auth::attempt_ascii(address, user, password, &deadline),
+        Service::MemcachedSasl => {
+            let mechanisms = sasl_mechanisms.unwrap_or_default();
+            memcached_auth::attempt_sasl(address, mechanisms, user, password, &deadline)
+        }
     }
 }
 
 fn check_one(
     service: Service,
     target: &Target,
+    sasl_mechanisms: Option<&str>,
     tls: bool,
     options: &PasswordOptions,
 ) -> (Sequence, Option<redis_auth::LoggedIn>) {
@@ -195,7 +207,15 @@ fn check_one(
         &candidates,
         |credential| {
             let started = Instant::now();
-            let result = attempt(service, target, tls, credential, options.timeout, &mut redis);
+            let result = attempt(
+                service,
+                target,
+                sasl_mechanisms,
+                tls,
+                credential,
+                options.timeout,
+                &mut redis,
+            );
             (result, started.elapsed())
         },
         || std::thread::sleep(options.spacing),
@@ -234,6 +254,9 @@ pub fn check_all(
                 .iter()
                 .map(|&(index, service, tls)| {
                     let target = &targets[index];
+                    // memcached with SASL: the mechanisms it offered.
+                    let sasl_mechanisms =
+                        outcomes[index].as_ref().and_then(|o| o.memcached_sasl.as_deref());
                     let foreign = target
                         .net_namespace
                         .filter(|ns| Some(*ns) != current_namespace)
@@ -251,7 +274,7 @@ pub fn check_all(
                                 return (sequence, None);
                             }
                         }
-                        check_one(service, target, tls, options)
+                        check_one(service, target, sasl_mechanisms, tls, options)
                     })
                 })
                 .collect();
@@ -412,8 +435,13 @@ mod tests {
             ..asked.clone()
         };
         assert_eq!(applicable(&open, &target), None);
-        let unknown = Outcome { service: Some("memcached".into()), ..asked.clone() };
+        let unknown = Outcome { service: Some("ssh".into()), ..asked.clone() };
         assert_eq!(applicable(&unknown, &target), None);
+        // memcached: ASCII authentication unless the probe saw SASL.
+        let memcached = Outcome { service: Some("memcached".into()), ..asked.clone() };
+        assert_eq!(applicable(&memcached, &target), Some(Service::Memcached));
+        let sasl = Outcome { memcached_sasl: Some("PLAIN".into()), ..memcached };
+        assert_eq!(applicable(&sasl, &target), Some(Service::MemcachedSasl));
         // RabbitMQ's management API is a generic HTTP server to the probe.
         let mut rabbit = crate::audit::rules::testing::target("127.0.0.1", 15672);
         rabbit.owners[0].name = "beam.smp".into();

@@ -257,23 +257,40 @@ fn renamed_redis_is_identified_without_http_headers() {
 
 // ------------------------------------------------------------ memcached
 
+/// A memcached on a unique loopback port with `options`, started as
+/// `nobody`: the files it is to read must be readable by every user.
+pub(crate) fn start_memcached(
+    options: &[&str],
+    environment: &[(&str, &Path)],
+) -> (ChildGuard, u16) {
+    start_memcached_with(Command::new("memcached"), options, environment)
+}
+
+/// [`start_memcached`] through `command`, which runs memcached with the
+/// arguments added here (a wrapper such as `unshare … sh -c '… exec "$@"'
+/// sh memcached`).
+pub(crate) fn start_memcached_with(
+    mut command: Command,
+    options: &[&str],
+    environment: &[(&str, &Path)],
+) -> (ChildGuard, u16) {
+    let port = util::unique_port();
+    let port_text = port.to_string();
+    command.args(["-u", "nobody", "-l", "127.0.0.1", "-U", "0", "-p", &port_text]).args(options);
+    for (name, value) in environment {
+        command.env(name, value);
+    }
+    let server = ChildGuard::spawn(&mut command);
+    assert!(wait_for_port(port, START), "memcached did not start on {port}");
+    (server, port)
+}
+
 #[test]
 fn memcached_is_no_auth() {
     if !require("memcached") {
         return;
     }
-    let port = util::unique_port();
-    let _memcached = ChildGuard::spawn(Command::new("memcached").args([
-        "-u",
-        "nobody",
-        "-l",
-        "127.0.0.1",
-        "-U",
-        "0",
-        "-p",
-        &port.to_string(),
-    ]));
-    assert!(wait_for_port(port, START), "memcached did not start");
+    let (_memcached, port) = start_memcached(&[], &[]);
     let (_, json) = audit(port, &[]);
     assert_eq!(rules(&json), ["no-auth"], "{json:#}");
     assert!(finding(&json, "no-auth")["evidence"].as_str().unwrap().contains("VERSION"));

@@ -3,7 +3,8 @@
 //! password, with an ACL user; PostgreSQL with MD5 and SCRAM passwords and
 //! with `auth_delay` (a rate-limit sign); MariaDB with `root`/`root`;
 //! RabbitMQ's management API with `guest`/`guest`; a MongoDB stand-in (SCRAM,
-//! validated with pymongo) with `admin`/`admin`. Each audit is limited
+//! validated with pymongo) with `admin`/`admin`; memcached with ASCII
+//! authentication (`-Y`) and with SASL (`-S`). Each audit is limited
 //! with `--port` to the test's own server.
 
 use std::path::Path;
@@ -13,8 +14,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::audit::{
-    as_user, audit, finding, postgres_bin, require, rules, shared_tempdir, start_redis, write_hba,
-    START,
+    as_user, audit, finding, postgres_bin, require, rules, shared_tempdir, start_memcached,
+    start_memcached_with, start_redis, write_hba, START,
 };
 use crate::util::{self, wait_for_port, ChildGuard};
 
@@ -1291,4 +1292,181 @@ fn mongodb_server_signature_is_verified() {
     assert_eq!(record["attempts"], 1, "{record}");
     assert_eq!(record["accepted_user"], Value::Null, "{record}");
     assert_eq!(record["stopped"], "stopped: server signature does not match", "{record}");
+}
+
+// ------------------------------------------------------------ memcached
+
+/// Makes `path` readable by every user (memcached reads as `nobody`).
+fn make_readable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+/// Writes `text` to `path`, readable by every user.
+fn write_readable(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    make_readable(path);
+}
+
+/// One ASCII authentication (`-Y`) with `user` and `password`: memcached's
+/// reply line.
+fn memcached_ascii_login(port: u16, user: &str, password: &str) -> String {
+    use std::io::{BufRead as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let data = format!("{user} {password}");
+    write!(stream, "set key 0 0 {}\r\n{data}\r\n", data.len()).unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stream).read_line(&mut line).expect("a reply");
+    line.trim_end().to_string()
+}
+
+#[test]
+fn memcached_ascii_auth_admin_admin_is_found_and_its_fix_runs() {
+    if !require("memcached") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let auth = dir.path().join("memcached.auth");
+    write_readable(&auth, "app:Zq-long-application-secret\nadmin:admin\n");
+    let (memcached, port) = start_memcached(&["-Y", auth.to_str().unwrap()], &[]);
+    assert_eq!(memcached_ascii_login(port, "admin", "admin"), "STORED");
+
+    // Passive: it asks for a password, which is no finding, and no login.
+    let (_, json) = audit(port, &[]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    assert!(logins(&json).is_empty(), "{json:#}");
+
+    let (output, json) = audit(port, &["--active"]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    let weak = finding(&json, "weak-password");
+    assert_eq!(weak["service"], "memcached", "{weak}");
+    let evidence = weak["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains(
+            "logged in as `admin` with a default password from porthole's list (1 attempt)"
+        ),
+        "{evidence}"
+    );
+    let record = login(&json);
+    assert_eq!(
+        (record["attempts"].as_u64(), record["accepted_user"].as_str()),
+        (Some(1), Some("admin"))
+    );
+    assert!(!output.stdout.contains("admin:admin"), "{}", output.stdout);
+
+    // The fix sets a random password in the file and makes memcached
+    // read it again.
+    let fix = weak["fix"].as_str().unwrap();
+    let commands = printed(fix, "sed");
+    assert_eq!(commands.len(), 1, "{fix}");
+    assert!(commands[0].ends_with(&format!("&& kill -HUP {}", memcached.pid())), "{fix}");
+    run_printed(&commands[0], "");
+    let text = std::fs::read_to_string(&auth).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "app:Zq-long-application-secret", "{text}");
+    let new = lines[1].strip_prefix("admin:").expect("admin's line stays");
+    assert!(new.len() == 48 && new.chars().all(|c| c.is_ascii_hexdigit()), "{text}");
+    // memcached reloads the file from its clock event, after the signal.
+    assert!(
+        util::eventually(START, || memcached_ascii_login(port, "admin", "admin")
+            == "CLIENT_ERROR authentication failure"),
+        "the old password still works"
+    );
+    assert_eq!(memcached_ascii_login(port, "admin", new), "STORED");
+
+    let (_, json) = audit(port, &["--active"]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    let record = login(&json);
+    assert_eq!(record["attempts"], 4, "{record}");
+    assert!(record["accepted_user"].is_null(), "{record}");
+}
+
+#[test]
+fn memcached_with_sasl_is_recognised_and_a_site_list_login_is_found() {
+    if !require("memcached") || !require("saslpasswd2") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let sasldb = dir.path().join("memcached.sasldb");
+    let mut saslpasswd = Command::new("saslpasswd2")
+        .args(["-f", sasldb.to_str().unwrap(), "-a", "memcached", "-c", "-p", "cache"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("saslpasswd2 runs");
+    {
+        use std::io::Write as _;
+        saslpasswd.stdin.take().unwrap().write_all(b"site-listed-secret").unwrap();
+    }
+    assert!(saslpasswd.wait().unwrap().success(), "saslpasswd2 failed");
+    make_readable(&sasldb);
+    write_readable(
+        &dir.path().join("memcached.conf"),
+        &format!("mech_list: plain\nsasldb_path: {}\n", sasldb.display()),
+    );
+    let (_memcached, port) = start_memcached(&["-S"], &[("SASL_CONF_PATH", dir.path())]);
+
+    // Passive: memcached with SASL, not an open one, nor an unknown service.
+    let (_, json) = audit(port, &[]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    let listener = json.to_string();
+    assert!(listener.contains("SASL authentication, `-S`"), "{json:#}");
+    assert!(listener.contains("\"memcached\""), "{json:#}");
+
+    // porthole's list fails, the site's pair gets in over SASL PLAIN.
+    let list = dir.path().join("passwords");
+    std::fs::write(&list, "cache:site-listed-secret\n").unwrap();
+    let (_, json) = audit(port, &["--active", "--passwords", list.to_str().unwrap()]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    let evidence = finding(&json, "weak-password")["evidence"].as_str().unwrap().to_string();
+    assert!(
+        evidence.contains("logged in as `cache` with a listed password from the site's --passwords list (5 attempts)"),
+        "{evidence}"
+    );
+    let record = login(&json);
+    assert_eq!(record["accepted_user"], "cache", "{record}");
+    assert_eq!(record["service"], "memcached", "{record}");
+
+    // Without the pair: every default is tried and refused.
+    let (_, json) = audit(port, &["--active"]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    assert_eq!(login(&json)["attempts"], 4, "{json:#}");
+}
+
+/// A memcached in a mount namespace of its own reads its `-Y` file through
+/// its own mounts: the fix edits that file through `/proc/PID/root`, not
+/// the file the same path names here.
+#[test]
+fn a_memcached_in_its_own_mount_namespace_gets_its_own_auth_file_changed() {
+    if !require("memcached") || !require("unshare") || !util::is_root() {
+        return;
+    }
+    let dir = shared_tempdir();
+    let (theirs, here) = (dir.path().join("theirs"), dir.path().join("etc"));
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::fs::create_dir_all(&here).unwrap();
+    write_readable(&theirs.join("memcached.auth"), "admin:admin\n");
+    let decoy = "admin:another-server's-password\n";
+    write_readable(&here.join("memcached.auth"), decoy);
+    let mut command = Command::new("unshare");
+    let script = format!("mount --bind {} {} && exec \"$@\"", theirs.display(), here.display());
+    command.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh", "memcached"]);
+    let file = here.join("memcached.auth");
+    let (memcached, port) = start_memcached_with(command, &["-Y", file.to_str().unwrap()], &[]);
+
+    let (_, json) = audit(port, &["--active"]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    let fix = finding(&json, "weak-password")["fix"].as_str().unwrap().to_string();
+    let through = format!("/proc/{}/root{}", memcached.pid(), file.display());
+    assert!(fix.contains(&format!(" {through} && kill -HUP {}`", memcached.pid())), "{fix}");
+    let commands = printed(&fix, "sed");
+    assert_eq!(commands.len(), 1, "{fix}");
+    run_printed(&commands[0], "");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), decoy, "this namespace's file changed");
+    assert!(std::fs::read_to_string(theirs.join("memcached.auth")).unwrap().starts_with("admin:"));
+    assert!(
+        util::eventually(START, || memcached_ascii_login(port, "admin", "admin")
+            == "CLIENT_ERROR authentication failure"),
+        "the old password still works"
+    );
 }

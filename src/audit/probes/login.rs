@@ -54,6 +54,10 @@ pub enum Service {
     /// `token` (an `Authorization: token` header) or `password` (the
     /// login form).
     Jupyter,
+    /// memcached's ASCII authentication (`-Y FILE`).
+    Memcached,
+    /// memcached's SASL over the binary protocol (`-S`), with `PLAIN`.
+    MemcachedSasl,
 }
 
 impl Service {
@@ -67,6 +71,8 @@ impl Service {
             "elasticsearch" | "opensearch" => Some(Service::Elasticsearch),
             "rabbitmq" => Some(Service::RabbitMq),
             "jupyter" => Some(Service::Jupyter),
+            // Which of its two methods is the probe's to say.
+            "memcached" => Some(Service::Memcached),
             _ => None,
         }
     }
@@ -81,6 +87,9 @@ impl Service {
             Service::Elasticsearch => "elastic",
             Service::RabbitMq => "guest",
             Service::Jupyter => "password",
+            // Debian's memcached runs as `memcache`; the file names no
+            // account of its own.
+            Service::Memcached | Service::MemcachedSasl => "memcache",
         }
     }
 
@@ -116,6 +125,15 @@ impl Service {
                 ("password", "jupyter"),
                 ("password", "password"),
                 ("password", "admin"),
+            ],
+            // memcached has no built-in account: `foo:bar` is the example
+            // of its protocol.txt and release notes, the others what
+            // tutorials write.
+            Service::Memcached | Service::MemcachedSasl => &[
+                ("admin", "admin"),
+                ("memcache", "memcache"),
+                ("memcached", "memcached"),
+                ("foo", "bar"),
             ],
         }
     }
@@ -276,6 +294,7 @@ mod tests {
         assert_eq!(Service::of("valkey"), Some(Service::Redis));
         assert_eq!(Service::of("mariadb"), Some(Service::Mysql));
         assert_eq!(Service::of("mongodb"), Some(Service::MongoDb));
-        assert_eq!(Service::of("memcached"), None);
+        assert_eq!(Service::of("memcached"), Some(Service::Memcached));
+        assert_eq!(Service::of("memcachedb"), None);
     }
 }

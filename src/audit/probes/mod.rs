@@ -30,6 +30,7 @@ pub mod http_services;
 pub mod jdwp;
 pub mod login;
 pub mod memcached;
+pub mod memcached_auth;
 pub mod mongodb;
 pub mod mongodb_auth;
 pub mod mysql;
@@ -159,6 +160,12 @@ pub struct Outcome {
     /// memcached: the configuration file its command line was made from
     /// (`None`: the options were typed on the command line).
     pub memcached_config: Option<crate::audit::memcached_options::ConfigFile>,
+    /// memcached with SASL (`-S`): the mechanisms it offers, so logins go
+    /// over the binary protocol's SASL instead of ASCII authentication.
+    pub memcached_sasl: Option<String>,
+    /// memcached with ASCII authentication: its `-Y` file, as reached from
+    /// here (through `/proc/PID/root` for a mount namespace of its own).
+    pub memcached_auth_file: Option<String>,
     /// PostgreSQL (`--active`): its pg_hba.conf read from disk, for the
     /// `trust` lines no login from this machine meets.
     pub hba_on_disk: Option<crate::audit::postgres_hba::HbaOnDisk>,
@@ -315,6 +322,22 @@ fn by_port(port: u16) -> Plan {
     }
 }
 
+/// What a memcached's owner says of its protocol: `-S` (`--enable-sasl`)
+/// turns ASCII off; a memcached by name without it answers ASCII.
+fn memcached_expect(hint: &Hint) -> memcached::Expect {
+    let sasl = hint
+        .cmdlines
+        .iter()
+        .any(|line| line.split_whitespace().any(|word| word == "-S" || word == "--enable-sasl"));
+    if sasl {
+        memcached::Expect::Sasl
+    } else if hint.name_is(&["memcached"]) {
+        memcached::Expect::Ascii
+    } else {
+        memcached::Expect::Unknown
+    }
+}
+
 /// The backlog the JDWP socket transport listens with (`listen(fd, 1)` in
 /// the JDK's `socketTransport.c`).
 pub const JDWP_BACKLOG: u32 = 1;
@@ -429,7 +452,9 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
     match plan {
         // Chosen by the owner's name, not only the port: a Redis for sure.
         Plan::Redis => redis::probe(address, &deadline, !hint.names.is_empty(), &mut outcome),
-        Plan::Memcached => memcached::probe(address, &deadline, &mut outcome),
+        Plan::Memcached => {
+            memcached::probe(address, &deadline, memcached_expect(hint), &mut outcome)
+        }
         Plan::MongoDb => mongodb::probe(address, &deadline, &mut outcome),
         Plan::Postgres => postgres::probe(address, &deadline, options.active, &mut outcome),
         Plan::Http | Plan::Skip | Plan::Jdwp | Plan::JdwpPicked | Plan::JdwpFirst => {
@@ -461,7 +486,7 @@ fn identify_by_request(
         return redis::probe(address, deadline, false, outcome);
     }
     if reply.starts_with(b"ERROR") {
-        return memcached::probe(address, deadline, outcome);
+        return memcached::probe(address, deadline, memcached::Expect::Ascii, outcome);
     }
     // Only a TLS record proves the port speaks TLS; a bare reset or close
     // does not (plenty of plain services hang up on an unknown request), and

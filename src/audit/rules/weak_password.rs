@@ -114,10 +114,52 @@ fn fix(context: &Context<'_>, user: &str, config_command: Option<bool>) -> Strin
             )
         }
         "jupyter" => "run `jupyter server password` (or set a long random `--IdentityProvider.token`), then restart Jupyter".to_string(),
+        "memcached" => memcached_fix(context, user),
         "http" | "https" => format!(
             "`rabbitmqctl change_password {account} '<new long random secret>'` (for `guest`: `rabbitmqctl delete_user guest` after creating your own administrator)"
         ),
         other => format!("set a long random password for the account {account} on {other}"),
+    }
+}
+
+/// A new password for a memcached account. With ASCII authentication the
+/// account is a `user:password` line of its `-Y` file, which memcached
+/// reads again on SIGHUP (memcached 1.6's `sighup_handler` sets the flag
+/// its clock event reloads the file on): the line gets a random password
+/// generated on this machine, so the secret never appears in a report.
+/// The sed pattern holds the account name, so names with other characters
+/// than letters, digits, `.`, `_` and `-` get the advice without the
+/// command.
+fn memcached_fix(context: &Context<'_>, user: &str) -> String {
+    let outcome = context.outcome;
+    if outcome.is_some_and(|outcome| outcome.memcached_sasl.is_some()) {
+        return format!(
+            "change the password of {} in the SASL database of memcached's SASL configuration (saslpasswd2 with -f naming its sasldb_path), then update the clients",
+            shell::word(user)
+        );
+    }
+    let file = outcome.and_then(|outcome| outcome.memcached_auth_file.as_deref());
+    let process = context.target.owners.iter().find(|p| p.name == "memcached");
+    let plain = !user.is_empty()
+        && user.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    match (file, process) {
+        (Some(file), Some(process)) if plain => {
+            let pattern = user.replace('.', "\\.");
+            format!(
+                "`sed -i \"s/^{pattern}:.*/{user}:$(od -An -N24 -tx1 /dev/urandom | tr -d ' \\n')/\" {} && kill -HUP {}` (memcached rereads its -Y file on SIGHUP; the clients then need the new password from that file)",
+                shell::word(file),
+                process.pid
+            )
+        }
+        (Some(file), _) => format!(
+            "set a long random password on the line of {} in {}, then send memcached SIGHUP (it rereads the file)",
+            shell::word(user),
+            shell::word(file)
+        ),
+        _ => format!(
+            "set a long random password on the line of {} in memcached's -Y file, then send memcached SIGHUP (it rereads the file)",
+            shell::word(user)
+        ),
     }
 }
 
@@ -174,6 +216,7 @@ fn percent_encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::probes::Outcome;
     use crate::audit::rules::testing::*;
 
     fn weak(user: &str, password: Option<&str>) -> Observation {
@@ -280,6 +323,30 @@ mod tests {
         assert!(check(&context(&mariadb, Some(&seen)))[0]
             .fix
             .starts_with("`mariadb -h 127.0.0.1 -P 3306 -u root -p"));
+    }
+
+    #[test]
+    fn a_memcached_fix_edits_its_auth_file_and_signals_it() {
+        let mut memcached = target("127.0.0.1", 11211);
+        memcached.owners[0].name = "memcached".into();
+        let pid = memcached.owners[0].pid;
+        let mut seen = outcome("memcached", vec![weak("ops.team", None)]);
+        seen.memcached_auth_file = Some("/proc/7/root/etc/memcached auth".into());
+        let fix = check(&context(&memcached, Some(&seen)))[0].fix.clone();
+        assert!(
+            fix.starts_with(&format!(
+                "`sed -i \"s/^ops\\.team:.*/ops.team:$(od -An -N24 -tx1 /dev/urandom | tr -d ' \\n')/\" '/proc/7/root/etc/memcached auth' && kill -HUP {pid}`"
+            )),
+            "{fix}"
+        );
+        // A name sed would read as more than itself: advice, no command.
+        let seen_odd = Outcome { observations: vec![weak("a/b", None)], ..seen.clone() };
+        let fix = check(&context(&memcached, Some(&seen_odd)))[0].fix.clone();
+        assert!(!fix.contains('`') && fix.contains("/proc/7/root/etc/memcached auth"), "{fix}");
+        // SASL: the database is the SASL configuration's.
+        let sasl = Outcome { memcached_sasl: Some("PLAIN".into()), ..seen };
+        let fix = check(&context(&memcached, Some(&sasl)))[0].fix.clone();
+        assert!(fix.contains("saslpasswd2") && !fix.contains('`'), "{fix}");
     }
 
     #[test]
