@@ -1446,8 +1446,13 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
                 vec![Fix::command(format!("ip addr add {address}/{prefix} dev lo"))],
             )
         }
-        LoopbackProblem::PolicyRule { address, priority, rule, route } => {
+        LoopbackProblem::PolicyRule { address, priority, rule, route, source } => {
             evidence.push(format!("ip rule: {rule}, consulted before table local"));
+            if let Some(source) = source {
+                evidence.push(format!(
+                    "the connection's source is {source}, taken from the local route by the first route lookup (which has no source and finds table local); the second lookup, with the source set, meets this rule"
+                ));
+            }
             evidence.push(format!("where it leads {address}: {route}"));
             let family = if address.is_ipv6() { " -6" } else { "" };
             (
@@ -1487,7 +1492,7 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
         LoopbackProblem::RuleNotEvaluated { address, route } => {
             evidence.push(format!("ip route get {address}: {route}"));
             evidence.push(format!(
-                "table local holds the local route of {address}, so a policy-routing rule consulted before it, by a selector porthole does not evaluate (a mark, a source address, suppress_prefixlen…), sends the connection elsewhere"
+                "table local holds the local route of {address}, so a policy-routing rule consulted before it, by a selector porthole does not evaluate (a mark, suppress_prefixlen…), sends the connection elsewhere"
             ));
             let family = if address.is_ipv6() { " -6" } else { "" };
             (

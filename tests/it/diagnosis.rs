@@ -1550,6 +1550,50 @@ fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
     }
 }
 
+/// A policy-routing rule that selects loopback by source (`from
+/// 127.0.0.1`, `from 127.0.0.0/8`, `from ::1`), consulted before table
+/// `local`, with a table that sends loopback to an `unreachable`,
+/// `blackhole` or `prohibit` route. `ip route get ADDRESS` answers `local`:
+/// a connect's first route lookup has no source yet and finds table local,
+/// and only the second, with the source it took from there, meets the
+/// rule. `check` did not name the rule; it is named with the source,
+/// its `ip rule del` runs, and the port answers again.
+#[test]
+fn a_policy_rule_that_selects_loopback_by_source_is_named_and_its_removal_runs() {
+    let cases = [
+        ("127.0.0.1", "from 127.0.0.1", "unreachable", "127.0.0.0/8"),
+        ("127.0.0.1", "from 127.0.0.0/8", "blackhole", "127.0.0.0/8"),
+        ("::1", "from ::1", "prohibit", "::1"),
+    ];
+    for (address, selector, kind, destination) in cases {
+        let Some(netns) = Netns::create() else { return };
+        let port = unique_port();
+        let _server = server_in(&netns, address, port, "http");
+        let family = if address == "::1" { "-6" } else { "-4" };
+        let setup = format!(
+            "ip {family} rule add pref 100 table local && ip {family} rule del pref 0 && \
+             ip {family} route add {kind} {destination} table 100 && \
+             ip {family} rule add {selector} pref 50 table 100"
+        );
+        netns.run_ok("sh", &["-c", &setup]);
+        let target =
+            if address == "::1" { format!("[::1]:{port}") } else { format!("{address}:{port}") };
+        let json = only_failure(&netns, &target, "loopback-down");
+        let down = cause(&json, "loopback-down");
+        assert!(
+            down["summary"].as_str().unwrap().contains("policy routing rule 50"),
+            "{selector}: {down:#}"
+        );
+        let evidence = down["evidence"].to_string();
+        assert!(evidence.contains(&format!("50: {selector} lookup 100")), "{down:#}");
+        assert!(evidence.contains(&format!("the connection's source is {address}")), "{down:#}");
+        let removal =
+            if address == "::1" { "ip -6 rule del pref 50" } else { "ip rule del pref 50" };
+        assert_eq!(down["fix_commands"], serde_json::json!([removal]), "{down:#}");
+        assert_fix_repairs(&netns, down, &target, selector);
+    }
+}
+
 /// A `tc` filter on lo that is not BPF (a `u32` match with a `mirred`
 /// redirect to another device) takes the loopback SYN away before any
 /// firewall table: `check` called it `unexplained`, having looked for BPF
