@@ -343,6 +343,10 @@ pub struct Flow {
     /// The uid of the connecting socket (the probe's: the client's with
     /// `--from PID`).
     pub uid: Option<u32>,
+    /// The mark a firewall rule sets on the SYN in a `type route` output
+    /// chain; `None` for unmarked traffic (mark 0, the lookups of
+    /// connect() itself).
+    pub mark: Option<u32>,
 }
 
 /// Why a loopback `address` cannot be reached through `lo`, `None` when the
@@ -454,9 +458,10 @@ fn local_source(output: &crate::inventory::system::CommandOutput) -> Option<IpAd
 /// lookup on, as the kernel does. The search ends at table `local`: when
 /// it holds no route for the address, the rules after it are not the
 /// cause, the missing local route is. `iif lo` (which locally generated
-/// traffic matches), `oif`, `ipproto`, `dport`, `uidrange`, `from` and
-/// `not` are evaluated for `flow`; rules with other selectors (fwmark,
-/// `sport`…) are skipped: unmarked local traffic rarely meets them.
+/// traffic matches), `oif`, `ipproto`, `dport`, `uidrange`, `from`,
+/// `fwmark` (against `flow.mark`, 0 when unmarked) and `not` are evaluated
+/// for `flow`; rules with other selectors (`sport`, `suppress_prefixlen`…)
+/// are skipped.
 ///
 /// # Platform specific behavior
 ///
@@ -484,15 +489,42 @@ pub fn policy_rule(system: &dyn System, address: IpAddr, flow: Flow) -> Option<L
         tables.insert(table.to_string(), routes.clone());
         Some(routes)
     };
-    match decide(&rules, address, None, flow, &mut routes)? {
-        Decision::Elsewhere(problem) => Some(problem),
-        Decision::Local { source } => {
-            match decide(&rules, address, Some(source), flow, &mut routes)? {
-                Decision::Elsewhere(problem) => Some(problem),
-                Decision::Local { .. } => None,
-            }
-        }
+    // connect() looks its route up unmarked (a socket without SO_MARK).
+    let unmarked = Flow { mark: None, ..flow };
+    let first = decide(&rules, address, None, unmarked, &mut routes)?;
+    let Decision::Local { source } = first else { return problem_of(Some(first)) };
+    let second = decide(&rules, address, Some(source), unmarked, &mut routes)?;
+    if flow.mark.is_none() || matches!(second, Decision::Elsewhere(_)) {
+        return problem_of(Some(second));
     }
+    // The SYN marked in a route chain is routed again, with its source.
+    problem_of(decide(&rules, address, Some(source), flow, &mut routes))
+}
+
+fn problem_of(decision: Option<Decision>) -> Option<LoopbackProblem> {
+    match decision? {
+        Decision::Elsewhere(problem) => Some(problem),
+        Decision::Local { .. } => None,
+    }
+}
+
+/// The policy-routing rule that sends the loopback SYN to `address` away
+/// once a firewall rule marked it with `flow.mark`: `None` unless the
+/// marked lookup (`ip route get … from SOURCE mark M`) fails where the
+/// unmarked one is local.
+pub fn marked_rule(system: &dyn System, address: IpAddr, flow: Flow) -> Option<LoopbackProblem> {
+    let mark = flow.mark?;
+    let unmarked = Flow { mark: None, ..flow };
+    let source = local_source(&route_get(system, address, None, unmarked)?)?;
+    let mut args: Vec<String> = ["-j", "route", "get"].map(str::to_string).to_vec();
+    args.extend([address.to_string(), "from".into(), source.to_string()]);
+    args.extend(["mark".into(), format!("{mark:#x}")]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let marked = system.run("ip", &args, COMMAND_TIMEOUT)?;
+    if local_source(&marked).is_some() {
+        return None;
+    }
+    policy_rule(system, address, flow)
 }
 
 /// Where one route lookup of a loopback connection ends.
@@ -603,6 +635,8 @@ fn rule_matches(
         "dport_end",
         "uid_start",
         "uid_end",
+        "fwmark",
+        "fwmask",
         // Who added the rule (`proto kernel`), not a selector.
         "protocol",
     ];
@@ -661,6 +695,19 @@ fn rule_matches(
     if let Some((low, high)) = range("uid", "uid_start", "uid_end") {
         selectors.push(flow.uid.map(|uid| (low..=high).contains(&u64::from(uid))));
     }
+    if let Some(wanted) = rule["fwmark"].as_str() {
+        let hex = |text: &str| u32::from_str_radix(text.trim_start_matches("0x"), 16).ok();
+        let Some(wanted) = hex(wanted) else { return Some(false) };
+        let mask = match rule["fwmask"].as_str() {
+            Some(mask) => match hex(mask) {
+                Some(mask) => mask,
+                None => return Some(false),
+            },
+            None => u32::MAX,
+        };
+        // The kernel's test: `(rule mark ^ packet mark) & mask` is 0.
+        selectors.push(Some((wanted ^ flow.mark.unwrap_or(0)) & mask == 0));
+    }
     if selectors.iter().any(Option::is_none) {
         return Some(false);
     }
@@ -708,6 +755,12 @@ fn describe_rule(rule: &serde_json::Value) -> String {
             }
             (None, Some(low), Some(high)) => text.push_str(&format!(" {word} {low}-{high}")),
             _ => {}
+        }
+    }
+    if let Some(mark) = rule["fwmark"].as_str() {
+        match rule["fwmask"].as_str() {
+            Some(mask) => text.push_str(&format!(" fwmark {mark}/{mask}")),
+            None => text.push_str(&format!(" fwmark {mark}")),
         }
     }
     if let Some(table) = rule["table"].as_str() {
@@ -853,7 +906,7 @@ mod tests {
     fn rule_selectors_are_evaluated_for_the_connection() {
         // As `ip -j rule show` prints them (iproute2 6.1).
         let rule = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap();
-        let flow = Flow { port: Some(8080), uid: Some(0) };
+        let flow = Flow { port: Some(8080), uid: Some(0), mark: None };
         let at = ip("127.0.0.1");
         let cases = [
             (r#"{"priority":5,"src":"all","uid_start":0,"uid_end":0,"table":"100"}"#, true),
@@ -873,7 +926,7 @@ mod tests {
                 true,
             ),
             (r#"{"priority":8,"not":null,"src":"all","iif":"lo","table":"100"}"#, false),
-            // Not evaluated: a source port, a mark.
+            // Not evaluated: a source port. Unmarked traffic misses a mark.
             (r#"{"priority":9,"src":"all","sport":5,"table":"100"}"#, false),
             (r#"{"priority":45,"src":"all","fwmark":"0x3","table":"7"}"#, false),
         ];
@@ -892,7 +945,7 @@ mod tests {
     #[test]
     fn a_source_selector_matches_only_once_the_source_is_known() {
         let rule = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap();
-        let flow = Flow { port: Some(8080), uid: Some(0) };
+        let flow = Flow { port: Some(8080), uid: Some(0), mark: None };
         let (at, v6) = (ip("127.0.0.1"), ip("::1"));
         let host = rule(r#"{"priority":50,"src":"127.0.0.1","table":"100"}"#);
         let network = rule(r#"{"priority":50,"src":"127.0.0.0","srclen":8,"table":"100"}"#);
@@ -980,6 +1033,57 @@ mod tests {
                 source: Some(ip("::1")),
             })
         );
+    }
+
+    #[test]
+    fn a_fwmark_rule_decides_the_lookup_of_the_marked_syn_only() {
+        let rule = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap();
+        let at = ip("127.0.0.1");
+        let exact = rule(r#"{"priority":50,"src":"all","fwmark":"0x1","table":"100"}"#);
+        let masked =
+            rule(r#"{"priority":50,"src":"all","fwmark":"0x1","fwmask":"0xff","table":"100"}"#);
+        let unmarked = Flow::default();
+        let marked = |mark| Flow { mark: Some(mark), ..Flow::default() };
+        assert_eq!(rule_matches(&exact, at, Some(at), unmarked), Some(false));
+        assert_eq!(rule_matches(&exact, at, Some(at), marked(1)), Some(true));
+        assert_eq!(rule_matches(&exact, at, Some(at), marked(0x101)), Some(false));
+        assert_eq!(rule_matches(&masked, at, Some(at), marked(0x101)), Some(true));
+        assert_eq!(rule_matches(&masked, at, Some(at), marked(2)), Some(false));
+        assert_eq!(describe_rule(&masked), "50: from all fwmark 0x1/0xff lookup 100");
+        // connect()'s own lookups find table local; the SYN marked 0x1 is
+        // routed again and meets rule 50.
+        let rules = r#"[{"priority":50,"src":"all","fwmark":"0x1","table":"100"},
+            {"priority":100,"src":"all","table":"local"}]"#;
+        let mut system = Scripted::default()
+            .command("ip -j -4 rule show", rules)
+            .command(
+                "ip -j -4 route show table local",
+                r#"[{"type":"local","dst":"127.0.0.0/8","prefsrc":"127.0.0.1"}]"#,
+            )
+            .command(
+                "ip -j -4 route show table 100",
+                r#"[{"type":"unreachable","dst":"127.0.0.0/8"}]"#,
+            )
+            .command(
+                "ip -j route get 127.0.0.1",
+                r#"[{"type":"local","dst":"127.0.0.1","prefsrc":"127.0.0.1"}]"#,
+            );
+        let failed = crate::inventory::system::CommandOutput { success: false, stdout: Vec::new() };
+        let marked_lookup = "ip -j route get 127.0.0.1 from 127.0.0.1 mark 0x1";
+        system.commands.insert(marked_lookup.into(), failed);
+        assert_eq!(policy_rule(&system, at, unmarked), None);
+        let expected = LoopbackProblem::PolicyRule {
+            address: at,
+            priority: 50,
+            rule: "50: from all fwmark 0x1 lookup 100".into(),
+            route: "unreachable 127.0.0.0/8 in table 100".into(),
+            source: None,
+        };
+        assert_eq!(marked_rule(&system, at, marked(1)), Some(expected));
+        assert_eq!(marked_rule(&system, at, unmarked), None);
+        // The kernel routes the marked SYN locally after all: no claim.
+        let local = system.command(marked_lookup, r#"[{"type":"local","dst":"127.0.0.1"}]"#);
+        assert_eq!(marked_rule(&local, at, marked(1)), None);
     }
 
     #[test]

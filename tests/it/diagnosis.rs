@@ -1594,6 +1594,65 @@ fn a_policy_rule_that_selects_loopback_by_source_is_named_and_its_removal_runs()
     }
 }
 
+/// A firewall rule in a `type route` output chain marks loopback traffic
+/// (`meta mark set 0x1`, or iptables' `-j MARK --set-mark 1` in mangle
+/// OUTPUT) and `ip rule add fwmark 0x1 lookup 100`, before table local,
+/// sends marked packets to an unreachable route: connect()'s own lookups
+/// are unmarked and find table local, the SYN rerouted with its mark is
+/// lost. `check` did not name either rule. Both are named; the fix stops
+/// the marking of loopback only (deletes a rule that marks nothing else,
+/// exempts `lo` from one that marks everything) and leaves the policy rule
+/// other marked traffic needs; it runs and the port answers again.
+#[test]
+fn a_mark_set_on_loopback_and_a_fwmark_policy_rule_are_named_and_repaired() {
+    let port = unique_port();
+    let marking = [
+        (
+            "nft",
+            "nft add table inet m && nft 'add chain inet m out { type route hook output priority -150 ; }' && nft add rule inet m out ip daddr 127.0.0.1 meta mark set 0x1",
+            "nft delete rule inet m out handle 2",
+        ),
+        (
+            "nft, everything",
+            "nft add table inet m && nft 'add chain inet m out { type route hook output priority -150 ; }' && nft add rule inet m out meta mark set 0x1",
+            "nft insert rule inet m out position 2 oif lo return",
+        ),
+        (
+            "iptables",
+            "iptables -t mangle -A OUTPUT -d 127.0.0.1 -j MARK --set-mark 1",
+            "iptables-nft -t mangle -D OUTPUT 1",
+        ),
+    ];
+    for (context, mark, fix) in marking {
+        let Some(netns) = Netns::create() else { return };
+        if context == "iptables" && !crate::util::installed("iptables") {
+            crate::util::skip("iptables is not installed");
+            return;
+        }
+        let _server = server_in(&netns, "127.0.0.1", port, "http");
+        let setup = format!(
+            "ip rule add pref 100 table local && ip rule del pref 0 && \
+             ip route add unreachable 127.0.0.0/8 table 100 && \
+             ip rule add fwmark 0x1 lookup 100 pref 50 && {mark}"
+        );
+        netns.run_ok("sh", &["-c", &setup]);
+        let target = format!("127.0.0.1:{port}");
+        let json = only_failure(&netns, &target, "loopback-down");
+        let down = cause(&json, "loopback-down");
+        let summary = down["summary"].as_str().unwrap();
+        assert!(summary.contains("marks the SYN to 127.0.0.1 with 0x1"), "{context}: {down:#}");
+        assert!(summary.contains("policy routing rule 50"), "{context}: {down:#}");
+        let evidence = down["evidence"].to_string();
+        assert!(evidence.contains("sets mark 0x1 on the SYN"), "{context}: {down:#}");
+        assert!(evidence.contains("50: from all fwmark 0x1 lookup 100"), "{context}: {down:#}");
+        assert_eq!(down["fix_commands"], serde_json::json!([fix]), "{context}: {down:#}");
+        assert_fix_repairs(&netns, down, &target, context);
+        // The lookup other marked traffic takes is still there.
+        let rules = netns.command("ip").args(["rule", "show", "pref", "50"]).output().unwrap();
+        assert!(String::from_utf8_lossy(&rules.stdout).contains("fwmark 0x1"), "{context}");
+    }
+}
+
 /// A `tc` filter on lo that is not BPF (a `u32` match with a `mirred`
 /// redirect to another device) takes the loopback SYN away before any
 /// firewall table: `check` called it `unexplained`, having looked for BPF
