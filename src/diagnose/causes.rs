@@ -1537,23 +1537,12 @@ fn marked_away(
 ) -> Option<Cause> {
     let packet = loopback_packet(evidence, ip);
     let system = evidence.system;
-    let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system));
-    let with_iptables =
-        nft.as_ref().is_some_and(|(ruleset, _)| firewall::has_iptables_tables(ruleset));
-    let iptables_nft = evidence.iptables_nft.get_or_insert_with(|| {
-        if with_iptables {
-            firewall::read_iptables_nft(system)
-        } else {
-            Vec::new()
-        }
-    });
+    let (nft, iptables_nft, legacy) = firewall_sources(evidence);
     let managed = firewall::managed_tables(iptables_nft);
-    let from_nft = nft
-        .as_ref()
-        .and_then(|(ruleset, text)| firewall::nft_mark_setter(ruleset, text, &packet, &managed));
-    let legacy = evidence.legacy.get_or_insert_with(|| firewall::read_legacy(system));
+    let from_nft =
+        nft.and_then(|(ruleset, text)| firewall::nft_mark_setter(ruleset, text, &packet, &managed));
     let setter = from_nft.or_else(|| {
-        let dumps = evidence.iptables_nft.iter().flatten().chain(legacy.iter());
+        let dumps = iptables_nft.iter().chain(legacy.iter());
         dumps
             .filter_map(|(tool, dump)| firewall::legacy_mark_setter(tool, dump, &packet))
             .next_back()
@@ -3668,10 +3657,30 @@ fn answer_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
 
 fn blockers_of(evidence: &mut Evidence, packet: &Packet) -> Vec<Blocker> {
     let packet = *packet;
+    let (nft, iptables_nft, legacy) = firewall_sources(evidence);
+    let managed = firewall::managed_tables(iptables_nft);
+    let mut blockers = match nft {
+        Some((ruleset, text)) => firewall::nft_blockers(ruleset, text, &packet, &managed),
+        None => Vec::new(),
+    };
+    for (source, dump) in iptables_nft.iter().chain(legacy.iter()) {
+        blockers.extend(firewall::legacy_blockers(source, dump, &packet));
+    }
+    blockers
+}
+
+/// An `iptables-save` dump: the tool that edits its rules, and its text.
+type Dump = (&'static str, String);
+
+/// The firewall's rules, each source read once per diagnosis: the nft
+/// ruleset with its listing, the iptables-nft dumps (read when the ruleset
+/// has tables it may have written) and the legacy backend's dumps.
+fn firewall_sources<'a>(
+    evidence: &'a mut Evidence,
+) -> (Option<&'a (firewall::NftRuleset, String)>, &'a [Dump], &'a [Dump]) {
     let system = evidence.system;
-    let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system));
-    let with_iptables =
-        nft.as_ref().is_some_and(|(ruleset, _)| firewall::has_iptables_tables(ruleset));
+    let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system)).as_ref();
+    let with_iptables = nft.is_some_and(|(ruleset, _)| firewall::has_iptables_tables(ruleset));
     let iptables_nft = evidence.iptables_nft.get_or_insert_with(|| {
         if with_iptables {
             firewall::read_iptables_nft(system)
@@ -3679,19 +3688,8 @@ fn blockers_of(evidence: &mut Evidence, packet: &Packet) -> Vec<Blocker> {
             Vec::new()
         }
     });
-    let managed = firewall::managed_tables(iptables_nft);
-    let mut blockers = match nft {
-        Some((ruleset, text)) => firewall::nft_blockers(ruleset, text, &packet, &managed),
-        None => Vec::new(),
-    };
-    for (source, dump) in iptables_nft.iter() {
-        blockers.extend(firewall::legacy_blockers(source, dump, &packet));
-    }
     let legacy = evidence.legacy.get_or_insert_with(|| firewall::read_legacy(system));
-    for (source, dump) in legacy.iter() {
-        blockers.extend(firewall::legacy_blockers(source, dump, &packet));
-    }
-    blockers
+    (nft, iptables_nft, legacy)
 }
 
 /// Whether a reject rule of the firewall stops the loopback SYN to `ip`.

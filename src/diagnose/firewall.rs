@@ -843,13 +843,27 @@ impl Rewrite {
 /// nat chain end the chain without a rewrite.
 pub fn nft_rewrite(ruleset: &NftRuleset, text: &str, packet: &Packet) -> Option<Rewrite> {
     let texts = rule_texts(text);
+    let chains = output_chains(ruleset, packet, "nat", &[]);
+    let walk = Walk { packet, hook: Hook::Output, ruleset, texts: &texts };
+    chains.iter().find_map(|chain| walk.rewrite_in(&chain.family, &chain.table, &chain.name, 0))
+}
+
+/// The base chains of type `kind` on the `output` hook that see `packet`
+/// (its family's and `inet`), in priority order; tables in `skip` left out.
+fn output_chains<'a>(
+    ruleset: &'a NftRuleset,
+    packet: &Packet,
+    kind: &str,
+    skip: &[(String, String)],
+) -> Vec<&'a NftChain> {
     let v4 = packet.destination.is_ipv4();
     let mut chains: Vec<&NftChain> = ruleset
         .nftables
         .iter()
         .filter_map(|item| item.chain.as_ref())
-        .filter(|chain| chain.kind.as_deref() == Some("nat"))
+        .filter(|chain| chain.kind.as_deref() == Some(kind))
         .filter(|chain| chain.hook.as_deref() == Some("output"))
+        .filter(|chain| !skip.iter().any(|(f, t)| *f == chain.family && *t == chain.table))
         .filter(|chain| match chain.family.as_str() {
             "inet" => true,
             "ip" => v4,
@@ -858,8 +872,7 @@ pub fn nft_rewrite(ruleset: &NftRuleset, text: &str, packet: &Packet) -> Option<
         })
         .collect();
     chains.sort_by_key(|chain| chain.prio.unwrap_or(0));
-    let walk = Walk { packet, hook: Hook::Output, ruleset, texts: &texts };
-    chains.iter().find_map(|chain| walk.rewrite_in(&chain.family, &chain.table, &chain.name, 0))
+    chains
 }
 
 /// A rule of a `type route` output chain that sets the mark of the
@@ -942,22 +955,7 @@ pub fn nft_mark_setter(
     skip: &[(String, String)],
 ) -> Option<MarkSetter> {
     let texts = rule_texts(text);
-    let v4 = packet.destination.is_ipv4();
-    let mut chains: Vec<&NftChain> = ruleset
-        .nftables
-        .iter()
-        .filter_map(|item| item.chain.as_ref())
-        .filter(|chain| chain.kind.as_deref() == Some("route"))
-        .filter(|chain| chain.hook.as_deref() == Some("output"))
-        .filter(|chain| !skip.iter().any(|(f, t)| *f == chain.family && *t == chain.table))
-        .filter(|chain| match chain.family.as_str() {
-            "inet" => true,
-            "ip" => v4,
-            "ip6" => !v4,
-            _ => false,
-        })
-        .collect();
-    chains.sort_by_key(|chain| chain.prio.unwrap_or(0));
+    let chains = output_chains(ruleset, packet, "route", skip);
     let walk = Walk { packet, hook: Hook::Output, ruleset, texts: &texts };
     let mut found = None;
     for chain in chains {

@@ -1516,6 +1516,14 @@ fn other_namespace_fix_for_an_oddly_named_namespace_runs_as_printed() {
     assert_eq!(inside.code, 0, "{command}: {inside:?}");
 }
 
+/// Moves the rule that looks up table `local` from priority 0 to `pref`
+/// (in `family`, `-4` or `-6`), as a set-up that orders its rules does, so
+/// that rules with a lower priority are consulted before it.
+fn table_local_at(netns: &Netns, family: &str, pref: &str) {
+    netns.run_ok("ip", &[family, "rule", "add", "pref", pref, "table", "local"]);
+    netns.run_ok("ip", &[family, "rule", "del", "pref", "0"]);
+}
+
 /// A policy-routing rule consulted before table `local` sends loopback to a
 /// table with an `unreachable`, `prohibit` or `blackhole` route (EHOSTUNREACH,
 /// EACCES, EINVAL): the rule is named, not a missing local route (whose
@@ -1527,8 +1535,7 @@ fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
         let Some(netns) = Netns::create() else { return };
         let port = unique_port();
         let _server = server_in(&netns, "127.0.0.1", port, "http");
-        netns.run_ok("ip", &["rule", "add", "pref", "100", "table", "local"]);
-        netns.run_ok("ip", &["rule", "del", "pref", "0"]);
+        table_local_at(&netns, "-4", "100");
         netns.run_ok("ip", &["route", "add", kind, "127.0.0.0/8", "table", table]);
         netns.run_ok("ip", &["rule", "add", "to", "127.0.0.0/8", "table", table, "pref", "50"]);
         let target = format!("127.0.0.1:{port}");
@@ -1570,9 +1577,9 @@ fn a_policy_rule_that_selects_loopback_by_source_is_named_and_its_removal_runs()
         let port = unique_port();
         let _server = server_in(&netns, address, port, "http");
         let family = if address == "::1" { "-6" } else { "-4" };
+        table_local_at(&netns, family, "100");
         let setup = format!(
-            "ip {family} rule add pref 100 table local && ip {family} rule del pref 0 && \
-             ip {family} route add {kind} {destination} table 100 && \
+            "ip {family} route add {kind} {destination} table 100 && \
              ip {family} rule add {selector} pref 50 table 100"
         );
         netns.run_ok("sh", &["-c", &setup]);
@@ -1630,9 +1637,9 @@ fn a_mark_set_on_loopback_and_a_fwmark_policy_rule_are_named_and_repaired() {
             return;
         }
         let _server = server_in(&netns, "127.0.0.1", port, "http");
+        table_local_at(&netns, "-4", "100");
         let setup = format!(
-            "ip rule add pref 100 table local && ip rule del pref 0 && \
-             ip route add unreachable 127.0.0.0/8 table 100 && \
+            "ip route add unreachable 127.0.0.0/8 table 100 && \
              ip rule add fwmark 0x1 lookup 100 pref 50 && {mark}"
         );
         netns.run_ok("sh", &["-c", &setup]);
@@ -1725,9 +1732,7 @@ fn policy_rules_that_select_by_user_device_protocol_or_port_are_evaluated() {
         netns.run_ok("ip", &["route", "add", "unreachable", "127.0.0.0/8", "table", "100"]);
         let rule = format!("ip rule add {selector} pref 5 table 100");
         netns.run_ok("sh", &["-c", &rule]);
-        // Table local after it, as a set-up that orders its rules does.
-        netns.run_ok("ip", &["rule", "add", "pref", "10", "table", "local"]);
-        netns.run_ok("ip", &["rule", "del", "pref", "0"]);
+        table_local_at(&netns, "-4", "10");
         let target = format!("127.0.0.1:{port}");
         let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
         if !diverts {
@@ -1751,8 +1756,7 @@ fn policy_rules_that_select_by_user_device_protocol_or_port_are_evaluated() {
     let _server = server_in(&netns, "127.0.0.1", port, "http");
     netns.run_ok("ip", &["route", "add", "unreachable", "127.0.0.0/8", "table", "100"]);
     netns.run_ok("sh", &["-c", "ip rule add pref 5 table 100 suppress_prefixlen 0"]);
-    netns.run_ok("ip", &["rule", "add", "pref", "10", "table", "local"]);
-    netns.run_ok("ip", &["rule", "del", "pref", "0"]);
+    table_local_at(&netns, "-4", "10");
     let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
     assert_eq!(code, 1, "{json:#}");
     let down = cause(&json, "loopback-down");
