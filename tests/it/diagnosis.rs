@@ -1560,7 +1560,8 @@ fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
 /// A policy-routing rule that selects loopback by source (`from
 /// 127.0.0.1`, `from 127.0.0.0/8`, `from ::1`), consulted before table
 /// `local`, with a table that sends loopback to an `unreachable`,
-/// `blackhole` or `prohibit` route. `ip route get ADDRESS` answers `local`:
+/// `blackhole` or `prohibit` route, or out of another interface. `ip route
+/// get ADDRESS` answers `local`:
 /// a connect's first route lookup has no source yet and finds table local,
 /// and only the second, with the source it took from there, meets the
 /// rule. `check` did not name the rule; it is named with the source,
@@ -1571,12 +1572,18 @@ fn a_policy_rule_that_selects_loopback_by_source_is_named_and_its_removal_runs()
         ("127.0.0.1", "from 127.0.0.1", "unreachable", "127.0.0.0/8"),
         ("127.0.0.1", "from 127.0.0.0/8", "blackhole", "127.0.0.0/8"),
         ("::1", "from ::1", "prohibit", "::1"),
+        // Out of another interface: a loopback source there is EINVAL.
+        ("127.0.0.1", "from 127.0.0.1", "unicast", "127.0.0.0/8 dev v0"),
     ];
     for (address, selector, kind, destination) in cases {
         let Some(netns) = Netns::create() else { return };
         let port = unique_port();
         let _server = server_in(&netns, address, port, "http");
         let family = if address == "::1" { "-6" } else { "-4" };
+        if destination.ends_with("dev v0") {
+            netns.run_ok("ip", &["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+            netns.run_ok("ip", &["link", "set", "v0", "up"]);
+        }
         table_local_at(&netns, family, "100");
         let setup = format!(
             "ip {family} route add {kind} {destination} table 100 && \
