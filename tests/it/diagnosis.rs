@@ -1561,11 +1561,11 @@ fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
 /// 127.0.0.1`, `from 127.0.0.0/8`, `from ::1`), consulted before table
 /// `local`, with a table that sends loopback to an `unreachable`,
 /// `blackhole` or `prohibit` route, or out of another interface. `ip route
-/// get ADDRESS` answers `local`:
-/// a connect's first route lookup has no source yet and finds table local,
-/// and only the second, with the source it took from there, meets the
-/// rule. `check` did not name the rule; it is named with the source,
-/// its `ip rule del` runs, and the port answers again.
+/// get ADDRESS` answers `local`: a connect's first route lookup has no
+/// source yet and finds table local, and only the second, with the source
+/// it took from there, meets the rule. `check` did not name the rule; it
+/// is named with the source, its `ip rule del` runs, and the port answers
+/// again.
 #[test]
 fn a_policy_rule_that_selects_loopback_by_source_is_named_and_its_removal_runs() {
     let cases = [
