@@ -668,10 +668,17 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
         // A `prohibit` route answers EACCES, the errno of a security policy.
         let denied = outcome == Outcome::Denied;
         if (unreachable || denied || outcome == Outcome::Timeout) && !v6_off {
-            let flow =
-                interfaces::Flow { port: Some(port), uid: evidence.owner.map(|(uid, _)| uid) };
+            let flow = interfaces::Flow {
+                port: Some(port),
+                uid: evidence.owner.map(|(uid, _)| uid),
+                mark: None,
+            };
             if let Some(problem) = interfaces::loopback_problem(evidence.system, ip, flow) {
                 causes.push(loopback_down(attempt, &problem));
+                return Explained { causes, nothing_here: false };
+            }
+            if let Some(cause) = marked_away(evidence, attempt, ip, flow) {
+                causes.push(cause);
                 return Explained { causes, nothing_here: false };
             }
             if unreachable && attempt.detail.starts_with("EADDRNOTAVAIL") {
@@ -1456,8 +1463,13 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
                 vec![Fix::command(format!("ip addr add {address}/{prefix} dev lo"))],
             )
         }
-        LoopbackProblem::PolicyRule { address, priority, rule, route } => {
+        LoopbackProblem::PolicyRule { address, priority, rule, route, source } => {
             evidence.push(format!("ip rule: {rule}, consulted before table local"));
+            if let Some(source) = source {
+                evidence.push(format!(
+                    "the connection's source is {source}, taken from the local route by the first route lookup (which has no source and finds table local); the second lookup, with the source set, meets this rule"
+                ));
+            }
             evidence.push(format!("where it leads {address}: {route}"));
             let family = if address.is_ipv6() { " -6" } else { "" };
             (
@@ -1497,7 +1509,7 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
         LoopbackProblem::RuleNotEvaluated { address, route } => {
             evidence.push(format!("ip route get {address}: {route}"));
             evidence.push(format!(
-                "table local holds the local route of {address}, so a policy-routing rule consulted before it, by a selector porthole does not evaluate (a mark, a source address, suppress_prefixlen…), sends the connection elsewhere"
+                "table local holds the local route of {address}, so a policy-routing rule consulted before it, by a selector porthole does not evaluate (a mark, suppress_prefixlen…), sends the connection elsewhere"
             ));
             let family = if address.is_ipv6() { " -6" } else { "" };
             (
@@ -1521,6 +1533,61 @@ fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
         }
     };
     Cause { id: CauseId::LoopbackDown, severity: Severity::Error, summary, evidence, fix: fixes }
+}
+
+/// A firewall rule in a `type route` output chain marks the loopback SYN,
+/// and a policy-routing rule that selects that mark, consulted before table
+/// local, sends the rerouted packet away: connect() itself found table
+/// local (its lookups are unmarked), the SYN is lost after the mark.
+fn marked_away(
+    evidence: &mut Evidence,
+    attempt: &Attempt,
+    ip: IpAddr,
+    flow: interfaces::Flow,
+) -> Option<Cause> {
+    let packet = loopback_packet(evidence, ip);
+    let system = evidence.system;
+    let (nft, iptables_nft, legacy) = firewall_sources(evidence);
+    let managed = firewall::managed_tables(iptables_nft);
+    let from_nft =
+        nft.and_then(|(ruleset, text)| firewall::nft_mark_setter(ruleset, text, &packet, &managed));
+    let setter = from_nft.or_else(|| {
+        let dumps = iptables_nft.iter().chain(legacy.iter());
+        dumps
+            .filter_map(|(tool, dump)| firewall::legacy_mark_setter(tool, dump, &packet))
+            .next_back()
+    })?;
+    let marked = interfaces::Flow { mark: Some(setter.mark), ..flow };
+    let LoopbackProblem::PolicyRule { address, priority, rule, route, .. } =
+        interfaces::marked_rule(system, ip, marked)?
+    else {
+        return None;
+    };
+    let mark = setter.mark;
+    let evidence_lines = vec![
+        attempt_line(attempt),
+        format!(
+            "firewall: {} sets mark {mark:#x} on the SYN in a route chain, so the kernel routes it again",
+            setter.describe()
+        ),
+        format!("ip rule: {rule}, consulted before table local, selects that mark"),
+        format!("where it leads {address}: {route}"),
+    ];
+    // A rule that marks only loopback is deleted; one that marks other
+    // traffic too gets a `return` for lo in front of it. Deleting the
+    // policy rule instead would take the lookup from whatever else carries
+    // the mark.
+    let fix = vec![Fix::command(setter.removal())];
+    Some(Cause {
+        id: CauseId::LoopbackDown,
+        severity: Severity::Error,
+        summary: format!(
+            "a firewall rule marks the SYN to {address} with {mark:#x} and policy routing rule {priority} sends marked packets away from table local ({route}), so {} cannot be reached",
+            attempt.address
+        ),
+        evidence: evidence_lines,
+        fix,
+    })
 }
 
 /// The kernel's default `ip_local_port_range`.
@@ -3615,10 +3682,30 @@ fn answer_blockers(evidence: &mut Evidence, ip: IpAddr) -> Vec<Blocker> {
 
 fn blockers_of(evidence: &mut Evidence, packet: &Packet) -> Vec<Blocker> {
     let packet = *packet;
+    let (nft, iptables_nft, legacy) = firewall_sources(evidence);
+    let managed = firewall::managed_tables(iptables_nft);
+    let mut blockers = match nft {
+        Some((ruleset, text)) => firewall::nft_blockers(ruleset, text, &packet, &managed),
+        None => Vec::new(),
+    };
+    for (source, dump) in iptables_nft.iter().chain(legacy.iter()) {
+        blockers.extend(firewall::legacy_blockers(source, dump, &packet));
+    }
+    blockers
+}
+
+/// An `iptables-save` dump: the tool that edits its rules, and its text.
+type Dump = (&'static str, String);
+
+/// The firewall's rules, each source read once per diagnosis: the nft
+/// ruleset with its listing, the iptables-nft dumps (read when the ruleset
+/// has tables it may have written) and the legacy backend's dumps.
+fn firewall_sources<'a>(
+    evidence: &'a mut Evidence,
+) -> (Option<&'a (firewall::NftRuleset, String)>, &'a [Dump], &'a [Dump]) {
     let system = evidence.system;
-    let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system));
-    let with_iptables =
-        nft.as_ref().is_some_and(|(ruleset, _)| firewall::has_iptables_tables(ruleset));
+    let nft = evidence.firewall.get_or_insert_with(|| firewall::read_nft(system)).as_ref();
+    let with_iptables = nft.is_some_and(|(ruleset, _)| firewall::has_iptables_tables(ruleset));
     let iptables_nft = evidence.iptables_nft.get_or_insert_with(|| {
         if with_iptables {
             firewall::read_iptables_nft(system)
@@ -3626,19 +3713,8 @@ fn blockers_of(evidence: &mut Evidence, packet: &Packet) -> Vec<Blocker> {
             Vec::new()
         }
     });
-    let managed = firewall::managed_tables(iptables_nft);
-    let mut blockers = match nft {
-        Some((ruleset, text)) => firewall::nft_blockers(ruleset, text, &packet, &managed),
-        None => Vec::new(),
-    };
-    for (source, dump) in iptables_nft.iter() {
-        blockers.extend(firewall::legacy_blockers(source, dump, &packet));
-    }
     let legacy = evidence.legacy.get_or_insert_with(|| firewall::read_legacy(system));
-    for (source, dump) in legacy.iter() {
-        blockers.extend(firewall::legacy_blockers(source, dump, &packet));
-    }
-    blockers
+    (nft, iptables_nft, legacy)
 }
 
 /// Whether a reject rule of the firewall stops the loopback SYN to `ip`.

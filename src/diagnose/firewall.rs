@@ -843,13 +843,27 @@ impl Rewrite {
 /// nat chain end the chain without a rewrite.
 pub fn nft_rewrite(ruleset: &NftRuleset, text: &str, packet: &Packet) -> Option<Rewrite> {
     let texts = rule_texts(text);
+    let chains = output_chains(ruleset, packet, "nat", &[]);
+    let walk = Walk { packet, hook: Hook::Output, ruleset, texts: &texts };
+    chains.iter().find_map(|chain| walk.rewrite_in(&chain.family, &chain.table, &chain.name, 0))
+}
+
+/// The base chains of type `kind` on the `output` hook that see `packet`
+/// (its family's and `inet`), in priority order; tables in `skip` left out.
+fn output_chains<'a>(
+    ruleset: &'a NftRuleset,
+    packet: &Packet,
+    kind: &str,
+    skip: &[(String, String)],
+) -> Vec<&'a NftChain> {
     let v4 = packet.destination.is_ipv4();
     let mut chains: Vec<&NftChain> = ruleset
         .nftables
         .iter()
         .filter_map(|item| item.chain.as_ref())
-        .filter(|chain| chain.kind.as_deref() == Some("nat"))
+        .filter(|chain| chain.kind.as_deref() == Some(kind))
         .filter(|chain| chain.hook.as_deref() == Some("output"))
+        .filter(|chain| !skip.iter().any(|(f, t)| *f == chain.family && *t == chain.table))
         .filter(|chain| match chain.family.as_str() {
             "inet" => true,
             "ip" => v4,
@@ -858,8 +872,232 @@ pub fn nft_rewrite(ruleset: &NftRuleset, text: &str, packet: &Packet) -> Option<
         })
         .collect();
     chains.sort_by_key(|chain| chain.prio.unwrap_or(0));
+    chains
+}
+
+/// A rule of a `type route` output chain that sets the mark of the
+/// loopback SYN (`meta mark set 0x1`, or iptables' `-j MARK --set-mark 1`
+/// in mangle OUTPUT, which iptables-nft writes the same way). The kernel
+/// routes a packet whose mark changed there again (`ip_route_me_harder`),
+/// and policy-routing rules that select by `fwmark` meet it then, after
+/// the connect's own lookups found table local.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkSetter {
+    /// `None` for an nft rule; for a rule read from an `iptables-save`
+    /// dump, the tool that edits it (`iptables-nft`, `iptables-legacy`).
+    pub tool: Option<&'static str>,
+    pub family: String,
+    pub table: String,
+    pub chain: String,
+    pub handle: u64,
+    /// Its place in its chain, from 1: iptables' rule number.
+    pub position: usize,
+    /// The mark the packet leaves with.
+    pub mark: u32,
+    /// False when a condition could not be evaluated.
+    pub certain: bool,
+    /// The rule as `nft list` prints it.
+    pub text: String,
+    /// Whether a condition of the rule holds the packet to loopback only
+    /// (`ip daddr 127.0.0.1`, `oif lo`): deleting the rule then changes
+    /// nothing for other traffic.
+    pub loopback_only: bool,
+}
+
+impl MarkSetter {
+    /// `inet m out handle 2: ip daddr 127.0.0.1 meta mark set 0x00000001`,
+    /// `iptables-nft: ip mangle OUTPUT rule 1: -A OUTPUT -d 127.0.0.1/32 …`.
+    pub fn describe(&self) -> String {
+        let maybe = if self.certain { "" } else { " (may match)" };
+        let (family, table, chain) = (&self.family, &self.table, &self.chain);
+        match self.tool {
+            None => {
+                format!("{family} {table} {chain} handle {}: {}{maybe}", self.handle, self.text)
+            }
+            Some(tool) => format!(
+                "{tool}: {family} {table} {chain} rule {}: {}{maybe}",
+                self.position, self.text
+            ),
+        }
+    }
+
+    /// The command that stops the rule marking loopback traffic: deleting
+    /// it when it marks nothing else, else a `return` for `lo` inserted in
+    /// front of it, so other traffic keeps its mark. An iptables rule is
+    /// edited with the tool that owns it, by rule number.
+    pub fn removal(&self) -> String {
+        let (family, table, chain) = (&self.family, &self.table, &self.chain);
+        match (self.tool, self.loopback_only) {
+            (Some(tool), true) => format!("{tool} -t {table} -D {chain} {}", self.position),
+            (Some(tool), false) => {
+                format!("{tool} -t {table} -I {chain} {} -o lo -j RETURN", self.position)
+            }
+            (None, true) => {
+                format!("nft delete rule {family} {table} {chain} handle {}", self.handle)
+            }
+            (None, false) => format!(
+                "nft insert rule {family} {table} {chain} position {} oif lo return",
+                self.handle
+            ),
+        }
+    }
+}
+
+/// The last rule of the `type route` output chains (in priority order)
+/// that sets a constant mark on `packet`: the mark it leaves with. Jumps
+/// are not followed; a certain `accept` or `return` ends a chain. Tables in
+/// `skip` (those iptables-nft manages, whose `-j MARK` nft shows as an
+/// opaque `xt` target) are read by [`legacy_mark_setter`] instead.
+pub fn nft_mark_setter(
+    ruleset: &NftRuleset,
+    text: &str,
+    packet: &Packet,
+    skip: &[(String, String)],
+) -> Option<MarkSetter> {
+    let texts = rule_texts(text);
+    let chains = output_chains(ruleset, packet, "route", skip);
     let walk = Walk { packet, hook: Hook::Output, ruleset, texts: &texts };
-    chains.iter().find_map(|chain| walk.rewrite_in(&chain.family, &chain.table, &chain.name, 0))
+    let mut found = None;
+    for chain in chains {
+        let (family, table, name) = (&chain.family, &chain.table, &chain.name);
+        'rules: for (index, rule) in walk.rules_of(family, table, name).into_iter().enumerate() {
+            let mut condition = Tri::Yes;
+            let mut loopback_only = false;
+            for statement in &rule.expr {
+                if let Some(matched) = &statement.matches {
+                    condition = condition.and(walk.evaluate_in(matched, family, table));
+                    loopback_only |= holds_loopback_only(matched);
+                }
+                if statement.xt.is_some() || statement.counts_traffic() {
+                    condition = condition.and(Tri::Maybe);
+                }
+                if condition == Tri::No {
+                    continue 'rules;
+                }
+                let certain = condition == Tri::Yes;
+                let mark = statement.mangle.as_ref().filter(|mangle| {
+                    matches!(&mangle.key, NftExpression::Meta { meta } if meta.key == "mark")
+                });
+                if let Some(mangle) = mark {
+                    // A computed mark (`mark or 0x1`) is not followed.
+                    let Some(mark) = mangle.value.as_u64().and_then(|m| u32::try_from(m).ok())
+                    else {
+                        continue;
+                    };
+                    let key = (family.clone(), table.clone(), name.clone(), rule.handle);
+                    found = Some(MarkSetter {
+                        tool: None,
+                        family: family.clone(),
+                        table: table.clone(),
+                        chain: name.clone(),
+                        handle: rule.handle,
+                        position: index + 1,
+                        mark,
+                        certain,
+                        text: texts
+                            .get(&key)
+                            .cloned()
+                            .unwrap_or_else(|| format!("rule with handle {}", rule.handle)),
+                        loopback_only,
+                    });
+                }
+                if (statement.accept.is_some() || statement.return_.is_some()) && certain {
+                    break 'rules;
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The last rule of mangle OUTPUT in an `iptables-save` dump of `tool`
+/// that sets a constant mark on `packet` (`-j MARK --set-xmark 0x1/0xffffffff`,
+/// as iptables-save prints `--set-mark 1`); user chains are not followed.
+pub fn legacy_mark_setter(tool: &'static str, dump: &str, packet: &Packet) -> Option<MarkSetter> {
+    let family = if tool.starts_with("ip6") { "ip6" } else { "ip" };
+    if (family == "ip") != packet.destination.is_ipv4() {
+        return None;
+    }
+    let rules = iptables::table(dump, "mangle").rules;
+    let mut found = None;
+    for (index, rule) in rules.iter().filter(|rule| rule.chain == "OUTPUT").enumerate() {
+        let words = &rule.words;
+        let (condition, target) = legacy_rule(words, Hook::Output, packet);
+        if condition == Tri::No {
+            continue;
+        }
+        let certain = condition == Tri::Yes;
+        match target.as_deref() {
+            Some("MARK") => {
+                let value = |flag: &str| {
+                    let at = words.iter().position(|w| w == flag)?;
+                    words.get(at + 1).map(String::as_str)
+                };
+                // Only a mark set whole (a full mask) is a constant.
+                let Some(spec) = value("--set-xmark").or(value("--set-mark")) else { continue };
+                let (mark, mask) = spec.split_once('/').unwrap_or((spec, "0xffffffff"));
+                let number = |text: &str| match text.strip_prefix("0x") {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                    None => text.parse().ok(),
+                };
+                let (Some(mark), Some(u32::MAX)) = (number(mark), number(mask)) else { continue };
+                let to_loopback = |flag: &str| {
+                    value(flag).is_some_and(|text| {
+                        let (address, length) = text.split_once('/').unwrap_or((text, "32"));
+                        let loopback = address.parse().is_ok_and(crate::model::is_loopback);
+                        let minimum = if address.contains(':') { 128 } else { 8 };
+                        loopback && length.parse::<u8>().is_ok_and(|l| l >= minimum)
+                    })
+                };
+                let negated = words.iter().any(|w| w == "!");
+                let loopback_only =
+                    !negated && (to_loopback("-d") || value("-o").is_some_and(|d| d == "lo"));
+                found = Some(MarkSetter {
+                    tool: Some(tool),
+                    family: family.to_string(),
+                    table: "mangle".into(),
+                    chain: "OUTPUT".into(),
+                    handle: index as u64 + 1,
+                    position: index + 1,
+                    mark,
+                    certain,
+                    text: rule.text(),
+                    loopback_only,
+                });
+            }
+            Some("ACCEPT" | "RETURN") if certain => break,
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Whether `matched` holds only loopback packets: `oif lo` (`oifname`),
+/// or a destination address whose every value is a loopback address.
+fn holds_loopback_only(matched: &NftMatch) -> bool {
+    if matched.op != "==" {
+        return false;
+    }
+    match &matched.left {
+        NftExpression::Meta { meta } if matches!(meta.key.as_str(), "oif" | "oifname") => {
+            matches!(&matched.right, NftExpression::Text(device) if device == "lo")
+        }
+        NftExpression::Payload { payload } if payload.field.as_deref() == Some("daddr") => {
+            let loopback = |expression: &NftExpression| match expression {
+                NftExpression::Text(text) => {
+                    text.parse().is_ok_and(|ip: IpAddr| crate::model::is_loopback(ip))
+                }
+                NftExpression::Prefix { prefix } => {
+                    let network = prefix.addr.parse().is_ok_and(crate::model::is_loopback);
+                    network && prefix.len >= if prefix.addr.contains(':') { 128 } else { 8 }
+                }
+                _ => false,
+            };
+            let values = elements(&matched.right);
+            !values.is_empty() && values.into_iter().all(loopback)
+        }
+        _ => false,
+    }
 }
 
 impl Walk<'_> {
@@ -1381,7 +1619,8 @@ fn legacy_rule(words: &[String], hook: Hook, packet: &Packet) -> (Tri, Option<St
                 consumed = if word == "-c" { 3 } else { 2 };
             }
             "-j" | "--jump" | "-g" | "--goto" => target = Some(value.to_string()),
-            "--reject-with" | "--comment" => {}
+            // The arguments of `-j MARK`, not conditions.
+            "--reject-with" | "--comment" | "--set-xmark" | "--set-mark" => {}
             _ if word.starts_with("--") => result = Some(Tri::Maybe),
             _ => consumed = 1,
         }
@@ -1498,6 +1737,56 @@ mod tests {
     fn blockers(json: &str, text: &str, destination: &str, port: u16) -> Vec<Blocker> {
         let ruleset: NftRuleset = serde_json::from_str(json).unwrap();
         nft_blockers(&ruleset, text, &packet(destination, port), &[])
+    }
+
+    #[test]
+    fn the_last_constant_mark_of_a_route_chain_is_the_one_the_syn_leaves_with() {
+        // Captured in a namespace: `inet m out` (route, -150) marks
+        // 10.0.0.0/8 with 0x5 and 127.0.0.1 with 0x1, then ORs in 0x2;
+        // `inet m later` (route, -100) marks port 9 with 0x7; `inet f o` is
+        // a filter chain, whose mark leads to no new route lookup.
+        let ruleset: NftRuleset =
+            serde_json::from_str(include_str!("fixtures/marks.json")).unwrap();
+        let text = include_str!("fixtures/marks.txt");
+        let found = nft_mark_setter(&ruleset, text, &packet("127.0.0.1", 80), &[]).unwrap();
+        assert_eq!((found.handle, found.position, found.mark), (4, 2, 1));
+        assert!(found.certain && found.loopback_only, "{found:?}");
+        assert_eq!(found.removal(), "nft delete rule inet m out handle 4");
+        assert_eq!(
+            found.describe(),
+            "inet m out handle 4: ip daddr 127.0.0.1 meta mark set 0x00000001"
+        );
+        // Port 9 is marked again later, by a rule for any address.
+        let later = nft_mark_setter(&ruleset, text, &packet("127.0.0.1", 9), &[]).unwrap();
+        assert_eq!((later.chain.as_str(), later.handle, later.mark), ("later", 6, 7));
+        assert!(!later.loopback_only);
+        assert_eq!(later.removal(), "nft insert rule inet m later position 6 oif lo return");
+        // No constant mark for 127.0.0.2, and a table iptables-nft manages
+        // is left to its dump.
+        assert_eq!(nft_mark_setter(&ruleset, text, &packet("127.0.0.2", 80), &[]), None);
+        let managed = [("inet".to_string(), "m".to_string())];
+        assert_eq!(nft_mark_setter(&ruleset, text, &packet("127.0.0.1", 9), &managed), None);
+    }
+
+    #[test]
+    fn an_iptables_mark_in_mangle_output_is_read_from_its_dump() {
+        let dump = "*mangle\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+            -A OUTPUT -d 10.0.0.0/8 -j MARK --set-xmark 0x5/0xffffffff\n\
+            -A OUTPUT -d 127.0.0.1/32 -j MARK --set-xmark 0x1/0xffffffff\n\
+            -A OUTPUT -p tcp -m tcp --dport 9 -j MARK --set-xmark 0x7/0xffffffff\n\
+            -A OUTPUT -o lo -j MARK --set-xmark 0x2/0xff\nCOMMIT\n";
+        let found = legacy_mark_setter("iptables-nft", dump, &packet("127.0.0.1", 80)).unwrap();
+        assert_eq!((found.position, found.mark, found.loopback_only), (2, 1, true));
+        assert_eq!(found.removal(), "iptables-nft -t mangle -D OUTPUT 2");
+        assert_eq!(
+            found.describe(),
+            "iptables-nft: ip mangle OUTPUT rule 2: -A OUTPUT -d 127.0.0.1/32 -j MARK --set-xmark 0x1/0xffffffff"
+        );
+        let later = legacy_mark_setter("iptables-nft", dump, &packet("127.0.0.1", 9)).unwrap();
+        assert_eq!((later.position, later.mark, later.loopback_only), (3, 7, false));
+        assert_eq!(later.removal(), "iptables-nft -t mangle -I OUTPUT 3 -o lo -j RETURN");
+        assert_eq!(legacy_mark_setter("ip6tables-nft", dump, &packet("127.0.0.1", 80)), None);
+        assert_eq!(legacy_mark_setter("iptables-nft", dump, &packet("127.0.0.2", 80)), None);
     }
 
     #[test]

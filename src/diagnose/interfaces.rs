@@ -98,7 +98,7 @@ pub enum LoopbackProblem {
     },
     /// The address does not route to `lo` though table `local` holds its
     /// `local` route: a policy-routing rule with selectors porthole does
-    /// not evaluate (a fwmark, a source address) decides first. `route` is
+    /// not evaluate (a fwmark, `suppress_prefixlen`) decides first. `route` is
     /// what `ip route get` said.
     RuleNotEvaluated { address: IpAddr, route: String },
     /// A policy-routing rule, consulted before the one for table `local`,
@@ -113,6 +113,10 @@ pub enum LoopbackProblem {
         rule: String,
         /// Where it leads: the route in its table, or the rule's action.
         route: String,
+        /// The connection's source address, when the rule selects by it
+        /// (`from 127.0.0.1`): the one the kernel took from the local
+        /// route in its first lookup, which had none.
+        source: Option<IpAddr>,
     },
 }
 
@@ -339,6 +343,10 @@ pub struct Flow {
     /// The uid of the connecting socket (the probe's: the client's with
     /// `--from PID`).
     pub uid: Option<u32>,
+    /// The mark a firewall rule sets on the SYN in a `type route` output
+    /// chain; `None` for unmarked traffic (mark 0, the lookups of
+    /// connect() itself).
+    pub mark: Option<u32>,
 }
 
 /// Why a loopback `address` cannot be reached through `lo`, `None` when the
@@ -363,43 +371,34 @@ pub fn loopback_problem(
         return Some(LoopbackProblem::AddressMissing { address });
     }
     let text = address.to_string();
-    // Asked as the connection asks it, so rules that select by protocol,
-    // port or user decide here as they do for it.
-    let (port, uid) = (flow.port.map(|p| p.to_string()), flow.uid.map(|u| u.to_string()));
-    let mut args = vec!["-j", "route", "get", &text];
-    if let Some(port) = &port {
-        args.extend(["ipproto", "tcp", "dport", port]);
-    }
-    if let Some(uid) = &uid {
-        args.extend(["uid", uid]);
-    }
-    let output = system.run("ip", &args, COMMAND_TIMEOUT)?;
-    let local = output.success
-        && serde_json::from_str::<serde_json::Value>(&output.text())
-            .ok()
-            .and_then(|value| value.as_array()?.first()?["type"].as_str().map(|t| t == "local"))
-            .unwrap_or(false);
-    if !local {
-        if let Some(problem) = policy_rule(system, address, flow) {
-            return Some(problem);
+    let mut output = route_get(system, address, None, flow)?;
+    let mut from = String::new();
+    if let Some(source) = local_source(&output) {
+        // The first lookup of a connect has no source address: it takes
+        // the one of the route it finds, and the lookup is made again with
+        // it, where rules that select by source (`from 127.0.0.1`) meet it.
+        output = route_get(system, address, Some(source), flow)?;
+        if local_source(&output).is_some() {
+            return None;
         }
+        from = format!(" from {source}");
+    }
+    if let Some(problem) = policy_rule(system, address, flow) {
+        return Some(problem);
     }
     let route = if output.success {
         let value: serde_json::Value = serde_json::from_str(&output.text()).ok()?;
         let first = value.as_array()?.first()?.clone();
-        if first["type"].as_str() == Some("local") {
-            return None;
-        }
         let kind = first["type"].as_str().unwrap_or("unicast");
         let device = first["dev"].as_str().map(|d| format!(" dev {d}")).unwrap_or_default();
-        format!("{kind} {text}{device}")
+        format!("{kind} {text}{from}{device}")
     } else {
         // `RTNETLINK answers: Network is unreachable` on stderr: no route.
         "no route (network is unreachable)".to_string()
     };
     // Table local still holds the address's local route, yet the lookup
-    // did not end there: a rule porthole does not evaluate (a fwmark, a
-    // source address) comes first. Adding the route again would fail with
+    // did not end there: a rule porthole does not evaluate (a fwmark,
+    // `suppress_prefixlen`) comes first. Adding the route again would fail with
     // `File exists`.
     let family = if address.is_ipv4() { "-4" } else { "-6" };
     let args = ["-j", family, "route", "show", "table", "local"];
@@ -412,6 +411,46 @@ pub fn loopback_problem(
     Some(LoopbackProblem::NoLocalRoute { address, route })
 }
 
+/// `ip -j route get ADDRESS [from SOURCE]`, asked as the connection asks
+/// it, so rules that select by protocol, port or user decide here as they
+/// do for it.
+fn route_get(
+    system: &dyn System,
+    address: IpAddr,
+    source: Option<IpAddr>,
+    flow: Flow,
+) -> Option<crate::inventory::system::CommandOutput> {
+    let text = address.to_string();
+    let source = source.map(|s| s.to_string());
+    let (port, uid) = (flow.port.map(|p| p.to_string()), flow.uid.map(|u| u.to_string()));
+    let mut args = vec!["-j", "route", "get", &text];
+    if let Some(source) = &source {
+        args.extend(["from", source]);
+    }
+    if let Some(port) = &port {
+        args.extend(["ipproto", "tcp", "dport", port]);
+    }
+    if let Some(uid) = &uid {
+        args.extend(["uid", uid]);
+    }
+    system.run("ip", &args, COMMAND_TIMEOUT)
+}
+
+/// The source address the kernel picked, when `ip route get` answered with
+/// a `local` route; the destination itself when the route names none, as
+/// the kernel does (`fib_prefsrc`, else `daddr`).
+fn local_source(output: &crate::inventory::system::CommandOutput) -> Option<IpAddr> {
+    if !output.success {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(&output.text()).ok()?;
+    let first = value.as_array()?.first()?;
+    if first["type"].as_str() != Some("local") {
+        return None;
+    }
+    first["prefsrc"].as_str().or(first["dst"].as_str())?.parse().ok()
+}
+
 /// The first policy-routing rule that decides `address`, when it sends it
 /// anywhere but a `local` route: rules in priority order (`ip -j rule
 /// show`), each rule's table searched for the longest route holding the
@@ -419,31 +458,117 @@ pub fn loopback_problem(
 /// lookup on, as the kernel does. The search ends at table `local`: when
 /// it holds no route for the address, the rules after it are not the
 /// cause, the missing local route is. `iif lo` (which locally generated
-/// traffic matches), `oif`, `ipproto`, `dport`, `uidrange` and `not` are
-/// evaluated for `flow`; rules with other selectors (fwmark, a source
-/// address, `sport`…) are skipped: unmarked local traffic rarely meets
-/// them.
+/// traffic matches), `oif`, `ipproto`, `dport`, `uidrange`, `from`,
+/// `fwmark` (against `flow.mark`, 0 when unmarked) and `not` are evaluated
+/// for `flow`; rules with other selectors (`sport`, `suppress_prefixlen`…)
+/// are skipped.
+///
+/// # Platform specific behavior
+///
+/// A connect() looks its route up twice: first without a source address,
+/// taking the one of the route it finds (`src 127.0.0.1` of table local's
+/// `local 127.0.0.0/8`, `::1`), then again with that source, and the second
+/// answer is the one the SYN takes. So the rules are evaluated twice too: a
+/// `from 127.0.0.1` rule before table local decides only the second time.
+///
+/// See: <https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/include/net/route.h> (`ip_route_connect`)
 pub fn policy_rule(system: &dyn System, address: IpAddr, flow: Flow) -> Option<LoopbackProblem> {
     let family = if address.is_ipv4() { "-4" } else { "-6" };
     let output = system.run("ip", &["-j", family, "rule", "show"], COMMAND_TIMEOUT)?;
     let rules: serde_json::Value = serde_json::from_str(&output.text()).ok()?;
     let mut rules: Vec<&serde_json::Value> = rules.as_array()?.iter().collect();
     rules.sort_by_key(|rule| rule["priority"].as_u64().unwrap_or(0));
+    let mut tables: std::collections::HashMap<String, serde_json::Value> = Default::default();
+    let mut routes = |table: &str| -> Option<serde_json::Value> {
+        if let Some(known) = tables.get(table) {
+            return Some(known.clone());
+        }
+        let args = ["-j", family, "route", "show", "table", table];
+        let output = system.run("ip", &args, COMMAND_TIMEOUT)?;
+        let routes: serde_json::Value = serde_json::from_str(&output.text()).unwrap_or_default();
+        tables.insert(table.to_string(), routes.clone());
+        Some(routes)
+    };
+    // connect() looks its route up unmarked (a socket without SO_MARK).
+    let unmarked = Flow { mark: None, ..flow };
+    let first = decide(&rules, address, None, unmarked, &mut routes)?;
+    let Decision::Local { source } = first else { return problem_of(Some(first)) };
+    let second = decide(&rules, address, Some(source), unmarked, &mut routes)?;
+    if flow.mark.is_none() || matches!(second, Decision::Elsewhere(_)) {
+        return problem_of(Some(second));
+    }
+    // The SYN marked in a route chain is routed again, with its source.
+    problem_of(decide(&rules, address, Some(source), flow, &mut routes))
+}
+
+fn problem_of(decision: Option<Decision>) -> Option<LoopbackProblem> {
+    match decision? {
+        Decision::Elsewhere(problem) => Some(problem),
+        Decision::Local { .. } => None,
+    }
+}
+
+/// The policy-routing rule that sends the loopback SYN to `address` away
+/// once a firewall rule marked it with `flow.mark`: `None` unless the
+/// marked lookup (`ip route get … from SOURCE mark M`) fails where the
+/// unmarked one is local.
+pub fn marked_rule(system: &dyn System, address: IpAddr, flow: Flow) -> Option<LoopbackProblem> {
+    let mark = flow.mark?;
+    let unmarked = Flow { mark: None, ..flow };
+    let source = local_source(&route_get(system, address, None, unmarked)?)?;
+    let mut args: Vec<String> = ["-j", "route", "get"].map(str::to_string).to_vec();
+    args.extend([address.to_string(), "from".into(), source.to_string()]);
+    args.extend(["mark".into(), format!("{mark:#x}")]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let marked = system.run("ip", &args, COMMAND_TIMEOUT)?;
+    if local_source(&marked).is_some() {
+        return None;
+    }
+    policy_rule(system, address, flow)
+}
+
+/// Where one route lookup of a loopback connection ends.
+#[derive(Debug)]
+enum Decision {
+    /// At a `local` route; `source` is the address the kernel takes as the
+    /// connection's source from it.
+    Local { source: IpAddr },
+    /// Anywhere else: the rule or route that sends it there.
+    Elsewhere(LoopbackProblem),
+}
+
+/// One lookup through `rules` (sorted by priority) for `address`, with the
+/// connection's `source` when it has one; `routes` gives a table's routes.
+/// `None` when the lookup ends without a route porthole can name (table
+/// local holds none for the address, a table cannot be read).
+fn decide(
+    rules: &[&serde_json::Value],
+    address: IpAddr,
+    source: Option<IpAddr>,
+    flow: Flow,
+    routes: &mut dyn FnMut(&str) -> Option<serde_json::Value>,
+) -> Option<Decision> {
     for rule in rules {
-        if !rule_matches(rule, address, flow)? {
+        if !rule_matches(rule, address, source, flow)? {
             continue;
         }
         let priority = rule["priority"].as_u64().unwrap_or(0);
         let described = describe_rule(rule);
+        // Set when the rule decides by the source the first lookup picked.
+        let by_source = source.filter(|_| rule["src"].as_str().is_some_and(|s| s != "all"));
         if let Some(action @ ("unreachable" | "prohibit" | "blackhole")) = rule["action"].as_str() {
             let route = format!("the rule's own action: {action}");
-            return Some(LoopbackProblem::PolicyRule { address, priority, rule: described, route });
+            return Some(Decision::Elsewhere(LoopbackProblem::PolicyRule {
+                address,
+                priority,
+                rule: described,
+                route,
+                source: by_source,
+            }));
         }
         let Some(table) = rule["table"].as_str() else { continue };
-        let args = ["-j", family, "route", "show", "table", table];
-        let routes = system.run("ip", &args, COMMAND_TIMEOUT)?;
-        let routes: serde_json::Value = serde_json::from_str(&routes.text()).unwrap_or_default();
-        let Some((kind, destination)) = longest_route(&routes, address) else {
+        let routes = routes(table)?;
+        let Some(found) = longest_route(&routes, address) else {
             if table == "local" {
                 // Table local holds no route for the address: the rules
                 // after it (`main`, `default`) are consulted only because
@@ -454,34 +579,48 @@ pub fn policy_rule(system: &dyn System, address: IpAddr, flow: Flow) -> Option<L
             }
             continue;
         };
-        if kind == "local" {
-            return None;
+        if found.kind == "local" {
+            // The kernel's source: the route's `src`, else the address.
+            return Some(Decision::Local { source: found.source.unwrap_or(address) });
         }
         if table == "local" {
             // A route that outranks the local one by its length: a
             // `throw` passes the lookup on, the others end it, and neither
             // delivers locally.
             let local_route_kept = holds_local_route(&routes, address);
-            return Some(LoopbackProblem::RouteInLocalTable {
+            return Some(Decision::Elsewhere(LoopbackProblem::RouteInLocalTable {
                 address,
-                kind,
-                destination,
+                kind: found.kind,
+                destination: found.destination,
                 local_route_kept,
-            });
+            }));
         }
-        let route = format!("{kind} {destination} in table {table}");
-        return Some(LoopbackProblem::PolicyRule { address, priority, rule: described, route });
+        let route = format!("{} {} in table {table}", found.kind, found.destination);
+        return Some(Decision::Elsewhere(LoopbackProblem::PolicyRule {
+            address,
+            priority,
+            rule: described,
+            route,
+            source: by_source,
+        }));
     }
     None
 }
 
 /// Whether a rule of `ip -j rule show` applies to a locally generated
-/// connection to `address` (and `flow`); `Some(false)` for selectors not
-/// evaluated.
-fn rule_matches(rule: &serde_json::Value, address: IpAddr, flow: Flow) -> Option<bool> {
+/// connection to `address` (and `flow`) from `source` (`None` in the first
+/// lookup of a connect, which has no source yet); `Some(false)` for
+/// selectors not evaluated.
+fn rule_matches(
+    rule: &serde_json::Value,
+    address: IpAddr,
+    source: Option<IpAddr>,
+    flow: Flow,
+) -> Option<bool> {
     const KNOWN: &[&str] = &[
         "priority",
         "src",
+        "srclen",
         "dst",
         "dstlen",
         "table",
@@ -496,6 +635,8 @@ fn rule_matches(rule: &serde_json::Value, address: IpAddr, flow: Flow) -> Option
         "dport_end",
         "uid_start",
         "uid_end",
+        "fwmark",
+        "fwmask",
         // Who added the rule (`proto kernel`), not a selector.
         "protocol",
     ];
@@ -503,14 +644,24 @@ fn rule_matches(rule: &serde_json::Value, address: IpAddr, flow: Flow) -> Option
     if object.keys().any(|key| !KNOWN.contains(&key.as_str())) {
         return Some(false);
     }
-    if rule["src"].as_str().is_some_and(|src| src != "all") {
-        return Some(false);
-    }
     if rule["flags"].as_array().is_some_and(|flags| !flags.is_empty()) {
         return Some(false);
     }
     // Each selector: matched, or `None` when the flow does not say.
     let mut selectors: Vec<Option<bool>> = Vec::new();
+    if let Some(network) = rule["src"].as_str().filter(|s| *s != "all") {
+        let Ok(network) = network.parse::<IpAddr>() else { return Some(false) };
+        let full = if network.is_ipv4() { 32 } else { 128 };
+        let length = rule["srclen"].as_u64().and_then(|l| u8::try_from(l).ok()).unwrap_or(full);
+        // Without a source the kernel compares the unspecified address,
+        // which only `from all` (`0.0.0.0/0`) holds.
+        let unspecified = if network.is_ipv4() {
+            IpAddr::from([0, 0, 0, 0])
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        };
+        selectors.push(Some(in_prefix(source.unwrap_or(unspecified), network, length)));
+    }
     if let Some(destination) = rule["dst"].as_str().filter(|d| *d != "all") {
         let Ok(network) = destination.parse::<IpAddr>() else { return Some(false) };
         let full = if network.is_ipv4() { 32 } else { 128 };
@@ -544,6 +695,19 @@ fn rule_matches(rule: &serde_json::Value, address: IpAddr, flow: Flow) -> Option
     if let Some((low, high)) = range("uid", "uid_start", "uid_end") {
         selectors.push(flow.uid.map(|uid| (low..=high).contains(&u64::from(uid))));
     }
+    if let Some(wanted) = rule["fwmark"].as_str() {
+        let hex = |text: &str| u32::from_str_radix(text.trim_start_matches("0x"), 16).ok();
+        let Some(wanted) = hex(wanted) else { return Some(false) };
+        let mask = match rule["fwmask"].as_str() {
+            Some(mask) => match hex(mask) {
+                Some(mask) => mask,
+                None => return Some(false),
+            },
+            None => u32::MAX,
+        };
+        // The kernel's test: `(rule mark ^ packet mark) & mask` is 0.
+        selectors.push(Some((wanted ^ flow.mark.unwrap_or(0)) & mask == 0));
+    }
     if selectors.iter().any(Option::is_none) {
         return Some(false);
     }
@@ -558,12 +722,19 @@ fn describe_rule(rule: &serde_json::Value) -> String {
     if rule.get("not").is_some() {
         text.push_str(" not");
     }
+    let source = rule["src"].as_str().filter(|s| *s != "all");
+    if let Some(source) = source {
+        match rule["srclen"].as_u64() {
+            Some(length) => text.push_str(&format!(" from {source}/{length}")),
+            None => text.push_str(&format!(" from {source}")),
+        }
+    }
     if let Some(destination) = rule["dst"].as_str() {
         match rule["dstlen"].as_u64() {
             Some(length) => text.push_str(&format!(" to {destination}/{length}")),
             None => text.push_str(&format!(" to {destination}")),
         }
-    } else {
+    } else if source.is_none() {
         text.push_str(" from all");
     }
     for (key, word) in [("iif", "iif"), ("oif", "oif"), ("ipproto", "ipproto")] {
@@ -586,6 +757,12 @@ fn describe_rule(rule: &serde_json::Value) -> String {
             _ => {}
         }
     }
+    if let Some(mark) = rule["fwmark"].as_str() {
+        match rule["fwmask"].as_str() {
+            Some(mask) => text.push_str(&format!(" fwmark {mark}/{mask}")),
+            None => text.push_str(&format!(" fwmark {mark}")),
+        }
+    }
     if let Some(table) = rule["table"].as_str() {
         text.push_str(&format!(" lookup {table}"));
     }
@@ -595,8 +772,6 @@ fn describe_rule(rule: &serde_json::Value) -> String {
     text
 }
 
-/// The type and destination of the longest route in `routes` (`ip -j
-/// route show table T`) that holds `address`.
 /// Whether a `local` route of `routes` (`ip -j route show`) holds `address`.
 fn holds_local_route(routes: &serde_json::Value, address: IpAddr) -> bool {
     let only_local: Vec<serde_json::Value> = routes
@@ -606,7 +781,19 @@ fn holds_local_route(routes: &serde_json::Value, address: IpAddr) -> bool {
     longest_route(&serde_json::Value::Array(only_local), address).is_some()
 }
 
-fn longest_route(routes: &serde_json::Value, address: IpAddr) -> Option<(String, String)> {
+/// A route of `ip -j route show table T`.
+struct FoundRoute {
+    /// Its type as `ip route` prints it (`local`, `unicast`, `blackhole`).
+    kind: String,
+    /// Its destination as `ip route` prints it (`127.0.0.0/8`, `default`).
+    destination: String,
+    /// Its `src`: the source address a connection routed by it takes.
+    source: Option<IpAddr>,
+}
+
+/// The longest route in `routes` (`ip -j route show table T`) that holds
+/// `address`.
+fn longest_route(routes: &serde_json::Value, address: IpAddr) -> Option<FoundRoute> {
     let full = if address.is_ipv4() { 32 } else { 128 };
     routes
         .as_array()?
@@ -623,8 +810,12 @@ fn longest_route(routes: &serde_json::Value, address: IpAddr) -> Option<(String,
             let network: IpAddr = network.parse().ok()?;
             let holds =
                 network.is_ipv4() == address.is_ipv4() && in_prefix(address, network, length);
-            let kind = route["type"].as_str().unwrap_or("unicast").to_string();
-            holds.then(|| (length, (kind, destination.to_string())))
+            let found = FoundRoute {
+                kind: route["type"].as_str().unwrap_or("unicast").to_string(),
+                destination: destination.to_string(),
+                source: route["prefsrc"].as_str().and_then(|s| s.parse().ok()),
+            };
+            holds.then_some((length, found))
         })
         .max_by_key(|(length, _)| *length)
         .map(|(_, found)| found)
@@ -715,7 +906,7 @@ mod tests {
     fn rule_selectors_are_evaluated_for_the_connection() {
         // As `ip -j rule show` prints them (iproute2 6.1).
         let rule = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap();
-        let flow = Flow { port: Some(8080), uid: Some(0) };
+        let flow = Flow { port: Some(8080), uid: Some(0), mark: None };
         let at = ip("127.0.0.1");
         let cases = [
             (r#"{"priority":5,"src":"all","uid_start":0,"uid_end":0,"table":"100"}"#, true),
@@ -735,20 +926,164 @@ mod tests {
                 true,
             ),
             (r#"{"priority":8,"not":null,"src":"all","iif":"lo","table":"100"}"#, false),
-            // Not evaluated: a source port, a mark.
+            // Not evaluated: a source port. Unmarked traffic misses a mark.
             (r#"{"priority":9,"src":"all","sport":5,"table":"100"}"#, false),
             (r#"{"priority":45,"src":"all","fwmark":"0x3","table":"7"}"#, false),
         ];
         for (json, expected) in cases {
-            assert_eq!(rule_matches(&rule(json), at, flow), Some(expected), "{json}");
+            assert_eq!(rule_matches(&rule(json), at, None, flow), Some(expected), "{json}");
         }
         // A rule on the user or port cannot be judged without them.
         let by_user = rule(cases[0].0);
-        assert_eq!(rule_matches(&by_user, at, Flow::default()), Some(false));
+        assert_eq!(rule_matches(&by_user, at, None, Flow::default()), Some(false));
         assert_eq!(describe_rule(&by_user), "5: from all uidrange 0-0 lookup 100");
         let inverted = rule(cases[9].0);
         assert_eq!(describe_rule(&inverted), "8: not to 10.0.0.0/8 lookup 100");
         assert_eq!(describe_rule(&rule(cases[7].0)), "9: from all dport 8000-8100 lookup 100");
+    }
+
+    #[test]
+    fn a_source_selector_matches_only_once_the_source_is_known() {
+        let rule = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap();
+        let flow = Flow { port: Some(8080), uid: Some(0), mark: None };
+        let (at, v6) = (ip("127.0.0.1"), ip("::1"));
+        let host = rule(r#"{"priority":50,"src":"127.0.0.1","table":"100"}"#);
+        let network = rule(r#"{"priority":50,"src":"127.0.0.0","srclen":8,"table":"100"}"#);
+        let other = rule(r#"{"priority":50,"src":"10.0.0.0","srclen":8,"table":"100"}"#);
+        let inverted = rule(r#"{"priority":50,"not":null,"src":"127.0.0.1","table":"100"}"#);
+        let loopback6 = rule(r#"{"priority":50,"src":"::1","table":"100"}"#);
+        // The first lookup of a connect has no source: none of them match
+        // (the inverted one does, as the kernel's compare with 0 says).
+        for (rule, expected) in
+            [(&host, false), (&network, false), (&other, false), (&inverted, true)]
+        {
+            assert_eq!(rule_matches(rule, at, None, flow), Some(expected), "{rule}");
+        }
+        assert_eq!(rule_matches(&loopback6, v6, None, flow), Some(false));
+        // The second, with the source taken from the local route.
+        for (rule, expected) in
+            [(&host, true), (&network, true), (&other, false), (&inverted, false)]
+        {
+            assert_eq!(rule_matches(rule, at, Some(at), flow), Some(expected), "{rule}");
+        }
+        assert_eq!(rule_matches(&loopback6, v6, Some(v6), flow), Some(true));
+        assert_eq!(describe_rule(&host), "50: from 127.0.0.1 lookup 100");
+        assert_eq!(describe_rule(&network), "50: from 127.0.0.0/8 lookup 100");
+        let both = rule(r#"{"priority":7,"src":"::1","dst":"::1","table":"9"}"#);
+        assert_eq!(describe_rule(&both), "7: from ::1 to ::1 lookup 9");
+    }
+
+    #[test]
+    fn a_rule_on_the_source_decides_the_second_lookup_of_a_connect() {
+        // `from 127.0.0.1 lookup 100` before table local: `ip route get`
+        // without a source answers local, with the source it fails.
+        let rules = r#"[{"priority":50,"src":"127.0.0.0","srclen":8,"table":"100"},
+            {"priority":100,"src":"all","table":"local"},
+            {"priority":32766,"src":"all","table":"main"}]"#;
+        let local_route =
+            r#"[{"type":"local","dst":"127.0.0.0/8","dev":"lo","prefsrc":"127.0.0.1"}]"#;
+        let mut system = Scripted::default()
+            .command("ip -j addr show", UP)
+            .command("ip -j -4 rule show", rules)
+            .command("ip -j -4 route show table local", local_route)
+            .command("ip -j -4 route show table 100", r#"[{"type":"blackhole","dst":"127.0.0.0/8"}]"#)
+            .command(
+                "ip -j route get 127.0.0.2",
+                r#"[{"type":"local","dst":"127.0.0.2","dev":"lo","table":"local","prefsrc":"127.0.0.1"}]"#,
+            );
+        let failed = crate::inventory::system::CommandOutput { success: false, stdout: Vec::new() };
+        system.commands.insert("ip -j route get 127.0.0.2 from 127.0.0.1".into(), failed.clone());
+        let expected = LoopbackProblem::PolicyRule {
+            address: ip("127.0.0.2"),
+            priority: 50,
+            rule: "50: from 127.0.0.0/8 lookup 100".into(),
+            route: "blackhole 127.0.0.0/8 in table 100".into(),
+            source: Some(ip("127.0.0.1")),
+        };
+        assert_eq!(loopback_problem(&system, ip("127.0.0.2"), Flow::default()), Some(expected));
+        // A source elsewhere: the second lookup is local too, nothing is
+        // claimed.
+        let elsewhere = rules.replace(r#""src":"127.0.0.0""#, r#""src":"10.0.0.0""#);
+        let system = system.command("ip -j -4 rule show", &elsewhere).command(
+            "ip -j route get 127.0.0.2 from 127.0.0.1",
+            r#"[{"type":"local","dst":"127.0.0.2","dev":"lo","prefsrc":"127.0.0.1"}]"#,
+        );
+        assert_eq!(loopback_problem(&system, ip("127.0.0.2"), Flow::default()), None);
+        assert_eq!(policy_rule(&system, ip("127.0.0.2"), Flow::default()), None);
+        // With table local first, the source rule never decides.
+        let first = r#"[{"priority":0,"src":"all","table":"local"},
+            {"priority":50,"src":"127.0.0.0","srclen":8,"table":"100"}]"#;
+        let system = system.command("ip -j -4 rule show", first);
+        assert_eq!(policy_rule(&system, ip("127.0.0.2"), Flow::default()), None);
+        // ::1's local route names no source: the address is its own.
+        let system = Scripted::default()
+            .command(
+                "ip -j -6 rule show",
+                r#"[{"priority":50,"src":"::1","table":"100"},{"priority":100,"src":"all","table":"local"}]"#,
+            )
+            .command("ip -j -6 route show table local", r#"[{"type":"local","dst":"::1","dev":"lo"}]"#)
+            .command("ip -j -6 route show table 100", r#"[{"type":"prohibit","dst":"default"}]"#);
+        assert_eq!(
+            policy_rule(&system, ip("::1"), Flow::default()),
+            Some(LoopbackProblem::PolicyRule {
+                address: ip("::1"),
+                priority: 50,
+                rule: "50: from ::1 lookup 100".into(),
+                route: "prohibit default in table 100".into(),
+                source: Some(ip("::1")),
+            })
+        );
+    }
+
+    #[test]
+    fn a_fwmark_rule_decides_the_lookup_of_the_marked_syn_only() {
+        let rule = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap();
+        let at = ip("127.0.0.1");
+        let exact = rule(r#"{"priority":50,"src":"all","fwmark":"0x1","table":"100"}"#);
+        let masked =
+            rule(r#"{"priority":50,"src":"all","fwmark":"0x1","fwmask":"0xff","table":"100"}"#);
+        let unmarked = Flow::default();
+        let marked = |mark| Flow { mark: Some(mark), ..Flow::default() };
+        assert_eq!(rule_matches(&exact, at, Some(at), unmarked), Some(false));
+        assert_eq!(rule_matches(&exact, at, Some(at), marked(1)), Some(true));
+        assert_eq!(rule_matches(&exact, at, Some(at), marked(0x101)), Some(false));
+        assert_eq!(rule_matches(&masked, at, Some(at), marked(0x101)), Some(true));
+        assert_eq!(rule_matches(&masked, at, Some(at), marked(2)), Some(false));
+        assert_eq!(describe_rule(&masked), "50: from all fwmark 0x1/0xff lookup 100");
+        // connect()'s own lookups find table local; the SYN marked 0x1 is
+        // routed again and meets rule 50.
+        let rules = r#"[{"priority":50,"src":"all","fwmark":"0x1","table":"100"},
+            {"priority":100,"src":"all","table":"local"}]"#;
+        let mut system = Scripted::default()
+            .command("ip -j -4 rule show", rules)
+            .command(
+                "ip -j -4 route show table local",
+                r#"[{"type":"local","dst":"127.0.0.0/8","prefsrc":"127.0.0.1"}]"#,
+            )
+            .command(
+                "ip -j -4 route show table 100",
+                r#"[{"type":"unreachable","dst":"127.0.0.0/8"}]"#,
+            )
+            .command(
+                "ip -j route get 127.0.0.1",
+                r#"[{"type":"local","dst":"127.0.0.1","prefsrc":"127.0.0.1"}]"#,
+            );
+        let failed = crate::inventory::system::CommandOutput { success: false, stdout: Vec::new() };
+        let marked_lookup = "ip -j route get 127.0.0.1 from 127.0.0.1 mark 0x1";
+        system.commands.insert(marked_lookup.into(), failed);
+        assert_eq!(policy_rule(&system, at, unmarked), None);
+        let expected = LoopbackProblem::PolicyRule {
+            address: at,
+            priority: 50,
+            rule: "50: from all fwmark 0x1 lookup 100".into(),
+            route: "unreachable 127.0.0.0/8 in table 100".into(),
+            source: None,
+        };
+        assert_eq!(marked_rule(&system, at, marked(1)), Some(expected));
+        assert_eq!(marked_rule(&system, at, unmarked), None);
+        // The kernel routes the marked SYN locally after all: no claim.
+        let local = system.command(marked_lookup, r#"[{"type":"local","dst":"127.0.0.1"}]"#);
+        assert_eq!(marked_rule(&local, at, marked(1)), None);
     }
 
     #[test]
@@ -818,6 +1153,7 @@ mod tests {
                 priority: 50,
                 rule: "50: to 127.0.0.0/8 lookup 100".into(),
                 route: "unreachable 127.0.0.0/8 in table 100".into(),
+                source: None,
             })
         );
         // With table local consulted first, the rule never decides.

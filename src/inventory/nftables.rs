@@ -147,6 +147,17 @@ pub struct NftStatement {
     pub ct_count: Option<serde::de::IgnoredAny>,
     /// `meter` (`add @name { … limit … }`): a per-key limit.
     pub meter: Option<serde::de::IgnoredAny>,
+    /// `meta mark set 0x1` (and iptables-nft's `-j MARK`): a key of the
+    /// packet set to a value.
+    pub mangle: Option<NftMangle>,
+}
+
+/// `KEY set VALUE`: the value is a number for a constant, an expression
+/// (`mark or 0x1`) otherwise.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NftMangle {
+    pub key: NftExpression,
+    pub value: serde_json::Value,
 }
 
 impl NftStatement {

@@ -1516,6 +1516,14 @@ fn other_namespace_fix_for_an_oddly_named_namespace_runs_as_printed() {
     assert_eq!(inside.code, 0, "{command}: {inside:?}");
 }
 
+/// Moves the rule that looks up table `local` from priority 0 to `pref`
+/// (in `family`, `-4` or `-6`), as a set-up that orders its rules does, so
+/// that rules with a lower priority are consulted before it.
+fn table_local_at(netns: &Netns, family: &str, pref: &str) {
+    netns.run_ok("ip", &[family, "rule", "add", "pref", pref, "table", "local"]);
+    netns.run_ok("ip", &[family, "rule", "del", "pref", "0"]);
+}
+
 /// A policy-routing rule consulted before table `local` sends loopback to a
 /// table with an `unreachable`, `prohibit` or `blackhole` route (EHOSTUNREACH,
 /// EACCES, EINVAL): the rule is named, not a missing local route (whose
@@ -1527,8 +1535,7 @@ fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
         let Some(netns) = Netns::create() else { return };
         let port = unique_port();
         let _server = server_in(&netns, "127.0.0.1", port, "http");
-        netns.run_ok("ip", &["rule", "add", "pref", "100", "table", "local"]);
-        netns.run_ok("ip", &["rule", "del", "pref", "0"]);
+        table_local_at(&netns, "-4", "100");
         netns.run_ok("ip", &["route", "add", kind, "127.0.0.0/8", "table", table]);
         netns.run_ok("ip", &["rule", "add", "to", "127.0.0.0/8", "table", table, "pref", "50"]);
         let target = format!("127.0.0.1:{port}");
@@ -1547,6 +1554,116 @@ fn a_policy_rule_that_diverts_loopback_is_named_and_its_removal_runs() {
         netns.run_ok("bash", &["-c", "ip rule del pref 50"]);
         let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
         assert_eq!((code, json["ok"].as_bool()), (0, Some(true)), "{kind}: {json:#}");
+    }
+}
+
+/// A policy-routing rule that selects loopback by source (`from
+/// 127.0.0.1`, `from 127.0.0.0/8`, `from ::1`), consulted before table
+/// `local`, with a table that sends loopback to an `unreachable`,
+/// `blackhole` or `prohibit` route, or out of another interface. `ip route
+/// get ADDRESS` answers `local`: a connect's first route lookup has no
+/// source yet and finds table local, and only the second, with the source
+/// it took from there, meets the rule. `check` did not name the rule; it
+/// is named with the source, its `ip rule del` runs, and the port answers
+/// again.
+#[test]
+fn a_policy_rule_that_selects_loopback_by_source_is_named_and_its_removal_runs() {
+    let cases = [
+        ("127.0.0.1", "from 127.0.0.1", "unreachable", "127.0.0.0/8"),
+        ("127.0.0.1", "from 127.0.0.0/8", "blackhole", "127.0.0.0/8"),
+        ("::1", "from ::1", "prohibit", "::1"),
+        // Out of another interface: a loopback source there is EINVAL.
+        ("127.0.0.1", "from 127.0.0.1", "unicast", "127.0.0.0/8 dev v0"),
+    ];
+    for (address, selector, kind, destination) in cases {
+        let Some(netns) = Netns::create() else { return };
+        let port = unique_port();
+        let _server = server_in(&netns, address, port, "http");
+        let family = if address == "::1" { "-6" } else { "-4" };
+        if destination.ends_with("dev v0") {
+            netns.run_ok("ip", &["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+            netns.run_ok("ip", &["link", "set", "v0", "up"]);
+        }
+        table_local_at(&netns, family, "100");
+        let setup = format!(
+            "ip {family} route add {kind} {destination} table 100 && \
+             ip {family} rule add {selector} pref 50 table 100"
+        );
+        netns.run_ok("sh", &["-c", &setup]);
+        let target =
+            if address == "::1" { format!("[::1]:{port}") } else { format!("{address}:{port}") };
+        let json = only_failure(&netns, &target, "loopback-down");
+        let down = cause(&json, "loopback-down");
+        assert!(
+            down["summary"].as_str().unwrap().contains("policy routing rule 50"),
+            "{selector}: {down:#}"
+        );
+        let evidence = down["evidence"].to_string();
+        assert!(evidence.contains(&format!("50: {selector} lookup 100")), "{down:#}");
+        assert!(evidence.contains(&format!("the connection's source is {address}")), "{down:#}");
+        let removal =
+            if address == "::1" { "ip -6 rule del pref 50" } else { "ip rule del pref 50" };
+        assert_eq!(down["fix_commands"], serde_json::json!([removal]), "{down:#}");
+        assert_fix_repairs(&netns, down, &target, selector);
+    }
+}
+
+/// A firewall rule in a `type route` output chain marks loopback traffic
+/// (`meta mark set 0x1`, or iptables' `-j MARK --set-mark 1` in mangle
+/// OUTPUT) and `ip rule add fwmark 0x1 lookup 100`, before table local,
+/// sends marked packets to an unreachable route: connect()'s own lookups
+/// are unmarked and find table local, the SYN rerouted with its mark is
+/// lost. `check` did not name either rule. Both are named; the fix stops
+/// the marking of loopback only (deletes a rule that marks nothing else,
+/// exempts `lo` from one that marks everything) and leaves the policy rule
+/// other marked traffic needs; it runs and the port answers again.
+#[test]
+fn a_mark_set_on_loopback_and_a_fwmark_policy_rule_are_named_and_repaired() {
+    let port = unique_port();
+    let marking = [
+        (
+            "nft",
+            "nft add table inet m && nft 'add chain inet m out { type route hook output priority -150 ; }' && nft add rule inet m out ip daddr 127.0.0.1 meta mark set 0x1",
+            "nft delete rule inet m out handle 2",
+        ),
+        (
+            "nft, everything",
+            "nft add table inet m && nft 'add chain inet m out { type route hook output priority -150 ; }' && nft add rule inet m out meta mark set 0x1",
+            "nft insert rule inet m out position 2 oif lo return",
+        ),
+        (
+            "iptables",
+            "iptables -t mangle -A OUTPUT -d 127.0.0.1 -j MARK --set-mark 1",
+            "iptables-nft -t mangle -D OUTPUT 1",
+        ),
+    ];
+    for (context, mark, fix) in marking {
+        let Some(netns) = Netns::create() else { return };
+        if context == "iptables" && !crate::util::installed("iptables") {
+            crate::util::skip("iptables is not installed");
+            return;
+        }
+        let _server = server_in(&netns, "127.0.0.1", port, "http");
+        table_local_at(&netns, "-4", "100");
+        let setup = format!(
+            "ip route add unreachable 127.0.0.0/8 table 100 && \
+             ip rule add fwmark 0x1 lookup 100 pref 50 && {mark}"
+        );
+        netns.run_ok("sh", &["-c", &setup]);
+        let target = format!("127.0.0.1:{port}");
+        let json = only_failure(&netns, &target, "loopback-down");
+        let down = cause(&json, "loopback-down");
+        let summary = down["summary"].as_str().unwrap();
+        assert!(summary.contains("marks the SYN to 127.0.0.1 with 0x1"), "{context}: {down:#}");
+        assert!(summary.contains("policy routing rule 50"), "{context}: {down:#}");
+        let evidence = down["evidence"].to_string();
+        assert!(evidence.contains("sets mark 0x1 on the SYN"), "{context}: {down:#}");
+        assert!(evidence.contains("50: from all fwmark 0x1 lookup 100"), "{context}: {down:#}");
+        assert_eq!(down["fix_commands"], serde_json::json!([fix]), "{context}: {down:#}");
+        assert_fix_repairs(&netns, down, &target, context);
+        // The lookup other marked traffic takes is still there.
+        let rules = netns.command("ip").args(["rule", "show", "pref", "50"]).output().unwrap();
+        assert!(String::from_utf8_lossy(&rules.stdout).contains("fwmark 0x1"), "{context}");
     }
 }
 
@@ -1622,9 +1739,7 @@ fn policy_rules_that_select_by_user_device_protocol_or_port_are_evaluated() {
         netns.run_ok("ip", &["route", "add", "unreachable", "127.0.0.0/8", "table", "100"]);
         let rule = format!("ip rule add {selector} pref 5 table 100");
         netns.run_ok("sh", &["-c", &rule]);
-        // Table local after it, as a set-up that orders its rules does.
-        netns.run_ok("ip", &["rule", "add", "pref", "10", "table", "local"]);
-        netns.run_ok("ip", &["rule", "del", "pref", "0"]);
+        table_local_at(&netns, "-4", "10");
         let target = format!("127.0.0.1:{port}");
         let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
         if !diverts {
@@ -1648,8 +1763,7 @@ fn policy_rules_that_select_by_user_device_protocol_or_port_are_evaluated() {
     let _server = server_in(&netns, "127.0.0.1", port, "http");
     netns.run_ok("ip", &["route", "add", "unreachable", "127.0.0.0/8", "table", "100"]);
     netns.run_ok("sh", &["-c", "ip rule add pref 5 table 100 suppress_prefixlen 0"]);
-    netns.run_ok("ip", &["rule", "add", "pref", "10", "table", "local"]);
-    netns.run_ok("ip", &["rule", "del", "pref", "0"]);
+    table_local_at(&netns, "-4", "10");
     let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
     assert_eq!(code, 1, "{json:#}");
     let down = cause(&json, "loopback-down");
