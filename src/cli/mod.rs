@@ -284,8 +284,28 @@ pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
         message.tips.retain(|tip| !tip.contains("as a value"));
         message.tips.insert(0, hint);
     }
+    if let Some(hint) = free_port_hint(error, &path) {
+        message.tips.insert(0, hint);
+    }
     message.command = path;
     format!("porthole: {}\n", elide_long_words(&message.one_line()))
+}
+
+/// `porthole free 3000`, as `get-port 3000` is written: a port asked for
+/// is `--prefer`, and who holds one is `porthole PORT`.
+fn free_port_hint(error: &clap::Error, path: &str) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::UnknownArgument || path != "porthole free" {
+        return None;
+    }
+    let Some(ContextValue::String(word)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let port = crate::target::parse_port(word, crate::target::PortZero::Refused).ok()?;
+    Some(format!(
+        "porthole free takes no port: '--prefer {port}' prints {port} when it is free, else the \
+         nearest free one; 'porthole {port}' says who holds it"
+    ))
 }
 
 /// `porthole kill -9 3000`, as kill(1) is written: clap reads `-9` (or the
@@ -671,6 +691,23 @@ mod tests {
         // Elsewhere a number flag is not taken for a signal.
         let text = message(&["porthole", "ls", "-9"]);
         assert!(!text.contains("kill(1)"), "{text}");
+    }
+
+    #[test]
+    fn a_port_given_to_free_is_told_to_use_prefer() {
+        let text = message(&["porthole", "free", "3000"]);
+        assert!(
+            text.contains(
+                "porthole free takes no port: '--prefer 3000' prints 3000 when it is free, else \
+                 the nearest free one; 'porthole 3000' says who holds it"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 1, "{text}");
+        for other in ["abc", "0", "70000"] {
+            let text = message(&["porthole", "free", other]);
+            assert!(!text.contains("--prefer"), "{other}: {text}");
+        }
     }
 
     #[test]
