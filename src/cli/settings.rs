@@ -1484,9 +1484,13 @@ impl TopSettings {
         }
         let count = match count {
             None => None,
-            Some(text) => match parse_count(&text).and_then(|n| u64::try_from(n).ok()) {
-                Some(value) if value > 0 => Some(value),
-                _ => bail!("--count '{text}': expected a number of frames, 1 or more"),
+            Some(text) => match parse_count(&text).map(u64::try_from) {
+                Some(Ok(value)) if value > 0 => Some(value),
+                // A number past u64 is a count too: name the bound it broke.
+                Some(Err(_)) => {
+                    bail!("--count '{}': at most {} frames", sanitize(&text), u64::MAX)
+                }
+                _ => bail!("--count '{}': expected a number of frames, 1 or more", sanitize(&text)),
             },
         };
         if count.is_some() && !jsonl {

@@ -485,6 +485,10 @@ fn flag_errors_name_the_flag_and_the_range_that_applies() {
             "porthole: --count '0': expected a number of frames, 1 or more\n",
         ),
         (
+            &["top", "--jsonl", "--count", "99999999999999999999999"][..],
+            "porthole: --count '99999999999999999999999': at most 18446744073709551615 frames\n",
+        ),
+        (
             &["check", "70000"][..],
             "porthole: target '70000': port 70000 is out of range (1-65535)\n",
         ),
