@@ -721,21 +721,6 @@ fn node_inspector_is_an_exposed_debugger() {
     drop(stderr);
 }
 
-/// `java -agentlib:jdwp=…` with `Idle.java`, its stdout in `log`; returns
-/// the JVM and the port its agent printed first.
-fn start_jdwp(dir: &Path, agent: &str) -> (ChildGuard, u16, PathBuf) {
-    start_jvm(dir, &[agent], &[])
-}
-
-/// `java ARGS… Idle.java` with `environment` added to its own.
-fn start_jvm(
-    dir: &Path,
-    args: &[&str],
-    environment: &[(&str, &str)],
-) -> (ChildGuard, u16, PathBuf) {
-    start_jvm_as(Command::new("java"), dir, args, environment)
-}
-
 /// `java ARGS… Idle.java` run by `command` (`java`, or `java` inside a
 /// namespace); returns it, the port its agent printed, and its log.
 fn start_jvm_as(
@@ -807,15 +792,22 @@ fn a_jdwp_agent_from_java_tool_options_is_found_and_its_fix_names_the_variable()
     if !require("java") {
         return;
     }
+    // In a namespace of its own: an audit of every listener by another
+    // test would connect to the agent, which stops listening meanwhile.
+    let Some(netns) = Netns::create() else { return };
     let dir = tempfile::tempdir().unwrap();
     let port = util::unique_port();
     let agent =
         format!("-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:{port}");
     let options = format!("-Xmx64m {agent}");
-    let (java, printed, _log) =
-        start_jvm(dir.path(), &[], &[("JAVA_TOOL_OPTIONS", options.as_str())]);
+    let (java, printed, _log) = start_jvm_as(
+        netns.command("java"),
+        dir.path(),
+        &[],
+        &[("JAVA_TOOL_OPTIONS", options.as_str())],
+    );
     assert_eq!(printed, port);
-    let (_, json) = audit(port, &[]);
+    let (_, json) = audit_where(Some(&netns), port, &[]);
     let debugger = finding(&json, "debugger-exposed");
     assert_eq!(debugger["service"], "jdwp", "{json:#}");
     assert_eq!(
@@ -872,7 +864,9 @@ fn debuggers_of_root_processes_audited_without_root_say_what_root_would_read() {
     if !require("node") || !require("java") {
         return;
     }
-    let mut command = Command::new("node");
+    // In a namespace of its own (see the JAVA_TOOL_OPTIONS test).
+    let Some(netns) = Netns::create() else { return };
+    let mut command = netns.command("node");
     command
         .args(["-e", "setInterval(() => {}, 1000)"])
         .env("NODE_OPTIONS", "--inspect=127.0.0.1:0")
@@ -884,12 +878,16 @@ fn debuggers_of_root_processes_audited_without_root_say_what_root_would_read() {
     let jdwp = util::unique_port();
     let agent =
         format!("-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:{jdwp}");
-    let (_java, printed, log) =
-        start_jvm(dir.path(), &[], &[("JAVA_TOOL_OPTIONS", agent.as_str())]);
+    let (_java, printed, log) = start_jvm_as(
+        netns.command("java"),
+        dir.path(),
+        &[],
+        &[("JAVA_TOOL_OPTIONS", agent.as_str())],
+    );
     assert_eq!(printed, jdwp);
 
     let ports = format!("{inspector},{jdwp}");
-    let mut command = Command::new("setpriv");
+    let mut command = netns.command("setpriv");
     command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
     command.arg(util::binary()).args([
         "audit",
@@ -945,13 +943,17 @@ fn a_jdwp_agent_is_only_sent_the_handshake() {
     if !require("java") {
         return;
     }
+    // In a namespace of its own: a connection from another test's audit
+    // would be a second one here, and the agent does not listen while a
+    // debugger is connected.
+    let Some(netns) = Netns::create() else { return };
     let dir = tempfile::tempdir().unwrap();
     let port = util::unique_port();
     let agent =
         format!("-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=127.0.0.1:{port}");
-    let (_java, printed, log) = start_jdwp(dir.path(), &agent);
+    let (_java, printed, log) = start_jvm_as(netns.command("java"), dir.path(), &[&agent], &[]);
     assert_eq!(printed, port);
-    let (_, json) = audit(port, &[]);
+    let (_, json) = audit_where(Some(&netns), port, &[]);
     let debugger = finding(&json, "debugger-exposed");
     assert!(debugger["evidence"].as_str().unwrap().contains("JDWP-Handshake"), "{json:#}");
     // The agent listens again once the debugger that shook hands is gone.
