@@ -39,7 +39,7 @@ fn raw_control(text: &str) -> Option<(usize, char)> {
 
 /// Fails with the whole output when stdout or stderr carries a raw control
 /// character.
-fn assert_terminal_safe(what: &str, output: &Output) {
+pub(crate) fn assert_terminal_safe(what: &str, output: &Output) {
     for (stream, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
         if let Some((at, ch)) = raw_control(text) {
             panic!(
