@@ -198,9 +198,12 @@ impl Blocker {
                 "nft insert rule {} {} {} position {handle} {accept}",
                 self.family, self.table, self.chain
             ),
-            ("nftables", Some(handle), None) => format!(
-                "nft delete rule {} {} {} handle {handle}",
-                self.family, self.table, self.chain
+            ("nftables", Some(handle), None) => nft_rule_command(
+                NftRuleEdit::Delete,
+                &self.family,
+                &self.table,
+                &self.chain,
+                handle,
             ),
             ("nftables", None, _) => format!(
                 "nft insert rule {} {} {} {} lo accept",
@@ -831,10 +834,7 @@ impl Rewrite {
 
     /// The command that deletes the rule.
     pub fn removal(&self) -> String {
-        format!(
-            "nft delete rule {} {} {} handle {}",
-            self.family, self.table, self.chain, self.handle
-        )
+        nft_rule_command(NftRuleEdit::Delete, &self.family, &self.table, &self.chain, self.handle)
     }
 }
 
@@ -927,20 +927,82 @@ impl MarkSetter {
     /// edited with the tool that owns it, by rule number.
     pub fn removal(&self) -> String {
         let (family, table, chain) = (&self.family, &self.table, &self.chain);
+        let chain_word = crate::shell::printable_word(chain);
         match (self.tool, self.loopback_only) {
-            (Some(tool), true) => format!("{tool} -t {table} -D {chain} {}", self.position),
+            (Some(tool), true) => format!("{tool} -t {table} -D {chain_word} {}", self.position),
             (Some(tool), false) => {
-                format!("{tool} -t {table} -I {chain} {} -o lo -j RETURN", self.position)
+                format!("{tool} -t {table} -I {chain_word} {} -o lo -j RETURN", self.position)
             }
             (None, true) => {
-                format!("nft delete rule {family} {table} {chain} handle {}", self.handle)
+                nft_rule_command(NftRuleEdit::Delete, family, table, chain, self.handle)
             }
-            (None, false) => format!(
-                "nft insert rule {family} {table} {chain} position {} oif lo return",
-                self.handle
-            ),
+            (None, false) => {
+                nft_rule_command(NftRuleEdit::InsertLoReturn, family, table, chain, self.handle)
+            }
         }
     }
+}
+
+/// A change [`nft_rule_command`] makes to the rule with a handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NftRuleEdit {
+    /// Delete it.
+    Delete,
+    /// Insert `oif lo return` in front of it.
+    InsertLoReturn,
+}
+
+/// Whether nft's command line reads `name` as a table or chain name: its
+/// scanner's identifier (a letter or `_`, then letters, digits and
+/// `/-_.`). Names made through nft's JSON input may hold anything (a
+/// blank, `;`, `$`, a control character), and nft 1.0.6 takes no quoted
+/// table or chain name.
+fn nft_plain_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || "/-_.".contains(c))
+}
+
+/// The nft command for `edit` on rule `handle` of `family table chain`:
+/// nft's command line where it reads the names, else the same command as
+/// nft's JSON input (`printf '%s\n' '{"nftables":[…]}' | nft -j -f -`),
+/// which takes any name, the JSON as one shell word.
+fn nft_rule_command(
+    edit: NftRuleEdit,
+    family: &str,
+    table: &str,
+    chain: &str,
+    handle: u64,
+) -> String {
+    if [family, table, chain].into_iter().all(nft_plain_name) {
+        return match edit {
+            NftRuleEdit::Delete => {
+                format!("nft delete rule {family} {table} {chain} handle {handle}")
+            }
+            NftRuleEdit::InsertLoReturn => {
+                format!("nft insert rule {family} {table} {chain} position {handle} oif lo return")
+            }
+        };
+    }
+    let rule = serde_json::json!({
+        "family": family,
+        "table": table,
+        "chain": chain,
+        "handle": handle,
+    });
+    let command = match edit {
+        NftRuleEdit::Delete => serde_json::json!({ "delete": { "rule": rule } }),
+        NftRuleEdit::InsertLoReturn => {
+            let mut rule = rule;
+            rule["expr"] = serde_json::json!([
+                { "match": { "op": "==", "left": { "meta": { "key": "oif" } }, "right": "lo" } },
+                { "return": null }
+            ]);
+            serde_json::json!({ "insert": { "rule": rule } })
+        }
+    };
+    let input = serde_json::json!({ "nftables": [command] }).to_string();
+    format!("printf '%s\\n' {} | nft -j -f -", crate::shell::printable_word(&input))
 }
 
 /// The last rule of the `type route` output chains (in priority order)

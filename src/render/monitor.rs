@@ -533,5 +533,13 @@ mod tests {
         assert!(!text.contains('\x1b') && !text.contains('\u{202e}'), "{text}");
         assert!(text.contains("listen   tcp 127.0.0.1:8080"), "{text}");
         assert!(text.contains("evil\\x1b[31m\\u202e (pid 7)"), "{text}");
+        // Deleted since it started: the name stays escaped before the mark.
+        let mut deleted = listener();
+        deleted.owners[0].exe_deleted = true;
+        let mut out = Vec::new();
+        write_text(&mut out, &[MonitorEvent::Listener(deleted)]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\x1b') && !text.contains('\u{202e}'), "{text}");
+        assert!(text.contains("evil\\x1b[31m\\u202e (deleted) (pid 7)"), "{text}");
     }
 }

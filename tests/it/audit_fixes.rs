@@ -1562,6 +1562,55 @@ fn a_listen_addresses_fix_edits_the_line_postgresql_reads_whatever_its_form() {
     assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
 }
 
+/// `listen_addresses` set in an included file whose name holds a quote, a
+/// newline, an ESC sequence and a bidi override, to a value that holds
+/// them too and 100 KB more: the text shown holds none of them raw and no
+/// 100 KB line, and the `sed` as shown edits that file, after which the
+/// server listens on loopback only.
+#[test]
+fn a_listen_addresses_fix_for_a_hostile_file_and_value_runs_as_shown() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+    // The server logs the addresses it cannot resolve and listens on the
+    // others.
+    let listen = format!(
+        "listen_addresses = '0.0.0.0,it''s\\033[31m\\007\u{202e}{}'\n",
+        "a".repeat(100_000)
+    );
+    let name = "it's\n\u{1b}[31m \u{202e}listen.conf";
+    let files = [(name, listen.as_str())];
+    let Some((dir, postmaster, port)) = postgres_in_with(&netns, hba, &files, util::unique_port())
+    else {
+        return;
+    };
+    let data = dir.path().join("data");
+    let read = server_setting(&data, "listen_addresses").expect("the server reads its files");
+    assert!(read.starts_with("0.0.0.0,it's\u{1b}[31m\u{7}\u{202e}aaa"), "{read:.80}");
+    let port_text = port.to_string();
+    let output = netns.porthole(&[
+        "audit",
+        "--port",
+        &port_text,
+        "--skip",
+        "outdated-package",
+        "--fail-on",
+        "never",
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    crate::hostile::assert_terminal_safe("audit", &output);
+    assert!(output.stdout.len() < 20_000, "{} bytes: {:.2000}", output.stdout.len(), output.stdout);
+    let sed = output
+        .stdout
+        .split('`')
+        .find(|command| command.starts_with("sed -i "))
+        .unwrap_or_else(|| panic!("no sed in {}", output.stdout));
+    run_printed_in(dir.path(), sed);
+    assert_eq!(server_setting(&data, "listen_addresses").as_deref(), Some("localhost"));
+    let _again = restart_postgres(&netns, postmaster, &data, port);
+    let json = postgres_audit(&netns, port);
+    assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
+}
+
 /// A MariaDB in `netns` bound to 10.77.0.5 (an address of the namespace,
 /// whose name resolves back, as MariaDB needs to count errors) that blocks
 /// an address after two connection errors (`max_connect_errors = 2`), with

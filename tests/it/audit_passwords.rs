@@ -1382,6 +1382,53 @@ fn memcached_ascii_auth_admin_admin_is_found_and_its_fix_runs() {
     assert!(record["accepted_user"].is_null(), "{record}");
 }
 
+/// A `-Y` file in a directory named with a quote, `$(…)`, a newline, an
+/// ESC sequence and a bidi override: the fix as the terminal shows it holds
+/// none of them raw, and run by `sh` it changes that file and memcached
+/// takes the new password.
+#[test]
+fn a_memcached_auth_file_with_a_hostile_name_is_fixed_as_printed() {
+    if !require("memcached") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let hostile = dir.path().join("it's $(touch pwned)\n\u{1b}[31m \u{202e}x");
+    std::fs::create_dir(&hostile).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hostile, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let auth = hostile.join("memcached.auth");
+    write_readable(&auth, "admin:admin\n");
+    let (memcached, port) = start_memcached(&["-Y", auth.to_str().unwrap()], &[]);
+    let port_text = port.to_string();
+    let output = util::porthole_run(&[
+        "audit",
+        "--port",
+        &port_text,
+        "--active",
+        "--skip",
+        "outdated-package",
+        "--fail-on",
+        "never",
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!output.stdout.contains(['\u{1b}', '\u{202e}']), "{}", output.stdout);
+    let commands = printed(&output.stdout, "sed");
+    assert_eq!(commands.len(), 1, "{}", output.stdout);
+    assert!(commands[0].ends_with(&format!("&& kill -HUP {}", memcached.pid())), "{commands:?}");
+    let status = Command::new("sh").args(["-c", &commands[0]]).current_dir(dir.path()).status();
+    assert!(status.unwrap().success(), "the printed command failed: {}", commands[0]);
+    assert!(!dir.path().join("pwned").exists(), "{}", commands[0]);
+    let text = std::fs::read_to_string(&auth).unwrap();
+    let new = text.trim_end().strip_prefix("admin:").expect("admin's line stays");
+    assert!(new.len() == 48 && new.chars().all(|c| c.is_ascii_hexdigit()), "{text}");
+    assert!(
+        util::eventually(START, || memcached_ascii_login(port, "admin", new) == "STORED"),
+        "memcached did not take the new password"
+    );
+}
+
 #[test]
 fn memcached_with_sasl_is_recognised_and_a_site_list_login_is_found() {
     if !require("memcached") || !require("saslpasswd2") {

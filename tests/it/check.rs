@@ -1996,4 +1996,33 @@ fn a_fix_that_runs_porthole_calls_it_as_this_shell_can_run_it() {
         assert_eq!(ran.code, 0, "PATH={path}: {fix}: {ran:?}");
         assert!(ran.stdout.contains(&port.to_string()), "{fix}: {ran:?}");
     }
+
+    // Off PATH in a directory named with a quote, `$(…)`, an ESC sequence,
+    // a newline and a bidi override: the line as the terminal shows it
+    // holds none of them raw and runs this very file.
+    let hostile = dir.path().join("my dir's $(touch pwned) \u{1b}[31m\n\u{202e}x");
+    std::fs::create_dir(&hostile).expect("a directory named with escapes");
+    let copy = hostile.join("porthole");
+    std::fs::hard_link(&build, &copy).expect("link the build as porthole");
+    let program = porthole::shell::printable_word(copy.to_str().expect("a UTF-8 path"));
+    let mut command = Command::new(&copy);
+    crate::util::scrub(&mut command);
+    let output = crate::util::run(command.env("PATH", system_path).args(["check", &target]));
+    assert_eq!(output.code, 1, "{output:?}");
+    crate::hostile::assert_terminal_safe("check", &output);
+    let shown = output
+        .stdout
+        .lines()
+        .find_map(|line| line.split_once("$ ").filter(|(_, fix)| fix.ends_with("holds the port")))
+        .map(|(_, fix)| fix.to_string())
+        .unwrap_or_else(|| panic!("no fix line: {output:?}"));
+    assert_eq!(shown, format!("{program} {port}   # the process that holds the port"));
+    let mut shell = Command::new("sh");
+    crate::util::scrub(&mut shell);
+    let ran = crate::util::run(
+        shell.env("PATH", system_path).current_dir(dir.path()).args(["-c", &shown]),
+    );
+    assert_eq!(ran.code, 0, "{shown}: {ran:?}");
+    assert!(ran.stdout.contains(&port.to_string()), "{shown}: {ran:?}");
+    assert!(!dir.path().join("pwned").exists(), "{shown}");
 }

@@ -1637,6 +1637,49 @@ fn a_mark_set_on_loopback_and_a_fwmark_policy_rule_are_named_and_repaired() {
             "iptables-nft -t mangle -D OUTPUT 1",
         ),
     ];
+    // A table and chain made through nft's JSON input, with names its
+    // command line cannot take (a blank, `;`, `$`, a quote, a bidi
+    // override): the fix is the same edit as JSON input.
+    let directory = tempfile::tempdir().unwrap();
+    let odd = |all: bool| {
+        let (table, chain) = ("m x", "o;u$t '\u{202e}");
+        let mut expr = vec![serde_json::json!({ "mangle": {
+            "key": { "meta": { "key": "mark" } }, "value": 1 } })];
+        if !all {
+            expr.insert(
+                0,
+                serde_json::json!({ "match": { "op": "==",
+                "left": { "payload": { "protocol": "ip", "field": "daddr" } },
+                "right": "127.0.0.1" } }),
+            );
+        }
+        let input = serde_json::json!({ "nftables": [
+            { "add": { "table": { "family": "inet", "name": table } } },
+            { "add": { "chain": { "family": "inet", "table": table, "name": chain,
+                "type": "route", "hook": "output", "prio": -150 } } },
+            { "add": { "rule": { "family": "inet", "table": table, "chain": chain,
+                "expr": expr } } },
+        ] });
+        let file = directory.path().join(format!("odd-{all}.json"));
+        std::fs::write(&file, input.to_string()).unwrap();
+        format!("nft -j -f {}", file.display())
+    };
+    let odd_marking = [
+        (
+            "nft, odd names",
+            odd(false),
+            r#"printf '%s\n' "$(printf '{"nftables":[{"delete":{"rule":{"chain":"o;u$t '\''\342\200\256","family":"inet","handle":2,"table":"m x"}}}]}')" | nft -j -f -"#,
+        ),
+        (
+            "nft, odd names, everything",
+            odd(true),
+            r#"printf '%s\n' "$(printf '{"nftables":[{"insert":{"rule":{"chain":"o;u$t '\''\342\200\256","expr":[{"match":{"left":{"meta":{"key":"oif"}},"op":"==","right":"lo"}},{"return":null}],"family":"inet","handle":2,"table":"m x"}}}]}')" | nft -j -f -"#,
+        ),
+    ];
+    let marking = marking
+        .into_iter()
+        .map(|(context, mark, fix)| (context, mark.to_string(), fix))
+        .chain(odd_marking.iter().map(|(context, mark, fix)| (*context, mark.clone(), *fix)));
     for (context, mark, fix) in marking {
         let Some(netns) = Netns::create() else { return };
         if context == "iptables" && !crate::util::installed("iptables") {

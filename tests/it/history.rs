@@ -3069,12 +3069,23 @@ const OLD_BUILD: &str = "import socket, time\n\
 /// deleted before the recorder sees it is recorded with the flag, shown
 /// as `NAME (deleted)` by `history` and the History section of `porthole
 /// PORT` as `ls` shows it, and carried as `exe_deleted` in `--json` and
-/// `monitor --jsonl`.
+/// `monitor --jsonl`. A name with an ESC sequence, a newline and a bidi
+/// override is shown escaped before ` (deleted)`, and kept exact in JSON.
 #[test]
 fn a_listener_whose_executable_was_deleted_reads_as_deleted() {
+    for (name, escaped) in
+        [("old-build", "old-build"), ("\u{1b}[31mold\n\u{202e}x", "\\x1b[31mold\\n\\u202ex")]
+    {
+        a_deleted_executable_named(name, escaped);
+    }
+}
+
+/// [`a_listener_whose_executable_was_deleted_reads_as_deleted`] for a copy
+/// named `name`, which a terminal shows as `escaped`.
+fn a_deleted_executable_named(name: &str, escaped: &str) {
     let Some(netns) = util::Netns::create() else { return };
     let directory = tempfile::tempdir().unwrap();
-    let copy = directory.path().join("old-build");
+    let copy = directory.path().join(name);
     std::fs::copy(util::python_binary(), &copy).unwrap();
     let (server, mut ready) =
         util::python_via(netns.command(copy.to_str().unwrap()), OLD_BUILD, &[]);
@@ -3098,16 +3109,18 @@ fn a_listener_whose_executable_was_deleted_reads_as_deleted() {
     assert_eq!(line["processes"][0]["pid"], server.pid(), "{line}");
     assert_eq!(line["processes"][0]["exe_deleted"], true, "--jsonl: {line}");
 
-    let shown = format!("old-build (deleted) (pid {}", server.pid());
+    let shown = format!("{escaped} (deleted) (pid {}", server.pid());
     let output = history(&store, &[&port, "--listeners"]);
     assert_eq!(output.code, 0, "{output:?}");
+    crate::hostile::assert_terminal_safe("history --listeners", &output);
     assert!(output.stdout.contains(&shown), "{output:?}");
     let output = history(&store, &[&port, "--listeners", "--json"]);
     let json = output.json();
     let owner = &json["listeners"][0]["processes"][0];
     assert_eq!(owner["exe_deleted"], true, "{json:#}");
-    assert_eq!(owner["name"], "old-build", "{json:#}");
+    assert_eq!(owner["name"], name, "{json:#}");
     let report = netns.porthole_env(&[("PORTHOLE_STORE", store_text)], &[&port]);
+    crate::hostile::assert_terminal_safe("porthole PORT", &report);
     let history_line =
         report.stdout.lines().find(|line| line.trim_start().starts_with("listening since"));
     assert!(history_line.is_some_and(|line| line.contains(&shown)), "{report:?}");

@@ -39,7 +39,7 @@ fn raw_control(text: &str) -> Option<(usize, char)> {
 
 /// Fails with the whole output when stdout or stderr carries a raw control
 /// character.
-fn assert_terminal_safe(what: &str, output: &Output) {
+pub(crate) fn assert_terminal_safe(what: &str, output: &Output) {
     for (stream, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
         if let Some((at, ch)) = raw_control(text) {
             panic!(
@@ -1045,5 +1045,79 @@ fn an_interface_name_is_shown_escaped_and_kept_exact_in_json() {
         let socket = if args[0] == "ls" { &json[0] } else { &json["listeners"][0] };
         assert_eq!(socket["interface"], "h\u{1b}[2J\u{202e}\u{fffd}", "{json:#}");
         assert_eq!(decode(&socket["interface_bytes"]), name, "{json:#}");
+    }
+}
+
+/// A stand-in memcached (named so, which makes porthole probe it as one)
+/// whose replies carry an ESC sequence, CR, BEL, a bidi override, a byte
+/// that is not UTF-8 and a long tail. `version`: it answers `version` with
+/// that as its version; `ascii`: it asks for ASCII authentication, then
+/// answers the login with that as its error; `-S` (on its command line, as
+/// memcached's SASL flag): the binary protocol, with that in its version,
+/// its SASL mechanism list and its SASL auth error. Prints its port.
+const HOSTILE_MEMCACHED: &str = r#"
+import ctypes, socket, struct, sys, threading
+ctypes.CDLL(None).prctl(15, b"memcached", 0, 0, 0)
+mode = sys.argv[1]
+hostile = b"\x1b[31m\r\x07\xe2\x80\xae\xff" + b"A" * int(sys.argv[2])
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+def binary(opcode, status, value):
+    return struct.pack(">BBHBBHIIQ", 0x81, opcode, 0, 0, 0, status, len(value), 0, 0) + value
+def serve(c):
+    c.settimeout(10)
+    try:
+        data = c.recv(65536)
+        if len(data) < 2:
+            pass
+        elif mode == "version":
+            c.sendall(b"VERSION 1.6 " + hostile + b"\r\n")
+        elif mode == "ascii" and data.startswith(b"version"):
+            c.sendall(b"CLIENT_ERROR unauthenticated\r\n")
+        elif mode == "ascii":
+            c.sendall(b"CLIENT_ERROR " + hostile + b"\r\n")
+        elif data[1] == 0x0b:
+            c.sendall(binary(0x0b, 0, b"1.6 " + hostile) + binary(0x20, 0, b"PLAIN " + hostile))
+        else:
+            c.sendall(binary(0x21, 0x81, hostile))
+        c.recv(1)
+    except OSError:
+        pass
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+/// A memcached's version, SASL mechanism list and error replies are its
+/// own text: shown escaped and short on a terminal, exact in JSON.
+#[test]
+fn memcached_replies_never_reach_the_terminal_raw() {
+    // 100 KB for ASCII lines; binary replies must fit the probe's read
+    // bound whole to be read at all.
+    for (mode, length, active, expected) in [
+        ("version", "100000", false, "1.6 \\x1b[31m"),
+        ("ascii", "100000", true, "unexpected reply: CLIENT_ERROR \\x1b[31m\\r\\x07"),
+        ("-S", "2000", true, "SASL auth answered status 0x0081: \\x1b[31m\\r\\x07"),
+    ] {
+        let (_server, mut out) = crate::util::python(HOSTILE_MEMCACHED, &[mode, length]);
+        let port = wait_for_line(&mut out);
+        let mut args = vec!["audit", "--port", &port, "--fail-on", "never"];
+        if active {
+            args.push("--active");
+        }
+        let text = porthole_run(&args);
+        assert_eq!(text.code, 0, "{mode}: {text:?}");
+        assert_terminal_safe(&format!("audit ({mode})"), &text);
+        assert!(text.stdout.contains(expected), "{mode}: {}", text.stdout);
+        assert!(text.stdout.len() < 10_000, "{mode}: {} bytes: {}", text.stdout.len(), text.stdout);
+        args.push("--json");
+        let json = porthole_run(&args).json();
+        let service = &json["services"][0];
+        assert_eq!(service["service"], "memcached", "{mode}: {json:#}");
+        if mode != "ascii" {
+            let version = service["version"].as_str().unwrap();
+            assert!(version.starts_with("1.6 \u{1b}[31m"), "{mode}: kept exact: {json:#}");
+        }
     }
 }

@@ -229,9 +229,13 @@ fn postgres_bind_fix(context: &Context<'_>) -> String {
 /// ` to 'VALUE'`: the addresses a line of postgresql.conf sets, as the
 /// server read them and as the file would quote them (`''` for a quote).
 /// Left out when they hold a backtick, which would end the quoted command
-/// before it in the fix.
+/// before it in the fix, or are longer than any list of addresses (a
+/// 100 KB value would make the fix one 100 KB line). Control characters
+/// stay: the renderer shows them escaped, and this is no command.
 fn postgres_value(value: &str) -> String {
-    if value.contains('`') {
+    /// Longest value shown, in characters.
+    const LONGEST: usize = 200;
+    if value.contains('`') || value.chars().nth(LONGEST).is_some() {
         return String::new();
     }
     format!(" to '{}'", value.replace('\'', "''"))

@@ -77,7 +77,9 @@ fn fix(context: &Context<'_>, user: &str, config_command: Option<bool>) -> Strin
         Some(address) => address.ip().to_string(),
         None => "127.0.0.1".to_string(),
     };
-    let account = shell::word(user);
+    // Shown through the terminal sanitiser: a control character must
+    // already be written as the shell reads it back.
+    let account = shell::printable_word(user);
     match context.service_name().unwrap_or("") {
         "redis" | "valkey" | "keydb" if user == "default" => redis_default_fix(
             context.outcome.and_then(|outcome| outcome.settings.as_ref()),
@@ -129,36 +131,39 @@ fn fix(context: &Context<'_>, user: &str, config_command: Option<bool>) -> Strin
 /// generated on this machine, so the secret never appears in a report.
 /// The sed pattern holds the account name, so names with other characters
 /// than letters, digits, `.`, `_` and `-` get the advice without the
-/// command.
+/// command. The file is a [`shell::printable_word`]: the fix is shown
+/// through the terminal sanitiser, which would turn a control character
+/// inside plain quotes into `\x1b`, another file's name.
 fn memcached_fix(context: &Context<'_>, user: &str) -> String {
     let outcome = context.outcome;
     if outcome.is_some_and(|outcome| outcome.memcached_sasl.is_some()) {
         return format!(
             "change the password of {} in the SASL database of memcached's SASL configuration (saslpasswd2 with -f naming its sasldb_path), then update the clients",
-            shell::word(user)
+            shell::printable_word(user)
         );
     }
-    let file = outcome.and_then(|outcome| outcome.memcached_auth_file.as_deref());
+    let file = outcome
+        .and_then(|outcome| outcome.memcached_auth_file.as_deref())
+        .map(shell::printable_word);
     let process = context.target.owners.iter().find(|p| p.name == "memcached");
     let plain = !user.is_empty()
         && user.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     match (file, process) {
-        (Some(file), Some(process)) if plain => {
+        // A backtick would end the quoted command early.
+        (Some(file), Some(process)) if plain && !file.contains('`') => {
             let pattern = user.replace('.', "\\.");
             format!(
-                "`sed -i \"s/^{pattern}:.*/{user}:$(od -An -N24 -tx1 /dev/urandom | tr -d ' \\n')/\" {} && kill -HUP {}` (memcached rereads its -Y file on SIGHUP; the clients then need the new password from that file)",
-                shell::word(file),
+                "`sed -i \"s/^{pattern}:.*/{user}:$(od -An -N24 -tx1 /dev/urandom | tr -d ' \\n')/\" {file} && kill -HUP {}` (memcached rereads its -Y file on SIGHUP; the clients then need the new password from that file)",
                 process.pid
             )
         }
         (Some(file), _) => format!(
-            "set a long random password on the line of {} in {}, then send memcached SIGHUP (it rereads the file)",
-            shell::word(user),
-            shell::word(file)
+            "set a long random password on the line of {} in {file}, then send memcached SIGHUP (it rereads the file)",
+            shell::printable_word(user)
         ),
         _ => format!(
             "set a long random password on the line of {} in memcached's -Y file, then send memcached SIGHUP (it rereads the file)",
-            shell::word(user)
+            shell::printable_word(user)
         ),
     }
 }
@@ -347,6 +352,37 @@ mod tests {
         let sasl = Outcome { memcached_sasl: Some("PLAIN".into()), ..seen };
         let fix = check(&context(&memcached, Some(&sasl)))[0].fix.clone();
         assert!(fix.contains("saslpasswd2") && !fix.contains('`'), "{fix}");
+    }
+
+    /// A `-Y` file named with quotes, `$(…)`, a newline and an ESC: the
+    /// fix, shown as a terminal shows it (through the sanitiser), holds no
+    /// control character and still edits that file when run by `sh`.
+    /// Plain quotes around the name used to be shown as `'…\x1b…'`,
+    /// another file's name.
+    #[test]
+    fn a_memcached_fix_for_a_hostile_file_name_runs_as_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let named = dir.path().join("it's $(touch pwned)\n\u{1b}[31m \u{202e}auth");
+        std::fs::write(&named, "admin:admin\n").unwrap();
+        let mut memcached = target("127.0.0.1", 11211);
+        memcached.owners[0].name = "memcached".into();
+        let mut seen = outcome("memcached", vec![weak("admin", None)]);
+        seen.memcached_auth_file = Some(named.to_str().unwrap().into());
+        let fix = check(&context(&memcached, Some(&seen)))[0].fix.clone();
+        let shown = crate::render::sanitize::sanitize(&fix).into_owned();
+        assert!(!shown.contains(['\u{1b}', '\n', '\u{202e}']), "{shown}");
+        let command = shown.split('`').nth(1).expect("a command in backticks");
+        let sed = command.split(" && kill").next().unwrap();
+        let status =
+            std::process::Command::new("sh").arg("-c").arg(sed).current_dir(dir.path()).status();
+        assert!(status.unwrap().success(), "{sed}");
+        let text = std::fs::read_to_string(&named).unwrap();
+        assert!(text.starts_with("admin:") && text.len() == "admin:".len() + 49, "{text}");
+        assert!(!dir.path().join("pwned").exists(), "{sed}");
+        // A backtick would end the command early: the advice names the file.
+        seen.memcached_auth_file = Some("/etc/a`b".into());
+        let fix = check(&context(&memcached, Some(&seen)))[0].fix.clone();
+        assert!(!fix.contains("sed") && fix.contains("'/etc/a`b'"), "{fix}");
     }
 
     #[test]
