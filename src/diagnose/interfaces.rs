@@ -556,15 +556,18 @@ fn decide(
         let described = describe_rule(rule);
         // Set when the rule decides by the source the first lookup picked.
         let by_source = source.filter(|_| rule["src"].as_str().is_some_and(|s| s != "all"));
-        if let Some(action @ ("unreachable" | "prohibit" | "blackhole")) = rule["action"].as_str() {
-            let route = format!("the rule's own action: {action}");
-            return Some(Decision::Elsewhere(LoopbackProblem::PolicyRule {
+        // This rule sends the address elsewhere, by `route`.
+        let sent_elsewhere = |route: String| {
+            Some(Decision::Elsewhere(LoopbackProblem::PolicyRule {
                 address,
                 priority,
-                rule: described,
+                rule: described.clone(),
                 route,
                 source: by_source,
-            }));
+            }))
+        };
+        if let Some(action @ ("unreachable" | "prohibit" | "blackhole")) = rule["action"].as_str() {
+            return sent_elsewhere(format!("the rule's own action: {action}"));
         }
         let Some(table) = rule["table"].as_str() else { continue };
         let routes = routes(table)?;
@@ -595,14 +598,7 @@ fn decide(
                 local_route_kept,
             }));
         }
-        let route = format!("{} {} in table {table}", found.kind, found.destination);
-        return Some(Decision::Elsewhere(LoopbackProblem::PolicyRule {
-            address,
-            priority,
-            rule: described,
-            route,
-            source: by_source,
-        }));
+        return sent_elsewhere(format!("{} {} in table {table}", found.kind, found.destination));
     }
     None
 }

@@ -37,6 +37,20 @@ fn strong_password() -> String {
     format!("Zq{now:x}x{:x}-strong", std::process::id())
 }
 
+/// Audits `port` passively (no finding, no login tried: a server that
+/// asks for a password is no finding), then with `--active`: its one
+/// finding is weak-password. Returns the active run, its report and the
+/// finding.
+fn quiet_passive_then_weak(port: u16) -> (util::Output, Value, Value) {
+    let (_, json) = audit(port, &[]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    assert!(logins(&json).is_empty(), "{json:#}");
+    let (output, json) = audit(port, &["--active"]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    let weak = finding(&json, "weak-password").clone();
+    (output, json, weak)
+}
+
 // ---------------------------------------------------------------- Redis
 
 #[test]
@@ -47,14 +61,7 @@ fn redis_foobared_is_a_weak_password_shown_only_with_show() {
     let dir = tempfile::tempdir().unwrap();
     let (_redis, port, _log) =
         start_redis(&["--requirepass", "foobared"], dir.path(), Path::new("/usr/bin/redis-server"));
-    // Passive: no login attempt at all.
-    let (_, json) = audit(port, &[]);
-    assert!(rules(&json).is_empty(), "{json:#}");
-    assert!(logins(&json).is_empty(), "{json:#}");
-
-    let (output, json) = audit(port, &["--active"]);
-    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
-    let weak = finding(&json, "weak-password");
+    let (output, json, weak) = quiet_passive_then_weak(port);
     assert_eq!(weak["severity"], "high", "{weak}");
     let evidence = weak["evidence"].as_str().unwrap();
     assert!(evidence.contains("`default`"), "{evidence}");
@@ -1332,14 +1339,8 @@ fn memcached_ascii_auth_admin_admin_is_found_and_its_fix_runs() {
     let (memcached, port) = start_memcached(&["-Y", auth.to_str().unwrap()], &[]);
     assert_eq!(memcached_ascii_login(port, "admin", "admin"), "STORED");
 
-    // Passive: it asks for a password, which is no finding, and no login.
-    let (_, json) = audit(port, &[]);
-    assert!(rules(&json).is_empty(), "{json:#}");
-    assert!(logins(&json).is_empty(), "{json:#}");
-
-    let (output, json) = audit(port, &["--active"]);
-    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
-    let weak = finding(&json, "weak-password");
+    // Passive: it asks for a password, which is no finding.
+    let (output, json, weak) = quiet_passive_then_weak(port);
     assert_eq!(weak["service"], "memcached", "{weak}");
     let evidence = weak["evidence"].as_str().unwrap();
     assert!(
