@@ -81,15 +81,34 @@ mod tests {
     use std::time::Duration;
 
     #[tokio::test]
-    async fn fires_close_to_the_deadline() {
+    async fn the_kernel_holds_the_deadline_to_the_microsecond_and_fires_after_it() {
+        // Precision is checked on the deadline the kernel holds, not on
+        // when a loaded machine gets round to running us.
         let timer = PreciseTimer::new().expect("timerfd");
         for _ in 0..5 {
             let deadline = Instant::now() + Duration::from_micros(2500);
+            // arm() turns the deadline into a delay before its syscall, so
+            // the kernel's deadline may be later by at most the call's time.
+            let arming_started = Instant::now();
             timer.arm(deadline).expect("arm");
+            let arming_took = arming_started.elapsed();
+            let before_reading = Instant::now();
+            let held = rustix::time::timerfd_gettime(timer.fd.get_ref()).expect("gettime");
+            let after_reading = Instant::now();
+            let remaining =
+                Duration::new(held.it_value.tv_sec as u64, held.it_value.tv_nsec as u32);
+            let slack = Duration::from_micros(1);
+            assert!(
+                remaining
+                    <= deadline.saturating_duration_since(before_reading) + arming_took + slack,
+                "the kernel's deadline is later than asked: {remaining:?}"
+            );
+            assert!(
+                remaining + slack >= deadline.saturating_duration_since(after_reading),
+                "the kernel's deadline is earlier than asked: {remaining:?}"
+            );
             timer.fired().await.expect("fire");
-            let now = Instant::now();
-            assert!(now >= deadline, "fired early");
-            assert!(now - deadline < Duration::from_millis(50), "fired {:?} late", now - deadline);
+            assert!(Instant::now() >= deadline, "fired early");
         }
     }
 }
