@@ -642,11 +642,14 @@ mod tests {
         let probe = connect(&ProbeAddress::Ip(address), Duration::from_secs(2));
         assert_eq!(probe.outcome, Outcome::Refused, "{probe:?}");
         assert!(probe.detail.starts_with("ECONNREFUSED"), "{}", probe.detail);
+        // A directory of our own: a fixed path such as /nonexistent is
+        // another user's to create.
+        let directory = tempfile::tempdir().unwrap();
         let probe = connect(
-            &ProbeAddress::Unix("/nonexistent/porthole.sock".into()),
+            &ProbeAddress::Unix(directory.path().join("absent/porthole.sock")),
             Duration::from_secs(1),
         );
-        assert_eq!(probe.outcome, Outcome::NoSocketFile);
+        assert_eq!(probe.outcome, Outcome::NoSocketFile, "{probe:?}");
         assert!(probe.detail.starts_with("ENOENT"), "{}", probe.detail);
     }
 }
