@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::audit::{
-    as_user, audit, finding, postgres_bin, require, rules, shared_tempdir, start_memcached,
-    start_memcached_with, start_redis, write_hba, START,
+    as_user, audit, audit_active_text, finding, postgres_bin, require, rules, shared_tempdir,
+    start_memcached, start_memcached_with, start_redis, write_hba, START,
 };
 use crate::util::{self, wait_for_port, ChildGuard};
 
@@ -78,33 +78,16 @@ fn redis_foobared_is_a_weak_password_shown_only_with_show() {
     assert!(!output.stdout.contains("foobared"), "{}", output.stdout);
     assert_eq!(output.code, 0, "high is below the default --fail-on critical");
 
-    let port_text = port.to_string();
-    let table = util::porthole_run(&[
-        "audit",
-        "--port",
-        &port_text,
-        "--active",
-        "--skip",
-        "outdated-package",
-    ]);
+    let table = audit_active_text(port, &[]);
     assert!(!table.stdout.contains("foobared"), "{}", table.stdout);
     assert!(table.stdout.contains(&format!(
         "weak-password: redis on 127.0.0.1:{port}: 1 attempt (default ×1), accepted as default (--show reveals the password)"
     )), "{}", table.stdout);
 
-    let gated = util::porthole_run(&[
-        "audit",
-        "--port",
-        &port_text,
-        "--active",
-        "--fail-on",
-        "high",
-        "--skip",
-        "outdated-package",
-    ]);
+    let gated = audit_active_text(port, &["--fail-on", "high"]);
     assert_eq!(gated.code, 1, "--fail-on high fails on it: {gated:?}");
 
-    let shown = util::porthole_run(&["audit", "--port", &port_text, "--active", "--show"]);
+    let shown = audit_active_text(port, &["--show"]);
     assert!(shown.stdout.contains("password: foobared"), "{}", shown.stdout);
 }
 
@@ -1202,16 +1185,8 @@ fn mongodb_admin_admin_is_found_with_scram_sha_256_and_sha_1() {
     assert!(!output.stdout.contains("password: admin"), "{}", output.stdout);
     assert_eq!(both.take_events(), ["start SCRAM-SHA-256 admin", "accepted admin"]);
 
-    let port = both.port.to_string();
-    let shown = util::porthole_run(&[
-        "audit",
-        "--port",
-        &port,
-        "--active",
-        "--show",
-        "--skip",
-        "outdated-package",
-    ]);
+    let port = both.port;
+    let shown = audit_active_text(port, &["--show"]);
     assert!(shown.stdout.contains("password: admin"), "{}", shown.stdout);
     assert!(
         shown.stdout.contains(&format!(
@@ -1402,17 +1377,7 @@ fn a_memcached_auth_file_with_a_hostile_name_is_fixed_as_printed() {
     let auth = hostile.join("memcached.auth");
     write_readable(&auth, "admin:admin\n");
     let (memcached, port) = start_memcached(&["-Y", auth.to_str().unwrap()], &[]);
-    let port_text = port.to_string();
-    let output = util::porthole_run(&[
-        "audit",
-        "--port",
-        &port_text,
-        "--active",
-        "--skip",
-        "outdated-package",
-        "--fail-on",
-        "never",
-    ]);
+    let output = audit_active_text(port, &["--fail-on", "never"]);
     assert_eq!(output.code, 0, "{output:?}");
     assert!(!output.stdout.contains(['\u{1b}', '\u{202e}']), "{}", output.stdout);
     let commands = printed(&output.stdout, "sed");
