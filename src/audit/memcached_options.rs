@@ -279,6 +279,17 @@ mod tests {
         // Another host name: the realm is not known.
         system.statuses.insert("/proc/self/ns/uts".into(), FileStatus { inode: 10, ..uts });
         assert_eq!(sasl_database(&system, 7).unwrap().realm, None);
+        // In a mount namespace of its own: its files, through /proc/7/root.
+        let mount = |inode| FileStatus { inode, is_file: false, ..regular };
+        system.statuses.insert("/proc/7/ns/mnt".into(), mount(20));
+        system.statuses.insert("/proc/self/ns/mnt".into(), mount(21));
+        let theirs = FileStatus { inode: 30, ..regular };
+        system.statuses.insert("/proc/7/root/srv/conf/memcached.conf".into(), theirs);
+        system.statuses.insert("/proc/7/root/srv/theirs.db".into(), theirs);
+        let mut system =
+            system.file("/proc/7/root/srv/conf/memcached.conf", "sasldb_path: /srv/theirs.db\n");
+        assert_eq!(sasl_database(&system, 7).unwrap().file, "/proc/7/root/srv/theirs.db");
+        system.statuses.remove("/proc/7/ns/mnt");
         // No database file, or no environment: nothing to name.
         system.statuses.remove("/srv/conf/db");
         assert_eq!(sasl_database(&system, 7), None);
