@@ -2030,6 +2030,52 @@ mod tests {
         );
     }
 
+    /// A chain policy in a table the command line cannot name: the accept
+    /// of loopback and of a connection's answers go at the chain's top as
+    /// JSON input (no handle: `insert` without one puts the rule first).
+    #[test]
+    fn policy_fixes_for_names_the_command_line_cannot_take_are_json() {
+        let policy = Blocker {
+            action: Action::Drop,
+            source: "nftables",
+            family: "inet".into(),
+            table: "f x".into(),
+            chain: "input".into(),
+            handle: None,
+            certain: true,
+            text: "type filter hook input priority 0; policy drop;".into(),
+            lookup: None,
+        };
+        let input = |command: String| {
+            let quoted = command
+                .strip_prefix("printf '%s\\n' '")
+                .and_then(|rest| rest.strip_suffix("' | nft -j -f -"))
+                .unwrap_or_else(|| panic!("not JSON input: {command}"));
+            serde_json::from_str::<serde_json::Value>(quoted).expect("JSON")
+        };
+        let rule = |expr: serde_json::Value| {
+            serde_json::json!({ "nftables": [{ "insert": { "rule": {
+                "family": "inet", "table": "f x", "chain": "input", "expr": expr } } }] })
+        };
+        assert_eq!(
+            input(policy.removal()),
+            rule(serde_json::json!([
+                { "match": { "op": "==", "left": { "meta": { "key": "iif" } }, "right": "lo" } },
+                { "accept": null }
+            ]))
+        );
+        assert_eq!(
+            input(policy.answers_accepted()),
+            rule(serde_json::json!([
+                { "match": { "op": "in", "left": { "ct": { "key": "state" } },
+                    "right": ["established", "related"] } },
+                { "accept": null }
+            ]))
+        );
+        let plain = Blocker { table: "f".into(), ..policy };
+        assert_eq!(plain.removal(), "nft insert rule inet f input iif lo accept");
+    }
+
     #[test]
     fn output_hook_and_family_tables() {
         let found = blockers(RULES_JSON, RULES_TEXT, "127.0.0.1", 8000);
