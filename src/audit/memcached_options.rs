@@ -8,6 +8,9 @@
 //! wrapper reads them, are exactly the command line; otherwise whoever
 //! started memcached typed them, and the fix is a new command line.
 //! See: <https://salsa.debian.org/debian/memcached/-/blob/master/debian/scripts/systemd-memcached-wrapper>
+//!
+//! With SASL (`-S`) the accounts are in Cyrus SASL's database, found the
+//! way libsasl finds it for the server's process ([`sasl_database`]).
 
 use crate::inventory::system::System;
 
@@ -111,9 +114,187 @@ pub fn auth_file(cmdline: &[String]) -> Option<String> {
     found.filter(|file| !file.is_empty())
 }
 
+/// The SASL application name memcached passes to `sasl_server_init`: its
+/// configuration file is `memcached.conf` in the configuration path.
+const SASL_APPLICATION: &str = "memcached";
+
+/// The directories memcached (1.5.7 and later) hands libsasl when
+/// `SASL_CONF_PATH` is unset: the first of these that exists.
+const MEMCACHED_CONF_DIRS: [&str; 2] = ["/etc/sasl", "/etc/sasl2"];
+
+/// libsasl's own configuration path (`CONFIGDIR` of Debian's libsasl2 2.1.28,
+/// as `strings libsasl2.so.2` shows it), for a memcached built without that
+/// callback.
+fn libsasl_conf_dirs() -> Vec<String> {
+    let multiarch = format!("/usr/lib/{}-linux-gnu/sasl2", std::env::consts::ARCH);
+    ["/etc/sasl2", "/etc/sasl", multiarch.as_str(), "/usr/lib/sasl2"]
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The database the `sasldb` plugin uses without `sasldb_path`.
+const DEFAULT_SASLDB: &str = "/etc/sasldb2";
+
+/// The account database of a memcached run with SASL (`-S`), for a fix that
+/// changes a password with `saslpasswd2`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaslDatabase {
+    /// The sasldb file, as reached from here (through `/proc/PID/root` for a
+    /// mount namespace of its own).
+    pub file: String,
+    /// The realm memcached looks accounts up in: the host name it passes
+    /// as `user_realm` to `sasl_server_new`. `None` when it runs under
+    /// another host name than this machine's (a UTS namespace of its own),
+    /// which porthole does not read.
+    pub realm: Option<String>,
+}
+
+/// Where the memcached `pid` keeps its SASL accounts, found as libsasl
+/// finds it for that process: the directories of `SASL_CONF_PATH` in its
+/// environment (`/proc/PID/environ`, readable as root or its user), else
+/// memcached's own choice, else libsasl's; the first `memcached.conf` in
+/// them; its `sasldb_path`, else `/etc/sasldb2`. `None` when the
+/// environment is unreadable, the accounts are not in a sasldb (another
+/// `pwcheck_method` or `auxprop_plugin`) or the file is not there.
+///
+/// See: <https://www.cyrusimap.org/sasl/sasl/options.html>
+pub fn sasl_database(system: &dyn System, pid: u32) -> Option<SaslDatabase> {
+    let environment = system.read_regular(&format!("/proc/{pid}/environ"), 1 << 20)?;
+    let conf_path = environment.split(|&b| b == 0).find_map(|entry| {
+        entry.strip_prefix(b"SASL_CONF_PATH=").map(|v| String::from_utf8_lossy(v).into_owned())
+    });
+    let reached = |path: &str| super::reached_path(system, pid, path);
+    let exists = |path: &str| system.file_status(&reached(path)).is_some();
+    let text = conf_dirs(conf_path.as_deref(), exists).iter().find_map(|dir| {
+        let file = format!("{}/{SASL_APPLICATION}.conf", dir.trim_end_matches('/'));
+        system.read_regular(&reached(&file), MAX_FILE)
+    });
+    let text = text.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default();
+    let file = reached(&sasldb_path(&text)?);
+    system.file_status(&file).filter(|status| status.is_file)?;
+    let identity =
+        |path: &str| system.file_status(path).map(|status| (status.device, status.inode));
+    let own_host = identity(&format!("/proc/{pid}/ns/uts"))
+        .is_some_and(|theirs| Some(theirs) == identity("/proc/self/ns/uts"));
+    let realm = own_host
+        .then(|| system.read_text("/proc/sys/kernel/hostname"))
+        .flatten()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty());
+    Some(SaslDatabase { file, realm })
+}
+
+/// The directories libsasl searches for `memcached.conf`, in order:
+/// `SASL_CONF_PATH` (a `:`-separated list), else the first of memcached's
+/// own that `exists`, else libsasl's built-in path. Relative entries are
+/// left out: they name a directory relative to a working directory porthole
+/// does not follow.
+fn conf_dirs(conf_path: Option<&str>, exists: impl Fn(&str) -> bool) -> Vec<String> {
+    if let Some(path) = conf_path {
+        return path.split(':').filter(|dir| dir.starts_with('/')).map(str::to_string).collect();
+    }
+    match MEMCACHED_CONF_DIRS.into_iter().find(|dir| exists(dir)) {
+        Some(dir) => vec![dir.to_string()],
+        None => libsasl_conf_dirs(),
+    }
+}
+
+/// The sasldb a SASL configuration file's `text` names (`sasldb_path`,
+/// else the default), or `None` when its accounts are checked elsewhere
+/// (`pwcheck_method: saslauthd`, an `auxprop_plugin` list without
+/// `sasldb`) or the path is relative. libsasl reads `key: value` lines,
+/// keys in any case, `#` comments, and takes a key's first line.
+fn sasldb_path(text: &str) -> Option<String> {
+    let option = |wanted: &str| {
+        text.lines().find_map(|line| {
+            let line = line.trim_start();
+            let (key, value) = line.split_once(':')?;
+            (!line.starts_with('#') && key.eq_ignore_ascii_case(wanted))
+                .then(|| value.trim().to_string())
+        })
+    };
+    let words = |value: &str| value.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    if let Some(method) = option("pwcheck_method") {
+        if !words(&method).iter().any(|word| word.starts_with("auxprop")) {
+            return None;
+        }
+    }
+    if let Some(plugins) = option("auxprop_plugin") {
+        if !words(&plugins).iter().any(|word| word == "sasldb") {
+            return None;
+        }
+    }
+    let path = option("sasldb_path").unwrap_or_else(|| DEFAULT_SASLDB.to_string());
+    path.starts_with('/').then_some(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sasl_configuration_path_is_the_environment_s_else_memcached_s() {
+        let none = |_: &str| false;
+        assert_eq!(conf_dirs(Some("/srv/a:relative:/srv/b/"), none), ["/srv/a", "/srv/b/"]);
+        assert_eq!(conf_dirs(None, |dir| dir == "/etc/sasl2"), ["/etc/sasl2"]);
+        assert_eq!(conf_dirs(None, |_| true), ["/etc/sasl"]);
+        let fallback = conf_dirs(None, none);
+        assert_eq!(fallback.first().map(String::as_str), Some("/etc/sasl2"));
+        assert!(fallback.contains(&"/usr/lib/sasl2".to_string()), "{fallback:?}");
+    }
+
+    #[test]
+    fn the_sasldb_path_is_read_as_libsasl_reads_it() {
+        assert_eq!(sasldb_path("").as_deref(), Some("/etc/sasldb2"));
+        let text = "# sasldb_path: /commented\nmech_list: plain\n  SASLDB_Path:  /srv/my db  \nsasldb_path: /second\n";
+        assert_eq!(sasldb_path(text).as_deref(), Some("/srv/my db"));
+        assert_eq!(
+            sasldb_path("pwcheck_method: auxprop\nauxprop_plugin: sasldb\n").as_deref(),
+            Some("/etc/sasldb2")
+        );
+        assert_eq!(sasldb_path("pwcheck_method: saslauthd\n"), None);
+        assert_eq!(sasldb_path("auxprop_plugin: sql\n"), None);
+        assert_eq!(sasldb_path("sasldb_path: relative.db\n"), None);
+    }
+
+    #[test]
+    fn the_sasl_database_comes_from_the_server_s_environment() {
+        use crate::inventory::system::{fake::Scripted, FileStatus};
+        let regular =
+            FileStatus { device: 1, inode: 2, mode: 0o100600, uid: 0, gid: 0, is_file: true };
+        let uts = FileStatus { is_file: false, inode: 9, ..regular };
+        let mut system = Scripted::default()
+            .file("/proc/7/environ", "HOME=/\0SASL_CONF_PATH=/srv/conf\0")
+            .file("/srv/conf/memcached.conf", "mech_list: plain\nsasldb_path: /srv/conf/db\n")
+            .file("/proc/sys/kernel/hostname", "cachehost\n");
+        system.statuses.insert("/srv/conf/db".into(), regular);
+        system.statuses.insert("/proc/7/ns/uts".into(), uts);
+        system.statuses.insert("/proc/self/ns/uts".into(), uts);
+        let found = sasl_database(&system, 7).expect("found");
+        assert_eq!(
+            found,
+            SaslDatabase { file: "/srv/conf/db".into(), realm: Some("cachehost".into()) }
+        );
+        // Another host name: the realm is not known.
+        system.statuses.insert("/proc/self/ns/uts".into(), FileStatus { inode: 10, ..uts });
+        assert_eq!(sasl_database(&system, 7).unwrap().realm, None);
+        // In a mount namespace of its own: its files, through /proc/7/root.
+        let mount = |inode| FileStatus { inode, is_file: false, ..regular };
+        system.statuses.insert("/proc/7/ns/mnt".into(), mount(20));
+        system.statuses.insert("/proc/self/ns/mnt".into(), mount(21));
+        let theirs = FileStatus { inode: 30, ..regular };
+        system.statuses.insert("/proc/7/root/srv/conf/memcached.conf".into(), theirs);
+        system.statuses.insert("/proc/7/root/srv/theirs.db".into(), theirs);
+        let mut system =
+            system.file("/proc/7/root/srv/conf/memcached.conf", "sasldb_path: /srv/theirs.db\n");
+        assert_eq!(sasl_database(&system, 7).unwrap().file, "/proc/7/root/srv/theirs.db");
+        system.statuses.remove("/proc/7/ns/mnt");
+        // No database file, or no environment: nothing to name.
+        system.statuses.remove("/srv/conf/db");
+        assert_eq!(sasl_database(&system, 7), None);
+        assert_eq!(sasl_database(&system, 8), None);
+    }
 
     #[test]
     fn the_auth_file_is_read_in_every_spelling() {

@@ -253,6 +253,9 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             outcome.memcached_auth_file = memcached_options::auth_file(&memcached.cmdline)
                 .filter(|file| file.starts_with('/'))
                 .map(|file| reached_path(system, memcached.pid, &file));
+            if outcome.memcached_sasl.is_some() {
+                outcome.memcached_sasldb = memcached_options::sasl_database(system, memcached.pid);
+            }
         }
         if !target.scope.is_exposed() {
             continue;

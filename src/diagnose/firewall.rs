@@ -164,11 +164,12 @@ pub struct Blocker {
 /// How a set or verdict map of a blocking rule holds the packet's port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
-    /// The named set or map `name` of the rule's table has the element.
-    Named { name: String, key: String },
-    /// A map written in the rule cannot be edited: `accept` (a rule body)
-    /// goes in front of it.
-    Inline { accept: String },
+    /// The named set or map `name` of the rule's table has the element:
+    /// `key` as nft's command line writes it, `element` as its JSON does.
+    Named { name: String, key: String, element: serde_json::Value },
+    /// A map written in the rule cannot be edited: an accept of loopback
+    /// traffic to `port` (`device` is `iif` or `oif`) goes in front of it.
+    Inline { device: &'static str, port: u16 },
 }
 
 impl Blocker {
@@ -191,26 +192,33 @@ impl Blocker {
     /// The command that would delete the rule, for the fix list.
     pub fn removal(&self) -> String {
         match (self.source, self.handle, self.lookup.as_deref()) {
-            ("nftables", Some(_), Some(Lookup::Named { name, key })) => {
-                format!("nft delete element {} {} {name} {{ {key} }}", self.family, self.table)
-            }
-            ("nftables", Some(handle), Some(Lookup::Inline { accept })) => format!(
-                "nft insert rule {} {} {} position {handle} {accept}",
-                self.family, self.table, self.chain
-            ),
-            ("nftables", Some(handle), None) => nft_rule_command(
-                NftRuleEdit::Delete,
+            ("nftables", Some(_), Some(Lookup::Named { name, key, element })) => nft_command(
                 &self.family,
                 &self.table,
-                &self.chain,
-                handle,
+                NftEdit::DeleteElement { set: name, key, element },
             ),
-            ("nftables", None, _) => format!(
-                "nft insert rule {} {} {} {} lo accept",
-                self.family,
-                self.table,
-                self.chain,
-                if self.chain_hook_is_output() { "oif" } else { "iif" }
+            ("nftables", Some(handle), Some(Lookup::Inline { device, port })) => nft_command(
+                &self.family,
+                &self.table,
+                NftEdit::InsertRule {
+                    chain: &self.chain,
+                    position: Some(handle),
+                    body: RuleBody::LoAccept { device, port: Some(*port) },
+                },
+            ),
+            ("nftables", Some(handle), None) => nft_command(
+                &self.family,
+                &self.table,
+                NftEdit::DeleteRule { chain: &self.chain, handle },
+            ),
+            ("nftables", None, _) => nft_command(
+                &self.family,
+                &self.table,
+                NftEdit::InsertRule {
+                    chain: &self.chain,
+                    position: None,
+                    body: RuleBody::LoAccept { device: self.loopback_device(), port: None },
+                },
             ),
             // Delete it with the tool that owns it: plain `iptables` may be
             // either backend.
@@ -231,16 +239,15 @@ impl Blocker {
     /// loopback instead).
     pub fn answers_accepted(&self) -> String {
         match (self.source, self.family.as_str()) {
-            ("nftables", "netdev") => format!(
-                "nft insert rule netdev {} {} {} lo accept",
-                self.table,
-                self.chain,
-                if self.chain_hook_is_output() { "oif" } else { "iif" }
-            ),
-            ("nftables", family) => format!(
-                "nft insert rule {family} {} {} ct state established,related accept",
-                self.table, self.chain
-            ),
+            ("nftables", family) => {
+                let body = if family == "netdev" {
+                    RuleBody::LoAccept { device: self.loopback_device(), port: None }
+                } else {
+                    RuleBody::AnswersAccept
+                };
+                let edit = NftEdit::InsertRule { chain: &self.chain, position: None, body };
+                nft_command(family, &self.table, edit)
+            }
             (tool, _) => format!(
                 "{tool} -t {} -I {} 1 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
                 self.table, self.chain
@@ -250,6 +257,15 @@ impl Blocker {
 
     fn chain_hook_is_output(&self) -> bool {
         ["hook output", "hook postrouting", "hook egress"].iter().any(|h| self.text.contains(h))
+    }
+
+    /// `oif` in a chain on the way out, else `iif`.
+    fn loopback_device(&self) -> &'static str {
+        if self.chain_hook_is_output() {
+            "oif"
+        } else {
+            "iif"
+        }
     }
 }
 
@@ -659,9 +675,13 @@ impl<'a> Walk<'a> {
         }
         if let Field::Address(address) = self.field(&matched.left) {
             let set = self.named(family, table, name)?;
-            let key =
-                set.elem.iter().find_map(|value| address_element(&element(value), address))?;
-            return Some(Lookup::Named { name: name.to_string(), key });
+            let (key, value) = set.elem.iter().find_map(|value| {
+                let key = address_element(&element(value), address)?;
+                // nft's JSON names an element by its value alone.
+                let value = value.get("elem").and_then(|elem| elem.get("val")).unwrap_or(value);
+                Some((key, value.clone()))
+            })?;
+            return Some(Lookup::Named { name: name.to_string(), key, element: value });
         }
         if !self.is_port(&matched.left) || self.packet.reply.is_some() {
             return None;
@@ -671,7 +691,11 @@ impl<'a> Walk<'a> {
         set.elem
             .iter()
             .any(|value| matches!(element(value), NftExpression::Number(n) if n == port))
-            .then(|| Lookup::Named { name: name.to_string(), key: port.to_string() })
+            .then(|| Lookup::Named {
+                name: name.to_string(),
+                key: port.to_string(),
+                element: serde_json::json!(port),
+            })
     }
 
     /// The entry of a verdict map keyed by the packet's port: the named
@@ -690,11 +714,11 @@ impl<'a> Walk<'a> {
             serde_json::Value::String(name) => Some(Lookup::Named {
                 name: name.strip_prefix('@')?.to_string(),
                 key: port.to_string(),
+                element: serde_json::json!(port),
             }),
             _ => {
                 let device = if self.hook == Hook::Output { "oif" } else { "iif" };
-                let accept = format!("{device} lo tcp dport {port} accept");
-                Some(Lookup::Inline { accept })
+                Some(Lookup::Inline { device, port: self.packet.port })
             }
         }
     }
@@ -834,7 +858,8 @@ impl Rewrite {
 
     /// The command that deletes the rule.
     pub fn removal(&self) -> String {
-        nft_rule_command(NftRuleEdit::Delete, &self.family, &self.table, &self.chain, self.handle)
+        let edit = NftEdit::DeleteRule { chain: &self.chain, handle: self.handle };
+        nft_command(&self.family, &self.table, edit)
     }
 }
 
@@ -934,22 +959,84 @@ impl MarkSetter {
                 format!("{tool} -t {table} -I {chain_word} {} -o lo -j RETURN", self.position)
             }
             (None, true) => {
-                nft_rule_command(NftRuleEdit::Delete, family, table, chain, self.handle)
+                nft_command(family, table, NftEdit::DeleteRule { chain, handle: self.handle })
             }
-            (None, false) => {
-                nft_rule_command(NftRuleEdit::InsertLoReturn, family, table, chain, self.handle)
-            }
+            (None, false) => nft_command(
+                family,
+                table,
+                NftEdit::InsertRule {
+                    chain,
+                    position: Some(self.handle),
+                    body: RuleBody::LoReturn,
+                },
+            ),
         }
     }
 }
 
-/// A change [`nft_rule_command`] makes to the rule with a handle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NftRuleEdit {
-    /// Delete it.
-    Delete,
-    /// Insert `oif lo return` in front of it.
-    InsertLoReturn,
+/// A change [`nft_command`] makes to a table.
+#[derive(Debug, Clone, Copy)]
+enum NftEdit<'a> {
+    /// Delete rule `handle` of `chain`.
+    DeleteRule { chain: &'a str, handle: u64 },
+    /// Insert `body` in `chain`: in front of rule `position`, or at the
+    /// top of the chain.
+    InsertRule { chain: &'a str, position: Option<u64>, body: RuleBody },
+    /// Delete one element of the set or map `set`: `key` as the command
+    /// line writes it, `element` as JSON does.
+    DeleteElement { set: &'a str, key: &'a str, element: &'a serde_json::Value },
+}
+
+/// A rule a fix inserts.
+#[derive(Debug, Clone, Copy)]
+enum RuleBody {
+    /// `oif lo return`: loopback leaves the chain before the rule.
+    LoReturn,
+    /// `iif lo accept` (`oif` on the way out), for `tcp dport PORT` only
+    /// when a port is given.
+    LoAccept { device: &'static str, port: Option<u16> },
+    /// `ct state established,related accept`: a connection's answers.
+    AnswersAccept,
+}
+
+impl RuleBody {
+    /// The rule as nft's command line writes it.
+    fn text(self) -> String {
+        match self {
+            RuleBody::LoReturn => "oif lo return".to_string(),
+            RuleBody::LoAccept { device, port: Some(port) } => {
+                format!("{device} lo tcp dport {port} accept")
+            }
+            RuleBody::LoAccept { device, port: None } => format!("{device} lo accept"),
+            RuleBody::AnswersAccept => "ct state established,related accept".to_string(),
+        }
+    }
+
+    /// The rule's expressions in nft's JSON.
+    fn expressions(self) -> serde_json::Value {
+        let lo = |device: &str| {
+            serde_json::json!({ "match": { "op": "==",
+                "left": { "meta": { "key": device } }, "right": "lo" } })
+        };
+        match self {
+            RuleBody::LoReturn => serde_json::json!([lo("oif"), { "return": null }]),
+            RuleBody::LoAccept { device, port } => {
+                let mut expressions = vec![lo(device)];
+                if let Some(port) = port {
+                    expressions.push(serde_json::json!({ "match": { "op": "==",
+                        "left": { "payload": { "protocol": "tcp", "field": "dport" } },
+                        "right": port } }));
+                }
+                expressions.push(serde_json::json!({ "accept": null }));
+                serde_json::Value::Array(expressions)
+            }
+            RuleBody::AnswersAccept => serde_json::json!([
+                { "match": { "op": "in", "left": { "ct": { "key": "state" } },
+                    "right": ["established", "related"] } },
+                { "accept": null }
+            ]),
+        }
+    }
 }
 
 /// Whether nft's command line reads `name` as a table or chain name: its
@@ -963,43 +1050,46 @@ fn nft_plain_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || "/-_.".contains(c))
 }
 
-/// The nft command for `edit` on rule `handle` of `family table chain`:
-/// nft's command line where it reads the names, else the same command as
-/// nft's JSON input (`printf '%s\n' '{"nftables":[…]}' | nft -j -f -`),
-/// which takes any name, the JSON as one shell word.
-fn nft_rule_command(
-    edit: NftRuleEdit,
-    family: &str,
-    table: &str,
-    chain: &str,
-    handle: u64,
-) -> String {
-    if [family, table, chain].into_iter().all(nft_plain_name) {
+/// The nft command for `edit` in `family table`: nft's command line where
+/// it reads the names, else the same command as nft's JSON input
+/// (`printf '%s\n' '{"nftables":[…]}' | nft -j -f -`), which takes any
+/// name, the JSON as one shell word.
+fn nft_command(family: &str, table: &str, edit: NftEdit<'_>) -> String {
+    let inner = match edit {
+        NftEdit::DeleteRule { chain, .. } | NftEdit::InsertRule { chain, .. } => chain,
+        NftEdit::DeleteElement { set, .. } => set,
+    };
+    if [family, table, inner].into_iter().all(nft_plain_name) {
         return match edit {
-            NftRuleEdit::Delete => {
+            NftEdit::DeleteRule { chain, handle } => {
                 format!("nft delete rule {family} {table} {chain} handle {handle}")
             }
-            NftRuleEdit::InsertLoReturn => {
-                format!("nft insert rule {family} {table} {chain} position {handle} oif lo return")
+            NftEdit::InsertRule { chain, position: Some(handle), body } => format!(
+                "nft insert rule {family} {table} {chain} position {handle} {}",
+                body.text()
+            ),
+            NftEdit::InsertRule { chain, position: None, body } => {
+                format!("nft insert rule {family} {table} {chain} {}", body.text())
+            }
+            NftEdit::DeleteElement { set, key, .. } => {
+                format!("nft delete element {family} {table} {set} {{ {key} }}")
             }
         };
     }
-    let rule = serde_json::json!({
-        "family": family,
-        "table": table,
-        "chain": chain,
-        "handle": handle,
-    });
     let command = match edit {
-        NftRuleEdit::Delete => serde_json::json!({ "delete": { "rule": rule } }),
-        NftRuleEdit::InsertLoReturn => {
-            let mut rule = rule;
-            rule["expr"] = serde_json::json!([
-                { "match": { "op": "==", "left": { "meta": { "key": "oif" } }, "right": "lo" } },
-                { "return": null }
-            ]);
+        NftEdit::DeleteRule { chain, handle } => serde_json::json!({ "delete": { "rule": {
+            "family": family, "table": table, "chain": chain, "handle": handle } } }),
+        NftEdit::InsertRule { chain, position, body } => {
+            let mut rule = serde_json::json!({ "family": family, "table": table,
+                "chain": chain, "expr": body.expressions() });
+            // Without a handle, `insert` puts the rule at the chain's top.
+            if let Some(handle) = position {
+                rule["handle"] = serde_json::json!(handle);
+            }
             serde_json::json!({ "insert": { "rule": rule } })
         }
+        NftEdit::DeleteElement { set, element, .. } => serde_json::json!({ "delete": {
+            "element": { "family": family, "table": table, "name": set, "elem": [element] } } }),
     };
     let input = serde_json::json!({ "nftables": [command] }).to_string();
     format!("printf '%s\\n' {} | nft -j -f -", crate::shell::printable_word(&input))
@@ -1905,6 +1995,85 @@ mod tests {
         assert_eq!(blockers(LOOKUP_JSON, "", "127.0.0.1", 9000)[0].handle, Some(8));
         // Not in the set: no longer a "may match".
         assert!(blockers(LOOKUP_JSON, "", "127.0.0.1", 8084).is_empty());
+    }
+
+    /// The same table named as nft's command line cannot write it (made
+    /// through its JSON input): the element to delete and the accept to
+    /// insert are given as JSON input, the element with a counter named by
+    /// its value alone.
+    #[test]
+    fn set_and_map_fixes_for_names_the_command_line_cannot_take_are_json() {
+        let odd = LOOKUP_JSON.replace(r#""table": "f""#, r#""table": "f x""#);
+        let json = |removal: &str| {
+            let quoted = removal
+                .strip_prefix("printf '%s\\n' '")
+                .and_then(|rest| rest.strip_suffix("' | nft -j -f -"))
+                .unwrap_or_else(|| panic!("not JSON input: {removal}"));
+            serde_json::from_str::<serde_json::Value>(quoted).expect("JSON")
+        };
+        let found = blockers(&odd, "", "127.0.0.1", 8082);
+        assert_eq!(
+            json(&found[0].removal()),
+            serde_json::json!({ "nftables": [{ "insert": { "rule": {
+                "family": "inet", "table": "f x", "chain": "input", "handle": 7, "expr": [
+                    { "match": { "op": "==", "left": { "meta": { "key": "iif" } }, "right": "lo" } },
+                    { "match": { "op": "==",
+                        "left": { "payload": { "protocol": "tcp", "field": "dport" } },
+                        "right": 8082 } },
+                    { "accept": null }] } } }] })
+        );
+        let found = blockers(&odd, "", "127.0.0.1", 9000);
+        assert_eq!(
+            json(&found[0].removal()),
+            serde_json::json!({ "nftables": [{ "delete": { "element": {
+                "family": "inet", "table": "f x", "name": "blocked", "elem": [9000] } } }] })
+        );
+    }
+
+    /// A chain policy in a table the command line cannot name: the accept
+    /// of loopback and of a connection's answers go at the chain's top as
+    /// JSON input (no handle: `insert` without one puts the rule first).
+    #[test]
+    fn policy_fixes_for_names_the_command_line_cannot_take_are_json() {
+        let policy = Blocker {
+            action: Action::Drop,
+            source: "nftables",
+            family: "inet".into(),
+            table: "f x".into(),
+            chain: "input".into(),
+            handle: None,
+            certain: true,
+            text: "type filter hook input priority 0; policy drop;".into(),
+            lookup: None,
+        };
+        let input = |command: String| {
+            let quoted = command
+                .strip_prefix("printf '%s\\n' '")
+                .and_then(|rest| rest.strip_suffix("' | nft -j -f -"))
+                .unwrap_or_else(|| panic!("not JSON input: {command}"));
+            serde_json::from_str::<serde_json::Value>(quoted).expect("JSON")
+        };
+        let rule = |expr: serde_json::Value| {
+            serde_json::json!({ "nftables": [{ "insert": { "rule": {
+                "family": "inet", "table": "f x", "chain": "input", "expr": expr } } }] })
+        };
+        assert_eq!(
+            input(policy.removal()),
+            rule(serde_json::json!([
+                { "match": { "op": "==", "left": { "meta": { "key": "iif" } }, "right": "lo" } },
+                { "accept": null }
+            ]))
+        );
+        assert_eq!(
+            input(policy.answers_accepted()),
+            rule(serde_json::json!([
+                { "match": { "op": "in", "left": { "ct": { "key": "state" } },
+                    "right": ["established", "related"] } },
+                { "accept": null }
+            ]))
+        );
+        let plain = Blocker { table: "f".into(), ..policy };
+        assert_eq!(plain.removal(), "nft insert rule inet f input iif lo accept");
     }
 
     #[test]

@@ -28,6 +28,15 @@ pub(crate) fn audit(port: u16, args: &[&str]) -> (Output, Value) {
     audit_where(None, port, args)
 }
 
+/// `porthole audit --port PORT --active --skip outdated-package ARGS` as
+/// text, what a terminal shows; its exit code is the caller's to judge.
+pub(crate) fn audit_active_text(port: u16, args: &[&str]) -> Output {
+    let port = port.to_string();
+    let mut full = vec!["audit", "--port", port.as_str(), "--active", "--skip", "outdated-package"];
+    full.extend_from_slice(args);
+    util::porthole_run(&full)
+}
+
 /// [`audit`] run inside `netns` (`None`: this namespace).
 fn audit_where(netns: Option<&Netns>, port: u16, args: &[&str]) -> (Output, Value) {
     let port = port.to_string();

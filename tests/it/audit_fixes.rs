@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::audit::require;
-use crate::util::{self, eventually, wait_for_port, ChildGuard, Netns, Output};
+use crate::util::{self, eventually, wait_for_port, Answering, ChildGuard, Netns, Output};
 
 const START: Duration = Duration::from_secs(60);
 
@@ -445,42 +445,19 @@ fn dns_rebinding_evidence_and_fix_use_the_address_probed() {
     }
 }
 
-/// TCP servers on 0.0.0.0 (ports from argv) that greet with argv's
-/// matching banner (Python escapes allowed) and hang up; prints "ready".
-const GREETERS: &str = r#"
-import socket, sys, threading
-def serve(port, banner):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
-    s.listen(16)
-    while True:
-        c, _ = s.accept()
-        try:
-            c.sendall(banner)
-        except OSError:
-            pass
-        c.close()
-pairs = sys.argv[1:]
-for port, banner in zip(pairs[::2], pairs[1::2]):
-    data = banner.encode().decode("unicode_escape").encode("latin-1")
-    threading.Thread(target=serve, args=(int(port), data), daemon=True).start()
-print("ready", flush=True)
-threading.Event().wait()
-"#;
-
 #[test]
 fn hostile_greetings_are_sanitised_in_text_exact_in_json_and_bounded() {
     let Some(netns) = Netns::create() else { return };
     let (escapes, huge) = (util::unique_port(), util::unique_port());
-    let hostile = r"SSH-2.0-Evil\x1b]0;owned\x07\x1b[2J\r\n";
-    let long = format!("220 {}\\r\\n", "A".repeat(100_000));
-    let (_server, mut ready) = util::python_in(
-        &netns,
-        GREETERS,
-        &[&escapes.to_string(), hostile, &huge.to_string(), &long],
+    let hostile = b"SSH-2.0-Evil\x1b]0;owned\x07\x1b[2J\r\n";
+    let long = format!("220 {}\r\n", "A".repeat(100_000));
+    let (_server, _) = util::answering(
+        netns.command("python3"),
+        &[
+            Answering::greeting("0.0.0.0", escapes, hostile),
+            Answering::greeting("0.0.0.0", huge, long.as_bytes()),
+        ],
     );
-    assert_eq!(util::wait_for_line(&mut ready), "ready");
     assert!(wait_in(&netns, escapes) && wait_in(&netns, huge));
     let ports = format!("{escapes},{huge}");
     let args = ["audit", "--port", &ports, "--skip", "outdated-package", "--fail-on", "never"];
@@ -519,12 +496,13 @@ fn a_firewall_rule_counts_only_for_its_protocol_and_is_named() {
     }
     let Some(netns) = Netns::create() else { return };
     let (udp_dropped, tcp_dropped) = (util::unique_port(), util::unique_port());
-    let (_server, mut ready) = util::python_in(
-        &netns,
-        GREETERS,
-        &[&udp_dropped.to_string(), r"hello\n", &tcp_dropped.to_string(), r"hello\n"],
+    let (_server, _) = util::answering(
+        netns.command("python3"),
+        &[
+            Answering::greeting("0.0.0.0", udp_dropped, b"hello\n"),
+            Answering::greeting("0.0.0.0", tcp_dropped, b"hello\n"),
+        ],
     );
-    assert_eq!(util::wait_for_line(&mut ready), "ready");
     assert!(wait_in(&netns, udp_dropped) && wait_in(&netns, tcp_dropped));
     let rules = format!(
         "add table inet filter; add chain inet filter input {{ type filter hook input priority 0; policy accept; }}; \
@@ -621,27 +599,6 @@ fn redirects_are_judged_by_where_they_land() {
     }
 }
 
-/// Greets on (address, port) pairs from argv, IPv4 or IPv6 by the address;
-/// prints "ready".
-const GREET_ON: &str = r#"
-import socket, sys, threading
-def serve(address, port):
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    s = socket.socket(family)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((address, port))
-    s.listen(16)
-    while True:
-        c, _ = s.accept()
-        c.sendall(b"hello\n")
-        c.close()
-pairs = sys.argv[1:]
-for address, port in zip(pairs[::2], pairs[1::2]):
-    threading.Thread(target=serve, args=(address, int(port)), daemon=True).start()
-print("ready", flush=True)
-threading.Event().wait()
-"#;
-
 #[test]
 fn each_listener_is_judged_by_the_firewall_of_its_address_family() {
     if !require("nft") {
@@ -652,12 +609,13 @@ fn each_listener_is_judged_by_the_firewall_of_its_address_family() {
     // so the IPv6 listener is exposed.
     netns.run_ok("ip", &["-6", "addr", "add", "fd00:5::1/128", "dev", "lo", "nodad"]);
     let (v4, v6) = (util::unique_port(), util::unique_port());
-    let (_server, mut ready) = util::python_in(
-        &netns,
-        GREET_ON,
-        &["0.0.0.0", &v4.to_string(), "fd00:5::1", &v6.to_string()],
+    let (_server, _) = util::answering(
+        netns.command("python3"),
+        &[
+            Answering::greeting("0.0.0.0", v4, b"hello\n"),
+            Answering::greeting("fd00:5::1", v6, b"hello\n"),
+        ],
     );
-    assert_eq!(util::wait_for_line(&mut ready), "ready");
     assert!(wait_in(&netns, v4));
     // Only IPv4 is filtered: an `ip` table with policy drop.
     netns.run_ok(
@@ -695,31 +653,13 @@ fn each_listener_is_judged_by_the_firewall_of_its_address_family() {
     assert!(evidence.contains("likely blocked"), "after the fix: {evidence}");
 }
 
-/// A raw HTTP server on 127.0.0.1 whose `Server` header carries a terminal
-/// escape and whose `Access-Control-Allow-Origin` is `*`; prints its port.
-const ESCAPE_IN_A_HEADER: &str = r#"
-import socket, threading
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(16)
-print(s.getsockname()[1], flush=True)
-def answer(c):
-    try:
-        c.settimeout(2)
-        c.recv(4096)
-        c.sendall(b"HTTP/1.1 200 OK\r\nServer: tidy\x1b]0;owned\x07\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-    except OSError:
-        pass
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=answer, args=(c,), daemon=True).start()
-"#;
-
 #[test]
 fn an_escape_in_one_header_hides_neither_the_others_nor_reaches_the_terminal() {
-    let (_server, mut ready) = util::python(ESCAPE_IN_A_HEADER, &[]);
-    let port: u16 = util::wait_for_line(&mut ready).parse().unwrap();
+    // `Server` carries a terminal escape, `Access-Control-Allow-Origin` is `*`.
+    let reply = b"HTTP/1.1 200 OK\r\nServer: tidy\x1b]0;owned\x07\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    let listener = Answering::replying("127.0.0.1", 0, reply);
+    let (_server, ports) = util::answering(Command::new("python3"), &[listener]);
+    let port = ports[0];
     let args = ["audit", "--port", &port.to_string(), "--skip", "outdated-package"];
     let json = util::porthole_run(&[&args[..], &["--json"]].concat()).json();
     let cors = finding(&json, port, "cors-any-origin");
@@ -770,27 +710,6 @@ fn an_inspector_from_node_options_is_traced_to_the_environment() {
     assert_eq!(held.as_deref(), Some(quoted), "{fix}");
 }
 
-/// Greeting servers on `[::]:PORT`, one per `PORT V6ONLY` pair (`1` sets
-/// `IPV6_V6ONLY`, `0` clears it); prints `ready` once all listen.
-const WILDCARD_V6_PAIRS: &str = r#"
-import socket, sys, threading
-def serve(s):
-    while True:
-        c, _ = s.accept()
-        c.sendall(b"hello\n")
-        c.close()
-pairs = sys.argv[1:]
-for port, v6only in zip(pairs[::2], pairs[1::2]):
-    s = socket.socket(socket.AF_INET6)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
-    s.bind(("::", int(port)))
-    s.listen(16)
-    threading.Thread(target=serve, args=(s,), daemon=True).start()
-print("ready", flush=True)
-threading.Event().wait()
-"#;
-
 #[test]
 fn an_ipv6_only_wildcard_is_judged_by_the_ipv6_chain_alone() {
     if !require("nft") {
@@ -798,12 +717,13 @@ fn an_ipv6_only_wildcard_is_judged_by_the_ipv6_chain_alone() {
     }
     let Some(netns) = Netns::create() else { return };
     let (v6only, dual) = (util::unique_port(), util::unique_port());
-    let (_server, mut ready) = util::python_in(
-        &netns,
-        WILDCARD_V6_PAIRS,
-        &[&v6only.to_string(), "1", &dual.to_string(), "0"],
+    let (_server, _) = util::answering(
+        netns.command("python3"),
+        &[
+            Answering { v6only: Some(true), ..Answering::greeting("::", v6only, b"hello\n") },
+            Answering { v6only: Some(false), ..Answering::greeting("::", dual, b"hello\n") },
+        ],
     );
-    assert_eq!(util::wait_for_line(&mut ready), "ready");
     // IPv4 is let in, IPv6 from other devices dropped.
     netns.run_ok(
         "nft",
@@ -2359,9 +2279,9 @@ fn the_input_chain_is_read_in_order_with_rules_that_name_no_port() {
         ]))
     };
     let (_listed, _rejected) = (memcached(listed), memcached(rejected));
-    let (_server, mut ready) =
-        util::python_in(&netns, WILDCARD_V6_PAIRS, &[&v6only.to_string(), "1"]);
-    assert_eq!(util::wait_for_line(&mut ready), "ready");
+    let listener =
+        Answering { v6only: Some(true), ..Answering::greeting("::", v6only, b"hello\n") };
+    let (_server, _) = util::answering(netns.command("python3"), &[listener]);
     assert!(wait_in(&netns, listed) && wait_in(&netns, rejected), "memcached did not start");
     let rules = format!(
         "add table inet filter; \

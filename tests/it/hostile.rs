@@ -431,29 +431,13 @@ fn killing_a_namespace_init_needs_force_and_is_told_truthfully() {
     }));
 }
 
-/// Reads one request, then answers with `sys.argv[1]` (hex; may be empty)
-/// and closes. Prints the port.
-const ANSWER_THEN_CLOSE: &str = r#"
-import socket, sys
-reply = bytes.fromhex(sys.argv[1])
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
-print(s.getsockname()[1], flush=True)
-while True:
-    c, _ = s.accept()
-    c.settimeout(2)
-    try:
-        c.recv(4096)
-        c.sendall(reply)
-    except OSError:
-        pass
-    c.close()
-"#;
-
-/// `porthole audit --port PORT --json` against a server from
-/// [`ANSWER_THEN_CLOSE`]; returns the probes it ran.
-fn audit_probes(reply_hex: &str) -> String {
-    let (_server, mut out) = crate::util::python(ANSWER_THEN_CLOSE, &[reply_hex]);
-    let port = wait_for_line(&mut out);
+/// `porthole audit --port PORT --json` against a server that reads one
+/// request, then answers with `reply` (may be empty) and closes; returns
+/// the probes it ran.
+fn audit_probes(reply: &[u8]) -> String {
+    let listener = crate::util::Answering::replying("127.0.0.1", 0, reply);
+    let (_server, ports) = crate::util::answering(Command::new("python3"), &[listener]);
+    let port = ports[0].to_string();
     let output = porthole_run(&[
         "audit",
         "--port",
@@ -471,32 +455,14 @@ fn audit_probes(reply_hex: &str) -> String {
 #[test]
 fn audit_retries_in_tls_only_after_a_tls_record() {
     // Hangs up without a word: no reason to send it a ClientHello.
-    let closed = audit_probes("");
+    let closed = audit_probes(b"");
     assert!(closed.contains("http GET /"), "{closed}");
     assert!(!closed.contains("tls"), "{closed}");
     // A TLS alert record (handshake_failure): the port speaks TLS.
     // 0x15 alert, TLS 1.2, length 2, fatal (2) handshake_failure (40).
-    let alert = audit_probes("15030300020228");
+    let alert = audit_probes(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);
     assert!(alert.contains("tls GET /"), "{alert}");
 }
-
-/// An HTTP server on the link-local `fe80::1234` of interface `v0`, port
-/// 8080: answers `hello` to every request. Prints `ok` once listening.
-const LINK_LOCAL_HTTP: &str = r#"
-import socket
-s = socket.socket(socket.AF_INET6)
-s.bind(("fe80::1234", 8080, 0, socket.if_nametoindex("v0"))); s.listen()
-print("ok", flush=True)
-while True:
-    c, _ = s.accept()
-    c.settimeout(2)
-    try:
-        c.recv(4096)
-        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-    except OSError:
-        pass
-    c.close()
-"#;
 
 #[test]
 fn zone_ids_reach_a_link_local_listener() {
@@ -505,8 +471,10 @@ fn zone_ids_reach_a_link_local_listener() {
     netns.run_ok("ip", &["link", "set", "v0", "up"]);
     netns.run_ok("ip", &["link", "set", "v1", "up"]);
     netns.run_ok("ip", &["-6", "addr", "add", "fe80::1234/64", "dev", "v0", "nodad"]);
-    let (_server, mut out) = crate::util::python_in(&netns, LINK_LOCAL_HTTP, &[]);
-    assert_eq!(wait_for_line(&mut out), "ok");
+    // An HTTP server on the link-local address of `v0`, port 8080.
+    let hello = b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+    let listener = crate::util::Answering::replying("fe80::1234%v0", 8080, hello);
+    let (_server, _) = crate::util::answering(netns.command("python3"), &[listener]);
     for target in
         ["[fe80::1234%v0]:8080", "[fe80::1234%25v0]:8080", "http://[fe80::1234%25v0]:8080/"]
     {

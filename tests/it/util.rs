@@ -258,6 +258,97 @@ pub fn python_via(
     (ChildGuard(child), std::io::BufReader::new(stdout))
 }
 
+/// One listening socket of [`answering`].
+#[derive(Debug, Clone, Copy)]
+pub struct Answering<'a> {
+    /// IPv4 or IPv6 address; `fe80::1%v0` binds on that interface.
+    pub address: &'a str,
+    /// 0: one the kernel picks.
+    pub port: u16,
+    /// `IPV6_V6ONLY` set or cleared; `None` leaves the system default.
+    pub v6only: Option<bool>,
+    /// Read the request (up to 4 KiB) before answering, else greet at once.
+    pub read_first: bool,
+    /// Sent to every connection, which is then closed.
+    pub reply: &'a [u8],
+}
+
+impl<'a> Answering<'a> {
+    /// A listener on `address:port` that greets with `reply` and hangs up.
+    pub fn greeting(address: &'a str, port: u16, reply: &'a [u8]) -> Self {
+        Answering { address, port, v6only: None, read_first: false, reply }
+    }
+
+    /// A listener on `address:port` that reads a request, answers `reply`
+    /// and hangs up.
+    pub fn replying(address: &'a str, port: u16, reply: &'a [u8]) -> Self {
+        Answering { read_first: true, ..Self::greeting(address, port, reply) }
+    }
+}
+
+/// The Python behind [`answering`]: one accept loop per `ADDRESS PORT
+/// V6ONLY READ REPLY_FILE` group of its arguments, one thread per
+/// connection; prints the bound ports on one line once all listen (after
+/// reading the reply files).
+const ANSWERING: &str = r#"
+import socket, sys, threading
+def answer(c, read_first, reply):
+    try:
+        c.settimeout(2)
+        if read_first:
+            c.recv(4096)
+        c.sendall(reply)
+    except OSError:
+        pass
+    c.close()
+def serve(s, read_first, reply):
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=answer, args=(c, read_first, reply), daemon=True).start()
+ports = []
+groups = sys.argv[1:]
+for address, port, v6only, read_first, reply_file in zip(*[iter(groups)] * 5):
+    with open(reply_file, "rb") as f:
+        reply = f.read()
+    host, _, device = address.partition("%")
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if v6only != "-":
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+    s.bind((host, int(port), 0, socket.if_nametoindex(device)) if device else (host, int(port)))
+    s.listen(16)
+    ports.append(str(s.getsockname()[1]))
+    threading.Thread(target=serve, args=(s, read_first == "1", reply), daemon=True).start()
+print(" ".join(ports), flush=True)
+threading.Event().wait()
+"#;
+
+/// A Python stand-in server with `listeners`, run by `python3` (a
+/// [`Netns::command`] to start it in a namespace); returns once all
+/// listen, with their ports in order.
+pub fn answering(python3: Command, listeners: &[Answering<'_>]) -> (ChildGuard, Vec<u16>) {
+    // Replies go through files: an argument holds at most 128 KiB.
+    let replies = tempfile::tempdir().expect("a temporary directory");
+    let mut args = Vec::new();
+    for (index, listener) in listeners.iter().enumerate() {
+        let file = replies.path().join(index.to_string());
+        std::fs::write(&file, listener.reply).expect("reply written");
+        let v6only = match listener.v6only {
+            Some(on) => u8::from(on).to_string(),
+            None => "-".to_string(),
+        };
+        let read = u8::from(listener.read_first).to_string();
+        let file = file.to_str().expect("a UTF-8 temporary path").to_string();
+        args.extend([listener.address.to_string(), listener.port.to_string(), v6only, read, file]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (server, mut out) = python_via(python3, ANSWERING, &args);
+    let line = wait_for_line(&mut out);
+    let ports: Vec<u16> = line.split_whitespace().filter_map(|port| port.parse().ok()).collect();
+    assert_eq!(ports.len(), listeners.len(), "the stand-in server did not start: {line:?}");
+    (server, ports)
+}
+
 /// A port number nothing on this host uses right now (the kernel picked it
 /// for a socket that is closed again). Tests inside private namespaces use
 /// it so the all-namespace sweep of one test never sees another test's

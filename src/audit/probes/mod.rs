@@ -166,6 +166,8 @@ pub struct Outcome {
     /// memcached with ASCII authentication: its `-Y` file, as reached from
     /// here (through `/proc/PID/root` for a mount namespace of its own).
     pub memcached_auth_file: Option<String>,
+    /// memcached with SASL (`-S`): the sasldb its accounts are in.
+    pub memcached_sasldb: Option<crate::audit::memcached_options::SaslDatabase>,
     /// PostgreSQL (`--active`): its pg_hba.conf read from disk, for the
     /// `trust` lines no login from this machine meets.
     pub hba_on_disk: Option<crate::audit::postgres_hba::HbaOnDisk>,

@@ -7,6 +7,7 @@
 //! password unless `--show` asked for it (the engine drops it before).
 
 use super::Context;
+use crate::audit::memcached_options::SaslDatabase;
 use crate::audit::probes::{Observation, Settings};
 use crate::model::{Finding, RuleId, Severity};
 use crate::shell;
@@ -137,10 +138,7 @@ fn fix(context: &Context<'_>, user: &str, config_command: Option<bool>) -> Strin
 fn memcached_fix(context: &Context<'_>, user: &str) -> String {
     let outcome = context.outcome;
     if outcome.is_some_and(|outcome| outcome.memcached_sasl.is_some()) {
-        return format!(
-            "change the password of {} in the SASL database of memcached's SASL configuration (saslpasswd2 with -f naming its sasldb_path), then update the clients",
-            shell::printable_word(user)
-        );
+        return memcached_sasl_fix(outcome.and_then(|o| o.memcached_sasldb.as_ref()), user);
     }
     let file = outcome
         .and_then(|outcome| outcome.memcached_auth_file.as_deref())
@@ -166,6 +164,36 @@ fn memcached_fix(context: &Context<'_>, user: &str) -> String {
             shell::printable_word(user)
         ),
     }
+}
+
+/// A new password for an account of a memcached with SASL: `saslpasswd2`
+/// on the sasldb that server reads, in the realm it looks the account up
+/// in (its host name), asking for the new password (or reading it from
+/// stdin when that is no terminal). libsasl opens the database at every
+/// login, so memcached needs no restart. A name beginning with `-` follows
+/// `--`, where getopt stops reading options.
+fn memcached_sasl_fix(database: Option<&SaslDatabase>, user: &str) -> String {
+    let account = shell::printable_word(user);
+    let Some(SaslDatabase { file, realm: Some(realm) }) = database else {
+        let file = database.map_or_else(
+            || "the sasldb_path of memcached's SASL configuration".to_string(),
+            |database| shell::printable_word(&database.file).into_owned(),
+        );
+        return format!(
+            "change the password of {account} in {file} (saslpasswd2 -f with that file and -u with memcached's host name), then update the clients"
+        );
+    };
+    let (file, realm) = (shell::printable_word(file), shell::printable_word(realm));
+    let separator = if user.starts_with('-') { "-- " } else { "" };
+    // A backtick would end the quoted command early.
+    if [&file, &realm, &account].iter().any(|word| word.contains('`')) {
+        return format!(
+            "change the password of {account} in {file} with saslpasswd2 (-a memcached -u {realm}), then update the clients"
+        );
+    }
+    format!(
+        "`saslpasswd2 -f {file} -a memcached -u {realm} {separator}{account}` (asks for the new password; memcached reads the database at every login), then give the clients the new password"
+    )
 }
 
 /// A new password for Redis's `default` user, changed where this server
@@ -348,10 +376,27 @@ mod tests {
         let seen_odd = Outcome { observations: vec![weak("a/b", None)], ..seen.clone() };
         let fix = check(&context(&memcached, Some(&seen_odd)))[0].fix.clone();
         assert!(!fix.contains('`') && fix.contains("/proc/7/root/etc/memcached auth"), "{fix}");
-        // SASL: the database is the SASL configuration's.
+        // SASL, its database not found: advice without a command.
         let sasl = Outcome { memcached_sasl: Some("PLAIN".into()), ..seen };
         let fix = check(&context(&memcached, Some(&sasl)))[0].fix.clone();
         assert!(fix.contains("saslpasswd2") && !fix.contains('`'), "{fix}");
+        // Found: saslpasswd2 on that file in memcached's realm.
+        let database = SaslDatabase { file: "/srv/my db".into(), realm: Some("cachehost".into()) };
+        let found = Outcome { memcached_sasldb: Some(database.clone()), ..sasl.clone() };
+        let fix = check(&context(&memcached, Some(&found)))[0].fix.clone();
+        assert!(
+            fix.starts_with("`saslpasswd2 -f '/srv/my db' -a memcached -u cachehost ops.team`"),
+            "{fix}"
+        );
+        // A name getopt would read as an option comes after `--`.
+        let dashed = Outcome { observations: vec![weak("-d", None)], ..found };
+        let fix = check(&context(&memcached, Some(&dashed)))[0].fix.clone();
+        assert!(fix.contains(" -u cachehost -- -d`"), "{fix}");
+        // Another host name: the realm is unknown, no command.
+        let database = SaslDatabase { realm: None, ..database };
+        let unknown = Outcome { memcached_sasldb: Some(database), ..sasl };
+        let fix = check(&context(&memcached, Some(&unknown)))[0].fix.clone();
+        assert!(!fix.contains('`') && fix.contains("'/srv/my db'"), "{fix}");
     }
 
     /// A `-Y` file named with quotes, `$(…)`, a newline and an ESC: the
