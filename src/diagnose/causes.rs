@@ -4820,8 +4820,8 @@ fn for_running_process(system: &dyn System, pid: u32, cause: &mut Cause) {
 /// there (replacing the list would send those hosts to the proxy) and adds
 /// the loopback names and the target's own host (a `127.0.0.2` or a
 /// `*.localhost` name is not covered by `127.0.0.1`: IP literals are
-/// compared as strings). Both spellings get the same list, since tools
-/// differ in which one they read.
+/// compared as strings), an IPv6 host with and without brackets. Both
+/// variables get the same list, since tools differ in which one they read.
 fn no_proxy_fix(environment: &[(String, String)], host: &str) -> Fix {
     let mut entries: Vec<String> = Vec::new();
     for variable in ["no_proxy", "NO_PROXY"] {
@@ -4833,7 +4833,10 @@ fn no_proxy_fix(environment: &[(String, String)], host: &str) -> Fix {
             }
         }
     }
-    for wanted in ["localhost", "127.0.0.1", "::1", host] {
+    // An IPv6 host goes in both spellings: curl matches `::1`, Python's
+    // urllib `[::1]` (see `environment::python_bypasses`).
+    let bracketed = host.parse::<std::net::Ipv6Addr>().ok().map(|_| format!("[{host}]"));
+    for wanted in ["localhost", "127.0.0.1", "::1", host].into_iter().chain(bracketed.as_deref()) {
         if !entries.iter().any(|e| e.eq_ignore_ascii_case(wanted)) {
             entries.push(wanted.to_string());
         }

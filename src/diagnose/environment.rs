@@ -8,7 +8,7 @@
 //! [`System`] handle so the causes built on them are tested on scripted
 //! files.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use crate::inventory::cgroup_policy::{CgroupHook, CgroupProgram, CgroupScan};
 use crate::inventory::system::{System, COMMAND_TIMEOUT};
@@ -141,10 +141,14 @@ fn lookup<'a>(environment: &'a [(String, String)], name: &str) -> Option<&'a str
 ///
 /// curl: `http_proxy` only in lower case (it ignores `HTTP_PROXY` since
 /// CVE-2016-5385), `https_proxy`/`HTTPS_PROXY`, then `all_proxy`/`ALL_PROXY`;
-/// `no_proxy` (lower case first) matches host names by suffix and IP
+/// `no_proxy` (lower case first) matches host names by suffix and IPv4
 /// addresses exactly or by CIDR. Python urllib: lower case first for
 /// every variable, no `all_proxy` for HTTP, `no_proxy` matches host names by
 /// suffix and compares IP literals as strings.
+///
+/// `host` is the URL's host without brackets (`::1`, not `[::1]`); each
+/// client's rule decides how an IPv6 literal is spelled in the comparison
+/// (see [`curl_bypasses`] and [`python_bypasses`]).
 /// See: <https://about.gitlab.com/blog/2021/01/27/we-need-to-talk-no-proxy/>
 pub fn proxy_users(environment: &[(String, String)], host: &str, https: bool) -> Vec<ProxyUse> {
     let mut users = Vec::new();
@@ -188,14 +192,23 @@ fn bare_host(host: &str) -> String {
 }
 
 /// curl's `no_proxy` test (lib/noproxy.c, 7.86+).
+///
+/// # Platform specific behavior
+///
+/// curl hands an IPv6 URL host to this test without its brackets, and the
+/// test only treats a bracketed host as an address: `http://[::1]/` is
+/// compared as a host name, so only the entry `::1` spelled as the URL
+/// spells it covers it (`[::1]`, `::1/128` and `0:0::1` do not). Reproduced
+/// with curl 7.88.1. See: <https://github.com/curl/curl/pull/19828>,
+/// <https://github.com/curl/curl/issues/5745>
 pub fn curl_bypasses(list: &str, host: &str) -> bool {
     let host = bare_host(host);
-    let host_ip = host.parse::<IpAddr>().ok();
+    let host_ip = host.parse::<IpAddr>().ok().filter(IpAddr::is_ipv4);
     list.split([',', ' ']).map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
         if entry == "*" {
             return true;
         }
-        let entry = entry.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let entry = entry.to_ascii_lowercase();
         if let Some(ip) = host_ip {
             let (network, length) = match entry.split_once('/') {
                 Some((network, length)) => (network, length.parse::<u8>().ok()),
@@ -209,21 +222,34 @@ pub fn curl_bypasses(list: &str, host: &str) -> bool {
                 Err(_) => false,
             };
         }
-        let entry = entry.trim_start_matches('.');
-        host == entry || host.ends_with(&format!(".{entry}"))
+        name_matches(&entry, &host)
     })
 }
 
+/// A `no_proxy` entry's name rule, shared by curl and Python: the entry
+/// without a leading dot is the host or one of its parent domains.
+fn name_matches(entry: &str, host: &str) -> bool {
+    let entry = entry.trim_start_matches('.');
+    host == entry || host.ends_with(&format!(".{entry}"))
+}
+
 /// Python's `urllib.request.proxy_bypass_environment`.
+///
+/// # Platform specific behavior
+///
+/// urllib compares each entry with the host as the URL writes it, so an
+/// IPv6 literal keeps its brackets: `http://[::1]/` is covered by the entry
+/// `[::1]` and not by `::1` (Python 3.11).
 pub fn python_bypasses(list: &str, host: &str) -> bool {
     if list.trim() == "*" {
         return true;
     }
     let host = bare_host(host);
-    list.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
-        let entry = entry.trim_start_matches('.').to_ascii_lowercase();
-        host == entry || host.ends_with(&format!(".{entry}"))
-    })
+    let host = if host.parse::<Ipv6Addr>().is_ok() { format!("[{host}]") } else { host };
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|entry| name_matches(&entry.to_ascii_lowercase(), &host))
 }
 
 /// What `/etc/hosts` says about a name, and which sources `nsswitch.conf`
@@ -617,6 +643,22 @@ mod tests {
         assert!(curl_bypasses("*", "anything"));
         assert!(curl_bypasses("::1", "[::1]"));
         assert!(!curl_bypasses("localhost", "127.0.0.1"));
+    }
+
+    #[test]
+    fn an_ipv6_host_is_matched_as_each_client_spells_it() {
+        // curl compares the bare address as a name; urllib the bracketed one.
+        for list in ["[::1]", "::1/128", "0:0::1", "::/0"] {
+            assert!(!curl_bypasses(list, "::1"), "{list}");
+        }
+        assert!(curl_bypasses("localhost,::1", "::1"));
+        assert!(!python_bypasses("localhost,::1", "::1"));
+        assert!(python_bypasses("[::1]", "::1"));
+        assert!(python_bypasses("[::1]", "[::1]"));
+        let environment =
+            env(&[("http_proxy", "http://proxy:3128"), ("no_proxy", "localhost,127.0.0.1,::1")]);
+        let users = proxy_users(&environment, "::1", false);
+        assert_eq!(users.iter().map(|u| u.client).collect::<Vec<_>>(), vec![ProxyClient::Python]);
     }
 
     #[test]

@@ -767,21 +767,11 @@ fn the_no_proxy_fix_keeps_the_users_list_and_covers_the_target_host() {
     assert!(fix.contains("corp.example,.internal,"), "the user's list is kept: {fix}");
     // Run as printed in the user's environment, it sends curl and Python
     // straight to the server and keeps the user's hosts on the proxy.
-    let script = format!(
-        "{fix}; curl -s -o /dev/null -w '%{{http_code}}\\n' {target}; \
-         python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).status)' {target}; \
-         python3 -c 'import urllib.request; print(urllib.request.proxy_bypass(\"corp.example\"))'"
+    let after = format!(
+        "{fix}; python3 -c 'import urllib.request; print(urllib.request.proxy_bypass(\"corp.example\"))'"
     );
-    let mut command = netns.command("sh");
-    command.args(["-c", &script]);
-    crate::util::scrub(&mut command);
-    for (key, value) in environment {
-        command.env(key, value);
-    }
-    let ran = crate::util::run(&mut command);
-    assert_eq!(ran.code, 0, "{ran:?}");
-    let lines: Vec<&str> = ran.stdout.lines().collect();
-    assert_eq!(lines, ["200", "200", "True"], "{ran:?}");
+    let statuses = curl_and_python_statuses(&netns, &environment, &after, &target);
+    assert_eq!(statuses, ["True", "200", "200"]);
     let output = netns.porthole_env(
         &[
             ("http_proxy", "http://127.0.0.1:9"),
@@ -790,6 +780,90 @@ fn the_no_proxy_fix_keeps_the_users_list_and_covers_the_target_host() {
         &["check", &target, "--json"],
     );
     assert_eq!(output.code, 0, "after the fix: {}", output.stdout);
+}
+
+/// Runs `BEFORE; curl TARGET; python3 urllib TARGET` in `netns` with
+/// `environment` (proxy variables) and returns the printed lines: each
+/// client's HTTP status, `000` when it could not get one (a dead proxy),
+/// after whatever `before` printed.
+fn curl_and_python_statuses(
+    netns: &Netns,
+    environment: &[(&str, &str)],
+    before: &str,
+    target: &str,
+) -> Vec<String> {
+    let target = porthole::shell::word(target);
+    let script = format!(
+        "{before}; curl -s -m 5 -o /dev/null -w '%{{http_code}}\\n' {target}; \
+         python3 -c 'import sys,urllib.request
+try: print(urllib.request.urlopen(sys.argv[1], timeout=5).status)
+except OSError: print(\"000\")' {target}"
+    );
+    let mut command = netns.command("sh");
+    command.args(["-c", &script]);
+    crate::util::scrub(&mut command);
+    for (key, value) in environment {
+        command.env(key, value);
+    }
+    let ran = crate::util::run(&mut command);
+    assert_eq!(ran.code, 0, "{script}: {ran:?}");
+    ran.stdout.lines().map(str::to_string).collect()
+}
+
+/// An IPv6 literal URL (`http://[::1]:P/`) and `no_proxy`: curl compares
+/// the address without brackets as a name, Python's urllib with brackets,
+/// so `localhost,127.0.0.1,::1` leaves urllib on the proxy and `[::1]`
+/// leaves curl on it. check names exactly the client that real curl and
+/// Python show using the proxy, and its fix (both spellings) sends both to
+/// the server.
+/// See: <https://github.com/curl/curl/pull/19828>
+#[test]
+fn no_proxy_spellings_of_an_ipv6_literal_are_judged_per_client() {
+    let Some(netns) = Netns::create() else { return };
+    if !crate::util::installed("curl") {
+        crate::util::skip("curl is not installed");
+        return;
+    }
+    let port = unique_port();
+    let _server = server_in(&netns, "::1", port, "http");
+    let target = format!("http://[::1]:{port}/");
+    for (no_proxy, proxied) in [
+        ("localhost,127.0.0.1,::1", ["200", "000"]),
+        ("::1", ["200", "000"]),
+        ("[::1]", ["000", "200"]),
+        ("localhost, ::1, [::1]", ["200", "200"]),
+    ] {
+        // A dead proxy: a client that uses it gets no status.
+        let environment = [("http_proxy", "http://127.0.0.1:9"), ("no_proxy", no_proxy)];
+        let real = curl_and_python_statuses(&netns, &environment, "true", &target);
+        assert_eq!(real, proxied, "curl and python with no_proxy={no_proxy}");
+        let output = netns.porthole_env(&environment, &["check", &target, "--json"]);
+        let json = output.json();
+        crate::check::assert_fix_commands_run(&netns, &json);
+        if proxied == ["200", "200"] {
+            assert_eq!(output.code, 0, "{no_proxy}: {json:#}");
+            continue;
+        }
+        assert_eq!(output.code, 1, "{no_proxy}: {json:#}");
+        let proxy = cause(&json, "proxy-env");
+        let evidence = proxy["evidence"].to_string();
+        for (client, status) in ["curl", "python"].iter().zip(proxied) {
+            let named = evidence.contains(&format!("{client} would send"));
+            assert_eq!(named, status == "000", "{no_proxy}: {client}: {proxy:#}");
+        }
+        let fix = proxy["fix_commands"][0].as_str().unwrap().to_string();
+        let after = curl_and_python_statuses(&netns, &environment, &fix, &target);
+        assert_eq!(after, ["200", "200"], "{no_proxy}: after {fix}");
+        let fixed = [("http_proxy", "http://127.0.0.1:9"), ("no_proxy", fix_list(&fix))];
+        let output = netns.porthole_env(&fixed, &["check", &target, "--json"]);
+        assert_eq!(output.code, 0, "{no_proxy}: after {fix}: {}", output.stdout);
+    }
+}
+
+/// The list an `export no_proxy=LIST NO_PROXY=LIST` fix sets, unquoted.
+fn fix_list(fix: &str) -> &str {
+    let list = fix.split("NO_PROXY=").nth(1).expect("a NO_PROXY list");
+    list.trim_matches('\'')
 }
 
 #[test]
