@@ -4718,7 +4718,7 @@ fn proxy_env(
         other => other.to_string(),
     };
     let https = matches!(target, Target::Http { tls: true, .. });
-    let users = environment::proxy_users(environment, &host_text, https);
+    let users = environment::proxy_users(environment, &host_text, target.port(), https);
     if users.is_empty() {
         return None;
     }

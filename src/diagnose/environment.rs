@@ -146,11 +146,17 @@ fn lookup<'a>(environment: &'a [(String, String)], name: &str) -> Option<&'a str
 /// every variable, no `all_proxy` for HTTP, `no_proxy` matches host names by
 /// suffix and compares IP literals as strings.
 ///
-/// `host` is the URL's host without brackets (`::1`, not `[::1]`); each
-/// client's rule decides how an IPv6 literal is spelled in the comparison
-/// (see [`curl_bypasses`] and [`python_bypasses`]).
+/// `host` is the URL's host without brackets (`::1`, not `[::1]`), `port`
+/// the port the URL names; each client's rule decides how an IPv6 literal
+/// is spelled in the comparison and whether the port takes part (see
+/// [`curl_bypasses`] and [`python_bypasses`]).
 /// See: <https://about.gitlab.com/blog/2021/01/27/we-need-to-talk-no-proxy/>
-pub fn proxy_users(environment: &[(String, String)], host: &str, https: bool) -> Vec<ProxyUse> {
+pub fn proxy_users(
+    environment: &[(String, String)],
+    host: &str,
+    port: Option<u16>,
+    https: bool,
+) -> Vec<ProxyUse> {
     let mut users = Vec::new();
     let no_proxy = lookup(environment, "no_proxy").or_else(|| lookup(environment, "NO_PROXY"));
     let curl_variables: &[&str] = if https {
@@ -175,7 +181,7 @@ pub fn proxy_users(environment: &[(String, String)], host: &str, https: bool) ->
     if let Some((variable, proxy)) =
         python_variables.iter().find_map(|v| lookup(environment, v).map(|p| (*v, p)))
     {
-        if !no_proxy.is_some_and(|list| python_bypasses(list, host)) {
+        if !no_proxy.is_some_and(|list| python_bypasses(list, host, port)) {
             users.push(ProxyUse {
                 client: ProxyClient::Python,
                 variable: variable.to_string(),
@@ -239,17 +245,20 @@ fn name_matches(entry: &str, host: &str) -> bool {
 ///
 /// urllib compares each entry with the host as the URL writes it, so an
 /// IPv6 literal keeps its brackets: `http://[::1]/` is covered by the entry
-/// `[::1]` and not by `::1` (Python 3.11).
-pub fn python_bypasses(list: &str, host: &str) -> bool {
+/// `[::1]` and not by `::1` (Python 3.11). It compares the entry with the
+/// host and port too, so `127.0.0.1:8080` covers `http://127.0.0.1:8080/`
+/// (curl ignores such an entry).
+pub fn python_bypasses(list: &str, host: &str, port: Option<u16>) -> bool {
     if list.trim() == "*" {
         return true;
     }
     let host = bare_host(host);
     let host = if host.parse::<Ipv6Addr>().is_ok() { format!("[{host}]") } else { host };
-    list.split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .any(|entry| name_matches(&entry.to_ascii_lowercase(), &host))
+    let with_port = port.map(|port| format!("{host}:{port}"));
+    list.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
+        let entry = entry.to_ascii_lowercase();
+        name_matches(&entry, &host) || with_port.as_ref().is_some_and(|h| name_matches(&entry, h))
+    })
 }
 
 /// What `/etc/hosts` says about a name, and which sources `nsswitch.conf`
@@ -617,8 +626,8 @@ mod tests {
     #[test]
     fn no_proxy_localhost_does_not_cover_127_0_0_1() {
         let environment = env(&[("http_proxy", "http://proxy:3128"), ("no_proxy", "localhost")]);
-        assert!(proxy_users(&environment, "localhost", false).is_empty());
-        let users = proxy_users(&environment, "127.0.0.1", false);
+        assert!(proxy_users(&environment, "localhost", None, false).is_empty());
+        let users = proxy_users(&environment, "127.0.0.1", None, false);
         assert_eq!(users.len(), 2, "{users:?}");
         assert_eq!(users[0].client, ProxyClient::Curl);
     }
@@ -626,20 +635,20 @@ mod tests {
     #[test]
     fn curl_ignores_upper_case_http_proxy_but_python_does_not() {
         let environment = env(&[("HTTP_PROXY", "http://proxy:3128")]);
-        let users = proxy_users(&environment, "localhost", false);
+        let users = proxy_users(&environment, "localhost", None, false);
         assert_eq!(users.len(), 1);
         assert_eq!(users[0].client, ProxyClient::Python);
         let environment = env(&[("ALL_PROXY", "socks5://p:1080")]);
-        let users = proxy_users(&environment, "localhost", false);
+        let users = proxy_users(&environment, "localhost", None, false);
         assert_eq!(users.iter().map(|u| u.client).collect::<Vec<_>>(), vec![ProxyClient::Curl]);
     }
 
     #[test]
     fn cidr_and_suffix_rules() {
         assert!(curl_bypasses("127.0.0.0/8", "127.0.0.1"));
-        assert!(!python_bypasses("127.0.0.0/8", "127.0.0.1"));
+        assert!(!python_bypasses("127.0.0.0/8", "127.0.0.1", None));
         assert!(curl_bypasses(".example.com", "a.example.com"));
-        assert!(python_bypasses("example.com", "a.example.com"));
+        assert!(python_bypasses("example.com", "a.example.com", None));
         assert!(curl_bypasses("*", "anything"));
         assert!(curl_bypasses("::1", "[::1]"));
         assert!(!curl_bypasses("localhost", "127.0.0.1"));
@@ -652,12 +661,16 @@ mod tests {
             assert!(!curl_bypasses(list, "::1"), "{list}");
         }
         assert!(curl_bypasses("localhost,::1", "::1"));
-        assert!(!python_bypasses("localhost,::1", "::1"));
-        assert!(python_bypasses("[::1]", "::1"));
-        assert!(python_bypasses("[::1]", "[::1]"));
+        assert!(!python_bypasses("localhost,::1", "::1", None));
+        assert!(python_bypasses("[::1]", "::1", None));
+        assert!(python_bypasses("[::1]", "[::1]", None));
+        assert!(python_bypasses("[::1]:8080", "::1", Some(8080)));
+        assert!(python_bypasses("127.0.0.1:8080", "127.0.0.1", Some(8080)));
+        assert!(!python_bypasses("127.0.0.1:8080", "127.0.0.1", Some(8081)));
+        assert!(!curl_bypasses("127.0.0.1:8080", "127.0.0.1"));
         let environment =
             env(&[("http_proxy", "http://proxy:3128"), ("no_proxy", "localhost,127.0.0.1,::1")]);
-        let users = proxy_users(&environment, "::1", false);
+        let users = proxy_users(&environment, "::1", None, false);
         assert_eq!(users.iter().map(|u| u.client).collect::<Vec<_>>(), vec![ProxyClient::Python]);
     }
 
