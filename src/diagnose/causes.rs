@@ -4739,6 +4739,19 @@ fn proxy_env(
         })
         .collect();
     let mut lines = lines;
+    // urllib reads an empty lower-case no_proxy as "no list", whatever
+    // NO_PROXY says (curl skips it and reads NO_PROXY).
+    let set = |name: &str| environment.iter().rev().find(|(key, _)| key == name);
+    if let (Some((_, lower)), Some((_, upper))) = (set("no_proxy"), set("NO_PROXY")) {
+        if lower.is_empty()
+            && !upper.is_empty()
+            && users.iter().any(|u| u.client == environment::ProxyClient::Python)
+        {
+            lines.push(format!(
+                "no_proxy is set and empty: python reads it instead of NO_PROXY='{upper}'"
+            ));
+        }
+    }
     // A proxy on this machine that refuses: every request through it fails
     // (curl "Failed to connect", Python ProxyError), whatever it serves.
     let mut seen: Vec<SocketAddr> = Vec::new();

@@ -136,6 +136,25 @@ fn lookup<'a>(environment: &'a [(String, String)], name: &str) -> Option<&'a str
         .map(|(_, value)| value.as_str())
 }
 
+/// The value urllib's `getproxies_environment` takes for `lower` (a lower
+/// case name such as `no_proxy`) and the variable it came from: the lower
+/// case variable when it is set, the upper case one otherwise. A lower case
+/// variable set to nothing hides the upper case one (urllib removes the
+/// entry), where curl skips an empty variable and reads the other.
+fn python_lookup<'a>(
+    environment: &'a [(String, String)],
+    lower: &str,
+) -> Option<(String, &'a str)> {
+    let upper = lower.to_ascii_uppercase();
+    let set = |name: &str| environment.iter().rev().find(|(key, _)| key == name);
+    match set(lower) {
+        Some((_, value)) => (!value.is_empty()).then(|| (lower.to_string(), value.as_str())),
+        None => {
+            set(&upper).filter(|(_, value)| !value.is_empty()).map(|(_, v)| (upper, v.as_str()))
+        }
+    }
+}
+
 /// Which clients would send a request for `host` (`https` or not) through
 /// a proxy, under each client's own rules.
 ///
@@ -176,15 +195,13 @@ pub fn proxy_users(
             });
         }
     }
-    let python_variables: &[&str] =
-        if https { &["https_proxy", "HTTPS_PROXY"] } else { &["http_proxy", "HTTP_PROXY"] };
-    if let Some((variable, proxy)) =
-        python_variables.iter().find_map(|v| lookup(environment, v).map(|p| (*v, p)))
-    {
+    let no_proxy = python_lookup(environment, "no_proxy").map(|(_, list)| list);
+    let python_variable = if https { "https_proxy" } else { "http_proxy" };
+    if let Some((variable, proxy)) = python_lookup(environment, python_variable) {
         if !no_proxy.is_some_and(|list| python_bypasses(list, host, port)) {
             users.push(ProxyUse {
                 client: ProxyClient::Python,
-                variable: variable.to_string(),
+                variable,
                 proxy: proxy.to_string(),
                 no_proxy: no_proxy.unwrap_or("").to_string(),
             });
@@ -668,6 +685,20 @@ mod tests {
         assert!(python_bypasses("127.0.0.1:8080", "127.0.0.1", Some(8080)));
         assert!(!python_bypasses("127.0.0.1:8080", "127.0.0.1", Some(8081)));
         assert!(!curl_bypasses("127.0.0.1:8080", "127.0.0.1"));
+    }
+
+    #[test]
+    fn an_empty_lower_case_variable_hides_the_upper_case_one_from_python_only() {
+        let environment = env(&[
+            ("https_proxy", "http://proxy:3128"),
+            ("no_proxy", ""),
+            ("NO_PROXY", "localhost"),
+        ]);
+        let users = proxy_users(&environment, "localhost", Some(443), true);
+        assert_eq!(users.iter().map(|u| u.client).collect::<Vec<_>>(), vec![ProxyClient::Python]);
+        assert_eq!(users[0].no_proxy, "");
+        let environment = env(&[("http_proxy", ""), ("HTTP_PROXY", "http://proxy:3128")]);
+        assert!(proxy_users(&environment, "localhost", None, false).is_empty());
         let environment =
             env(&[("http_proxy", "http://proxy:3128"), ("no_proxy", "localhost,127.0.0.1,::1")]);
         let users = proxy_users(&environment, "::1", None, false);

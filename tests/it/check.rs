@@ -863,6 +863,37 @@ fn no_proxy_spellings_of_an_ipv6_literal_and_a_port_are_judged_per_client() {
     }
 }
 
+/// `no_proxy` set and empty beside `NO_PROXY=127.0.0.1`: curl skips the
+/// empty variable and reads NO_PROXY, Python's urllib takes the empty one
+/// and uses the proxy. check names Python alone, says why, and its fix
+/// sends both to the server.
+#[test]
+fn an_empty_no_proxy_hides_no_proxy_from_python_only() {
+    let Some(netns) = Netns::create() else { return };
+    if !crate::util::installed("curl") {
+        crate::util::skip("curl is not installed");
+        return;
+    }
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let target = format!("http://127.0.0.1:{port}/");
+    let environment =
+        [("http_proxy", "http://127.0.0.1:9"), ("no_proxy", ""), ("NO_PROXY", "127.0.0.1")];
+    let real = curl_and_python_statuses(&netns, &environment, "true", &target);
+    assert_eq!(real, ["200", "000"], "curl and python");
+    let output = netns.porthole_env(&environment, &["check", &target, "--json"]);
+    let json = output.json();
+    crate::check::assert_fix_commands_run(&netns, &json);
+    assert_eq!(output.code, 1, "{json:#}");
+    let proxy = cause(&json, "proxy-env");
+    let evidence = proxy["evidence"].to_string();
+    assert!(evidence.contains("python would send"), "{proxy:#}");
+    assert!(!evidence.contains("curl would send"), "{proxy:#}");
+    assert!(evidence.contains("no_proxy is set and empty"), "{proxy:#}");
+    let fix = proxy["fix_commands"][0].as_str().unwrap();
+    assert_eq!(curl_and_python_statuses(&netns, &environment, fix, &target), ["200", "200"]);
+}
+
 /// The list an `export no_proxy=LIST NO_PROXY=LIST` fix sets, unquoted.
 fn fix_list(fix: &str) -> &str {
     let list = fix.split("NO_PROXY=").nth(1).expect("a NO_PROXY list");
