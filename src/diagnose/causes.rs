@@ -4718,7 +4718,7 @@ fn proxy_env(
         other => other.to_string(),
     };
     let https = matches!(target, Target::Http { tls: true, .. });
-    let users = environment::proxy_users(environment, &host_text, https);
+    let users = environment::proxy_users(environment, &host_text, target.port(), https);
     if users.is_empty() {
         return None;
     }
@@ -4739,6 +4739,19 @@ fn proxy_env(
         })
         .collect();
     let mut lines = lines;
+    // urllib reads an empty lower-case no_proxy as "no list", whatever
+    // NO_PROXY says (curl skips it and reads NO_PROXY).
+    let set = |name: &str| environment.iter().rev().find(|(key, _)| key == name);
+    if let (Some((_, lower)), Some((_, upper))) = (set("no_proxy"), set("NO_PROXY")) {
+        if lower.is_empty()
+            && !upper.is_empty()
+            && users.iter().any(|u| u.client == environment::ProxyClient::Python)
+        {
+            lines.push(format!(
+                "no_proxy is set and empty: python reads it instead of NO_PROXY='{upper}'"
+            ));
+        }
+    }
     // A proxy on this machine that refuses: every request through it fails
     // (curl "Failed to connect", Python ProxyError), whatever it serves.
     let mut seen: Vec<SocketAddr> = Vec::new();
@@ -4820,8 +4833,8 @@ fn for_running_process(system: &dyn System, pid: u32, cause: &mut Cause) {
 /// there (replacing the list would send those hosts to the proxy) and adds
 /// the loopback names and the target's own host (a `127.0.0.2` or a
 /// `*.localhost` name is not covered by `127.0.0.1`: IP literals are
-/// compared as strings). Both spellings get the same list, since tools
-/// differ in which one they read.
+/// compared as strings), an IPv6 host with and without brackets. Both
+/// variables get the same list, since tools differ in which one they read.
 fn no_proxy_fix(environment: &[(String, String)], host: &str) -> Fix {
     let mut entries: Vec<String> = Vec::new();
     for variable in ["no_proxy", "NO_PROXY"] {
@@ -4833,7 +4846,10 @@ fn no_proxy_fix(environment: &[(String, String)], host: &str) -> Fix {
             }
         }
     }
-    for wanted in ["localhost", "127.0.0.1", "::1", host] {
+    // An IPv6 host goes in both spellings: curl matches `::1`, Python's
+    // urllib `[::1]` (see `environment::python_bypasses`).
+    let bracketed = host.parse::<std::net::Ipv6Addr>().ok().map(|_| format!("[{host}]"));
+    for wanted in ["localhost", "127.0.0.1", "::1", host].into_iter().chain(bracketed.as_deref()) {
         if !entries.iter().any(|e| e.eq_ignore_ascii_case(wanted)) {
             entries.push(wanted.to_string());
         }

@@ -8,7 +8,7 @@
 //! [`System`] handle so the causes built on them are tested on scripted
 //! files.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use crate::inventory::cgroup_policy::{CgroupHook, CgroupProgram, CgroupScan};
 use crate::inventory::system::{System, COMMAND_TIMEOUT};
@@ -136,17 +136,46 @@ fn lookup<'a>(environment: &'a [(String, String)], name: &str) -> Option<&'a str
         .map(|(_, value)| value.as_str())
 }
 
+/// The value urllib's `getproxies_environment` takes for `lower` (a lower
+/// case name such as `no_proxy`) and the variable it came from: the lower
+/// case variable when it is set, the upper case one otherwise. A lower case
+/// variable set to nothing hides the upper case one (urllib removes the
+/// entry), where curl skips an empty variable and reads the other.
+fn python_lookup<'a>(
+    environment: &'a [(String, String)],
+    lower: &str,
+) -> Option<(String, &'a str)> {
+    let upper = lower.to_ascii_uppercase();
+    let set = |name: &str| environment.iter().rev().find(|(key, _)| key == name);
+    match set(lower) {
+        Some((_, value)) => (!value.is_empty()).then(|| (lower.to_string(), value.as_str())),
+        None => {
+            set(&upper).filter(|(_, value)| !value.is_empty()).map(|(_, v)| (upper, v.as_str()))
+        }
+    }
+}
+
 /// Which clients would send a request for `host` (`https` or not) through
 /// a proxy, under each client's own rules.
 ///
 /// curl: `http_proxy` only in lower case (it ignores `HTTP_PROXY` since
 /// CVE-2016-5385), `https_proxy`/`HTTPS_PROXY`, then `all_proxy`/`ALL_PROXY`;
-/// `no_proxy` (lower case first) matches host names by suffix and IP
+/// `no_proxy` (lower case first) matches host names by suffix and IPv4
 /// addresses exactly or by CIDR. Python urllib: lower case first for
 /// every variable, no `all_proxy` for HTTP, `no_proxy` matches host names by
 /// suffix and compares IP literals as strings.
+///
+/// `host` is the URL's host without brackets (`::1`, not `[::1]`), `port`
+/// the port the URL names; each client's rule decides how an IPv6 literal
+/// is spelled in the comparison and whether the port takes part (see
+/// [`curl_bypasses`] and [`python_bypasses`]).
 /// See: <https://about.gitlab.com/blog/2021/01/27/we-need-to-talk-no-proxy/>
-pub fn proxy_users(environment: &[(String, String)], host: &str, https: bool) -> Vec<ProxyUse> {
+pub fn proxy_users(
+    environment: &[(String, String)],
+    host: &str,
+    port: Option<u16>,
+    https: bool,
+) -> Vec<ProxyUse> {
     let mut users = Vec::new();
     let no_proxy = lookup(environment, "no_proxy").or_else(|| lookup(environment, "NO_PROXY"));
     let curl_variables: &[&str] = if https {
@@ -166,15 +195,13 @@ pub fn proxy_users(environment: &[(String, String)], host: &str, https: bool) ->
             });
         }
     }
-    let python_variables: &[&str] =
-        if https { &["https_proxy", "HTTPS_PROXY"] } else { &["http_proxy", "HTTP_PROXY"] };
-    if let Some((variable, proxy)) =
-        python_variables.iter().find_map(|v| lookup(environment, v).map(|p| (*v, p)))
-    {
-        if !no_proxy.is_some_and(|list| python_bypasses(list, host)) {
+    let no_proxy = python_lookup(environment, "no_proxy").map(|(_, list)| list);
+    let python_variable = if https { "https_proxy" } else { "http_proxy" };
+    if let Some((variable, proxy)) = python_lookup(environment, python_variable) {
+        if !no_proxy.is_some_and(|list| python_bypasses(list, host, port)) {
             users.push(ProxyUse {
                 client: ProxyClient::Python,
-                variable: variable.to_string(),
+                variable,
                 proxy: proxy.to_string(),
                 no_proxy: no_proxy.unwrap_or("").to_string(),
             });
@@ -188,14 +215,23 @@ fn bare_host(host: &str) -> String {
 }
 
 /// curl's `no_proxy` test (lib/noproxy.c, 7.86+).
+///
+/// # Platform specific behavior
+///
+/// curl hands an IPv6 URL host to this test without its brackets, and the
+/// test only treats a bracketed host as an address: `http://[::1]/` is
+/// compared as a host name, so only the entry `::1` spelled as the URL
+/// spells it covers it (`[::1]`, `::1/128` and `0:0::1` do not). Reproduced
+/// with curl 7.88.1. See: <https://github.com/curl/curl/pull/19828>,
+/// <https://github.com/curl/curl/issues/5745>
 pub fn curl_bypasses(list: &str, host: &str) -> bool {
     let host = bare_host(host);
-    let host_ip = host.parse::<IpAddr>().ok();
+    let host_ip = host.parse::<IpAddr>().ok().filter(IpAddr::is_ipv4);
     list.split([',', ' ']).map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
         if entry == "*" {
             return true;
         }
-        let entry = entry.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let entry = entry.to_ascii_lowercase();
         if let Some(ip) = host_ip {
             let (network, length) = match entry.split_once('/') {
                 Some((network, length)) => (network, length.parse::<u8>().ok()),
@@ -209,20 +245,36 @@ pub fn curl_bypasses(list: &str, host: &str) -> bool {
                 Err(_) => false,
             };
         }
-        let entry = entry.trim_start_matches('.');
-        host == entry || host.ends_with(&format!(".{entry}"))
+        name_matches(&entry, &host)
     })
 }
 
+/// A `no_proxy` entry's name rule, shared by curl and Python: the entry
+/// without a leading dot is the host or one of its parent domains.
+fn name_matches(entry: &str, host: &str) -> bool {
+    let entry = entry.trim_start_matches('.');
+    host == entry || host.ends_with(&format!(".{entry}"))
+}
+
 /// Python's `urllib.request.proxy_bypass_environment`.
-pub fn python_bypasses(list: &str, host: &str) -> bool {
+///
+/// # Platform specific behavior
+///
+/// urllib compares each entry with the host as the URL writes it, so an
+/// IPv6 literal keeps its brackets: `http://[::1]/` is covered by the entry
+/// `[::1]` and not by `::1` (Python 3.11). It compares the entry with the
+/// host and port too, so `127.0.0.1:8080` covers `http://127.0.0.1:8080/`
+/// (curl ignores such an entry).
+pub fn python_bypasses(list: &str, host: &str, port: Option<u16>) -> bool {
     if list.trim() == "*" {
         return true;
     }
     let host = bare_host(host);
+    let host = if host.parse::<Ipv6Addr>().is_ok() { format!("[{host}]") } else { host };
+    let with_port = port.map(|port| format!("{host}:{port}"));
     list.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
-        let entry = entry.trim_start_matches('.').to_ascii_lowercase();
-        host == entry || host.ends_with(&format!(".{entry}"))
+        let entry = entry.to_ascii_lowercase();
+        name_matches(&entry, &host) || with_port.as_ref().is_some_and(|h| name_matches(&entry, h))
     })
 }
 
@@ -591,8 +643,8 @@ mod tests {
     #[test]
     fn no_proxy_localhost_does_not_cover_127_0_0_1() {
         let environment = env(&[("http_proxy", "http://proxy:3128"), ("no_proxy", "localhost")]);
-        assert!(proxy_users(&environment, "localhost", false).is_empty());
-        let users = proxy_users(&environment, "127.0.0.1", false);
+        assert!(proxy_users(&environment, "localhost", None, false).is_empty());
+        let users = proxy_users(&environment, "127.0.0.1", None, false);
         assert_eq!(users.len(), 2, "{users:?}");
         assert_eq!(users[0].client, ProxyClient::Curl);
     }
@@ -600,23 +652,57 @@ mod tests {
     #[test]
     fn curl_ignores_upper_case_http_proxy_but_python_does_not() {
         let environment = env(&[("HTTP_PROXY", "http://proxy:3128")]);
-        let users = proxy_users(&environment, "localhost", false);
+        let users = proxy_users(&environment, "localhost", None, false);
         assert_eq!(users.len(), 1);
         assert_eq!(users[0].client, ProxyClient::Python);
         let environment = env(&[("ALL_PROXY", "socks5://p:1080")]);
-        let users = proxy_users(&environment, "localhost", false);
+        let users = proxy_users(&environment, "localhost", None, false);
         assert_eq!(users.iter().map(|u| u.client).collect::<Vec<_>>(), vec![ProxyClient::Curl]);
     }
 
     #[test]
     fn cidr_and_suffix_rules() {
         assert!(curl_bypasses("127.0.0.0/8", "127.0.0.1"));
-        assert!(!python_bypasses("127.0.0.0/8", "127.0.0.1"));
+        assert!(!python_bypasses("127.0.0.0/8", "127.0.0.1", None));
         assert!(curl_bypasses(".example.com", "a.example.com"));
-        assert!(python_bypasses("example.com", "a.example.com"));
+        assert!(python_bypasses("example.com", "a.example.com", None));
         assert!(curl_bypasses("*", "anything"));
         assert!(curl_bypasses("::1", "[::1]"));
         assert!(!curl_bypasses("localhost", "127.0.0.1"));
+    }
+
+    #[test]
+    fn an_ipv6_host_is_matched_as_each_client_spells_it() {
+        // curl compares the bare address as a name; urllib the bracketed one.
+        for list in ["[::1]", "::1/128", "0:0::1", "::/0"] {
+            assert!(!curl_bypasses(list, "::1"), "{list}");
+        }
+        assert!(curl_bypasses("localhost,::1", "::1"));
+        assert!(!python_bypasses("localhost,::1", "::1", None));
+        assert!(python_bypasses("[::1]", "::1", None));
+        assert!(python_bypasses("[::1]", "[::1]", None));
+        assert!(python_bypasses("[::1]:8080", "::1", Some(8080)));
+        assert!(python_bypasses("127.0.0.1:8080", "127.0.0.1", Some(8080)));
+        assert!(!python_bypasses("127.0.0.1:8080", "127.0.0.1", Some(8081)));
+        assert!(!curl_bypasses("127.0.0.1:8080", "127.0.0.1"));
+    }
+
+    #[test]
+    fn an_empty_lower_case_variable_hides_the_upper_case_one_from_python_only() {
+        let environment = env(&[
+            ("https_proxy", "http://proxy:3128"),
+            ("no_proxy", ""),
+            ("NO_PROXY", "localhost"),
+        ]);
+        let users = proxy_users(&environment, "localhost", Some(443), true);
+        assert_eq!(users.iter().map(|u| u.client).collect::<Vec<_>>(), vec![ProxyClient::Python]);
+        assert_eq!(users[0].no_proxy, "");
+        let environment = env(&[("http_proxy", ""), ("HTTP_PROXY", "http://proxy:3128")]);
+        assert!(proxy_users(&environment, "localhost", None, false).is_empty());
+        let environment =
+            env(&[("http_proxy", "http://proxy:3128"), ("no_proxy", "localhost,127.0.0.1,::1")]);
+        let users = proxy_users(&environment, "::1", None, false);
+        assert_eq!(users.iter().map(|u| u.client).collect::<Vec<_>>(), vec![ProxyClient::Python]);
     }
 
     #[test]

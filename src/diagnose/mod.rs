@@ -660,19 +660,21 @@ pub fn probe_address_open(
                 probe::http_get(&mut stream, &host_header, path, deadline)
             };
             // A reset or close is ambiguous: ask again in the other
-            // protocol to learn what the port speaks.
+            // protocol to learn what the port speaks. So is a client error
+            // to a plain request: it may be a TLS port's complaint.
             match (&first, tls) {
                 (Reply::Closed | Reply::Reset | Reply::Other(_), false) => {
-                    let second = probe::connect(address, timeout);
-                    match second.stream {
-                        Some(mut again) => {
-                            let deadline = Instant::now() + timeout;
-                            match probe::tls_hello(&mut again, &host.to_string(), deadline) {
-                                Reply::Tls => Reply::Tls,
-                                _ => first,
-                            }
-                        }
-                        None => first,
+                    if speaks_tls(address, &host.to_string(), timeout) {
+                        Reply::Tls
+                    } else {
+                        first
+                    }
+                }
+                (Reply::Http(response), false) if plain_request_refused(response) => {
+                    if speaks_tls(address, &host.to_string(), timeout) {
+                        Reply::Tls
+                    } else {
+                        first
                     }
                 }
                 // A plain server may wait silently for a line that a
@@ -714,7 +716,21 @@ pub fn probe_address_open(
             }
         }
         Target::Tcp { .. } | Target::Unix { .. } => match depth {
-            Depth::Nudge => probe::nudge(&mut stream, deadline),
+            Depth::Nudge => match probe::nudge(&mut stream, deadline) {
+                // The nudge is plain HTTP: a TLS port answers it with a
+                // client error, and is up.
+                Reply::Http(response)
+                    if plain_request_refused(&response)
+                        && speaks_tls(
+                            address,
+                            &target.host().map_or_else(|| "localhost".to_string(), Host::to_string),
+                            timeout,
+                        ) =>
+                {
+                    Reply::Tls
+                }
+                other => other,
+            },
             Depth::Peek => probe::peek(&mut stream, timeout.min(PEEK)),
         },
     };
@@ -725,6 +741,23 @@ pub fn probe_address_open(
     }
     attempt.reply = Some(reply);
     (attempt, Some(stream))
+}
+
+/// Whether `response` to a plain HTTP request is the kind a TLS port gives
+/// one: a client error (nginx and Apache answer `400` with "The plain HTTP
+/// request was sent to HTTPS port", Go's `net/http` `400` "Client sent an
+/// HTTP request to an HTTPS server").
+/// See: <https://nginx.org/en/docs/http/ngx_http_ssl_module.html#errors>
+fn plain_request_refused(response: &crate::model::diagnosis::HttpResponse) -> bool {
+    !response.tls && (400..500).contains(&response.status)
+}
+
+/// Whether a new connection to `address` answers a TLS ClientHello (for
+/// `host`) with a TLS record: the port speaks TLS, whatever it said to a
+/// plain request.
+fn speaks_tls(address: &ProbeAddress, host: &str, timeout: Duration) -> bool {
+    let Some(mut again) = probe::connect(address, timeout).stream else { return false };
+    probe::tls_hello(&mut again, host, Instant::now() + timeout) == Reply::Tls
 }
 
 /// What a service target asks, and of whom.

@@ -767,21 +767,11 @@ fn the_no_proxy_fix_keeps_the_users_list_and_covers_the_target_host() {
     assert!(fix.contains("corp.example,.internal,"), "the user's list is kept: {fix}");
     // Run as printed in the user's environment, it sends curl and Python
     // straight to the server and keeps the user's hosts on the proxy.
-    let script = format!(
-        "{fix}; curl -s -o /dev/null -w '%{{http_code}}\\n' {target}; \
-         python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).status)' {target}; \
-         python3 -c 'import urllib.request; print(urllib.request.proxy_bypass(\"corp.example\"))'"
+    let after = format!(
+        "{fix}; python3 -c 'import urllib.request; print(urllib.request.proxy_bypass(\"corp.example\"))'"
     );
-    let mut command = netns.command("sh");
-    command.args(["-c", &script]);
-    crate::util::scrub(&mut command);
-    for (key, value) in environment {
-        command.env(key, value);
-    }
-    let ran = crate::util::run(&mut command);
-    assert_eq!(ran.code, 0, "{ran:?}");
-    let lines: Vec<&str> = ran.stdout.lines().collect();
-    assert_eq!(lines, ["200", "200", "True"], "{ran:?}");
+    let statuses = curl_and_python_statuses(&netns, &environment, &after, &target);
+    assert_eq!(statuses, ["True", "200", "200"]);
     let output = netns.porthole_env(
         &[
             ("http_proxy", "http://127.0.0.1:9"),
@@ -790,6 +780,192 @@ fn the_no_proxy_fix_keeps_the_users_list_and_covers_the_target_host() {
         &["check", &target, "--json"],
     );
     assert_eq!(output.code, 0, "after the fix: {}", output.stdout);
+}
+
+/// Runs `BEFORE; curl TARGET; python3 urllib TARGET` in `netns` with
+/// `environment` (proxy variables) and returns the printed lines: each
+/// client's HTTP status, `000` when it could not get one (a dead proxy),
+/// after whatever `before` printed.
+fn curl_and_python_statuses(
+    netns: &Netns,
+    environment: &[(&str, &str)],
+    before: &str,
+    target: &str,
+) -> Vec<String> {
+    let target = porthole::shell::word(target);
+    let script = format!(
+        "{before}; curl -s -m 5 -o /dev/null -w '%{{http_code}}\\n' {target}; \
+         python3 -c 'import sys,urllib.request
+try: print(urllib.request.urlopen(sys.argv[1], timeout=5).status)
+except OSError: print(\"000\")' {target}"
+    );
+    let mut command = netns.command("sh");
+    command.args(["-c", &script]);
+    crate::util::scrub(&mut command);
+    for (key, value) in environment {
+        command.env(key, value);
+    }
+    let ran = crate::util::run(&mut command);
+    assert_eq!(ran.code, 0, "{script}: {ran:?}");
+    ran.stdout.lines().map(str::to_string).collect()
+}
+
+/// An IPv6 literal URL (`http://[::1]:P/`) and `no_proxy`: curl compares
+/// the address without brackets as a name, Python's urllib with brackets
+/// (and with the port), so `localhost,127.0.0.1,::1` leaves urllib on the
+/// proxy and `[::1]` or `[::1]:P` leaves curl on it. check names exactly the client that real curl and
+/// Python show using the proxy, and its fix (both spellings) sends both to
+/// the server.
+/// See: <https://github.com/curl/curl/pull/19828>
+#[test]
+fn no_proxy_spellings_of_an_ipv6_literal_and_a_port_are_judged_per_client() {
+    let Some(netns) = Netns::create() else { return };
+    if !crate::util::installed("curl") {
+        crate::util::skip("curl is not installed");
+        return;
+    }
+    let port = unique_port();
+    let _server = server_in(&netns, "::1", port, "http");
+    let target = format!("http://[::1]:{port}/");
+    // urllib also compares the entry with host and port; curl does not.
+    let with_port = format!("[::1]:{port}");
+    for (no_proxy, proxied) in [
+        ("localhost,127.0.0.1,::1", ["200", "000"]),
+        ("::1", ["200", "000"]),
+        ("[::1]", ["000", "200"]),
+        (with_port.as_str(), ["000", "200"]),
+        ("localhost, ::1, [::1]", ["200", "200"]),
+    ] {
+        // A dead proxy: a client that uses it gets no status.
+        let environment = [("http_proxy", "http://127.0.0.1:9"), ("no_proxy", no_proxy)];
+        let real = curl_and_python_statuses(&netns, &environment, "true", &target);
+        assert_eq!(real, proxied, "curl and python with no_proxy={no_proxy}");
+        let output = netns.porthole_env(&environment, &["check", &target, "--json"]);
+        let json = output.json();
+        crate::check::assert_fix_commands_run(&netns, &json);
+        if proxied == ["200", "200"] {
+            assert_eq!(output.code, 0, "{no_proxy}: {json:#}");
+            continue;
+        }
+        assert_eq!(output.code, 1, "{no_proxy}: {json:#}");
+        let proxy = cause(&json, "proxy-env");
+        let evidence = proxy["evidence"].to_string();
+        for (client, status) in ["curl", "python"].iter().zip(proxied) {
+            let named = evidence.contains(&format!("{client} would send"));
+            assert_eq!(named, status == "000", "{no_proxy}: {client}: {proxy:#}");
+        }
+        let fix = proxy["fix_commands"][0].as_str().unwrap().to_string();
+        let after = curl_and_python_statuses(&netns, &environment, &fix, &target);
+        assert_eq!(after, ["200", "200"], "{no_proxy}: after {fix}");
+        let fixed = [("http_proxy", "http://127.0.0.1:9"), ("no_proxy", fix_list(&fix))];
+        let output = netns.porthole_env(&fixed, &["check", &target, "--json"]);
+        assert_eq!(output.code, 0, "{no_proxy}: after {fix}: {}", output.stdout);
+    }
+}
+
+/// `no_proxy` set and empty beside `NO_PROXY=127.0.0.1`: curl skips the
+/// empty variable and reads NO_PROXY, Python's urllib takes the empty one
+/// and uses the proxy. check names Python alone, says why, and its fix
+/// sends both to the server.
+#[test]
+fn an_empty_no_proxy_hides_no_proxy_from_python_only() {
+    let Some(netns) = Netns::create() else { return };
+    if !crate::util::installed("curl") {
+        crate::util::skip("curl is not installed");
+        return;
+    }
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    let target = format!("http://127.0.0.1:{port}/");
+    let environment =
+        [("http_proxy", "http://127.0.0.1:9"), ("no_proxy", ""), ("NO_PROXY", "127.0.0.1")];
+    let real = curl_and_python_statuses(&netns, &environment, "true", &target);
+    assert_eq!(real, ["200", "000"], "curl and python");
+    let output = netns.porthole_env(&environment, &["check", &target, "--json"]);
+    let json = output.json();
+    crate::check::assert_fix_commands_run(&netns, &json);
+    assert_eq!(output.code, 1, "{json:#}");
+    let proxy = cause(&json, "proxy-env");
+    let evidence = proxy["evidence"].to_string();
+    assert!(evidence.contains("python would send"), "{proxy:#}");
+    assert!(!evidence.contains("curl would send"), "{proxy:#}");
+    assert!(evidence.contains("no_proxy is set and empty"), "{proxy:#}");
+    let fix = proxy["fix_commands"][0].as_str().unwrap();
+    assert_eq!(curl_and_python_statuses(&netns, &environment, fix, &target), ["200", "200"]);
+}
+
+/// The list an `export no_proxy=LIST NO_PROXY=LIST` fix sets, unquoted.
+fn fix_list(fix: &str) -> &str {
+    let list = fix.split("NO_PROXY=").nth(1).expect("a NO_PROXY list");
+    list.trim_matches('\'')
+}
+
+/// Starts nginx in `netns` with one `server { SERVER }` block, its files in
+/// `directory`; the caller waits until it answers.
+fn nginx_in(netns: &Netns, directory: &std::path::Path, server: &str) -> ChildGuard {
+    let root = directory.display().to_string();
+    let config = directory.join("nginx.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "master_process off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n  fastcgi_temp_path {root}/fastcgi;\n  server {{\n    {server}\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    ChildGuard::spawn(
+        netns
+            .command("nginx")
+            .args(["-c", config.to_str().unwrap(), "-p", &root, "-g", "daemon off;"])
+            .stderr(std::process::Stdio::null()),
+    )
+}
+
+/// nginx on a TLS port answers a plain request with `400 The plain HTTP
+/// request was sent to HTTPS port`: that is a TLS mismatch, not a Host
+/// header the service refused (for http://) nor a deadlocked service (for
+/// a bare port, which is up). A plain port's own 404 stays an HTTP error.
+#[test]
+fn a_tls_port_that_answers_plain_http_with_400_is_a_tls_mismatch() {
+    if !crate::util::installed("nginx") || !crate::util::installed("curl") {
+        crate::util::skip("nginx and curl are needed");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let (port, plain) = (unique_port(), unique_port());
+    let dir = tempfile::tempdir().unwrap();
+    self_signed(dir.path(), "/CN=localhost", "key.pem", "cert.pem", &[]);
+    let root = dir.path().display();
+    let _nginx = nginx_in(
+        &netns,
+        dir.path(),
+        &format!(
+            "listen 127.0.0.1:{port} ssl;\n    listen [::1]:{port} ssl;\n    ssl_certificate {root}/cert.pem;\n    ssl_certificate_key {root}/key.pem;\n    location / {{ return 200 \"tls ok\\n\"; }}\n  }}\n  server {{\n    listen 127.0.0.1:{plain};\n    location / {{ return 404; }}"
+        ),
+    );
+    let bare = format!("127.0.0.1:{port}");
+    assert!(
+        eventually(Duration::from_secs(20), || check(&netns, &[&bare]).0 == 0),
+        "nginx did not start"
+    );
+    let (code, json) = check(&netns, &[&bare]);
+    assert!(json["attempts"][0]["detail"].as_str().unwrap().contains("speaks TLS"), "{json:#}");
+    assert_eq!((code, cause_ids(&json)), (0, vec![]), "{json:#}");
+    for (target, https) in [
+        (format!("http://localhost:{port}/"), format!("https://localhost:{port}/")),
+        (format!("http://[::1]:{port}/"), format!("https://[::1]:{port}/")),
+    ] {
+        let (code, json) = check(&netns, &[&target]);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(cause_ids(&json), ["tls-mismatch"], "{target}: {json:#}");
+        let mismatch = cause(&json, "tls-mismatch");
+        assert_eq!(mismatch["fix"][0], format!("use {https}"), "{mismatch:#}");
+        // The URL it names is the one the server serves.
+        let output = netns.command("curl").args(["-sk", &https]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "tls ok\n", "{https}: {output:?}");
+    }
+    let (code, json) = check(&netns, &[&format!("http://127.0.0.1:{plain}/")]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["http-error"], "{json:#}");
 }
 
 #[test]
@@ -801,21 +977,11 @@ fn an_http2_only_server_is_named_and_its_printed_curl_talks_to_it() {
     let Some(netns) = Netns::create() else { return };
     let port = unique_port();
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().display().to_string();
-    let config = dir.path().join("nginx.conf");
     // `listen … http2` without `ssl`: HTTP/2 with prior knowledge only (h2c).
-    std::fs::write(
-        &config,
-        format!(
-            "master_process off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n  fastcgi_temp_path {root}/fastcgi;\n  server {{\n    listen 127.0.0.1:{port} http2;\n    location / {{ return 200 \"h2 ok\\n\"; }}\n  }}\n}}\n"
-        ),
-    )
-    .unwrap();
-    let _nginx = ChildGuard::spawn(
-        netns
-            .command("nginx")
-            .args(["-c", config.to_str().unwrap(), "-p", &root, "-g", "daemon off;"])
-            .stderr(std::process::Stdio::null()),
+    let _nginx = nginx_in(
+        &netns,
+        dir.path(),
+        &format!("listen 127.0.0.1:{port} http2;\n    location / {{ return 200 \"h2 ok\\n\"; }}"),
     );
     let target = format!("http://127.0.0.1:{port}/");
     assert!(
