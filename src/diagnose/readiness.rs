@@ -187,7 +187,13 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
         if let (Target::Http { .. }, Some(Reply::Http(response))) = (target, &attempt.reply) {
             if attempt.healthy && !readiness.statuses.contains(response.status) {
                 attempt.healthy = false;
-                attempt.detail.push_str(&format!(" (waiting for {})", readiness.statuses));
+                attempt.detail.push_str(&format!(" (waiting for {}", readiness.statuses));
+                // A redirect the list leaves out is never followed: say
+                // where it leads, so the URL to wait for is in sight.
+                if let (300..=399, Some(location)) = (response.status, &response.location) {
+                    attempt.detail.push_str(&format!("; it redirects to {location}, not followed"));
+                }
+                attempt.detail.push(')');
             } else if attempt.healthy {
                 if let Some(body) = &readiness.body {
                     if !body.is_match(&response.body) {

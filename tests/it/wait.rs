@@ -494,6 +494,30 @@ fn a_server_that_resets_every_connection_is_counted_as_it_was_seen() {
 }
 
 #[test]
+fn a_redirect_left_out_of_the_statuses_says_where_it_leads() {
+    // Redirects are never followed: a 302 that --status leaves out names
+    // its Location, and the URL it names is the one that becomes ready.
+    let (_server, mut ready) = crate::util::python(crate::audit_fixes::REDIRECTING, &["login"]);
+    let port = crate::util::wait_for_line(&mut ready);
+    let root = format!("http://127.0.0.1:{port}/");
+    let output = crate::util::porthole_run(&["wait", &root, "--status", "200", "--timeout", "2s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(
+        output
+            .stderr
+            .contains("HTTP 302 Found (waiting for 200; it redirects to /login, not followed)"),
+        "{}",
+        output.stderr
+    );
+    let login = format!("http://127.0.0.1:{port}/login");
+    let output = crate::util::porthole_run(&["wait", &login, "--status", "200", "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    // By default a redirect is ready, as before.
+    let output = crate::util::porthole_run(&["wait", &root, "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
+#[test]
 fn a_server_that_accepts_late_is_ready() {
     let Some(netns) = Netns::create() else { return };
     let port = unique_port();
