@@ -710,6 +710,30 @@ mod tests {
         }
     }
 
+    /// Every command's help text after the options, each line no wider than
+    /// the 100 columns clap wraps help at: a longer example line would be
+    /// broken in the middle, its description run into the next line's
+    /// column of commands.
+    fn after_help_lines(command: &clap::Command, path: &str, lines: &mut Vec<(String, String)>) {
+        if let Some(text) = command.get_after_help() {
+            for line in text.to_string().lines() {
+                lines.push((path.to_string(), line.to_string()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            after_help_lines(sub, &format!("{path} {}", sub.get_name()), lines);
+        }
+    }
+
+    #[test]
+    fn help_text_after_the_options_is_never_rewrapped_by_clap() {
+        let mut lines = Vec::new();
+        after_help_lines(&Cli::command(), "porthole", &mut lines);
+        assert!(lines.iter().any(|(path, _)| path == "porthole wait"), "{lines:?}");
+        let long: Vec<_> = lines.iter().filter(|(_, line)| line.chars().count() > 100).collect();
+        assert!(long.is_empty(), "lines wider than 100 columns: {long:#?}");
+    }
+
     #[test]
     fn edit_distance_counts_edits() {
         assert_eq!(edit_distance("chek", "check"), 1);

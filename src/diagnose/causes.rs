@@ -5447,6 +5447,7 @@ mod tests {
                     reason: reason.to_string(),
                     body: "<html><body>\n  <h1>Bad\tGateway</h1></body></html>".to_string(),
                     tls: false,
+                    location: None,
                     certificate: None,
                 }))
             };
@@ -5502,6 +5503,7 @@ mod tests {
                 reason: "OK".to_string(),
                 body: String::new(),
                 tls: false,
+                location: None,
                 certificate: None,
             };
             let answered =

@@ -297,7 +297,7 @@ pub fn https_get(stream: &mut Stream, host: &str, path: &str, deadline: Instant)
     }
     let mut reply = classify_response(&bytes, end, true);
     if let Reply::Http(response) = &mut reply {
-        response.certificate = verdict.take();
+        response.certificate = verdict.take().map(Box::new);
     }
     reply
 }
@@ -463,8 +463,8 @@ fn classify_response(bytes: &[u8], end: End, tls: bool) -> Reply {
         return Reply::Http2;
     }
     match parse_http(bytes) {
-        Some((status, reason, body)) => {
-            Reply::Http(HttpResponse { status, reason, body, tls, certificate: None })
+        Some((status, reason, body, location)) => {
+            Reply::Http(HttpResponse { status, reason, body, tls, location, certificate: None })
         }
         None => Reply::Other(printable(bytes)),
     }
@@ -511,17 +511,20 @@ pub(super) fn io_reply(error: &std::io::Error) -> Reply {
 /// Parses the status line and returns the body with its framing removed:
 /// as much of it as arrived, since a probe reports what it saw. A head that
 /// never completed still gives its status line.
-fn parse_http(bytes: &[u8]) -> Option<(u16, String, String)> {
+/// Status, reason, body and `Location` of a response (the status line alone
+/// when the rest does not parse).
+fn parse_http(bytes: &[u8]) -> Option<(u16, String, String, Option<String>)> {
     if !bytes.starts_with(b"HTTP/1.") {
         return None;
     }
     match crate::http1::parse_response(bytes, limits()) {
         Ok(Some(response)) => {
+            let location = response.header("location").map(str::to_string);
             let crate::http1::StatusLine { status, reason, .. } = response.head.status_line;
-            Some((status, reason, String::from_utf8_lossy(&response.body).into_owned()))
+            Some((status, reason, String::from_utf8_lossy(&response.body).into_owned(), location))
         }
         Ok(None) | Err(_) => crate::http1::parse_status_line(bytes)
-            .map(|line| (line.status, line.reason, String::new())),
+            .map(|line| (line.status, line.reason, String::new(), None)),
     }
 }
 
@@ -613,6 +616,7 @@ mod tests {
                 reason: "Service Unavailable".into(),
                 body: "busy".into(),
                 tls: false,
+                location: None,
                 certificate: None,
             })
         );

@@ -187,7 +187,13 @@ pub fn round(system: &dyn System, target: &Target, readiness: &Readiness) -> Rou
         if let (Target::Http { .. }, Some(Reply::Http(response))) = (target, &attempt.reply) {
             if attempt.healthy && !readiness.statuses.contains(response.status) {
                 attempt.healthy = false;
-                attempt.detail.push_str(&format!(" (waiting for {})", readiness.statuses));
+                attempt.detail.push_str(&format!(" (waiting for {}", readiness.statuses));
+                // A redirect the list leaves out is never followed: say
+                // where it leads, so the URL to wait for is in sight.
+                if let (300..=399, Some(location)) = (response.status, &response.location) {
+                    attempt.detail.push_str(&format!("; it redirects to {location}, not followed"));
+                }
+                attempt.detail.push(')');
             } else if attempt.healthy {
                 if let Some(body) = &readiness.body {
                     if !body.is_match(&response.body) {
@@ -608,6 +614,8 @@ pub fn wait<E>(
     // nothing wrong.
     let mut connected = vec![0usize; targets.len()];
     let mut dropped = vec![0usize; targets.len()];
+    // Of the dropped ones, those reset rather than closed.
+    let mut reset = vec![0usize; targets.len()];
     // Of the connections left in the queue, those whose grace was cut
     // short by the deadline: they prove nothing either way.
     let mut cut_short = vec![0usize; targets.len()];
@@ -658,11 +666,8 @@ pub fn wait<E>(
                     .iter()
                     .filter(|a| matches!(a.reply, Some(Reply::Unaccepted { half_open: true, .. })))
                     .count();
-                connected[index] += round
-                    .attempts
-                    .iter()
-                    .filter(|a| a.outcome() == Some(super::Outcome::Connected))
-                    .count();
+                connected[index] +=
+                    round.attempts.iter().filter(|a| handshake_completed(a)).count();
                 cut_short[index] += round
                     .attempts
                     .iter()
@@ -675,6 +680,8 @@ pub fn wait<E>(
                     .iter()
                     .filter(|a| matches!(a.reply, Some(Reply::Closed | Reply::Reset)))
                     .count();
+                reset[index] +=
+                    round.attempts.iter().filter(|a| a.reply == Some(Reply::Reset)).count();
                 outcomes[index].satisfied = satisfied;
                 outcomes[index].last_round = Some(round);
                 if satisfied {
@@ -720,6 +727,7 @@ pub fn wait<E>(
             let seen = Seen {
                 connected: connected[index],
                 dropped: dropped[index],
+                reset: reset[index],
                 not_accepted: not_accepted[index],
                 cut_short: cut_short[index],
             };
@@ -769,6 +777,18 @@ pub fn wait<E>(
     Ok(WaitOutcome { satisfied, polled, elapsed: started.elapsed(), targets: outcomes })
 }
 
+/// Whether an attempt's handshake completed: a connection made, or one the
+/// server reset so soon after accepting that connect() itself reported the
+/// reset (see [`super::probe_address_open`]). Both count as connections, so
+/// the drops among them are never more than the connections made.
+fn handshake_completed(attempt: &super::Attempt) -> bool {
+    match attempt.outcome() {
+        Some(super::Outcome::Connected) => true,
+        Some(super::Outcome::Reset) => attempt.reply == Some(Reply::Reset),
+        _ => false,
+    }
+}
+
 /// What the rounds of one target saw, over the whole wait.
 #[derive(Debug, Clone, Copy, Default)]
 struct Seen {
@@ -776,6 +796,8 @@ struct Seen {
     connected: usize,
     /// Of those, closed or reset by the server without a byte.
     dropped: usize,
+    /// Of the dropped ones, those reset (RST) rather than closed (FIN).
+    reset: usize,
     /// Left in the accept queue by every process.
     not_accepted: usize,
     /// Of those, the ones whose grace the deadline cut short.
@@ -861,9 +883,14 @@ fn why_pending(
             } else {
                 format!("{} of {} connections", seen.dropped, seen.judged())
             };
+            let how = match seen.reset {
+                0 => "closed",
+                reset if reset == seen.dropped => "reset",
+                _ => "closed or reset",
+            };
             return vec![
                 format!(
-                    "accepted-closed: the server accepted and closed {how_many} without sending anything"
+                    "accepted-closed: the server accepted and {how} {how_many} without sending anything"
                 ),
                 "fix: look at the server's logs for why it drops every connection: a worker that crashes on each one, a client allow-list, a connection limit".to_string(),
             ];

@@ -202,10 +202,15 @@ pub struct HttpResponse {
     /// The body (dechunked, lossy UTF-8, at most `crate::diagnose::probe::MAX_RESPONSE` bytes).
     pub body: String,
     pub tls: bool,
+    /// The `Location` header of a redirect, as the server sent it (its
+    /// text, to be sanitised on output): `wait` does not follow redirects,
+    /// and says where one led.
+    pub location: Option<String>,
     /// Over TLS: why a client that verifies certificates against this
     /// machine's trusted authorities would refuse the server's; `None` when
-    /// it would accept it, or when it was not checked.
-    pub certificate: Option<CertificateProblem>,
+    /// it would accept it, or when it was not checked. Boxed: rare, and
+    /// large next to the rest of a reply.
+    pub certificate: Option<Box<CertificateProblem>>,
 }
 
 /// Why a verifying client (curl, a browser, a language's HTTP library with

@@ -372,6 +372,24 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>, plan: &Plan) -> String 
     }
 }
 
+/// For a survivor that was sent only a signal it may catch or ignore
+/// (`--signal TERM`, `HUP`, …), the command that stops it for good: the
+/// kernel delivers SIGKILL whatever the process does. Empty otherwise: one
+/// that outlived SIGKILL too is stuck in the kernel, and a kill would not
+/// help.
+fn survivor_fix(holder: &Holder, outcomes: &[Outcome]) -> String {
+    let Some(pid) = holder.pid.filter(|_| holder.kind == HolderKind::Survivor) else {
+        return String::new();
+    };
+    let Some(outcome) = outcomes.iter().find(|o| o.pid == pid) else { return String::new() };
+    let killed = outcome.signals.iter().any(|s| s.number == libc::SIGKILL);
+    if outcome.signals.is_empty() || killed {
+        return String::new();
+    }
+    let sent: Vec<String> = outcome.signals.iter().map(ToString::to_string).collect();
+    format!(" {}; SIGKILL stops it: kill -KILL {pid}", sent.join(", then "))
+}
+
 fn holder_text(holder: &Holder, privileged: bool, caller_uid: u32) -> String {
     let who = match holder.pid {
         Some(pid) => label(pid, holder.process.as_ref()),
@@ -541,15 +559,9 @@ pub fn write_results(
     }
     if let Some(verification) = report.verification {
         for holder in &verification.holders {
-            writeln!(
-                out,
-                "{}",
-                style.red(&sanitize(&holder_text(
-                    holder,
-                    report.plan.privileged,
-                    report.plan.caller_uid
-                )))
-            )?;
+            let mut text = holder_text(holder, report.plan.privileged, report.plan.caller_uid);
+            text.push_str(&survivor_fix(holder, report.outcomes.unwrap_or_default()));
+            writeln!(out, "{}", style.red(&sanitize(&text)))?;
         }
         // Ports nothing listened on to begin with (a range's idle ports) are
         // said free on one line, not one line each.

@@ -540,7 +540,7 @@ fn a_firewall_rule_counts_only_for_its_protocol_and_is_named() {
 /// `canonical` sends every Host but `localhost:PORT` to
 /// `http://localhost:PORT/`; `login` sends everyone to `/login`, a page it
 /// serves to any Host; `foreign` sends only other Hosts away.
-const REDIRECTING: &str = r#"
+pub(crate) const REDIRECTING: &str = r#"
 import http.server, sys
 mode = sys.argv[1]
 class Handler(http.server.BaseHTTPRequestHandler):

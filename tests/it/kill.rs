@@ -116,6 +116,38 @@ fn signal_sends_only_that_signal() {
 }
 
 #[test]
+fn a_survivor_of_the_one_signal_sent_is_given_the_kill_that_stops_it() {
+    let (survivor, port, _out) = server("ignore-term");
+    let port = port.to_string();
+    let args = ["kill", &port, "--yes", "--signal", "TERM", "--settle", "200ms"];
+    let output = porthole_run(&args);
+    assert_eq!(output.code, 2, "still held: {output:?}");
+    let pid = survivor.pid();
+    let line = output
+        .stdout
+        .lines()
+        .find(|line| line.contains(&format!("is still held by {pid} (python3)")))
+        .unwrap_or_else(|| panic!("the survivor is named: {}", output.stdout));
+    let command = format!("kill -KILL {pid}");
+    assert!(
+        line.ends_with(&format!("which survived SIGTERM; SIGKILL stops it: {command}")),
+        "{line}"
+    );
+    // The command runs as printed, and then the port is free.
+    let status = Command::new("sh").args(["-c", &command]).status().expect("sh runs");
+    assert!(status.success(), "{command}");
+    assert!(eventually(Duration::from_secs(10), || !process_alive(pid)), "{command} stops it");
+    let output = porthole_run(&["kill", &port, "--yes"]);
+    assert_eq!(output.code, 1, "nothing listens any more: {output:?}");
+    // Once SIGKILL was sent, none is suggested again.
+    let (server, port, _out) = server("ignore-term");
+    let output = porthole_run(&["kill", &port.to_string(), "--yes", "--grace", "200ms"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(!output.stdout.contains("kill -KILL"), "{}", output.stdout);
+    assert!(!process_alive(server.pid()));
+}
+
+#[test]
 fn real_time_signals_are_taken_as_kill_s_spells_them() {
     // `kill -s RTMIN+1`, `SIGRTMIN+1` and `rtmin+1` name the same signal,
     // 35 with glibc; the report names it the way `kill -l` does.

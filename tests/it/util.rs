@@ -396,10 +396,11 @@ pub fn process_alive(pid: u32) -> bool {
 /// Modes: `hold` (listen, never accept), `silent` (accept, never answer),
 /// `http` (answer every request with 200 and body `hello`), `flaky` (503
 /// for the first second, then 200), `close` (accept and close at once, as
-/// a crash-looping worker does), `slow` (accept each connection 200 ms late,
+/// a crash-looping worker does), `reset` (accept and reset at once: a close
+/// with SO_LINGER 0 sends RST), `slow` (accept each connection 200 ms late,
 /// then hold it).
 pub const SERVER: &str = r#"
-import socket, sys, time, threading
+import socket, struct, sys, time, threading
 address, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 backlog = int(sys.argv[4]) if len(sys.argv) > 4 else 16
 family = socket.AF_INET6 if ':' in address else socket.AF_INET
@@ -437,6 +438,9 @@ while True:
         time.sleep(0.2)
     connection, _ = server.accept()
     if mode == "close":
+        connection.close()
+    elif mode == "reset":
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         connection.close()
     elif mode in ("silent", "slow"):
         held.append(connection)

@@ -469,6 +469,55 @@ fn a_server_that_closes_every_connection_is_not_ready() {
 }
 
 #[test]
+fn a_server_that_resets_every_connection_is_counted_as_it_was_seen() {
+    // connect() itself returns ECONNRESET when the reset comes before it
+    // returns: such an attempt was still a connection the server took, so
+    // the drops counted can never be more than the connections made.
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "reset");
+    for target in [format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}/")] {
+        let stderr = times_out(&netns, &target);
+        let line = stderr
+            .lines()
+            .find(|line| line.starts_with("  accepted-closed: "))
+            .unwrap_or_else(|| panic!("no accepted-closed line: {stderr}"));
+        let counts = line
+            .split_once("every connection (")
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .and_then(|(counts, _)| counts.split_once(" of "))
+            .unwrap_or_else(|| panic!("every connection was reset: {line}"));
+        assert_eq!(counts.0, counts.1, "{line}");
+        assert!(line.contains("the server accepted and reset every"), "{line}");
+        assert!(stderr.contains("  fix: look at the server's logs"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_redirect_left_out_of_the_statuses_says_where_it_leads() {
+    // Redirects are never followed: a 302 that --status leaves out names
+    // its Location, and the URL it names is the one that becomes ready.
+    let (_server, mut ready) = crate::util::python(crate::audit_fixes::REDIRECTING, &["login"]);
+    let port = crate::util::wait_for_line(&mut ready);
+    let root = format!("http://127.0.0.1:{port}/");
+    let output = crate::util::porthole_run(&["wait", &root, "--status", "200", "--timeout", "2s"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(
+        output
+            .stderr
+            .contains("HTTP 302 Found (waiting for 200; it redirects to /login, not followed)"),
+        "{}",
+        output.stderr
+    );
+    let login = format!("http://127.0.0.1:{port}/login");
+    let output = crate::util::porthole_run(&["wait", &login, "--status", "200", "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    // By default a redirect is ready, as before.
+    let output = crate::util::porthole_run(&["wait", &root, "--timeout", "5s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
+#[test]
 fn a_server_that_accepts_late_is_ready() {
     let Some(netns) = Netns::create() else { return };
     let port = unique_port();
@@ -659,8 +708,19 @@ fn a_server_that_accepts_and_closes_soon_after_is_not_ready_over_tcp_or_http() {
     for target in [format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}/")] {
         let stderr = times_out(&netns, &target);
         // An HTTP round near the deadline may end before the close, with
-        // no answer: it is then not counted as closed.
-        assert!(stderr.contains("  accepted-closed: the server accepted and closed "), "{stderr}");
+        // no answer: it is then not counted as closed. The request the
+        // server leaves unread turns its close into a reset (RST), unless
+        // the close came before the request did.
+        let verbs: &[&str] = if target.starts_with("http:") {
+            &["reset ", "closed or reset ", "closed "]
+        } else {
+            &["closed "]
+        };
+        assert!(
+            verbs.iter().any(|verb| stderr
+                .contains(&format!("  accepted-closed: the server accepted and {verb}"))),
+            "{stderr}"
+        );
         assert!(stderr.contains("  fix: look at the server's logs"), "{stderr}");
     }
 }
