@@ -844,7 +844,7 @@ impl AuditSettings {
         let site_passwords = match passwords {
             None => Vec::new(),
             Some(path) => {
-                let file = std::fs::File::open(&path)
+                let file = crate::sys::input_file::open(&path)
                     .with_context(|| format!("--passwords: reading {}", path.display()))?;
                 crate::audit::probes::login::read_password_file(file)
                     .with_context(|| format!("--passwords {}", path.display()))?

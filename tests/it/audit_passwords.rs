@@ -376,7 +376,7 @@ fn a_passwords_file_that_is_no_site_list_is_refused_in_one_line() {
     for (path, why) in [
         (large.to_str().unwrap(), "larger than 1024 KiB"),
         (binary.to_str().unwrap(), "not UTF-8 text"),
-        (dir.path().to_str().unwrap(), "Is a directory"),
+        (dir.path().to_str().unwrap(), "a directory, not a file"),
     ] {
         let output = util::porthole_run(&["audit", "--active", "--passwords", path, "--port", "1"]);
         assert_eq!(output.code, 2, "{path}: {output:?}");

@@ -756,3 +756,73 @@ fn a_bad_endpoint_is_quoted_as_typed() {
         output.stderr
     );
 }
+
+/// A file flag given a path that is no file porthole can read — a
+/// directory, a named pipe no program writes into, a device that never ends
+/// — is one line and exit 2. The pipe was waited on forever, `/dev/zero`
+/// read to the end of memory, and a directory, pipe or device given as
+/// `--store` was served as an empty history by `dashboard`, or named by
+/// `monitor` only after it had started capturing.
+#[test]
+fn a_file_flag_given_no_file_is_one_line() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let fifo = directory.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    let store = directory.path().join("history.sqlite");
+    let (fifo, store) = (fifo.to_str().expect("utf-8"), store.to_str().expect("utf-8"));
+    let folder = directory.path().to_str().expect("utf-8");
+    let mut cases: Vec<(Vec<&str>, String)> = Vec::new();
+    for (path, read, as_store) in [
+        (
+            folder,
+            "a directory, not a file".to_string(),
+            "is a directory: give the store file's path",
+        ),
+        (
+            fifo,
+            format!(
+                "a named pipe no program wrote into within {}s",
+                porthole::sys::input_file::FIFO_WRITER_WAIT.as_secs()
+            ),
+            "is a named pipe, not a history store file",
+        ),
+        ("/dev/zero", "larger than 1024 KiB".to_string(), "is a device, not a history store file"),
+    ] {
+        for args in [
+            vec!["audit", "--port", "1", "--active", "--passwords", path],
+            vec!["monitor", "--jsonl", "--store", store, "--alerts", path],
+            vec!["proxy", "serve", "--listen", "127.0.0.1:0", "--config", path],
+        ] {
+            cases.push((args, read.clone()));
+        }
+        for args in [
+            vec!["history", "--store", path],
+            vec!["dashboard", "--store", path, "--serve", "127.0.0.1:0"],
+            vec!["monitor", "--jsonl", "--no-alerts", "--store", path],
+        ] {
+            cases.push((args, format!("--store '{path}': {as_store}")));
+        }
+    }
+    // All at once: each pipe case waits out its writer. `timeout` turns a
+    // hang (what the pipe was) into a failure rather than a test that never
+    // ends.
+    let outputs: Vec<util::Output> = std::thread::scope(|scope| {
+        let running: Vec<_> = cases
+            .iter()
+            .map(|(args, _)| {
+                scope.spawn(move || {
+                    let mut command = Command::new("timeout");
+                    util::scrub(&mut command);
+                    run(command.args(["-k", "5", "120"]).arg(util::binary()).args(args))
+                })
+            })
+            .collect();
+        running.into_iter().map(|thread| thread.join().expect("no panic")).collect()
+    });
+    for ((args, expected), output) in cases.iter().zip(&outputs) {
+        util::assert_usage_error(output, &format!("{args:?}"));
+        assert!(output.stderr.contains(expected.as_str()), "{args:?}: {}", output.stderr);
+    }
+    assert!(!std::path::Path::new(store).exists(), "monitor created its store");
+}
