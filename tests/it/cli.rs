@@ -421,7 +421,10 @@ fn usage_errors_escape_the_words_they_quote() {
 }
 
 /// clap says only that "one or more arguments" are not UTF-8; the message
-/// names which, with the bad bytes as `\xNN`.
+/// names which, with the bad bytes as `\xNN`. A first word or an extra
+/// argument that is not UTF-8 was quoted as U+FFFD ("unrecognized
+/// subcommand '\u{FFFD}'"), and a variable read for a flag was called an
+/// argument.
 #[test]
 fn an_argument_that_is_not_utf8_is_named() {
     use std::ffi::OsStr;
@@ -430,6 +433,9 @@ fn an_argument_that_is_not_utf8_is_named() {
         vec![OsStr::from_bytes(b"ls"), OsStr::from_bytes(b"--port"), OsStr::from_bytes(b"\xff80")],
         vec![OsStr::from_bytes(b"check"), OsStr::from_bytes(b"\xfe\x1b")],
         vec![OsStr::from_bytes(b"kill"), OsStr::from_bytes(b"80\xff")],
+        vec![OsStr::from_bytes(b"\xffab"), OsStr::from_bytes(b"80")],
+        vec![OsStr::from_bytes(b"ls"), OsStr::from_bytes(b"\xff")],
+        vec![OsStr::from_bytes(b"proxy"), OsStr::from_bytes(b"\xfe")],
     ] {
         let output = run(porthole().args(&args));
         util::assert_usage_error(&output, &format!("{args:?}"));
@@ -448,6 +454,20 @@ fn an_argument_that_is_not_utf8_is_named() {
             })
             .collect();
         assert!(first.contains(&format!("argument '{shown}'")), "{args:?}: {first}");
+        assert!(!first.contains('\u{FFFD}'), "{args:?}: {first}");
+    }
+    for (variable, args) in
+        [("PORTHOLE_STORE", &["history"][..]), ("TOXIPROXY_URL", &["proxy", "list"])]
+    {
+        let output = run(porthole().env(variable, OsStr::from_bytes(b"a\xff\x1b")).args(args));
+        util::assert_usage_error(&output, variable);
+        assert!(
+            output.stderr.starts_with(&format!(
+                "porthole: {variable}='a\\xff\\x1b' is not valid UTF-8: the value is read as text"
+            )),
+            "{}",
+            output.stderr
+        );
     }
 }
 
@@ -464,6 +484,14 @@ fn a_value_starting_with_a_hyphen_is_read_as_the_value() {
         (&["kill", "80", "--grace", "-5s"][..], "porthole: --grace '-5s': "),
         (&["top", "--jsonl", "--count", "-2"][..], "porthole: --count '-2': "),
         (&["history", "--since", "-2h"][..], "porthole: --since '-2h': "),
+        // A flag that takes no value starting with `-`: clap named the first
+        // letter of the word as a flag of its own ('-5').
+        (&["ls", "--state", "-5s"][..], "porthole: unexpected argument '-5s' found;"),
+        (&["-5s"][..], "porthole: unexpected argument '-5s' found;"),
+        (
+            &["who", "-5s"][..],
+            "porthole: unexpected argument '-5s' found; to pass '-5s' as a value, use '-- -5s';",
+        ),
     ] {
         let output = porthole_run(args);
         util::assert_usage_error(&output, &format!("{args:?}"));
