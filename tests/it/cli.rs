@@ -758,6 +758,25 @@ fn proxy_serve_refuses_values_it_could_never_use() {
         assert!(!output.stderr.contains('\x1b'), "raw escape: {:?}", output.stderr);
         assert!(!output.stderr.contains("secret"), "the token is not echoed: {}", output.stderr);
     }
+    // Names no resolving client sends in `Host` (an empty label, a label
+    // over 63 characters) and ports no URL has were taken by both servers.
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    let store = store.to_str().expect("utf-8");
+    let long_label = format!("{}.lan", "x".repeat(300));
+    for name in ["a..b", "box:70000", "[]", long_label.as_str()] {
+        for server in [
+            &["proxy", "serve", "--listen", "127.0.0.1:0"][..],
+            &["dashboard", "--store", store, "--serve", "127.0.0.1:0"],
+        ] {
+            let mut command = Command::new("timeout");
+            command.arg("10").arg(util::binary()).args(server).args(["--allow-host", name]);
+            util::scrub(&mut command);
+            let output = util::run(&mut command);
+            util::assert_usage_error(&output, &format!("{server:?} --allow-host {name:?}"));
+            assert!(output.stderr.contains("--allow-host '"), "{}", output.stderr);
+        }
+    }
 }
 
 /// Every command taking HOST:PORT quotes a bad word as typed, escaped: it
