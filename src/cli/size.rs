@@ -18,7 +18,7 @@ pub enum SizeError {
 }
 
 /// Largest size accepted: below `i64::MAX`, the proxy's attribute type.
-const MAX_BYTES: f64 = 9.2e18;
+pub const MAX_BYTES: f64 = 9.2e18;
 
 /// Parses `text` by the rule in the module documentation.
 pub fn parse_size(text: &str) -> Result<u64, SizeError> {

@@ -525,6 +525,18 @@ fn flag_errors_name_the_flag_and_the_range_that_applies() {
             "porthole: target 'localhost:x': 'x' is not a port number (expected 1-65535)\n",
         ),
         (&["70000"][..], "porthole: '70000': port 70000 is out of range (0-65535)\n"),
+        (
+            &[
+                "proxy",
+                "run",
+                "127.0.0.1:0",
+                "--to",
+                "127.0.0.1:1",
+                "--bandwidth",
+                "11111111111111111111",
+            ][..],
+            "porthole: --bandwidth: invalid rate \"11111111111111111111\": larger than 8 EB/s\n",
+        ),
     ] {
         let output = porthole_run(args);
         util::assert_usage_error(&output, &format!("{args:?}"));
