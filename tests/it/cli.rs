@@ -525,6 +525,12 @@ fn flag_errors_name_the_flag_and_the_range_that_applies() {
             "porthole: target 'localhost:x': 'x' is not a port number (expected 1-65535)\n",
         ),
         (&["70000"][..], "porthole: '70000': port 70000 is out of range (0-65535)\n"),
+        // Not 0, which is "forever" here, though it came out as 0.
+        (
+            &["wait", "1", "--timeout", "0.0000000001s"][..],
+            "porthole: --timeout '0.0000000001s': shorter than a microsecond (the smallest unit), \
+             yet not 0\n",
+        ),
         (
             &[
                 "proxy",
