@@ -525,6 +525,10 @@ fn flag_errors_name_the_flag_and_the_range_that_applies() {
             "porthole: target 'localhost:x': 'x' is not a port number (expected 1-65535)\n",
         ),
         (&["70000"][..], "porthole: '70000': port 70000 is out of range (0-65535)\n"),
+        (
+            &["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:1", "--limit-data", "0.4"][..],
+            "porthole: --limit-data: invalid size \"0.4\": less than a byte, yet not 0\n",
+        ),
         // Not 0, which is "forever" here, though it came out as 0.
         (
             &["wait", "1", "--timeout", "0.0000000001s"][..],
