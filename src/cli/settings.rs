@@ -69,7 +69,8 @@ impl LsSettings {
                 let list = list.trim();
                 let list =
                     list.strip_prefix("*:").or_else(|| list.strip_prefix(':')).unwrap_or(list);
-                (Some(list.to_string()), tcp, udp)
+                // The list is read without the prefix and quoted as typed.
+                (Some((list.to_string(), text)), tcp, udp)
             }
             None => (None, tcp, udp),
         };
@@ -88,8 +89,10 @@ impl LsSettings {
             );
         }
         let ports = port
-            .as_deref()
-            .map(|text| PortSet::parse(text).with_context(|| format!("--port '{text}'")))
+            .as_ref()
+            .map(|(list, typed)| {
+                PortSet::parse(list).with_context(|| format!("--port '{}'", sanitize(typed)))
+            })
             .transpose()?;
         let state = state
             .as_deref()

@@ -824,6 +824,11 @@ fn a_bad_endpoint_is_quoted_as_typed() {
         "{}",
         output.stderr
     );
+    // `ls --port :80` reads the list after lsof's colon and quotes the flag's
+    // value as typed, colon included (it was `--port '80x'`).
+    let output = porthole_run(&["ls", "--port", ":80x"]);
+    util::assert_usage_error(&output, "--port :80x");
+    assert!(output.stderr.starts_with("porthole: --port ':80x': "), "{}", output.stderr);
 }
 
 /// A file flag given a path that is no file porthole can read — a
