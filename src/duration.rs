@@ -46,6 +46,8 @@ pub enum DurationError {
     UnknownUnit { unit: String },
     #[error("longer than a hundred years")]
     TooLong,
+    #[error("shorter than a microsecond (the smallest unit), yet not 0")]
+    TooShort,
     #[error("every part of a sum needs a unit: write {suggestion}")]
     TermWithoutUnit { suggestion: String },
     #[error("the parts of a sum go from the largest unit to the smallest, each once (e.g. 2h30m or 1m30s)")]
@@ -80,6 +82,12 @@ pub fn parse_duration(text: &str, bare: BareNumber) -> Result<Duration, Duration
     };
     if !seconds.is_finite() || seconds > MAX_SECONDS {
         return Err(DurationError::TooLong);
+    }
+    // `0.0000000001s` came out as zero, which several flags read as "no
+    // limit" (`wait --timeout 0` waits forever, the `timeout` toxic with 0
+    // holds every connection): a number that is not zero never becomes it.
+    if seconds > 0.0 && seconds < 1e-6 {
+        return Err(DurationError::TooShort);
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -222,6 +230,13 @@ mod tests {
             Err(DurationError::UnknownUnit { unit: "y".into() })
         );
         assert_eq!(parse_duration("1000000w", Seconds), Err(DurationError::TooLong));
+        // Not zero, yet below a microsecond: never read as the zero that means
+        // "no limit".
+        for text in ["0.0000000001s", "0.0000001", "0.5us", "0.000000001ms"] {
+            assert_eq!(parse_duration(text, Seconds), Err(DurationError::TooShort), "{text}");
+        }
+        assert_eq!(parse_duration("0.000", Refused), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1us", Refused), Ok(Duration::from_micros(1)));
         assert_eq!(
             parse_duration("1h-1m", Seconds),
             Err(DurationError::UnknownUnit { unit: "h-".into() })

@@ -79,6 +79,9 @@ pub const MAX_WEBHOOK_QUEUE: usize = 100_000;
 /// Most attempts per alert (`webhook_attempts`): with the 30 s backoff
 /// ceiling, about an hour on one alert.
 pub const MAX_WEBHOOK_ATTEMPTS: u32 = 120;
+/// The most of `--alerts FILE` read: a rules file is a few KiB, and the
+/// path may name `/dev/zero` or a log.
+pub const MAX_RULES_FILE: u64 = 1024 * 1024;
 
 impl Default for AlertConfig {
     fn default() -> Self {
@@ -334,7 +337,7 @@ impl AlertConfig {
 
     /// Reads the rules file at `path`.
     pub fn read(path: &Path) -> Result<Self, AlertConfigError> {
-        let bytes = std::fs::read(path)
+        let bytes = crate::sys::input_file::read(path, MAX_RULES_FILE)
             .map_err(|source| AlertConfigError::Read { path: path.to_path_buf(), source })?;
         // Said with its line, like every other mistake in the file (a
         // Latin-1 comment, a file saved as UTF-16).

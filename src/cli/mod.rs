@@ -202,23 +202,42 @@ pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
     let error = &error;
     let rendered = error.render().to_string();
     let mut message = ClapMessage::parse(rendered.trim_start_matches("error: "));
-    if error.kind() == ErrorKind::InvalidUtf8 {
-        let named: Vec<String> = args
-            .iter()
-            .skip(1)
-            .filter(|arg| arg.to_str().is_none())
-            .map(|arg| sanitize(&crate::model::os_text::from_os_str(arg)).into_owned())
-            .collect();
-        if !named.is_empty() {
+    let named: Vec<String> = args
+        .iter()
+        .skip(1)
+        .filter(|arg| arg.to_str().is_none())
+        .map(|arg| sanitize(&crate::model::os_text::from_os_str(arg)).into_owned())
+        .collect();
+    // A word that is not UTF-8 where clap expects none (a first word, an
+    // extra argument) reaches clap as an unknown subcommand or argument, its
+    // bytes replaced by U+FFFD: named as every other such argument.
+    let lossy = [ContextKind::InvalidSubcommand, ContextKind::InvalidArg].into_iter().any(|kind| {
+        matches!(error.get(kind), Some(ContextValue::String(word)) if word.contains('\u{FFFD}'))
+    });
+    let not_utf8 = !named.is_empty() && (error.kind() == ErrorKind::InvalidUtf8 || lossy);
+    if not_utf8 {
+        message.headline = format!(
+            "{} not valid UTF-8: ports, names, addresses and commands are read as text",
+            match named.as_slice() {
+                [one] => format!("argument '{one}' is"),
+                many => format!("arguments '{}' are", many.join("', '")),
+            }
+        );
+        message.tips.clear();
+    } else if error.kind() == ErrorKind::InvalidUtf8 {
+        // No argument is: a variable clap reads for a flag
+        // (`PORTHOLE_STORE`, `TOXIPROXY_URL`) is, which clap calls "one or
+        // more arguments".
+        let variables = non_utf8_variables();
+        if !variables.is_empty() {
             message.headline = format!(
-                "{} not valid UTF-8: ports, names, addresses and commands are read as text",
-                match named.as_slice() {
-                    [one] => format!("argument '{one}' is"),
-                    many => format!("arguments '{}' are", many.join("', '")),
-                }
+                "{} {} not valid UTF-8: the value is read as text (unset it or give the flag)",
+                variables.join(", "),
+                if variables.len() == 1 { "is" } else { "are" }
             );
         }
     }
+    quote_short_cluster_as_typed(error, &mut message, args);
     let (path, level) = subcommand_path(args);
     // A service name (`http`, `postgresql`) is not looked up: the port it
     // stands for is named instead, so the answer is about the port the user
@@ -248,6 +267,7 @@ pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
         message.tips.insert(0, hint);
     } else if error.kind() == ErrorKind::InvalidSubcommand
         && error.get(ContextKind::SuggestedSubcommand).is_none()
+        && !not_utf8
     {
         if let Some(ContextValue::String(word)) = error.get(ContextKind::InvalidSubcommand) {
             let top = path == "porthole";
@@ -289,6 +309,62 @@ pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
     }
     message.command = path;
     format!("porthole: {}\n", elide_long_words(&message.one_line()))
+}
+
+/// The variables clap reads for a flag (`env = …` in [`args`]) that are set
+/// to bytes that are not UTF-8, each as `NAME='VALUE'` with the bytes shown
+/// as `\xNN`.
+fn non_utf8_variables() -> Vec<String> {
+    fn collect(command: &clap::Command, names: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if let Some(name) = arg.get_env().and_then(|name| name.to_str()) {
+                if !names.iter().any(|known| known == name) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        for sub in command.get_subcommands() {
+            collect(sub, names);
+        }
+    }
+    let mut names = Vec::new();
+    collect(&Cli::command(), &mut names);
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let value = std::env::var_os(&name).filter(|value| value.to_str().is_none())?;
+            let shown = sanitize(&crate::model::os_text::from_os_str(&value)).into_owned();
+            Some(format!("{name}='{shown}'"))
+        })
+        .collect()
+}
+
+/// clap names the first unknown letter of a short-flag cluster (`-5` of
+/// `-5s`, `-1` of `-1h`) as the unexpected argument; the word typed is
+/// quoted instead, in the headline and in the `'-- WORD'` tip, which is
+/// only right for the whole word.
+fn quote_short_cluster_as_typed(error: &clap::Error, message: &mut ClapMessage, args: &[OsString]) {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::UnknownArgument {
+        return;
+    }
+    let Some(ContextValue::String(unknown)) = error.get(ContextKind::InvalidArg) else {
+        return;
+    };
+    if unknown.starts_with("--") || unknown.chars().count() != 2 {
+        return;
+    }
+    let Some(word) = args.iter().skip(1).filter_map(|arg| arg.to_str()).find(|word| {
+        !word.starts_with("--") && word.len() > unknown.len() && word.starts_with(unknown.as_str())
+    }) else {
+        return;
+    };
+    let (from, to) = (format!("'{unknown}'"), format!("'{}'", sanitize(word)));
+    message.headline = message.headline.replace(&from, &to);
+    for tip in &mut message.tips {
+        *tip = tip.replace(&format!("'-- {unknown}'"), &format!("'-- {}'", sanitize(word)));
+        *tip = tip.replace(&from, &to);
+    }
 }
 
 /// `porthole free 3000`, as `get-port 3000` is written: a port asked for

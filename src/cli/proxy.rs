@@ -106,6 +106,11 @@ pub fn parse_rate(text: &str) -> anyhow::Result<i64> {
     } else {
         parse_bytes(without).with_context(|| format!("invalid rate \"{text}\""))? as f64 / 1e3
     };
+    // As a size with a unit is bounded (8 EB): beyond, the rate was cut at
+    // i64::MAX, the toxic's integer, and worded with an overflow.
+    if !kilobytes.is_finite() || kilobytes >= crate::cli::size::MAX_BYTES / 1e3 {
+        bail!("invalid rate \"{text}\": larger than 8 EB/s");
+    }
     let rate = kilobytes.round() as i64;
     if rate < 1 {
         bail!("invalid rate \"{text}\": the bandwidth toxic counts whole KB/s (at least 1KB/s)");
@@ -117,7 +122,7 @@ pub fn parse_rate(text: &str) -> anyhow::Result<i64> {
         bail!(
             "invalid rate \"{text}\": the bandwidth toxic counts whole KB/s (write {below}KB/s or \
              {}KB/s)",
-            below + 1
+            below.saturating_add(1)
         );
     }
     Ok(rate)
@@ -162,6 +167,12 @@ mod tests {
         assert_eq!(parse_bytes("1MiB").unwrap(), 1 << 20);
         assert!(parse_bytes("lots").is_err());
         assert_eq!(parse_rate("100KB/s").unwrap(), 100);
+        // A number past what the toxic's integer holds: an error, not an
+        // overflow while wording one.
+        for text in ["18446744073709551616", "9200000000000000.5"] {
+            let error = parse_rate(text).unwrap_err().to_string();
+            assert_eq!(error, format!("invalid rate \"{text}\": larger than 8 EB/s"));
+        }
         assert_eq!(parse_rate("1MB/s").unwrap(), 1000);
         assert_eq!(parse_rate("250").unwrap(), 250);
         assert!(parse_rate("10B/s").is_err());

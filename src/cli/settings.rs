@@ -69,7 +69,8 @@ impl LsSettings {
                 let list = list.trim();
                 let list =
                     list.strip_prefix("*:").or_else(|| list.strip_prefix(':')).unwrap_or(list);
-                (Some(list.to_string()), tcp, udp)
+                // The list is read without the prefix and quoted as typed.
+                (Some((list.to_string(), text)), tcp, udp)
             }
             None => (None, tcp, udp),
         };
@@ -88,8 +89,10 @@ impl LsSettings {
             );
         }
         let ports = port
-            .as_deref()
-            .map(|text| PortSet::parse(text).with_context(|| format!("--port '{text}'")))
+            .as_ref()
+            .map(|(list, typed)| {
+                PortSet::parse(list).with_context(|| format!("--port '{}'", sanitize(typed)))
+            })
             .transpose()?;
         let state = state
             .as_deref()
@@ -844,7 +847,7 @@ impl AuditSettings {
         let site_passwords = match passwords {
             None => Vec::new(),
             Some(path) => {
-                let file = std::fs::File::open(&path)
+                let file = crate::sys::input_file::open(&path)
                     .with_context(|| format!("--passwords: reading {}", path.display()))?;
                 crate::audit::probes::login::read_password_file(file)
                     .with_context(|| format!("--passwords {}", path.display()))?

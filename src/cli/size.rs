@@ -4,7 +4,8 @@
 //! A size is a decimal number and an optional unit, case-insensitive: none
 //! or `b` for bytes; `k`/`kb`, `m`/`mb`, `g`/`gb`, `t`/`tb` in powers of 1000;
 //! `kib`, `mib`, `gib`, `tib` in powers of 1024. Fractions are rounded to a
-//! whole byte (`1.5KB` is 1500). Each flag bounds the value itself.
+//! whole byte (`1.5KB` is 1500), never to 0 from a number that is not 0. Each
+//! flag bounds the value itself.
 
 /// Why a size did not parse. The caller adds the flag and the text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,10 +16,12 @@ pub enum SizeError {
     UnknownUnit { unit: String },
     #[error("larger than 8 EB")]
     TooLarge,
+    #[error("less than a byte, yet not 0")]
+    TooSmall,
 }
 
 /// Largest size accepted: below `i64::MAX`, the proxy's attribute type.
-const MAX_BYTES: f64 = 9.2e18;
+pub const MAX_BYTES: f64 = 9.2e18;
 
 /// Parses `text` by the rule in the module documentation.
 pub fn parse_size(text: &str) -> Result<u64, SizeError> {
@@ -41,6 +44,11 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
     let bytes = (value * bytes_per_unit).round();
     if !bytes.is_finite() || bytes >= MAX_BYTES {
         return Err(SizeError::TooLarge);
+    }
+    // `--limit-data 0.4` came out as 0 bytes, a limit other than the one
+    // typed: a number that is not zero never rounds to it.
+    if bytes == 0.0 && value > 0.0 {
+        return Err(SizeError::TooSmall);
     }
     // In range and non-negative (no sign is accepted): the cast is exact.
     Ok(bytes as u64)
@@ -79,5 +87,8 @@ mod tests {
         }
         assert_eq!(parse_size("5 parsecs"), Err(SizeError::UnknownUnit { unit: "parsecs".into() }));
         assert_eq!(parse_size("10000000TB"), Err(SizeError::TooLarge));
+        assert_eq!(parse_size("0.4"), Err(SizeError::TooSmall));
+        assert_eq!(parse_size("0.0000000001KB"), Err(SizeError::TooSmall));
+        assert_eq!(parse_size("0.0"), Ok(0));
     }
 }

@@ -43,7 +43,7 @@ pub const TOXIPROXY_VERSION: &str = "2.12.0";
 
 /// Request bodies larger than this are refused; real ones are a few
 /// hundred bytes.
-const MAX_BODY: usize = 1 << 20;
+pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// Toxiproxy's `Content-Type` for the JSON it marshals itself.
 const JSON: &str = "application/json";

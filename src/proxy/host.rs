@@ -53,18 +53,22 @@ fn name_of(host: &str) -> Option<String> {
         }
     };
     let port_ok = match rest.strip_prefix(':') {
-        Some(port) => {
-            !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
-        }
+        Some(port) => port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok(),
         None => rest.is_empty(),
     };
-    let name_ok = if name.starts_with('[') {
-        name[1..name.len() - 1].bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    let name_ok = if let Some(inner) = name.strip_prefix('[') {
+        inner.strip_suffix(']').is_some_and(|address| address.parse::<std::net::Ipv6Addr>().is_ok())
     } else {
-        !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+        // DNS limits: labels of 1-63 characters, 253 in all (a final dot,
+        // as in `box.lan.`, is allowed). A longer name or an empty label
+        // (`a..b`) is sent by no client that resolved it.
+        let labels = name.strip_suffix('.').unwrap_or(name);
+        !labels.is_empty()
+            && labels.len() <= 253
+            && labels.split('.').all(|label| {
+                (1..=63).contains(&label.len())
+                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
     };
     (port_ok && name_ok).then(|| name.to_ascii_lowercase())
 }
@@ -81,6 +85,14 @@ mod tests {
         for name in ["", "a b", " box", "box/", "[fd00::zz]", "[::1", "fd00::5", "box:x"] {
             assert!(!is_host_name(name), "{name:?}");
         }
+        // Names no client that resolved them sends, and ports no URL has.
+        let long_label = format!("{}.lan", "x".repeat(64));
+        let long_name = ["x".repeat(63).as_str(); 5].join(".");
+        for name in ["a..b", ".box", "[]", "[:]", "box:70000", "box:", &long_label, &long_name] {
+            assert!(!is_host_name(name), "{name:?}");
+        }
+        assert!(is_host_name("box.lan."));
+        assert!(is_host_name(&format!("{}.lan", "x".repeat(63))));
     }
 
     #[test]

@@ -113,12 +113,16 @@ pub enum ServeEvent {
     Serving { address: String, proxies: usize },
 }
 
+/// The most of `--config FILE` read: the bound of a `POST /populate` body,
+/// which takes the same list.
+const MAX_CONFIG_FILE: u64 = super::api::MAX_BODY as u64;
+
 /// Reads a config file: a JSON array of proxies (or `{"proxies": [...]}`),
 /// each optionally with a `toxics` array.
 pub fn load_config(path: &Path) -> Result<Vec<ProxyRequest>, ConfigError> {
     let name = path.display().to_string();
-    let bytes =
-        std::fs::read(path).map_err(|source| ConfigError::Read { path: name.clone(), source })?;
+    let bytes = crate::sys::input_file::read(path, MAX_CONFIG_FILE)
+        .map_err(|source| ConfigError::Read { path: name.clone(), source })?;
     let value: Value = serde_json::from_str(&super::wire::go_json_text(&bytes))
         .map_err(|source| ConfigError::Parse { path: name.clone(), source })?;
     let items = PopulateRequestWire::proxies(value)

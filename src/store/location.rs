@@ -112,6 +112,22 @@ impl StoreLocation {
                 path.join(DEFAULT_FILE_NAME).display()
             )));
         }
+        // A directory, a named pipe or a device is never a store: said
+        // here, before a recorder starts capturing or a dashboard serves an
+        // empty history from it.
+        if let Some(kind) = std::fs::metadata(path)
+            .ok()
+            .and_then(|m| crate::file_kind::not_a_regular_file(m.file_type()))
+        {
+            return Err(bad(&if kind == "a directory" {
+                format!(
+                    "is a directory: give the store file's path, such as {}",
+                    path.join(DEFAULT_FILE_NAME).display()
+                )
+            } else {
+                format!("is {kind}, not a history store file")
+            }));
+        }
         Ok(StoreLocation::Sqlite(PathBuf::from(text)))
     }
 
@@ -323,6 +339,15 @@ mod tests {
         );
         assert!(error("state/.").contains("such as state/./history.sqlite"));
         assert!(error("..").contains("names a directory"));
+        assert_eq!(
+            error("/proc"),
+            "--store '/proc': is a directory: give the store file's path, such as \
+             /proc/history.sqlite"
+        );
+        assert_eq!(
+            error("/dev/zero"),
+            "--store '/dev/zero': is a device, not a history store file"
+        );
         assert_eq!(
             error("file:/tmp/h.sqlite?mode=ro"),
             "--store 'file:/tmp/h.sqlite?mode=ro': a SQLite URI is not taken: give the file's \

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod executable;
 pub mod fds;
 pub mod identity;
+pub mod input_file;
 pub mod interfaces;
 pub mod mappings;
 pub mod netlink;

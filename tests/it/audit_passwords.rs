@@ -356,10 +356,13 @@ fn a_passwords_file_that_is_no_site_list_is_refused_in_one_line() {
     std::fs::write(&large, lines).unwrap();
     let binary = dir.path().join("binary");
     std::fs::write(&binary, b"root:\xff\xfe\x00\n").unwrap();
+    let nul = dir.path().join("nul");
+    std::fs::write(&nul, b"ops:hunter2\nroot\x00user=x:pw\n").unwrap();
     for (path, why) in [
+        (nul.to_str().unwrap(), "line 2: a NUL byte, which no login can carry"),
         (large.to_str().unwrap(), "larger than 1024 KiB"),
         (binary.to_str().unwrap(), "not UTF-8 text"),
-        (dir.path().to_str().unwrap(), "Is a directory"),
+        (dir.path().to_str().unwrap(), "a directory, not a file"),
     ] {
         let output = util::porthole_run(&["audit", "--active", "--passwords", path, "--port", "1"]);
         assert_eq!(output.code, 2, "{path}: {output:?}");

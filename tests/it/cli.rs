@@ -421,7 +421,10 @@ fn usage_errors_escape_the_words_they_quote() {
 }
 
 /// clap says only that "one or more arguments" are not UTF-8; the message
-/// names which, with the bad bytes as `\xNN`.
+/// names which, with the bad bytes as `\xNN`. A first word or an extra
+/// argument that is not UTF-8 was quoted as U+FFFD ("unrecognized
+/// subcommand '\u{FFFD}'"), and a variable read for a flag was called an
+/// argument.
 #[test]
 fn an_argument_that_is_not_utf8_is_named() {
     use std::ffi::OsStr;
@@ -430,6 +433,9 @@ fn an_argument_that_is_not_utf8_is_named() {
         vec![OsStr::from_bytes(b"ls"), OsStr::from_bytes(b"--port"), OsStr::from_bytes(b"\xff80")],
         vec![OsStr::from_bytes(b"check"), OsStr::from_bytes(b"\xfe\x1b")],
         vec![OsStr::from_bytes(b"kill"), OsStr::from_bytes(b"80\xff")],
+        vec![OsStr::from_bytes(b"\xffab"), OsStr::from_bytes(b"80")],
+        vec![OsStr::from_bytes(b"ls"), OsStr::from_bytes(b"\xff")],
+        vec![OsStr::from_bytes(b"proxy"), OsStr::from_bytes(b"\xfe")],
     ] {
         let output = run(porthole().args(&args));
         util::assert_usage_error(&output, &format!("{args:?}"));
@@ -448,6 +454,20 @@ fn an_argument_that_is_not_utf8_is_named() {
             })
             .collect();
         assert!(first.contains(&format!("argument '{shown}'")), "{args:?}: {first}");
+        assert!(!first.contains('\u{FFFD}'), "{args:?}: {first}");
+    }
+    for (variable, args) in
+        [("PORTHOLE_STORE", &["history"][..]), ("TOXIPROXY_URL", &["proxy", "list"])]
+    {
+        let output = run(porthole().env(variable, OsStr::from_bytes(b"a\xff\x1b")).args(args));
+        util::assert_usage_error(&output, variable);
+        assert!(
+            output.stderr.starts_with(&format!(
+                "porthole: {variable}='a\\xff\\x1b' is not valid UTF-8: the value is read as text"
+            )),
+            "{}",
+            output.stderr
+        );
     }
 }
 
@@ -464,6 +484,14 @@ fn a_value_starting_with_a_hyphen_is_read_as_the_value() {
         (&["kill", "80", "--grace", "-5s"][..], "porthole: --grace '-5s': "),
         (&["top", "--jsonl", "--count", "-2"][..], "porthole: --count '-2': "),
         (&["history", "--since", "-2h"][..], "porthole: --since '-2h': "),
+        // A flag that takes no value starting with `-`: clap named the first
+        // letter of the word as a flag of its own ('-5').
+        (&["ls", "--state", "-5s"][..], "porthole: unexpected argument '-5s' found;"),
+        (&["-5s"][..], "porthole: unexpected argument '-5s' found;"),
+        (
+            &["who", "-5s"][..],
+            "porthole: unexpected argument '-5s' found; to pass '-5s' as a value, use '-- -5s';",
+        ),
     ] {
         let output = porthole_run(args);
         util::assert_usage_error(&output, &format!("{args:?}"));
@@ -497,6 +525,28 @@ fn flag_errors_name_the_flag_and_the_range_that_applies() {
             "porthole: target 'localhost:x': 'x' is not a port number (expected 1-65535)\n",
         ),
         (&["70000"][..], "porthole: '70000': port 70000 is out of range (0-65535)\n"),
+        (
+            &["proxy", "run", "127.0.0.1:0", "--to", "127.0.0.1:1", "--limit-data", "0.4"][..],
+            "porthole: --limit-data: invalid size \"0.4\": less than a byte, yet not 0\n",
+        ),
+        // Not 0, which is "forever" here, though it came out as 0.
+        (
+            &["wait", "1", "--timeout", "0.0000000001s"][..],
+            "porthole: --timeout '0.0000000001s': shorter than a microsecond (the smallest unit), \
+             yet not 0\n",
+        ),
+        (
+            &[
+                "proxy",
+                "run",
+                "127.0.0.1:0",
+                "--to",
+                "127.0.0.1:1",
+                "--bandwidth",
+                "11111111111111111111",
+            ][..],
+            "porthole: --bandwidth: invalid rate \"11111111111111111111\": larger than 8 EB/s\n",
+        ),
     ] {
         let output = porthole_run(args);
         util::assert_usage_error(&output, &format!("{args:?}"));
@@ -730,6 +780,25 @@ fn proxy_serve_refuses_values_it_could_never_use() {
         assert!(!output.stderr.contains('\x1b'), "raw escape: {:?}", output.stderr);
         assert!(!output.stderr.contains("secret"), "the token is not echoed: {}", output.stderr);
     }
+    // Names no resolving client sends in `Host` (an empty label, a label
+    // over 63 characters) and ports no URL has were taken by both servers.
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    let store = store.to_str().expect("utf-8");
+    let long_label = format!("{}.lan", "x".repeat(300));
+    for name in ["a..b", "box:70000", "[]", long_label.as_str()] {
+        for server in [
+            &["proxy", "serve", "--listen", "127.0.0.1:0"][..],
+            &["dashboard", "--store", store, "--serve", "127.0.0.1:0"],
+        ] {
+            let mut command = Command::new("timeout");
+            command.arg("10").arg(util::binary()).args(server).args(["--allow-host", name]);
+            util::scrub(&mut command);
+            let output = util::run(&mut command);
+            util::assert_usage_error(&output, &format!("{server:?} --allow-host {name:?}"));
+            assert!(output.stderr.contains("--allow-host '"), "{}", output.stderr);
+        }
+    }
 }
 
 /// Every command taking HOST:PORT quotes a bad word as typed, escaped: it
@@ -755,4 +824,79 @@ fn a_bad_endpoint_is_quoted_as_typed() {
         "{}",
         output.stderr
     );
+    // `ls --port :80` reads the list after lsof's colon and quotes the flag's
+    // value as typed, colon included (it was `--port '80x'`).
+    let output = porthole_run(&["ls", "--port", ":80x"]);
+    util::assert_usage_error(&output, "--port :80x");
+    assert!(output.stderr.starts_with("porthole: --port ':80x': "), "{}", output.stderr);
+}
+
+/// A file flag given a path that is no file porthole can read — a
+/// directory, a named pipe no program writes into, a device that never ends
+/// — is one line and exit 2. The pipe was waited on forever, `/dev/zero`
+/// read to the end of memory, and a directory, pipe or device given as
+/// `--store` was served as an empty history by `dashboard`, or named by
+/// `monitor` only after it had started capturing.
+#[test]
+fn a_file_flag_given_no_file_is_one_line() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let fifo = directory.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    let store = directory.path().join("history.sqlite");
+    let (fifo, store) = (fifo.to_str().expect("utf-8"), store.to_str().expect("utf-8"));
+    let folder = directory.path().to_str().expect("utf-8");
+    let mut cases: Vec<(Vec<&str>, String)> = Vec::new();
+    for (path, read, as_store) in [
+        (
+            folder,
+            "a directory, not a file".to_string(),
+            "is a directory: give the store file's path",
+        ),
+        (
+            fifo,
+            format!(
+                "a named pipe no program wrote into within {}s",
+                porthole::sys::input_file::FIFO_WRITER_WAIT.as_secs()
+            ),
+            "is a named pipe, not a history store file",
+        ),
+        ("/dev/zero", "larger than 1024 KiB".to_string(), "is a device, not a history store file"),
+    ] {
+        for args in [
+            vec!["audit", "--port", "1", "--active", "--passwords", path],
+            vec!["monitor", "--jsonl", "--store", store, "--alerts", path],
+            vec!["proxy", "serve", "--listen", "127.0.0.1:0", "--config", path],
+        ] {
+            cases.push((args, read.clone()));
+        }
+        for args in [
+            vec!["history", "--store", path],
+            vec!["dashboard", "--store", path, "--serve", "127.0.0.1:0"],
+            vec!["monitor", "--jsonl", "--no-alerts", "--store", path],
+        ] {
+            cases.push((args, format!("--store '{path}': {as_store}")));
+        }
+    }
+    // All at once: each pipe case waits out its writer. `timeout` turns a
+    // hang (what the pipe was) into a failure rather than a test that never
+    // ends.
+    let outputs: Vec<util::Output> = std::thread::scope(|scope| {
+        let running: Vec<_> = cases
+            .iter()
+            .map(|(args, _)| {
+                scope.spawn(move || {
+                    let mut command = Command::new("timeout");
+                    util::scrub(&mut command);
+                    run(command.args(["-k", "5", "120"]).arg(util::binary()).args(args))
+                })
+            })
+            .collect();
+        running.into_iter().map(|thread| thread.join().expect("no panic")).collect()
+    });
+    for ((args, expected), output) in cases.iter().zip(&outputs) {
+        util::assert_usage_error(output, &format!("{args:?}"));
+        assert!(output.stderr.contains(expected.as_str()), "{args:?}: {}", output.stderr);
+    }
+    assert!(!std::path::Path::new(store).exists(), "monitor created its store");
 }

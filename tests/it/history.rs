@@ -2068,7 +2068,7 @@ fn stores_that_are_not_files_are_named_and_left_alone() {
         let output = run_bounded(util::porthole().args(["history", "5432", "--store"]).arg(path));
         assert_eq!(output.code, 2, "{output:?}");
         assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
-        let expected = format!("porthole: {} is {kind}, not a history store file", path.display());
+        let expected = format!("porthole: --store '{}': is {kind}", path.display());
         assert!(output.stderr.starts_with(&expected), "{expected}: {output:?}");
 
         let Err(error) = store::open_writer(

@@ -1133,13 +1133,14 @@ fn store_settings_that_cannot_work_are_refused() {
         return;
     }
     std::fs::create_dir(&store).expect("mkdir");
+    // Said before anything starts: the one line there is.
     let output = porthole_run(&["monitor", "--store", store_text, "--max-size", "1MB"]);
     assert_eq!(output.code, 2, "{output:?}");
-    let last = output.stderr.lines().last().unwrap_or_default();
     assert_eq!(
-        last,
+        output.stderr,
         format!(
-            "porthole: opening the history store: {store_text} is a directory, not a history store file; it was left as it is"
+            "porthole: --store '{store_text}': is a directory: give the store file's path, \
+             such as {store_text}/history.sqlite\n"
         ),
         "{output:?}"
     );

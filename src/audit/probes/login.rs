@@ -185,6 +185,10 @@ pub enum PasswordFileError {
     TooLarge,
     #[error("not UTF-8 text")]
     NotText,
+    /// A NUL ends a user or password in the login messages of PostgreSQL
+    /// and MySQL: what follows it would be sent as other fields.
+    #[error("line {line}: a NUL byte, which no login can carry")]
+    Nul { line: usize },
 }
 
 /// The most of `--passwords FILE` read: a site list is a few lines, and the
@@ -225,6 +229,9 @@ pub fn parse_password_file(text: &str) -> Result<Vec<Credential>, PasswordFileEr
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
+        }
+        if line.contains('\0') {
+            return Err(PasswordFileError::Nul { line: index + 1 });
         }
         let (user, password) =
             line.split_once(':').ok_or(PasswordFileError::MissingColon { line: index + 1 })?;
@@ -274,6 +281,8 @@ mod tests {
         assert!(error.to_string().starts_with("larger than 1024 KiB"), "{error}");
         let binary = read_password_file(&b"root:\xff\xfe\n"[..]).unwrap_err();
         assert_eq!(binary.to_string(), "not UTF-8 text");
+        let nul = read_password_file(&b"ops:hunter2\nroot\0user=x:pw\n"[..]).unwrap_err();
+        assert!(matches!(nul, ReadPasswordsError::Content(PasswordFileError::Nul { line: 2 })));
         let list = read_password_file(&b"ops:hunter2\n"[..]).unwrap();
         assert_eq!((list[0].user.as_str(), list[0].password.as_str()), ("ops", "hunter2"));
     }
