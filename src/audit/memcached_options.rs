@@ -173,10 +173,7 @@ pub fn sasl_database(system: &dyn System, pid: u32) -> Option<SaslDatabase> {
     let text = text.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default();
     let file = reached(&sasldb_path(&text)?);
     system.file_status(&file).filter(|status| status.is_file)?;
-    let identity =
-        |path: &str| system.file_status(path).map(|status| (status.device, status.inode));
-    let own_host = identity(&format!("/proc/{pid}/ns/uts"))
-        .is_some_and(|theirs| Some(theirs) == identity("/proc/self/ns/uts"));
+    let own_host = super::shares_namespace(system, pid, "uts") == Some(true);
     let realm = own_host
         .then(|| system.read_text("/proc/sys/kernel/hostname"))
         .flatten()

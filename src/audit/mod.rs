@@ -569,8 +569,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
 /// the path, which goes through the process's own mounts.
 pub(crate) fn reached_path(system: &dyn System, pid: u32, path: &str) -> String {
     let identity = |file: &str| system.file_status(file).map(|s| (s.device, s.inode));
-    let theirs = identity(&format!("/proc/{pid}/ns/mnt"));
-    if theirs.is_none() || theirs == identity("/proc/self/ns/mnt") || !path.starts_with('/') {
+    if shares_namespace(system, pid, "mnt") != Some(false) || !path.starts_with('/') {
         return path.to_string();
     }
     let through = format!("/proc/{pid}/root{path}");
@@ -580,6 +579,16 @@ pub(crate) fn reached_path(system: &dyn System, pid: u32, path: &str) -> String 
     }
 }
 
+/// Whether process `pid` is in porthole's own namespace of `kind` (`mnt`,
+/// `uts`, … as named under `/proc/PID/ns/`), compared by the identity of
+/// the namespace files; `None` when its file cannot be read (another
+/// user's process without root, or gone).
+pub(crate) fn shares_namespace(system: &dyn System, pid: u32, kind: &str) -> Option<bool> {
+    let identity = |file: &str| system.file_status(file).map(|s| (s.device, s.inode));
+    let theirs = identity(&format!("/proc/{pid}/ns/{kind}"))?;
+    Some(identity(&format!("/proc/self/ns/{kind}")) == Some(theirs))
+}
+
 /// The status of the Unix socket file `path` bound by `owner`, and the
 /// path it was read through (see [`UnixSocketFile::reached_at`]).
 fn unix_socket_file(
@@ -587,10 +596,8 @@ fn unix_socket_file(
     path: &str,
     owner: Option<u32>,
 ) -> Option<(crate::inventory::system::FileStatus, String)> {
-    let mount = |file: &str| system.file_status(file).map(|s| (s.device, s.inode));
     if let Some(pid) = owner {
-        let theirs = mount(&format!("/proc/{pid}/ns/mnt"));
-        if theirs.is_some() && theirs != mount("/proc/self/ns/mnt") {
+        if shares_namespace(system, pid, "mnt") == Some(false) {
             let through = format!("/proc/{pid}/root{path}");
             let status = system.file_status(&through)?;
             // `ip netns exec` gives its command a mount namespace of its
