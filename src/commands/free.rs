@@ -44,6 +44,12 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         holder_pid,
         hold: settings.hold,
         command_prefix: &command_prefix,
+        // The sysctl lines need root (CAP_NET_ADMIN over the namespace).
+        as_root: crate::inventory::system::as_root(
+            &Machine,
+            rustix::process::getuid().as_raw(),
+            rustix::process::geteuid().is_root(),
+        ),
     };
     if !complete {
         warn(&crate::render::free::shortage_message(&report));

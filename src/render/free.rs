@@ -6,6 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::model::allocation::{Found, Skip};
+use crate::model::termination::AsRoot;
 use crate::render::Format;
 
 /// What one `free` run found, for the renderer.
@@ -22,6 +23,8 @@ pub struct FreeReport<'a> {
     /// What runs a command where the ports were searched: empty in the
     /// caller's namespace, `ip netns exec NAME ` with `--netns`.
     pub command_prefix: &'a str,
+    /// How this caller runs the `sysctl -w` lines as root.
+    pub as_root: AsRoot,
 }
 
 /// `porthole free --json`.
@@ -139,7 +142,7 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
                 Some((gap_low, gap_high)) => {
                     format!("ports outside it: --range {gap_low}-{gap_high})")
                 }
-                None if no_room_at_all => format!("{})", no_room("it", report.command_prefix)),
+                None if no_room_at_all => format!("{})", no_room("it", report)),
                 None => "no other range has a free port either)".to_string(),
             });
             return message;
@@ -187,7 +190,7 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
             }
             None if no_room_at_all => message.push_str(&format!(
                 "; {}",
-                no_room(&format!("ip_local_port_range {e_low}-{e_high}"), report.command_prefix)
+                no_room(&format!("ip_local_port_range {e_low}-{e_high}"), report)
             )),
             None => {}
         }
@@ -197,11 +200,13 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
     }
     // Last, so the command ends the line.
     if let Some(released) = &found.release_reserved {
-        message.push_str(&format!(
-            "; to use {low}-{high}, release its reserved ports: \
-             {}sysctl -w net.ipv4.ip_local_reserved_ports={}",
-            report.command_prefix,
+        let sysctl = format!(
+            "sysctl -w net.ipv4.ip_local_reserved_ports={}",
             crate::shell::word(&released.to_string())
+        );
+        message.push_str(&format!(
+            "; to use {low}-{high}, release its reserved ports{}",
+            root_line(report, &sysctl)
         ));
     }
     message
@@ -236,12 +241,22 @@ fn outside_ephemeral(low: u16, high: u16, floor: u16) -> Option<(u16, u16)> {
 
 /// The advice when the ephemeral range covers every unprivileged port:
 /// no port is safe from outbound connections until it is narrowed.
-fn no_room(subject: &str, command_prefix: &str) -> String {
+fn no_room(subject: &str, report: &FreeReport<'_>) -> String {
     format!(
         "{subject} covers every unprivileged port, so any port may be taken \
-         by an outbound connection; narrow it, e.g. to the kernel's default: {command_prefix}sysctl -w \
-         net.ipv4.ip_local_port_range='32768 60999'"
+         by an outbound connection; narrow it, e.g. to the kernel's default{}",
+        root_line(report, "sysctl -w net.ipv4.ip_local_port_range='32768 60999'")
     )
+}
+
+/// `: COMMAND` run where the ports were searched, as this caller runs it as
+/// root (`sudo …`, `su -c '…'`); ` as root: COMMAND` when neither is here.
+fn root_line(report: &FreeReport<'_>, command: &str) -> String {
+    let line = report.as_root.wrap(&format!("{}{command}", report.command_prefix));
+    match report.as_root {
+        AsRoot::Unknown => format!(" as root: {line}"),
+        _ => format!(": {line}"),
+    }
 }
 
 /// Writes the ports one per line, or the JSON object.

@@ -847,6 +847,17 @@ fn no_candidate_left_says_what_removed_them_and_both_ways_out_run_as_printed() {
     let output = netns.porthole(&["free", "--range", "20006-20010", "--exclude", "20006-20008"]);
     assert_eq!(output.code, 1, "{output:?}");
     assert!(!output.stderr.contains("ip_local_reserved_ports="), "{output:?}");
+
+    // A user who is not root is given the sysctl as that user runs it as
+    // root (sudo or su), quoted so that it runs as printed.
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_reserved_ports=10000-32767"]);
+    let output = free_as_nobody(&netns, &["free"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let fix = advice_after(&output.stderr, "release its reserved ports: ");
+    assert!(fix.starts_with("sudo sysctl -w ") || fix.starts_with("su -c 'sysctl -w "), "{fix}");
+    // Root runs su without a password, so the line can be run here.
+    netns.run_ok("sh", &["-c", fix]);
+    assert_eq!(free_as_nobody(&netns, &["free"]).code, 0, "free after {fix}");
 }
 
 #[test]
