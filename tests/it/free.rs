@@ -929,3 +929,17 @@ fn a_port_held_in_any_way_is_never_handed_out() {
         assert!(!ports_of(&report).contains(&port), "{report:#}");
     }
 }
+
+#[test]
+fn a_range_below_1024_asked_by_a_user_who_is_not_root_gets_a_range_it_may_use() {
+    let Some(netns) = Netns::create() else { return };
+    // The kernel's default ip_unprivileged_port_start, 1024.
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_unprivileged_port_start=1024"]);
+    let output = free_as_nobody(&netns, &["free", "--range", "500-1000"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("below ip_unprivileged_port_start (501)"), "{output:?}");
+    let range = advice_after(&output.stderr, "--range ");
+    let retry = free_as_nobody(&netns, &["free", "--range", range]);
+    assert_eq!(retry.code, 0, "{range}: {retry:?}");
+    assert!(retry.stdout.trim().parse::<u16>().unwrap() >= 1024, "{retry:?}");
+}
