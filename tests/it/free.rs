@@ -805,6 +805,9 @@ fn no_candidate_left_says_what_removed_them_and_both_ways_out_run_as_printed() {
     let range = advice_after(&output.stderr, "--range ");
     let (low, high) = range.split_once('-').expect("LOW-HIGH");
     let (low, high): (u16, u16) = (low.parse().unwrap(), high.parse().unwrap());
+    let report = netns.porthole(&["free", "--json"]).json();
+    assert_eq!(report["other_range"], serde_json::json!([low, high]), "{report:#}");
+    assert_eq!(report["release_reserved_ports"], "", "{report:#}");
     let retry = netns.porthole(&["free", "--range", range]);
     assert_eq!(retry.code, 0, "{retry:?}");
     let port: u16 = retry.stdout.trim().parse().unwrap();
