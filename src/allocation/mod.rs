@@ -373,6 +373,9 @@ pub fn find(request: &Request, conditions: &Conditions) -> Found {
         range_all_ephemeral: conditions
             .ephemeral
             .is_some_and(|(low, high)| low <= range.0 && range.1 <= high),
+        reserved: conditions.reserved.clone(),
+        elsewhere: None,
+        release_reserved: None,
     };
     for port in candidates(request, start) {
         if found.ports.len() >= request.count {
@@ -396,12 +399,122 @@ pub fn find(request: &Request, conditions: &Conditions) -> Found {
     found
 }
 
+/// How many of the largest runs of ports outside the machine's rules are
+/// searched for [`remedies`]: each search test-binds ports, and the largest
+/// runs are the likeliest to hold enough.
+const RUNS_TRIED: usize = 4;
+
+/// Fills in the ways out of a search that found too few ports, each one
+/// checked by searching again under it rather than guessed:
+/// - [`Found::elsewhere`]: the largest run of ports this caller may use
+///   that lies outside the ephemeral range, the reserved ports and
+///   `--exclude`, and in which the same search finds enough ports;
+/// - [`Found::release_reserved`]: the reserved-ports value without the
+///   searched range, when the same search under it finds enough.
+///
+/// Runs in the namespace the search ran in (the test binds must be there).
+pub fn remedies(request: &Request, conditions: &Conditions, found: &mut Found) {
+    if found.ports.len() >= request.count {
+        return;
+    }
+    let enough = |request: &Request, conditions: &Conditions| {
+        find(request, conditions).ports.len() >= request.count
+    };
+    // Ports below 1024 are the well-known ones, never worth suggesting.
+    let floor = conditions.privileged_below.map_or(1024, |start| start.max(1024));
+    let mut blocked: Vec<(u16, u16)> = conditions.ephemeral.into_iter().collect();
+    for set in [&conditions.reserved, &request.exclude].into_iter().flatten() {
+        blocked.extend_from_slice(set.ranges());
+    }
+    let mut runs = runs_outside(floor, &blocked);
+    runs.retain(|&run| run != found.range);
+    // Largest first; on a tie the lower run, as the list is ascending.
+    runs.sort_by_key(|&(low, high)| std::cmp::Reverse(high - low));
+    found.elsewhere = runs
+        .into_iter()
+        .take(RUNS_TRIED)
+        .find(|&run| enough(&Request { range: Some(run), ..request.clone() }, conditions));
+
+    let (low, high) = found.range;
+    if let Some(reserved) = &conditions.reserved {
+        let released = reserved.without(low, high);
+        if released != *reserved {
+            let retry = Conditions { reserved: Some(released.clone()), ..conditions.clone() };
+            if enough(request, &retry) {
+                found.release_reserved = Some(released);
+            }
+        }
+    }
+}
+
+/// The runs of ports from `floor` to 65535 that no range of `blocked`
+/// covers, ascending.
+fn runs_outside(floor: u16, blocked: &[(u16, u16)]) -> Vec<(u16, u16)> {
+    let mut blocked = blocked.to_vec();
+    blocked.sort_unstable();
+    let mut runs = Vec::new();
+    // The next port not yet covered; u32 so that 65535 + 1 does not wrap.
+    let mut next = u32::from(floor);
+    for (start, end) in blocked {
+        let (start, end) = (u32::from(start), u32::from(end));
+        if start > next {
+            runs.push((next, start - 1));
+        }
+        next = next.max(end + 1);
+    }
+    if next <= u32::from(u16::MAX) {
+        runs.push((next, u32::from(u16::MAX)));
+    }
+    // Every bound lies in floor..=65535 (start - 1 ≥ next ≥ floor).
+    runs.into_iter()
+        .map(|(low, high)| {
+            (u16::try_from(low).unwrap_or(u16::MAX), u16::try_from(high).unwrap_or(u16::MAX))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn request() -> Request {
         Request { range: None, count: 1, prefer: None, name: None, exclude: None, hold_udp: false }
+    }
+
+    #[test]
+    fn runs_outside_the_rules_are_the_gaps_above_the_floor() {
+        assert_eq!(runs_outside(1024, &[]), vec![(1024, 65535)]);
+        assert_eq!(
+            runs_outside(1024, &[(32768, 60999), (10000, 32767), (500, 2000)]),
+            vec![(2001, 9999), (61000, 65535)]
+        );
+        assert_eq!(runs_outside(1024, &[(1024, 65535)]), vec![]);
+        assert_eq!(
+            runs_outside(1024, &[(2000, 3000), (2500, 2600)]),
+            vec![(1024, 1999), (3001, 65535)]
+        );
+        assert_eq!(runs_outside(1024, &[(65535, 65535)]), vec![(1024, 65534)]);
+    }
+
+    #[test]
+    fn remedies_are_searched_not_guessed() {
+        // The whole default range reserved, everything else open: another
+        // range and the released reserved value both find a port.
+        let conditions = Conditions {
+            ephemeral: Some((32768, 60999)),
+            reserved: PortSet::parse("5000,10000-32767").ok(),
+            ..Conditions::default()
+        };
+        let mut found = find(&request(), &conditions);
+        assert!(found.ports.is_empty());
+        remedies(&request(), &conditions, &mut found);
+        assert_eq!(found.elsewhere, Some((5001, 9999)), "the largest run");
+        assert_eq!(found.release_reserved, PortSet::parse("5000").ok());
+        // Nothing left anywhere: no advice at all.
+        let full = Conditions { ephemeral: Some((1024, 65535)), ..conditions };
+        let mut found = find(&request(), &full);
+        remedies(&request(), &full, &mut found);
+        assert_eq!((found.elsewhere, found.release_reserved), (None, None));
     }
 
     #[test]

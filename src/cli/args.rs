@@ -268,6 +268,11 @@ Examples:
   porthole free --hold 30 --udp      hold the UDP port too, for a UDP server
   porthole free --hold 30            keep it bound for 30 s (pid on stderr)
 
+When too few are found, stderr counts why the others were passed over (the
+sysctls with their values) and gives what a second search found to work: a
+--range with free ports, or the sysctl that releases the range's reserved
+ports.
+
 Exit status: 0 found, 1 no free port in the range, 2 bad input.";
 
 #[derive(Debug, Args)]

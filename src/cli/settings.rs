@@ -91,7 +91,10 @@ impl LsSettings {
         let ports = port
             .as_ref()
             .map(|(list, typed)| {
-                PortSet::parse(list).with_context(|| format!("--port '{}'", sanitize(typed)))
+                // No socket the kernel lists has local port 0 (a bind picks
+                // one), so 0 could only print an empty table.
+                PortSet::parse_for(list, crate::target::PortZero::Refused)
+                    .with_context(|| format!("--port '{}'", sanitize(typed)))
             })
             .transpose()?;
         let state = state
@@ -459,7 +462,10 @@ impl FreeSettings {
         }
         let exclude = exclude
             .as_deref()
-            .map(|text| PortSet::parse(text).with_context(|| format!("--exclude '{text}'")))
+            .map(|text| {
+                PortSet::parse_for(text, crate::target::PortZero::Refused)
+                    .with_context(|| format!("--exclude '{text}'"))
+            })
             .transpose()?;
         if let (Some(port), Some(set)) = (prefer, &exclude) {
             if set.contains(port) {
@@ -842,7 +848,10 @@ impl AuditSettings {
         let (namespaces, named_namespace) = resolve_netns(&netns)?;
         let skip_ports = skip_port
             .iter()
-            .map(|text| PortSet::parse(text).with_context(|| format!("--skip-port '{text}'")))
+            .map(|text| {
+                PortSet::parse_for(text, crate::target::PortZero::Refused)
+                    .with_context(|| format!("--skip-port '{text}'"))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let site_passwords = match passwords {
             None => Vec::new(),
@@ -855,7 +864,10 @@ impl AuditSettings {
         };
         let ports = port
             .as_deref()
-            .map(|text| PortSet::parse(text).with_context(|| format!("--port '{text}'")))
+            .map(|text| {
+                PortSet::parse_for(text, crate::target::PortZero::Refused)
+                    .with_context(|| format!("--port '{text}'"))
+            })
             .transpose()?;
         // Repeatable, and a comma list too, as `--port` and `--skip-port`.
         let skip = skip

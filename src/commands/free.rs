@@ -44,6 +44,12 @@ pub fn run(args: FreeArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         holder_pid,
         hold: settings.hold,
         command_prefix: &command_prefix,
+        // The sysctl lines need root (CAP_NET_ADMIN over the namespace).
+        as_root: crate::inventory::system::as_root(
+            &Machine,
+            rustix::process::getuid().as_raw(),
+            rustix::process::geteuid().is_root(),
+        ),
     };
     if !complete {
         warn(&crate::render::free::shortage_message(&report));
@@ -77,7 +83,8 @@ fn allocate(settings: &FreeSettings) -> anyhow::Result<(allocation::Found, Optio
     let Some(duration) = settings.hold else {
         // Nothing is bound until the caller binds: the record keeps the
         // ports from other runs instead.
-        let found = allocation::find(&settings.request, &conditions);
+        let mut found = allocation::find(&settings.request, &conditions);
+        allocation::remedies(&settings.request, &conditions, &mut found);
         if let Some(recent) = recent {
             if let Err(error) = recent.record(&found.ports, settings.request.name.as_deref()) {
                 warn(&format!("other porthole free runs may hand out the same port: {error}"));
@@ -85,7 +92,7 @@ fn allocate(settings: &FreeSettings) -> anyhow::Result<(allocation::Found, Optio
         }
         return Ok((found, None));
     };
-    let (found, held) = match hold::claim(&settings.request, &conditions) {
+    let (mut found, held) = match hold::claim(&settings.request, &conditions) {
         Err(error)
             if error.source.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) =>
         {
@@ -101,6 +108,7 @@ fn allocate(settings: &FreeSettings) -> anyhow::Result<(allocation::Found, Optio
         result => result?,
     };
     if held.is_empty() {
+        allocation::remedies(&settings.request, &conditions, &mut found);
         return Ok((found, None));
     }
     let holder_pid = hold::spawn(held, duration).context("starting the holder process")?;

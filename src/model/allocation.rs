@@ -144,4 +144,14 @@ pub struct Found {
     pub skipped_because: std::collections::BTreeMap<&'static str, usize>,
     /// The range lies entirely inside the ephemeral range.
     pub range_all_ephemeral: bool,
+    /// `net.ipv4.ip_local_reserved_ports` as read, to name it in advice.
+    pub reserved: Option<crate::model::PortSet>,
+    /// When too few ports were found: another range where a search under
+    /// the same rules found enough (`None`: none was found, or none was
+    /// needed).
+    pub elsewhere: Option<(u16, u16)>,
+    /// When too few ports were found: the `ip_local_reserved_ports` value
+    /// without the searched range's ports, set only when a search under it
+    /// found enough.
+    pub release_reserved: Option<crate::model::PortSet>,
 }

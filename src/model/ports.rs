@@ -82,18 +82,34 @@ impl PortSet {
         PortSet { ranges: vec![(start.min(end), start.max(end))] }
     }
 
-    /// Parses `80,443,8000-8100` (spaces around items are allowed).
+    /// Parses `80,443,8000-8100` (spaces around items are allowed), port 0
+    /// included: for lists the kernel or porthole itself wrote. A list a
+    /// user types goes through [`PortSet::parse_for`].
     pub fn parse(text: &str) -> Result<Self, PortListError> {
+        Self::parse_for(text, PortZero::Allowed)
+    }
+
+    /// Parses a list as [`PortSet::parse`] does, with port 0 accepted or
+    /// refused as `zero` says, so each option's messages name the range it
+    /// really accepts. The port options refuse it: `free` never hands out
+    /// 0, and no socket the kernel lists has local port 0 (a bind picks a
+    /// port; one bound with `IP_BIND_ADDRESS_NO_PORT` is not listed), so 0
+    /// could only be a mistake.
+    pub fn parse_for(text: &str, zero: PortZero) -> Result<Self, PortListError> {
+        let min = match zero {
+            PortZero::Allowed => 0,
+            PortZero::Refused => 1,
+        };
         let mut ranges = Vec::new();
         for item in list_items(text)? {
             let range = match item.split_once('-') {
                 // `-` alone is no range at all.
                 Some((start, end)) if start.trim().is_empty() && end.trim().is_empty() => {
-                    return Err(PortError::NotANumber { text: item.to_string(), min: 0 }.into());
+                    return Err(PortError::NotANumber { text: item.to_string(), min }.into());
                 }
                 Some((start, end)) if start.trim().is_empty() || end.trim().is_empty() => {
                     let (missing, suggestion) = if start.trim().is_empty() {
-                        ("start", format!("0-{}", end.trim()))
+                        ("start", format!("{min}-{}", end.trim()))
                     } else {
                         ("end", format!("{}-65535", start.trim()))
                     };
@@ -104,15 +120,15 @@ impl PortSet {
                     });
                 }
                 Some((start, end)) => {
-                    let start = parse_port(start.trim(), PortZero::Allowed)?;
-                    let end = parse_port(end.trim(), PortZero::Allowed)?;
+                    let start = parse_port(start.trim(), zero)?;
+                    let end = parse_port(end.trim(), zero)?;
                     if start > end {
                         return Err(PortListError::Reversed { start, end });
                     }
                     (start, end)
                 }
                 None => {
-                    let port = parse_port(item, PortZero::Allowed)?;
+                    let port = parse_port(item, zero)?;
                     (port, port)
                 }
             };
@@ -147,6 +163,24 @@ impl PortSet {
     /// The inclusive ranges, ascending and non-overlapping.
     pub fn ranges(&self) -> &[(u16, u16)] {
         &self.ranges
+    }
+
+    /// The set without the ports `low`-`high` (possibly empty).
+    pub fn without(&self, low: u16, high: u16) -> Self {
+        let mut ranges = Vec::with_capacity(self.ranges.len() + 1);
+        for &(start, end) in &self.ranges {
+            if end < low || start > high {
+                ranges.push((start, end));
+                continue;
+            }
+            if start < low {
+                ranges.push((start, low - 1));
+            }
+            if end > high {
+                ranges.push((high + 1, end));
+            }
+        }
+        PortSet { ranges }
     }
 
     /// Number of ports in the set.
@@ -193,6 +227,11 @@ mod tests {
         assert_eq!(set.to_string(), "80-81,443,8000-8200");
         assert_eq!(set.len(), 2 + 1 + 201);
         assert_eq!(PortSet::parse("5432").unwrap().as_single(), Some(5432));
+        let without = |set: &str, low, high| PortSet::parse(set).unwrap().without(low, high);
+        assert_eq!(without("10-20,30-40", 15, 35).to_string(), "10-14,36-40");
+        assert_eq!(without("10-20", 10, 20).to_string(), "");
+        assert!(without("10-20", 0, 65535).is_empty());
+        assert_eq!(without("10-20,65535", 0, 9).to_string(), "10-20,65535");
     }
 
     #[test]
@@ -240,5 +279,17 @@ mod tests {
         assert!(wide.starts_with("port 70000 is out of range (0-65535); accepted:"), "{wide}");
         assert_eq!(PortSet::parse("+80"), not_a_number("+80"));
         assert_eq!(PortSet::parse("0").unwrap().as_single(), Some(0));
+    }
+
+    #[test]
+    fn a_list_that_refuses_port_0_says_so_in_every_message() {
+        let refused = |text: &str| PortSet::parse_for(text, PortZero::Refused).unwrap_err();
+        assert_eq!(refused("0"), PortListError::Port(PortError::OutOfRange { value: 0, min: 1 }));
+        assert!(refused("0-10").to_string().starts_with("port 0 is out of range (1-65535)"));
+        assert!(refused("70000").to_string().starts_with("port 70000 is out of range (1-65535)"));
+        assert!(refused("x").to_string().contains("(expected 1-65535)"));
+        assert!(refused("-").to_string().contains("(expected 1-65535)"));
+        assert!(refused("-5").to_string().contains("write both ends (1-5)"));
+        assert_eq!(PortSet::parse_for("1,65535", PortZero::Refused).unwrap().len(), 2);
     }
 }

@@ -6,6 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::model::allocation::{Found, Skip};
+use crate::model::termination::AsRoot;
 use crate::render::Format;
 
 /// What one `free` run found, for the renderer.
@@ -22,6 +23,8 @@ pub struct FreeReport<'a> {
     /// What runs a command where the ports were searched: empty in the
     /// caller's namespace, `ip netns exec NAME ` with `--netns`.
     pub command_prefix: &'a str,
+    /// How this caller runs the `sysctl -w` lines as root.
+    pub as_root: AsRoot,
 }
 
 /// `porthole free --json`.
@@ -60,6 +63,12 @@ pub struct FreeRecord {
     /// Protocols the holder keeps bound (`null` without a holder): TCP,
     /// and UDP with `--udp`.
     pub held_protocols: Option<Vec<&'static str>>,
+    /// When too few ports were found: a `--range` in which a search under
+    /// the same rules found enough (`null`: none, or none was needed).
+    pub other_range: Option<[u16; 2]>,
+    /// When too few ports were found: the `ip_local_reserved_ports` value
+    /// that frees the range, checked by a search under it (`null`: none).
+    pub release_reserved_ports: Option<String>,
 }
 
 impl FreeRecord {
@@ -102,11 +111,17 @@ impl FreeRecord {
                     vec!["tcp"]
                 }
             }),
+            other_range: found.elsewhere.map(|(low, high)| [low, high]),
+            release_reserved_ports: found.release_reserved.as_ref().map(ToString::to_string),
         }
     }
 }
 
-/// One line explaining why fewer ports than asked were found.
+/// One line explaining why fewer ports than asked were found: how many
+/// candidates each reason removed (the sysctls with their values), and the
+/// ways out the search checked ([`Found::elsewhere`],
+/// [`Found::release_reserved`]), as options and commands that run as
+/// printed.
 pub fn shortage_message(report: &FreeReport<'_>) -> String {
     let found = report.found;
     let (low, high) = found.range;
@@ -115,19 +130,20 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
     // The lowest port worth suggesting: 1024, or higher when this user may
     // not bind the ports below ip_unprivileged_port_start.
     let floor = found.privileged_below.map_or(1024, |start| start.max(1024));
-    let outside = found.ephemeral.and_then(|(e_low, e_high)| {
-        outside_ephemeral(e_low, e_high, floor).filter(|&gap| gap != found.range)
-    });
+    let no_room_at_all = found
+        .ephemeral
+        .is_some_and(|(e_low, e_high)| outside_ephemeral(e_low, e_high, floor).is_none());
     if found.range_all_ephemeral {
         if let Some((e_low, e_high)) = found.ephemeral {
             message.push_str(&format!(
                 " (the whole range is inside ip_local_port_range {e_low}-{e_high}; "
             ));
-            message.push_str(&match outside {
+            message.push_str(&match found.elsewhere {
                 Some((gap_low, gap_high)) => {
                     format!("ports outside it: --range {gap_low}-{gap_high})")
                 }
-                None => format!("{})", no_room("it", report.command_prefix)),
+                None if no_room_at_all => format!("{})", no_room("it", report)),
+                None => "no other range has a free port either)".to_string(),
             });
             return message;
         }
@@ -136,54 +152,78 @@ pub fn shortage_message(report: &FreeReport<'_>) -> String {
     if !found.skipped_because.is_empty() {
         let mut reasons: Vec<(&&str, &usize)> = found.skipped_because.iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let reasons: Vec<String> =
-            reasons.iter().map(|(reason, count)| format!("{reason} ({count})")).collect();
+        let reasons: Vec<String> = reasons
+            .iter()
+            .map(|(reason, count)| format!("{} ({count})", reason_with_value(reason, found)))
+            .collect();
         message.push_str(&format!("; passed over: {}", reasons.join(", ")));
     }
     if let (Some(prefer), Some(skip)) = (report.prefer, &found.preferred_skip) {
         message.push_str(&format!("; {prefer}: {}", skip.describe()));
     }
+    let mut range_said = false;
     // Ports were passed over for want of privilege: where this user's are.
     if let (Some(start), true) = (
         found.privileged_below,
         found.skipped_because.contains_key(Skip::Privileged { start: 0 }.category()),
     ) {
-        let room = match found.ephemeral {
-            Some((e_low, e_high)) => outside_ephemeral(e_low, e_high, floor),
-            None => Some((floor, u16::MAX)),
-        };
         message.push_str(&format!(
             "; this user may bind ports from {start} up (net.ipv4.ip_unprivileged_port_start)"
         ));
         // Ports passed over as ephemeral get the same range below.
         let ephemeral_advice = found.skipped_because.contains_key(Skip::Ephemeral.category());
-        if let Some((gap_low, gap_high)) =
-            room.filter(|&gap| gap != found.range && !ephemeral_advice)
-        {
+        if let (Some((gap_low, gap_high)), false) = (found.elsewhere, ephemeral_advice) {
             message.push_str(&format!(": --range {gap_low}-{gap_high}"));
+            range_said = true;
         }
     }
     // Ports were passed over for being ephemeral: say where the others are.
     if let (Some((e_low, e_high)), true) =
         (found.ephemeral, found.skipped_because.contains_key(Skip::Ephemeral.category()))
     {
-        message.push_str(&match outside {
+        match found.elsewhere {
             Some((gap_low, gap_high)) => {
-                format!("; ports outside ip_local_port_range: --range {gap_low}-{gap_high}")
+                message.push_str(&format!(
+                    "; ports outside ip_local_port_range: --range {gap_low}-{gap_high}"
+                ));
+                range_said = true;
             }
-            None if outside_ephemeral(e_low, e_high, floor).is_none() => {
-                format!(
-                    "; {}",
-                    no_room(
-                        &format!("ip_local_port_range {e_low}-{e_high}"),
-                        report.command_prefix
-                    )
-                )
-            }
-            None => String::new(),
-        });
+            None if no_room_at_all => message.push_str(&format!(
+                "; {}",
+                no_room(&format!("ip_local_port_range {e_low}-{e_high}"), report)
+            )),
+            None => {}
+        }
+    }
+    if let (Some((gap_low, gap_high)), false) = (found.elsewhere, range_said) {
+        message.push_str(&format!("; free ports elsewhere: --range {gap_low}-{gap_high}"));
+    }
+    // Last, so the command ends the line.
+    if let Some(released) = &found.release_reserved {
+        let sysctl = format!(
+            "sysctl -w net.ipv4.ip_local_reserved_ports={}",
+            crate::shell::word(&released.to_string())
+        );
+        message.push_str(&format!(
+            "; to use {low}-{high}, release its reserved ports{}",
+            root_line(report, &sysctl)
+        ));
     }
     message
+}
+
+/// A reason as counted, with the sysctl value behind it where it has one,
+/// so the user sees which setting removed the ports.
+fn reason_with_value(reason: &str, found: &Found) -> String {
+    match (&found.reserved, found.ephemeral) {
+        (Some(reserved), _) if reason == Skip::Reserved.category() => {
+            format!("{reason} {reserved}")
+        }
+        (_, Some((low, high))) if reason == Skip::Ephemeral.category() => {
+            format!("{reason} {low}-{high}")
+        }
+        _ => reason.to_string(),
+    }
 }
 
 /// The larger run of ports from `floor` (1024, or this user's
@@ -201,12 +241,22 @@ fn outside_ephemeral(low: u16, high: u16, floor: u16) -> Option<(u16, u16)> {
 
 /// The advice when the ephemeral range covers every unprivileged port:
 /// no port is safe from outbound connections until it is narrowed.
-fn no_room(subject: &str, command_prefix: &str) -> String {
+fn no_room(subject: &str, report: &FreeReport<'_>) -> String {
     format!(
         "{subject} covers every unprivileged port, so any port may be taken \
-         by an outbound connection; narrow it, e.g. to the kernel's default: {command_prefix}sysctl -w \
-         net.ipv4.ip_local_port_range='32768 60999'"
+         by an outbound connection; narrow it, e.g. to the kernel's default{}",
+        root_line(report, "sysctl -w net.ipv4.ip_local_port_range='32768 60999'")
     )
+}
+
+/// `: COMMAND` run where the ports were searched, as this caller runs it as
+/// root (`sudo …`, `su -c '…'`); ` as root: COMMAND` when neither is here.
+fn root_line(report: &FreeReport<'_>, command: &str) -> String {
+    let line = report.as_root.wrap(&format!("{}{command}", report.command_prefix));
+    match report.as_root {
+        AsRoot::Unknown => format!(" as root: {line}"),
+        _ => format!(": {line}"),
+    }
 }
 
 /// Writes the ports one per line, or the JSON object.

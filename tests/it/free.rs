@@ -781,3 +781,168 @@ fn bind_without_reuseaddr(address: SocketAddr) -> Result<(), rustix::io::Errno> 
     .expect("a TCP socket");
     rustix::net::bind(&plain, &address)
 }
+
+/// The word after `marker` in `text`, up to the next `;`, `)` or line end.
+fn advice_after<'a>(text: &'a str, marker: &str) -> &'a str {
+    let start = text.find(marker).unwrap_or_else(|| panic!("no {marker:?} in: {text}"));
+    let rest = &text[start + marker.len()..];
+    rest[..rest.find([';', ')', '\n']).unwrap_or(rest.len())].trim()
+}
+
+#[test]
+fn no_candidate_left_says_what_removed_them_and_both_ways_out_run_as_printed() {
+    let Some(netns) = Netns::create() else { return };
+    // The whole default range reserved (the sysctl is per namespace).
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_reserved_ports=10000-32767"]);
+    let output = netns.porthole(&["free"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    assert!(
+        output.stderr.contains("passed over: in ip_local_reserved_ports 10000-32767 (22768)"),
+        "the sysctl and its value: {output:?}"
+    );
+    // Another range, as printed, finds a port inside it.
+    let range = advice_after(&output.stderr, "--range ");
+    let (low, high) = range.split_once('-').expect("LOW-HIGH");
+    let (low, high): (u16, u16) = (low.parse().unwrap(), high.parse().unwrap());
+    let report = netns.porthole(&["free", "--json"]).json();
+    assert_eq!(report["other_range"], serde_json::json!([low, high]), "{report:#}");
+    assert_eq!(report["release_reserved_ports"], "", "{report:#}");
+    let retry = netns.porthole(&["free", "--range", range]);
+    assert_eq!(retry.code, 0, "{retry:?}");
+    let port: u16 = retry.stdout.trim().parse().unwrap();
+    assert!((low..=high).contains(&port), "{port} in {range}");
+    // The sysctl, as printed, makes the same call succeed.
+    let fix = advice_after(&output.stderr, "release its reserved ports: ");
+    assert!(fix.starts_with("sysctl -w net.ipv4.ip_local_reserved_ports="), "{fix}");
+    netns.run_ok("sh", &["-c", fix]);
+    let after = netns.porthole(&["free"]);
+    assert_eq!(after.code, 0, "free after the printed sysctl: {after:?}");
+
+    // Every reason at once, each counted, the sysctls with their values;
+    // the release keeps the reserved ports outside the searched range.
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_reserved_ports=20000-20005,25000"]);
+    ephemeral_range(&netns, "20010 60999");
+    let _busy = occupy(&netns, 20009);
+    let args = ["free", "--range", "20000-20010", "--exclude", "20006-20008"];
+    let output = netns.porthole(&args);
+    assert_eq!(output.code, 1, "{output:?}");
+    for reason in [
+        "in ip_local_reserved_ports 20000-20005,25000 (6)",
+        "excluded (3)",
+        "inside ip_local_port_range 20010-60999 (1)",
+        "used by a TCP socket (1)",
+    ] {
+        assert!(output.stderr.contains(reason), "{reason}: {output:?}");
+    }
+    let range = advice_after(&output.stderr, "--range ");
+    let retry = netns.porthole(&["free", "--range", range, "--exclude", "20006-20008"]);
+    assert_eq!(retry.code, 0, "{range}: {retry:?}");
+    let fix = advice_after(&output.stderr, "release its reserved ports: ");
+    assert_eq!(fix, "sysctl -w net.ipv4.ip_local_reserved_ports=25000", "{output:?}");
+    netns.run_ok("sh", &["-c", fix]);
+    let after = netns.porthole(&args);
+    assert_eq!(after.code, 0, "{after:?}");
+    let port: u16 = after.stdout.trim().parse().unwrap();
+    assert!((20000..=20005).contains(&port), "{after:?}");
+
+    // Nothing releases a range no reserved port blocks: no sysctl offered.
+    let output = netns.porthole(&["free", "--range", "20006-20010", "--exclude", "20006-20008"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(!output.stderr.contains("ip_local_reserved_ports="), "{output:?}");
+
+    // A user who is not root is given the sysctl as that user runs it as
+    // root (sudo or su), quoted so that it runs as printed.
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_reserved_ports=10000-32767"]);
+    let output = free_as_nobody(&netns, &["free"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let fix = advice_after(&output.stderr, "release its reserved ports: ");
+    assert!(fix.starts_with("sudo sysctl -w ") || fix.starts_with("su -c 'sysctl -w "), "{fix}");
+    // Root runs su without a password, so the line can be run here.
+    netns.run_ok("sh", &["-c", fix]);
+    assert_eq!(free_as_nobody(&netns, &["free"]).code, 0, "free after {fix}");
+}
+
+#[test]
+fn each_port_option_names_the_range_it_accepts() {
+    // `free` never hands out port 0, and no listed socket has local port 0
+    // (a bind picks one), so the port options refuse it and say 1-65535.
+    for (args, message) in [
+        (&["free", "--exclude", "0"][..], "--exclude '0': port 0 is out of range (1-65535)"),
+        (
+            &["free", "--exclude", "70000"],
+            "--exclude '70000': port 70000 is out of range (1-65535)",
+        ),
+        (&["free", "--exclude", "-5"], "write both ends (1-5)"),
+        (&["ls", "--port", "0"], "--port '0': port 0 is out of range (1-65535)"),
+        (&["ls", "--port", "70000"], "port 70000 is out of range (1-65535)"),
+        (&["ls", "--port", "x"], "'x' is not a port number (expected 1-65535)"),
+        (&["free", "--range", "0-10"], "port 0 is out of range (1-65535)"),
+    ] {
+        let output = porthole_run(args);
+        crate::util::assert_usage_error(&output, &format!("{args:?}"));
+        assert!(output.stderr.contains(message), "{args:?}: {output:?}");
+    }
+}
+
+/// Holds ports 21000-21007 inside the namespace in every way that blocks a
+/// new server, one way per port, until dropped.
+const HOLDERS: &str = r#"
+import socket, time
+held = []
+def tcp6(address, port, v6only):
+    s = socket.socket(socket.AF_INET6)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
+    s.bind((address, port)); s.listen(); held.append(s)
+# Bound, never listening: invisible to a LISTEN-only listing.
+s = socket.socket(); s.bind(("127.0.0.1", 21000)); held.append(s)
+tcp6("::", 21001, 1)
+tcp6("::", 21002, 0)
+tcp6("::1", 21003, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 21004)); held.append(s)
+for _ in range(2):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("0.0.0.0", 21005)); s.listen(); held.append(s)
+# A client whose local port was chosen by hand, outside the ephemeral range.
+server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen()
+client = socket.socket(); client.bind(("127.0.0.1", 21006)); client.connect(server.getsockname())
+held += [server, client, server.accept()[0]]
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::1", 21007)); held.append(s)
+print("ready", flush=True)
+time.sleep(120)
+"#;
+
+#[test]
+fn a_port_held_in_any_way_is_never_handed_out() {
+    let Some(netns) = Netns::create() else { return };
+    let (_holders, mut ready) = python_via(netns.command("python3"), HOLDERS, &[]);
+    assert_eq!(wait_for_line(&mut ready), "ready");
+    // 21008 is the one port of the range nothing holds; asking for two
+    // makes the search try every port.
+    let output = netns.porthole(&["free", "--range", "21000-21008", "--count", "2", "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    let report = output.json();
+    assert_eq!(ports_of(&report), vec![21008], "{report:#}");
+    assert_eq!(report["skipped"], 8, "{report:#}");
+    for port in 21000..=21007 {
+        let text = port.to_string();
+        let args = ["free", "--prefer", &text, "--range", "21000-21008", "--json"];
+        let report = netns.porthole(&args).json();
+        assert_eq!(report["preferred_free"], false, "{port} is held: {report:#}");
+        assert!(!ports_of(&report).contains(&port), "{report:#}");
+    }
+}
+
+#[test]
+fn a_range_below_1024_asked_by_a_user_who_is_not_root_gets_a_range_it_may_use() {
+    let Some(netns) = Netns::create() else { return };
+    // The kernel's default ip_unprivileged_port_start, 1024.
+    netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_unprivileged_port_start=1024"]);
+    let output = free_as_nobody(&netns, &["free", "--range", "500-1000"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("below ip_unprivileged_port_start (501)"), "{output:?}");
+    let range = advice_after(&output.stderr, "--range ");
+    let retry = free_as_nobody(&netns, &["free", "--range", range]);
+    assert_eq!(retry.code, 0, "{range}: {retry:?}");
+    assert!(retry.stdout.trim().parse::<u16>().unwrap() >= 1024, "{retry:?}");
+}

@@ -1418,3 +1418,53 @@ fn a_deleted_executable_reads_the_same_in_every_listing() {
     let row = row_of(&plan.stdout, &format!("127.0.0.1:{port}/tcp")).expect("the target's row");
     assert!(row.contains(" old-build (deleted) "), "{row}");
 }
+
+/// A listener and one client of it in the same process, whose port it
+/// prints; its name and its 10 KB argument are chosen to attack a terminal.
+const HOSTILE_PAIR: &str = r#"
+import socket, time
+server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen()
+client = socket.create_connection(server.getsockname())
+held = [server, client, server.accept()[0]]
+print(server.getsockname()[1], flush=True)
+time.sleep(3600)
+"#;
+
+/// A process name with an OSC title write and a bidi override, and an
+/// argument of 10 KB of screen clears and carriage returns, reach the live
+/// view's listener row and the Enter connection list only escaped: the
+/// terminal's title is untouched and the escapes are visible as text.
+#[test]
+fn hostile_names_are_escaped_in_the_rows_and_the_connection_list() {
+    let Some(netns) = Netns::create() else { return };
+    let Some(tmux) = Tmux::start(&netns) else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let executable = directory.path().join("\x1b]0;pwned\x07\u{202e}x");
+    std::fs::copy(util::python_binary(), &executable).expect("copying python");
+    let argument = "\x1b[2J\r".repeat(2048);
+    let command = netns.command(executable.to_str().expect("UTF-8 name"));
+    let (_process, mut ready) = util::python_via(command, HOSTILE_PAIR, &[&argument]);
+    let port = wait_for_line(&mut ready);
+    assert!(port.parse::<u16>().is_ok(), "the hostile process: {port:?}");
+
+    tmux.send(&["clear; echo shell-ready", "Enter"]);
+    tmux.wait_for("the shell", |screen| screen.contains("shell-ready"));
+    tmux.send(&[&format!("{} top --interval 300ms", util::binary().display()), "Enter"]);
+    tmux.wait_for("the view", |screen| screen.contains("PROTO") && screen.contains("q quit"));
+    tmux.send(&["/"]);
+    tmux.send(&["-l", &port]);
+    tmux.send(&["Enter"]);
+    tmux.send(&["Enter"]);
+    let escaped = "\\x1b]0;pwned\\x07\\u202ex";
+    let screen = tmux.wait_for("the connection list", |screen| {
+        screen.contains("connections of") && screen.matches(escaped).count() >= 2
+    });
+    let listener = row_of(&screen, &format!("127.0.0.1:{port}")).expect("the listener row");
+    assert!(listener.contains(escaped), "{screen}");
+    let title = Command::new("tmux")
+        .args(["display-message", "-p", "-t", &tmux.session, "#{pane_title}"])
+        .output()
+        .expect("tmux runs");
+    assert!(!String::from_utf8_lossy(&title.stdout).contains("pwned"), "{title:?}");
+    tmux.send(&["q"]);
+}
