@@ -1778,6 +1778,55 @@ async fn responses_are_byte_identical_to_toxiproxy() {
     drop(taken);
 }
 
+/// A body is read as Go's `json.Decoder` reads it for Toxiproxy: the first
+/// JSON value and nothing after it, so a stray byte or a second object
+/// after the body is served, not refused with 400. `toxicity` `1` and
+/// `1.0` are the same float32, written `1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_read_up_to_their_first_value_as_toxiproxy_reads_them() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let at = api.address;
+    let send = |request: String| tokio::task::block_in_place(|| wire(at, &request)).0;
+    let current = |path: &str| api.call("GET", path, None).text();
+
+    let body = format!(
+        "{{\"name\":\"tail\",\"upstream\":\"{echo}\",\"listen\":\"127.0.0.1:0\"}} and more"
+    );
+    let created = send(request("POST", "/proxies", &body));
+    assert_eq!(created, expected("201 Created", &[JSON_TYPE], &current("/proxies/tail"), true));
+
+    let toxic = r#"{"attributes":{"latency":5,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}"#;
+    let added = send(request(
+        "POST",
+        "/proxies/tail/toxics",
+        "{\"type\":\"latency\",\"toxicity\":1.0,\"attributes\":{\"latency\":5}}\n{\"type\":\"x\"}",
+    ));
+    assert_eq!(added, expected("200 OK", &[JSON_TYPE], toxic, true));
+    for method in ["PATCH", "POST"] {
+        let updated =
+            send(request(method, "/proxies/tail/toxics/latency_downstream", "{\"toxicity\":1}]"));
+        assert_eq!(updated, expected("200 OK", &[JSON_TYPE], toxic, true), "{method}");
+    }
+
+    let disabled = send(request("PATCH", "/proxies/tail", "{\"enabled\":false}}"));
+    let proxy = current("/proxies/tail");
+    assert!(proxy.contains("\"enabled\":false"), "{proxy}");
+    assert_eq!(disabled, expected("200 OK", &[JSON_TYPE], &proxy, true));
+
+    let listen = api.call("GET", "/proxies/tail", None).json().unwrap()["listen"].clone();
+    let list = format!("[{{\"name\":\"tail\",\"upstream\":\"{echo}\",\"listen\":{listen}}}],[]");
+    let populated = send(request("POST", "/populate", &list));
+    let proxy = current("/proxies/tail");
+    assert!(proxy.contains("\"enabled\":true"), "{proxy}");
+    let proxies = format!("{{\"proxies\":[{proxy}]}}");
+    assert_eq!(populated, expected("201 Created", &[JSON_TYPE], &proxies, true));
+
+    // What comes before the first value is still read, and refused.
+    let refused = api.raw("POST", "/proxies/tail/toxics", "x{\"type\":\"noop\"}", &[]);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_header_edge_cases_are_refused() {
     let api = start_api().await;
