@@ -2895,6 +2895,77 @@ async fn toxics_act_on_the_end_of_stream_and_wait_for_data_like_toxiproxy() {
     assert_eq!(got.lock().expect("lock")[2], b"", "limit_data 0 let data through");
 }
 
+/// `reset_peer` and `slow_close` at 0 act at once, as Toxiproxy's do: the
+/// first chunk is answered with a reset, an end of stream passes straight
+/// through (0 is not "never", as it is for `timeout`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_peer_and_slow_close_at_zero_act_at_once() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("zero", echo);
+    api.toxic(
+        "zero",
+        json!({"type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 0}}),
+    );
+    let mut stream = patient(listen);
+    stream.write_all(b"first").expect("write");
+    let (data, end) = read_to_end(&mut stream);
+    assert_eq!((data.as_slice(), end), (&b""[..], Err(ErrorKind::ConnectionReset)));
+    assert_eq!(api.call("DELETE", "/proxies/zero/toxics/reset_peer_upstream", None).status, 204);
+
+    let server = custom_server(|mut stream| async move {
+        let _ = stream.write_all(b"bye").await;
+    })
+    .await;
+    let listen = api.proxy("closing", server);
+    api.toxic("closing", json!({"type": "slow_close", "attributes": {"delay": 0}}));
+    let (data, end) = read_to_end(&mut patient(listen));
+    assert_eq!((data.as_slice(), end), (&b"bye"[..], Ok(())));
+}
+
+/// `POST /reset` with live connections: the toxics go (a chunk a two-minute
+/// latency holds is released at once) and the connections stay. `/populate`
+/// applies `enabled` to a proxy it leaves in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_keeps_live_connections_and_populate_applies_enabled() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("kept", echo);
+    let mut stream = patient(listen);
+    round_trip(&mut stream, b"warm");
+    api.toxic("kept", json!({"type": "latency", "attributes": {"latency": HOLD_MS}}));
+    stream.write_all(b"held").expect("write");
+    wait_for_received(&api, "kept", "downstream", 8);
+    let reset = api.call("POST", "/reset", None);
+    assert_eq!((reset.status, reset.body.len()), (204, 0));
+    let mut back = [0u8; 4];
+    stream.read_exact(&mut back).expect("the held chunk");
+    assert_eq!(&back, b"held");
+    round_trip(&mut stream, b"after");
+
+    let entry = |enabled: Option<bool>| {
+        let mut proxy = json!({"name": "kept", "listen": listen.to_string(),
+                               "upstream": echo.to_string()});
+        if let Some(enabled) = enabled {
+            proxy["enabled"] = json!(enabled);
+        }
+        json!([proxy])
+    };
+    let down = api.call("POST", "/populate", Some(entry(Some(false))));
+    assert_eq!(down.status, 201, "{}", down.text());
+    let shown = api.call("GET", "/proxies/kept", None).text();
+    assert!(shown.contains("\"enabled\":false"), "{shown}");
+    assert_eq!(down.text(), format!("{{\"proxies\":[{shown}]}}"));
+    let (_, end) = read_to_end(&mut stream);
+    assert!(!timed_out(end), "the connection outlived enabled:false: {end:?}");
+    assert!(refused(listen), "listener still open after enabled:false");
+
+    let up = api.call("POST", "/populate", Some(entry(None)));
+    assert_eq!(up.status, 201, "{}", up.text());
+    assert_eq!(up.json().unwrap()["proxies"][0]["enabled"], true);
+    round_trip(&mut patient(listen), b"back");
+}
+
 /// Commands written for toxiproxy-cli work unchanged: its short command
 /// names (`c`, `l`, `li`, `i`, `ins`, `tog`, `d`, `t`, `toxic d`) and
 /// `--toxicName` used to be usage errors.
