@@ -348,7 +348,10 @@ fn decode(body: &[u8]) -> Result<Value, ProxyError> {
     let text = go_json_text(body);
     match serde_json::Deserializer::from_str(&text).into_iter::<Value>().next() {
         Some(Ok(value)) => Ok(value),
-        Some(Err(error)) => Err(ProxyError::BadBody { reason: error.to_string() }),
+        // In Go's words where its scanner finds the error too.
+        Some(Err(error)) => Err(ProxyError::BadBody {
+            reason: super::syntax::go_syntax_error(body).unwrap_or_else(|| error.to_string()),
+        }),
         // Only whitespace, which is answered above.
         None => Err(ProxyError::BadBody { reason: "EOF".to_string() }),
     }

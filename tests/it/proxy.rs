@@ -310,9 +310,11 @@ async fn proxy_create_get_update_delete() {
 async fn proxy_create_errors() {
     let api = start_api().await;
     let echo = echo_server().await;
+    // In the words of Go's JSON scanner.
     let bad_json = api.raw("POST", "/proxies", "{nope", &[]);
-    assert_eq!(bad_json.status, 400);
-    assert!(bad_json.json().unwrap()["error"].as_str().unwrap().starts_with("bad request body: "));
+    let expected =
+        "bad request body: invalid character 'n' looking for beginning of object key string";
+    assert_error(&bad_json, 400, expected);
     assert_error(&api.raw("POST", "/proxies", "", &[]), 400, "bad request body: EOF");
     assert_error(
         &api.call("POST", "/proxies", Some(json!({"upstream": echo.to_string()}))),
@@ -1822,9 +1824,25 @@ async fn bodies_are_read_up_to_their_first_value_as_toxiproxy_reads_them() {
     let proxies = format!("{{\"proxies\":[{proxy}]}}");
     assert_eq!(populated, expected("201 Created", &[JSON_TYPE], &proxies, true));
 
-    // What comes before the first value is still read, and refused.
-    let refused = api.raw("POST", "/proxies/tail/toxics", "x{\"type\":\"noop\"}", &[]);
-    assert_eq!(refused.status, 400, "{}", refused.text());
+    // What comes before the end of the first value is still read, and
+    // refused in the words of Go's scanner, byte for byte.
+    let refused = |body: &str, message: &str| {
+        let error = format!("{{\"error\":\"bad request body: {message}\",\"status\":400}}\n");
+        let got = send(request("POST", "/proxies/tail/toxics", body));
+        assert_eq!(
+            got,
+            expected("400 Bad Request", &[ERROR_TYPE, NOSNIFF], &error, true),
+            "{body}"
+        );
+    };
+    refused("nope", "invalid character 'o' in literal null (expecting 'u')");
+    refused("x{\"type\":\"noop\"}", "invalid character 'x' looking for beginning of value");
+    refused(
+        "{\"type\":\"noop\",}",
+        "invalid character '}' looking for beginning of object key string",
+    );
+    refused("{\"toxicity\":1.}", "invalid character '}' after decimal point in numeric literal");
+    refused("{\"type\":\"noop\"", "unexpected EOF");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
