@@ -2941,6 +2941,24 @@ async fn reset_peer_and_slow_close_at_zero_act_at_once() {
     assert_eq!((data.as_slice(), end), (&b"bye"[..], Ok(())));
 }
 
+/// A toxic added to a disabled proxy is kept, and acts on the connections
+/// of the proxy once it is enabled again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toxic_added_while_disabled_acts_once_enabled() {
+    let api = start_api().await;
+    let echo = echo_server().await;
+    let listen = api.proxy("off", echo);
+    assert_eq!(api.call("PATCH", "/proxies/off", Some(json!({"enabled": false}))).status, 200);
+    let toxic = api.toxic("off", json!({"type": "limit_data", "attributes": {"bytes": 2}}));
+    let enabled = api.call("PATCH", "/proxies/off", Some(json!({"enabled": true})));
+    assert_eq!(enabled.status, 200, "{}", enabled.text());
+    assert_eq!(enabled.json().unwrap()["toxics"], json!([toxic]));
+    let mut stream = patient(listen);
+    stream.write_all(b"hello").expect("write");
+    let (data, end) = read_to_end(&mut stream);
+    assert_eq!((data.as_slice(), end), (&b"he"[..], Ok(())));
+}
+
 /// `POST /reset` with live connections: the toxics go (a chunk a two-minute
 /// latency holds is released at once) and the connections stay. `/populate`
 /// applies `enabled` to a proxy it leaves in place.
