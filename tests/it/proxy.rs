@@ -207,14 +207,12 @@ fn refused(address: SocketAddr) -> bool {
     // another test forked and that has not reached exec yet (every fd is
     // duplicated until then), and a loaded machine can be slow to answer:
     // poll for a refusal rather than trusting the first answer.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        match TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
-            Err(error) if error.kind() == ErrorKind::ConnectionRefused => return true,
-            _ => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-    false
+    crate::util::eventually(PATIENCE, || {
+        matches!(
+            TcpStream::connect_timeout(&address, Duration::from_secs(2)),
+            Err(error) if error.kind() == ErrorKind::ConnectionRefused
+        )
+    })
 }
 
 /// Reads until EOF or error; returns bytes and how it ended.
@@ -539,26 +537,18 @@ async fn metrics_count_connections_and_bytes() {
     }
     let held = connect(listen);
     // The proxy counts a connection once it has accepted it.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let text = api.call("GET", "/metrics", None).text();
-        let total = metric(&text, "toxiproxy_proxy_connections_total");
-        let active = metric(&text, "toxiproxy_proxy_active_connections");
-        if total == 4 && active == 1 {
-            let sent =
-                metric_with(&text, "toxiproxy_proxy_sent_bytes_total", "direction=\"upstream\"");
-            assert_eq!(sent, 15);
-            let received = metric_with(
-                &text,
-                "toxiproxy_proxy_received_bytes_total",
-                "direction=\"downstream\"",
-            );
-            assert_eq!(received, 15);
-            break;
-        }
-        assert!(Instant::now() < deadline, "metrics never settled:\n{text}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut text = String::new();
+    let settled = crate::util::eventually(PATIENCE, || {
+        text = api.call("GET", "/metrics", None).text();
+        metric(&text, "toxiproxy_proxy_connections_total") == 4
+            && metric(&text, "toxiproxy_proxy_active_connections") == 1
+    });
+    assert!(settled, "metrics never settled:\n{text}");
+    let sent = metric_with(&text, "toxiproxy_proxy_sent_bytes_total", "direction=\"upstream\"");
+    assert_eq!(sent, 15);
+    let received =
+        metric_with(&text, "toxiproxy_proxy_received_bytes_total", "direction=\"downstream\"");
+    assert_eq!(received, 15);
     drop(held);
 }
 
@@ -904,11 +894,8 @@ async fn limit_data_closes_after_the_limit() {
     let mut stream = connect(listen);
     stream.write_all(&[1u8; 100]).unwrap();
     let (_, _) = read_to_end(&mut stream);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while got.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "server never saw the close");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let closed = crate::util::eventually(PATIENCE, || !got.lock().unwrap().is_empty());
+    assert!(closed, "server never saw the close");
     assert_eq!(got.lock().unwrap()[0], vec![1u8; 10]);
 }
 
@@ -2230,7 +2217,7 @@ async fn low_descriptor_limit_keeps_api_and_proxies_answering() {
         // The load goes: new clients are served again and descriptors return.
         drop(served);
         assert!(
-            eventually_true(Duration::from_secs(10), || {
+            crate::util::eventually(PATIENCE, || {
                 let mut stream = connect(listen);
                 stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
                 stream.write_all(b"y").is_ok() && matches!(stream.read(&mut [0u8; 1]), Ok(1))
@@ -2238,24 +2225,11 @@ async fn low_descriptor_limit_keeps_api_and_proxies_answering() {
             "proxy did not recover"
         );
         assert!(
-            eventually_true(Duration::from_secs(10), || fd_count(pid) <= idle_fds),
+            crate::util::eventually(PATIENCE, || fd_count(pid) <= idle_fds),
             "descriptors not back to idle: {} > {idle_fds}",
             fd_count(pid)
         );
     });
-}
-
-fn eventually_true(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The CLI gives up on an API that accepts and never answers, or answers
@@ -2862,7 +2836,7 @@ async fn toxics_act_on_the_end_of_stream_and_wait_for_data_like_toxiproxy() {
     })
     .await;
     let ended = |count: usize| {
-        eventually_true(Duration::from_secs(10), || got.lock().expect("lock").len() >= count)
+        crate::util::eventually(PATIENCE, || got.lock().expect("lock").len() >= count)
     };
     let active = || {
         let text = api.call("GET", "/metrics", None).text();
@@ -2880,7 +2854,7 @@ async fn toxics_act_on_the_end_of_stream_and_wait_for_data_like_toxiproxy() {
     drop(client);
     assert!(ended(1), "the server never saw the client leave through timeout 0");
     assert_eq!(got.lock().expect("lock")[0], b"", "timeout let data through");
-    assert!(eventually_true(Duration::from_secs(10), || active() == 0), "connection kept");
+    assert!(crate::util::eventually(PATIENCE, || active() == 0), "connection kept");
     api.call("DELETE", "/proxies/te/toxics/t", None);
 
     api.toxic(
@@ -3053,12 +3027,7 @@ fn one_shot_refuses_an_upstream_the_api_refuses() {
         // An accepted upstream would run until interrupted: give up on it
         // (the drop kills it) rather than hang the suite.
         assert!(
-            eventually_true(Duration::from_secs(20), || child
-                .0
-                .try_wait()
-                .ok()
-                .flatten()
-                .is_some()),
+            crate::util::eventually(PATIENCE, || child.0.try_wait().ok().flatten().is_some()),
             "{upstream} was accepted"
         );
         let status = child.0.wait().expect("exit status");
@@ -3186,7 +3155,7 @@ async fn cli_refuses_an_upstream_on_port_0() {
         );
         // An accepted upstream would run until interrupted: the drop kills it.
         let exited = tokio::task::block_in_place(|| {
-            eventually_true(Duration::from_secs(20), || child.0.try_wait().ok().flatten().is_some())
+            crate::util::eventually(PATIENCE, || child.0.try_wait().ok().flatten().is_some())
         });
         assert!(exited, "{upstream} was accepted");
         let status = child.0.wait().expect("exit status");
@@ -3257,12 +3226,7 @@ fn one_shot_names_the_flag_that_is_out_of_range() {
         );
         // Accepted, it would run until interrupted: the drop kills it.
         assert!(
-            eventually_true(Duration::from_secs(20), || child
-                .0
-                .try_wait()
-                .ok()
-                .flatten()
-                .is_some()),
+            crate::util::eventually(PATIENCE, || child.0.try_wait().ok().flatten().is_some()),
             "{flags:?} was accepted"
         );
         let status = child.0.wait().expect("exit status");
@@ -3289,12 +3253,7 @@ fn one_shot_refuses_toxic_options_without_a_toxic() {
         );
         // Accepted, it would run until interrupted: the drop kills it.
         assert!(
-            eventually_true(Duration::from_secs(20), || child
-                .0
-                .try_wait()
-                .ok()
-                .flatten()
-                .is_some()),
+            crate::util::eventually(PATIENCE, || child.0.try_wait().ok().flatten().is_some()),
             "{flags:?} was accepted"
         );
         let status = child.0.wait().expect("exit status");
@@ -3518,7 +3477,7 @@ fn a_silent_resolver_holds_up_only_the_request_that_named_it() {
     let pid = rustix::process::Pid::from_raw(server.0.id() as i32).expect("pid");
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
     assert!(
-        eventually_true(Duration::from_secs(15), || server.0.try_wait().ok().flatten().is_some()),
+        crate::util::eventually(PATIENCE, || server.0.try_wait().ok().flatten().is_some()),
         "the server waited for the abandoned lookups"
     );
     assert_eq!(server.0.wait().expect("exit status").code(), Some(0));
