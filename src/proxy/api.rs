@@ -335,12 +335,26 @@ fn populate_error(error: &ProxyError, proxies: &[ProxyWire]) -> Reply {
 
 /// Parses a request body as JSON; an empty body reads as Go's `EOF`, and
 /// bytes that are not UTF-8 as Go reads them ([`go_json_text`]).
+///
+/// Only the first value counts and whatever follows it is never read, as
+/// with Go's `json.NewDecoder(body).Decode`, which Toxiproxy uses: a client
+/// whose body ends in a stray byte or a second object is served, not
+/// refused. An object or array ends at its closing bracket; a bare number
+/// or literal (never a valid body) still needs a separator after it.
 fn decode(body: &[u8]) -> Result<Value, ProxyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ProxyError::BadBody { reason: "EOF".to_string() });
     }
-    serde_json::from_str(&go_json_text(body))
-        .map_err(|error| ProxyError::BadBody { reason: error.to_string() })
+    let text = go_json_text(body);
+    match serde_json::Deserializer::from_str(&text).into_iter::<Value>().next() {
+        Some(Ok(value)) => Ok(value),
+        // In Go's words where its scanner finds the error too.
+        Some(Err(error)) => Err(ProxyError::BadBody {
+            reason: super::syntax::go_syntax_error(body).unwrap_or_else(|| error.to_string()),
+        }),
+        // Only whitespace, which is answered above.
+        None => Err(ProxyError::BadBody { reason: "EOF".to_string() }),
+    }
 }
 
 fn respond<T: Serialize>(status: u16, result: Result<T, ProxyError>) -> Reply {
@@ -490,6 +504,22 @@ mod tests {
         ] {
             assert_eq!(clean_path(path), cleaned, "{path}");
         }
+    }
+
+    #[test]
+    fn bodies_are_read_up_to_their_first_value() {
+        let value = |body: &str| decode(body.as_bytes()).expect("a first value");
+        assert_eq!(value("{\"a\":1} trailing"), json!({"a": 1}));
+        assert_eq!(value("{\"a\":1}{\"b\":2}"), json!({"a": 1}));
+        assert_eq!(value(" [1]]\n"), json!([1]));
+        let reason = |body: &str| match decode(body.as_bytes()) {
+            Err(ProxyError::BadBody { reason }) => reason,
+            other => panic!("{body:?} decoded as {other:?}"),
+        };
+        assert_eq!(reason(" \n"), "EOF");
+        assert!(reason("{\"a\":").contains("EOF"), "{}", reason("{\"a\":"));
+        assert!(!reason("x{}").is_empty());
+        assert!(!reason("1x").is_empty());
     }
 
     #[test]

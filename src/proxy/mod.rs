@@ -8,6 +8,7 @@
 //! - `faults`: one file per toxic behind the `Fault` trait.
 //! - [`toxics`] and [`wire`]: toxic definitions and the JSON shapes.
 //! - [`api`]: the HTTP server; [`client`]: the HTTP client the CLI uses.
+//! - `syntax`: Go's words for a malformed request body.
 //!
 //! # Differences from Toxiproxy
 //! - A proxy created without `listen` binds `127.0.0.1:0`, not every
@@ -36,6 +37,7 @@ pub mod registry;
 pub mod service;
 mod splice;
 pub mod stats;
+mod syntax;
 pub mod toxics;
 pub mod wire;
 pub mod xid;

@@ -399,8 +399,9 @@ impl Registry {
 
     /// `POST /populate` and config files. Every entry is validated before
     /// anything changes; an existing proxy with the same `listen` and
-    /// `upstream` is left running (its connections survive), a different
-    /// one is replaced; proxies not listed are kept.
+    /// `upstream` stays in place (its connections survive unless the entry
+    /// disables it: unlike Toxiproxy, `enabled` is applied to it), a
+    /// different one is replaced; proxies not listed are kept.
     pub async fn populate(
         &self,
         requests: Vec<ProxyRequest>,

@@ -205,6 +205,47 @@ fn proxy_names_from_the_api_are_shown_escaped() {
     assert_eq!(inspect.code, 0, "{inspect:?}");
     assert_terminal_safe("proxy inspect", &inspect);
     assert!(inspect.stdout.contains("name      pg\\x1b]52;"), "{}", inspect.stdout);
+
+    // Upstream host names and toxic names come from API clients too: every
+    // verb that prints them escapes them, and JSON keeps them exact.
+    let upstream = "ho\u{202e}st:9";
+    let toxic = "t\x1b]0;owned\x07";
+    let client = porthole::proxy::client::ApiClient::new(&url).expect("url");
+    let api = |method: &str, path: &str, body: serde_json::Value| {
+        let response = client.request(method, path, Some(&body), &[]).expect("API call");
+        assert!(response.status < 300, "{method} {path}: {}", response.text());
+    };
+    api("POST", "/proxies", serde_json::json!({"name": "up", "upstream": upstream}));
+    api("POST", "/proxies/up/toxics", serde_json::json!({"name": toxic, "type": "noop"}));
+    let json = run(porthole().args(["proxy", "list", "--json", "--url", &url]));
+    let listed: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(listed["up"]["upstream"], upstream);
+    assert_eq!(listed["up"]["toxics"][0]["name"], toxic);
+    assert_eq!(listed[name]["name"], name);
+    let verbs: [&[&str]; 7] = [
+        &["proxy", "list"],
+        &["proxy", "inspect", "up"],
+        &["proxy", "toggle", "up"],
+        &["proxy", "toxic", "update", "up", "-n", toxic, "--tox", "0.5"],
+        &["proxy", "toxic", "remove", "up", "-n", toxic],
+        &["proxy", "toxic", "remove", "up", "-n", toxic],
+        // Names neither, but must not fail on them.
+        &["proxy", "delete", "up"],
+    ];
+    for args in verbs {
+        let output = run(porthole().args(args).args(["--url", &url]));
+        let what = args.join(" ");
+        // The second removal finds no toxic: 1, with the name in the message.
+        assert!(output.code == 0 || output.code == 1, "{what}: {output:?}");
+        assert_terminal_safe(&what, &output);
+        let shown = format!("{}{}", output.stdout, output.stderr);
+        assert!(
+            shown.contains("ho\\u202est:9")
+                || shown.contains("t\\x1b]0;owned\\x07")
+                || what == "proxy delete up",
+            "{what} shows neither name: {shown}"
+        );
+    }
 }
 
 /// `porthole ARGS…` run through `PREFIX…` (unshare, sh -c), with the test
