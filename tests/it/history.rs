@@ -3125,3 +3125,97 @@ fn a_deleted_executable_named(name: &str, escaped: &str) {
         report.stdout.lines().find(|line| line.trim_start().starts_with("listening since"));
     assert!(history_line.is_some_and(|line| line.contains(&shown)), "{report:?}");
 }
+
+/// Listens on 127.0.0.1 (a port the kernel picks) and prints the port;
+/// once its executable (argument 1) is deleted, closes the listener and
+/// listens on the same port again, as a service reloading in place does,
+/// and prints `again`.
+const UPGRADED_UNDER_IT: &str = "import os, socket, sys, time\n\
+    def listen(port):\n    \
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n    \
+        s.bind(('127.0.0.1', port)); s.listen(); return s\n\
+    s = listen(0); port = s.getsockname()[1]\n\
+    print(port, flush=True)\n\
+    while os.path.exists(sys.argv[1]): time.sleep(0.01)\n\
+    s.close(); s = listen(port)\n\
+    print('again', flush=True); time.sleep(3600)";
+
+/// The deleted flag was read only when a process was first seen: a
+/// service whose executable an upgrade deleted while it ran was never
+/// flagged. A listener it closes and opens again afterwards is recorded
+/// with the flag, both going and coming, in `monitor --jsonl`, `history`
+/// and `history --json`; its first appearance keeps the flag it had then.
+fn an_executable_deleted_while_serving_is_flagged(capture: &str) {
+    let Some(netns) = util::Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let copy = directory.path().join("service");
+    std::fs::copy(util::python_binary(), &copy).unwrap();
+    let store = directory.path().join("history.sqlite");
+    let store_text = store.to_str().unwrap();
+    let monitor = crate::monitor::Monitor::start(
+        Some(&netns),
+        &["--capture", capture, "--no-alerts", "--store", store_text],
+    );
+    let copy_text = copy.to_str().unwrap();
+    let (server, mut ready) =
+        util::python_via(netns.command(copy_text), UPGRADED_UNDER_IT, &[copy_text]);
+    let port = util::wait_for_line(&mut ready);
+    let number: u16 = port.parse().unwrap();
+    let flags = |lines: &[serde_json::Value]| -> Vec<(String, bool)> {
+        crate::monitor::of_type(lines, "listener")
+            .into_iter()
+            .filter(|l| l["local_port"] == number)
+            .map(|l| {
+                let change = l["change"].as_str().unwrap_or_default().to_string();
+                (change, l["processes"][0]["exe_deleted"] == true)
+            })
+            .collect()
+    };
+    if !monitor.wait_for(|lines| !flags(lines).is_empty()) {
+        let (lines, stderr, _) = monitor.stop();
+        panic!("the listener was not recorded:\n{}\n{stderr}", crate::monitor::dump(&lines));
+    }
+    std::fs::remove_file(&copy).unwrap();
+    assert_eq!(util::wait_for_line(&mut ready), "again");
+    let expected = [
+        ("appeared".to_string(), false),
+        ("disappeared".to_string(), true),
+        ("appeared".to_string(), true),
+    ];
+    let recorded = monitor.wait_for(|lines| flags(lines).len() >= 3);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(recorded, "not every change was recorded:\n{}", crate::monitor::dump(&lines));
+    assert_eq!(flags(&lines), expected, "{}", crate::monitor::dump(&lines));
+
+    let output = history(&store, &[&port, "--listeners", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    let stored: Vec<(String, bool)> = json["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let change = l["change"].as_str().unwrap_or_default().to_string();
+            (change, l["processes"][0]["exe_deleted"] == true)
+        })
+        .collect();
+    assert_eq!(stored, expected, "{json:#}");
+    let output = history(&store, &[&port, "--listeners"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let shown = format!("service (deleted) (pid {}", server.pid());
+    assert_eq!(output.stdout.matches(&shown).count(), 2, "{output:?}");
+    assert!(output.stdout.contains(&format!("service (pid {}", server.pid())), "{output:?}");
+}
+
+#[test]
+fn an_executable_deleted_while_serving_is_flagged_in_netlink_mode() {
+    an_executable_deleted_while_serving_is_flagged("netlink");
+}
+
+#[test]
+fn an_executable_deleted_while_serving_is_flagged_in_ebpf_mode() {
+    if crate::monitor::ebpf_available() {
+        an_executable_deleted_while_serving_is_flagged("ebpf");
+    }
+}
