@@ -49,6 +49,20 @@ pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
                 let system = system.as_ref().expect("checked by the guard");
                 anyhow::bail!("{}", system_store_advice(&path, true, system, true));
             }
+            Err(StoreError::NotReadable { path }) => {
+                // Root's command line names the store: root's default
+                // store is another file, and `sudo` drops PORTHOLE_STORE.
+                let typed = std::env::args_os().any(|word| {
+                    word == "--store" || word.as_encoded_bytes().starts_with(b"--store=")
+                });
+                let extra = [std::ffi::OsStr::new("--store"), path.as_os_str()];
+                let extra: &[&std::ffi::OsStr] = if typed { &[] } else { &extra };
+                anyhow::bail!(
+                    "{}: {}",
+                    StoreError::NotReadable { path: path.clone() },
+                    crate::commands::again_as_root_with(extra, "reads it")
+                );
+            }
             answer => answer?,
         };
     report.net_namespace = Some(crate::inventory::namespaces::own_inode()).filter(|&n| n != 0);

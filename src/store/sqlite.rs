@@ -1069,6 +1069,9 @@ impl SqliteReader {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StoreError::Missing { path: path.to_path_buf() })
             }
+            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(StoreError::NotReadable { path: path.to_path_buf() })
+            }
             Err(error) => return Err(io(error)),
         };
         check_header(&mut file, path)?;
