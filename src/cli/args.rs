@@ -1025,7 +1025,9 @@ pub struct HistoryArgs {
     /// End of the window (same forms as --since).
     #[arg(allow_hyphen_values = true, long, value_name = "TIME")]
     pub until: Option<String>,
-    /// Only records involving a process whose name contains NAME.
+    /// Only records involving a process whose name or executable's file
+    /// name contains NAME, or with an argument that is NAME or ends in
+    /// /NAME (a script: --process app.py).
     // Not necessarily UTF-8: a recorded name may hold any bytes.
     #[arg(long, value_name = "NAME")]
     pub process: Option<std::ffi::OsString>,

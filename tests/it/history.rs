@@ -1527,6 +1527,11 @@ pub(crate) mod postgresql {
         assert_eq!(output.code, 1, "{output:?}");
         let output = history(&["5432", "--process", "postgres", "--listeners"]);
         assert_eq!(output.code, 0, "{output:?}");
+        // An argument that is the name, never part of one.
+        let output = history(&["5432", "--process", "with space", "--listeners"]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let output = history(&["5432", "--process", "with", "--listeners"]);
+        assert_eq!(output.code, 1, "{output:?}");
     }
 
     /// Notices a writer gives, collected.
@@ -3247,5 +3252,48 @@ fn an_executable_deleted_while_serving_is_flagged_in_netlink_mode() {
 fn an_executable_deleted_while_serving_is_flagged_in_ebpf_mode() {
     if crate::monitor::ebpf_available() {
         an_executable_deleted_while_serving_is_flagged("ebpf");
+    }
+}
+
+// ------------------------------------------------------ --process
+
+/// A script run by its interpreter (`python3 /srv/app.py`) is named
+/// `python3` and runs Python's executable: `--process app.py` found
+/// nothing. An argument that is NAME, or a path ending in `/NAME`, now
+/// matches; part of an argument does not (as `app` is no file name), and
+/// the name and the executable's file name match as before.
+#[test]
+fn a_script_is_found_by_its_file_name() {
+    let Some(netns) = util::Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let script = directory.path().join("app.py");
+    std::fs::write(&script, OLD_BUILD).unwrap();
+    let store = directory.path().join("history.sqlite");
+    let store_text = store.to_str().unwrap();
+    let monitor = crate::monitor::Monitor::start(
+        Some(&netns),
+        &["--capture", "netlink", "--no-alerts", "--store", store_text],
+    );
+    let run_script = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')";
+    let (server, mut ready) =
+        util::python_via(netns.command("python3"), run_script, &[script.to_str().unwrap()]);
+    let port = util::wait_for_line(&mut ready);
+    let number: u16 = port.parse().unwrap();
+    let seen = monitor.wait_for(|lines| {
+        crate::monitor::of_type(lines, "listener").iter().any(|l| l["local_port"] == number)
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(seen, "the listener was not recorded:\n{}", crate::monitor::dump(&lines));
+    let exe = std::fs::read_link(format!("/proc/{}/exe", server.pid())).unwrap();
+    let exe_name = exe.file_name().unwrap().to_str().unwrap().to_string();
+    for (name, found) in
+        [("app.py", true), ("app", false), ("python3", true), (exe_name.as_str(), true)]
+    {
+        let output = history(&store, &[&port, "--listeners", "--process", name]);
+        let code = if found { 0 } else { 1 };
+        assert_eq!(output.code, code, "--process {name}: {output:?}");
+        let pid = format!("(pid {}", server.pid());
+        assert_eq!(output.stdout.contains(&pid), found, "--process {name}: {output:?}");
     }
 }
