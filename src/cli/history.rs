@@ -75,6 +75,17 @@ impl HistorySettings {
             .as_deref()
             .map(|text| parse_time(text, now).with_context(|| format!("--until '{text}'")))
             .transpose()?;
+        if let Some(since) = since.filter(|&since| since > now) {
+            // A local time typed as UTC east of Greenwich, or a date typo:
+            // an empty answer would read as "nothing happened".
+            bail!(
+                "--since {} UTC is later than now ({} UTC): nothing can have been recorded \
+                 yet (a time without an offset is UTC; give a local one with its offset, \
+                 such as 2026-11-28T10:00+01:00)",
+                UtcTime::from_micros(since),
+                UtcTime::from_micros(now)
+            );
+        }
         if let (Some(since), Some(until)) = (since, until) {
             if since >= until {
                 bail!(
@@ -173,9 +184,13 @@ fn is_unix_path(text: &str) -> bool {
 /// September 2001), not as spans: no recorder kept a record that old.
 const UNIX_TIME_LOOKALIKE: u64 = 1_000_000_000;
 
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
 /// Parses a point in time: a duration ago (`2h`, `30m`, `90s`, `7d`), a
-/// UTC time `YYYY-MM-DD[THH:MM[:SS]][Z]` (a space may replace the `T`), or
-/// Unix seconds as `date +@%s` writes them (`@1795860000`).
+/// UTC time `YYYY-MM-DD[THH:MM[:SS]][Z]` (a space may replace the `T`), a
+/// time of day today `HH:MM[:SS]` (UTC, or with an offset), `today` and
+/// `yesterday` (midnight UTC), or Unix seconds as `date +@%s` writes them
+/// (`@1795860000`).
 pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
     let text = text.trim();
     // A year and a dash: a date, whatever is wrong with it (`10000-01-01`
@@ -183,6 +198,22 @@ pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
     let year = text.bytes().take_while(u8::is_ascii_digit).count();
     if year >= 4 && text.as_bytes().get(year) == Some(&b'-') {
         return parse_utc(text);
+    }
+    // Midnight UTC of this day or the one before, as `date -d` reads them.
+    let midnight = now.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY;
+    if text.eq_ignore_ascii_case("today") {
+        return Ok(midnight);
+    }
+    if text.eq_ignore_ascii_case("yesterday") {
+        return Ok(midnight - MICROS_PER_DAY);
+    }
+    // A time of day alone (`09:00`, `09:00Z`, `10:00+01:00`) is today's
+    // (the UTC date), as `date -d 09:00` takes it.
+    let clock = text.find(['+', '-']).map_or(text, |at| &text[..at]);
+    if is_time_of_day(clock) {
+        let today = UtcTime::from_micros(now);
+        let date = format!("{:04}-{:02}-{:02}", today.year, today.month, today.day);
+        return parse_utc(&format!("{date}T{text}"));
     }
     if let Some(seconds) = text.strip_prefix('@') {
         let seconds = seconds
@@ -202,8 +233,11 @@ pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
     if text.parse::<u64>().is_ok_and(|number| number >= UNIX_TIME_LOOKALIKE) {
         bail!("looks like a Unix time: write it as @{text} (or a span such as 2h)");
     }
-    let ago = parse_span(text)
-        .map_err(|error| anyhow::anyhow!("{error}; or give a UTC time such as 2026-11-28T09:00"))?;
+    let ago = parse_span(text).map_err(|error| {
+        anyhow::anyhow!(
+            "{error}; or give a UTC time such as 2026-11-28T09:00, 09:00 (today) or yesterday"
+        )
+    })?;
     Ok(now.saturating_sub(ago.as_micros() as i64))
 }
 
@@ -396,7 +430,8 @@ mod tests {
             "2026-13-01",
             "2026-02-30",
             "2026-11-28T25:00",
-            "yesterday",
+            "tomorrow",
+            "25:00",
             "20261128",
             "2026-11-28T09:00+1:00",
             "2026-11-28T09:00+24:00",
@@ -405,6 +440,33 @@ mod tests {
         ] {
             assert!(parse_time(bad, NOW).is_err(), "{bad}");
         }
+    }
+
+    /// What a user types for "this morning" and "since yesterday": a time
+    /// of day is today's (UTC unless an offset says otherwise), and the
+    /// day words are midnight UTC.
+    #[test]
+    fn times_of_day_and_day_words() {
+        const NINE: UnixMicros = 1_795_856_400_000_000; // 2026-11-28 09:00:00 UTC
+        for typed in ["09:00", "9:00", "09:00:00", "09:00Z", "10:00+01:00", "04:30-04:30"] {
+            assert_eq!(parse_time(typed, NOW).unwrap(), NINE, "{typed}");
+        }
+        assert_eq!(parse_time("today", NOW).unwrap(), 1_795_824_000_000_000);
+        assert_eq!(parse_time("Yesterday", NOW).unwrap(), 1_795_824_000_000_000 - MICROS_PER_DAY);
+        let error = parse_time("yesterdays", NOW).unwrap_err().to_string();
+        assert!(error.contains("09:00 (today) or yesterday"), "{error}");
+        // Later than now: said, not answered with an empty window.
+        let error = resolve(&["--since", "11:00", "--store", "x"]).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "--since 2026-11-28 11:00:00 UTC is later than now (2026-11-28 10:00:00 UTC): \
+             nothing can have been recorded yet (a time without an offset is UTC; give a local \
+             one with its offset, such as 2026-11-28T10:00+01:00)"
+        );
+        assert!(resolve(&["--since", "2027-01-01", "--store", "x"]).is_err());
+        assert!(resolve(&["--since", "10:00", "--until", "tomorrow", "--store", "x"]).is_err());
+        let settings = resolve(&["--since", "yesterday", "--until", "09:00", "--store", "x"]);
+        assert_eq!(settings.unwrap().query.until, Some(NINE));
     }
 
     /// Unix seconds come with their `@`, as GNU `date -d` takes them; a

@@ -23,8 +23,18 @@ pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     // A name is looked up as clients would, and every address it has counts.
     if let Some(endpoint) = &settings.endpoint {
         if let Some(Host::Name(name)) = &endpoint.host {
-            let mut addresses = crate::inventory::port_report::resolve(name, endpoint.port)
-                .with_context(|| format!("resolving '{name}'"))?;
+            use crate::inventory::port_report::{is_localhost, loopback_addresses, resolve};
+            let mut addresses = if is_localhost(name) {
+                // Both loopback addresses (RFC 6761), whatever /etc/hosts
+                // says now: the record is of clients that connected to
+                // either, perhaps by address, perhaps under other hosts
+                // files (one without `::1 localhost` is common).
+                let mut addresses = loopback_addresses();
+                addresses.extend(resolve(name, endpoint.port).unwrap_or_default());
+                addresses
+            } else {
+                resolve(name, endpoint.port).with_context(|| format!("resolving '{name}'"))?
+            };
             // As for addresses typed in: IPv4-mapped answers mean IPv4.
             for address in &mut addresses {
                 *address = address.to_canonical();
@@ -48,6 +58,20 @@ pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
             Err(StoreError::Missing { path }) if system.is_some() => {
                 let system = system.as_ref().expect("checked by the guard");
                 anyhow::bail!("{}", system_store_advice(&path, true, system, true));
+            }
+            Err(StoreError::NotReadable { path }) => {
+                // Root's command line names the store: root's default
+                // store is another file, and `sudo` drops PORTHOLE_STORE.
+                let typed = std::env::args_os().any(|word| {
+                    word == "--store" || word.as_encoded_bytes().starts_with(b"--store=")
+                });
+                let extra = [std::ffi::OsStr::new("--store"), path.as_os_str()];
+                let extra: &[&std::ffi::OsStr] = if typed { &[] } else { &extra };
+                anyhow::bail!(
+                    "{}: {}",
+                    StoreError::NotReadable { path: path.clone() },
+                    crate::commands::again_as_root_with(extra, "reads it")
+                );
             }
             answer => answer?,
         };

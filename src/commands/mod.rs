@@ -190,6 +190,12 @@ pub(crate) fn this_command(
 /// porthole called as root's `PATH` runs this build; said in words where
 /// neither is installed.
 pub(crate) fn again_as_root(what: &str) -> String {
+    again_as_root_with(&[], what)
+}
+
+/// [`again_as_root`] with `extra` arguments added to the command line (see
+/// [`this_command`]).
+pub(crate) fn again_as_root_with(extra: &[&std::ffi::OsStr], what: &str) -> String {
     use crate::inventory::system::Runner;
     use crate::model::termination::AsRoot;
     let as_root = crate::termination::as_root(
@@ -197,7 +203,7 @@ pub(crate) fn again_as_root(what: &str) -> String {
         rustix::process::getuid().as_raw(),
         rustix::process::geteuid().is_root(),
     );
-    let command = this_command(None, Runner::Root, &[]);
+    let command = this_command(None, Runner::Root, extra);
     match as_root {
         AsRoot::Already | AsRoot::Unknown => format!("`{command}` run as root {what}"),
         wrapper => format!("`{}` {what}", wrapper.wrap(&command)),

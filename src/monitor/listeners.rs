@@ -228,6 +228,12 @@ impl ListenerTracker {
             .collect()
     }
 
+    /// The holders of every current listener, to be brought up to date
+    /// in place (see [`super::processes::ProcessTable::recheck_deleted`]).
+    pub fn owners_mut(&mut self) -> impl Iterator<Item = &mut ProcessIdentity> {
+        self.current.values_mut().flat_map(|known| known.event.owners.iter_mut())
+    }
+
     /// The holders a fresh scan found for listeners [`Self::held_by`]
     /// named. A listener the scan names nobody for keeps its owners: it
     /// closed with its process (the next dump reports it gone, with them)

@@ -556,6 +556,12 @@ impl Recorder {
                     self.dump_connections(self.mode == CaptureMode::Netlink)?;
                     seen_by_connection_dump = activity;
                 }
+                // The holders of the listeners, as they will be named when
+                // a listener goes away or a connection finds its server: an
+                // upgrade may have deleted their executables since.
+                for owner in self.listeners.owners_mut() {
+                    self.processes.recheck_deleted(self.system.as_ref(), owner);
+                }
                 self.processes.expire(instant);
                 // NTP slews the wall clock without a step (up to 0.5 ms a
                 // second): the offset follows it here.
@@ -1021,7 +1027,15 @@ impl Recorder {
         self.batch_started.map(|started| started + BATCH_LATENCY)
     }
 
-    fn push(&mut self, event: MonitorEvent) {
+    fn push(&mut self, mut event: MonitorEvent) {
+        if let MonitorEvent::Listener(listener) = &mut event {
+            // Listeners come and go rarely: the moment to see whether their
+            // holders' executables were deleted since they were read (an
+            // upgrade under a running service).
+            for owner in &mut listener.owners {
+                self.processes.recheck_deleted(self.system.as_ref(), owner);
+            }
+        }
         if self.batch.is_empty() {
             self.batch_started = Some(Instant::now());
         }

@@ -240,6 +240,35 @@ impl ProcessTable {
         Some(identity)
     }
 
+    /// Marks `identity` (and the table's entry for it) as running a deleted
+    /// executable when its `/proc/PID/exe` says so now. The flag is read
+    /// with the rest at exec, but an upgrade deletes the file of a service
+    /// that keeps running: callers recheck it at the rare moments that
+    /// record a process as a listener's holder, never per connection. One
+    /// `readlink` (and a `stat`, so a reused pid lends nothing); a process
+    /// that exited, or one that is another than `identity`, is left as is.
+    pub fn recheck_deleted(&mut self, system: &dyn System, identity: &mut ProcessIdentity) {
+        if identity.exe_deleted {
+            // A deleted file never comes back under the process.
+            return;
+        }
+        let pid = identity.pid;
+        let Some(entry) = self.entries.get_mut(&pid) else { return };
+        if entry.exited.is_some() || entry.identity.start_time != identity.start_time {
+            return;
+        }
+        if system.stat(pid).is_none_or(|stat| stat.start_ticks != entry.start_ticks) {
+            return;
+        }
+        let deleted = system
+            .read_link(&format!("/proc/{pid}/exe"))
+            .is_some_and(|exe| exe.ends_with(" (deleted)"));
+        if deleted {
+            identity.exe_deleted = true;
+            Arc::make_mut(&mut entry.identity).exe_deleted = true;
+        }
+    }
+
     /// The identity of a process seen by eBPF (pid, start in ns since boot,
     /// name, uid): the table's or `/proc`'s when the start matches, else
     /// what the kernel reported, which is all there is once it exited.
@@ -371,6 +400,39 @@ mod tests {
         assert_eq!(fallback.start_time, Some(1_700_000_000 + 1041 * per_tick / 1_000_000_000));
         table.expire(now + KEEP_EXITED + Duration::from_secs(1));
         assert!(table.entries.is_empty());
+    }
+
+    /// An upgrade deletes the executable of a service read at its exec:
+    /// a recheck flags it (and the table's entry, which later events of it
+    /// name), but never a process that exited or another on the same pid.
+    #[test]
+    fn an_executable_deleted_after_the_exec_is_flagged_at_a_recheck() {
+        let mut machine = machine();
+        machine.links.insert("/proc/40/exe".into(), "/usr/sbin/server".into());
+        let mut table = ProcessTable::default();
+        let now = Instant::now();
+        table.apply(&machine, Recorded::Namespace(7), &[ProcEvent::Exec { pid: 40 }], now);
+        let mut owner = Arc::unwrap_or_clone(table.lookup(&machine, 40, Some(1040)).unwrap());
+        table.recheck_deleted(&machine, &mut owner);
+        assert!(!owner.exe_deleted, "still on disk");
+
+        machine.links.insert("/proc/40/exe".into(), "/usr/sbin/server (deleted)".into());
+        let mut stale = owner.clone();
+        // Another process that had pid 40 before: not this one's file.
+        let mut earlier = ProcessIdentity { start_time: Some(1), ..owner.clone() };
+        table.recheck_deleted(&machine, &mut earlier);
+        assert!(!earlier.exe_deleted);
+        table.recheck_deleted(&machine, &mut owner);
+        assert!(owner.exe_deleted);
+        assert!(table.lookup(&machine, 40, Some(1040)).unwrap().exe_deleted, "the entry too");
+
+        // Exited: its pid's link may be another process's by now.
+        let mut table = ProcessTable::default();
+        table.apply(&machine, Recorded::Namespace(7), &[ProcEvent::Exec { pid: 40 }], now);
+        table.apply(&machine, Recorded::Namespace(7), &[ProcEvent::Exit { pid: 40 }], now);
+        stale.exe_deleted = false;
+        table.recheck_deleted(&machine, &mut stale);
+        assert!(!stale.exe_deleted);
     }
 
     #[test]

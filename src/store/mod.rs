@@ -223,6 +223,11 @@ pub enum StoreError {
     UnreadableAfterCrash { path: PathBuf, error: std::io::Error },
     #[error("no history at {path} yet: `{}` records it", record_command(.path))]
     Missing { path: PathBuf },
+    /// The store (or a directory on its way) is not this user's to read:
+    /// root's 0600 store, another user's state directory. The command
+    /// says who may read it.
+    #[error("this user may not read {path}")]
+    NotReadable { path: PathBuf },
     #[error("--store '{text}': {reason}")]
     BadLocation { text: String, reason: String },
     #[error("{store}: this porthole was built without PostgreSQL support (feature `postgres`)")]

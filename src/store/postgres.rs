@@ -1442,20 +1442,40 @@ impl Filter {
 }
 
 /// `--process NAME`: the name (`comm`) or the executable's file name
-/// contains NAME; two `$` placeholders, both NAME. The kernel cuts `comm`
+/// contains NAME (see [`name_params`] for the placeholders). The kernel cuts `comm`
 /// to 15 bytes, so only the executable carries a longer name whole.
-fn name_matches(name: &str, exe: &str) -> String {
+fn name_matches(name: &str, exe: &str, cmdline: Option<&str>) -> String {
+    // An argument that is NAME or a path ending in `/NAME`: a script run
+    // by its interpreter (see the SQLite store's `name_matches`).
+    let argument = cmdline.map_or(String::new(), |cmdline| {
+        format!(
+            "
+          OR EXISTS (SELECT 1 FROM unnest({cmdline}) AS argument(word)
+                     WHERE word = $ OR right(word, length($::text) + 1) = '/' || $::text)"
+        )
+    });
     format!(
         "(strpos({name}, $) > 0
           OR strpos(regexp_replace(coalesce({exe}, ''), '^.*/', ''), $) > 0
-          OR (coalesce({exe}, {name}) = {name} AND {name} = $))"
+          OR (coalesce({exe}, {name}) = {name} AND {name} = $){argument})"
     )
 }
 
 /// The values of one [`name_matches`]: NAME twice, then NAME cut as the
-/// kernel cuts `comm` (see the SQLite store's `name_matches`).
-fn name_params(name: &str) -> Vec<Box<dyn ToSql + Sync>> {
-    vec![Box::new(name.to_string()), Box::new(name.to_string()), Box::new(super::comm_form(name))]
+/// kernel cuts `comm` (see the SQLite store's `name_matches`), then NAME
+/// three times for the arguments when `cmdline`.
+fn name_params(name: &str, cmdline: bool) -> Vec<Box<dyn ToSql + Sync>> {
+    let mut params: Vec<Box<dyn ToSql + Sync>> = vec![
+        Box::new(name.to_string()),
+        Box::new(name.to_string()),
+        Box::new(super::comm_form(name)),
+    ];
+    if cmdline {
+        for _ in 0..3 {
+            params.push(Box::new(name.to_string()));
+        }
+    }
+    params
 }
 
 fn connection_filter(query: &HistoryQuery) -> Filter {
@@ -1479,13 +1499,13 @@ fn connection_filter(query: &HistoryQuery) -> Filter {
     filter.window("c.at", query);
     filter.host("c.host", query);
     if let Some(name) = &query.process {
-        let matching = name_matches("name", "exe");
+        let matching = name_matches("name", "exe", Some("cmdline"));
         filter.push(
             &format!(
                 "(c.client_process IN (SELECT id FROM porthole.processes WHERE {matching})
                   OR c.server_process IN (SELECT id FROM porthole.processes WHERE {matching}))"
             ),
-            name_params(name).into_iter().chain(name_params(name)).collect(),
+            name_params(name, true).into_iter().chain(name_params(name, true)).collect(),
         );
     }
     filter
@@ -1515,9 +1535,9 @@ impl HistoryReader for PostgresReader {
                     "e.id IN (SELECT o.event FROM porthole.listener_owners o
                               JOIN porthole.processes p ON p.id = o.process
                               WHERE {})",
-                    name_matches("p.name", "p.exe")
+                    name_matches("p.name", "p.exe", Some("p.cmdline"))
                 ),
-                name_params(name),
+                name_params(name, true),
             );
         }
         let direction = match order {
@@ -1707,7 +1727,9 @@ impl HistoryReader for PostgresReader {
         filter.window("hour", &hours);
         filter.host("host", query);
         if let Some(name) = &query.process {
-            filter.push(&name_matches("client_name", "client_exe"), name_params(name));
+            // Totals are kept per executable: no arguments to match.
+            let matching = name_matches("client_name", "client_exe", None);
+            filter.push(&matching, name_params(name, false));
         }
         // Totals of schema 1 and 2 (and of writers of those versions still
         // connected) are kept for every namespace together: they read as of

@@ -1069,6 +1069,9 @@ impl SqliteReader {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StoreError::Missing { path: path.to_path_buf() })
             }
+            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(StoreError::NotReadable { path: path.to_path_buf() })
+            }
             Err(error) => return Err(io(error)),
         };
         check_header(&mut file, path)?;
@@ -1293,19 +1296,38 @@ impl Filter {
 /// cut name, which matches when it is NAME cut the same way. The file name
 /// is what follows the last `/`: `rtrim` with every other character of the
 /// path strips the file name and leaves the directory.
-fn name_matches(name: &str, exe: &str) -> String {
+///
+/// With a `cmdline` column, an argument that is NAME or a path ending in
+/// `/NAME` matches too (two more placeholders): a script run by its
+/// interpreter (`python3 app.py`) is named `python3` and runs python3's
+/// executable. The arguments are NUL-separated, which SQLite's text
+/// functions stop at: they are compared as bytes.
+fn name_matches(name: &str, exe: &str, cmdline: Option<&str>) -> String {
+    let argument = cmdline.map_or(String::new(), |cmdline| {
+        format!(
+            "
+          OR instr(CAST(char(0) || {cmdline} || char(0) AS BLOB),
+                   CAST(char(0) || ? || char(0) AS BLOB)) > 0
+          OR instr(CAST({cmdline} || char(0) AS BLOB), CAST('/' || ? || char(0) AS BLOB)) > 0"
+        )
+    });
     format!(
         "(instr({name}, ?) > 0
           OR instr(substr(coalesce({exe}, ''),
                           length(rtrim(coalesce({exe}, ''), replace(coalesce({exe}, ''), '/', '')))
                           + 1), ?) > 0
-          OR (coalesce({exe}, {name}) = {name} AND {name} = ?))"
+          OR (coalesce({exe}, {name}) = {name} AND {name} = ?){argument})"
     )
 }
 
-/// The values of one [`name_matches`].
-fn name_values(name: &str) -> [rusqlite::types::Value; 3] {
-    [name.to_string().into(), name.to_string().into(), super::comm_form(name).into()]
+/// The values of one [`name_matches`] (`cmdline`: it was given a column).
+fn name_values(name: &str, cmdline: bool) -> Vec<rusqlite::types::Value> {
+    let mut values: Vec<rusqlite::types::Value> =
+        vec![name.to_string().into(), name.to_string().into(), super::comm_form(name).into()];
+    if cmdline {
+        values.extend([name.to_string().into(), name.to_string().into()]);
+    }
+    values
 }
 
 /// The connection filters of a query, or `None` when it cannot match.
@@ -1329,13 +1351,13 @@ fn connection_filter(
     }
     filter.window("c.at", query);
     if let Some(name) = &query.process {
-        let matching = name_matches("name", "exe");
+        let matching = name_matches("name", "exe", Some("cmdline"));
         filter.push(
             &format!(
                 "(c.client_process IN (SELECT id FROM processes WHERE {matching})
                   OR c.server_process IN (SELECT id FROM processes WHERE {matching}))"
             ),
-            name_values(name).into_iter().chain(name_values(name)),
+            name_values(name, true).into_iter().chain(name_values(name, true)),
         );
     }
     Ok(Some(filter))
@@ -1364,9 +1386,9 @@ impl HistoryReader for SqliteReader {
                     &format!(
                         "e.id IN (SELECT o.event FROM listener_owners o
                                   JOIN processes p ON p.id = o.process WHERE {})",
-                        name_matches("p.name", "p.exe")
+                        name_matches("p.name", "p.exe", Some("p.cmdline"))
                     ),
-                    name_values(name),
+                    name_values(name, true),
                 );
             }
             let direction = match order {
@@ -1603,7 +1625,9 @@ impl HistoryReader for SqliteReader {
             };
             filter.window("hour", &hour_query);
             if let Some(name) = &query.process {
-                filter.push(&name_matches("client_name", "client_exe"), name_values(name));
+                // Totals are kept per executable: no arguments to match.
+                let matching = name_matches("client_name", "client_exe", None);
+                filter.push(&matching, name_values(name, false));
             }
             // Totals of schema 1 and 2 were kept for every namespace
             // together: they read as of no known namespace.

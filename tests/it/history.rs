@@ -329,7 +329,8 @@ fn store_texts_that_name_a_directory_or_a_uri_are_refused() {
 fn bad_input_and_bad_stores_exit_2_with_one_line() {
     let (dir, path) = filled_store(&morning(5432));
     for args in [
-        vec!["5432", "--since", "yesterday"],
+        vec!["5432", "--since", "tomorrow"],
+        vec!["5432", "--since", "2099-01-01"],
         vec!["5432", "--since", "2026-11-28T10:00", "--until", "2026-11-28T09:00"],
         vec!["99999"],
         vec!["--each", "--limit", "none"],
@@ -1526,6 +1527,11 @@ pub(crate) mod postgresql {
         assert_eq!(output.code, 1, "{output:?}");
         let output = history(&["5432", "--process", "postgres", "--listeners"]);
         assert_eq!(output.code, 0, "{output:?}");
+        // An argument that is the name, never part of one.
+        let output = history(&["5432", "--process", "with space", "--listeners"]);
+        assert_eq!(output.code, 0, "{output:?}");
+        let output = history(&["5432", "--process", "with", "--listeners"]);
+        assert_eq!(output.code, 1, "{output:?}");
     }
 
     /// Notices a writer gives, collected.
@@ -2109,8 +2115,9 @@ fn store_errors_say_their_cause_once() {
     );
     assert_eq!(output.code, 2, "{output:?}");
     assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
-    assert_eq!(output.stderr.matches("Permission denied").count(), 1, "{output:?}");
-    assert!(output.stderr.starts_with(&format!("porthole: {}", path.display())), "{output:?}");
+    assert_eq!(output.stderr.matches("may not read").count(), 1, "{output:?}");
+    let said = format!("porthole: this user may not read {}: ", path.display());
+    assert!(output.stderr.starts_with(&said), "{output:?}");
 }
 
 /// A readable copy of a store in a directory the reader may not write (SQLite
@@ -3047,14 +3054,42 @@ fn a_user_is_told_where_the_recorders_store_is() {
     assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
     assert!(output.stderr.contains("which this user may not read"), "{output:?}");
     let line = quoted_command(&output.stderr);
+    let rerun = as_root_beside(var_lib.path(), line);
+    assert_eq!(rerun.code, 0, "{line}: {rerun:?}");
+    assert!(rerun.stdout.contains("postgres (pid 812, user alice)"), "{rerun:?}");
+
+    // Named by --store, or found through a HOME that is not the user's:
+    // one line, and root's command line names the store (root's default
+    // is another file, and sudo drops PORTHOLE_STORE).
+    let store_text = "/var/lib/porthole/history.sqlite";
+    let typed = [&history[..], &["--store", store_text]].concat();
+    let variable = ["env", &format!("PORTHOLE_STORE={store_text}")];
+    let from_variable = [&variable[..], &history[..]].concat();
+    for args in [&typed, &from_variable] {
+        let output = as_nobody_beside(var_lib.path(), None, args);
+        assert_eq!(output.code, 2, "{output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+        assert!(
+            output.stderr.starts_with(&format!("porthole: this user may not read {store_text}: ")),
+            "{output:?}"
+        );
+        let line = quoted_command(&output.stderr);
+        assert_eq!(line.matches(" --store ").count(), 1, "{output:?}");
+        let rerun = as_root_beside(var_lib.path(), line);
+        assert_eq!(rerun.code, 0, "{line}: {rerun:?}");
+        assert!(rerun.stdout.contains("postgres (pid 812, user alice)"), "{rerun:?}");
+    }
+}
+
+/// Runs `line` (a command porthole printed, `sudo ` left off: the test
+/// is root) in a mount namespace of its own where `var_lib` is `/var/lib`.
+fn as_root_beside(var_lib: &Path, line: &str) -> Output {
     let as_root = line.strip_prefix("sudo ").unwrap_or(line);
     let mut rerun = Command::new("unshare");
     util::scrub(&mut rerun);
     rerun.args(["--mount", "--propagation", "private", "sh", "-c"]);
-    rerun.arg(format!(r#"mount --bind "$0" /var/lib && exec {as_root}"#)).arg(var_lib.path());
-    let rerun = util::run(&mut rerun);
-    assert_eq!(rerun.code, 0, "{line}: {rerun:?}");
-    assert!(rerun.stdout.contains("postgres (pid 812, user alice)"), "{rerun:?}");
+    rerun.arg(format!(r#"mount --bind "$0" /var/lib && exec {as_root}"#)).arg(var_lib);
+    util::run(&mut rerun)
 }
 
 // ------------------------------------------------------ deleted executables
@@ -3124,4 +3159,141 @@ fn a_deleted_executable_named(name: &str, escaped: &str) {
     let history_line =
         report.stdout.lines().find(|line| line.trim_start().starts_with("listening since"));
     assert!(history_line.is_some_and(|line| line.contains(&shown)), "{report:?}");
+}
+
+/// Listens on 127.0.0.1 (a port the kernel picks) and prints the port;
+/// once its executable (argument 1) is deleted, closes the listener and
+/// listens on the same port again, as a service reloading in place does,
+/// and prints `again`.
+const UPGRADED_UNDER_IT: &str = "import os, socket, sys, time\n\
+    def listen(port):\n    \
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n    \
+        s.bind(('127.0.0.1', port)); s.listen(); return s\n\
+    s = listen(0); port = s.getsockname()[1]\n\
+    print(port, flush=True)\n\
+    while os.path.exists(sys.argv[1]): time.sleep(0.01)\n\
+    s.close(); s = listen(port)\n\
+    print('again', flush=True); time.sleep(3600)";
+
+/// The deleted flag was read only when a process was first seen: a
+/// service whose executable an upgrade deleted while it ran was never
+/// flagged. A listener it closes and opens again afterwards is recorded
+/// with the flag, both going and coming, in `monitor --jsonl`, `history`
+/// and `history --json`; its first appearance keeps the flag it had then.
+fn an_executable_deleted_while_serving_is_flagged(capture: &str) {
+    let Some(netns) = util::Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let copy = directory.path().join("service");
+    std::fs::copy(util::python_binary(), &copy).unwrap();
+    let store = directory.path().join("history.sqlite");
+    let store_text = store.to_str().unwrap();
+    let monitor = crate::monitor::Monitor::start(
+        Some(&netns),
+        &["--capture", capture, "--no-alerts", "--store", store_text],
+    );
+    let copy_text = copy.to_str().unwrap();
+    let (server, mut ready) =
+        util::python_via(netns.command(copy_text), UPGRADED_UNDER_IT, &[copy_text]);
+    let port = util::wait_for_line(&mut ready);
+    let number: u16 = port.parse().unwrap();
+    let flags = |lines: &[serde_json::Value]| -> Vec<(String, bool)> {
+        crate::monitor::of_type(lines, "listener")
+            .into_iter()
+            .filter(|l| l["local_port"] == number)
+            .map(|l| {
+                let change = l["change"].as_str().unwrap_or_default().to_string();
+                (change, l["processes"][0]["exe_deleted"] == true)
+            })
+            .collect()
+    };
+    if !monitor.wait_for(|lines| !flags(lines).is_empty()) {
+        let (lines, stderr, _) = monitor.stop();
+        panic!("the listener was not recorded:\n{}\n{stderr}", crate::monitor::dump(&lines));
+    }
+    std::fs::remove_file(&copy).unwrap();
+    assert_eq!(util::wait_for_line(&mut ready), "again");
+    let expected = [
+        ("appeared".to_string(), false),
+        ("disappeared".to_string(), true),
+        ("appeared".to_string(), true),
+    ];
+    let recorded = monitor.wait_for(|lines| flags(lines).len() >= 3);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(recorded, "not every change was recorded:\n{}", crate::monitor::dump(&lines));
+    assert_eq!(flags(&lines), expected, "{}", crate::monitor::dump(&lines));
+
+    let output = history(&store, &[&port, "--listeners", "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let json = output.json();
+    let stored: Vec<(String, bool)> = json["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let change = l["change"].as_str().unwrap_or_default().to_string();
+            (change, l["processes"][0]["exe_deleted"] == true)
+        })
+        .collect();
+    assert_eq!(stored, expected, "{json:#}");
+    let output = history(&store, &[&port, "--listeners"]);
+    assert_eq!(output.code, 0, "{output:?}");
+    let shown = format!("service (deleted) (pid {}", server.pid());
+    assert_eq!(output.stdout.matches(&shown).count(), 2, "{output:?}");
+    assert!(output.stdout.contains(&format!("service (pid {}", server.pid())), "{output:?}");
+}
+
+#[test]
+fn an_executable_deleted_while_serving_is_flagged_in_netlink_mode() {
+    an_executable_deleted_while_serving_is_flagged("netlink");
+}
+
+#[test]
+fn an_executable_deleted_while_serving_is_flagged_in_ebpf_mode() {
+    if crate::monitor::ebpf_available() {
+        an_executable_deleted_while_serving_is_flagged("ebpf");
+    }
+}
+
+// ------------------------------------------------------ --process
+
+/// A script run by its interpreter (`python3 /srv/app.py`) is named
+/// `python3` and runs Python's executable: `--process app.py` found
+/// nothing. An argument that is NAME, or a path ending in `/NAME`, now
+/// matches; part of an argument does not (as `app` is no file name), and
+/// the name and the executable's file name match as before.
+#[test]
+fn a_script_is_found_by_its_file_name() {
+    let Some(netns) = util::Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let script = directory.path().join("app.py");
+    std::fs::write(&script, OLD_BUILD).unwrap();
+    let store = directory.path().join("history.sqlite");
+    let store_text = store.to_str().unwrap();
+    let monitor = crate::monitor::Monitor::start(
+        Some(&netns),
+        &["--capture", "netlink", "--no-alerts", "--store", store_text],
+    );
+    let run_script = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')";
+    let (server, mut ready) =
+        util::python_via(netns.command("python3"), run_script, &[script.to_str().unwrap()]);
+    let port = util::wait_for_line(&mut ready);
+    let number: u16 = port.parse().unwrap();
+    let seen = monitor.wait_for(|lines| {
+        crate::monitor::of_type(lines, "listener").iter().any(|l| l["local_port"] == number)
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(seen, "the listener was not recorded:\n{}", crate::monitor::dump(&lines));
+    let exe = std::fs::read_link(format!("/proc/{}/exe", server.pid())).unwrap();
+    let exe_name = exe.file_name().unwrap().to_str().unwrap().to_string();
+    for (name, found) in
+        [("app.py", true), ("app", false), ("python3", true), (exe_name.as_str(), true)]
+    {
+        let output = history(&store, &[&port, "--listeners", "--process", name]);
+        let code = if found { 0 } else { 1 };
+        assert_eq!(output.code, code, "--process {name}: {output:?}");
+        let pid = format!("(pid {}", server.pid());
+        assert_eq!(output.stdout.contains(&pid), found, "--process {name}: {output:?}");
+    }
 }

@@ -762,18 +762,31 @@ fn a_reused_pid_names_each_process_correctly() {
     assert!(tags.contains(&(6, "second".to_string())), "{tags:?}\n{}", dump(&lines));
 }
 
+/// IPv4 clients of a dual-stack listener (also those of IPv6 sockets
+/// connecting to `::ffff:127.0.0.1`) are recorded under their IPv4 address; `history localhost:PORT` finds the clients of 127.0.0.1 and of
+/// ::1 (RFC 6761, though this machine's /etc/hosts may name only one), and
+/// `[::ffff:127.0.0.1]:PORT` those of 127.0.0.1.
 fn ipv4_mapped_clients_match(capture: &str) {
     let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    let store_text = store.to_str().expect("utf-8 path").to_string();
     let port = unique_port();
     let (server, mut ready) = python_in(&netns, ECHO, &["::", &port.to_string()]);
     assert_eq!(wait_for_line(&mut ready), "ok");
-    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
-    let clients = run_clients(&netns, "127.0.0.1", port, 2);
-    let complete = monitor.wait_for(|lines| connections_to(lines, port).len() >= clients.len());
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture, "--store", &store_text]);
+    let mut clients = run_clients(&netns, "127.0.0.1", port, 2);
+    // An IPv6 socket connecting to the IPv4-mapped address is an IPv4
+    // client on the wire.
+    clients.extend(run_clients(&netns, "::ffff:127.0.0.1", port, 1));
+    let ipv6_clients = run_clients(&netns, "::1", port, 1);
+    let all = clients.len() + ipv6_clients.len();
+    let complete = monitor.wait_for(|lines| connections_to(lines, port).len() >= all);
     let (lines, stderr, code) = monitor.stop();
     assert_eq!(code, 0, "{stderr}");
     assert!(complete, "{}", dump(&lines));
-    for record in connections_to(&lines, port) {
+    let ipv4 = connections_to(&lines, port).into_iter().filter(|r| r["client_address"] != "::1");
+    for record in ipv4 {
         // The dual-stack server sees ::ffff:127.0.0.1; it is reported as
         // the IPv4 address the client used.
         assert_eq!(record["client_address"], "127.0.0.1", "{record}");
@@ -784,6 +797,25 @@ fn ipv4_mapped_clients_match(capture: &str) {
             assert!(clients.contains(&(pid as u32)), "{record}");
         }
     }
+    // Connections per server address (one group per client process).
+    let servers = |endpoint: &str| -> Vec<(String, u64)> {
+        let args = ["history", endpoint, "--connections", "--json", "--store", &store_text];
+        let output = porthole_run(&args);
+        assert_eq!(output.code, 0, "{endpoint}: {output:?}");
+        let json: Value = serde_json::from_str(&output.stdout).expect("JSON");
+        let mut servers = std::collections::BTreeMap::<String, u64>::new();
+        for group in json["clients"].as_array().expect("clients") {
+            let address = group["server_address"].as_str().unwrap_or("?").to_string();
+            *servers.entry(address).or_default() += group["connections"].as_u64().unwrap_or(0);
+        }
+        servers.into_iter().collect()
+    };
+    let both = vec![("127.0.0.1".to_string(), 3), ("::1".to_string(), 1)];
+    assert_eq!(servers(&format!("localhost:{port}")), both);
+    let ipv4 = vec![("127.0.0.1".to_string(), 3)];
+    assert_eq!(servers(&format!("[::ffff:127.0.0.1]:{port}")), ipv4);
+    assert_eq!(servers(&format!("127.0.0.1:{port}")), ipv4);
+    assert_eq!(servers(&format!("[::1]:{port}")), vec![("::1".to_string(), 1)]);
 }
 
 /// A client that sends "ping", reads the echo, and closes either in order
