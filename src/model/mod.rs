@@ -29,7 +29,7 @@ pub use audit::{
     ServiceIdentity, Severity,
 };
 pub use port::{
-    Connection, IanaRange, NamespaceMeaning, PortMeaning, PortReport, UnexpectedOwners,
+    Connection, IanaRange, NamespaceMeaning, PortMeaning, PortReport, TimeWaitEnd, UnexpectedOwners,
 };
 pub use ports::{PortListError, PortSet};
 
@@ -438,6 +438,21 @@ impl Socket {
     /// Remote port, 0 when not connected or for Unix sockets.
     pub fn remote_port(&self) -> u16 {
         self.remote.map_or(0, |address| address.port())
+    }
+
+    /// A TCP socket connected to itself: local and remote are the same
+    /// address and port (a simultaneous open on loopback, which a client
+    /// connecting to a free port in the ephemeral range can hit). No server
+    /// is involved, and the one socket is both ends.
+    pub fn connected_to_itself(&self) -> bool {
+        match (self.local, self.remote) {
+            (Some(local), Some(remote)) => {
+                local.port() == remote.port()
+                    && local.port() != 0
+                    && local.ip().to_canonical() == remote.ip().to_canonical()
+            }
+            _ => false,
+        }
     }
 
     /// Scope of the local address. A socket bound to the loopback device

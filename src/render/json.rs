@@ -402,6 +402,9 @@ pub struct PortReportRecord {
     pub local_ends: Vec<ConnectionRecord>,
     pub outbound: Vec<SocketRecord>,
     pub time_wait: usize,
+    /// Those TIME-WAIT connections, each with the listeners of this
+    /// machine it talked to (empty when its server is elsewhere or gone).
+    pub time_wait_connections: Vec<TimeWaitRecord>,
     /// TCP sockets bound to the port without listening (they hold it too).
     pub bound: Vec<SocketRecord>,
     pub meaning: MeaningRecord,
@@ -441,6 +444,17 @@ pub struct ConnectionRecord {
     pub near: Option<SocketRecord>,
     /// The other end, when it is on this machine.
     pub far: Option<SocketRecord>,
+    /// The near end is connected to itself (a TCP simultaneous open, same
+    /// address and port on both ends): `far` is null, no server is involved.
+    pub connected_to_itself: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimeWaitRecord {
+    /// The TIME-WAIT socket (no process holds it).
+    pub connection: SocketRecord,
+    /// Listeners of this machine where the connection arrived.
+    pub servers: Vec<SocketRecord>,
 }
 
 #[derive(Debug, Serialize)]
@@ -485,6 +499,7 @@ impl PortReportRecord {
         let connection = |c: &Connection| ConnectionRecord {
             near: c.near.as_ref().map(socket),
             far: c.far.as_ref().map(socket),
+            connected_to_itself: c.near.as_ref().is_some_and(Socket::connected_to_itself),
         };
         PortReportRecord {
             schema_version: SCHEMA_VERSION,
@@ -503,6 +518,14 @@ impl PortReportRecord {
             local_ends: report.local_ends.iter().map(connection).collect(),
             outbound: report.outbound.iter().map(socket).collect(),
             time_wait: report.time_wait,
+            time_wait_connections: report
+                .time_wait_ends
+                .iter()
+                .map(|end| TimeWaitRecord {
+                    connection: socket(&end.socket),
+                    servers: end.servers.iter().map(socket).collect(),
+                })
+                .collect(),
             bound: report.bound.iter().map(socket).collect(),
             meaning: MeaningRecord::from_meaning(&report.meaning),
             namespace_meanings: report

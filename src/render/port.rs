@@ -290,6 +290,17 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             if let Some(near) = &connection.near {
                 let peer = near.remote.map_or_else(|| "?".into(), |r| r.to_string());
                 let who = owners_text(report, near);
+                if near.connected_to_itself() {
+                    // A simultaneous open: no server, and the port stays
+                    // taken until this one socket closes.
+                    writeln!(
+                        out,
+                        "  a {} connection of {who} to itself ({peer} on both ends, a simultaneous open: no server is involved) [{}]",
+                        near.protocol,
+                        near.state.ss_name()
+                    )?;
+                    continue;
+                }
                 let server = connection
                     .far
                     .as_ref()
@@ -338,6 +349,33 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             "{} TIME-WAIT socket(s) on this port: no process; until they expire (60 s after the close) a new server binds it only if it and the server that closed them both set SO_REUSEADDR (porthole check --bind tells which)",
             report.time_wait
         )?;
+        // Each closed connection, and the server it talked to where that
+        // one listens here: a port from a log is named even after the
+        // client is gone.
+        let (rows, more) = bounded(&report.time_wait_ends, |end| end.socket.state);
+        for end in rows {
+            let peer = end.socket.remote.map_or_else(|| "?".into(), |r| r.to_string());
+            let servers: Vec<String> = end
+                .servers
+                .iter()
+                .filter(|server| !server.owners.is_empty())
+                .map(|server| owners_text(report, server))
+                .collect();
+            let server = if servers.is_empty() {
+                String::new()
+            } else {
+                format!(" (server: {})", servers.join(", "))
+            };
+            writeln!(
+                out,
+                "  a closed {} connection from {} to {peer}{server}",
+                end.socket.protocol,
+                local_label(&end.socket)
+            )?;
+        }
+        if let Some(more) = more {
+            writeln!(out, "  {more}")?;
+        }
     }
 
     writeln!(out)?;

@@ -1085,3 +1085,81 @@ fn a_port_written_as_lsof_ss_or_fuser_write_it_is_taken() {
         format!("porthole: '{port}/tcp': /tcp after the port and --udp ask for both; give one\n")
     );
 }
+
+/// A TCP socket that connected to itself (bound, then connected to its own
+/// address: a simultaneous open) is the one end of its connection: it is
+/// not said to be served by itself, and the JSON marks it.
+#[test]
+fn a_socket_connected_to_itself_is_said_to_be_so_not_served_by_itself() {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    let own = socket.local_addr().unwrap();
+    socket.connect(&own).expect("a simultaneous open with itself");
+    let port = own.as_socket().unwrap().port();
+    let output = porthole_run(&[&format!("127.0.0.1:{port}")]);
+    assert_eq!(output.code, 0, "it holds the port: {output:?}");
+    assert!(
+        output.stdout.contains(&format!("to itself (127.0.0.1:{port} on both ends")),
+        "{}",
+        output.stdout
+    );
+    assert!(!output.stdout.contains("served by"), "{}", output.stdout);
+    let report = porthole_run(&[&port.to_string(), "--json"]).json();
+    let ends = report["local_ends"].as_array().unwrap();
+    assert_eq!(ends.len(), 1, "{report:#}");
+    assert_eq!(ends[0]["connected_to_itself"], true, "{report:#}");
+    assert!(ends[0]["far"].is_null(), "{report:#}");
+}
+
+/// The source port of a client connection that closed (TIME-WAIT, no
+/// process left) names the connection and the server it talked to, in
+/// text and JSON; the port is not held.
+#[test]
+fn a_closed_client_port_in_time_wait_names_its_connection_and_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server_port = listener.local_addr().unwrap().port();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let client_port = client.local_addr().unwrap().port();
+    let (accepted, _) = listener.accept().unwrap();
+    // The client closes first, so its end is the one left in TIME-WAIT.
+    drop(client);
+    let mut buffer = [0u8; 1];
+    assert_eq!(std::io::Read::read(&mut &accepted, &mut buffer).unwrap(), 0, "the client's FIN");
+    drop(accepted);
+    let endpoint = format!("127.0.0.1:{client_port}");
+    let mut report = serde_json::Value::Null;
+    let ours = |report: &serde_json::Value| -> Vec<serde_json::Value> {
+        report["time_wait_connections"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter(|c| c["connection"]["remote_port"] == server_port)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let settled = crate::util::eventually(std::time::Duration::from_secs(30), || {
+        report = porthole_run(&[&endpoint, "--json"]).json();
+        !ours(&report).is_empty()
+    });
+    assert!(settled, "the client's end never showed in TIME-WAIT: {report:#}");
+    let ours = ours(&report);
+    assert_eq!(ours.len(), 1, "{report:#}");
+    let pids: Vec<u64> = ours[0]["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|server| server["processes"].as_array().unwrap())
+        .map(|process| process["pid"].as_u64().unwrap())
+        .collect();
+    assert!(crate::util::only_this_process_and_its_children(&pids), "{report:#}");
+    let text = porthole_run(&[&endpoint]);
+    assert!(
+        text.stdout.contains(&format!(
+            "a closed tcp connection from 127.0.0.1:{client_port} to 127.0.0.1:{server_port} (server: "
+        )),
+        "{}",
+        text.stdout
+    );
+}
