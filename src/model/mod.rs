@@ -794,6 +794,33 @@ pub struct Visibility {
     pub vanished_processes: usize,
     /// Namespaces that could not be entered or read.
     pub unreadable_namespaces: usize,
+    /// Unix sockets holding descriptors sent with `SCM_RIGHTS` and not yet
+    /// received, looked for only when no process holds some socket and
+    /// nothing hides processes: such a socket may be one of them.
+    pub in_flight: Vec<InFlight>,
+}
+
+/// Descriptors in flight on one Unix socket: sent with `SCM_RIGHTS`, not
+/// yet received. The kernel says how many, not which files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    /// A process holding the Unix socket whose queue carries them.
+    pub pid: u32,
+    /// Its `comm` (another user's text).
+    pub name: String,
+    pub unix_inode: u64,
+    pub descriptors: u32,
+}
+
+impl InFlight {
+    /// `2 descriptor(s) in flight on a Unix socket (inode 7) held by
+    /// python3 (pid 12)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} descriptor(s) in flight on a Unix socket (inode {}) held by {} (pid {})",
+            self.descriptors, self.unix_inode, self.name, self.pid
+        )
+    }
 }
 
 impl Visibility {
@@ -809,7 +836,11 @@ impl Visibility {
         if shown == 0 {
             return None;
         }
-        let reasons: Vec<String> = self.owner_gaps.iter().map(OwnerGap::describe).collect();
+        let mut reasons: Vec<String> = self.owner_gaps.iter().map(OwnerGap::describe).collect();
+        if !self.in_flight.is_empty() {
+            let places: Vec<String> = self.in_flight.iter().map(InFlight::describe).collect();
+            reasons.push(format!("right now {}, which may be them", places.join(", ")));
+        }
         Some(format!(
             "{shown} socket(s) have no visible owner (shown as ?): {}",
             reasons.join("; ")

@@ -419,6 +419,19 @@ pub struct PortReportRecord {
     /// Why those owners are not visible: `not_root`, `hidepid`,
     /// `other_pid_namespace`, `no_process`.
     pub hidden_owner_reasons: Vec<&'static str>,
+    /// With `no_process`: Unix sockets whose queues hold descriptors sent
+    /// with `SCM_RIGHTS` and not yet received, which may be those sockets.
+    pub in_flight: Vec<InFlightRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InFlightRecord {
+    /// A process holding the Unix socket.
+    pub pid: u32,
+    pub name: String,
+    pub unix_inode: u64,
+    /// How many descriptors are queued on it (the kernel does not say which).
+    pub descriptors: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -546,6 +559,17 @@ impl PortReportRecord {
             }),
             hidden_owners: report.visibility.sockets_without_visible_owner,
             hidden_owner_reasons: report.visibility.owner_gaps.iter().map(|g| g.code()).collect(),
+            in_flight: report
+                .visibility
+                .in_flight
+                .iter()
+                .map(|place| InFlightRecord {
+                    pid: place.pid,
+                    name: place.name.clone(),
+                    unix_inode: place.unix_inode,
+                    descriptors: place.descriptors,
+                })
+                .collect(),
         }
     }
 }

@@ -100,8 +100,23 @@ fn owners_text(report: &PortReport, socket: &Socket) -> String {
             "no process".into()
         } else {
             if report.visibility.owner_gaps == [crate::model::OwnerGap::NoProcess] {
-                // `?` as the stderr note says, which explains it.
-                "? (no process holds it: only the kernel)".into()
+                let places: Vec<String> = report
+                    .visibility
+                    .in_flight
+                    .iter()
+                    .map(|place| format!("{} (pid {})", Foreign(&place.name), place.pid))
+                    .collect();
+                if places.is_empty() {
+                    // `?` as the stderr note says, which explains it.
+                    "? (no process holds it: only the kernel)".into()
+                } else {
+                    // The kernel says how many descriptors a queue holds,
+                    // not which: "may be".
+                    format!(
+                        "? (no process holds it: it may be in flight on a Unix socket held by {})",
+                        places.join(", ")
+                    )
+                }
             } else {
                 // Why is said once, on stderr (see `Visibility::owner_note`).
                 "? (owner not visible)".into()

@@ -1163,3 +1163,47 @@ fn a_closed_client_port_in_time_wait_names_its_connection_and_server() {
         text.stdout
     );
 }
+
+/// A listener sent over a Unix socket with `SCM_RIGHTS`, its sender's copy
+/// closed, not yet received: no process holds it. `porthole PORT` says so
+/// and names the process holding the Unix socket it may be queued on (its
+/// name, another user's text, escaped); `ls` says the same on stderr, and
+/// the JSON lists that socket under `in_flight`.
+#[test]
+fn a_listener_in_flight_on_a_unix_socket_names_the_socket_s_holder() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    let port = crate::util::unique_port();
+    let (_sender, mut ready) = crate::util::python_in(
+        &netns,
+        "import ctypes, socket, sys, time\n\
+         ctypes.CDLL(None).prctl(15, b'\\x1b[31mev\\xe2\\x80\\xaeil', 0, 0, 0)\n\
+         queue, keep = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+         listener = socket.socket(); listener.bind(('127.0.0.1', int(sys.argv[1]))); listener.listen()\n\
+         socket.send_fds(queue, [b'x'], [listener.fileno()])\n\
+         listener.close(); queue.close()\n\
+         print('ok', flush=True); time.sleep(120)",
+        &[&port.to_string()],
+    );
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let output = netns.porthole(&[&port.to_string()]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stdout.contains(
+            "? (no process holds it: it may be in flight on a Unix socket held by \\x1b[31mev\\u202eil (pid "
+        ),
+        "{}",
+        output.stdout
+    );
+    assert!(!output.stdout.contains('\x1b') && !output.stderr.contains('\x1b'), "{output:?}");
+    let report = netns.porthole(&[&port.to_string(), "--json"]).json();
+    let in_flight = report["in_flight"].as_array().expect("in_flight");
+    assert_eq!(in_flight.len(), 1, "{report:#}");
+    assert_eq!(in_flight[0]["descriptors"], 1, "{report:#}");
+    assert_eq!(in_flight[0]["name"], "\u{1b}[31mev\u{202e}il", "{report:#}");
+    assert!(report["listeners"][0]["processes"].as_array().unwrap().is_empty(), "{report:#}");
+    let listing = netns.porthole(&["ls"]);
+    assert!(
+        listing.stderr.contains("1 descriptor(s) in flight on a Unix socket (inode "),
+        "{listing:?}"
+    );
+}
