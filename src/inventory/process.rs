@@ -112,6 +112,10 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
     let (unit, container) = parse_cgroup(&cgroup);
     let unit_manager_uid = user_manager_uid(&cgroup);
     let start_time = cache.boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks());
+    // The environment the process was started with; another user's is
+    // refused without root, and then nothing is claimed.
+    let listen_fds =
+        std::fs::read(format!("{base}/environ")).ok().and_then(|e| socket_activation(&e, pid));
     Some(Process {
         pid,
         name: parsed.name,
@@ -128,7 +132,24 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         unit,
         unit_manager_uid,
         container,
+        listen_fds,
     })
+}
+
+/// `LISTEN_FDS` of a process started by socket activation: its initial
+/// environment (`/proc/PID/environ`, NUL-separated) sets `LISTEN_PID` to
+/// `pid` itself. A launcher that hands sockets on sets `LISTEN_PID` to
+/// its child, so a process that merely inherited the variables (a child
+/// of the service, the launcher's own parent) does not count.
+/// See: <https://www.freedesktop.org/software/systemd/man/latest/sd_listen_fds.html>
+fn socket_activation(environ: &[u8], pid: u32) -> Option<u32> {
+    let value = |name: &[u8]| {
+        environ.split(|&byte| byte == 0).find_map(|entry| {
+            let rest = entry.strip_prefix(name)?.strip_prefix(b"=")?;
+            std::str::from_utf8(rest).ok()?.parse::<u32>().ok()
+        })
+    };
+    (value(b"LISTEN_PID")? == pid).then(|| value(b"LISTEN_FDS")).flatten().filter(|&n| n > 0)
 }
 
 /// Whether `pid` is PID 1 of a PID namespace below the reader's, and if so
@@ -331,6 +352,16 @@ fn clock_ticks() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_activation_is_the_process_named_in_listen_pid() {
+        let environ = b"PATH=/usr/bin\0LISTEN_PID=42\0LISTEN_FDS=2\0LISTEN_FDNAMES=a:b\0";
+        assert_eq!(socket_activation(environ, 42), Some(2));
+        // A child or parent that inherited the variables is not the service.
+        assert_eq!(socket_activation(environ, 43), None);
+        assert_eq!(socket_activation(b"LISTEN_FDS=1\0", 42), None);
+        assert_eq!(socket_activation(b"LISTEN_PID=42\0LISTEN_FDS=0\0", 42), None);
+    }
 
     #[test]
     fn a_thread_s_status_names_its_process() {

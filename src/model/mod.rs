@@ -619,6 +619,12 @@ pub struct Process {
     pub unit_manager_uid: Option<u32>,
     /// Container id (Docker, Podman, containerd) when the cgroup names one.
     pub container: Option<String>,
+    /// Started by socket activation (systemd, `systemd-socket-activate`,
+    /// inetd-like launchers): its environment names it in `LISTEN_PID`,
+    /// and this is `LISTEN_FDS`, the sockets it was handed from descriptor
+    /// 3 on. Of the processes holding such a socket, this one is the
+    /// service; `None` when not, or its environment cannot be read.
+    pub listen_fds: Option<u32>,
 }
 
 impl Process {

@@ -269,6 +269,10 @@ pub struct ProcessRecord {
     pub state: String,
     pub unit: Option<String>,
     pub container: Option<String>,
+    /// Started by socket activation (`LISTEN_PID` names it): the number of
+    /// sockets it was handed (`LISTEN_FDS`); `null` otherwise. Of several
+    /// processes holding one socket, this one is the service.
+    pub listen_fds: Option<u32>,
     #[serde(flatten)]
     pub bytes: ProcessBytes,
 }
@@ -290,6 +294,7 @@ impl ProcessRecord {
             state: process.state.to_string(),
             unit: process.unit.clone(),
             container: process.container.clone(),
+            listen_fds: process.listen_fds,
             bytes: ProcessBytes::of(&process.name, process.exe.as_deref(), &process.cmdline),
         }
     }

@@ -123,7 +123,29 @@ fn owners_text(report: &PortReport, socket: &Socket) -> String {
             }
         };
     }
-    socket.owners.iter().map(|pid| process_label(report, *pid)).collect::<Vec<_>>().join(", ")
+    // With socket activation a launcher that stays (systemd, an inetd)
+    // holds the socket beside the service it started: say which is which.
+    let activated = |pid: u32| report.processes.get(&pid).and_then(|p| p.listen_fds).is_some();
+    let service = socket.owners.iter().copied().find(|pid| activated(*pid));
+    socket
+        .owners
+        .iter()
+        .map(|&pid| {
+            let label = process_label(report, pid);
+            if activated(pid) {
+                format!("{label}: the service, started with this socket (LISTEN_PID)")
+            } else if let Some(service) =
+                service.filter(|s| report.processes.get(s).is_some_and(|p| p.parent_pid == pid))
+            {
+                // Its parent: the launcher. Any other holder (a worker the
+                // service forked) is not labelled.
+                format!("{label}: started pid {service} with it")
+            } else {
+                label
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The namespace of a socket as `ls --netns all` shows it: its inode and

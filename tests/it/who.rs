@@ -878,32 +878,6 @@ fn netns_all_pairs_a_client_in_another_namespace_through_a_veth() {
     assert!(!text.stdout.contains("Outbound"), "{}", text.stdout);
 }
 
-/// A listener whose only descriptor is in flight in an `SCM_RIGHTS` message
-/// nobody received is held by the kernel alone. The row shows `?`, as the
-/// one stderr line that explains it says ("shown as ?"); it said "none".
-#[test]
-fn a_listener_only_the_kernel_holds_is_shown_as_the_note_says() {
-    if !crate::util::is_root() {
-        // Without root every unseen owner may be another user's.
-        crate::util::skip("telling a kernel-held socket apart needs root");
-        return;
-    }
-    let code = "import array,socket,time\n\
-                a,b=socket.socketpair()\n\
-                l=socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
-                port=l.getsockname()[1]\n\
-                a.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [l.fileno()]))])\n\
-                l.close(); a.close()\n\
-                print(port, flush=True); time.sleep(120)";
-    let (_holder, mut out) = python(code, &[]);
-    let port = wait_for_line(&mut out);
-    let output = porthole_run(&[&port]);
-    assert_eq!(output.code, 0, "{output:?}");
-    assert!(output.stdout.contains("? (no process holds it: only the kernel)"), "{output:?}");
-    assert!(output.stderr.contains("(shown as ?)"), "{output:?}");
-    assert!(output.stderr.contains("no process holds them"), "{output:?}");
-}
-
 /// Sockets on one address: an `SO_REUSEPORT` group of two processes is one
 /// service and is said to be one; two processes on one address bound to
 /// two interfaces are two services, and clients reach one or the other.
@@ -1165,7 +1139,8 @@ fn a_closed_client_port_in_time_wait_names_its_connection_and_server() {
 }
 
 /// A listener sent over a Unix socket with `SCM_RIGHTS`, its sender's copy
-/// closed, not yet received: no process holds it. `porthole PORT` says so
+/// closed, not yet received: no process holds it. The row shows `?`, as the
+/// one stderr line that explains it says ("shown as ?"; it said "none"),
 /// and names the process holding the Unix socket it may be queued on (its
 /// name, another user's text, escaped); `ls` says the same on stderr, and
 /// the JSON lists that socket under `in_flight`.
@@ -1195,6 +1170,7 @@ fn a_listener_in_flight_on_a_unix_socket_names_the_socket_s_holder() {
         output.stdout
     );
     assert!(!output.stdout.contains('\x1b') && !output.stderr.contains('\x1b'), "{output:?}");
+    assert!(output.stderr.contains("(shown as ?): no process holds them"), "{output:?}");
     let report = netns.porthole(&[&port.to_string(), "--json"]).json();
     let in_flight = report["in_flight"].as_array().expect("in_flight");
     assert_eq!(in_flight.len(), 1, "{report:#}");
@@ -1205,5 +1181,64 @@ fn a_listener_in_flight_on_a_unix_socket_names_the_socket_s_holder() {
     assert!(
         listing.stderr.contains("1 descriptor(s) in flight on a Unix socket (inode "),
         "{listing:?}"
+    );
+}
+
+/// Socket activation with a launcher that stays (as systemd does): the
+/// launcher binds, starts the service with the socket as descriptor 3 and
+/// `LISTEN_PID`/`LISTEN_FDS` set, and keeps its own copy. Both hold the
+/// listener; the service is the one `LISTEN_PID` names, and the launcher is
+/// said to have started it.
+#[test]
+fn a_socket_activated_service_is_told_from_the_launcher_that_started_it() {
+    let code = "import ctypes, os, signal, socket, sys, time\n\
+                l=socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
+                child=os.fork()\n\
+                if child == 0:\n\
+                \x20   ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n\
+                \x20   os.dup2(l.fileno(), 3); os.set_inheritable(3, True)\n\
+                \x20   env=dict(os.environ, LISTEN_FDS='1', LISTEN_PID=str(os.getpid()))\n\
+                \x20   os.execve(sys.executable, [sys.executable, '-c', 'import time; time.sleep(120)'], env)\n\
+                print(l.getsockname()[1], child, flush=True); time.sleep(120)";
+    let (launcher, mut out) = python(code, &[]);
+    let line = wait_for_line(&mut out);
+    let (port, service) = line.split_once(' ').expect("port and pid");
+    let listener_pids = |report: &serde_json::Value| -> Vec<(u64, serde_json::Value)> {
+        report["listeners"][0]["processes"]
+            .as_array()
+            .map(|all| {
+                all.iter().map(|p| (p["pid"].as_u64().unwrap(), p["listen_fds"].clone())).collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut report = serde_json::Value::Null;
+    // The service holds the socket once it has exec'd with its environment.
+    let started = crate::util::eventually(std::time::Duration::from_secs(30), || {
+        report = porthole_run(&[port, "--json"]).json();
+        listener_pids(&report).iter().any(|(_, fds)| *fds == 1)
+    });
+    assert!(started, "{report:#}");
+    let mut pids = listener_pids(&report);
+    pids.sort_by_key(|(pid, _)| *pid);
+    let mut expected = vec![
+        (u64::from(launcher.pid()), serde_json::Value::Null),
+        (service.parse::<u64>().unwrap(), serde_json::json!(1)),
+    ];
+    expected.sort_by_key(|(pid, _)| *pid);
+    assert_eq!(pids, expected, "{report:#}");
+    let text = porthole_run(&[port]).stdout;
+    // Each owner's label, up to the next owner.
+    let label_of = |pid: &str| -> String {
+        let start = text.find(&format!("(pid {pid},")).unwrap_or_else(|| panic!("{text}"));
+        text[start..].split(", python3 (").next().unwrap_or_default().to_string()
+    };
+    assert!(
+        label_of(service).contains("): the service, started with this socket (LISTEN_PID)"),
+        "{text}"
+    );
+    assert!(
+        label_of(&launcher.pid().to_string())
+            .contains(&format!("): started pid {service} with it")),
+        "{text}"
     );
 }
