@@ -87,6 +87,7 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
     let parsed = parse_stat(&stat)?;
     let status = read_text(&format!("{base}/status")).unwrap_or_default();
     let uid = parse_status_uid(&status).unwrap_or(u32::MAX);
+    let namespace_pid = parse_status_namespace_pid(&status);
     let cmdline =
         std::fs::read(format!("{base}/cmdline")).map(|b| split_cmdline(&b)).unwrap_or_default();
     let (exe, exe_deleted) = match std::fs::read_link(format!("{base}/exe")) {
@@ -133,7 +134,21 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         unit_manager_uid,
         container,
         listen_fds,
+        namespace_pid,
     })
+}
+
+/// The innermost pid of `NSpid:` in `/proc/PID/status` (one pid per PID
+/// namespace, from the one `/proc` belongs to inward) when the process
+/// lives in a namespace below that one; `None` in the same namespace.
+fn parse_status_namespace_pid(status: &str) -> Option<u32> {
+    let pids: Vec<u32> = status
+        .lines()
+        .find_map(|line| line.strip_prefix("NSpid:"))?
+        .split_ascii_whitespace()
+        .filter_map(|pid| pid.parse().ok())
+        .collect();
+    (pids.len() > 1).then(|| pids.last().copied()).flatten()
 }
 
 /// `LISTEN_FDS` of a process started by socket activation: its initial
@@ -352,6 +367,13 @@ fn clock_ticks() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pid_inside_a_nested_pid_namespace_is_the_last_of_nspid() {
+        assert_eq!(parse_status_namespace_pid("Name:\tx\nNSpid:\t24533\t1\n"), Some(1));
+        assert_eq!(parse_status_namespace_pid("Name:\tx\nNSpid:\t24533\n"), None);
+        assert_eq!(parse_status_namespace_pid("Name:\tx\n"), None);
+    }
 
     #[test]
     fn socket_activation_is_the_process_named_in_listen_pid() {

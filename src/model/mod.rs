@@ -625,6 +625,10 @@ pub struct Process {
     /// 3 on. Of the processes holding such a socket, this one is the
     /// service; `None` when not, or its environment cannot be read.
     pub listen_fds: Option<u32>,
+    /// Its pid inside its own PID namespace (a container, `unshare -p`)
+    /// when that namespace is below porthole's: `pid` stays the pid here,
+    /// which signals and `/proc` take; this is the one its logs show.
+    pub namespace_pid: Option<u32>,
 }
 
 impl Process {

@@ -273,6 +273,9 @@ pub struct ProcessRecord {
     /// sockets it was handed (`LISTEN_FDS`); `null` otherwise. Of several
     /// processes holding one socket, this one is the service.
     pub listen_fds: Option<u32>,
+    /// Its pid inside its own PID namespace when that is below porthole's
+    /// (`pid` is the pid here); `null` otherwise.
+    pub namespace_pid: Option<u32>,
     #[serde(flatten)]
     pub bytes: ProcessBytes,
 }
@@ -295,6 +298,7 @@ impl ProcessRecord {
             unit: process.unit.clone(),
             container: process.container.clone(),
             listen_fds: process.listen_fds,
+            namespace_pid: process.namespace_pid,
             bytes: ProcessBytes::of(&process.name, process.exe.as_deref(), &process.cmdline),
         }
     }

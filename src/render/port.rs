@@ -75,6 +75,10 @@ fn process_label(report: &PortReport, pid: u32) -> String {
 fn describe_process(process: &Process) -> String {
     // Name, user, unit and container are other users' text.
     let mut text = format!("{} (pid {}", Foreign(&process.shown_name()), process.pid);
+    if let Some(inner) = process.namespace_pid {
+        // The pid here comes first: it is what `kill` and `/proc` take.
+        text.push_str(&format!(", pid {inner} in its PID namespace"));
+    }
     if let Some(user) = &process.user {
         text.push_str(&format!(", user {}", Foreign(user)));
     }

@@ -1242,3 +1242,34 @@ fn a_socket_activated_service_is_told_from_the_launcher_that_started_it() {
         "{text}"
     );
 }
+
+/// An owner in a PID namespace of its own (`unshare -p -f --mount-proc`):
+/// the pid shown is the pid here, which `kill` and `/proc` take, and the
+/// pid inside its namespace, the one its logs show, is labelled as such.
+#[test]
+fn an_owner_in_its_own_pid_namespace_shows_both_pids_labelled() {
+    if !crate::util::is_root() {
+        crate::util::skip("a PID namespace needs root");
+        return;
+    }
+    let mut unshare = std::process::Command::new("unshare");
+    unshare.args(["-p", "-f", "--mount-proc", "--kill-child"]).arg(crate::util::python_binary());
+    let (_owner, mut out) = crate::util::python_via(
+        unshare,
+        "import os, socket, time\n\
+         l=socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
+         print(l.getsockname()[1], os.getpid(), flush=True); time.sleep(120)",
+        &[],
+    );
+    let line = wait_for_line(&mut out);
+    let (port, inner) = line.split_once(' ').expect("port and pid");
+    assert_eq!(inner, "1", "the first process of a new PID namespace");
+    let report = porthole_run(&[port, "--json"]).json();
+    let owner = &report["listeners"][0]["processes"][0];
+    let host_pid = owner["pid"].as_u64().expect("a pid here");
+    assert_ne!(host_pid, 1, "{report:#}");
+    assert!(std::path::Path::new(&format!("/proc/{host_pid}")).exists(), "{report:#}");
+    assert_eq!(owner["namespace_pid"], 1, "{report:#}");
+    let text = porthole_run(&[port]).stdout;
+    assert!(text.contains(&format!("(pid {host_pid}, pid 1 in its PID namespace")), "{text}");
+}
