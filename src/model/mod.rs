@@ -889,6 +889,14 @@ pub enum OwnerGap {
         /// even list them).
         unreadable_processes: usize,
     },
+    /// Not running as root, and processes of porthole's own user refused
+    /// their fd tables too: a program that is not dumpable (setuid or
+    /// setgid, or one that called `prctl(PR_SET_DUMPABLE, 0)`) hides its
+    /// descriptors, `exe` and environment from its own user.
+    OwnUserUnreadable {
+        /// Those processes, ascending.
+        pids: Vec<u32>,
+    },
     /// `/proc` is mounted with `hidepid`: other users' processes are not
     /// listed at all (root is exempt).
     HiddenProcesses {
@@ -916,6 +924,11 @@ impl OwnerGap {
             OwnerGap::NotRoot { unreadable_processes } => format!(
                 "not running as root, so {unreadable_processes} process(es) of other users could not be read; run as root to see them"
             ),
+            OwnerGap::OwnUserUnreadable { pids } => format!(
+                "{} process(es) of porthole's own user could not be read either (pid {}): a program that is not dumpable (setuid, or prctl PR_SET_DUMPABLE 0) hides its descriptors and executable from its own user; run as root to see them",
+                pids.len(),
+                pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            ),
             OwnerGap::HiddenProcesses { option } => format!(
                 "/proc is mounted with {option}, which hides other users' processes"
             ),
@@ -930,6 +943,7 @@ impl OwnerGap {
     pub fn code(&self) -> &'static str {
         match self {
             OwnerGap::NotRoot { .. } => "not_root",
+            OwnerGap::OwnUserUnreadable { .. } => "own_user_unreadable",
             OwnerGap::HiddenProcesses { .. } => "hidepid",
             OwnerGap::OtherPidNamespace => "other_pid_namespace",
             OwnerGap::NoProcess => "no_process",

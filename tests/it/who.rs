@@ -1147,20 +1147,14 @@ fn a_closed_client_port_in_time_wait_names_its_connection_and_server() {
 #[test]
 fn a_listener_in_flight_on_a_unix_socket_names_the_socket_s_holder() {
     let Some(netns) = crate::util::Netns::create() else { return };
-    let port = crate::util::unique_port();
-    let (_sender, mut ready) = crate::util::python_in(
-        &netns,
-        "import ctypes, socket, sys, time\n\
-         ctypes.CDLL(None).prctl(15, b'\\x1b[31mev\\xe2\\x80\\xaeil', 0, 0, 0)\n\
-         queue, keep = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
-         listener = socket.socket(); listener.bind(('127.0.0.1', int(sys.argv[1]))); listener.listen()\n\
-         socket.send_fds(queue, [b'x'], [listener.fileno()])\n\
-         listener.close(); queue.close()\n\
-         print('ok', flush=True); time.sleep(120)",
-        &[&port.to_string()],
+    // The sender names itself with control characters first.
+    let code = format!(
+        "import ctypes\nctypes.CDLL(None).prctl(15, b'\\x1b[31mev\\xe2\\x80\\xaeil', 0, 0, 0)\n{}",
+        crate::ls::IN_FLIGHT
     );
-    assert_eq!(wait_for_line(&mut ready), "ok");
-    let output = netns.porthole(&[&port.to_string()]);
+    let (_sender, mut ready) = crate::util::python_in(&netns, &code, &[]);
+    let port = wait_for_line(&mut ready);
+    let output = netns.porthole(&[&port]);
     assert_eq!(output.code, 0, "{output:?}");
     assert!(
         output.stdout.contains(
@@ -1171,7 +1165,7 @@ fn a_listener_in_flight_on_a_unix_socket_names_the_socket_s_holder() {
     );
     assert!(!output.stdout.contains('\x1b') && !output.stderr.contains('\x1b'), "{output:?}");
     assert!(output.stderr.contains("(shown as ?): no process holds them"), "{output:?}");
-    let report = netns.porthole(&[&port.to_string(), "--json"]).json();
+    let report = netns.porthole(&[&port, "--json"]).json();
     let in_flight = report["in_flight"].as_array().expect("in_flight");
     assert_eq!(in_flight.len(), 1, "{report:#}");
     assert_eq!(in_flight[0]["descriptors"], 1, "{report:#}");
