@@ -69,6 +69,7 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let mut report =
         port_report::build(settings.endpoint.to_string(), port, addresses, zone, snapshot, meaning);
     report.name_unresolved = name_unresolved;
+    port_report::attach_time_wait_servers(&mut report, &query);
     if settings.namespaces == NamespaceSelection::All {
         // Each namespace's rows are explained by its own sysctls.
         let inodes = port_report::other_namespaces_with_rows(&report);

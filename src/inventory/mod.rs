@@ -35,6 +35,7 @@ pub mod counters;
 pub mod destroy;
 pub mod ebpf;
 pub mod freezer;
+pub mod in_flight;
 pub mod iptables;
 pub mod mountinfo;
 pub mod namespaces;
@@ -52,7 +53,7 @@ pub mod visibility;
 use std::collections::BTreeMap;
 
 use crate::model::PortSet;
-use crate::model::{Family, Protocol, Snapshot, Socket, SocketState, Source, Visibility};
+use crate::model::{Family, OwnerGap, Protocol, Snapshot, Socket, SocketState, Source, Visibility};
 
 /// Errors of the inventory engine.
 #[derive(Debug, thiserror::Error)]
@@ -316,7 +317,18 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
         visibility.sockets_without_visible_owner =
             sockets.iter().filter(|s| s.inode != 0 && s.owners.is_empty()).count();
         if visibility.sockets_without_visible_owner > 0 {
-            visibility.owner_gaps = visibility::owner_gaps(scan.unreadable_processes);
+            visibility.owner_gaps =
+                visibility::owner_gaps(scan.unreadable_processes, &scan.unreadable_own_processes);
+            // Nothing hides processes, so no process holds those sockets: a
+            // descriptor in flight on a Unix socket of this namespace may be
+            // one of them, and the process holding that Unix socket is the
+            // one to name.
+            if visibility.owner_gaps == [OwnerGap::NoProcess]
+                && query.namespaces == NamespaceSelection::Current
+                && query.named_namespace.is_none()
+            {
+                visibility.in_flight = in_flight::find();
+            }
         }
         for socket in &sockets {
             // Unix sockets carry no uid (u32::MAX).

@@ -74,6 +74,9 @@ pub struct OwnerScan {
     pub owners: OwnerIndex,
     /// Processes whose fd directory could not be read (permission).
     pub unreadable_processes: usize,
+    /// Those of them whose real uid is porthole's own (not dumpable),
+    /// ascending.
+    pub unreadable_own_processes: Vec<u32>,
     /// Processes that disappeared during the scan.
     pub vanished_processes: usize,
 }
@@ -144,6 +147,7 @@ fn scan_processes(wanted: &[u64], mappable: &[u64], limit: ScanLimit, pids: Vec<
     let mut rings = Vec::new();
     for partial in partials {
         result.unreadable_processes += partial.unreadable;
+        result.unreadable_own_processes.extend(partial.unreadable_own);
         result.vanished_processes += partial.vanished;
         pairs.extend(partial.hits);
         read.extend(partial.read);
@@ -189,6 +193,7 @@ fn scan_processes(wanted: &[u64], mappable: &[u64], limit: ScanLimit, pids: Vec<
         pairs.extend(mapping_owners(&read, left, limit));
     }
     result.owners = OwnerIndex::new(pairs);
+    result.unreadable_own_processes.sort_unstable();
     result
 }
 
@@ -239,6 +244,8 @@ struct Partial {
     /// it, fd): their registered files are read after the scan.
     rings: Vec<(u32, u32, u32)>,
     unreadable: usize,
+    /// Refused processes of porthole's own real uid.
+    unreadable_own: Vec<u32>,
     vanished: usize,
 }
 
@@ -277,6 +284,9 @@ fn scan_pids(shared: &Shared<'_>) -> Partial {
             Ok(fd) => fd,
             Err(Errno::ACCESS) | Err(Errno::PERM) => {
                 partial.unreadable += 1;
+                if own_user(pid) {
+                    partial.unreadable_own.push(pid);
+                }
                 continue;
             }
             Err(_) => {
@@ -291,6 +301,17 @@ fn scan_pids(shared: &Shared<'_>) -> Partial {
         }
     }
     partial
+}
+
+/// Whether `pid` runs as porthole's own real uid (`/proc/PID/status` is
+/// readable by everyone, even for a process that hides its fd table).
+/// Only read for processes that refused their fd table, without root.
+fn own_user(pid: u32) -> bool {
+    let own = rustix::process::getuid().as_raw();
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| super::process::parse_status_uid(&status))
+        .is_some_and(|uid| uid == own)
 }
 
 /// Buffers one scanning thread reuses for every process.

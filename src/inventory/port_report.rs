@@ -6,13 +6,16 @@
 //! Pure reasoning over a [`Snapshot`] the caller took (with
 //! [`Query::for_port`](super::Query::for_port)), so it is tested on
 //! constructed sockets; the command only resolves settings and renders.
+//! The one exception, [`attach_time_wait_servers`], takes a second,
+//! LISTEN-only look for the servers of connections that have closed.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
+use super::Query;
 use crate::model::{
-    Connection, ListenerKey, PortMeaning, PortReport, Protocol, Scope, Snapshot, Socket,
-    SocketState,
+    Connection, ListenerKey, PortMeaning, PortReport, PortSet, Protocol, Scope, Snapshot, Socket,
+    SocketState, TimeWaitEnd,
 };
 
 /// Resolves a host name the way clients do (getaddrinfo, all results in
@@ -44,14 +47,26 @@ fn client_of_local_listener(socket: &Socket, listeners: &[Socket]) -> bool {
         Protocol::Unix => false,
     };
     unpaired
-        && listeners.iter().any(|listener| {
-            listener.protocol == socket.protocol
-                && listener.net_namespace == socket.net_namespace
-                && listener.serves(remote)
-                && (remote.ip().to_canonical().is_loopback()
-                    || listener.local.map(|l| l.ip().to_canonical())
-                        == Some(remote.ip().to_canonical()))
-        })
+        && listeners
+            .iter()
+            .any(|listener| listens_for(listener, socket.protocol, socket.net_namespace, remote))
+}
+
+/// Whether `listener` is where a connection of `protocol` in `namespace`
+/// to `remote` arrived: a loopback address it serves, or the very address
+/// it is bound to (a wildcard listener does not make every destination
+/// local).
+fn listens_for(
+    listener: &Socket,
+    protocol: Protocol,
+    namespace: Option<u64>,
+    remote: SocketAddr,
+) -> bool {
+    listener.protocol == protocol
+        && listener.net_namespace == namespace
+        && listener.serves(remote)
+        && (remote.ip().to_canonical().is_loopback()
+            || listener.local.map(|l| l.ip().to_canonical()) == Some(remote.ip().to_canonical()))
 }
 
 /// Whether a connection to `ip` can arrive where `listener` listens: one
@@ -156,6 +171,11 @@ pub fn build(
         }
     };
     let peer_of = |socket: &Socket| -> Option<Socket> {
+        // A socket connected to itself has no other end: its swapped tuple
+        // is its own.
+        if socket.connected_to_itself() {
+            return None;
+        }
         let (local, remote) = (canonical(socket.local?), canonical(socket.remote?));
         if let Some(peer) = by_tuple.get(&(remote, local, socket.protocol, socket.net_namespace)) {
             return Some((*peer).clone());
@@ -193,10 +213,11 @@ pub fn build(
             }
         }
     }
-    let time_wait = sockets
+    let time_wait_ends: Vec<TimeWaitEnd> = sockets
         .iter()
         .filter(|s| s.state == SocketState::TimeWait && (s.local_port() == port))
-        .count();
+        .map(|socket| TimeWaitEnd { socket: socket.clone(), servers: Vec::new() })
+        .collect();
     let bound: Vec<Socket> = sockets
         .iter()
         .filter(|s| {
@@ -243,7 +264,8 @@ pub fn build(
         clients,
         local_ends,
         outbound,
-        time_wait,
+        time_wait: time_wait_ends.len(),
+        time_wait_ends,
         bound,
         meaning,
         namespace_meanings: Vec::new(),
@@ -254,6 +276,55 @@ pub fn build(
         unassigned: Vec::new(),
         only_loopback_addresses: false,
         name_unresolved: false,
+    }
+}
+
+/// The remote ports of the report's TIME-WAIT connections, ascending,
+/// each once (the asked port itself excepted: its listeners are in the
+/// report already).
+fn time_wait_remote_ports(report: &PortReport) -> Vec<u16> {
+    let mut ports: Vec<u16> = report
+        .time_wait_ends
+        .iter()
+        .map(|end| end.socket.remote_port())
+        .filter(|&remote| remote != 0 && remote != report.port)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// Names the servers the report's TIME-WAIT connections talked to, when
+/// they listen on this machine ([`TimeWaitEnd::servers`]): no process
+/// holds such a connection any more, and its server is what names it. One
+/// LISTEN-only dump (no walk of the established hash) per remote port, in
+/// the namespaces `base` selects; a dump that fails leaves those
+/// connections without servers.
+pub fn attach_time_wait_servers(report: &mut PortReport, base: &Query) {
+    for remote_port in time_wait_remote_ports(report) {
+        let query = Query {
+            listeners_only: true,
+            match_remote_port: false,
+            ports: Some(PortSet::single(remote_port)),
+            ..base.clone()
+        };
+        let Ok(snapshot) = super::snapshot(&query) else { continue };
+        for end in &mut report.time_wait_ends {
+            let Some(remote) = end.socket.remote.filter(|r| r.port() == remote_port) else {
+                continue;
+            };
+            let (protocol, namespace) = (end.socket.protocol, end.socket.net_namespace);
+            end.servers.extend(
+                snapshot
+                    .sockets
+                    .iter()
+                    .filter(|listener| listens_for(listener, protocol, namespace, remote))
+                    .cloned(),
+            );
+        }
+        for (pid, process) in snapshot.processes {
+            report.processes.entry(pid).or_insert(process);
+        }
     }
 }
 

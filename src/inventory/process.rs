@@ -87,6 +87,7 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
     let parsed = parse_stat(&stat)?;
     let status = read_text(&format!("{base}/status")).unwrap_or_default();
     let uid = parse_status_uid(&status).unwrap_or(u32::MAX);
+    let namespace_pid = parse_status_namespace_pid(&status);
     let cmdline =
         std::fs::read(format!("{base}/cmdline")).map(|b| split_cmdline(&b)).unwrap_or_default();
     let (exe, exe_deleted) = match std::fs::read_link(format!("{base}/exe")) {
@@ -112,6 +113,10 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
     let (unit, container) = parse_cgroup(&cgroup);
     let unit_manager_uid = user_manager_uid(&cgroup);
     let start_time = cache.boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks());
+    // The environment the process was started with; another user's is
+    // refused without root, and then nothing is claimed.
+    let listen_fds =
+        std::fs::read(format!("{base}/environ")).ok().and_then(|e| socket_activation(&e, pid));
     Some(Process {
         pid,
         name: parsed.name,
@@ -128,7 +133,38 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         unit,
         unit_manager_uid,
         container,
+        listen_fds,
+        namespace_pid,
     })
+}
+
+/// The innermost pid of `NSpid:` in `/proc/PID/status` (one pid per PID
+/// namespace, from the one `/proc` belongs to inward) when the process
+/// lives in a namespace below that one; `None` in the same namespace.
+fn parse_status_namespace_pid(status: &str) -> Option<u32> {
+    let pids: Vec<u32> = status
+        .lines()
+        .find_map(|line| line.strip_prefix("NSpid:"))?
+        .split_ascii_whitespace()
+        .filter_map(|pid| pid.parse().ok())
+        .collect();
+    (pids.len() > 1).then(|| pids.last().copied()).flatten()
+}
+
+/// `LISTEN_FDS` of a process started by socket activation: its initial
+/// environment (`/proc/PID/environ`, NUL-separated) sets `LISTEN_PID` to
+/// `pid` itself. A launcher that hands sockets on sets `LISTEN_PID` to
+/// its child, so a process that merely inherited the variables (a child
+/// of the service, the launcher's own parent) does not count.
+/// See: <https://www.freedesktop.org/software/systemd/man/latest/sd_listen_fds.html>
+fn socket_activation(environ: &[u8], pid: u32) -> Option<u32> {
+    let value = |name: &[u8]| {
+        environ.split(|&byte| byte == 0).find_map(|entry| {
+            let rest = entry.strip_prefix(name)?.strip_prefix(b"=")?;
+            std::str::from_utf8(rest).ok()?.parse::<u32>().ok()
+        })
+    };
+    (value(b"LISTEN_PID")? == pid).then(|| value(b"LISTEN_FDS")).flatten().filter(|&n| n > 0)
 }
 
 /// Whether `pid` is PID 1 of a PID namespace below the reader's, and if so
@@ -331,6 +367,23 @@ fn clock_ticks() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pid_inside_a_nested_pid_namespace_is_the_last_of_nspid() {
+        assert_eq!(parse_status_namespace_pid("Name:\tx\nNSpid:\t24533\t1\n"), Some(1));
+        assert_eq!(parse_status_namespace_pid("Name:\tx\nNSpid:\t24533\n"), None);
+        assert_eq!(parse_status_namespace_pid("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn socket_activation_is_the_process_named_in_listen_pid() {
+        let environ = b"PATH=/usr/bin\0LISTEN_PID=42\0LISTEN_FDS=2\0LISTEN_FDNAMES=a:b\0";
+        assert_eq!(socket_activation(environ, 42), Some(2));
+        // A child or parent that inherited the variables is not the service.
+        assert_eq!(socket_activation(environ, 43), None);
+        assert_eq!(socket_activation(b"LISTEN_FDS=1\0", 42), None);
+        assert_eq!(socket_activation(b"LISTEN_PID=42\0LISTEN_FDS=0\0", 42), None);
+    }
 
     #[test]
     fn a_thread_s_status_names_its_process() {

@@ -27,12 +27,23 @@ pub const INITIAL_PID_NAMESPACE: &str = "pid:[4026531836]";
 
 /// The reasons that apply on this machine, most likely first.
 /// `unreadable_processes` is the count of fd tables the scan was refused.
-pub fn owner_gaps(unreadable_processes: usize) -> Vec<OwnerGap> {
+/// `unreadable_own` are those of them that run as porthole's own user.
+pub fn owner_gaps(unreadable_processes: usize, unreadable_own: &[u32]) -> Vec<OwnerGap> {
     let root = rustix::process::geteuid().is_root();
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let pid_namespace = std::fs::read_link("/proc/self/ns/pid").ok();
     let initial = pid_namespace.map(|link| link.to_string_lossy() == INITIAL_PID_NAMESPACE);
-    judge(root, unreadable_processes, hidepid_option(&mountinfo), initial)
+    let mut gaps = judge(
+        root,
+        unreadable_processes.saturating_sub(unreadable_own.len()),
+        hidepid_option(&mountinfo),
+        initial,
+    );
+    if !root && !unreadable_own.is_empty() {
+        // Right after "not root": the same remedy, a different reason.
+        gaps.insert(1, OwnerGap::OwnUserUnreadable { pids: unreadable_own.to_vec() });
+    }
+    gaps
 }
 
 /// The decision, on gathered facts. `initial_pid_namespace` is `None` when

@@ -29,7 +29,7 @@ pub use audit::{
     ServiceIdentity, Severity,
 };
 pub use port::{
-    Connection, IanaRange, NamespaceMeaning, PortMeaning, PortReport, UnexpectedOwners,
+    Connection, IanaRange, NamespaceMeaning, PortMeaning, PortReport, TimeWaitEnd, UnexpectedOwners,
 };
 pub use ports::{PortListError, PortSet};
 
@@ -440,6 +440,21 @@ impl Socket {
         self.remote.map_or(0, |address| address.port())
     }
 
+    /// A TCP socket connected to itself: local and remote are the same
+    /// address and port (a simultaneous open on loopback, which a client
+    /// connecting to a free port in the ephemeral range can hit). No server
+    /// is involved, and the one socket is both ends.
+    pub fn connected_to_itself(&self) -> bool {
+        match (self.local, self.remote) {
+            (Some(local), Some(remote)) => {
+                local.port() == remote.port()
+                    && local.port() != 0
+                    && local.ip().to_canonical() == remote.ip().to_canonical()
+            }
+            _ => false,
+        }
+    }
+
     /// Scope of the local address. A socket bound to the loopback device
     /// (`SO_BINDTODEVICE` `lo`) only sees packets that arrive on `lo`, which
     /// only this host sends: it is loopback whatever address it is bound to
@@ -604,6 +619,16 @@ pub struct Process {
     pub unit_manager_uid: Option<u32>,
     /// Container id (Docker, Podman, containerd) when the cgroup names one.
     pub container: Option<String>,
+    /// Started by socket activation (systemd, `systemd-socket-activate`,
+    /// inetd-like launchers): its environment names it in `LISTEN_PID`,
+    /// and this is `LISTEN_FDS`, the sockets it was handed from descriptor
+    /// 3 on. Of the processes holding such a socket, this one is the
+    /// service; `None` when not, or its environment cannot be read.
+    pub listen_fds: Option<u32>,
+    /// Its pid inside its own PID namespace (a container, `unshare -p`)
+    /// when that namespace is below porthole's: `pid` stays the pid here,
+    /// which signals and `/proc` take; this is the one its logs show.
+    pub namespace_pid: Option<u32>,
 }
 
 impl Process {
@@ -779,6 +804,33 @@ pub struct Visibility {
     pub vanished_processes: usize,
     /// Namespaces that could not be entered or read.
     pub unreadable_namespaces: usize,
+    /// Unix sockets holding descriptors sent with `SCM_RIGHTS` and not yet
+    /// received, looked for only when no process holds some socket and
+    /// nothing hides processes: such a socket may be one of them.
+    pub in_flight: Vec<InFlight>,
+}
+
+/// Descriptors in flight on one Unix socket: sent with `SCM_RIGHTS`, not
+/// yet received. The kernel says how many, not which files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    /// A process holding the Unix socket whose queue carries them.
+    pub pid: u32,
+    /// Its `comm` (another user's text).
+    pub name: String,
+    pub unix_inode: u64,
+    pub descriptors: u32,
+}
+
+impl InFlight {
+    /// `2 descriptor(s) in flight on a Unix socket (inode 7) held by
+    /// python3 (pid 12)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} descriptor(s) in flight on a Unix socket (inode {}) held by {} (pid {})",
+            self.descriptors, self.unix_inode, self.name, self.pid
+        )
+    }
 }
 
 impl Visibility {
@@ -794,7 +846,11 @@ impl Visibility {
         if shown == 0 {
             return None;
         }
-        let reasons: Vec<String> = self.owner_gaps.iter().map(OwnerGap::describe).collect();
+        let mut reasons: Vec<String> = self.owner_gaps.iter().map(OwnerGap::describe).collect();
+        if !self.in_flight.is_empty() {
+            let places: Vec<String> = self.in_flight.iter().map(InFlight::describe).collect();
+            reasons.push(format!("right now {}, which may be them", places.join(", ")));
+        }
         Some(format!(
             "{shown} socket(s) have no visible owner (shown as ?): {}",
             reasons.join("; ")
@@ -833,6 +889,14 @@ pub enum OwnerGap {
         /// even list them).
         unreadable_processes: usize,
     },
+    /// Not running as root, and processes of porthole's own user refused
+    /// their fd tables too: a program that is not dumpable (setuid or
+    /// setgid, or one that called `prctl(PR_SET_DUMPABLE, 0)`) hides its
+    /// descriptors, `exe` and environment from its own user.
+    OwnUserUnreadable {
+        /// Those processes, ascending.
+        pids: Vec<u32>,
+    },
     /// `/proc` is mounted with `hidepid`: other users' processes are not
     /// listed at all (root is exempt).
     HiddenProcesses {
@@ -860,6 +924,11 @@ impl OwnerGap {
             OwnerGap::NotRoot { unreadable_processes } => format!(
                 "not running as root, so {unreadable_processes} process(es) of other users could not be read; run as root to see them"
             ),
+            OwnerGap::OwnUserUnreadable { pids } => format!(
+                "{} process(es) of porthole's own user could not be read either (pid {}): a program that is not dumpable (setuid, or prctl PR_SET_DUMPABLE 0) hides its descriptors and executable from its own user; run as root to see them",
+                pids.len(),
+                pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            ),
             OwnerGap::HiddenProcesses { option } => format!(
                 "/proc is mounted with {option}, which hides other users' processes"
             ),
@@ -874,6 +943,7 @@ impl OwnerGap {
     pub fn code(&self) -> &'static str {
         match self {
             OwnerGap::NotRoot { .. } => "not_root",
+            OwnerGap::OwnUserUnreadable { .. } => "own_user_unreadable",
             OwnerGap::HiddenProcesses { .. } => "hidepid",
             OwnerGap::OtherPidNamespace => "other_pid_namespace",
             OwnerGap::NoProcess => "no_process",

@@ -116,6 +116,17 @@ pub struct Connection {
     pub far: Option<Socket>,
 }
 
+/// A TIME-WAIT socket on the port asked about: a connection that closed,
+/// held by no process, and the server it talked to when that server
+/// listens on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeWaitEnd {
+    pub socket: Socket,
+    /// Listeners of the same namespace where the connection arrived (empty
+    /// when the server is elsewhere, gone, or was not looked up).
+    pub servers: Vec<Socket>,
+}
+
 /// Everything `porthole PORT` found about one port.
 #[derive(Debug, Clone)]
 pub struct PortReport {
@@ -144,6 +155,9 @@ pub struct PortReport {
     pub outbound: Vec<Socket>,
     /// TIME-WAIT sockets on the port: no process, but they can block a bind.
     pub time_wait: usize,
+    /// Those TIME-WAIT sockets themselves: the connections that closed,
+    /// which a log's port number may point at.
+    pub time_wait_ends: Vec<TimeWaitEnd>,
     /// TCP sockets bound to the port without listening or connecting (a
     /// port reservation such as `free --hold`, or a server between bind()
     /// and listen()): they block a bind as a listener does.

@@ -69,9 +69,9 @@ pub struct SocketRecord {
     pub peer_inode: Option<u64>,
     pub processes: Vec<ProcessRecord>,
     /// For a socket whose owner could not be found: why (`not_root`,
-    /// `hidepid`, `other_pid_namespace`, `no_process`), so that "nobody"
-    /// is not read as "no process"; `null` when its owners are known or
-    /// were not looked for.
+    /// `own_user_unreadable`, `hidepid`, `other_pid_namespace`,
+    /// `no_process`), so that "nobody" is not read as "no process"; `null`
+    /// when its owners are known or were not looked for.
     pub hidden_owner_reasons: Option<Vec<&'static str>>,
 }
 
@@ -269,6 +269,13 @@ pub struct ProcessRecord {
     pub state: String,
     pub unit: Option<String>,
     pub container: Option<String>,
+    /// Started by socket activation (`LISTEN_PID` names it): the number of
+    /// sockets it was handed (`LISTEN_FDS`); `null` otherwise. Of several
+    /// processes holding one socket, this one is the service.
+    pub listen_fds: Option<u32>,
+    /// Its pid inside its own PID namespace when that is below porthole's
+    /// (`pid` is the pid here); `null` otherwise.
+    pub namespace_pid: Option<u32>,
     #[serde(flatten)]
     pub bytes: ProcessBytes,
 }
@@ -290,6 +297,8 @@ impl ProcessRecord {
             state: process.state.to_string(),
             unit: process.unit.clone(),
             container: process.container.clone(),
+            listen_fds: process.listen_fds,
+            namespace_pid: process.namespace_pid,
             bytes: ProcessBytes::of(&process.name, process.exe.as_deref(), &process.cmdline),
         }
     }
@@ -402,6 +411,9 @@ pub struct PortReportRecord {
     pub local_ends: Vec<ConnectionRecord>,
     pub outbound: Vec<SocketRecord>,
     pub time_wait: usize,
+    /// Those TIME-WAIT connections, each with the listeners of this
+    /// machine it talked to (empty when its server is elsewhere or gone).
+    pub time_wait_connections: Vec<TimeWaitRecord>,
     /// TCP sockets bound to the port without listening (they hold it too).
     pub bound: Vec<SocketRecord>,
     pub meaning: MeaningRecord,
@@ -414,8 +426,21 @@ pub struct PortReportRecord {
     pub unexpected_owners: Option<UnexpectedOwnersRecord>,
     pub hidden_owners: usize,
     /// Why those owners are not visible: `not_root`, `hidepid`,
-    /// `other_pid_namespace`, `no_process`.
+    /// `other_pid_namespace`, `no_process`, `own_user_unreadable`.
     pub hidden_owner_reasons: Vec<&'static str>,
+    /// With `no_process`: Unix sockets whose queues hold descriptors sent
+    /// with `SCM_RIGHTS` and not yet received, which may be those sockets.
+    pub in_flight: Vec<InFlightRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InFlightRecord {
+    /// A process holding the Unix socket.
+    pub pid: u32,
+    pub name: String,
+    pub unix_inode: u64,
+    /// How many descriptors are queued on it (the kernel does not say which).
+    pub descriptors: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -441,6 +466,17 @@ pub struct ConnectionRecord {
     pub near: Option<SocketRecord>,
     /// The other end, when it is on this machine.
     pub far: Option<SocketRecord>,
+    /// The near end is connected to itself (a TCP simultaneous open, same
+    /// address and port on both ends): `far` is null, no server is involved.
+    pub connected_to_itself: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimeWaitRecord {
+    /// The TIME-WAIT socket (no process holds it).
+    pub connection: SocketRecord,
+    /// Listeners of this machine where the connection arrived.
+    pub servers: Vec<SocketRecord>,
 }
 
 #[derive(Debug, Serialize)]
@@ -485,6 +521,7 @@ impl PortReportRecord {
         let connection = |c: &Connection| ConnectionRecord {
             near: c.near.as_ref().map(socket),
             far: c.far.as_ref().map(socket),
+            connected_to_itself: c.near.as_ref().is_some_and(Socket::connected_to_itself),
         };
         PortReportRecord {
             schema_version: SCHEMA_VERSION,
@@ -503,6 +540,14 @@ impl PortReportRecord {
             local_ends: report.local_ends.iter().map(connection).collect(),
             outbound: report.outbound.iter().map(socket).collect(),
             time_wait: report.time_wait,
+            time_wait_connections: report
+                .time_wait_ends
+                .iter()
+                .map(|end| TimeWaitRecord {
+                    connection: socket(&end.socket),
+                    servers: end.servers.iter().map(socket).collect(),
+                })
+                .collect(),
             bound: report.bound.iter().map(socket).collect(),
             meaning: MeaningRecord::from_meaning(&report.meaning),
             namespace_meanings: report
@@ -523,6 +568,17 @@ impl PortReportRecord {
             }),
             hidden_owners: report.visibility.sockets_without_visible_owner,
             hidden_owner_reasons: report.visibility.owner_gaps.iter().map(|g| g.code()).collect(),
+            in_flight: report
+                .visibility
+                .in_flight
+                .iter()
+                .map(|place| InFlightRecord {
+                    pid: place.pid,
+                    name: place.name.clone(),
+                    unix_inode: place.unix_inode,
+                    descriptors: place.descriptors,
+                })
+                .collect(),
         }
     }
 }

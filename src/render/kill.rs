@@ -871,8 +871,9 @@ pub struct KillRecord {
     pub targets: Vec<TargetRecord>,
     /// Listeners whose owner could not be seen.
     pub hidden_owners: usize,
-    /// Why (`not_root`, `hidepid`, `other_pid_namespace`, `no_process`);
-    /// empty when every owner was seen.
+    /// Why (`not_root`, `own_user_unreadable`, `hidepid`,
+    /// `other_pid_namespace`, `no_process`); empty when every owner was
+    /// seen.
     pub hidden_owner_reasons: Vec<&'static str>,
     /// Every requested port is free after the run: no selected listener
     /// took it back and no socket in `other_sockets` holds it (`null` when

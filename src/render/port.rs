@@ -75,6 +75,10 @@ fn process_label(report: &PortReport, pid: u32) -> String {
 fn describe_process(process: &Process) -> String {
     // Name, user, unit and container are other users' text.
     let mut text = format!("{} (pid {}", Foreign(&process.shown_name()), process.pid);
+    if let Some(inner) = process.namespace_pid {
+        // The pid here comes first: it is what `kill` and `/proc` take.
+        text.push_str(&format!(", pid {inner} in its PID namespace"));
+    }
     if let Some(user) = &process.user {
         text.push_str(&format!(", user {}", Foreign(user)));
     }
@@ -100,15 +104,52 @@ fn owners_text(report: &PortReport, socket: &Socket) -> String {
             "no process".into()
         } else {
             if report.visibility.owner_gaps == [crate::model::OwnerGap::NoProcess] {
-                // `?` as the stderr note says, which explains it.
-                "? (no process holds it: only the kernel)".into()
+                let places: Vec<String> = report
+                    .visibility
+                    .in_flight
+                    .iter()
+                    .map(|place| format!("{} (pid {})", Foreign(&place.name), place.pid))
+                    .collect();
+                if places.is_empty() {
+                    // `?` as the stderr note says, which explains it.
+                    "? (no process holds it: only the kernel)".into()
+                } else {
+                    // The kernel says how many descriptors a queue holds,
+                    // not which: "may be".
+                    format!(
+                        "? (no process holds it: it may be in flight on a Unix socket held by {})",
+                        places.join(", ")
+                    )
+                }
             } else {
                 // Why is said once, on stderr (see `Visibility::owner_note`).
                 "? (owner not visible)".into()
             }
         };
     }
-    socket.owners.iter().map(|pid| process_label(report, *pid)).collect::<Vec<_>>().join(", ")
+    // With socket activation a launcher that stays (systemd, an inetd)
+    // holds the socket beside the service it started: say which is which.
+    let activated = |pid: u32| report.processes.get(&pid).and_then(|p| p.listen_fds).is_some();
+    let service = socket.owners.iter().copied().find(|pid| activated(*pid));
+    socket
+        .owners
+        .iter()
+        .map(|&pid| {
+            let label = process_label(report, pid);
+            if activated(pid) {
+                format!("{label}: the service, started with this socket (LISTEN_PID)")
+            } else if let Some(service) =
+                service.filter(|s| report.processes.get(s).is_some_and(|p| p.parent_pid == pid))
+            {
+                // Its parent: the launcher. Any other holder (a worker the
+                // service forked) is not labelled.
+                format!("{label}: started pid {service} with it")
+            } else {
+                label
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The namespace of a socket as `ls --netns all` shows it: its inode and
@@ -290,6 +331,17 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             if let Some(near) = &connection.near {
                 let peer = near.remote.map_or_else(|| "?".into(), |r| r.to_string());
                 let who = owners_text(report, near);
+                if near.connected_to_itself() {
+                    // A simultaneous open: no server, and the port stays
+                    // taken until this one socket closes.
+                    writeln!(
+                        out,
+                        "  a {} connection of {who} to itself ({peer} on both ends, a simultaneous open: no server is involved) [{}]",
+                        near.protocol,
+                        near.state.ss_name()
+                    )?;
+                    continue;
+                }
                 let server = connection
                     .far
                     .as_ref()
@@ -338,6 +390,33 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             "{} TIME-WAIT socket(s) on this port: no process; until they expire (60 s after the close) a new server binds it only if it and the server that closed them both set SO_REUSEADDR (porthole check --bind tells which)",
             report.time_wait
         )?;
+        // Each closed connection, and the server it talked to where that
+        // one listens here: a port from a log is named even after the
+        // client is gone.
+        let (rows, more) = bounded(&report.time_wait_ends, |end| end.socket.state);
+        for end in rows {
+            let peer = end.socket.remote.map_or_else(|| "?".into(), |r| r.to_string());
+            let servers: Vec<String> = end
+                .servers
+                .iter()
+                .filter(|server| !server.owners.is_empty())
+                .map(|server| owners_text(report, server))
+                .collect();
+            let server = if servers.is_empty() {
+                String::new()
+            } else {
+                format!(" (server: {})", servers.join(", "))
+            };
+            writeln!(
+                out,
+                "  a closed {} connection from {} to {peer}{server}",
+                end.socket.protocol,
+                local_label(&end.socket)
+            )?;
+        }
+        if let Some(more) = more {
+            writeln!(out, "  {more}")?;
+        }
     }
 
     writeln!(out)?;

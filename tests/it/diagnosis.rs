@@ -1962,6 +1962,20 @@ fn a_route_that_replaced_the_local_route_is_swapped_back_in_one_fix() {
     assert_fix_repairs(&netns, down, &target, "");
 }
 
+/// Loads `ruleset` into `netns` with `nft -f -`: nft's JSON input (`-j`)
+/// when it starts with `{`, which takes names its command line cannot.
+fn load_ruleset(netns: &Netns, ruleset: &str, situation: &str) {
+    let mut load = netns.command("nft");
+    if ruleset.starts_with('{') {
+        load.arg("-j");
+    }
+    load.args(["-f", "-"]).stdin(std::process::Stdio::piped());
+    let mut child = load.spawn().expect("nft runs");
+    use std::io::Write;
+    child.stdin.take().expect("stdin").write_all(ruleset.as_bytes()).expect("ruleset written");
+    assert!(child.wait().expect("nft ends").success(), "{situation}: nft -f");
+}
+
 /// A rule that blocks through a named set (reached by `jump`) or a verdict
 /// map, inline or named, that holds other ports too: the rule is found (it
 /// was "unexplained" for a map), and the fix touches only this port — the
@@ -2030,16 +2044,7 @@ fn a_port_blocked_through_a_set_or_verdict_map_is_unblocked_alone() {
         let Some(netns) = Netns::create() else { return };
         let port = unique_port();
         let _server = server_in(&netns, "127.0.0.1", port, "http");
-        let ruleset = ruleset.replace("PORT", &port.to_string());
-        let mut load = netns.command("nft");
-        if ruleset.starts_with('{') {
-            load.arg("-j");
-        }
-        load.args(["-f", "-"]).stdin(std::process::Stdio::piped());
-        let mut child = load.spawn().expect("nft runs");
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(ruleset.as_bytes()).unwrap();
-        assert!(child.wait().unwrap().success(), "{situation}: nft -f");
+        load_ruleset(&netns, &ruleset.replace("PORT", &port.to_string()), situation);
         let target = format!("127.0.0.1:{port}");
         let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
         assert_eq!(code, 1, "{situation}: {json:#}");
@@ -2173,11 +2178,7 @@ fn a_firewall_that_accepts_the_port_but_not_the_answers_is_named_and_fixed_as_pr
     let ruleset = format!(
         "table inet hand {{\n chain input {{\n type filter hook input priority 0; policy drop;\n tcp dport {{ 22, {port} }} accept\n }}\n}}\n"
     );
-    let loaded = netns.command("nft").args(["-f", "-"]).stdin(std::process::Stdio::piped()).spawn();
-    let mut loaded = loaded.expect("nft runs");
-    use std::io::Write;
-    loaded.stdin.take().expect("stdin").write_all(ruleset.as_bytes()).expect("ruleset written");
-    assert!(loaded.wait().expect("nft ends").success());
+    load_ruleset(&netns, &ruleset, "hand-written firewall");
     let target = format!("127.0.0.1:{port}");
 
     let json = only_failure(&netns, &target, "firewall-drop");
@@ -2214,6 +2215,53 @@ fn a_firewall_that_accepts_the_port_but_not_the_answers_is_named_and_fixed_as_pr
         ])
     );
     assert_fix_repairs(&netns, dropped, &target, "after the fix");
+}
+
+/// A chain's `policy drop` in a table and chain whose names nft's command
+/// line cannot take (`f x`, `in put`): both fixes for it, the loopback
+/// accept at the chain's top when nothing lets the port in and the accept
+/// of a connection's answers when only the port is let in, are printed as
+/// nft JSON input. Each runs as printed and the connection then works.
+#[test]
+fn policy_fixes_for_oddly_named_nft_chains_run_as_printed() {
+    let chain = r#"{"add":{"table":{"family":"inet","name":"f x"}}},
+         {"add":{"chain":{"family":"inet","table":"f x","name":"in put","type":"filter","hook":"input","prio":0,"policy":"drop"}}}"#;
+    let situations = [
+        // The accept of loopback (`iif lo`) at the chain's top.
+        ("policy drop, nothing accepted", format!(r#"{{"nftables":[{chain}]}}"#), "meta"),
+        (
+            "policy drop, the port accepted",
+            format!(
+                r#"{{"nftables":[{chain},
+                 {{"add":{{"rule":{{"family":"inet","table":"f x","chain":"in put","expr":[
+                   {{"match":{{"op":"==","left":{{"payload":{{"protocol":"tcp","field":"dport"}}}},"right":PORT}}}},{{"accept":null}}]}}}}}}]}}"#
+            ),
+            // `ct state established,related accept`.
+            "ct",
+        ),
+    ];
+    for (situation, ruleset, key) in situations {
+        let Some(netns) = Netns::create() else { return };
+        let port = unique_port();
+        let _server = server_in(&netns, "127.0.0.1", port, "http");
+        load_ruleset(&netns, &ruleset.replace("PORT", &port.to_string()), situation);
+        let target = format!("127.0.0.1:{port}");
+        let json = only_failure(&netns, &target, "firewall-drop");
+        let dropped = cause(&json, "firewall-drop");
+        let commands = dropped["fix_commands"].as_array().expect("fix_commands");
+        assert_eq!(commands.len(), 1, "{situation}: {dropped:#}");
+        let printed = commands[0].as_str().expect("a command");
+        let input = printed
+            .strip_prefix("printf '%s\\n' '")
+            .and_then(|rest| rest.strip_suffix("' | nft -j -f -"))
+            .unwrap_or_else(|| panic!("{situation}: not nft JSON input: {printed}"));
+        let input: serde_json::Value = serde_json::from_str(input).expect("JSON");
+        let rule = &input["nftables"][0]["insert"]["rule"];
+        assert_eq!(rule["table"], "f x", "{situation}: {input:#}");
+        assert_eq!(rule["chain"], "in put", "{situation}: {input:#}");
+        assert!(rule["expr"][0]["match"]["left"].get(key).is_some(), "{situation}: {input:#}");
+        assert_fix_repairs(&netns, dropped, &target, &format!("{situation}, after `{printed}`"));
+    }
 }
 
 /// `0.0.0.0:P`, `[::]:P` and `[::ffff:127.0.0.1]:P` are connected by Linux

@@ -628,7 +628,7 @@ fn a_listener_in_a_thread_table_and_in_a_child_has_both_owners() {
 /// A listener whose only descriptor is in flight: sent with `SCM_RIGHTS`
 /// over a Unix socket pair, closed by the sender, never received. No
 /// process holds it; the kernel does.
-const IN_FLIGHT: &str = r#"
+pub(crate) const IN_FLIGHT: &str = r#"
 import array, socket, time
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
 l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
@@ -1093,5 +1093,47 @@ fn a_port_list_written_as_lsof_or_fuser_write_it_is_taken() {
         format!(
             "porthole: --port '{port}/tcp': /tcp after the port and --udp ask for both; give one\n"
         )
+    );
+}
+
+/// Not root, and the listener's owner is a process of porthole's own user
+/// that is not dumpable (`prctl(PR_SET_DUMPABLE, 0)`, as setuid programs
+/// are): its fd table is refused too. The note says so, with its pid,
+/// instead of putting every refusal down to other users.
+#[test]
+fn an_owner_of_the_same_user_that_is_not_dumpable_is_named_as_unreadable() {
+    if !util::is_root() {
+        util::skip("needs root to drop to nobody");
+        return;
+    }
+    let mut setpriv = std::process::Command::new("setpriv");
+    setpriv.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    setpriv.arg(util::python_binary());
+    let (owner, mut out) = util::python_via(
+        setpriv,
+        "import ctypes, socket, time\n\
+         ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n\
+         l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
+         print(l.getsockname()[1], flush=True); time.sleep(120)",
+        &[],
+    );
+    let port = wait_for_line(&mut out);
+    let mut command = std::process::Command::new("setpriv");
+    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.arg(util::binary()).args(["ls", "--tcp", "--port", &port, "--json"]);
+    util::scrub(&mut command);
+    let output = util::run(&mut command);
+    assert_eq!(output.code, 0, "{output:?}");
+    let socket = &with_port(&output.json(), port.parse().unwrap())[0];
+    assert!(socket["processes"].as_array().unwrap().is_empty(), "{output:?}");
+    let reasons = socket["hidden_owner_reasons"].as_array().expect("reasons");
+    assert!(reasons.contains(&serde_json::json!("own_user_unreadable")), "{output:?}");
+    assert!(
+        output.stderr.contains(&format!(
+            "1 process(es) of porthole's own user could not be read either (pid {})",
+            owner.pid()
+        )),
+        "{}",
+        output.stderr
     );
 }

@@ -878,32 +878,6 @@ fn netns_all_pairs_a_client_in_another_namespace_through_a_veth() {
     assert!(!text.stdout.contains("Outbound"), "{}", text.stdout);
 }
 
-/// A listener whose only descriptor is in flight in an `SCM_RIGHTS` message
-/// nobody received is held by the kernel alone. The row shows `?`, as the
-/// one stderr line that explains it says ("shown as ?"); it said "none".
-#[test]
-fn a_listener_only_the_kernel_holds_is_shown_as_the_note_says() {
-    if !crate::util::is_root() {
-        // Without root every unseen owner may be another user's.
-        crate::util::skip("telling a kernel-held socket apart needs root");
-        return;
-    }
-    let code = "import array,socket,time\n\
-                a,b=socket.socketpair()\n\
-                l=socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
-                port=l.getsockname()[1]\n\
-                a.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [l.fileno()]))])\n\
-                l.close(); a.close()\n\
-                print(port, flush=True); time.sleep(120)";
-    let (_holder, mut out) = python(code, &[]);
-    let port = wait_for_line(&mut out);
-    let output = porthole_run(&[&port]);
-    assert_eq!(output.code, 0, "{output:?}");
-    assert!(output.stdout.contains("? (no process holds it: only the kernel)"), "{output:?}");
-    assert!(output.stderr.contains("(shown as ?)"), "{output:?}");
-    assert!(output.stderr.contains("no process holds them"), "{output:?}");
-}
-
 /// Sockets on one address: an `SO_REUSEPORT` group of two processes is one
 /// service and is said to be one; two processes on one address bound to
 /// two interfaces are two services, and clients reach one or the other.
@@ -1084,4 +1058,212 @@ fn a_port_written_as_lsof_ss_or_fuser_write_it_is_taken() {
         both.stderr,
         format!("porthole: '{port}/tcp': /tcp after the port and --udp ask for both; give one\n")
     );
+}
+
+/// A TCP socket that connected to itself (bound, then connected to its own
+/// address: a simultaneous open) is the one end of its connection: it is
+/// not said to be served by itself, and the JSON marks it.
+#[test]
+fn a_socket_connected_to_itself_is_said_to_be_so_not_served_by_itself() {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    let own = socket.local_addr().unwrap();
+    socket.connect(&own).expect("a simultaneous open with itself");
+    let port = own.as_socket().unwrap().port();
+    let output = porthole_run(&[&format!("127.0.0.1:{port}")]);
+    assert_eq!(output.code, 0, "it holds the port: {output:?}");
+    assert!(
+        output.stdout.contains(&format!("to itself (127.0.0.1:{port} on both ends")),
+        "{}",
+        output.stdout
+    );
+    assert!(!output.stdout.contains("served by"), "{}", output.stdout);
+    let report = porthole_run(&[&port.to_string(), "--json"]).json();
+    let ends = report["local_ends"].as_array().unwrap();
+    assert_eq!(ends.len(), 1, "{report:#}");
+    assert_eq!(ends[0]["connected_to_itself"], true, "{report:#}");
+    assert!(ends[0]["far"].is_null(), "{report:#}");
+}
+
+/// The source port of a client connection that closed (TIME-WAIT, no
+/// process left) names the connection and the server it talked to, in
+/// text and JSON; the port is not held.
+#[test]
+fn a_closed_client_port_in_time_wait_names_its_connection_and_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server_port = listener.local_addr().unwrap().port();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let client_port = client.local_addr().unwrap().port();
+    let (accepted, _) = listener.accept().unwrap();
+    // The client closes first, so its end is the one left in TIME-WAIT.
+    drop(client);
+    let mut buffer = [0u8; 1];
+    assert_eq!(std::io::Read::read(&mut &accepted, &mut buffer).unwrap(), 0, "the client's FIN");
+    drop(accepted);
+    let endpoint = format!("127.0.0.1:{client_port}");
+    let mut report = serde_json::Value::Null;
+    let ours = |report: &serde_json::Value| -> Vec<serde_json::Value> {
+        report["time_wait_connections"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter(|c| c["connection"]["remote_port"] == server_port)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let settled = crate::util::eventually(std::time::Duration::from_secs(30), || {
+        report = porthole_run(&[&endpoint, "--json"]).json();
+        !ours(&report).is_empty()
+    });
+    assert!(settled, "the client's end never showed in TIME-WAIT: {report:#}");
+    let ours = ours(&report);
+    assert_eq!(ours.len(), 1, "{report:#}");
+    let pids: Vec<u64> = ours[0]["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|server| server["processes"].as_array().unwrap())
+        .map(|process| process["pid"].as_u64().unwrap())
+        .collect();
+    assert!(crate::util::only_this_process_and_its_children(&pids), "{report:#}");
+    let text = porthole_run(&[&endpoint]);
+    assert!(
+        text.stdout.contains(&format!(
+            "a closed tcp connection from 127.0.0.1:{client_port} to 127.0.0.1:{server_port} (server: "
+        )),
+        "{}",
+        text.stdout
+    );
+}
+
+/// A listener sent over a Unix socket with `SCM_RIGHTS`, its sender's copy
+/// closed, not yet received: no process holds it. The row shows `?`, as the
+/// one stderr line that explains it says ("shown as ?"; it said "none"),
+/// and names the process holding the Unix socket it may be queued on (its
+/// name, another user's text, escaped); `ls` says the same on stderr, and
+/// the JSON lists that socket under `in_flight`.
+#[test]
+fn a_listener_in_flight_on_a_unix_socket_names_the_socket_s_holder() {
+    let Some(netns) = crate::util::Netns::create() else { return };
+    // The sender names itself with control characters first.
+    let code = format!(
+        "import ctypes\nctypes.CDLL(None).prctl(15, b'\\x1b[31mev\\xe2\\x80\\xaeil', 0, 0, 0)\n{}",
+        crate::ls::IN_FLIGHT
+    );
+    let (_sender, mut ready) = crate::util::python_in(&netns, &code, &[]);
+    let port = wait_for_line(&mut ready);
+    let output = netns.porthole(&[&port]);
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stdout.contains(
+            "? (no process holds it: it may be in flight on a Unix socket held by \\x1b[31mev\\u202eil (pid "
+        ),
+        "{}",
+        output.stdout
+    );
+    assert!(!output.stdout.contains('\x1b') && !output.stderr.contains('\x1b'), "{output:?}");
+    assert!(output.stderr.contains("(shown as ?): no process holds them"), "{output:?}");
+    let report = netns.porthole(&[&port, "--json"]).json();
+    let in_flight = report["in_flight"].as_array().expect("in_flight");
+    assert_eq!(in_flight.len(), 1, "{report:#}");
+    assert_eq!(in_flight[0]["descriptors"], 1, "{report:#}");
+    assert_eq!(in_flight[0]["name"], "\u{1b}[31mev\u{202e}il", "{report:#}");
+    assert!(report["listeners"][0]["processes"].as_array().unwrap().is_empty(), "{report:#}");
+    let listing = netns.porthole(&["ls"]);
+    assert!(
+        listing.stderr.contains("1 descriptor(s) in flight on a Unix socket (inode "),
+        "{listing:?}"
+    );
+}
+
+/// Socket activation with a launcher that stays (as systemd does): the
+/// launcher binds, starts the service with the socket as descriptor 3 and
+/// `LISTEN_PID`/`LISTEN_FDS` set, and keeps its own copy. Both hold the
+/// listener; the service is the one `LISTEN_PID` names, and the launcher is
+/// said to have started it.
+#[test]
+fn a_socket_activated_service_is_told_from_the_launcher_that_started_it() {
+    let code = "import ctypes, os, signal, socket, sys, time\n\
+                l=socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
+                child=os.fork()\n\
+                if child == 0:\n\
+                \x20   ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n\
+                \x20   os.dup2(l.fileno(), 3); os.set_inheritable(3, True)\n\
+                \x20   env=dict(os.environ, LISTEN_FDS='1', LISTEN_PID=str(os.getpid()))\n\
+                \x20   os.execve(sys.executable, [sys.executable, '-c', 'import time; time.sleep(120)'], env)\n\
+                print(l.getsockname()[1], child, flush=True); time.sleep(120)";
+    let (launcher, mut out) = python(code, &[]);
+    let line = wait_for_line(&mut out);
+    let (port, service) = line.split_once(' ').expect("port and pid");
+    let listener_pids = |report: &serde_json::Value| -> Vec<(u64, serde_json::Value)> {
+        report["listeners"][0]["processes"]
+            .as_array()
+            .map(|all| {
+                all.iter().map(|p| (p["pid"].as_u64().unwrap(), p["listen_fds"].clone())).collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut report = serde_json::Value::Null;
+    // The service holds the socket once it has exec'd with its environment.
+    let started = crate::util::eventually(std::time::Duration::from_secs(30), || {
+        report = porthole_run(&[port, "--json"]).json();
+        listener_pids(&report).iter().any(|(_, fds)| *fds == 1)
+    });
+    assert!(started, "{report:#}");
+    let mut pids = listener_pids(&report);
+    pids.sort_by_key(|(pid, _)| *pid);
+    let mut expected = vec![
+        (u64::from(launcher.pid()), serde_json::Value::Null),
+        (service.parse::<u64>().unwrap(), serde_json::json!(1)),
+    ];
+    expected.sort_by_key(|(pid, _)| *pid);
+    assert_eq!(pids, expected, "{report:#}");
+    let text = porthole_run(&[port]).stdout;
+    // Each owner's label, up to the next owner.
+    let label_of = |pid: &str| -> String {
+        let start = text.find(&format!("(pid {pid},")).unwrap_or_else(|| panic!("{text}"));
+        text[start..].split(", python3 (").next().unwrap_or_default().to_string()
+    };
+    assert!(
+        label_of(service).contains("): the service, started with this socket (LISTEN_PID)"),
+        "{text}"
+    );
+    assert!(
+        label_of(&launcher.pid().to_string())
+            .contains(&format!("): started pid {service} with it")),
+        "{text}"
+    );
+}
+
+/// An owner in a PID namespace of its own (`unshare -p -f --mount-proc`):
+/// the pid shown is the pid here, which `kill` and `/proc` take, and the
+/// pid inside its namespace, the one its logs show, is labelled as such.
+#[test]
+fn an_owner_in_its_own_pid_namespace_shows_both_pids_labelled() {
+    if !crate::util::is_root() {
+        crate::util::skip("a PID namespace needs root");
+        return;
+    }
+    let mut unshare = std::process::Command::new("unshare");
+    unshare.args(["-p", "-f", "--mount-proc", "--kill-child"]).arg(crate::util::python_binary());
+    let (_owner, mut out) = crate::util::python_via(
+        unshare,
+        "import os, socket, time\n\
+         l=socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
+         print(l.getsockname()[1], os.getpid(), flush=True); time.sleep(120)",
+        &[],
+    );
+    let line = wait_for_line(&mut out);
+    let (port, inner) = line.split_once(' ').expect("port and pid");
+    assert_eq!(inner, "1", "the first process of a new PID namespace");
+    let report = porthole_run(&[port, "--json"]).json();
+    let owner = &report["listeners"][0]["processes"][0];
+    let host_pid = owner["pid"].as_u64().expect("a pid here");
+    assert_ne!(host_pid, 1, "{report:#}");
+    assert!(std::path::Path::new(&format!("/proc/{host_pid}")).exists(), "{report:#}");
+    assert_eq!(owner["namespace_pid"], 1, "{report:#}");
+    let text = porthole_run(&[port]).stdout;
+    assert!(text.contains(&format!("(pid {host_pid}, pid 1 in its PID namespace")), "{text}");
 }
