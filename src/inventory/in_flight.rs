@@ -53,7 +53,10 @@ pub fn find() -> Vec<InFlight> {
 fn queued_descriptors(pid: u32, inode: u64) -> Option<u32> {
     let wanted = format!("socket:[{inode}]");
     for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
-        if std::fs::read_link(entry.path()).ok()?.as_os_str() != wanted.as_str() {
+        // A descriptor closed since the directory was read is skipped, not
+        // taken as the end of the search.
+        let Ok(target) = std::fs::read_link(entry.path()) else { continue };
+        if target.as_os_str() != wanted.as_str() {
             continue;
         }
         let fd = entry.file_name();
