@@ -459,7 +459,13 @@ fn post_to(
         while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_ANSWER_HEAD {
             stream.set_read_timeout(Some(remaining()?))?;
             let room = chunk.len().min(MAX_ANSWER_HEAD - head.len());
-            let read = std::io::Read::read(&mut stream, &mut chunk[..room]).map_err(timed_out)?;
+            let read = match std::io::Read::read(&mut stream, &mut chunk[..room]) {
+                // A signal, or a stop and continue of the recorder, fails a
+                // read that has a socket timeout with EINTR: read again
+                // within what is left of the deadline.
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                read => read.map_err(timed_out)?,
+            };
             if read == 0 {
                 break;
             }

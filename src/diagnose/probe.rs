@@ -22,15 +22,33 @@ use socket2::{Domain, SockAddr, Socket, Type};
 #[derive(Debug)]
 pub struct Stream(Socket);
 
+// A read or write interrupted by a signal is tried again. With a socket
+// timeout set, Linux fails a blocked call with EINTR whenever a handler runs
+// and also, with no handler at all, when the process is stopped and
+// continued (Ctrl-Z then `fg` during `porthole wait`); taken as an error,
+// that would be reported as a reset or a failure of the server. Every
+// caller re-arms its timeout from its own deadline, so a retry cannot
+// outlast it by more than one signal's worth.
+// See: <https://man7.org/linux/man-pages/man7/signal.7.html>
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        (&self.0).read(buf)
+        loop {
+            match (&self.0).read(buf) {
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                result => return result,
+            }
+        }
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        (&self.0).write(buf)
+        loop {
+            match (&self.0).write(buf) {
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                result => return result,
+            }
+        }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())

@@ -2192,3 +2192,72 @@ fn a_fix_that_runs_porthole_calls_it_as_this_shell_can_run_it() {
     assert!(ran.stdout.contains(&port.to_string()), "{shown}: {ran:?}");
     assert!(!dir.path().join("pwned").exists(), "{shown}");
 }
+
+/// A server that reads one request, says so, and answers `200` only once
+/// the file named by its argument exists.
+const ANSWERS_WHEN_RELEASED: &str = r#"
+import os, socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(4)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+c.recv(4096)
+print("request", flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.02)
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+c.close()
+"#;
+
+/// Ctrl-Z then `fg` while `check` waits for an answer: Linux fails a read
+/// that has a socket timeout with EINTR once the process is continued, even
+/// with no signal handler. Taken as a failed read, a healthy server was
+/// called not-responding ("it may be deadlocked"); the read is tried again
+/// and the answer counts.
+#[test]
+fn a_stop_and_continue_while_waiting_for_the_answer_is_not_blamed_on_the_server() {
+    let release = tempfile::tempdir().expect("a temporary directory");
+    let release_file = release.path().join("release");
+    let release_arg = release_file.to_str().expect("a UTF-8 temporary path");
+    let (_server, mut out) = crate::util::python(ANSWERS_WHEN_RELEASED, &[release_arg]);
+    let port = wait_for_line(&mut out);
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut command = crate::util::porthole();
+    command.args(["check", "--timeout", "120s", &url]);
+    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let check = command.spawn().expect("porthole starts");
+    let pid = check.id();
+    assert_eq!(wait_for_line(&mut out), "request");
+    // The request was sent; stop porthole once one of its threads is
+    // blocked receiving (recvfrom, 45 on x86_64; read, 0), as it will be.
+    let receiving = || {
+        std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten().any(|task| {
+            std::fs::read_to_string(task.path().join("syscall"))
+                .is_ok_and(|call| matches!(call.split(' ').next(), Some("45" | "0")))
+        })
+    };
+    assert!(eventually(Duration::from_secs(60), receiving), "porthole never waited to receive");
+    let stopped = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.rsplit(") ").next().is_some_and(|rest| rest.starts_with('T')))
+    };
+    for signal in ["-STOP", "-CONT"] {
+        let sent = Command::new("kill").args([signal, &pid.to_string()]).status().expect("kill");
+        assert!(sent.success());
+        if signal == "-STOP" {
+            assert!(eventually(Duration::from_secs(60), stopped), "porthole did not stop");
+        }
+    }
+    assert!(eventually(Duration::from_secs(60), || !stopped()), "porthole did not continue");
+    std::fs::write(&release_file, b"").expect("release file written");
+    let output = check.wait_with_output().expect("porthole ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("HTTP 200 OK"), "{stdout}");
+}

@@ -164,6 +164,10 @@ impl Conn {
                 Conn::Tls(tls) => tls.read(&mut chunk),
             };
             match read {
+                // A signal, or a stop and continue of porthole, fails a read
+                // that has a socket timeout with EINTR: read again, the
+                // timeout re-armed from the deadline.
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
                 Ok(0) => return (buffer, End::Eof),
                 Ok(count) => {
                     let room = MAX_REPLY - buffer.len();
