@@ -152,6 +152,11 @@ fn http_at(
     }
     request.push_str("\r\n");
     request.push_str(body.unwrap_or(""));
+    exchange(netns, ip, port, request)
+}
+
+/// Sends `request` as written to `ip`:`port` in `netns` and reads the answer.
+fn exchange(netns: &Netns, ip: &'static str, port: u16, request: String) -> Response {
     let raw = in_netns(netns, move || {
         let mut stream = TcpStream::connect((ip, port)).expect("connects");
         stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
@@ -1190,4 +1195,89 @@ fn browser_shows_control_and_bidi_characters_escaped() {
     assert!(shown, "the listener on 8300 in\n{dom}");
     assert!(dom.contains("\\x1b[31mev\\u202eil"), "{dom}");
     assert!(!dom.contains(['\u{1b}', '\u{202e}']), "raw control characters: {dom:?}");
+}
+
+/// Malformed and look-alike requests against the real server: HTTP/1.1
+/// without `Host` or with two was `403 host not allowed`, as if the name
+/// could be allowed; it is `400` now. Names that only start or end like a
+/// loopback name, and absolute-form targets naming another host, stay
+/// refused. Any local user can open connections: 500 that never finish
+/// their headers, and one that sends a byte at a time, do not keep a
+/// normal request from being answered.
+#[test]
+fn malformed_hosts_and_hundreds_of_idle_connections_leave_the_dashboard_answering() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = record_and_serve(&netns, directory.path());
+    let bearer = format!("Bearer {}", served.token);
+    let raw = |headers: &str| {
+        let request = format!(
+            "GET /api/health HTTP/1.1\r\nAuthorization: {bearer}\r\n{headers}Connection: close\r\n\r\n"
+        );
+        exchange(&netns, "127.0.0.1", PORT, request)
+    };
+    for (headers, status) in [
+        ("", 400),
+        ("Host: 127.0.0.1:7878\r\nHost: evil.example\r\n", 400),
+        ("Host: 127.0.0.1:7878\r\n", 200),
+    ] {
+        let response = raw(headers);
+        assert_eq!(response.status, status, "{headers:?}: {response:?}");
+    }
+    for (host, status) in [
+        ("[::1].evil.example", 403),
+        ("[::1]@evil.example", 403),
+        ("localhost.evil.example", 403),
+        ("localhost.evil.example:7878", 403),
+        ("LOCALHOST:7878", 200),
+        ("localhost.:7878", 200),
+    ] {
+        let response = get(&netns, "/api/health", &[("Host", host), ("Authorization", &bearer)]);
+        assert_eq!(response.status, status, "Host: {host}: {response:?}");
+    }
+    for (target, status) in [
+        ("http://evil.example/api/health", 403),
+        ("http://localhost.evil.example:7878/api/health", 403),
+        ("http://127.0.0.1:7878/api/health", 200),
+    ] {
+        let response = get(&netns, target, &[("Authorization", &bearer)]);
+        assert_eq!(response.status, status, "{target}: {response:?}");
+    }
+
+    // A client that sends its request line a byte at a time, forever.
+    let (stop_slow, stopped) = std::sync::mpsc::channel::<()>();
+    let path = format!("/var/run/netns/{}", netns.name);
+    let slow = std::thread::spawn(move || {
+        porthole::sys::netns::enter(&path).expect("entering the namespace");
+        let mut stream = TcpStream::connect(("127.0.0.1", PORT)).expect("connects");
+        for byte in b"GET /api/health HTTP/1.1\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'x')) {
+            if stream.write_all(&[*byte]).is_err() {
+                return true;
+            }
+            if stopped.recv_timeout(Duration::from_secs(2)).is_ok() {
+                return false;
+            }
+        }
+        unreachable!("the bytes never end")
+    });
+    // 500 connections: half send part of their headers, half nothing.
+    let idle: Vec<TcpStream> = in_netns(&netns, || {
+        (0..500)
+            .map(|index| {
+                let mut stream = TcpStream::connect(("127.0.0.1", PORT)).expect("connects");
+                if index % 2 == 0 {
+                    stream.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n").expect("written");
+                }
+                stream
+            })
+            .collect()
+    });
+    let health = api(&netns, &served, "/api/health");
+    assert!(health.is_object(), "{health}");
+    drop(idle);
+    // The slow client is closed by the server (its header timeout, or to
+    // make room), not by the test.
+    let closed = eventually(Duration::from_secs(120), || slow.is_finished());
+    let _ = stop_slow.send(());
+    assert!(closed && slow.join().expect("slow client"), "a slow client held its connection");
 }
