@@ -1273,20 +1273,25 @@ fn malformed_hosts_and_hundreds_of_idle_connections_leave_the_dashboard_answerin
     assert!(closed && slow.join().expect("slow client"), "a slow client held its connection");
 }
 
-/// A listener on `argv[2]` whose process name is the bytes `argv[1]`
-/// (hex) and whose command line carries the rest of argv; it holds one
-/// connection to itself open, so it is a client too. Prints "ok".
-const NAMED_AS: &str = r#"
+/// A listener on `argv[2]`:`argv[3]` whose process name is the bytes
+/// `argv[1]` (hex) and whose command line carries the rest of argv; it
+/// holds one connection to itself open, so it is a client too. Prints "ok".
+pub(crate) const NAMED_AS: &str = r#"
 import ctypes, socket, sys, time
 ctypes.CDLL(None).prctl(15, bytes.fromhex(sys.argv[1]), 0, 0, 0)
-port = int(sys.argv[2])
+address, port = sys.argv[2], int(sys.argv[3])
 listener = socket.socket()
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(("127.0.0.1", port)); listener.listen()
+listener.bind((address, port)); listener.listen()
 client = socket.create_connection(("127.0.0.1", port)); accepted = listener.accept()
 print("ok", flush=True)
 time.sleep(3600)
 "#;
+
+/// `bytes` in hex, as [`NAMED_AS`] takes a process name.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
 
 /// Markup that sets the page's title if it ever runs.
 const PAYLOADS: [&str; 4] = [
@@ -1309,8 +1314,8 @@ fn markup_in_process_names_and_command_lines_stays_text_in_every_view() {
     }
     let directory = tempfile::tempdir().expect("temp dir");
     let served = record_and_serve(&netns, directory.path());
-    let name: String = b"\"'><svg onload=".iter().map(|byte| format!("{byte:02x}")).collect();
-    let mut args = vec![name.as_str(), "8210"];
+    let name = hex(b"\"'><svg onload=");
+    let mut args = vec![name.as_str(), "127.0.0.1", "8210"];
     args.extend(PAYLOADS);
     let (_named, mut ready) = python_in(&netns, NAMED_AS, &args);
     assert_eq!(wait_for_line(&mut ready), "ok");
@@ -1356,8 +1361,8 @@ fn metrics_labels_of_hostile_process_names_pass_promtool() {
     }
     let directory = tempfile::tempdir().expect("temp dir");
     let served = record_and_serve(&netns, directory.path());
-    let name: String = b"a\"b\\c\nd\xff".iter().map(|byte| format!("{byte:02x}")).collect();
-    let (_named, mut ready) = python_in(&netns, NAMED_AS, &[&name, "8220"]);
+    let name = hex(b"a\"b\\c\nd\xff");
+    let (_named, mut ready) = python_in(&netns, NAMED_AS, &[&name, "127.0.0.1", "8220"]);
     assert_eq!(wait_for_line(&mut ready), "ok");
     let mut text = String::new();
     let scraped = eventually(Duration::from_secs(30), || {
