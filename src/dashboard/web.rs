@@ -8,7 +8,8 @@
 //!    connection arrived on, written as an IP literal, is accepted too: a
 //!    rebinding page sends its own DNS name, never an IP, and without it a
 //!    dashboard exposed on `0.0.0.0` refused every browser that opened
-//!    `http://LAN-ADDRESS:7878/`.
+//!    `http://LAN-ADDRESS:7878/`. An absolute-form target must pass the same
+//!    check; a request without `Host` (HTTP/1.1) or with two is `400`.
 //! 2. **Origin**: a request carrying an `Origin` that is not the dashboard's
 //!    own gets `403`; only `GET` and `HEAD` exist, every other method is
 //!    refused (`405`), so nothing changes state.
