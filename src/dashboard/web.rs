@@ -8,7 +8,8 @@
 //!    connection arrived on, written as an IP literal, is accepted too: a
 //!    rebinding page sends its own DNS name, never an IP, and without it a
 //!    dashboard exposed on `0.0.0.0` refused every browser that opened
-//!    `http://LAN-ADDRESS:7878/`.
+//!    `http://LAN-ADDRESS:7878/`. An absolute-form target must pass the same
+//!    check; a request without `Host` (HTTP/1.1) or with two is `400`.
 //! 2. **Origin**: a request carrying an `Origin` that is not the dashboard's
 //!    own gets `403`; only `GET` and `HEAD` exist, every other method is
 //!    refused (`405`), so nothing changes state.
@@ -131,10 +132,16 @@ async fn answer<B>(
     local: Option<IpAddr>,
 ) -> Result<Reply, AppError> {
     let hosts: Vec<&HeaderValue> = request.headers().get_all(header::HOST).iter().collect();
-    let host = match hosts.as_slice() {
-        [one] => one.to_str().ok(),
-        _ => None,
-    };
+    // HTTP/1.1 without Host, or any request with two, is malformed (RFC
+    // 9112 §3.2): `400`, as the proxy API and Go's server answer, rather
+    // than a `403` that reads as a name the user could allow.
+    if hosts.len() > 1 {
+        return Ok(text(StatusCode::BAD_REQUEST, "too many Host headers\n"));
+    }
+    if hosts.is_empty() && request.version() == hyper::Version::HTTP_11 {
+        return Ok(text(StatusCode::BAD_REQUEST, "missing required Host header\n"));
+    }
+    let host = hosts.first().and_then(|one| one.to_str().ok());
     let allowed = |value: &str| {
         state.hosts.allows(Some(value)) || local.is_some_and(|ip| names_address(value, ip))
     };
@@ -559,6 +566,51 @@ mod tests {
         let request =
             Request::builder().uri("/").header("host", "rebind.example:7878").body(()).unwrap();
         assert_eq!(handle(state(), request, None).await.unwrap().status(), 403);
+        // Look-alike names, and an absolute-form target naming another
+        // host behind a loopback Host, are refused; the loopback name in
+        // capitals is the same name.
+        let bearer = ("authorization", "Bearer secret-token-0123456789");
+        for (host, target, expected) in [
+            ("[::1].evil.example", "/api/health", 403),
+            ("[::1]@evil.example", "/api/health", 403),
+            ("localhost.evil.example", "/api/health", 403),
+            ("localhost@evil.example:7878", "/api/health", 403),
+            ("127.0.0.1:7878", "http://evil.example/api/health", 403),
+            ("127.0.0.1:7878", "http://localhost.evil.example:7878/api/health", 403),
+            ("LOCALHOST:7878", "/api/health", 200),
+            ("localhost.:7878", "/api/health", 200),
+            ("localhost..:7878", "/api/health", 403),
+            ("127.0.0.1:7878", "http://localhost:7878/api/health", 200),
+        ] {
+            let request = Request::builder()
+                .uri(target)
+                .header("host", host)
+                .header(bearer.0, bearer.1)
+                .body(())
+                .unwrap();
+            let status = handle(state(), request, None).await.unwrap().status();
+            assert_eq!(status, expected, "{host} {target}");
+        }
+        // A request without Host (HTTP/1.1), or with two, is malformed;
+        // HTTP/1.0 may omit it, and is refused as a name not allowed.
+        let bare = |version, hosts: &[&str]| {
+            let mut builder = Request::builder().uri("/api/health").version(version);
+            for host in hosts {
+                builder = builder.header("host", *host);
+            }
+            builder.header(bearer.0, bearer.1).body(()).unwrap()
+        };
+        for (request, expected) in [
+            (bare(hyper::Version::HTTP_11, &[]), 400),
+            (bare(hyper::Version::HTTP_11, &["127.0.0.1:7878", "evil.example"]), 400),
+            (bare(hyper::Version::HTTP_11, &["127.0.0.1:7878", "127.0.0.1:7878"]), 400),
+            (bare(hyper::Version::HTTP_10, &[]), 403),
+            (bare(hyper::Version::HTTP_10, &["127.0.0.1:7878"]), 200),
+        ] {
+            let version = request.version();
+            let status = handle(state(), request, None).await.unwrap().status();
+            assert_eq!(status, expected, "{version:?}");
+        }
         let request = Request::builder()
             .method("POST")
             .uri("/api/health")

@@ -27,7 +27,9 @@ impl HostPolicy {
         let Some(name) = name_of(host.trim()) else {
             return false;
         };
-        matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]")
+        // `localhost.` is the same name written absolute (browsers resolve
+        // it to loopback themselves); no one else can own it.
+        matches!(name.as_str(), "localhost" | "localhost." | "127.0.0.1" | "[::1]")
             || self.extra.iter().any(|extra| name_of(extra).is_some_and(|extra| extra == name))
     }
 }
@@ -98,9 +100,15 @@ mod tests {
     #[test]
     fn loopback_names_pass_and_others_do_not() {
         let policy = HostPolicy::default();
-        for host in
-            ["localhost", "localhost:8474", "127.0.0.1:1", "[::1]:8474", "[::1]", "LOCALHOST"]
-        {
+        for host in [
+            "localhost",
+            "localhost:8474",
+            "127.0.0.1:1",
+            "[::1]:8474",
+            "[::1]",
+            "LOCALHOST",
+            "localhost.:1",
+        ] {
             assert!(policy.allows(Some(host)), "{host}");
         }
         for host in [
@@ -109,6 +117,8 @@ mod tests {
             "10.0.0.1:8474",
             "[::2]:1",
             "localhost.evil",
+            "localhost..",
+            "127.0.0.1.",
             "[::1].evil.example",
             "[::1]@evil.example",
             "[::1]:8474.evil.example",

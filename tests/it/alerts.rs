@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::dashboard::{hex, NAMED_AS};
 use crate::monitor::{connections_to, dump, of_type, Monitor};
 use crate::util::{eventually, python_in, server_in, unique_port, wait_for_line, Netns};
 
@@ -759,4 +760,76 @@ fn a_v6only_wildcard_listener_is_not_judged_reachable_over_ipv4_in_ebpf_mode() {
     if crate::monitor::ebpf_available() {
         a_v6only_wildcard_is_judged_without_ipv4("ebpf");
     }
+}
+
+/// A process whose name and command line are shell syntax (`$(…)`,
+/// backquotes, `;`, a newline) listens on 0.0.0.0: the `--on-alert`
+/// command gets them as data on its stdin, the webhook as the exact JSON
+/// string, and neither runs any of it; the log line shows the newline
+/// escaped.
+#[test]
+fn shell_syntax_in_a_process_name_reaches_alert_channels_as_data() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(&netns, dir.path(), "ok");
+    let config = write_config(dir.path(), "[rules]\naudit_severity = \"off\"\n");
+    let commands = dir.path().join("commands");
+    std::fs::create_dir(&commands).unwrap();
+    let on_alert = format!("cd '{}' && cat > alert-$$.json", commands.display());
+    let monitor = Monitor::start(
+        Some(&netns),
+        &[
+            "--capture",
+            "netlink",
+            "--alerts",
+            &config,
+            "--on-alert",
+            &on_alert,
+            "--webhook",
+            &receiver.url,
+        ],
+    );
+    // Were any of it run, in the command's directory or by absolute path,
+    // a file would appear beside the alert.
+    let name = "$(touch x)`y`;\n";
+    let marker = |what: &str| commands.join(what).display().to_string();
+    let payloads = [
+        format!("$(touch {})", marker("dollar")),
+        format!("`touch {}`", marker("backquote")),
+        format!("; touch {}", marker("semicolon")),
+        format!("\ntouch {}", marker("newline")),
+    ];
+    let port = unique_port();
+    let mut args = vec![hex(name.as_bytes()), "0.0.0.0".to_string(), port.to_string()];
+    args.extend(payloads.iter().cloned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (_hostile, mut ready) = python_in(&netns, NAMED_AS, &args);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let raised = monitor.wait_for(|lines| alerts(lines, "new-exposed-listener", port).len() == 1);
+    let posted = eventually(Duration::from_secs(60), || receiver.bodies().len() == 1);
+    let ran = eventually(Duration::from_secs(60), || command_outputs(&commands).len() == 1);
+    let (lines, stderr, code) = monitor.stop();
+    assert!(raised && posted && ran, "{}\n{stderr}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    for delivered in [&receiver.bodies()[0], &command_outputs(&commands)[0]] {
+        assert_eq!(delivered["process"]["name"], name, "{delivered}");
+        let argv: Vec<&str> = delivered["process"]["argv"]
+            .as_array()
+            .unwrap_or_else(|| panic!("argv in {delivered}"))
+            .iter()
+            .map(|arg| arg.as_str().expect("a string"))
+            .collect();
+        let tail = &argv[argv.len().saturating_sub(payloads.len())..];
+        assert_eq!(tail, payloads, "{delivered}");
+    }
+    let files: Vec<String> = std::fs::read_dir(&commands)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files.len() == 1 && files[0].starts_with("alert-"),
+        "only the alert itself was written: {files:?}"
+    );
+    assert!(stderr.contains(r#"process="$(touch x)`y`;\\n" "#), "{stderr}");
+    assert!(!stderr.lines().any(|line| line.starts_with("touch")), "a raw newline: {stderr}");
 }

@@ -152,6 +152,11 @@ fn http_at(
     }
     request.push_str("\r\n");
     request.push_str(body.unwrap_or(""));
+    exchange(netns, ip, port, request)
+}
+
+/// Sends `request` as written to `ip`:`port` in `netns` and reads the answer.
+fn exchange(netns: &Netns, ip: &'static str, port: u16, request: String) -> Response {
     let raw = in_netns(netns, move || {
         let mut stream = TcpStream::connect((ip, port)).expect("connects");
         stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
@@ -202,6 +207,25 @@ pub(crate) fn api(netns: &Netns, served: &Served, path: &str) -> Value {
     let response = get(netns, path, &[("Authorization", &bearer)]);
     assert_eq!(response.status, 200, "{path}: {response:?}");
     serde_json::from_str(&response.body).unwrap_or_else(|_| panic!("{path}: {}", response.body))
+}
+
+/// Asserts that `promtool check metrics` accepts `text`.
+fn promtool_check(text: &str) {
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics:\n{}{}\non\n{text}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }
 
 /// The value of the first sample whose line starts with `prefix`.
@@ -649,21 +673,7 @@ fn metrics_leave_out_what_a_store_that_is_down_did_not_say() {
     ] {
         assert!(!text.contains(family), "{family} with the store down:\n{text}");
     }
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool check metrics:\n{}{}\non\n{text}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    promtool_check(&text);
     let health = api(&netns, &served, "/api/health");
     assert!(health["store_note"].as_str().is_some_and(|note| note.contains("refused")), "{health}");
 }
@@ -802,21 +812,7 @@ fn metrics_pass_promtool_and_count_the_connections_the_test_made() {
     // No series is labelled with a client's ephemeral port or address.
     assert!(!text.contains("client_port") && !text.contains("127.0.0.1:"), "{text}");
 
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool check metrics:\n{}{}\non\n{text}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    promtool_check(&text);
     // Prometheus itself asks for OpenMetrics and gets it.
     let open = get(
         &netns,
@@ -1190,4 +1186,193 @@ fn browser_shows_control_and_bidi_characters_escaped() {
     assert!(shown, "the listener on 8300 in\n{dom}");
     assert!(dom.contains("\\x1b[31mev\\u202eil"), "{dom}");
     assert!(!dom.contains(['\u{1b}', '\u{202e}']), "raw control characters: {dom:?}");
+}
+
+/// Malformed and look-alike requests against the real server: HTTP/1.1
+/// without `Host` or with two was `403 host not allowed`, as if the name
+/// could be allowed; it is `400` now. Names that only start or end like a
+/// loopback name, and absolute-form targets naming another host, stay
+/// refused. Any local user can open connections: 500 that never finish
+/// their headers, and one that sends a byte at a time, do not keep a
+/// normal request from being answered.
+#[test]
+fn malformed_hosts_and_hundreds_of_idle_connections_leave_the_dashboard_answering() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = record_and_serve(&netns, directory.path());
+    let bearer = format!("Bearer {}", served.token);
+    let raw = |headers: &str| {
+        let request = format!(
+            "GET /api/health HTTP/1.1\r\nAuthorization: {bearer}\r\n{headers}Connection: close\r\n\r\n"
+        );
+        exchange(&netns, "127.0.0.1", PORT, request)
+    };
+    for (headers, status) in [
+        ("", 400),
+        ("Host: 127.0.0.1:7878\r\nHost: evil.example\r\n", 400),
+        ("Host: 127.0.0.1:7878\r\n", 200),
+    ] {
+        let response = raw(headers);
+        assert_eq!(response.status, status, "{headers:?}: {response:?}");
+    }
+    for (host, status) in [
+        ("[::1].evil.example", 403),
+        ("[::1]@evil.example", 403),
+        ("localhost.evil.example", 403),
+        ("localhost.evil.example:7878", 403),
+        ("LOCALHOST:7878", 200),
+        ("localhost.:7878", 200),
+    ] {
+        let response = get(&netns, "/api/health", &[("Host", host), ("Authorization", &bearer)]);
+        assert_eq!(response.status, status, "Host: {host}: {response:?}");
+    }
+    for (target, status) in [
+        ("http://evil.example/api/health", 403),
+        ("http://localhost.evil.example:7878/api/health", 403),
+        ("http://127.0.0.1:7878/api/health", 200),
+    ] {
+        let response = get(&netns, target, &[("Authorization", &bearer)]);
+        assert_eq!(response.status, status, "{target}: {response:?}");
+    }
+
+    // A client that sends its request line a byte at a time, forever.
+    let (stop_slow, stopped) = std::sync::mpsc::channel::<()>();
+    let path = format!("/var/run/netns/{}", netns.name);
+    let slow = std::thread::spawn(move || {
+        porthole::sys::netns::enter(&path).expect("entering the namespace");
+        let mut stream = TcpStream::connect(("127.0.0.1", PORT)).expect("connects");
+        for byte in b"GET /api/health HTTP/1.1\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'x')) {
+            if stream.write_all(&[*byte]).is_err() {
+                return true;
+            }
+            if stopped.recv_timeout(Duration::from_secs(2)).is_ok() {
+                return false;
+            }
+        }
+        unreachable!("the bytes never end")
+    });
+    // 500 connections: half send part of their headers, half nothing.
+    let idle: Vec<TcpStream> = in_netns(&netns, || {
+        (0..500)
+            .map(|index| {
+                let mut stream = TcpStream::connect(("127.0.0.1", PORT)).expect("connects");
+                if index % 2 == 0 {
+                    stream.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n").expect("written");
+                }
+                stream
+            })
+            .collect()
+    });
+    let health = api(&netns, &served, "/api/health");
+    assert!(health.is_object(), "{health}");
+    drop(idle);
+    // The slow client is closed by the server (its header timeout, or to
+    // make room), not by the test.
+    let closed = eventually(Duration::from_secs(120), || slow.is_finished());
+    let _ = stop_slow.send(());
+    assert!(closed && slow.join().expect("slow client"), "a slow client held its connection");
+}
+
+/// A listener on `argv[2]`:`argv[3]` whose process name is the bytes
+/// `argv[1]` (hex) and whose command line carries the rest of argv; it
+/// holds one connection to itself open, so it is a client too. Prints "ok".
+pub(crate) const NAMED_AS: &str = r#"
+import ctypes, socket, sys, time
+ctypes.CDLL(None).prctl(15, bytes.fromhex(sys.argv[1]), 0, 0, 0)
+address, port = sys.argv[2], int(sys.argv[3])
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind((address, port)); listener.listen()
+client = socket.create_connection(("127.0.0.1", port)); accepted = listener.accept()
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+
+/// `bytes` in hex, as [`NAMED_AS`] takes a process name.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Markup that sets the page's title if it ever runs.
+const PAYLOADS: [&str; 4] = [
+    "<img src=x onerror=document.title='pwned'>",
+    "</script><script>document.title='pwned'</script>",
+    "\"'><svg onload=document.title='pwned'>",
+    "javascript:document.title='pwned'",
+];
+
+/// Every view of the page (listeners, open connections, changes, a port's
+/// timeline) and a filter typed into the address shows another user's
+/// process name and command line as text: no element of theirs is
+/// created, no script of theirs runs.
+#[test]
+fn markup_in_process_names_and_command_lines_stays_text_in_every_view() {
+    let Some(netns) = Netns::create() else { return };
+    if !(installed("chromium") || installed("chromium-browser")) {
+        skip("chromium is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = record_and_serve(&netns, directory.path());
+    let name = hex(b"\"'><svg onload=");
+    let mut args = vec![name.as_str(), "127.0.0.1", "8210"];
+    args.extend(PAYLOADS);
+    let (_named, mut ready) = python_in(&netns, NAMED_AS, &args);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let base = format!("http://127.0.0.1:{PORT}/?token={}", served.token);
+    let filter: String = PAYLOADS[0].bytes().map(|byte| format!("%{byte:02X}")).collect();
+    for (hash, shown) in [
+        ("view=listeners", "8210"),
+        ("view=connections&port=8210", "Open now (1)"),
+        ("view=changes&port=8210", "8210"),
+        ("view=timeline&port=8210", "Who held 8210"),
+        (&*format!("view=listeners&process={filter}"), "Listeners now"),
+    ] {
+        let url = format!("{base}#{hash}");
+        let mut dom = String::new();
+        let rendered = eventually(Duration::from_secs(60), || {
+            dom = dump_dom(&netns, &url, &[]);
+            dom.contains(shown) && (hash.contains("process=") || dom.contains("&lt;svg onload="))
+        });
+        assert!(rendered, "{hash}: {shown:?} and the process name expected in\n{dom}");
+        assert!(dom.contains("<title>porthole dashboard</title>"), "{hash}: a script ran:\n{dom}");
+        // The command line, where a view shows it, is there as text.
+        let command = "&lt;/script&gt;&lt;script&gt;document.title='pwned'&lt;/script&gt;";
+        let with_command = !(hash.contains("timeline") || hash.contains("process="));
+        assert!(!with_command || dom.contains(command), "{hash}: no command line in\n{dom}");
+        for element in ["<svg onload", "<img src=x", "<script>document"] {
+            assert!(!dom.contains(element), "{hash}: {element} became an element:\n{dom}");
+        }
+        assert!(!dom.contains("href=\"javascript:"), "{hash}: a javascript: link\n{dom}");
+    }
+}
+
+/// A process name holding a quote, a backslash, a newline and a byte that
+/// is not UTF-8: the `/metrics` label follows the text format's escaping
+/// (`\"`, `\\`; the newline and the stray byte are shown as the terminal
+/// shows them, then escaped), promtool accepts the scrape, and the API
+/// carries the name as JSON (the stray byte as U+FFFD).
+#[test]
+fn metrics_labels_of_hostile_process_names_pass_promtool() {
+    let Some(netns) = Netns::create() else { return };
+    if !installed("promtool") {
+        skip("promtool is not installed (scripts/setup.sh installs prometheus)");
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temp dir");
+    let served = record_and_serve(&netns, directory.path());
+    let name = hex(b"a\"b\\c\nd\xff");
+    let (_named, mut ready) = python_in(&netns, NAMED_AS, &[&name, "127.0.0.1", "8220"]);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let mut text = String::new();
+    let scraped = eventually(Duration::from_secs(30), || {
+        text = get(&netns, &format!("/metrics?token={}", served.token), &[]).body;
+        text.contains("local_port=\"8220\"")
+    });
+    assert!(scraped, "the listener on 8220 in\n{text}");
+    let label = r#"process_name="a\"b\\c\\nd\\xff""#;
+    assert!(text.contains(label), "{label} expected in\n{text}");
+    promtool_check(&text);
+    let listed = api(&netns, &served, "/api/listeners?port=8220");
+    assert_eq!(listed["items"][0]["processes"][0]["name"], "a\"b\\c\nd\u{fffd}", "{listed}");
 }
