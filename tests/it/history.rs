@@ -2501,35 +2501,144 @@ fn cut_sections_keep_the_newest_listener_changes_and_say_so() {
     assert_eq!(json["listeners_truncated"], false);
 }
 
+/// Binds UDP `127.0.0.1:PORT` and listens on the Unix socket `PATH`
+/// (argv 1 and 2), until killed.
+const UDP_AND_UNIX_LISTENERS: &str = r#"
+import socket, sys, time
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.bind(("127.0.0.1", int(sys.argv[1])))
+unix = socket.socket(socket.AF_UNIX)
+unix.bind(sys.argv[2])
+unix.listen()
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+
+/// A real recorder keeps a UDP listener and a Unix one at a hostile path,
+/// and `history PORT/udp` and `history unix:PATH` find them.
 #[test]
-fn unix_listeners_are_found_under_listeners_not_as_an_endpoint() {
-    let path_name = "/run/app/\u{1b}[31mevil\nname.sock";
-    let mut event = listener(T0, ListenerChange::Appeared, "127.0.0.1:1", process(900, "app"));
-    if let MonitorEvent::Listener(listener) = &mut event {
-        listener.protocol = Protocol::Unix;
-        listener.family = Family::Unix;
-        listener.local = None;
-        listener.path = Some(path_name.into());
-        listener.scope = Scope::Local;
-    }
-    let (_dir, path) = filled_store(&[event]);
-    for endpoint in ["unix:/run/app/app.sock", "/run/app/app.sock", "@app"] {
-        let output = history(&path, &[endpoint]);
-        assert_eq!(output.code, 2, "{endpoint}: {output:?}");
-        assert_eq!(output.stderr.lines().count(), 1, "{endpoint}: {output:?}");
-        assert!(
-            output.stderr.contains("history is asked by port")
-                && output.stderr.contains("porthole history --listeners"),
-            "{endpoint}: {output:?}"
-        );
-    }
-    let output = history(&path, &["--listeners"]);
+fn a_recorded_udp_and_unix_listener_are_found_by_their_spelling() {
+    let Some(netns) = util::Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("history.sqlite");
+    let socket = dir.path().join("app\u{1b}[2Jx.sock");
+    let socket = socket.to_str().unwrap();
+    let port = util::unique_port();
+    let monitor = crate::monitor::Monitor::start(
+        Some(&netns),
+        &["--capture", "netlink", "--no-alerts", "--store", store.to_str().unwrap()],
+    );
+    let (mut child, mut ready) =
+        util::python_in(&netns, UDP_AND_UNIX_LISTENERS, &[&port.to_string(), socket]);
+    assert_eq!(util::wait_for_line(&mut ready), "ok");
+    let ours = |lines: &[serde_json::Value], change: &str| {
+        crate::monitor::of_type(lines, "listener")
+            .into_iter()
+            .filter(|l| l["change"] == change)
+            .filter(|l| (l["protocol"] == "udp" && l["local_port"] == port) || l["path"] == socket)
+            .count()
+    };
+    let appeared = monitor.wait_for(|lines| ours(lines, "appeared") >= 2);
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let gone = monitor.wait_for(|lines| ours(lines, "disappeared") >= 2);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(appeared && gone, "not seen coming and going:\n{}", crate::monitor::dump(&lines));
+
+    let output = history(&store, &[&format!("{port}/udp"), "--json"]);
     assert_eq!(output.code, 0, "{output:?}");
-    assert!(output.stdout.contains("/run/app/\\x1b[31mevil\\nname.sock"), "{output:?}");
+    let json = output.json();
+    let listeners = json["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 2, "appeared and gone: {json:#}");
+    assert!(
+        listeners.iter().all(|l| l["protocol"] == "udp" && l["local_port"] == port),
+        "{json:#}"
+    );
+    assert_eq!(history(&store, &[&format!("{port}/tcp")]).code, 1);
+
+    let output = history(&store, &[&format!("unix:{socket}")]);
+    assert_eq!(output.code, 0, "{output:?}");
     assert!(!output.stdout.contains('\u{1b}'), "{output:?}");
-    let output = history(&path, &["--listeners", "--jsonl"]);
+    assert_eq!(output.stdout.matches("app\\x1b[2Jx.sock").count(), 3, "{output:?}");
+    let json = history(&store, &[&format!("unix:{socket}"), "--json"]).json();
+    let listeners = json["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 2, "{json:#}");
+    assert!(listeners.iter().all(|l| l["path"] == socket), "{json:#}");
+}
+
+/// Unix and UDP listeners are asked about as the rest of porthole spells
+/// them: `unix:PATH` (as `wait` and `check`), `PORT/udp` and `PORT/tcp` (as
+/// `who` and the audit). A hostile path is shown escaped; a bare path is no
+/// port and the error gives the spelling.
+#[test]
+fn unix_and_udp_listeners_are_asked_about_by_their_spelling() {
+    let path_name = "/run/app/\u{1b}[31mevil\nname.sock";
+    let unix = |at: UnixMicros, socket: &str| {
+        let mut event = listener(at, ListenerChange::Appeared, "127.0.0.1:1", process(900, "app"));
+        if let MonitorEvent::Listener(listener) = &mut event {
+            listener.protocol = Protocol::Unix;
+            listener.family = Family::Unix;
+            listener.local = None;
+            listener.path = Some(socket.into());
+            listener.scope = Scope::Local;
+        }
+        event
+    };
+    let mut udp = listener(T0, ListenerChange::Appeared, "127.0.0.1:5353", process(901, "mdns"));
+    if let MonitorEvent::Listener(listener) = &mut udp {
+        listener.protocol = Protocol::Udp;
+    }
+    let tcp = listener(T0, ListenerChange::Appeared, "127.0.0.1:5353", process(902, "web"));
+    let client = connection(
+        1,
+        "127.0.0.1:40000".parse().unwrap(),
+        "127.0.0.1:5353".parse().unwrap(),
+        T0 + SECOND,
+        Some(process(903, "curl")),
+        100,
+    );
+    let (_dir, path) = filled_store(&[unix(T0, path_name), unix(T0, "@other"), udp, tcp, client]);
+
+    let typed = format!("unix:{path_name}");
+    let output = history(&path, &[&typed]);
     assert_eq!(output.code, 0, "{output:?}");
-    assert!(output.stdout.contains(r#""path":"/run/app/\u001b[31mevil\nname.sock""#), "{output:?}");
+    assert!(!output.stdout.contains('\u{1b}'), "{output:?}");
+    assert!(
+        output.stdout.starts_with("History of unix:/run/app/\\x1b[31mevil\\nname.sock (UTC"),
+        "{output:?}"
+    );
+    assert_eq!(output.stdout.matches("evil").count(), 2, "heading and row: {output:?}");
+    assert!(!output.stdout.contains("@other"), "{output:?}");
+    let json = history(&path, &[&typed, "--json"]).json();
+    let listeners = json["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 1, "{json:#}");
+    assert_eq!(listeners[0]["path"], path_name);
+    assert_eq!((&json["protocol"], &json["path"]), (&"unix".into(), &path_name.into()));
+    assert_eq!(history(&path, &["unix:@other", "--json"]).json()["listeners"][0]["path"], "@other");
+    assert_eq!(history(&path, &["unix:/run/app/none.sock"]).code, 1);
+    for bare in ["/run/app/app.sock", "@app", "./app.sock"] {
+        let output = history(&path, &[bare]);
+        assert_eq!(output.code, 2, "{bare}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{bare}: {output:?}");
+        assert!(output.stderr.contains(&format!("written unix:{bare}")), "{bare}: {output:?}");
+    }
+
+    // The port of a transport: its listeners, and connections only for TCP
+    // (the recorder records no other).
+    let protocols = |args: &[&str]| -> (Vec<String>, usize) {
+        let json = history(&path, &[args, &["--json"]].concat()).json();
+        let listeners = json["listeners"].as_array().unwrap();
+        let protocols = listeners.iter().map(|l| l["protocol"].as_str().unwrap().to_string());
+        (protocols.collect(), json["clients"].as_array().unwrap().len())
+    };
+    assert_eq!(protocols(&["5353/udp"]), (vec!["udp".to_string()], 0));
+    assert_eq!(protocols(&["127.0.0.1:5353/UDP"]), (vec!["udp".to_string()], 0));
+    assert_eq!(protocols(&["5353/tcp"]), (vec!["tcp".to_string()], 1));
+    assert_eq!(protocols(&["5353"]).0.len(), 2);
+    let output = history(&path, &["5353/udp"]);
+    assert!(output.stdout.starts_with("History of port 5353/udp (UTC"), "{output:?}");
+    assert!(!output.stdout.contains("Clients"), "{output:?}");
 }
 
 #[test]
@@ -2655,15 +2764,21 @@ fn assert_v6only_read_back(store: &str, v6only: u16, dual: u16) {
         ]);
         let found = output.json()["listeners"].as_array().unwrap().len();
         assert_eq!(found, if dual_stack { 2 } else { 0 }, "{port}: {output:?}");
-        // The wildcard of the other family is another socket.
-        let output = util::porthole_run(&[
-            "history",
-            &format!("0.0.0.0:{port}"),
-            "--listeners",
-            "--store",
-            store,
-        ]);
-        assert_eq!(output.code, 1, "{port}: {output:?}");
+        // All IPv4 addresses: a dual-stack `[::]` accepted on them too; one
+        // with `IPV6_V6ONLY` did not. `[::]` is the listener itself.
+        for (wildcard, expected) in [("0.0.0.0", if dual_stack { 2 } else { 0 }), ("[::]", 2)] {
+            let output = util::porthole_run(&[
+                "history",
+                &format!("{wildcard}:{port}"),
+                "--listeners",
+                "--json",
+                "--store",
+                store,
+            ]);
+            assert_eq!(output.code, if expected > 0 { 0 } else { 1 }, "{port}: {output:?}");
+            let found = output.json()["listeners"].as_array().map_or(0, Vec::len);
+            assert_eq!(found, expected, "{wildcard}:{port}: {output:?}");
+        }
     }
 }
 
