@@ -2668,6 +2668,102 @@ fn jsonl_says_when_connections_were_cut_at_the_limit() {
     assert_eq!(output.stdout.matches(r#""type":"connection""#).count(), 1216, "{output:?}");
 }
 
+// ------------------------------------------------------------- pid reuse
+
+/// Pid 1 of a private PID and network namespace: starts the recorder
+/// (argv 1, store argv 2), then twice forks a listener on 127.0.0.1:PORT
+/// (argv 3) with the same pid, forced through `ns_last_pid`, each killed
+/// once the recorder reported it; the second starts in a later second than
+/// the first, so their start times differ. Prints the pid, then `done`.
+const PID_REUSE: &str = r#"
+import json, os, signal, socket, subprocess, sys, time
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+recorder = subprocess.Popen(
+    [sys.argv[1], "monitor", "--jsonl", "--capture", "netlink", "--no-alerts",
+     "--store", sys.argv[2]], stdout=subprocess.PIPE, text=True)
+port = int(sys.argv[3])
+def until(kind, change=None):
+    for line in recorder.stdout:
+        event = json.loads(line)
+        if event["type"] == kind and (change is None or (
+                event["change"] == change and event.get("local_port") == port)):
+            return event
+    sys.exit("the recorder stopped early")
+until("started")
+pid = 4000
+for _ in range(2):
+    with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+        f.write(str(pid - 1))
+    child = os.fork()
+    if child == 0:
+        s = socket.socket()
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        signal.pause()
+    assert child == pid, child
+    start = until("listener", "appeared")["processes"][0]["start_time"]
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    until("listener", "disappeared")
+    # The next holder starts in a later second (start times are kept to
+    # the second).
+    while time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) <= start[:19]:
+        time.sleep(0.05)
+recorder.send_signal(signal.SIGINT)
+recorder.wait()
+print(pid)
+print("done", flush=True)
+"#;
+
+/// Two holders of a port with the same pid (a listener exited and its pid
+/// went to the next one) are two holders: `history` and the History
+/// section of `porthole PORT` name each with its own start time.
+#[test]
+fn a_reused_pid_is_two_holders() {
+    if !util::is_root() {
+        util::skip("a private PID namespace and ns_last_pid need root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("history.sqlite");
+    let port = util::unique_port().to_string();
+    let output = util::run(
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "--net", "--kill-child"])
+            .arg(util::python_binary())
+            .args(["-c", PID_REUSE])
+            .arg(util::binary())
+            .arg(&store)
+            .arg(&port),
+    );
+    assert!(output.stdout.ends_with("4000\ndone\n"), "{output:?}");
+    let json = history(&store, &[&port, "--json"]).json();
+    let listeners = json["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 4, "{json:#}");
+    let holders: Vec<(&serde_json::Value, &serde_json::Value)> = listeners
+        .iter()
+        .map(|l| (&l["processes"][0]["pid"], &l["processes"][0]["start_time"]))
+        .collect();
+    assert!(holders.iter().all(|(pid, _)| **pid == 4000), "{json:#}");
+    // Appeared and gone of one, then of the other.
+    assert_eq!(holders[0], holders[1], "{json:#}");
+    assert_eq!(holders[2], holders[3], "{json:#}");
+    assert_ne!(holders[0].1, holders[2].1, "one start time for two holders: {json:#}");
+    let started = |holder: &(&serde_json::Value, &serde_json::Value)| {
+        let time = holder.1.as_str().unwrap();
+        format!("pid 4000, user root, started {} {})", &time[..10], &time[11..19])
+    };
+    let text = history(&store, &[&port]).stdout;
+    for holder in [&holders[0], &holders[2]] {
+        assert_eq!(text.matches(&started(holder)).count(), 2, "{text}");
+    }
+    let output = util::run(util::porthole().arg(&port).env("PORTHOLE_STORE", &store));
+    let section = output.stdout.split("History (UTC").nth(1).unwrap_or_default();
+    for holder in [&holders[0], &holders[2]] {
+        assert!(section.contains(&started(holder)), "{output:?}");
+    }
+}
+
 // ------------------------------------------------------------- IPV6_V6ONLY
 
 /// Listens on `[::]:FIRST` with `IPV6_V6ONLY` set and on `[::]:SECOND`
