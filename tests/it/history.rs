@@ -2668,6 +2668,111 @@ fn jsonl_says_when_connections_were_cut_at_the_limit() {
     assert_eq!(output.stdout.matches(r#""type":"connection""#).count(), 1216, "{output:?}");
 }
 
+// ------------------------------------------------------- a large --each
+
+/// 100,000 connections written straight into a store: `--each` in text,
+/// `--json` and `--jsonl` says the same of every one, row for row, and a
+/// reader that stops after one line (`| head -1`) ends the command quietly
+/// with exit 0.
+#[test]
+fn a_large_each_says_the_same_in_every_format_and_stops_quietly() {
+    use porthole::render::history::{bytes, process_label};
+    const COUNT: u64 = 100_000;
+    let server: SocketAddr = "127.0.0.1:6543".parse().unwrap();
+    let python = process(4411, "python3");
+    let events: Vec<MonitorEvent> = (0..COUNT)
+        .map(|i| {
+            let client =
+                SocketAddr::from(([127, 0, (i / 50_000) as u8, 1], 10_000 + (i % 50_000) as u16));
+            let owner = (i % 7 != 0).then(|| python.clone());
+            connection(i + 1, client, server, T0 + i as i64 * 1_000, owner, i * 37)
+        })
+        .collect();
+    let (_dir, path) = filled_store(&events);
+    let each = ["6543", "--connections", "--each", "--limit", "1000000"];
+
+    let json = history(&path, &[&each[..], &["--json"]].concat());
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let json = json.json();
+    let wire = json["connections"].as_array().unwrap();
+    assert_eq!(wire.len(), COUNT as usize);
+    let jsonl = history(&path, &[&each[..], &["--jsonl"]].concat());
+    assert_eq!(jsonl.code, 0, "{}", jsonl.stderr);
+    let lines: Vec<serde_json::Value> = jsonl
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|line| line["type"] == "connection")
+        .map(|mut line| {
+            line.as_object_mut().unwrap().remove("type");
+            line
+        })
+        .collect();
+    assert_eq!(lines.len(), wire.len());
+    for (line, record) in lines.iter().zip(wire) {
+        assert_eq!(line, record);
+    }
+
+    let text = history(&path, &each);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout.contains("Connections (100,000)"), "{}", &text.stdout[..500]);
+    let rows: Vec<Vec<&str>> = text
+        .stdout
+        .lines()
+        .skip_while(|line| !line.trim_start().starts_with("TIME "))
+        .skip(1)
+        .take_while(|line| line.starts_with("  2"))
+        .map(|line| line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect())
+        .collect();
+    assert_eq!(rows.len(), wire.len());
+    for ((row, record), event) in rows.iter().zip(wire).zip(&events) {
+        let MonitorEvent::Connection(event) = event else { unreachable!() };
+        let started = record["started_at"].as_str().unwrap();
+        let time = format!("{} {}", &started[..10], &started[11..19]);
+        let client =
+            format!("{}:{}", record["client_address"].as_str().unwrap(), record["client_port"]);
+        let server =
+            format!("{}:{}", record["server_address"].as_str().unwrap(), record["server_port"]);
+        let sent = bytes(record["bytes_client_to_server"].as_u64().unwrap());
+        let received = bytes(record["bytes_server_to_client"].as_u64().unwrap());
+        let process = match &event.client_process {
+            Some(process) => {
+                assert_eq!(record["client_process"]["pid"], process.pid);
+                process_label(process)
+            }
+            None => {
+                assert!(record["client_process"].is_null(), "{record}");
+                format!("unnamed (uid {})", record["client_uid"])
+            }
+        };
+        let expected = [
+            time.as_str(),
+            "2ms",
+            &client,
+            &server,
+            &sent,
+            &received,
+            record["end"].as_str().unwrap(),
+            &process,
+        ];
+        assert_eq!(row.as_slice(), expected.as_slice(), "{record}");
+    }
+
+    // `| head -1`: one line read, the pipe closed.
+    for format in [None, Some("--json"), Some("--jsonl")] {
+        let mut command = util::porthole();
+        command.arg("history").args(each).args(format).arg("--store").arg(&path);
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        assert!(!util::wait_for_line(&mut stdout).is_empty());
+        drop(stdout);
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{format:?}: {stderr}");
+        assert!(stderr.is_empty(), "{format:?}: {stderr}");
+    }
+}
+
 // ------------------------------------------------------------- pid reuse
 
 /// Pid 1 of a private PID and network namespace: starts the recorder
