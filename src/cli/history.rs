@@ -56,6 +56,18 @@ impl HistorySettings {
             path = Some(socket.to_string());
             endpoint = None;
         }
+        // `udp:5353` would be read as the host `udp`: name the spelling.
+        if let Some(text) = endpoint.as_deref() {
+            if let Some((scheme, rest)) = text.trim().split_once(':') {
+                if ["udp", "tcp"].iter().any(|name| scheme.eq_ignore_ascii_case(name)) {
+                    let scheme = scheme.to_ascii_lowercase();
+                    bail!(
+                        "'{text}': a port of one transport is written {rest}/{scheme} \
+                         (HOST:PORT/{scheme} with an address)"
+                    );
+                }
+            }
+        }
         // `5353/udp` and `127.0.0.1:53/udp`, as `who`, `ls` and the audit
         // write a port of a transport.
         let (endpoint, transport) = match endpoint.as_deref() {
@@ -567,6 +579,8 @@ mod tests {
             assert!(settings.query.port.is_some(), "{typed}");
         }
         assert!(resolve(&["53/sctp", "--store", "x"]).is_err());
+        let error = resolve(&["udp:5353", "--store", "x"]).unwrap_err().to_string();
+        assert!(error.contains("written 5353/udp"), "{error}");
         // "All of them", in any size the stores can take.
         for huge in ["18446744073709551615", "99999999999999999999999999"] {
             let settings = resolve(&["--each", "--limit", huge, "--store", "x"]).unwrap();
