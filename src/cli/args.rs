@@ -1019,7 +1019,8 @@ Exit status: 0 when records match, 1 when none do, 2 on error.";
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// PORT, HOST:PORT, or [IPv6]:PORT (every port when omitted).
+    /// PORT, HOST:PORT, or [IPv6]:PORT, with /udp or /tcp for one
+    /// transport's listeners, or unix:PATH (every port when omitted).
     #[arg(value_name = "ENDPOINT")]
     pub endpoint: Option<String>,
     /// Start of the window: a duration ago (2h, 30m, 7d), a UTC time

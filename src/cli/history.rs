@@ -8,9 +8,10 @@ use crate::cli::args::HistoryArgs;
 use crate::cli::duration::BareNumber;
 use crate::model::history::{HistoryQuery, UtcTime};
 use crate::model::monitor::UnixMicros;
+use crate::model::Protocol;
 use crate::render::Format;
 use crate::store::{Sections, StoreLocation};
-use crate::target::Endpoint;
+use crate::target::{Endpoint, Transport};
 
 /// Everything `porthole history` needs, validated.
 #[derive(Debug, Clone)]
@@ -41,14 +42,42 @@ impl HistorySettings {
             json,
             jsonl,
         } = args;
-        if let Some(text) = endpoint.as_deref().filter(|text| is_unix_path(text)) {
-            // The endpoint parser would call the path a bad port number; say
-            // what the record holds instead (main sanitises the message).
-            bail!(
-                "'{text}': history is asked by port (PORT, HOST:PORT or [IPv6]:PORT); Unix \
-                 listeners are listed by porthole history --listeners"
-            );
+        // `unix:PATH`, as `wait` and `check` spell a Unix socket: its
+        // listeners (the path was never a port; main sanitises messages).
+        let mut path = None;
+        let mut endpoint = endpoint;
+        if let Some(text) = endpoint.as_deref().map(str::trim).filter(|text| is_unix_path(text)) {
+            let Some(socket) = text.strip_prefix("unix:") else {
+                bail!("'{text}' is no port: a Unix socket is written unix:{text}");
+            };
+            if socket.is_empty() {
+                bail!("missing socket path after 'unix:'");
+            }
+            path = Some(socket.to_string());
+            endpoint = None;
         }
+        // `udp:5353` would be read as the host `udp`: name the spelling.
+        if let Some(text) = endpoint.as_deref() {
+            if let Some((scheme, rest)) = text.trim().split_once(':') {
+                if ["udp", "tcp"].iter().any(|name| scheme.eq_ignore_ascii_case(name)) {
+                    let scheme = scheme.to_ascii_lowercase();
+                    bail!(
+                        "'{text}': a port of one transport is written {rest}/{scheme} \
+                         (HOST:PORT/{scheme} with an address)"
+                    );
+                }
+            }
+        }
+        // `5353/udp` and `127.0.0.1:53/udp`, as `who`, `ls` and the audit
+        // write a port of a transport.
+        let (endpoint, transport) = match endpoint.as_deref() {
+            Some(text) => {
+                let (text, transport) =
+                    crate::target::split_transport(text).with_context(|| format!("'{text}'"))?;
+                (Some(text.to_string()), transport)
+            }
+            None => (None, None),
+        };
         if let Some(time) = endpoint.as_deref().map(str::trim).filter(|text| is_time_of_day(text)) {
             // `--since 2026-11-28 10:00` unquoted: the shell made the time
             // of day a word of its own, which would be read as HOST:PORT.
@@ -123,9 +152,17 @@ impl HistorySettings {
             }
             _ => Vec::new(),
         };
+        let protocol = match (&path, transport) {
+            (Some(_), _) => Some(Protocol::Unix),
+            (None, Some(Transport::Tcp)) => Some(Protocol::Tcp),
+            (None, Some(Transport::Udp)) => Some(Protocol::Udp),
+            (None, None) => None,
+        };
         let query = HistoryQuery {
             port: endpoint.as_ref().map(|e| e.port),
             addresses,
+            protocol,
+            path,
             since,
             until,
             process,
@@ -521,11 +558,29 @@ mod tests {
             settings.query.addresses,
             vec!["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
         );
-        for path in ["unix:/run/app.sock", "/run/app.sock", "@abstract", "./app.sock"] {
-            let error = resolve(&[path, "--store", "x"]).unwrap_err().to_string();
-            assert!(error.contains("history is asked by port"), "{path}: {error}");
-            assert!(error.contains("--listeners"), "{path}: {error}");
+        for (typed, path) in
+            [("unix:/run/app.sock", "/run/app.sock"), ("unix:@abstract", "@abstract")]
+        {
+            let settings = resolve(&[typed, "--store", "x"]).unwrap();
+            assert_eq!(settings.query.path.as_deref(), Some(path));
+            assert_eq!(settings.query.protocol, Some(Protocol::Unix));
+            assert_eq!(settings.query.port, None);
         }
+        // A bare path is no port; the error gives the spelling `wait` takes.
+        for path in ["/run/app.sock", "@abstract", "./app.sock"] {
+            let error = resolve(&[path, "--store", "x"]).unwrap_err().to_string();
+            assert!(error.contains(&format!("unix:{path}")), "{path}: {error}");
+        }
+        assert!(resolve(&["unix:", "--store", "x"]).is_err());
+        for (typed, protocol) in [("5353/udp", Protocol::Udp), ("127.0.0.1:80/TCP", Protocol::Tcp)]
+        {
+            let settings = resolve(&[typed, "--store", "x"]).unwrap();
+            assert_eq!(settings.query.protocol, Some(protocol), "{typed}");
+            assert!(settings.query.port.is_some(), "{typed}");
+        }
+        assert!(resolve(&["53/sctp", "--store", "x"]).is_err());
+        let error = resolve(&["udp:5353", "--store", "x"]).unwrap_err().to_string();
+        assert!(error.contains("written 5353/udp"), "{error}");
         // "All of them", in any size the stores can take.
         for huge in ["18446744073709551615", "99999999999999999999999999"] {
             let settings = resolve(&["--each", "--limit", huge, "--store", "x"]).unwrap();

@@ -13,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::monitor::{
     CaptureMode, ConnectionRecord, ListenerEvent, LossKind, ProcessIdentity, UnixMicros,
 };
+use super::Protocol;
 
 /// A question to the history store. Every field narrows the answer; the
 /// default asks for everything.
@@ -22,6 +23,13 @@ pub struct HistoryQuery {
     pub port: Option<u16>,
     /// Server addresses (`HOST:PORT`); empty means any address.
     pub addresses: Vec<IpAddr>,
+    /// Only listeners of this protocol (`PORT/udp`, `unix:PATH`); `None`
+    /// for every one. Connections are recorded for TCP alone, so a UDP or
+    /// Unix question has none.
+    pub protocol: Option<Protocol>,
+    /// Unix listeners bound to this path (`unix:PATH`, `@NAME` for an
+    /// abstract name, as `ls` shows them).
+    pub path: Option<String>,
     /// Inclusive lower bound of the time window.
     pub since: Option<UnixMicros>,
     /// Exclusive upper bound of the time window.

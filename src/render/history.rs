@@ -24,7 +24,7 @@ use crate::model::monitor::{
     CaptureMode, ConnectionEnd, ListenerChange, ListenerEvent, LossKind, ProcessIdentity,
     UnixMicros,
 };
-use crate::model::Socket;
+use crate::model::{Protocol, Socket};
 
 use super::json::{ListenerChangeLayout, ListenerChangeRecord, SCHEMA_VERSION};
 
@@ -242,6 +242,16 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
             format!("port {port} on {}", list.join(", "))
         }
         (None, _) => "every port".into(),
+    };
+    // Spelled as it is asked: `port 5353/udp`, `unix:/run/app.sock`.
+    let subject = match (&query.path, query.protocol) {
+        (Some(path), _) => format!("unix:{}", sanitize(path)),
+        (None, Some(Protocol::Unix)) => "Unix listeners".into(),
+        (None, Some(protocol)) if query.port.is_some() => {
+            format!("{subject}/{}", protocol.as_str())
+        }
+        (None, Some(protocol)) => format!("{subject} ({})", protocol.as_str()),
+        (None, None) => subject,
     };
     let mut heading = format!("History of {subject}");
     if let Some(process) = &query.process {
@@ -914,6 +924,10 @@ pub struct HistoryRecord {
     pub store: String,
     pub port: Option<u16>,
     pub addresses: Vec<String>,
+    /// The transport asked about (`tcp`, `udp`, `unix`), `null` for all.
+    pub protocol: Option<&'static str>,
+    /// The Unix socket path asked about (`unix:PATH`).
+    pub path: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
     pub listeners: Vec<ListenerChangeRecord>,
@@ -958,6 +972,8 @@ impl HistoryRecord {
             store: report.store.clone(),
             port: report.query.port,
             addresses: report.query.addresses.iter().map(ToString::to_string).collect(),
+            protocol: report.query.protocol.map(Protocol::as_str),
+            path: report.query.path.clone(),
             since: report.query.since.map(rfc3339),
             until: report.query.until.map(rfc3339),
             listeners: report.listeners.iter().map(listener_record).collect(),

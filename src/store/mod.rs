@@ -414,7 +414,10 @@ pub fn report(
         listeners.reverse();
         report.listeners = listeners;
     }
-    if sections.connections {
+    // Connections are recorded for TCP alone: a UDP or Unix listener's
+    // question has none, not every TCP connection of the port.
+    let tcp = query.protocol.is_none_or(|protocol| protocol == crate::model::Protocol::Tcp);
+    if sections.connections && tcp {
         if sections.each {
             let mut connections = reader.connections(query)?;
             report.truncated = connections.len() > query.limit;
@@ -451,8 +454,11 @@ pub fn report(
 /// empty), as the kernel would route a client to it: the same address, or
 /// a wildcard of the address's family, or an `[::]` that takes IPv4 too
 /// (`IPV6_V6ONLY` off; unknown in records of schema 1, read as the
-/// kernel's default, dual-stack). A wildcard asked about is that listener
-/// itself: `0.0.0.0:PORT` is not the `[::]` beside it.
+/// kernel's default, dual-stack). A wildcard asked about is a listener on
+/// every address of its family: `[::]:PORT` is the `[::]` listener, and
+/// `0.0.0.0:PORT` the `0.0.0.0` one and a dual-stack `[::]`, which accepted
+/// on every IPv4 address too — the listener behind the IPv4 connections the
+/// same question lists.
 pub fn listener_serves(
     local: Option<SocketAddr>,
     v6only: Option<bool>,
@@ -469,7 +475,12 @@ pub fn listener_serves(
             return true;
         }
         if wanted.is_unspecified() {
-            return false;
+            return match (bound, wanted) {
+                (IpAddr::V6(bound), IpAddr::V4(_)) => {
+                    bound.is_unspecified() && v6only != Some(true)
+                }
+                _ => false,
+            };
         }
         match (bound, wanted) {
             (IpAddr::V4(bound), IpAddr::V4(_)) => bound.is_unspecified(),

@@ -1527,6 +1527,12 @@ impl HistoryReader for PostgresReader {
             // A Unix socket's row has port 0: it has no port.
             filter.push("e.port = $ AND e.protocol <> 'unix'", vec![Box::new(i32::from(port))]);
         }
+        if let Some(protocol) = query.protocol {
+            filter.push("e.protocol = $", vec![Box::new(protocol.as_str().to_string())]);
+        }
+        if let Some(path) = &query.path {
+            filter.push("e.path = $", vec![Box::new(path.clone())]);
+        }
         filter.window("e.at", query);
         filter.host("e.host", query);
         if let Some(name) = &query.process {

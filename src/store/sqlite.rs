@@ -1380,6 +1380,12 @@ impl HistoryReader for SqliteReader {
                 // A Unix socket's row has port 0: it has no port.
                 filter.push("e.port = ? AND e.protocol <> 'unix'", [i64::from(port).into()]);
             }
+            if let Some(protocol) = query.protocol {
+                filter.push("e.protocol = ?", [protocol.as_str().to_string().into()]);
+            }
+            if let Some(path) = &query.path {
+                filter.push("e.path = ?", [path.clone().into()]);
+            }
             filter.window("e.at", query);
             if let Some(name) = &query.process {
                 filter.push(

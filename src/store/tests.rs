@@ -593,7 +593,9 @@ fn records_survive_pruning_after_a_forward_clock_step() {
 /// Which recorded listeners an address of the port finds: the same
 /// address, a wildcard of its family, and a `[::]` for IPv4 only when it
 /// was not `IPV6_V6ONLY` (unknown counts as dual-stack, the kernel's
-/// default); a wildcard asked about finds only itself.
+/// default); a wildcard asked about finds the listeners on every address
+/// of its family: `0.0.0.0` finds a dual-stack `[::]` too, `[::]` only
+/// itself.
 #[test]
 fn listeners_serve_the_addresses_the_kernel_routes_to_them() {
     let ip = |text: &str| -> std::net::IpAddr { text.parse().unwrap() };
@@ -608,7 +610,11 @@ fn listeners_serve_the_addresses_the_kernel_routes_to_them() {
     assert!(!listener_serves(at("127.0.0.2:80"), None, &[loopback]));
     assert!(listener_serves(at("[::ffff:127.0.0.1]:80"), Some(false), &[loopback]));
     assert!(listener_serves(at("[::]:80"), Some(false), &[ip("::")]));
-    assert!(!listener_serves(at("[::]:80"), Some(false), &[ip("0.0.0.0")]));
+    assert!(listener_serves(at("[::]:80"), Some(false), &[ip("0.0.0.0")]));
+    assert!(listener_serves(at("[::]:80"), None, &[ip("0.0.0.0")]));
+    assert!(!listener_serves(at("[::]:80"), Some(true), &[ip("0.0.0.0")]));
+    assert!(listener_serves(at("0.0.0.0:80"), None, &[ip("0.0.0.0")]));
+    assert!(!listener_serves(at("127.0.0.1:80"), None, &[ip("0.0.0.0")]));
     assert!(!listener_serves(at("0.0.0.0:80"), None, &[ip("::")]));
     assert!(!listener_serves(None, None, &[loopback]));
     assert!(listener_serves(None, None, &[]));

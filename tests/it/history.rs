@@ -2501,35 +2501,144 @@ fn cut_sections_keep_the_newest_listener_changes_and_say_so() {
     assert_eq!(json["listeners_truncated"], false);
 }
 
+/// Binds UDP `127.0.0.1:PORT` and listens on the Unix socket `PATH`
+/// (argv 1 and 2), until killed.
+const UDP_AND_UNIX_LISTENERS: &str = r#"
+import socket, sys, time
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.bind(("127.0.0.1", int(sys.argv[1])))
+unix = socket.socket(socket.AF_UNIX)
+unix.bind(sys.argv[2])
+unix.listen()
+print("ok", flush=True)
+time.sleep(3600)
+"#;
+
+/// A real recorder keeps a UDP listener and a Unix one at a hostile path,
+/// and `history PORT/udp` and `history unix:PATH` find them.
 #[test]
-fn unix_listeners_are_found_under_listeners_not_as_an_endpoint() {
-    let path_name = "/run/app/\u{1b}[31mevil\nname.sock";
-    let mut event = listener(T0, ListenerChange::Appeared, "127.0.0.1:1", process(900, "app"));
-    if let MonitorEvent::Listener(listener) = &mut event {
-        listener.protocol = Protocol::Unix;
-        listener.family = Family::Unix;
-        listener.local = None;
-        listener.path = Some(path_name.into());
-        listener.scope = Scope::Local;
-    }
-    let (_dir, path) = filled_store(&[event]);
-    for endpoint in ["unix:/run/app/app.sock", "/run/app/app.sock", "@app"] {
-        let output = history(&path, &[endpoint]);
-        assert_eq!(output.code, 2, "{endpoint}: {output:?}");
-        assert_eq!(output.stderr.lines().count(), 1, "{endpoint}: {output:?}");
-        assert!(
-            output.stderr.contains("history is asked by port")
-                && output.stderr.contains("porthole history --listeners"),
-            "{endpoint}: {output:?}"
-        );
-    }
-    let output = history(&path, &["--listeners"]);
+fn a_recorded_udp_and_unix_listener_are_found_by_their_spelling() {
+    let Some(netns) = util::Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("history.sqlite");
+    let socket = dir.path().join("app\u{1b}[2Jx.sock");
+    let socket = socket.to_str().unwrap();
+    let port = util::unique_port();
+    let monitor = crate::monitor::Monitor::start(
+        Some(&netns),
+        &["--capture", "netlink", "--no-alerts", "--store", store.to_str().unwrap()],
+    );
+    let (mut child, mut ready) =
+        util::python_in(&netns, UDP_AND_UNIX_LISTENERS, &[&port.to_string(), socket]);
+    assert_eq!(util::wait_for_line(&mut ready), "ok");
+    let ours = |lines: &[serde_json::Value], change: &str| {
+        crate::monitor::of_type(lines, "listener")
+            .into_iter()
+            .filter(|l| l["change"] == change)
+            .filter(|l| (l["protocol"] == "udp" && l["local_port"] == port) || l["path"] == socket)
+            .count()
+    };
+    let appeared = monitor.wait_for(|lines| ours(lines, "appeared") >= 2);
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let gone = monitor.wait_for(|lines| ours(lines, "disappeared") >= 2);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(appeared && gone, "not seen coming and going:\n{}", crate::monitor::dump(&lines));
+
+    let output = history(&store, &[&format!("{port}/udp"), "--json"]);
     assert_eq!(output.code, 0, "{output:?}");
-    assert!(output.stdout.contains("/run/app/\\x1b[31mevil\\nname.sock"), "{output:?}");
+    let json = output.json();
+    let listeners = json["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 2, "appeared and gone: {json:#}");
+    assert!(
+        listeners.iter().all(|l| l["protocol"] == "udp" && l["local_port"] == port),
+        "{json:#}"
+    );
+    assert_eq!(history(&store, &[&format!("{port}/tcp")]).code, 1);
+
+    let output = history(&store, &[&format!("unix:{socket}")]);
+    assert_eq!(output.code, 0, "{output:?}");
     assert!(!output.stdout.contains('\u{1b}'), "{output:?}");
-    let output = history(&path, &["--listeners", "--jsonl"]);
+    assert_eq!(output.stdout.matches("app\\x1b[2Jx.sock").count(), 3, "{output:?}");
+    let json = history(&store, &[&format!("unix:{socket}"), "--json"]).json();
+    let listeners = json["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 2, "{json:#}");
+    assert!(listeners.iter().all(|l| l["path"] == socket), "{json:#}");
+}
+
+/// Unix and UDP listeners are asked about as the rest of porthole spells
+/// them: `unix:PATH` (as `wait` and `check`), `PORT/udp` and `PORT/tcp` (as
+/// `who` and the audit). A hostile path is shown escaped; a bare path is no
+/// port and the error gives the spelling.
+#[test]
+fn unix_and_udp_listeners_are_asked_about_by_their_spelling() {
+    let path_name = "/run/app/\u{1b}[31mevil\nname.sock";
+    let unix = |at: UnixMicros, socket: &str| {
+        let mut event = listener(at, ListenerChange::Appeared, "127.0.0.1:1", process(900, "app"));
+        if let MonitorEvent::Listener(listener) = &mut event {
+            listener.protocol = Protocol::Unix;
+            listener.family = Family::Unix;
+            listener.local = None;
+            listener.path = Some(socket.into());
+            listener.scope = Scope::Local;
+        }
+        event
+    };
+    let mut udp = listener(T0, ListenerChange::Appeared, "127.0.0.1:5353", process(901, "mdns"));
+    if let MonitorEvent::Listener(listener) = &mut udp {
+        listener.protocol = Protocol::Udp;
+    }
+    let tcp = listener(T0, ListenerChange::Appeared, "127.0.0.1:5353", process(902, "web"));
+    let client = connection(
+        1,
+        "127.0.0.1:40000".parse().unwrap(),
+        "127.0.0.1:5353".parse().unwrap(),
+        T0 + SECOND,
+        Some(process(903, "curl")),
+        100,
+    );
+    let (_dir, path) = filled_store(&[unix(T0, path_name), unix(T0, "@other"), udp, tcp, client]);
+
+    let typed = format!("unix:{path_name}");
+    let output = history(&path, &[&typed]);
     assert_eq!(output.code, 0, "{output:?}");
-    assert!(output.stdout.contains(r#""path":"/run/app/\u001b[31mevil\nname.sock""#), "{output:?}");
+    assert!(!output.stdout.contains('\u{1b}'), "{output:?}");
+    assert!(
+        output.stdout.starts_with("History of unix:/run/app/\\x1b[31mevil\\nname.sock (UTC"),
+        "{output:?}"
+    );
+    assert_eq!(output.stdout.matches("evil").count(), 2, "heading and row: {output:?}");
+    assert!(!output.stdout.contains("@other"), "{output:?}");
+    let json = history(&path, &[&typed, "--json"]).json();
+    let listeners = json["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 1, "{json:#}");
+    assert_eq!(listeners[0]["path"], path_name);
+    assert_eq!((&json["protocol"], &json["path"]), (&"unix".into(), &path_name.into()));
+    assert_eq!(history(&path, &["unix:@other", "--json"]).json()["listeners"][0]["path"], "@other");
+    assert_eq!(history(&path, &["unix:/run/app/none.sock"]).code, 1);
+    for bare in ["/run/app/app.sock", "@app", "./app.sock"] {
+        let output = history(&path, &[bare]);
+        assert_eq!(output.code, 2, "{bare}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{bare}: {output:?}");
+        assert!(output.stderr.contains(&format!("written unix:{bare}")), "{bare}: {output:?}");
+    }
+
+    // The port of a transport: its listeners, and connections only for TCP
+    // (the recorder records no other).
+    let protocols = |args: &[&str]| -> (Vec<String>, usize) {
+        let json = history(&path, &[args, &["--json"]].concat()).json();
+        let listeners = json["listeners"].as_array().unwrap();
+        let protocols = listeners.iter().map(|l| l["protocol"].as_str().unwrap().to_string());
+        (protocols.collect(), json["clients"].as_array().unwrap().len())
+    };
+    assert_eq!(protocols(&["5353/udp"]), (vec!["udp".to_string()], 0));
+    assert_eq!(protocols(&["127.0.0.1:5353/UDP"]), (vec!["udp".to_string()], 0));
+    assert_eq!(protocols(&["5353/tcp"]), (vec!["tcp".to_string()], 1));
+    assert_eq!(protocols(&["5353"]).0.len(), 2);
+    let output = history(&path, &["5353/udp"]);
+    assert!(output.stdout.starts_with("History of port 5353/udp (UTC"), "{output:?}");
+    assert!(!output.stdout.contains("Clients"), "{output:?}");
 }
 
 #[test]
@@ -2557,6 +2666,207 @@ fn jsonl_says_when_connections_were_cut_at_the_limit() {
     assert_eq!(output.code, 0, "{output:?}");
     assert!(!output.stdout.contains(r#""type":"truncated""#), "{output:?}");
     assert_eq!(output.stdout.matches(r#""type":"connection""#).count(), 1216, "{output:?}");
+}
+
+// ------------------------------------------------------- a large --each
+
+/// 100,000 connections written straight into a store: `--each` in text,
+/// `--json` and `--jsonl` says the same of every one, row for row, and a
+/// reader that stops after one line (`| head -1`) ends the command quietly
+/// with exit 0.
+#[test]
+fn a_large_each_says_the_same_in_every_format_and_stops_quietly() {
+    use porthole::render::history::{bytes, process_label};
+    const COUNT: u64 = 100_000;
+    let server: SocketAddr = "127.0.0.1:6543".parse().unwrap();
+    let python = process(4411, "python3");
+    let events: Vec<MonitorEvent> = (0..COUNT)
+        .map(|i| {
+            let client =
+                SocketAddr::from(([127, 0, (i / 50_000) as u8, 1], 10_000 + (i % 50_000) as u16));
+            let owner = (i % 7 != 0).then(|| python.clone());
+            connection(i + 1, client, server, T0 + i as i64 * 1_000, owner, i * 37)
+        })
+        .collect();
+    let (_dir, path) = filled_store(&events);
+    let each = ["6543", "--connections", "--each", "--limit", "1000000"];
+
+    let json = history(&path, &[&each[..], &["--json"]].concat());
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let json = json.json();
+    let wire = json["connections"].as_array().unwrap();
+    assert_eq!(wire.len(), COUNT as usize);
+    let jsonl = history(&path, &[&each[..], &["--jsonl"]].concat());
+    assert_eq!(jsonl.code, 0, "{}", jsonl.stderr);
+    let lines: Vec<serde_json::Value> = jsonl
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|line| line["type"] == "connection")
+        .map(|mut line| {
+            line.as_object_mut().unwrap().remove("type");
+            line
+        })
+        .collect();
+    assert_eq!(lines.len(), wire.len());
+    for (line, record) in lines.iter().zip(wire) {
+        assert_eq!(line, record);
+    }
+
+    let text = history(&path, &each);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout.contains("Connections (100,000)"), "{}", &text.stdout[..500]);
+    let rows: Vec<Vec<&str>> = text
+        .stdout
+        .lines()
+        .skip_while(|line| !line.trim_start().starts_with("TIME "))
+        .skip(1)
+        .take_while(|line| line.starts_with("  2"))
+        .map(|line| line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect())
+        .collect();
+    assert_eq!(rows.len(), wire.len());
+    for ((row, record), event) in rows.iter().zip(wire).zip(&events) {
+        let MonitorEvent::Connection(event) = event else { unreachable!() };
+        let started = record["started_at"].as_str().unwrap();
+        let time = format!("{} {}", &started[..10], &started[11..19]);
+        let client =
+            format!("{}:{}", record["client_address"].as_str().unwrap(), record["client_port"]);
+        let server =
+            format!("{}:{}", record["server_address"].as_str().unwrap(), record["server_port"]);
+        let sent = bytes(record["bytes_client_to_server"].as_u64().unwrap());
+        let received = bytes(record["bytes_server_to_client"].as_u64().unwrap());
+        let process = match &event.client_process {
+            Some(process) => {
+                assert_eq!(record["client_process"]["pid"], process.pid);
+                process_label(process)
+            }
+            None => {
+                assert!(record["client_process"].is_null(), "{record}");
+                format!("unnamed (uid {})", record["client_uid"])
+            }
+        };
+        let expected = [
+            time.as_str(),
+            "2ms",
+            &client,
+            &server,
+            &sent,
+            &received,
+            record["end"].as_str().unwrap(),
+            &process,
+        ];
+        assert_eq!(row.as_slice(), expected.as_slice(), "{record}");
+    }
+
+    // `| head -1`: one line read, the pipe closed.
+    for format in [None, Some("--json"), Some("--jsonl")] {
+        let mut command = util::porthole();
+        command.arg("history").args(each).args(format).arg("--store").arg(&path);
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        assert!(!util::wait_for_line(&mut stdout).is_empty());
+        drop(stdout);
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{format:?}: {stderr}");
+        assert!(stderr.is_empty(), "{format:?}: {stderr}");
+    }
+}
+
+// ------------------------------------------------------------- pid reuse
+
+/// Pid 1 of a private PID and network namespace: starts the recorder
+/// (argv 1, store argv 2), then twice forks a listener on 127.0.0.1:PORT
+/// (argv 3) with the same pid, forced through `ns_last_pid`, each killed
+/// once the recorder reported it; the second starts in a later second than
+/// the first, so their start times differ. Prints the pid, then `done`.
+const PID_REUSE: &str = r#"
+import json, os, signal, socket, subprocess, sys, time
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+recorder = subprocess.Popen(
+    [sys.argv[1], "monitor", "--jsonl", "--capture", "netlink", "--no-alerts",
+     "--store", sys.argv[2]], stdout=subprocess.PIPE, text=True)
+port = int(sys.argv[3])
+def until(kind, change=None):
+    for line in recorder.stdout:
+        event = json.loads(line)
+        if event["type"] == kind and (change is None or (
+                event["change"] == change and event.get("local_port") == port)):
+            return event
+    sys.exit("the recorder stopped early")
+until("started")
+pid = 4000
+for _ in range(2):
+    with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+        f.write(str(pid - 1))
+    child = os.fork()
+    if child == 0:
+        s = socket.socket()
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        signal.pause()
+    assert child == pid, child
+    start = until("listener", "appeared")["processes"][0]["start_time"]
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    until("listener", "disappeared")
+    # The next holder starts in a later second (start times are kept to
+    # the second).
+    while time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) <= start[:19]:
+        time.sleep(0.05)
+recorder.send_signal(signal.SIGINT)
+recorder.wait()
+print(pid)
+print("done", flush=True)
+"#;
+
+/// Two holders of a port with the same pid (a listener exited and its pid
+/// went to the next one) are two holders: `history` and the History
+/// section of `porthole PORT` name each with its own start time.
+#[test]
+fn a_reused_pid_is_two_holders() {
+    if !util::is_root() {
+        util::skip("a private PID namespace and ns_last_pid need root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("history.sqlite");
+    let port = util::unique_port().to_string();
+    let output = util::run(
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "--net", "--kill-child"])
+            .arg(util::python_binary())
+            .args(["-c", PID_REUSE])
+            .arg(util::binary())
+            .arg(&store)
+            .arg(&port),
+    );
+    assert!(output.stdout.ends_with("4000\ndone\n"), "{output:?}");
+    let json = history(&store, &[&port, "--json"]).json();
+    let listeners = json["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 4, "{json:#}");
+    let holders: Vec<(&serde_json::Value, &serde_json::Value)> = listeners
+        .iter()
+        .map(|l| (&l["processes"][0]["pid"], &l["processes"][0]["start_time"]))
+        .collect();
+    assert!(holders.iter().all(|(pid, _)| **pid == 4000), "{json:#}");
+    // Appeared and gone of one, then of the other.
+    assert_eq!(holders[0], holders[1], "{json:#}");
+    assert_eq!(holders[2], holders[3], "{json:#}");
+    assert_ne!(holders[0].1, holders[2].1, "one start time for two holders: {json:#}");
+    let started = |holder: &(&serde_json::Value, &serde_json::Value)| {
+        let time = holder.1.as_str().unwrap();
+        format!("pid 4000, user root, started {} {})", &time[..10], &time[11..19])
+    };
+    let text = history(&store, &[&port]).stdout;
+    for holder in [&holders[0], &holders[2]] {
+        assert_eq!(text.matches(&started(holder)).count(), 2, "{text}");
+    }
+    let output = util::run(util::porthole().arg(&port).env("PORTHOLE_STORE", &store));
+    let section = output.stdout.split("History (UTC").nth(1).unwrap_or_default();
+    for holder in [&holders[0], &holders[2]] {
+        assert!(section.contains(&started(holder)), "{output:?}");
+    }
 }
 
 // ------------------------------------------------------------- IPV6_V6ONLY
@@ -2655,15 +2965,21 @@ fn assert_v6only_read_back(store: &str, v6only: u16, dual: u16) {
         ]);
         let found = output.json()["listeners"].as_array().unwrap().len();
         assert_eq!(found, if dual_stack { 2 } else { 0 }, "{port}: {output:?}");
-        // The wildcard of the other family is another socket.
-        let output = util::porthole_run(&[
-            "history",
-            &format!("0.0.0.0:{port}"),
-            "--listeners",
-            "--store",
-            store,
-        ]);
-        assert_eq!(output.code, 1, "{port}: {output:?}");
+        // All IPv4 addresses: a dual-stack `[::]` accepted on them too; one
+        // with `IPV6_V6ONLY` did not. `[::]` is the listener itself.
+        for (wildcard, expected) in [("0.0.0.0", if dual_stack { 2 } else { 0 }), ("[::]", 2)] {
+            let output = util::porthole_run(&[
+                "history",
+                &format!("{wildcard}:{port}"),
+                "--listeners",
+                "--json",
+                "--store",
+                store,
+            ]);
+            assert_eq!(output.code, if expected > 0 { 0 } else { 1 }, "{port}: {output:?}");
+            let found = output.json()["listeners"].as_array().map_or(0, Vec::len);
+            assert_eq!(found, expected, "{wildcard}:{port}: {output:?}");
+        }
     }
 }
 
