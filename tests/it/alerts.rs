@@ -126,20 +126,23 @@ fn command_outputs(dir: &Path) -> Vec<Value> {
     outputs
 }
 
-#[test]
-fn an_exposed_listener_alerts_once_per_change_on_every_channel() {
-    let Some(netns) = Netns::create() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::start(&netns, dir.path(), "ok");
-    // The same program comes back: with a short repeat_after, that is a
-    // new alert (a crash loop is held back by the default; see below).
-    let config =
-        write_config(dir.path(), "[rules]\naudit_severity = \"off\"\nrepeat_after = \"1ms\"\n");
-    let commands = dir.path().join("commands");
+/// A netlink recorder in `netns` with the alert `rules`, posting to a
+/// webhook receiver that answers "ok" and running the `--on-alert` command
+/// `on_alert` builds from the directory it is to write into (`commands`,
+/// created under `dir`).
+fn on_every_channel(
+    netns: &Netns,
+    dir: &std::path::Path,
+    rules: &str,
+    on_alert: impl FnOnce(&std::path::Path) -> String,
+) -> (Receiver, std::path::PathBuf, Monitor) {
+    let receiver = Receiver::start(netns, dir, "ok");
+    let config = write_config(dir, rules);
+    let commands = dir.join("commands");
     std::fs::create_dir(&commands).unwrap();
-    let on_alert = format!("cat > '{}'/alert-$$.json", commands.display());
+    let on_alert = on_alert(&commands);
     let monitor = Monitor::start(
-        Some(&netns),
+        Some(netns),
         &[
             "--capture",
             "netlink",
@@ -150,6 +153,21 @@ fn an_exposed_listener_alerts_once_per_change_on_every_channel() {
             "--webhook",
             &receiver.url,
         ],
+    );
+    (receiver, commands, monitor)
+}
+
+#[test]
+fn an_exposed_listener_alerts_once_per_change_on_every_channel() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // The same program comes back: with a short repeat_after, that is a
+    // new alert (a crash loop is held back by the default; see below).
+    let (receiver, commands, monitor) = on_every_channel(
+        &netns,
+        dir.path(),
+        "[rules]\naudit_severity = \"off\"\nrepeat_after = \"1ms\"\n",
+        |commands| format!("cat > '{}'/alert-$$.json", commands.display()),
     );
     let port = unique_port();
     let first = server_in(&netns, "0.0.0.0", port, "http");
@@ -771,24 +789,10 @@ fn a_v6only_wildcard_listener_is_not_judged_reachable_over_ipv4_in_ebpf_mode() {
 fn shell_syntax_in_a_process_name_reaches_alert_channels_as_data() {
     let Some(netns) = Netns::create() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::start(&netns, dir.path(), "ok");
-    let config = write_config(dir.path(), "[rules]\naudit_severity = \"off\"\n");
-    let commands = dir.path().join("commands");
-    std::fs::create_dir(&commands).unwrap();
-    let on_alert = format!("cd '{}' && cat > alert-$$.json", commands.display());
-    let monitor = Monitor::start(
-        Some(&netns),
-        &[
-            "--capture",
-            "netlink",
-            "--alerts",
-            &config,
-            "--on-alert",
-            &on_alert,
-            "--webhook",
-            &receiver.url,
-        ],
-    );
+    let (receiver, commands, monitor) =
+        on_every_channel(&netns, dir.path(), "[rules]\naudit_severity = \"off\"\n", |commands| {
+            format!("cd '{}' && cat > alert-$$.json", commands.display())
+        });
     // Were any of it run, in the command's directory or by absolute path,
     // a file would appear beside the alert.
     let name = "$(touch x)`y`;\n";
