@@ -1610,6 +1610,7 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
         .zip(reserved.as_ref())
         .map_or((0, None), |((low, high), reserved)| reserved_in_range(reserved, low, high));
     let mut lines = vec![attempt_line(attempt)];
+    let mut waiting = 0;
     // The client ends: sockets whose remote port is the target's.
     let query = Query { udp: false, ..Query::for_port(evidence.port) };
     if let Ok(snapshot) = system.snapshot(&query) {
@@ -1618,8 +1619,7 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
             .iter()
             .filter(|s| !s.is_listener() && s.remote == Some(destination))
             .collect();
-        let waiting =
-            open.iter().filter(|s| s.state == crate::model::SocketState::TimeWait).count();
+        waiting = open.iter().filter(|s| s.state == crate::model::SocketState::TimeWait).count();
         lines.push(format!(
             "{} sockets connect to {destination} ({waiting} in TIME-WAIT); net.ipv4.ip_local_port_range = {range_text}",
             open.len()
@@ -1662,9 +1662,17 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
             )));
         }
     }
-    fix.push(Fix::step(format!(
-        "close idle connections to {destination}, or reuse them (a connection pool, HTTP keep-alive)"
-    )));
+    // A TIME-WAIT socket is a connection already closed: there is nothing
+    // left to close, only fewer short connections to open.
+    fix.push(Fix::step(if waiting > 0 {
+        format!(
+            "{waiting} of them are closed connections in TIME-WAIT, which keep their port for 60 s after the close: open fewer short-lived connections to {destination} (a connection pool, HTTP keep-alive)"
+        )
+    } else {
+        format!(
+            "close idle connections to {destination}, or reuse them (a connection pool, HTTP keep-alive)"
+        )
+    }));
     Cause {
         id: CauseId::SourcePortsExhausted,
         severity: Severity::Error,
@@ -5317,6 +5325,32 @@ mod tests {
             // Alone on the port range: the plain summary.
             let empty = judged(&Scripted::default(), ip(5432), vec![refused("127.0.0.1:5432")]);
             assert_eq!(empty.causes[0].summary, "nothing listens on port 5432");
+        }
+
+        #[test]
+        fn source_ports_held_by_time_wait_are_not_told_to_close() {
+            let ended = |local: &str| Socket {
+                state: SocketState::TimeWait,
+                remote: Some("127.0.0.1:7009".parse().unwrap()),
+                owners: Vec::new(),
+                ..listener(local, 10)
+            };
+            let system = Scripted {
+                sockets: vec![
+                    listener("127.0.0.1:7009", 10),
+                    ended("127.0.0.1:40000"),
+                    ended("127.0.0.1:40001"),
+                ],
+                processes: [process(10, "server", 'S')].into(),
+                ..Scripted::default()
+            }
+            .sysctl("net.ipv4.ip_local_port_range", "40000\t40001");
+            let mut unavailable = attempt("127.0.0.1:7009", Outcome::Unreachable, None, false);
+            unavailable.detail = "EADDRNOTAVAIL: cannot assign requested address".to_string();
+            let diagnosis = judged(&system, ip(7009), vec![unavailable]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::SourcePortsExhausted], "{diagnosis:#?}");
+            let last = fixes(&diagnosis.causes[0]).last().copied().unwrap();
+            assert!(last.starts_with("2 of them are closed connections in TIME-WAIT"), "{last}");
         }
 
         #[test]
