@@ -1610,6 +1610,7 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
         .zip(reserved.as_ref())
         .map_or((0, None), |((low, high), reserved)| reserved_in_range(reserved, low, high));
     let mut lines = vec![attempt_line(attempt)];
+    let mut waiting = 0;
     // The client ends: sockets whose remote port is the target's.
     let query = Query { udp: false, ..Query::for_port(evidence.port) };
     if let Ok(snapshot) = system.snapshot(&query) {
@@ -1618,8 +1619,7 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
             .iter()
             .filter(|s| !s.is_listener() && s.remote == Some(destination))
             .collect();
-        let waiting =
-            open.iter().filter(|s| s.state == crate::model::SocketState::TimeWait).count();
+        waiting = open.iter().filter(|s| s.state == crate::model::SocketState::TimeWait).count();
         lines.push(format!(
             "{} sockets connect to {destination} ({waiting} in TIME-WAIT); net.ipv4.ip_local_port_range = {range_text}",
             open.len()
@@ -1662,9 +1662,17 @@ fn source_ports_exhausted(evidence: &Evidence, attempt: &Attempt, ip: IpAddr) ->
             )));
         }
     }
-    fix.push(Fix::step(format!(
-        "close idle connections to {destination}, or reuse them (a connection pool, HTTP keep-alive)"
-    )));
+    // A TIME-WAIT socket is a connection already closed: there is nothing
+    // left to close, only fewer short connections to open.
+    fix.push(Fix::step(if waiting > 0 {
+        format!(
+            "{waiting} of them are closed connections in TIME-WAIT, which keep their port for 60 s after the close: open fewer short-lived connections to {destination} (a connection pool, HTTP keep-alive)"
+        )
+    } else {
+        format!(
+            "close idle connections to {destination}, or reuse them (a connection pool, HTTP keep-alive)"
+        )
+    }));
     Cause {
         id: CauseId::SourcePortsExhausted,
         severity: Severity::Error,
@@ -2458,7 +2466,15 @@ fn accept_queue_full(
     let aborts = listener.protocol == Protocol::Tcp
         && evidence.system.sysctl("net.ipv4.tcp_abort_on_overflow").as_deref().map(str::trim)
             == Some("1");
-    if aborts {
+    // The reset answers only the handshake's last ACK: a SYN that finds
+    // the queue full is still dropped, so a probe that timed out must not
+    // be told it would have been reset.
+    if aborts && attempt.outcome() == Some(Outcome::Timeout) {
+        lines.push(
+            "net.ipv4.tcp_abort_on_overflow = 1: a handshake that completes while the queue is full is reset (ECONNRESET), but a SYN that finds it full is still dropped, as this probe's was: clients see resets and timeouts"
+                .to_string(),
+        );
+    } else if aborts {
         lines.push(
             "net.ipv4.tcp_abort_on_overflow = 1: a connection that finds the queue full is reset, so clients see ECONNRESET right after connecting instead of a slow retry"
                 .to_string(),
@@ -2774,12 +2790,34 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
         other => (format!("{}: {}", attempt.address, other.describe()), Severity::Error),
     };
     let pid = serving.iter().find_map(|s| first_owner(s));
+    // A server that closes (FIN, not a reset) on an HTTP request may have
+    // judged it by its Host: nginx's `return 444` is the usual default
+    // server for host names no `server_name` lists.
+    let unserved_host = match (&evidence.target, &reply) {
+        (Target::Http { host, port, .. }, Reply::Closed) => Some(super::host_header(host, *port)),
+        _ => None,
+    };
+    if let Some(host_header) = &unserved_host {
+        lines.push(format!("the request carried Host: {host_header}"));
+        lines.push(
+            "the server hung up on the HTTP request without a status line; nginx does so with return 444, often in the default server for host names it does not serve"
+                .to_string(),
+        );
+    }
     let fix = match &reply {
         // A live server that hangs up chose to: a client allow-list, a
         // connection limit, or a protocol it expected and did not get.
-        Reply::Closed | Reply::Reset => vec![Fix::step(
-            "look at the service's logs for why it drops this client: an allow-list of client addresses, a connection limit, or a protocol it expected (TLS, its own greeting) and did not get",
-        )],
+        Reply::Closed | Reply::Reset => {
+            let mut fix = vec![Fix::step(
+                "look at the service's logs for why it drops this client: an allow-list of client addresses, a connection limit, or a protocol it expected (TLS, its own greeting) and did not get",
+            )];
+            if let Some(host_header) = unserved_host {
+                fix.insert(0, Fix::step(format!(
+                    "if the service serves only some host names (an nginx server_name, a virtual host): ask it by a name it serves, or add the one in Host: {host_header} to its configuration"
+                )));
+            }
+            fix
+        }
         Reply::Other(_) => vec![Fix::step(
             "the port speaks another protocol: check the port number, or talk to it with its own client",
         )],
@@ -2841,10 +2879,7 @@ fn http_error(
     if let Some(excerpt) = body_excerpt(&response.body) {
         lines.push(format!("the body begins: {excerpt:?}"));
     }
-    let host_header = match host {
-        Host::Ip(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
-        other => format!("{other}:{port}"),
-    };
+    let host_header = super::host_header(host, *port);
     let (summary, mut fix) = match status {
         502 | 504 => (
             format!("{} answered {answered}: the connection works; a proxy or gateway there could not get an answer from the service behind it", attempt.address),
@@ -4089,7 +4124,7 @@ fn sweep(
     let unread = everywhere.visibility.unreadable_namespaces;
     let client_ends = client_ends_on(system, port)?;
     let unprivileged_start = system.unprivileged_port_start();
-    let cause = nothing_listening(
+    let mut cause = nothing_listening(
         target,
         port,
         attempts,
@@ -4098,7 +4133,77 @@ fn sweep(
         &client_ends,
         unprivileged_start,
     );
+    name_nearby_listeners(&mut cause, port, &nearby_listeners(system, port)?);
     Ok((cause, Vec::new(), BTreeMap::new()))
+}
+
+/// How far from the asked port a listener of this namespace is named when
+/// nothing listens on the port itself: 8080 against 8081, 5432 against
+/// 5433, a second instance that moved up one port.
+const NEARBY_PORTS: u16 = 10;
+
+/// Nearby listeners named in the evidence, nearest first.
+const NEARBY_NAMED: usize = 3;
+
+/// TCP listeners of this namespace on ports within [`NEARBY_PORTS`] of
+/// `port` (not on it), nearest first, at most [`NEARBY_NAMED`], with their
+/// first owner.
+fn nearby_listeners(system: &dyn System, port: u16) -> Result<Snapshot, DiagnoseError> {
+    let query = Query {
+        udp: false,
+        unix: false,
+        listeners_only: true,
+        ports: Some(PortSet::range(
+            port.saturating_sub(NEARBY_PORTS).max(1),
+            port.saturating_add(NEARBY_PORTS),
+        )),
+        match_remote_port: false,
+        owners: false,
+        ..Query::default()
+    };
+    let mut snapshot = system.snapshot(&query)?;
+    snapshot.sockets.retain(|s| {
+        s.protocol == Protocol::Tcp
+            && s.state == SocketState::Listen
+            && s.local.is_some_and(|local| local.port() != port)
+    });
+    snapshot.sockets.sort_by_key(|s| {
+        let other = s.local.map_or(0, |local| local.port());
+        (other.abs_diff(port), other, s.local_text())
+    });
+    snapshot.sockets.truncate(NEARBY_NAMED);
+    let inodes: Vec<u64> = snapshot.sockets.iter().map(|s| s.inode).collect();
+    system.attach_owners(&mut snapshot, &inodes);
+    Ok(snapshot)
+}
+
+/// Adds the listeners of `nearby` to a nothing-listening cause: the client
+/// (or the service) most likely has the port number wrong, and the
+/// nearest one goes into the summary, which is what `wait` prints.
+fn name_nearby_listeners(cause: &mut Cause, port: u16, nearby: &Snapshot) {
+    let Some(nearest) = nearby.sockets.first() else { return };
+    for socket in &nearby.sockets {
+        let other = socket.local.map_or(0, |local| local.port());
+        let (distance, direction) =
+            (other.abs_diff(port), if other > port { "above" } else { "below" });
+        cause.evidence.push(format!(
+            "a listener {distance} port(s) {direction} {port}: {}",
+            listener_line(&nearby.processes, socket)
+        ));
+    }
+    let other = nearest.local.map_or(0, |local| local.port());
+    let name = nearest
+        .owners
+        .first()
+        .and_then(|pid| nearby.processes.get(pid))
+        .map_or_else(|| "a process".to_string(), |p| format!("{} (pid {})", p.shown_name(), p.pid));
+    cause.summary = format!("nothing listens on port {port}, but {name} listens on port {other}");
+    cause.fix.insert(
+        0,
+        Fix::step(format!(
+            "if {name} on port {other} is the service, the client or the service has the port number wrong: give the client port {other}, or start the service on port {port}"
+        )),
+    );
 }
 
 /// At most [`CLIENT_ENDS_NAMED`] TCP sockets of this namespace that use
@@ -5184,6 +5289,71 @@ mod tests {
         }
 
         #[test]
+        fn nothing_listening_names_the_nearest_listeners_on_other_ports() {
+            let system = Scripted {
+                sockets: vec![
+                    listener("127.0.0.1:5433", 10),
+                    listener("127.0.0.1:5425", 11),
+                    listener("127.0.0.1:5450", 12),
+                ],
+                processes: [process(10, "postgres", 'S'), process(11, "node", 'S')].into(),
+                ..Scripted::default()
+            };
+            let diagnosis = judged(&system, ip(5432), vec![refused("127.0.0.1:5432")]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::NothingListening]);
+            let found = cause(&diagnosis, CauseId::NothingListening);
+            assert_eq!(
+                found.summary,
+                "nothing listens on port 5432, but postgres (pid 10) listens on port 5433"
+            );
+            let nearby: Vec<&String> =
+                found.evidence.iter().filter(|l| l.starts_with("a listener ")).collect();
+            assert_eq!(nearby.len(), 2, "{nearby:?}");
+            assert!(
+                nearby[0].starts_with(
+                    "a listener 1 port(s) above 5432: 127.0.0.1:5433 held by postgres (pid 10"
+                ),
+                "{nearby:?}"
+            );
+            assert!(
+                nearby[1].starts_with("a listener 7 port(s) below 5432: 127.0.0.1:5425"),
+                "{nearby:?}"
+            );
+            // 5450 is too far to be a slip of the port number.
+            assert!(!found.evidence.iter().any(|l| l.contains("5450")), "{:?}", found.evidence);
+            assert!(fixes(found)[0].contains("give the client port 5433"), "{:?}", found.fix);
+            // Alone on the port range: the plain summary.
+            let empty = judged(&Scripted::default(), ip(5432), vec![refused("127.0.0.1:5432")]);
+            assert_eq!(empty.causes[0].summary, "nothing listens on port 5432");
+        }
+
+        #[test]
+        fn source_ports_held_by_time_wait_are_not_told_to_close() {
+            let ended = |local: &str| Socket {
+                state: SocketState::TimeWait,
+                remote: Some("127.0.0.1:7009".parse().unwrap()),
+                owners: Vec::new(),
+                ..listener(local, 10)
+            };
+            let system = Scripted {
+                sockets: vec![
+                    listener("127.0.0.1:7009", 10),
+                    ended("127.0.0.1:40000"),
+                    ended("127.0.0.1:40001"),
+                ],
+                processes: [process(10, "server", 'S')].into(),
+                ..Scripted::default()
+            }
+            .sysctl("net.ipv4.ip_local_port_range", "40000\t40001");
+            let mut unavailable = attempt("127.0.0.1:7009", Outcome::Unreachable, None, false);
+            unavailable.detail = "EADDRNOTAVAIL: cannot assign requested address".to_string();
+            let diagnosis = judged(&system, ip(7009), vec![unavailable]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::SourcePortsExhausted], "{diagnosis:#?}");
+            let last = fixes(&diagnosis.causes[0]).last().copied().unwrap();
+            assert!(last.starts_with("2 of them are closed connections in TIME-WAIT"), "{last}");
+        }
+
+        #[test]
         fn family_mismatch_and_its_healthy_twin() {
             let system = Scripted {
                 sockets: vec![listener("127.0.0.1:7001", 10)],
@@ -5389,6 +5559,10 @@ mod tests {
             };
             assert!(said("1\n"));
             assert!(!said("0\n"));
+            // The probe timed out: the line does not promise it a reset.
+            let diagnosis = judged(&resetting("1"), ip(7004), vec![timed_out.clone()]);
+            let line = diagnosis.causes[0].evidence.iter().find(|l| l.contains("abort_on"));
+            assert!(line.unwrap().contains("SYN that finds it full is still dropped"), "{line:?}");
         }
 
         #[test]
@@ -5480,6 +5654,23 @@ mod tests {
             let diagnosis = judged(&system, http(7006, false), vec![silent]);
             assert_eq!(ids(&diagnosis), vec![CauseId::NotResponding]);
             assert!(fixes(&diagnosis.causes[0]).iter().any(|f| f.contains("/proc/10/wchan")));
+        }
+
+        #[test]
+        fn an_http_request_closed_without_a_status_names_its_host() {
+            let system = Scripted {
+                sockets: vec![listener("127.0.0.1:7006", 10)],
+                processes: [process(10, "nginx", 'S')].into(),
+                ..Scripted::default()
+            };
+            let closed = attempt("127.0.0.1:7006", Outcome::Connected, Some(Reply::Closed), false);
+            let diagnosis = judged(&system, http(7006, false), vec![closed.clone()]);
+            let cause = &diagnosis.causes[0];
+            assert!(cause.evidence.contains(&"the request carried Host: 127.0.0.1:7006".into()));
+            assert!(fixes(cause)[0].contains("a name it serves"), "{:?}", cause.fix);
+            // A bare port sent no Host: nothing about host names.
+            let bare = judged(&system, ip(7006), vec![closed]);
+            assert!(!format!("{:?}", bare.causes).contains("Host"), "{:?}", bare.causes);
         }
 
         #[test]

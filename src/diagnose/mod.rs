@@ -650,10 +650,7 @@ pub fn probe_address_open(
     let deadline = Instant::now() + timeout;
     let reply = match target {
         Target::Http { tls, host, port, path } => {
-            let host_header = match host {
-                Host::Ip(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
-                other => format!("{other}:{port}"),
-            };
+            let host_header = host_header(host, *port);
             let first = if *tls {
                 probe::https_get(&mut stream, &host.to_string(), path, deadline)
             } else {
@@ -869,6 +866,15 @@ pub fn listener_snapshot(system: &dyn System, port: u16) -> Result<Snapshot, Inv
     })
 }
 
+/// The `Host` header of an HTTP request to `host` on `port` (an IPv6
+/// literal in brackets): what the probe sends, and what a cause names when
+/// the service may have judged the request by it.
+pub(crate) fn host_header(host: &Host, port: u16) -> String {
+    match host {
+        Host::Ip(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+        other => format!("{other}:{port}"),
+    }
+}
 #[cfg(test)]
 mod tests {
     #[test]

@@ -888,11 +888,20 @@ fn why_pending(
                 reset if reset == seen.dropped => "reset",
                 _ => "closed or reset",
             };
+            // A close (not a reset) of an HTTP request may be a judgement
+            // of its Host: nginx's `return 444` in a default server.
+            let host = match target {
+                Target::Http { host, port, .. } if seen.reset == 0 => format!(
+                    ", or a host name it does not serve (Host: {}; nginx closes those with return 444)",
+                    super::host_header(host, *port)
+                ),
+                _ => String::new(),
+            };
             return vec![
                 format!(
                     "accepted-closed: the server accepted and {how} {how_many} without sending anything"
                 ),
-                "fix: look at the server's logs for why it drops every connection: a worker that crashes on each one, a client allow-list, a connection limit".to_string(),
+                format!("fix: look at the server's logs for why it drops every connection: a worker that crashes on each one, a client allow-list, a connection limit{host}"),
             ];
         }
     }

@@ -336,7 +336,7 @@ fn stopped_process() {
 }
 
 /// Fills a `listen(1)` queue with connections nobody accepts.
-fn fill_queue(netns: &Netns, port: u16) -> ChildGuard {
+pub(crate) fn fill_queue(netns: &Netns, port: u16) -> ChildGuard {
     let (child, mut ready) = python_in(
         netns,
         "import socket,sys,time\n\
@@ -902,7 +902,7 @@ fn fix_list(fix: &str) -> &str {
 
 /// Starts nginx in `netns` with one `server { SERVER }` block, its files in
 /// `directory`; the caller waits until it answers.
-fn nginx_in(netns: &Netns, directory: &std::path::Path, server: &str) -> ChildGuard {
+pub(crate) fn nginx_in(netns: &Netns, directory: &std::path::Path, server: &str) -> ChildGuard {
     let root = directory.display().to_string();
     let config = directory.join("nginx.conf");
     std::fs::write(

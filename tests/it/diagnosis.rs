@@ -2473,3 +2473,109 @@ fn a_bare_tcp_port_reset_by_a_rule_after_the_handshake_is_not_reachable() {
     let json = assert_fix_repairs(&netns, reject, &target, "");
     assert!(cause_ids(&json).is_empty(), "after the printed fix: {json:#}");
 }
+
+/// The server runs, one port above the one the client asks: `check` said
+/// only "nothing listens" and `wait` timed out without a word about it. The
+/// summary (what `wait` prints) now names the listener next door, the
+/// evidence lists it, and the port it names answers.
+#[test]
+fn a_server_one_port_away_is_named_when_nothing_listens_on_the_port() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port + 1, "http");
+    let target = format!("127.0.0.1:{port}");
+    let json = only_failure(&netns, &target, "nothing-listening");
+    let nothing = cause(&json, "nothing-listening");
+    let summary = format!(
+        "nothing listens on port {port}, but python3 (pid {}) listens on port {}",
+        server.pid(),
+        port + 1
+    );
+    assert_eq!(nothing["summary"], summary.as_str(), "{nothing:#}");
+    let evidence = nothing["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!("a listener 1 port(s) above {port}: 127.0.0.1:{}", port + 1)),
+        "{nothing:#}"
+    );
+    assert!(nothing["fix"][0]
+        .as_str()
+        .unwrap()
+        .contains(&format!("give the client port {}", port + 1)));
+    let text = netns.porthole(&["check", &target, "--timeout", "1s"]);
+    assert!(text.stdout.contains(&summary), "{text:?}");
+    let waited = netns.porthole(&["wait", &target, "--timeout", "2s"]);
+    assert_eq!(waited.code, 1, "{waited:?}");
+    assert!(waited.stderr.contains(&format!("  nothing-listening: {summary}")), "{waited:?}");
+    let (code, json) = check(&netns, &[&format!("http://127.0.0.1:{}/", port + 1)]);
+    assert_eq!(code, 0, "the port it names answers: {json:#}");
+}
+
+/// nginx whose default server closes requests for unknown host names
+/// (`return 444`): `check` blamed an allow-list of addresses or a protocol,
+/// `wait` a crashing worker. Both now name the Host the request carried,
+/// and asked by the name nginx serves, the same port answers.
+#[test]
+fn nginx_closing_a_host_it_does_not_serve_names_the_host() {
+    if !crate::util::installed("nginx") {
+        crate::util::skip("nginx is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let dir = tempfile::tempdir().unwrap();
+    let _nginx = crate::check::nginx_in(
+        &netns,
+        dir.path(),
+        &format!(
+            "listen 127.0.0.1:{port} default_server;\n    return 444;\n  }}\n  server {{\n    listen 127.0.0.1:{port};\n    server_name app.test;\n    location / {{ return 200 \"app\\n\"; }}"
+        ),
+    );
+    let bare = format!("127.0.0.1:{port}");
+    assert!(
+        crate::util::eventually(std::time::Duration::from_secs(20), || {
+            check(&netns, &[&bare]).0 == 0
+        }),
+        "nginx did not start"
+    );
+    let target = format!("http://localhost:{port}/");
+    let json = only_failure(&netns, &target, "not-responding");
+    let closed = cause(&json, "not-responding");
+    let evidence = closed["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!("the request carried Host: localhost:{port}")),
+        "{closed:#}"
+    );
+    assert!(evidence.contains("return 444"), "{closed:#}");
+    assert!(closed["fix"][0].as_str().unwrap().contains("a name it serves"), "{closed:#}");
+    let waited = netns.porthole(&["wait", &target, "--timeout", "2s"]);
+    assert_eq!(waited.code, 1, "{waited:?}");
+    assert!(
+        waited.stderr.contains(&format!(
+            "a host name it does not serve (Host: localhost:{port}; nginx closes those with return 444)"
+        )),
+        "{waited:?}"
+    );
+    // Asked by the name it serves, through a hosts file that maps it.
+    let served = format!("http://app.test:{port}/");
+    let hosts = "127.0.0.1 localhost app.test\n";
+    let output = netns.porthole_with_hosts(hosts, &["check", &served, "--json"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
+/// `tcp_abort_on_overflow = 1` with a full queue: the probe's SYN is still
+/// dropped (a timeout, not a reset), and the evidence said clients see a
+/// reset instead of a slow retry. It now says what this probe saw.
+#[test]
+fn abort_on_overflow_with_a_full_queue_does_not_promise_a_reset() {
+    let Some(netns) = Netns::create() else { return };
+    netns.run_ok("sysctl", &["-w", "net.ipv4.tcp_abort_on_overflow=1"]);
+    let port = unique_port();
+    let _server = server_with_backlog(&netns, "127.0.0.1", port, "hold", 1);
+    let _clients = crate::check::fill_queue(&netns, port);
+    let target = format!("127.0.0.1:{port}");
+    let json = only_failure(&netns, &target, "accept-queue-full");
+    assert_eq!(json["attempts"][0]["outcome"], "timeout", "{json:#}");
+    let evidence = cause(&json, "accept-queue-full")["evidence"].to_string();
+    assert!(evidence.contains("a SYN that finds it full is still dropped"), "{evidence}");
+    assert!(!evidence.contains("instead of a slow retry"), "{evidence}");
+}

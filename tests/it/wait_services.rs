@@ -1415,3 +1415,61 @@ fn mariadb_option_files_win_over_its_variables() {
         assert!(output.stderr.contains(over), "{variable}: {output:?}");
     }
 }
+
+/// PostgreSQL at `max_connections`: the kernel completes the handshake and
+/// the server answers the startup packet with `sorry, too many clients
+/// already` (53300). `check` of the `postgres://` URL names the limit, the
+/// printed `porthole PORT` lists the client that holds the one connection,
+/// `wait` says the same on timeout, and once that client leaves the URL
+/// passes.
+#[test]
+fn postgres_at_max_connections_names_the_limit_and_the_client_holding_it() {
+    let dir = shared_tempdir();
+    let Some((data, port)) = start_postgres(dir.path(), "127.0.0.1") else { return };
+    let stop = stop_on_drop(&data);
+    let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+    // The check interval ends the backend of a client that leaves in the
+    // middle of its query (pg_sleep), freeing the one connection.
+    conf.push_str("\nmax_connections = 1\nsuperuser_reserved_connections = 0\n");
+    conf.push_str("client_connection_check_interval = 100ms\n");
+    std::fs::write(data.join("postgresql.conf"), conf).unwrap();
+    let log = data.join("restart.log");
+    let restarted = pg_ctl(&data, &["restart", "-w", "-t", "60", "-l", log.to_str().unwrap()]);
+    assert_eq!(restarted.code, 0, "{restarted:?}");
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let bin = postgres_bin().expect("postgresql");
+    let mut psql = as_user("postgres", &bin.join("psql"));
+    psql.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+        .args(["-c", "select pg_sleep(600)"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let holder = util::ChildGuard::spawn(&mut psql);
+    let refused = || porthole_run(&["check", "--json", &url]).json();
+    assert!(
+        util::eventually(std::time::Duration::from_secs(20), || util::cause_ids(&refused())
+            == ["service-refused"]),
+        "{:#}",
+        refused()
+    );
+    let json = refused();
+    let cause = util::cause(&json, "service-refused");
+    assert!(cause["summary"].as_str().unwrap().contains("max_connections is reached"), "{cause:#}");
+    assert!(cause["evidence"].to_string().contains("too many clients already"), "{cause:#}");
+    let listing = cause["fix_commands"][0].as_str().unwrap().split("   #").next().unwrap().trim();
+    let args: Vec<&str> = listing.split_whitespace().skip(1).collect();
+    let clients = porthole_run(&args);
+    assert!(clients.stdout.contains(&format!("pid {}", holder.pid())), "{clients:?}");
+    let waited = porthole_run(&["wait", &url, "--timeout", "2s"]);
+    assert_eq!(waited.code, 1, "{waited:?}");
+    assert!(waited.stderr.contains("service-refused: PostgreSQL accepts"), "{waited:?}");
+    assert!(waited.stderr.contains("max_connections"), "{waited:?}");
+    drop(holder);
+    assert!(
+        util::eventually(std::time::Duration::from_secs(20), || porthole_run(&["check", &url])
+            .code
+            == 0),
+        "{:#}",
+        refused()
+    );
+    drop(stop);
+}
