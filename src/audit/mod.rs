@@ -226,6 +226,31 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
         if let (true, Some(probes::Settings::File(config))) = (open, &outcome.settings) {
             outcome.redis_default_user = redis_options::default_user(system, owner.pid, config);
         }
+        // An ACL user that got in with a weak password: where it is kept.
+        let weak_user = outcome.observations.iter().find_map(|o| match o {
+            probes::Observation::WeakPassword { user, config_command: Some(_), .. }
+                if user != "default" =>
+            {
+                Some(user.clone())
+            }
+            _ => None,
+        });
+        if let (Some(user), Some(probes::Settings::File(config))) = (weak_user, &outcome.settings) {
+            outcome.redis_user_source =
+                redis_options::user_source(system, owner.pid, config, &user).map(|source| {
+                    match source {
+                        redis_options::UserSource::AclFile(file) => {
+                            redis_options::UserSource::AclFile(reached_path(
+                                system, owner.pid, &file,
+                            ))
+                        }
+                        redis_options::UserSource::Line(mut line) => {
+                            line.file = reached_path(system, owner.pid, &line.file);
+                            redis_options::UserSource::Line(line)
+                        }
+                    }
+                });
+        }
         // The files a Redis names are its own: in a mount namespace of its
         // own the same path may be another file here (the system Redis's),
         // so fixes name the path that reaches the server's.

@@ -564,7 +564,8 @@ server.serve_forever()
 
 /// Answers only when Host names this machine, like webpack's allowedHosts.
 /// With `leaky`, it also reflects any Origin in CORS headers and accepts
-/// WebSocket upgrades from any Origin.
+/// WebSocket upgrades from any Origin. With `echo`, it checks no Host and
+/// answers with an API index whose URLs are built from the Host it got.
 const HOST_CHECKING: &str = r#"
 import http.server, sys
 leaky = sys.argv[1] == "leaky"
@@ -573,6 +574,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         port = self.server.server_address[1]
         host = self.headers.get("Host", "")
+        if sys.argv[1] == "echo":
+            return self.reply(200, ('{"self":"http://%s/api","docs":"http://%s/docs"}' % (host, host)).encode())
         if host not in ("127.0.0.1:%d" % port, "localhost:%d" % port, "[::1]:%d" % port):
             return self.reply(403, b"Invalid Host header")
         if leaky and self.headers.get("Upgrade", "").lower() == "websocket":
@@ -628,6 +631,17 @@ fn host_checking_server_is_clean() {
     assert_eq!(rules(&json), Vec::<String>::new(), "{json:#}");
     assert_eq!(service(&json), "http");
     assert_eq!(output.code, 0);
+}
+
+/// An API whose index names itself by the Host it was asked with answers
+/// two Hosts with different bytes, yet a rebinding page reads it all.
+#[test]
+fn a_server_that_echoes_the_host_in_its_answer_is_dns_rebindable() {
+    let (_server, port) = start_python(HOST_CHECKING, &["echo"]);
+    let (_, json) = audit(port, &[]);
+    assert_eq!(rules(&json), ["dns-rebinding"], "{json:#}");
+    let evidence = finding(&json, "dns-rebinding")["evidence"].as_str().unwrap();
+    assert!(evidence.contains(&format!("Host: rebind.example:{port} → 200")), "{evidence}");
 }
 
 #[test]

@@ -248,6 +248,73 @@ fn redis_acl_user_with_nopass_is_named_as_such_and_its_fix_runs() {
     assert!(!rules(&json).contains(&"weak-password".to_string()), "{json:#}");
 }
 
+/// The new password of an ACL user outlives a restart: the fix keeps it
+/// where the server keeps the user. With an `aclfile`, `ACL SAVE`; with
+/// `user` lines in redis.conf, `CONFIG REWRITE`; with `CONFIG` renamed
+/// away, no CONFIG command but the line of the file to edit. Each printed
+/// command runs as printed (the placeholder replaced by a secret), the
+/// server restarts, and the finding is gone.
+#[test]
+fn a_redis_acl_user_s_new_password_is_kept_where_the_server_keeps_the_user() {
+    if !require("redis-server") || !require("redis-cli") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secret = strong_password();
+    let users = "user default off\nuser admin on nopass ~* &* +@all\n";
+    let acl = dir.path().join("users.acl");
+    for (name, extra, kept) in [
+        ("aclfile", format!("aclfile {}\n", acl.display()), "ACL SAVE"),
+        ("rewrite", users.to_string(), "CONFIG REWRITE"),
+        ("renamed", format!("rename-command CONFIG \"\"\n{users}"), "line 8 of"),
+    ] {
+        std::fs::write(&acl, users).unwrap();
+        let port = util::unique_port();
+        let config = dir.path().join(format!("{name}.conf"));
+        std::fs::write(
+            &config,
+            format!(
+                "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\n{extra}",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let start = || {
+            let redis = ChildGuard::spawn(
+                Command::new("/usr/bin/redis-server").arg(&config).stdout(Stdio::null()),
+            );
+            assert!(wait_for_port(port, START), "{name}: redis-server did not start on {port}");
+            redis
+        };
+        let redis = start();
+        let (_, json) = audit(port, &["--active"]);
+        let fix = finding(&json, "weak-password")["fix"].as_str().unwrap().to_string();
+        assert!(fix.contains(kept), "{name}: {fix}");
+        let commands = printed(&fix, "redis-cli");
+        assert_eq!(commands.len(), if name == "renamed" { 1 } else { 2 }, "{name}: {fix}");
+        assert!(name != "renamed" || commands.iter().all(|c| !c.contains("CONFIG")), "{fix}");
+        // The user takes any password until the first command; the new
+        // one after it.
+        for (command, password) in commands.iter().zip(["anything", &secret]) {
+            run_printed(
+                &command.replace("<new long random secret>", &secret),
+                &format!("{password}\n"),
+            );
+        }
+        if name == "renamed" {
+            let text = std::fs::read_to_string(&config).unwrap();
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            assert!(lines[7].starts_with("user admin "), "line 8 is the user: {text}");
+            lines[7] = lines[7].replace("nopass", &format!(">{secret}"));
+            std::fs::write(&config, lines.join("\n") + "\n").unwrap();
+        }
+        drop(redis);
+        let _redis = start();
+        let (_, json) = audit(port, &["--active"]);
+        assert!(rules(&json).is_empty(), "{name}: the password was lost at restart: {json:#}");
+    }
+}
+
 /// A Redis that turns clients away ("max number of clients reached") shows
 /// a sign of trouble before any login: nothing is tried.
 #[test]

@@ -317,7 +317,9 @@ pub fn rebinding_verdict(baseline: &Landing, foreign: &Landing, local: &str) -> 
         return None;
     }
     let port = local.rsplit_once(':').map_or("", |(_, port)| port);
-    let same = second.body_hash() == first.body_hash() || similar_length(first, second);
+    let foreign_host = format!("{FOREIGN_HOST}:{port}");
+    let (first, second) = (host_blind(first, local), host_blind(second, &foreign_host));
+    let same = second.body_hash() == first.body_hash() || similar_length(&first, &second);
     same.then(|| {
         format!(
             "GET / with Host: {local} → {}; with Host: {FOREIGN_HOST}:{port} → {} (same answer)",
@@ -338,18 +340,46 @@ pub fn unseen_rebinding_verdict(
     foreign: &Landing,
     local: &str,
 ) -> Option<String> {
+    let port = local.rsplit_once(':').map_or("", |(_, port)| port);
     let (first, second) = (&baseline.response, &foreign.response);
     let same = first.status == 404
         && second.status == 404
         && baseline.redirect.is_none()
         && foreign.redirect.is_none()
-        && first.body == second.body;
-    let port = local.rsplit_once(':').map_or("", |(_, port)| port);
+        && host_blind(first, local).body
+            == host_blind(second, &format!("{FOREIGN_HOST}:{port}")).body;
     same.then(|| {
         format!(
             "GET / with Host: {local} → 404; with Host: {FOREIGN_HOST}:{port} → 404 (the same answer: the server does not check Host, so a page can read whatever it serves at other paths; only / was read)"
         )
     })
+}
+
+/// `response` with every mention of the `Host` it was asked with (`host`,
+/// then its name without the port) replaced by one marker: a server that
+/// builds its links or its API's URLs from `Host` answers two Hosts with
+/// bodies that differ only there, and a small page or JSON document differs
+/// by more than [`similar_length`] allows, yet a rebinding page reads it all.
+fn host_blind(response: &Response, host: &str) -> Response {
+    const MARKER: &[u8] = b"\0host\0";
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    let mut body = response.body.clone();
+    for needle in [host, name] {
+        let needle = needle.as_bytes();
+        if needle.is_empty() {
+            continue;
+        }
+        let mut replaced = Vec::with_capacity(body.len());
+        let mut rest = &body[..];
+        while let Some(at) = rest.windows(needle.len()).position(|w| w == needle) {
+            replaced.extend_from_slice(&rest[..at]);
+            replaced.extend_from_slice(MARKER);
+            rest = &rest[at + needle.len()..];
+        }
+        replaced.extend_from_slice(rest);
+        body = replaced;
+    }
+    Response { body, ..response.clone() }
 }
 
 /// Pages with a timestamp or nonce differ slightly between two requests.
@@ -503,6 +533,31 @@ mod tests {
         let bad = Landing::direct(response("HTTP/1.0 400 Bad Request\r\n\r\n"));
         assert!(rebinding_verdict(&ok, &bad, "127.0.0.1:80").is_none());
         assert!(rebinding_verdict(&denied, &denied, "127.0.0.1:80").is_none());
+    }
+
+    #[test]
+    fn answers_that_differ_only_by_the_host_they_echo_are_the_same() {
+        let echo = |host: &str| {
+            let body =
+                format!("{{\"self\":\"http://{host}/api\",\"docs\":\"http://{host}/docs\"}}");
+            Landing::direct(response(&format!("HTTP/1.1 200 OK\r\n\r\n{body}")))
+        };
+        let (local, foreign) = (echo("127.0.0.1:8000"), echo("rebind.example:8000"));
+        assert!(rebinding_verdict(&local, &foreign, "127.0.0.1:8000").is_some());
+        // The name alone (`location.hostname`), too.
+        let (local, foreign) = (echo("127.0.0.1"), echo("rebind.example"));
+        assert!(rebinding_verdict(&local, &foreign, "127.0.0.1:8000").is_some());
+        // Another page is still another page.
+        let other =
+            Landing::direct(response("HTTP/1.1 200 OK\r\n\r\n{\"error\":\"unknown host\"}"));
+        assert!(rebinding_verdict(&echo("127.0.0.1:8000"), &other, "127.0.0.1:8000").is_none());
+        let missing = |host: &str| {
+            Landing::direct(response(&format!(
+                "HTTP/1.1 404 Not Found\r\n\r\nno page at http://{host}/"
+            )))
+        };
+        let (local, foreign) = (missing("127.0.0.1:8000"), missing("rebind.example:8000"));
+        assert!(unseen_rebinding_verdict(&local, &foreign, "127.0.0.1:8000").is_some());
     }
 
     #[test]

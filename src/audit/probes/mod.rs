@@ -157,6 +157,9 @@ pub struct Outcome {
     /// Redis without a password: the `user default … nopass` line of its
     /// files, which overrides a `requirepass`.
     pub redis_default_user: Option<crate::audit::redis_options::DefaultUserLine>,
+    /// Redis (`--active`): where the ACL user that got in with a weak
+    /// password is kept, so its new password outlives a restart.
+    pub redis_user_source: Option<crate::audit::redis_options::UserSource>,
     /// memcached: the configuration file its command line was made from
     /// (`None`: the options were typed on the command line).
     pub memcached_config: Option<crate::audit::memcached_options::ConfigFile>,

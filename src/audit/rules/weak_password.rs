@@ -88,8 +88,11 @@ fn fix(context: &Context<'_>, user: &str, config_command: Option<bool>) -> Strin
             port,
             config_command,
         ),
-        "redis" | "valkey" | "keydb" => format!(
-            "`redis-cli -h {host} -p {port} --user {account} --askpass ACL SETUSER {account} resetpass '><new long random secret>'`, then `ACL SAVE` (aclfile) or `CONFIG REWRITE`"
+        "redis" | "valkey" | "keydb" => redis_user_fix(
+            context.outcome,
+            &format!("redis-cli -h {host} -p {port} --user {account} --askpass"),
+            &account,
+            config_command,
         ),
         // `\password` without a name changes the password of the user
         // psql logged in as: no name to quote inside the SQL side.
@@ -226,6 +229,62 @@ fn redis_default_fix(
         }
         (_, None) => format!(
             "{set}, then `CONFIG REWRITE` (or the same `requirepass` line in redis.conf) so it survives a restart"
+        ),
+    }
+}
+
+/// A new password for a Redis ACL user: `ACL SETUSER` at run time, then
+/// kept where this server keeps the user, since a restart reads it from
+/// there again: `ACL SAVE` for an `aclfile`, `CONFIG REWRITE` for `user`
+/// lines of the configuration file `INFO` named (it rewrites them all),
+/// and by hand for a line elsewhere (an included file, which `CONFIG
+/// REWRITE` does not touch), for a server whose `CONFIG` is renamed away,
+/// and for a `--user` of its command line. `cli` is the `redis-cli`
+/// command that logs in as the user; it asks for the password, which after
+/// the first command is the new one.
+fn redis_user_fix(
+    outcome: Option<&crate::audit::probes::Outcome>,
+    cli: &str,
+    account: &str,
+    config_command: Option<bool>,
+) -> String {
+    use crate::audit::redis_options::UserSource;
+    let set = format!("`{cli} ACL SETUSER {account} resetpass '><new long random secret>'`");
+    let settings = outcome.and_then(|outcome| outcome.settings.as_ref());
+    let source = outcome.and_then(|outcome| outcome.redis_user_source.as_ref());
+    let rewrite = format!(
+        "{set}, then `{cli} CONFIG REWRITE` (with the new secret) so that {} keeps it",
+        match settings {
+            Some(Settings::File(config)) => shell::printable_word(config).into_owned(),
+            _ => "its configuration file".to_string(),
+        }
+    );
+    match (source, settings) {
+        (Some(UserSource::AclFile(file)), _) => format!(
+            "{set}, then `{cli} ACL SAVE` (with the new secret) so that its aclfile {} keeps it",
+            shell::printable_word(file)
+        ),
+        (Some(UserSource::Line(line)), Some(Settings::File(config)))
+            if config_command == Some(true) && line.file == *config =>
+        {
+            rewrite
+        }
+        (Some(UserSource::Line(line)), _) => format!(
+            "{set}; a restart reads line {} of {} (`user {account} …`) again{}: there, put `>` and the same secret in place of its password or `nopass`",
+            line.line,
+            shell::printable_word(&line.file),
+            if config_command == Some(false) { " (`CONFIG` is renamed away, so CONFIG REWRITE cannot write it)" } else { "" }
+        ),
+        (None, Some(Settings::CommandLineOnly)) => format!(
+            "{set}; it runs without a config file: in the `--user {account} …` of the command that starts it, put `>` and the same secret in place of its password or `nopass`"
+        ),
+        // Made at run time and in no file: gone at the next restart.
+        (None, Some(Settings::File(_))) => set,
+        (None, None) if config_command == Some(true) => format!(
+            "{rewrite} (or `{cli} ACL SAVE` when it has an aclfile)"
+        ),
+        (None, None) => format!(
+            "{set}, then the same password in the file or command line that defines `{account}`"
         ),
     }
 }
