@@ -16,6 +16,10 @@ import os, signal, socket, sys, time
 mode = sys.argv[1] if len(sys.argv) > 1 else "plain"
 if mode == "ignore-term":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if mode == "block-term":
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+if mode == "slow-term":
+    signal.signal(signal.SIGTERM, lambda *a: (time.sleep(60), sys.exit(0)))
 if mode == "report":
     signal.signal(signal.SIGUSR1, lambda *a: print("got USR1", flush=True))
     signal.signal(signal.SIGTERM, lambda *a: print("got TERM", flush=True))
@@ -84,8 +88,83 @@ fn a_process_ignoring_term_is_killed_after_the_grace() {
     let target = &report["targets"][0];
     assert_eq!(target["signals"], serde_json::json!(["TERM", "KILL"]), "{report:#}");
     assert_eq!(target["outcome"], "killed");
+    assert_eq!(target["why_killed"], "ignored", "{report:#}");
     assert!(target["exited_after_ms"].as_u64().unwrap() >= 500);
     assert!(!process_alive(server.pid()));
+}
+
+/// Attaches to argv[1] with `PTRACE_ATTACH` and keeps it in its tracing
+/// stop, as a debugger sitting at a breakpoint does; prints `traced`, or
+/// `refused ERRNO` when the kernel does not allow it.
+const TRACER: &str = r#"
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+pid = int(sys.argv[1])
+if libc.ptrace(16, pid, None, None) != 0:
+    print("refused", ctypes.get_errno(), flush=True)
+    sys.exit(0)
+os.waitpid(pid, 0x40000000)
+print("traced", flush=True)
+time.sleep(120)
+"#;
+
+// "It ignored SIGTERM" was said of every process SIGKILL had to stop: one
+// that blocks SIGTERM, one held by a debugger, one whose handler was still
+// at work. Each is said for what it is, in the text and in --json.
+#[test]
+fn a_process_sigkill_had_to_stop_is_said_why_sigterm_did_not() {
+    let cases = [
+        ("ignore-term", "ignored", "it ignores SIGTERM (SIG_IGN)"),
+        ("block-term", "blocked", "it blocks SIGTERM (sigprocmask), which was left pending"),
+        ("slow-term", "handled", "it handles SIGTERM but had not exited when the grace ended"),
+        ("plain", "traced", "it was stopped by its tracer "),
+    ];
+    for (mode, why, said) in cases {
+        for json in [true, false] {
+            let (server, port, _out) = server(mode);
+            let mut tracer = None;
+            if why == "traced" {
+                let (guard, mut out) = python(TRACER, &[&server.pid().to_string()]);
+                let line = wait_for_line(&mut out);
+                if line != "traced" {
+                    crate::util::skip(&format!("ptrace attach refused here: {line}"));
+                    return;
+                }
+                tracer = Some(guard);
+            }
+            let port = port.to_string();
+            let mut args = vec!["kill", &port, "--yes", "--grace", "500ms"];
+            if json {
+                args.push("--json");
+            }
+            let output = porthole_run(&args);
+            assert_eq!(output.code, 0, "{mode}: {output:?}");
+            assert!(!process_alive(server.pid()), "{mode}: {output:?}");
+            if json {
+                let report = output.json();
+                let target = &report["targets"][0];
+                assert_eq!(target["outcome"], "killed", "{mode}: {report:#}");
+                assert_eq!(target["why_killed"], why, "{mode}: {report:#}");
+                let tracer_pid = tracer.as_ref().map(|t| t.pid());
+                assert_eq!(target["tracer_pid"], serde_json::json!(tracer_pid), "{report:#}");
+            } else {
+                let line = output
+                    .stdout
+                    .lines()
+                    .find(|line| line.starts_with("Sent SIGTERM, then SIGKILL to "))
+                    .unwrap_or_else(|| panic!("{mode}: {output:?}"));
+                assert!(line.contains(said), "{mode}: {line}");
+                if let Some(tracer) = &tracer {
+                    assert!(line.contains(&format!("tracer {} ", tracer.pid())), "{line}");
+                }
+                assert!(line.contains("; SIGKILL stopped it after "), "{mode}: {line}");
+                if why != "ignored" {
+                    assert!(!line.contains("ignore"), "{mode}: {line}");
+                }
+            }
+        }
+    }
 }
 
 #[test]
