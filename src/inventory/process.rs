@@ -198,6 +198,44 @@ fn parse_namespace_init(status: &str) -> Option<bool> {
     Some(caught & (1 << (libc::SIGTERM - 1)) != 0)
 }
 
+/// How a process stands towards signals, from `/proc/PID/status`: each
+/// mask holds bit N-1 for signal N.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignalState {
+    /// Sent and not delivered yet: to the process (`ShdPnd`) or to its
+    /// main thread (`SigPnd`).
+    pub pending: u64,
+    /// Blocked with `sigprocmask` by the main thread (`SigBlk`).
+    pub blocked: u64,
+    /// Set to `SIG_IGN` (`SigIgn`).
+    pub ignored: u64,
+    /// Given a handler (`SigCgt`).
+    pub caught: u64,
+    /// The process tracing it (`TracerPid`): a debugger, `strace`; 0 for
+    /// none.
+    pub tracer: u32,
+}
+
+impl SignalState {
+    /// Whether `mask` has the bit of `signal`.
+    pub fn has(mask: u64, signal: i32) -> bool {
+        (1..=64).contains(&signal) && mask & (1 << (signal - 1)) != 0
+    }
+}
+
+/// Parses the signal lines of `/proc/PID/status`; `None` without them.
+pub fn parse_signal_state(status: &str) -> Option<SignalState> {
+    let field = |name: &str| status.lines().find_map(|line| line.strip_prefix(name).map(str::trim));
+    let mask = |name: &str| u64::from_str_radix(field(name)?, 16).ok();
+    Some(SignalState {
+        pending: mask("ShdPnd:")? | mask("SigPnd:")?,
+        blocked: mask("SigBlk:")?,
+        ignored: mask("SigIgn:")?,
+        caught: mask("SigCgt:")?,
+        tracer: field("TracerPid:").and_then(|pid| pid.parse().ok()).unwrap_or(0),
+    })
+}
+
 /// Reads only the one-letter state of `pid` (`T` stopped, `t` traced…).
 pub fn state_of(pid: u32) -> Option<char> {
     read_stat(pid).map(|parsed| parsed.state)
@@ -367,6 +405,30 @@ fn clock_ticks() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signal_masks_are_read_from_status() {
+        let status = "Name:\tpython3\nState:\tS (sleeping)\nTracerPid:\t812\n\
+                      SigQ:\t1/31546\nSigPnd:\t0000000000000001\nShdPnd:\t0000000000004000\n\
+                      SigBlk:\t0000000000004000\nSigIgn:\t0000000001001000\n\
+                      SigCgt:\t0000000180000002\n";
+        let state = parse_signal_state(status).expect("parsed");
+        assert_eq!(
+            state,
+            SignalState {
+                pending: 0x4001,
+                blocked: 0x4000,
+                ignored: 0x0100_1000,
+                caught: 0x1_8000_0002,
+                tracer: 812
+            }
+        );
+        assert!(SignalState::has(state.blocked, libc::SIGTERM));
+        assert!(!SignalState::has(state.ignored, libc::SIGTERM));
+        assert!(SignalState::has(state.ignored, libc::SIGPIPE));
+        assert!(!SignalState::has(u64::MAX, 0) && !SignalState::has(u64::MAX, 65));
+        assert_eq!(parse_signal_state("Name:\tx\n"), None);
+    }
 
     #[test]
     fn the_pid_inside_a_nested_pid_namespace_is_the_last_of_nspid() {

@@ -264,6 +264,12 @@ pub trait System: Sync {
         process::parse_stat(&self.read(&format!("/proc/{pid}/stat"))?)
     }
 
+    /// How `pid` treats signals (pending, blocked, ignored, caught) and
+    /// who traces it; `None` when it is gone.
+    fn signal_state(&self, pid: u32) -> Option<process::SignalState> {
+        process::parse_signal_state(&self.read_text(&format!("/proc/{pid}/status"))?)
+    }
+
     /// A file as text (lossy UTF-8).
     fn read_text(&self, path: &str) -> Option<String> {
         self.read(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())

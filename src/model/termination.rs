@@ -369,7 +369,7 @@ impl Plan {
 pub enum Fate {
     /// Exited after the first signal.
     Exited { after: Duration },
-    /// Ignored SIGTERM for the grace period; SIGKILL stopped it.
+    /// Still running when SIGTERM's grace ended; SIGKILL stopped it.
     Killed { after: Duration },
     /// Still alive after every signal porthole sends.
     Survived,
@@ -404,6 +404,47 @@ pub struct Outcome {
     /// The parent whose signal was meant to stop it ([`Target::stopped_with`]):
     /// `signals` holds only what porthole sent this process itself.
     pub via_parent: Option<u32>,
+    /// Why it was still running when the grace of SIGTERM ended, as the
+    /// kernel told just before SIGKILL; `None` when no SIGKILL followed, or
+    /// the kernel said nothing that explains it.
+    pub unanswered: Option<Unanswered>,
+}
+
+/// Why a process outlived SIGTERM's grace: saying "it ignored SIGTERM" of a
+/// process that blocks it, is held by a debugger or was still shutting
+/// down would send the user after the wrong cause.
+///
+/// # Platform specific behavior
+/// Read from `/proc/PID/status` (`State`, `TracerPid`, `ShdPnd`/`SigPnd`,
+/// `SigBlk`, `SigIgn`, `SigCgt`). A signal no thread may take stays pending;
+/// an ignored one is dropped when sent; a traced process in a tracing stop
+/// acts on nothing but SIGKILL until its tracer resumes it.
+/// See: <https://man7.org/linux/man-pages/man5/proc_pid_status.5.html>
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unanswered {
+    /// Stopped by a tracer (state `t`): a debugger, `strace`.
+    Traced { tracer: u32 },
+    /// It blocks SIGTERM (`sigprocmask`): the signal was left pending.
+    Blocked,
+    /// Waiting in the kernel (state `D`) with SIGTERM pending.
+    Uninterruptible,
+    /// SIGTERM is set to `SIG_IGN`: the kernel dropped it.
+    Ignored,
+    /// It has a SIGTERM handler, which had not ended it within the grace.
+    Handled,
+}
+
+impl Unanswered {
+    /// The name `--json` gives it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Unanswered::Traced { .. } => "traced",
+            Unanswered::Blocked => "blocked",
+            Unanswered::Uninterruptible => "uninterruptible",
+            Unanswered::Ignored => "ignored",
+            Unanswered::Handled => "handled",
+        }
+    }
 }
 
 /// Who holds a port after the run.

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::model::termination::{
     supervisor_stop_command, Elsewhere, Fate, Holder, HolderKind, NamespaceInit, OtherKind,
-    OtherSocket, Outcome, Plan, Target, Verification,
+    OtherSocket, Outcome, Plan, Target, Unanswered, Verification,
 };
 use crate::model::{Process, Socket};
 use crate::render::json::SocketRecord;
@@ -349,8 +349,9 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>, plan: &Plan) -> String 
             format!("Sent {} to {name}: exited after {}", sent.join(", then "), seconds(after))
         }
         Fate::Killed { after } => format!(
-            "Sent {} to {name}: it ignored SIGTERM, SIGKILL stopped it after {}",
+            "Sent {} to {name}: {}; SIGKILL stopped it after {}",
             sent.join(", then "),
+            unanswered_text(outcome.unanswered),
             seconds(after)
         ),
         Fate::Survived if sent.is_empty() => format!("{name}: nothing sent"),
@@ -369,6 +370,28 @@ fn fate_text(outcome: &Outcome, target: Option<&Target>, plan: &Plan) -> String 
         Fate::Failed { errno } => {
             format!("{name}: kill failed: {}", std::io::Error::from_raw_os_error(*errno))
         }
+    }
+}
+
+/// Why SIGTERM had not ended a process SIGKILL then stopped, as the kernel
+/// told: only a process that set SIGTERM to `SIG_IGN` ignored it.
+fn unanswered_text(unanswered: Option<Unanswered>) -> String {
+    match unanswered {
+        Some(Unanswered::Traced { tracer }) => format!(
+            "it was stopped by its tracer {tracer} (a debugger or strace), which holds back \
+             every signal but SIGKILL"
+        ),
+        Some(Unanswered::Blocked) => {
+            "it blocks SIGTERM (sigprocmask), which was left pending".into()
+        }
+        Some(Unanswered::Uninterruptible) => {
+            "it waited in uninterruptible sleep (state D) with SIGTERM pending".into()
+        }
+        Some(Unanswered::Ignored) => "it ignores SIGTERM (SIG_IGN)".into(),
+        Some(Unanswered::Handled) => "it handles SIGTERM but had not exited when the grace \
+                                      ended (--grace gives it longer)"
+            .into(),
+        None => "it had not exited on SIGTERM".into(),
     }
 }
 
@@ -982,6 +1005,12 @@ pub struct TargetRecord {
     /// `failed`; `null` when nothing was sent.
     pub outcome: Option<&'static str>,
     pub exited_after_ms: Option<u64>,
+    /// Why SIGTERM had not ended it when SIGKILL was sent: `traced`,
+    /// `blocked`, `uninterruptible`, `ignored`, `handled`; `null` when no
+    /// SIGKILL followed or nothing explains it.
+    pub why_killed: Option<&'static str>,
+    /// The tracer that held it, when `why_killed` is `traced`.
+    pub tracer_pid: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -1076,6 +1105,11 @@ impl KillRecord {
                         Fate::Exited { after } | Fate::Killed { after } => {
                             Some(after.as_millis() as u64)
                         }
+                        _ => None,
+                    }),
+                    why_killed: outcome.and_then(|o| o.unanswered).map(|u| u.code()),
+                    tracer_pid: outcome.and_then(|o| match o.unanswered {
+                        Some(Unanswered::Traced { tracer }) => Some(tracer),
                         _ => None,
                     }),
                 }

@@ -20,11 +20,12 @@
 
 pub use crate::model::termination::{
     supervisor_stop_command, AsRoot, ContainerHint, Elsewhere, Fate, Holder, HolderKind, OtherKind,
-    OtherSocket, Outcome, Plan, Refusal, Supervisor, Target, Verification,
+    OtherSocket, Outcome, Plan, Refusal, Supervisor, Target, Unanswered, Verification,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use crate::inventory::process::SignalState;
 use crate::inventory::system::System;
 use crate::inventory::{process, InventoryError, NamespaceHandle, NamespaceSelection, Query};
 use crate::model::PortSet;
@@ -562,6 +563,7 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
             signals: Vec::new(),
             fate: Fate::Survived,
             via_parent: target.stopped_with,
+            unanswered: None,
         };
         if target.stopped_with.is_some() {
             // Its parent's signal stops it: a master stops its workers
@@ -598,6 +600,11 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
         for (outcome, start_ticks) in outcomes.iter_mut().filter(|(o, _)| {
             o.fate == Fate::Survived && (!o.signals.is_empty() || o.via_parent.is_some())
         }) {
+            // Read before SIGKILL changes it: what kept SIGTERM from
+            // ending the process.
+            if outcome.signals.contains(&Signal::TERM) {
+                outcome.unanswered = unanswered(system, outcome.pid);
+            }
             // The target may have exited since the last poll and its pid
             // been reused: the start time decides, not the pid.
             match system.signal(outcome.pid, *start_ticks, Signal::KILL) {
@@ -617,6 +624,35 @@ pub fn execute(system: &dyn System, plan: &Plan, method: Method) -> Vec<Outcome>
         }
     }
     outcomes.into_iter().map(|(outcome, _)| outcome).collect()
+}
+
+/// Why `pid` is still running after SIGTERM's grace, from what the kernel
+/// shows of it (see [`Unanswered`]); `None` when that explains nothing.
+fn unanswered(system: &dyn System, pid: u32) -> Option<Unanswered> {
+    let state = system.stat(pid)?.state;
+    let signals = system.signal_state(pid)?;
+    judge_unanswered(state, &signals)
+}
+
+/// [`unanswered`] on what was read. A tracing stop comes first (the signal
+/// is pending there too); a pending SIGTERM is blocked, or waits for the
+/// end of an uninterruptible sleep.
+fn judge_unanswered(state: char, signals: &SignalState) -> Option<Unanswered> {
+    let term = libc::SIGTERM;
+    let pending = SignalState::has(signals.pending, term);
+    if state == 't' && signals.tracer != 0 {
+        Some(Unanswered::Traced { tracer: signals.tracer })
+    } else if pending && SignalState::has(signals.blocked, term) {
+        Some(Unanswered::Blocked)
+    } else if pending && state == 'D' {
+        Some(Unanswered::Uninterruptible)
+    } else if SignalState::has(signals.ignored, term) {
+        Some(Unanswered::Ignored)
+    } else if SignalState::has(signals.caught, term) {
+        Some(Unanswered::Handled)
+    } else {
+        None
+    }
 }
 
 /// Whether `signal`, just sent to `pid`, waits for a SIGCONT: the process
@@ -1210,5 +1246,34 @@ mod tests {
         let inside = Process { container: Some("abc".into()), ..Process::default() };
         assert_eq!(container_hint(&inside).unwrap().container.as_deref(), Some("abc"));
         assert_eq!(container_hint(&Process::default()), None);
+    }
+
+    #[test]
+    fn what_kept_sigterm_from_ending_a_process_is_read_from_its_status() {
+        let term = 1 << (libc::SIGTERM - 1);
+        let judge = |state, signals: SignalState| judge_unanswered(state, &signals);
+        let none = SignalState::default();
+        // A tracing stop holds the pending signal, whatever the masks say.
+        let traced = SignalState { pending: term, tracer: 77, ..none };
+        assert_eq!(judge('t', traced), Some(Unanswered::Traced { tracer: 77 }));
+        // Blocked and pending; blocked and pending but ignored too (a
+        // blocked signal is queued even when ignored).
+        let blocked = SignalState { pending: term, blocked: term, ..none };
+        assert_eq!(judge('S', blocked), Some(Unanswered::Blocked));
+        assert_eq!(judge('S', SignalState { ignored: term, ..blocked }), Some(Unanswered::Blocked));
+        // Pending in a kernel wait, not blocked.
+        assert_eq!(
+            judge('D', SignalState { pending: term, ..none }),
+            Some(Unanswered::Uninterruptible)
+        );
+        assert_eq!(judge('S', SignalState { ignored: term, ..none }), Some(Unanswered::Ignored));
+        assert_eq!(judge('S', SignalState { caught: term, ..none }), Some(Unanswered::Handled));
+        // Blocked but not pending: it was delivered (and handled) once.
+        let handled = SignalState { blocked: term, caught: term, ..none };
+        assert_eq!(judge('S', handled), Some(Unanswered::Handled));
+        // Other signals' bits say nothing about SIGTERM.
+        let other = SignalState { pending: 1, blocked: 1, ignored: 2, caught: 4, tracer: 0 };
+        assert_eq!(judge('S', other), None);
+        assert_eq!(judge('t', none), None, "a `t` without a tracer is no tracing stop");
     }
 }

@@ -824,7 +824,7 @@ fn a_jupyter_with_its_token_emptied_gets_a_restart_command_that_runs() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = util::unique_port();
+    let port = util::non_ephemeral_port();
     let environment = |command: &mut Command| {
         command
             .current_dir(dir.path())
@@ -882,7 +882,7 @@ fn a_jupyter_whose_config_file_empties_its_token_gets_an_edit_and_a_restart_that
     std::fs::create_dir(&config).unwrap();
     let config_file = config.join("jupyter_server_config.py");
     std::fs::write(&config_file, "c = get_config()\nc.IdentityProvider.token = ''\n").unwrap();
-    let port = util::unique_port();
+    let port = util::non_ephemeral_port();
     let environment = |command: &mut Command| {
         command
             .current_dir(dir.path())

@@ -907,7 +907,7 @@ pub(crate) mod postgresql {
                     .env("LC_ALL", "C"),
             );
             assert_eq!(init.code, 0, "initdb failed: {init:?}");
-            let port = util::unique_port();
+            let port = util::non_ephemeral_port();
             let server = Self::run_server(&bin, &data, port);
             Some(TestPostgres { server, _dir: dir, bin, data, port })
         }

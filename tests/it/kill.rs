@@ -5,21 +5,26 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::util::{
-    eventually, is_root, porthole_run, process_alive, python, python_via, wait_for_line, Netns,
+    eventually, is_root, non_ephemeral_port, porthole_run, process_alive, python, python_via,
+    wait_for_line, Netns,
 };
 
-/// A TCP server on 127.0.0.1 (port 0 → a free port) that prints
-/// `PORT PID` when listening. argv[1] picks how it treats signals.
+/// A TCP server on 127.0.0.1:argv[2] (from [`non_ephemeral_port`]) that
+/// prints `PORT PID` when listening. argv[1] picks how it treats signals.
 const SERVER: &str = r#"
 import os, signal, socket, sys, time
 mode = sys.argv[1] if len(sys.argv) > 1 else "plain"
 if mode == "ignore-term":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if mode == "block-term":
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+if mode == "slow-term":
+    signal.signal(signal.SIGTERM, lambda *a: (time.sleep(60), sys.exit(0)))
 if mode == "report":
     signal.signal(signal.SIGUSR1, lambda *a: print("got USR1", flush=True))
     signal.signal(signal.SIGTERM, lambda *a: print("got TERM", flush=True))
     signal.signal(signal.SIGRTMIN + 1, lambda *a: print("got RTMIN+1", flush=True))
-port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+port = int(sys.argv[2])
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", port)); s.listen()
 print(s.getsockname()[1], os.getpid(), flush=True)
@@ -38,7 +43,7 @@ time.sleep(120)
 fn server(
     mode: &str,
 ) -> (crate::util::ChildGuard, u16, std::io::BufReader<std::process::ChildStdout>) {
-    let (child, mut out) = python(SERVER, &[mode]);
+    let (child, mut out) = python(SERVER, &[mode, &non_ephemeral_port().to_string()]);
     let line = wait_for_line(&mut out);
     let port = line.split_whitespace().next().unwrap().parse().unwrap();
     (child, port, out)
@@ -83,8 +88,83 @@ fn a_process_ignoring_term_is_killed_after_the_grace() {
     let target = &report["targets"][0];
     assert_eq!(target["signals"], serde_json::json!(["TERM", "KILL"]), "{report:#}");
     assert_eq!(target["outcome"], "killed");
+    assert_eq!(target["why_killed"], "ignored", "{report:#}");
     assert!(target["exited_after_ms"].as_u64().unwrap() >= 500);
     assert!(!process_alive(server.pid()));
+}
+
+/// Attaches to argv[1] with `PTRACE_ATTACH` and keeps it in its tracing
+/// stop, as a debugger sitting at a breakpoint does; prints `traced`, or
+/// `refused ERRNO` when the kernel does not allow it.
+const TRACER: &str = r#"
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+pid = int(sys.argv[1])
+if libc.ptrace(16, pid, None, None) != 0:
+    print("refused", ctypes.get_errno(), flush=True)
+    sys.exit(0)
+os.waitpid(pid, 0x40000000)
+print("traced", flush=True)
+time.sleep(120)
+"#;
+
+// "It ignored SIGTERM" was said of every process SIGKILL had to stop: one
+// that blocks SIGTERM, one held by a debugger, one whose handler was still
+// at work. Each is said for what it is, in the text and in --json.
+#[test]
+fn a_process_sigkill_had_to_stop_is_said_why_sigterm_did_not() {
+    let cases = [
+        ("ignore-term", "ignored", "it ignores SIGTERM (SIG_IGN)"),
+        ("block-term", "blocked", "it blocks SIGTERM (sigprocmask), which was left pending"),
+        ("slow-term", "handled", "it handles SIGTERM but had not exited when the grace ended"),
+        ("plain", "traced", "it was stopped by its tracer "),
+    ];
+    for (mode, why, said) in cases {
+        for json in [true, false] {
+            let (server, port, _out) = server(mode);
+            let mut tracer = None;
+            if why == "traced" {
+                let (guard, mut out) = python(TRACER, &[&server.pid().to_string()]);
+                let line = wait_for_line(&mut out);
+                if line != "traced" {
+                    crate::util::skip(&format!("ptrace attach refused here: {line}"));
+                    return;
+                }
+                tracer = Some(guard);
+            }
+            let port = port.to_string();
+            let mut args = vec!["kill", &port, "--yes", "--grace", "500ms"];
+            if json {
+                args.push("--json");
+            }
+            let output = porthole_run(&args);
+            assert_eq!(output.code, 0, "{mode}: {output:?}");
+            assert!(!process_alive(server.pid()), "{mode}: {output:?}");
+            if json {
+                let report = output.json();
+                let target = &report["targets"][0];
+                assert_eq!(target["outcome"], "killed", "{mode}: {report:#}");
+                assert_eq!(target["why_killed"], why, "{mode}: {report:#}");
+                let tracer_pid = tracer.as_ref().map(|t| t.pid());
+                assert_eq!(target["tracer_pid"], serde_json::json!(tracer_pid), "{report:#}");
+            } else {
+                let line = output
+                    .stdout
+                    .lines()
+                    .find(|line| line.starts_with("Sent SIGTERM, then SIGKILL to "))
+                    .unwrap_or_else(|| panic!("{mode}: {output:?}"));
+                assert!(line.contains(said), "{mode}: {line}");
+                if let Some(tracer) = &tracer {
+                    assert!(line.contains(&format!("tracer {} ", tracer.pid())), "{line}");
+                }
+                assert!(line.contains("; SIGKILL stopped it after "), "{mode}: {line}");
+                if why != "ignored" {
+                    assert!(!line.contains("ignore"), "{mode}: {line}");
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -220,7 +300,7 @@ fn refuses_itself_and_its_parent() {
     // The parent listens and hands the socket to porthole, so both own it.
     let code = r#"
 import socket, subprocess, sys
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen()
 port = str(s.getsockname()[1])
 r = subprocess.run([sys.argv[1], "kill", port, "--yes", "--json"], pass_fds=(s.fileno(),),
                    capture_output=True, text=True)
@@ -228,7 +308,8 @@ print(r.returncode)
 print(r.stdout.replace("\n", " "))
 print(r.stderr.strip())
 "#;
-    let (_child, mut out) = python(code, &[crate::util::binary().to_str().unwrap()]);
+    let port = non_ephemeral_port().to_string();
+    let (_child, mut out) = python(code, &[crate::util::binary().to_str().unwrap(), &port]);
     let code_line = wait_for_line(&mut out);
     let json = wait_for_line(&mut out);
     let stderr = wait_for_line(&mut out);
@@ -255,14 +336,16 @@ fn refuses_pid_1() {
     // its child (so PID 1 is also its parent: the PID 1 rule comes first).
     let code = r#"
 import os, socket, subprocess, sys
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen()
 r = subprocess.run([sys.argv[1], "kill", str(s.getsockname()[1]), "--yes", "--json", "--force"],
                    capture_output=True, text=True)
 print(os.getpid(), r.returncode, r.stdout.replace("\n", " "))
 "#;
     let mut command = Command::new("unshare");
     command.args(["--pid", "--fork", "--mount-proc", "python3"]);
-    let (_child, mut out) = python_via(command, code, &[crate::util::binary().to_str().unwrap()]);
+    let port = non_ephemeral_port().to_string();
+    let binary = crate::util::binary();
+    let (_child, mut out) = python_via(command, code, &[binary.to_str().unwrap(), &port]);
     let line = wait_for_line(&mut out);
     let mut parts = line.splitn(3, ' ');
     assert_eq!(parts.next(), Some("1"), "python is PID 1: {line}");
@@ -284,7 +367,7 @@ fn a_socket_pid_1_hands_to_its_server_is_named_without_systemd_advice_when_pid_1
     // the user to a systemctl that cannot reach this init.
     let code = r#"
 import os, socket, subprocess, sys
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen()
 server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], pass_fds=[s.fileno()])
 r = subprocess.run([sys.argv[1], "kill", str(s.getsockname()[1]), "--yes", "--settle", "0s"],
                    capture_output=True, text=True)
@@ -293,7 +376,9 @@ print(os.getpid(), r.returncode, server.returncode, repr(r.stdout + r.stderr))
 "#;
     let mut command = Command::new("unshare");
     command.args(["--pid", "--fork", "--mount-proc", "python3"]);
-    let (_child, mut out) = python_via(command, code, &[crate::util::binary().to_str().unwrap()]);
+    let port = non_ephemeral_port().to_string();
+    let binary = crate::util::binary();
+    let (_child, mut out) = python_via(command, code, &[binary.to_str().unwrap(), &port]);
     let line = wait_for_line(&mut out);
     let mut parts = line.splitn(4, ' ');
     assert_eq!(parts.next(), Some("1"), "python is PID 1: {line}");
@@ -317,7 +402,8 @@ fn another_users_process_needs_force() {
     }
     let mut command = Command::new("setpriv");
     command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3"]);
-    let (server, mut out) = python_via(command, SERVER, &["plain"]);
+    let (server, mut out) =
+        python_via(command, SERVER, &["plain", &non_ephemeral_port().to_string()]);
     let line = wait_for_line(&mut out);
     let port = line.split_whitespace().next().unwrap().to_string();
     let output = porthole_run(&["kill", &port, "--yes", "--json"]);
@@ -405,7 +491,7 @@ fn a_supervisor_that_is_a_pid_namespace_init_is_stopped_with_the_kill_that_reach
     // A container whose init is the restart loop: python is PID 1 of its
     // own PID namespace, with no SIGTERM handler, so a plain `kill PID` from
     // here is dropped by the kernel and the loop goes on restarting.
-    let port = crate::util::unique_port();
+    let port = non_ephemeral_port();
     let code = r#"
 import ctypes, os, signal, socket, sys, time
 while True:
@@ -484,7 +570,7 @@ const THREADED: &str = r#"
 import ctypes, os, signal, socket, sys, threading, time
 stop = threading.Event()
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 0)); s.listen(); s.settimeout(0.05)
+s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen(); s.settimeout(0.05)
 def end_main_thread(*_):
     stop.set()
     ctypes.CDLL(None).pthread_exit(None)
@@ -508,7 +594,7 @@ while True:
 "#;
 
 fn threaded(mode: &str) -> (crate::util::ChildGuard, u16, u32) {
-    let (child, mut out) = python(THREADED, &[mode]);
+    let (child, mut out) = python(THREADED, &[mode, &non_ephemeral_port().to_string()]);
     let line = wait_for_line(&mut out);
     let mut fields = line.split_whitespace();
     let port = fields.next().unwrap().parse().unwrap();
@@ -644,15 +730,16 @@ while True:
 fn a_supervisor_slower_than_the_watch_is_named() {
     // A shell loop that waits 30 s before restarting: no watch catches it,
     // so porthole names the parent that is still running.
-    let server = "import ctypes, socket\n\
+    let server = "import ctypes, socket, sys\n\
                   ctypes.CDLL(None).prctl(1, 9)\n\
-                  s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                  s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n\
                   print(s.getsockname()[1], flush=True)\n\
                   import time; time.sleep(120)";
+    // The loop restarts its server on the same port, as a real one does.
+    let loop_ = "while true; do python3 -u -c \"$0\" \"$1\"; sleep 30; done";
+    let port = non_ephemeral_port().to_string();
     let mut command = Command::new("sh");
-    command
-        .args(["-c", "while true; do python3 -u -c \"$0\"; sleep 30; done", server])
-        .stdout(std::process::Stdio::piped());
+    command.args(["-c", loop_, server, &port]).stdout(std::process::Stdio::piped());
     let mut supervisor = crate::util::ChildGuard::spawn(&mut command);
     let mut out = std::io::BufReader::new(supervisor.0.stdout.take().unwrap());
     let port = wait_for_line(&mut out);
@@ -668,10 +755,9 @@ fn a_supervisor_slower_than_the_watch_is_named() {
 
     // The text form, with a supervisor that has not restarted yet either;
     // its command line (another user's text) carries an escape sequence.
+    let port = non_ephemeral_port().to_string();
     let mut command = Command::new("sh");
-    command
-        .args(["-c", "while true; do python3 -u -c \"$0\"; sleep 30; done", server, "\x1b[2J"])
-        .stdout(std::process::Stdio::piped());
+    command.args(["-c", loop_, server, &port]).arg("\x1b[2J").stdout(std::process::Stdio::piped());
     let mut supervisor = crate::util::ChildGuard::spawn(&mut command);
     let mut out = std::io::BufReader::new(supervisor.0.stdout.take().unwrap());
     let port = wait_for_line(&mut out);
@@ -719,7 +805,7 @@ fn a_stopped_server_is_continued_after_term_not_called_stubborn() {
     assert!(!process_alive(server.pid()));
 }
 
-/// Holds `ADDRESS:PORT` (argv[1], argv[2]; port 0 picks one) until killed:
+/// Holds `ADDRESS:PORT` (argv[1], argv[2]) until killed:
 /// listening when argv[3] is `listen`, only bound otherwise. Prints the port.
 const HOLDER: &str = r#"
 import socket, sys, time
@@ -744,7 +830,7 @@ fn holder(address: &str, port: u16, mode: &str) -> (crate::util::ChildGuard, u16
 fn a_port_is_not_called_free_while_sockets_kill_left_alone_still_hold_it() {
     // -4 (and -t/-u/-6) narrow what is stopped, not what holds the port:
     // the IPv6 listener of another process is left, and said to be left.
-    let (v4, port) = holder("127.0.0.1", 0, "listen");
+    let (v4, port) = holder("127.0.0.1", non_ephemeral_port(), "listen");
     let (v6, _) = holder("::1", port, "listen");
     let output = porthole_run(&["kill", "-4", &port.to_string(), "--yes"]);
     assert_eq!(output.code, 0, "{output:?}");
@@ -768,8 +854,8 @@ fn a_port_is_not_called_free_while_sockets_kill_left_alone_still_hold_it() {
 
     // A socket bound without listen() is no listener, but the port is not
     // free while it exists: asked together with a listening port.
-    let (bound, bound_port) = holder("127.0.0.1", 0, "bind");
-    let (server, listen_port) = holder("127.0.0.1", 0, "listen");
+    let (bound, bound_port) = holder("127.0.0.1", non_ephemeral_port(), "bind");
+    let (server, listen_port) = holder("127.0.0.1", non_ephemeral_port(), "listen");
     let ports = [bound_port.to_string(), listen_port.to_string()];
     let output = porthole_run(&["kill", &ports[0], &ports[1], "--yes"]);
     assert_eq!(output.code, 0, "{output:?}");
@@ -820,13 +906,13 @@ fn a_process_running_before_porthole_that_takes_the_port_is_no_restart() {
 fn minus_4_stops_a_dual_stack_listener_that_takes_ipv4_clients() {
     // A `::` listener with IPV6_V6ONLY off is where IPv4 clients of the
     // port arrive: `kill -4` must see it rather than say nothing listens.
-    let code = "import socket\n\
+    let code = "import socket, sys\n\
                 s = socket.socket(socket.AF_INET6)\n\
                 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n\
-                s.bind(('::', 0)); s.listen()\n\
+                s.bind(('::', int(sys.argv[1]))); s.listen()\n\
                 print(s.getsockname()[1], flush=True)\n\
                 import time; time.sleep(120)";
-    let (server, mut out) = python(code, &[]);
+    let (server, mut out) = python(code, &[&non_ephemeral_port().to_string()]);
     let port = wait_for_line(&mut out);
     let output = porthole_run(&["kill", "-4", &port, "--yes", "--json"]);
     assert_eq!(output.code, 0, "{output:?}");
@@ -844,7 +930,7 @@ fn netns_server(netns: &Netns, port: u16) -> crate::util::ChildGuard {
 #[test]
 fn a_listener_in_another_namespace_is_named_with_the_kill_command_that_reaches_it() {
     let Some(netns) = Netns::create() else { return };
-    let port = crate::util::unique_port();
+    let port = non_ephemeral_port();
     let server = netns_server(&netns, port);
     let text = port.to_string();
 
@@ -880,7 +966,7 @@ fn a_listener_in_another_namespace_is_named_with_the_kill_command_that_reaches_i
 #[test]
 fn netns_all_stops_listeners_in_every_namespace_and_names_them() {
     let Some(netns) = Netns::create() else { return };
-    let port = crate::util::unique_port();
+    let port = non_ephemeral_port();
     let inside = netns_server(&netns, port);
     let (outside, mut ready) = python(SERVER, &["plain", &port.to_string()]);
     wait_for_line(&mut ready);
@@ -920,8 +1006,8 @@ fn netns_names_that_are_not_namespaces_are_usage_errors() {
 /// shell behind `sudo` or `sh -c` would be.
 const ANCESTOR: &str = r#"
 import os, socket, subprocess, sys, time
-porthole, out, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+porthole, out, port, extra = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+s = socket.socket(); s.bind(("127.0.0.1", port)); s.listen()
 port = s.getsockname()[1]
 print(port, flush=True)
 line = " ".join([porthole, "kill", str(port), "--yes", "--json"] + extra)
@@ -936,7 +1022,8 @@ fn an_ancestor_of_porthole_is_refused_without_allow_ancestors() {
     let binary = crate::util::binary();
     let run = |extra: &[&str]| {
         let _ = std::fs::remove_file(out.with_extension("code"));
-        let mut args = vec![binary.to_str().unwrap(), out.to_str().unwrap()];
+        let port = non_ephemeral_port().to_string();
+        let mut args = vec![binary.to_str().unwrap(), out.to_str().unwrap(), &port];
         args.extend(extra);
         let (child, mut ready) = python(ANCESTOR, &args);
         wait_for_line(&mut ready);
@@ -969,11 +1056,12 @@ fn an_ancestor_of_porthole_is_refused_without_allow_ancestors() {
 fn a_connected_udp_socket_on_the_port_is_named_instead_of_nothing() {
     // Bound to a port and connected elsewhere: not a listener, but no
     // other UDP socket can bind the port while it lives.
-    let code = "import socket,time\n\
-                c=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.bind(('127.0.0.1', 0))\n\
+    let code = "import socket,sys,time\n\
+                c=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                c.bind(('127.0.0.1', int(sys.argv[1])))\n\
                 c.connect(('127.0.0.1', 9))\n\
                 print(c.getsockname()[1], flush=True); time.sleep(120)";
-    let (client, mut out) = python(code, &[]);
+    let (client, mut out) = python(code, &[&non_ephemeral_port().to_string()]);
     let port = wait_for_line(&mut out);
     let output = porthole_run(&["kill", &port, "-u", "--yes"]);
     assert_eq!(output.code, 1, "nothing listened: {output:?}");
@@ -994,7 +1082,8 @@ fn a_server_in_another_pid_namespace_is_named_and_signalled_by_its_host_pid() {
     // pid inside is small and means nothing out here.
     let mut command = Command::new("unshare");
     command.args(["-p", "-f", "--mount-proc", "sh", "-c", "\"$@\" & wait", "sh", "python3"]);
-    let (_namespace, mut out) = python_via(command, SERVER, &["plain"]);
+    let (_namespace, mut out) =
+        python_via(command, SERVER, &["plain", &non_ephemeral_port().to_string()]);
     let line = wait_for_line(&mut out);
     let mut fields = line.split_whitespace();
     let port = fields.next().unwrap().to_string();
@@ -1017,7 +1106,8 @@ fn a_namespace_without_a_name_is_reached_through_its_process_and_checked_after_i
     // which takes the namespace with it when it exits.
     let mut command = Command::new("unshare");
     command.args(["-n", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh", "python3"]);
-    let (server, mut out) = python_via(command, SERVER, &["plain"]);
+    let (server, mut out) =
+        python_via(command, SERVER, &["plain", &non_ephemeral_port().to_string()]);
     let line = wait_for_line(&mut out);
     let port = line.split_whitespace().next().unwrap().to_string();
     let report = porthole_run(&["kill", &port, "--json"]).json();
@@ -1144,7 +1234,8 @@ fn a_hidden_owner_of_another_user_is_named_by_the_sockets_user() {
     // sight, but the kernel still reports whose socket it is.
     let mut as_nobody = Command::new("setpriv");
     as_nobody.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3"]);
-    let (server, mut out) = python_via(as_nobody, SERVER, &["plain"]);
+    let (server, mut out) =
+        python_via(as_nobody, SERVER, &["plain", &non_ephemeral_port().to_string()]);
     let port = wait_for_line(&mut out).split_whitespace().next().unwrap().to_string();
     let mut command = Command::new("setpriv");
     command.args(["--reuid=daemon", "--regid=daemon", "--clear-groups", "--"]);
@@ -1186,7 +1277,7 @@ fn the_kill_command_for_a_namespace_named_like_an_option_runs_as_printed() {
     let netns = Netns { name };
     let up = netns.command("ip").args(["link", "set", "lo", "up"]).status().expect("ip runs");
     assert!(up.success());
-    let port = crate::util::unique_port();
+    let port = non_ephemeral_port();
     let server = netns_server(&netns, port);
 
     let report = porthole_run(&["kill", &port.to_string(), "--json"]).json();
@@ -1208,11 +1299,12 @@ fn the_kill_command_for_a_namespace_named_like_an_option_runs_as_printed() {
 fn a_listener_bound_to_a_v4_mapped_address_is_ipv4_for_the_family_flags() {
     // An IPv6 socket bound to `::ffff:127.0.0.1` takes IPv4 clients only:
     // `-6` must leave it alone and `-4` must stop it.
-    let code = "import socket\n\
-                s=socket.socket(socket.AF_INET6); s.bind(('::ffff:127.0.0.1',0)); s.listen()\n\
+    let code = "import socket, sys\n\
+                s=socket.socket(socket.AF_INET6)\n\
+                s.bind(('::ffff:127.0.0.1', int(sys.argv[1]))); s.listen()\n\
                 print(s.getsockname()[1], flush=True)\n\
                 import time; time.sleep(120)";
-    let (server, mut out) = python(code, &[]);
+    let (server, mut out) = python(code, &[&non_ephemeral_port().to_string()]);
     let port = wait_for_line(&mut out);
     let output = porthole_run(&["kill", "-6", &port, "--yes", "--json"]);
     assert_eq!(output.code, 1, "nothing IPv6 clients reach listens: {output:?}");
@@ -1232,9 +1324,9 @@ fn a_worker_a_surviving_master_starts_after_the_signal_is_not_called_orphaned() 
     // worker, keeps the port: "nothing restarted it; run porthole kill
     // again" would send the user after a worker the master replaces.
     let code = r#"
-import ctypes, os, signal, socket, time
+import ctypes, os, signal, socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 0)); s.listen()
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
 def worker():
     pid = os.fork()
     if pid == 0:
@@ -1257,7 +1349,7 @@ while True:
     except ChildProcessError:
         pass
 "#;
-    let (master, mut out) = python(code, &[]);
+    let (master, mut out) = python(code, &[&non_ephemeral_port().to_string()]);
     let port = wait_for_line(&mut out).split_whitespace().next().unwrap().to_string();
     let args = ["kill", &port, "--yes", "--signal", "HUP", "--grace", "200ms", "--settle", "1s"];
     let output = porthole_run(&[&args[..], &["--json"]].concat());
@@ -1285,7 +1377,7 @@ fn a_socket_handed_to_a_child_forked_on_term_is_not_called_a_restart() {
     let code = r#"
 import os, signal, socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 0)); s.listen()
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
 def on_term(*_):
     if os.fork() == 0:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -1297,7 +1389,7 @@ print(s.getsockname()[1], os.getpid(), flush=True)
 while True:
     time.sleep(0.05)
 "#;
-    let (server, mut out) = python(code, &[]);
+    let (server, mut out) = python(code, &[&non_ephemeral_port().to_string()]);
     let port: u16 = wait_for_line(&mut out).split_whitespace().next().unwrap().parse().unwrap();
     let output = porthole_run(&["kill", &port.to_string(), "--yes", "--json", "--settle", "300ms"]);
     let child: u32 = wait_for_line(&mut out).split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -1312,7 +1404,7 @@ while True:
     assert!(eventually(Duration::from_secs(5), || !process_alive(child)));
 
     // The text form says what happened to the socket.
-    let (server, mut out) = python(code, &[]);
+    let (server, mut out) = python(code, &[&non_ephemeral_port().to_string()]);
     let port: u16 = wait_for_line(&mut out).split_whitespace().next().unwrap().parse().unwrap();
     let text = porthole_run(&["kill", &port.to_string(), "--yes", "--settle", "300ms"]);
     let child: u32 = wait_for_line(&mut out).split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -1334,7 +1426,7 @@ def serve(port):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", port)); s.listen()
     return s
-s = serve(0)
+s = serve(int(sys.argv[1]))
 port = s.getsockname()[1]
 def on_term(*_):
     s.close()
@@ -1349,7 +1441,7 @@ print(port, os.getpid(), flush=True)
 while True:
     time.sleep(0.05)
 "#;
-    let (_server, mut out) = python(code, &[]);
+    let (_server, mut out) = python(code, &[&non_ephemeral_port().to_string()]);
     let port: u16 = wait_for_line(&mut out).split_whitespace().next().unwrap().parse().unwrap();
     let text = porthole_run(&["kill", &port.to_string(), "--yes", "--settle", "5s"]);
     let child: u32 = wait_for_line(&mut out).split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -1373,7 +1465,7 @@ fn a_port_nothing_listens_on_is_not_listed_as_listening() {
     // `kill A B` where only A has a listener: the header named both as
     // "Listening on ports A, B".
     let (server, port, _out) = server("plain");
-    let idle = crate::util::unique_port();
+    let idle = non_ephemeral_port();
     let output = porthole_run(&["kill", &port.to_string(), &idle.to_string(), "--dry-run"]);
     assert_eq!(output.code, 0, "{output:?}");
     assert!(
@@ -1508,7 +1600,7 @@ fn a_free_hold_is_named_as_a_reservation_not_as_a_port_nobody_can_bind() {
 const ROOT_MASTER: &str = r#"
 import ctypes, os, signal, socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 0)); s.listen()
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
 def worker():
     pid = os.fork()
     if pid == 0:
@@ -1550,7 +1642,8 @@ fn root_master() -> Option<(crate::util::ChildGuard, String)> {
         crate::util::skip("a master that runs workers as nobody needs root");
         return None;
     }
-    let (master, mut out) = python_via(Command::new("python3"), ROOT_MASTER, &[]);
+    let (master, mut out) =
+        python_via(Command::new("python3"), ROOT_MASTER, &[&non_ephemeral_port().to_string()]);
     let port = wait_for_line(&mut out).split_whitespace().next().unwrap().to_string();
     Some((master, port))
 }
@@ -1664,7 +1757,7 @@ fn a_listener_pid_1_restarts_is_blamed_on_pid_1() {
         crate::util::skip("unshare -p and nsenter need root");
         return;
     }
-    let port = crate::util::unique_port();
+    let port = non_ephemeral_port();
     let server = format!(
         "import os, socket, time\n\
          s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
@@ -1690,7 +1783,10 @@ fn a_listener_pid_1_restarts_is_blamed_on_pid_1() {
         crate::util::run(&mut command)
     };
     let port = port.to_string();
-    let output = inside(&["kill", &port, "--yes", "--json", "--settle", "10s"]);
+    // The watch ends as soon as the port is taken again: a long one only
+    // gives a restart slowed by a loaded machine (the loop's python
+    // starting up) time to come.
+    let output = inside(&["kill", &port, "--yes", "--json", "--settle", "60s"]);
     assert_eq!(output.code, 2, "{output:?}");
     let report = output.json();
     assert!(report["init_still_running"].is_null(), "it restarted within the watch: {report:#}");
@@ -1699,7 +1795,7 @@ fn a_listener_pid_1_restarts_is_blamed_on_pid_1() {
     assert_eq!(holder["parent_pid"], 1, "{report:#}");
     assert_eq!(holder["parent_is_init"], true, "{report:#}");
     assert!(holder["parent_stop_command"].is_null(), "PID 1 is never signalled: {report:#}");
-    let text = inside(&["kill", &port, "--yes", "--settle", "10s"]);
+    let text = inside(&["kill", &port, "--yes", "--settle", "60s"]);
     assert_eq!(text.code, 2, "{text:?}");
     assert!(text.stdout.contains("started by 1 (sh -c while"), "{}", text.stdout);
     assert!(
@@ -1736,11 +1832,11 @@ def serve(port):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", port)); s.listen()
     return s
-s = serve(0)
+s = serve(int(sys.argv[1]))
 port = s.getsockname()[1]
 def on_term(*_):
     s.close()
-    if sys.argv[1] == "replace" and os.fork() == 0:
+    if sys.argv[2] == "replace" and os.fork() == 0:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         t = serve(port)
         print("child", os.getpid(), flush=True)
@@ -1753,7 +1849,7 @@ while True:
     time.sleep(0.05)
 "#;
     for mode in ["plain", "replace"] {
-        let (_outer, mut out) = python(code, &[mode]);
+        let (_outer, mut out) = python(code, &[&non_ephemeral_port().to_string(), mode]);
         let line = wait_for_line(&mut out);
         let fields: Vec<&str> = line.split_whitespace().collect();
         let (port, daemon) = (fields[0].to_string(), fields[1].parse::<u32>().unwrap());
@@ -1880,7 +1976,7 @@ fn real_nginx(dir: &std::path::Path) -> Option<(crate::util::ChildGuard, u16)> {
         crate::util::skip("a real nginx with workers of another user needs nginx and root");
         return None;
     };
-    let port = crate::util::unique_port();
+    let port = non_ephemeral_port();
     let d = dir.display();
     let config = format!(
         "user www-data;\nworker_processes 2;\ndaemon off;\npid {d}/nginx.pid;\n\
@@ -1961,21 +2057,23 @@ fn a_real_nginx_is_stopped_through_its_master_whoever_asks() {
     }
 }
 
-/// Listens on 127.0.0.1:0, prints `PORT`, then waits in the kernel (state
+/// Listens on 127.0.0.1:argv[1], prints `PORT`, then waits in the kernel (state
 /// D) for a vfork child that closed its copy of the socket and stopped
 /// itself before exec.
 const VFORK_WAITER: &str = r#"
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
-int main(void) {
+int main(int argc, char **argv) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {0};
     socklen_t length = sizeof a;
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(argc > 1 ? atoi(argv[1]) : 0);
     if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 8)) return 1;
     getsockname(s, (struct sockaddr *)&a, &length);
     printf("%d\n", ntohs(a.sin_port));
@@ -2008,6 +2106,7 @@ fn a_server_in_uninterruptible_sleep_is_named_as_such() {
     );
     assert_eq!(built.code, 0, "{built:?}");
     let mut command = Command::new(dir.path().join("waiter"));
+    command.arg(non_ephemeral_port().to_string());
     let mut waiter = crate::util::ChildGuard::spawn(command.stdout(std::process::Stdio::piped()));
     let mut out = std::io::BufReader::new(waiter.0.stdout.take().expect("piped"));
     let port = wait_for_line(&mut out);
@@ -2080,12 +2179,12 @@ fn the_run_as_root_never_names_a_deleted_binary() {
     }
 }
 
-/// Listens on 127.0.0.1:0 and on the Unix socket argv[1]; on SIGTERM it
+/// Listens on 127.0.0.1:argv[2] and on the Unix socket argv[1]; on SIGTERM it
 /// passes the listener (SCM_RIGHTS) to the process connected there, then
 /// exits. Prints `PORT`.
 const HANDS_OFF: &str = r#"
 import os, signal, socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen()
 u = socket.socket(socket.AF_UNIX); u.bind(sys.argv[1]); u.listen()
 print(s.getsockname()[1], flush=True)
 c, _ = u.accept()
@@ -2117,7 +2216,7 @@ fn a_socket_passed_to_an_unrelated_process_does_not_blame_its_parent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("handoff");
     let path = path.to_str().expect("utf-8");
-    let (_target, mut out) = python(HANDS_OFF, &[path]);
+    let (_target, mut out) = python(HANDS_OFF, &[path, &non_ephemeral_port().to_string()]);
     let port = wait_for_line(&mut out);
     let (receiver, mut ready) = python(TAKES_OVER, &[path]);
     assert_eq!(wait_for_line(&mut ready), "ready");

@@ -370,6 +370,62 @@ pub fn unique_port() -> u16 {
     }
 }
 
+/// A port for a server a test starts in the host's network namespace, where
+/// tests run side by side: below `net.ipv4.ip_local_port_range`, so the
+/// kernel never hands it to a socket bound to port 0 (a concurrent test's
+/// server, or a supervisor restarting one), and never given twice in this
+/// run. A server that is restarted binds this same number again, as a real
+/// supervisor's does.
+pub fn non_ephemeral_port() -> u16 {
+    use std::sync::OnceLock;
+    // How many numbers below the ephemeral range are taken turns with.
+    const WINDOW: u16 = 4096;
+    static FIRST: OnceLock<(u16, usize)> = OnceLock::new();
+    static TAKEN: AtomicUsize = AtomicUsize::new(0);
+    let (base, offset) = *FIRST.get_or_init(|| {
+        let range =
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+        let low: u16 =
+            range.split_whitespace().next().and_then(|l| l.parse().ok()).unwrap_or(32768);
+        assert!(low > 1024 + WINDOW, "ip_local_port_range starts at {low}: no room below it");
+        // Another test process (a second `cargo test`) starts elsewhere in
+        // the window; the bind check below covers what overlaps.
+        (low - WINDOW, std::process::id() as usize % usize::from(WINDOW))
+    });
+    for _ in 0..WINDOW {
+        let turn = TAKEN.fetch_add(1, Ordering::Relaxed);
+        let port = base + ((offset + turn) % usize::from(WINDOW)) as u16;
+        if bindable_everywhere(port) {
+            return port;
+        }
+    }
+    panic!("no port below the ephemeral range is free for a test server");
+}
+
+/// Whether TCP and UDP sockets can bind `port` on 127.0.0.1 and on ::1
+/// without `SO_REUSEADDR`: nothing holds it, not even a closing connection.
+/// A host without IPv6 has no ::1 to hold anything.
+fn bindable_everywhere(port: u16) -> bool {
+    use socket2::{Domain, Socket, Type};
+    let addresses: [std::net::SocketAddr; 2] = [
+        (std::net::Ipv4Addr::LOCALHOST, port).into(),
+        (std::net::Ipv6Addr::LOCALHOST, port).into(),
+    ];
+    addresses.iter().all(|address| {
+        [Type::STREAM, Type::DGRAM].into_iter().all(|kind| {
+            let Ok(socket) = Socket::new(Domain::for_address(*address), kind, None) else {
+                return address.is_ipv6();
+            };
+            match socket.bind(&(*address).into()) {
+                Ok(()) => true,
+                Err(error) => {
+                    address.is_ipv6() && error.raw_os_error() == Some(libc::EADDRNOTAVAIL)
+                }
+            }
+        })
+    })
+}
+
 /// Starts `python3 -u -c CODE ARGS…` inside `netns`; read its readiness
 /// line with [`wait_for_line`].
 pub fn python_in(
@@ -699,4 +755,20 @@ pub fn python_binary() -> PathBuf {
         .output()
         .expect("python3 runs");
     PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
+/// The ports [`non_ephemeral_port`] hands out are what it promises: below
+/// the ephemeral range, never the same twice, and free when handed out.
+#[test]
+fn non_ephemeral_ports_are_distinct_and_below_the_ephemeral_range() {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+    let ports: Vec<u16> = (0..64).map(|_| non_ephemeral_port()).collect();
+    let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+    assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+    assert!(ports.iter().all(|&port| port >= 1024 && port < low), "{low}: {ports:?}");
+    // A port something listens on is passed over.
+    let held = std::net::TcpListener::bind(("127.0.0.1", ports[0])).expect("it was free");
+    assert!(!bindable_everywhere(ports[0]), "a held port reads as taken");
+    drop(held);
 }

@@ -619,7 +619,7 @@ fn start_postgres(dir: &Path, listen_addresses: &str) -> Option<(std::path::Path
             .env("LC_ALL", "C"),
     );
     assert_eq!(init.code, 0, "initdb failed: {init:?}");
-    let port = util::unique_port();
+    let port = util::non_ephemeral_port();
     let options = format!("-p {port} -k {} -c listen_addresses={listen_addresses}", data.display());
     let start = util::run(as_user("postgres", &bin.join("pg_ctl")).args([
         "-D",
