@@ -138,6 +138,8 @@ impl LsSettings {
             connected_only: false,
             // `-a` is every socket: a bound, idle one (`UNCONN`) too.
             bound: !listeners_only,
+            // Socket activation is shown in the JSON forms only.
+            launch_environment: json || jsonl,
         };
         let scope = scope.map(|s| match s {
             ScopeArg::Loopback => ScopeFilter::Loopback,
@@ -910,6 +912,7 @@ impl AuditSettings {
             backend: Default::default(),
             connected_only: false,
             bound: false,
+            launch_environment: false,
         };
         let format = if json {
             AuditFormat::Json

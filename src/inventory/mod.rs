@@ -162,6 +162,12 @@ pub struct Query {
     /// dumps only when asked (Linux 6.9+). A query for given ports always
     /// gets them: a bound socket holds its port.
     pub bound: bool,
+    /// Read each owner's initial environment (`/proc/PID/environ`) to
+    /// name the service started by socket activation
+    /// ([`crate::model::Process::listen_fds`]). One more read per owner,
+    /// and one that copies from the owner's memory: asked for only where
+    /// the answer is shown (`porthole PORT`, `ls --json`).
+    pub launch_environment: bool,
 }
 
 impl Default for Query {
@@ -182,6 +188,7 @@ impl Default for Query {
             backend: Backend::Auto,
             connected_only: false,
             bound: false,
+            launch_environment: false,
         }
     }
 }
@@ -195,6 +202,7 @@ impl Query {
             listeners_only: false,
             ports: Some(PortSet::single(port)),
             match_remote_port: true,
+            launch_environment: true,
             ..Query::default()
         }
     }
@@ -290,7 +298,7 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
         visibility.unreadable_processes = scan.unreadable_processes;
         visibility.vanished_processes += scan.vanished_processes;
         attach_owners(&mut sockets, &scan.owners);
-        let mut cache = process::DetailCache::default();
+        let mut cache = process::DetailCache::reading_environment(query.launch_environment);
         let mut vanished = std::collections::BTreeSet::new();
         for socket in &sockets {
             for &pid in &socket.owners {

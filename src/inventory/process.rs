@@ -10,10 +10,15 @@ use std::collections::HashMap;
 
 use crate::model::Process;
 
-/// Per-run caches for lookups that many processes share.
+/// Per-run caches for lookups that many processes share, and what a run
+/// reads of each process.
 #[derive(Debug, Default)]
 pub struct DetailCache {
     user_names: HashMap<u32, Option<String>>,
+    /// Leave `/proc/PID/environ` unread: a listing that does not show
+    /// socket activation spares one read per owner (the kernel copies it
+    /// out of the owner's memory).
+    skip_environment: bool,
 }
 
 /// `btime` of `/proc/stat`: fixed from boot on, and `/proc/stat` is costly
@@ -22,6 +27,12 @@ pub struct DetailCache {
 static BOOT_TIME: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
 
 impl DetailCache {
+    /// A cache for a run that reads each process's environment (for
+    /// [`Process::listen_fds`]) only when `environment` is true.
+    pub fn reading_environment(environment: bool) -> Self {
+        DetailCache { skip_environment: !environment, ..DetailCache::default() }
+    }
+
     /// The user name of `uid`, looked up once per run.
     pub fn user_name(&mut self, uid: u32) -> Option<String> {
         self.user_names.entry(uid).or_insert_with(|| crate::sys::users::name_of(uid)).clone()
@@ -115,8 +126,11 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
     let start_time = cache.boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks());
     // The environment the process was started with; another user's is
     // refused without root, and then nothing is claimed.
-    let listen_fds =
-        std::fs::read(format!("{base}/environ")).ok().and_then(|e| socket_activation(&e, pid));
+    let listen_fds = if cache.skip_environment {
+        None
+    } else {
+        std::fs::read(format!("{base}/environ")).ok().and_then(|e| socket_activation(&e, pid))
+    };
     Some(Process {
         pid,
         name: parsed.name,

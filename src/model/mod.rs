@@ -623,7 +623,8 @@ pub struct Process {
     /// inetd-like launchers): its environment names it in `LISTEN_PID`,
     /// and this is `LISTEN_FDS`, the sockets it was handed from descriptor
     /// 3 on. Of the processes holding such a socket, this one is the
-    /// service; `None` when not, or its environment cannot be read.
+    /// service; `None` when not, when its environment cannot be read, or
+    /// when the listing did not ask for it (`Query::launch_environment`).
     pub listen_fds: Option<u32>,
     /// Its pid inside its own PID namespace (a container, `unshare -p`)
     /// when that namespace is below porthole's: `pid` stays the pid here,

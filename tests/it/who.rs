@@ -1220,6 +1220,17 @@ fn a_socket_activated_service_is_told_from_the_launcher_that_started_it() {
     ];
     expected.sort_by_key(|(pid, _)| *pid);
     assert_eq!(pids, expected, "{report:#}");
+    // `ls` reads the environment for its JSON forms, where it is shown.
+    let listing = porthole_run(&["ls", "--port", port, "--json"]).json();
+    let listed: Vec<serde_json::Value> = listing
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|socket| socket["processes"].as_array().cloned().unwrap_or_default())
+        .filter(|process| process["pid"].as_u64() == service.parse().ok())
+        .map(|process| process["listen_fds"].clone())
+        .collect();
+    assert_eq!(listed, [serde_json::json!(1)], "{listing:#}");
     let text = porthole_run(&[port]).stdout;
     // Each owner's label, up to the next owner.
     let label_of = |pid: &str| -> String {
