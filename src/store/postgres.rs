@@ -1339,6 +1339,9 @@ impl PostgresReader {
     }
 }
 
+/// Rows of single connections fetched from the server at a time.
+const CONNECTION_BATCH: i32 = 1000;
+
 /// How many columns [`process_columns`] names.
 const PROCESS_COLUMNS: usize = 11;
 
@@ -1659,7 +1662,11 @@ impl HistoryReader for PostgresReader {
         Ok(summaries)
     }
 
-    fn connections(&mut self, query: &HistoryQuery) -> Result<Vec<ConnectionHistory>, StoreError> {
+    fn each_connection(
+        &mut self,
+        query: &HistoryQuery,
+        each: &mut dyn FnMut(ConnectionHistory) -> bool,
+    ) -> Result<(), StoreError> {
         let filter = connection_filter(query);
         let sql = format!(
             "SELECT c.at, c.ended_at, sa.address, c.server_port, ca.address, c.client_port,
@@ -1676,40 +1683,53 @@ impl HistoryReader for PostgresReader {
             filter.sql(),
             query.limit.saturating_add(1)
         );
-        let rows: Vec<Row> = self.query(&sql, &filter.params())?;
-        let mut connections = Vec::with_capacity(rows.len());
-        for row in rows {
-            let (Ok(server_ip), Ok(client_ip)) =
-                (row.get::<_, String>(2).parse::<IpAddr>(), row.get::<_, String>(4).parse())
-            else {
-                continue;
-            };
-            let client_process = process_from_row(&row, 16);
-            let server_process = process_from_row(&row, 16 + PROCESS_COLUMNS);
-            let (end, start_known) = codec::connection_from_flags(i64::from(row.get::<_, i16>(12)));
-            let at: i64 = row.get(0);
-            let record = ConnectionRecord {
-                cookie: u64_from_db(row.get(13)),
-                net_namespace: row.get::<_, Option<i64>>(14).map(u64_from_db),
-                client: SocketAddr::new(client_ip, row.get::<_, i32>(5) as u16),
-                server: SocketAddr::new(server_ip, row.get::<_, i32>(3) as u16),
-                started_at: start_known.then_some(at),
-                ended_at: row.get(1),
-                bytes_client_to_server: row.get::<_, i64>(10) as u64,
-                bytes_server_to_client: row.get::<_, i64>(11) as u64,
-                client_process,
-                server_process,
-                client_uid: row.get::<_, Option<i32>>(8).map(uid_from_db),
-                server_uid: row.get::<_, Option<i32>>(9).map(uid_from_db),
-                end,
-            };
-            connections.push(ConnectionHistory {
-                host: self.host_name(row.get(15)),
-                record,
-                seen_at: at,
-            });
+        let store = &self.store;
+        let hosts = &self.hosts;
+        let failed = |error| pg_error(store, error);
+        // A portal read in batches: the server holds the answer, the
+        // client never more than one batch of it.
+        let mut transaction = self.client.transaction().map_err(failed)?;
+        let statement = transaction.prepare(&sql).map_err(failed)?;
+        let portal = transaction.bind(&statement, &filter.params()).map_err(failed)?;
+        'batches: loop {
+            let rows = transaction.query_portal(&portal, CONNECTION_BATCH).map_err(failed)?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                let (Ok(server_ip), Ok(client_ip)) =
+                    (row.get::<_, String>(2).parse::<IpAddr>(), row.get::<_, String>(4).parse())
+                else {
+                    continue;
+                };
+                let client_process = process_from_row(&row, 16);
+                let server_process = process_from_row(&row, 16 + PROCESS_COLUMNS);
+                let (end, start_known) =
+                    codec::connection_from_flags(i64::from(row.get::<_, i16>(12)));
+                let at: i64 = row.get(0);
+                let record = ConnectionRecord {
+                    cookie: u64_from_db(row.get(13)),
+                    net_namespace: row.get::<_, Option<i64>>(14).map(u64_from_db),
+                    client: SocketAddr::new(client_ip, row.get::<_, i32>(5) as u16),
+                    server: SocketAddr::new(server_ip, row.get::<_, i32>(3) as u16),
+                    started_at: start_known.then_some(at),
+                    ended_at: row.get(1),
+                    bytes_client_to_server: row.get::<_, i64>(10) as u64,
+                    bytes_server_to_client: row.get::<_, i64>(11) as u64,
+                    client_process,
+                    server_process,
+                    client_uid: row.get::<_, Option<i32>>(8).map(uid_from_db),
+                    server_uid: row.get::<_, Option<i32>>(9).map(uid_from_db),
+                    end,
+                };
+                let host = hosts.get(&row.get::<_, i16>(15)).cloned();
+                if !each(ConnectionHistory { host, record, seen_at: at }) {
+                    break 'batches;
+                }
+            }
         }
-        Ok(connections)
+        // Read-only: nothing to commit; the portal closes with it.
+        transaction.rollback().map_err(failed)
     }
 
     fn oldest_connection(&mut self) -> Result<Option<UnixMicros>, StoreError> {

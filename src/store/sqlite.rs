@@ -1537,10 +1537,14 @@ impl HistoryReader for SqliteReader {
         run().map_err(|e| self.error(e))
     }
 
-    fn connections(&mut self, query: &HistoryQuery) -> Result<Vec<ConnectionHistory>, StoreError> {
-        let run = || -> rusqlite::Result<Vec<ConnectionHistory>> {
+    fn each_connection(
+        &mut self,
+        query: &HistoryQuery,
+        each: &mut dyn FnMut(ConnectionHistory) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut run = || -> rusqlite::Result<()> {
             let Some(filter) = connection_filter(self, query)? else {
-                return Ok(Vec::new());
+                return Ok(());
             };
             let sql = format!(
                 "SELECT c.at, c.ended_at, c.server_address, c.server_port, c.client_address,
@@ -1550,26 +1554,13 @@ impl HistoryReader for SqliteReader {
                 filter.sql(),
                 query.limit.saturating_add(1)
             );
+            // Stepped row by row: an answer of millions of rows is never
+            // held (the addresses seen are, a few per client).
             let mut statement = self.connection.prepare(&sql)?;
-            type Row = (i64, Option<i64>, [i64; 4], [Option<i64>; 4], [i64; 4], Option<i64>);
-            let rows: Vec<Row> = statement
-                .query_map(params_from_iter(filter.values.iter()), |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        [row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?],
-                        [row.get(6)?, row.get(7)?, row.get(8)?, row.get(9)?],
-                        [row.get(10)?, row.get(11)?, row.get(12)?, row.get(13)?],
-                        row.get(14)?,
-                    ))
-                })?
-                .collect::<Result<_, _>>()?;
-            let mut connections = Vec::with_capacity(rows.len());
+            let mut rows = statement.query(params_from_iter(filter.values.iter()))?;
             let mut addresses: HashMap<i64, Option<IpAddr>> = HashMap::new();
-            for (at, ended_at, endpoints, owners, numbers, netns) in rows {
-                let [server_address, server_port, client_address, client_port] = endpoints;
-                let [client_process, server_process, client_uid, server_uid] = owners;
-                let [up, down, flags, cookie] = numbers;
+            while let Some(row) = rows.next()? {
+                let at: i64 = row.get(0)?;
                 let mut ip_of = |id: i64| -> rusqlite::Result<Option<IpAddr>> {
                     if let Some(ip) = addresses.get(&id) {
                         return Ok(*ip);
@@ -1578,36 +1569,35 @@ impl HistoryReader for SqliteReader {
                     addresses.insert(id, ip);
                     Ok(ip)
                 };
-                let (Some(server_ip), Some(client_ip)) =
-                    (ip_of(server_address)?, ip_of(client_address)?)
+                let (Some(server_ip), Some(client_ip)) = (ip_of(row.get(2)?)?, ip_of(row.get(4)?)?)
                 else {
                     continue;
                 };
-                let (end, start_known) = codec::connection_from_flags(flags);
+                let process = |column: usize| -> rusqlite::Result<Option<ProcessIdentity>> {
+                    let id: Option<i64> = row.get(column)?;
+                    Ok(id.map(|id| self.process_of(id)).transpose()?.flatten())
+                };
+                let (end, start_known) = codec::connection_from_flags(row.get(12)?);
                 let record = ConnectionRecord {
-                    cookie: u64_from_db(cookie),
-                    net_namespace: netns.map(u64_from_db),
-                    client: SocketAddr::new(client_ip, client_port as u16),
-                    server: SocketAddr::new(server_ip, server_port as u16),
+                    cookie: u64_from_db(row.get(13)?),
+                    net_namespace: row.get::<_, Option<i64>>(14)?.map(u64_from_db),
+                    client: SocketAddr::new(client_ip, row.get::<_, i64>(5)? as u16),
+                    server: SocketAddr::new(server_ip, row.get::<_, i64>(3)? as u16),
                     started_at: start_known.then_some(at),
-                    ended_at,
-                    bytes_client_to_server: up as u64,
-                    bytes_server_to_client: down as u64,
-                    client_process: client_process
-                        .map(|id| self.process_of(id))
-                        .transpose()?
-                        .flatten(),
-                    server_process: server_process
-                        .map(|id| self.process_of(id))
-                        .transpose()?
-                        .flatten(),
-                    client_uid: client_uid.map(|u| u as u32),
-                    server_uid: server_uid.map(|u| u as u32),
+                    ended_at: row.get(1)?,
+                    bytes_client_to_server: row.get::<_, i64>(10)? as u64,
+                    bytes_server_to_client: row.get::<_, i64>(11)? as u64,
+                    client_process: process(6)?,
+                    server_process: process(7)?,
+                    client_uid: row.get::<_, Option<i64>>(8)?.map(|u| u as u32),
+                    server_uid: row.get::<_, Option<i64>>(9)?.map(|u| u as u32),
                     end,
                 };
-                connections.push(ConnectionHistory { host: None, record, seen_at: at });
+                if !each(ConnectionHistory { host: None, record, seen_at: at }) {
+                    break;
+                }
             }
-            Ok(connections)
+            Ok(())
         };
         run().map_err(|e| self.error(e))
     }
