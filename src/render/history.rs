@@ -179,34 +179,63 @@ fn client_label(summary: &ClientSummary) -> String {
 
 /// `reused` are pids that stand for more than one process among the
 /// listeners shown (the kernel handed the pid out again): their owners say
-/// when they started, or two holders read as one that came back.
-fn owners_label(owners: &[ProcessIdentity], reused: &[u32]) -> String {
+/// when they started, or two holders read as one that came back; to the
+/// hundredth of a second when two of them started within one second.
+fn owners_label(owners: &[ProcessIdentity], reused: &Reused) -> String {
     if owners.is_empty() {
         return "no process seen".into();
     }
     let label = |owner: &ProcessIdentity| {
         let mut text = process_label(owner);
-        if let Some(start) = owner.start_time.filter(|_| reused.contains(&owner.pid)) {
+        if let Some(start) = owner.start_time.filter(|_| reused.pids.contains(&owner.pid)) {
             text.pop();
-            text.push_str(&format!(", started {})", time(start as i64 * 1_000_000)));
+            text.push_str(&format!(", started {}", time(start as i64 * 1_000_000)));
+            match owner.start_hundredths() {
+                Some(hundredths) if reused.within_a_second.contains(&owner.pid) => {
+                    text.push_str(&format!(".{hundredths:02}"))
+                }
+                _ => {}
+            }
+            text.push(')');
         }
         text
     };
     owners.iter().map(label).collect::<Vec<_>>().join(", ")
 }
 
-/// The pids held by more than one process (another start time) among
+/// Pids held by more than one process among the listeners shown.
+#[derive(Debug, Default, PartialEq)]
+struct Reused {
+    pids: Vec<u32>,
+    /// Those of `pids` whose holders include two that started within
+    /// one second: their start is told to the hundredth.
+    within_a_second: Vec<u32>,
+}
+
+/// The pids held by more than one process (another start) among
 /// `listeners`' owners.
-fn reused_pids(listeners: &[ListenerHistory]) -> Vec<u32> {
-    let mut seen: Vec<(u32, Option<u64>)> = Vec::new();
-    let mut reused = Vec::new();
+fn reused_pids(listeners: &[ListenerHistory]) -> Reused {
+    let mut seen: Vec<&ProcessIdentity> = Vec::new();
+    let mut reused = Reused::default();
     for owner in listeners.iter().flat_map(|listener| &listener.event.owners) {
-        if seen.iter().any(|&(pid, start)| pid == owner.pid && start != owner.start_time)
-            && !reused.contains(&owner.pid)
-        {
-            reused.push(owner.pid);
+        // A start read to the second alone (a record of schema 4 and
+        // earlier) may be either holder of its second.
+        let others = seen.iter().filter(|other| {
+            other.pid == owner.pid
+                && (other.start_time != owner.start_time
+                    || matches!((other.start_ticks, owner.start_ticks),
+                        (Some(a), Some(b)) if a != b))
+        });
+        for other in others {
+            if !reused.pids.contains(&owner.pid) {
+                reused.pids.push(owner.pid);
+            }
+            if other.start_time == owner.start_time && !reused.within_a_second.contains(&owner.pid)
+            {
+                reused.within_a_second.push(owner.pid);
+            }
         }
-        seen.push((owner.pid, owner.start_time));
+        seen.push(owner);
     }
     reused
 }
@@ -820,7 +849,7 @@ impl LiveListeners<'_> {
 /// recorder did not see what followed (it was stopped). A change in a
 /// namespace that was not looked in is told as recorded, with the command
 /// that looks there.
-fn last_listener_line(last: &ListenerHistory, live: &LiveListeners<'_>, reused: &[u32]) -> String {
+fn last_listener_line(last: &ListenerHistory, live: &LiveListeners<'_>, reused: &Reused) -> String {
     const UNSEEN: &str = "which the recorder did not see (is it running?)";
     let event = &last.event;
     let owners = owners_label(&event.owners, reused);
@@ -1356,13 +1385,40 @@ mod tests {
             held(holder(second), ListenerChange::Appeared),
         ];
         let reused = reused_pids(&listeners);
-        assert_eq!(reused, vec![4000]);
+        assert_eq!(reused.pids, vec![4000]);
+        assert!(reused.within_a_second.is_empty());
         assert_eq!(
             owners_label(&listeners[2].event.owners, &reused),
             "python3 (pid 4000, started 2026-11-28 10:00:00)"
         );
-        assert!(reused_pids(&listeners[..2]).is_empty());
-        assert_eq!(owners_label(&listeners[0].event.owners, &[]), "python3 (pid 4000)");
+        assert_eq!(reused_pids(&listeners[..2]), Reused::default());
+        assert_eq!(
+            owners_label(&listeners[0].event.owners, &Reused::default()),
+            "python3 (pid 4000)"
+        );
+
+        // Two holders within one second, told apart by their start in
+        // clock ticks: to the hundredth; one read to the second alone (an
+        // older record) is no other holder.
+        let ticked = |ticks: Option<u64>| ProcessIdentity { start_ticks: ticks, ..holder(second) };
+        let listeners = vec![
+            held(ticked(Some(123_437)), ListenerChange::Appeared),
+            held(ticked(None), ListenerChange::Disappeared),
+            held(ticked(Some(123_481)), ListenerChange::Appeared),
+        ];
+        let reused = reused_pids(&listeners);
+        assert_eq!(reused, Reused { pids: vec![4000], within_a_second: vec![4000] });
+        let labels: Vec<String> =
+            listeners.iter().map(|l| owners_label(&l.event.owners, &reused)).collect();
+        assert_eq!(
+            labels,
+            [
+                "python3 (pid 4000, started 2026-11-28 10:00:00.37)",
+                "python3 (pid 4000, started 2026-11-28 10:00:00)",
+                "python3 (pid 4000, started 2026-11-28 10:00:00.81)",
+            ]
+        );
+        assert_eq!(reused_pids(&listeners[..2]), Reused::default());
     }
 
     #[test]

@@ -60,8 +60,10 @@ use crate::model::monitor::{EventSink, UnixMicros};
 /// `IPV6_V6ONLY` flag of listeners; version 3 labels every row with its
 /// network namespace (earlier versions left the recorder's own unlabelled)
 /// and keeps the hourly totals per namespace; version 4 keeps whether a
-/// process's executable was deleted since it started.
-pub const SCHEMA_VERSION: i64 = 4;
+/// process's executable was deleted since it started; version 5 keeps a
+/// process's start in clock ticks, which tells apart two processes given
+/// one pid within one second.
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The oldest schema a reader still answers from: a store that a recorder
 /// of an older porthole is still writing is read as it is (the flags it

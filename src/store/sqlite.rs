@@ -167,6 +167,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // since it started (NULL in every row earlier versions wrote: not
     // known, read as not deleted).
     "ALTER TABLE processes ADD COLUMN exe_deleted INTEGER;",
+    // Version 5: a process's start in clock ticks after boot, beside its
+    // start to the second: two processes given one pid within one second
+    // are two rows (NULL in every row earlier versions wrote: not known).
+    "ALTER TABLE processes ADD COLUMN start_ticks INTEGER;",
 ];
 
 /// Rows deleted per pruning statement: small enough that one delete never
@@ -178,7 +182,7 @@ const PRUNE_CHUNK: i64 = 20_000;
 /// pid and start time, with the names of each row beside them, so that a
 /// lookup (one per connection end written) compares the names without
 /// copying them.
-type ProcessKey = (u32, Option<u64>);
+type ProcessKey = (u32, Option<u64>, Option<u64>);
 type ProcessRows = Vec<(String, Option<String>, bool, i64)>;
 
 /// How often a refused store lock is looked at again, and the pause
@@ -761,7 +765,7 @@ impl Cache<'_> {
     }
 
     fn process(&mut self, process: &ProcessIdentity) -> rusqlite::Result<i64> {
-        let key: ProcessKey = (process.pid, process.start_time);
+        let key: ProcessKey = (process.pid, process.start_time, process.start_ticks);
         let cached = self.processes.get(&key).and_then(|rows| {
             rows.iter().find(|(name, exe, deleted, _)| {
                 *name == process.name && *exe == process.exe && *deleted == process.exe_deleted
@@ -771,6 +775,7 @@ impl Cache<'_> {
             return Ok(*id);
         }
         let start_time = process.start_time.map(|t| t as i64);
+        let start_ticks = process.start_ticks.map(u64_to_db);
         // A row of schema 3 and earlier (flag NULL) is the process as long
         // as it reads as not deleted.
         let found: Option<i64> = self
@@ -778,10 +783,17 @@ impl Cache<'_> {
             .prepare_cached(
                 "SELECT id FROM processes
                  WHERE pid = ?1 AND start_time IS ?2 AND name = ?3 AND exe IS ?4
-                   AND coalesce(exe_deleted, 0) = ?5 LIMIT 1",
+                   AND coalesce(exe_deleted, 0) = ?5 AND start_ticks IS ?6 LIMIT 1",
             )?
             .query_row(
-                params![process.pid, start_time, process.name, process.exe, process.exe_deleted],
+                params![
+                    process.pid,
+                    start_time,
+                    process.name,
+                    process.exe,
+                    process.exe_deleted,
+                    start_ticks
+                ],
                 |r| r.get(0),
             )
             .optional()?;
@@ -792,8 +804,8 @@ impl Cache<'_> {
                     .prepare_cached(
                         "INSERT INTO processes
                             (pid, start_time, name, exe, cmdline, uid, user, unit, container,
-                             exe_deleted)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                             exe_deleted, start_ticks)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     )?
                     .execute(params![
                         process.pid,
@@ -805,7 +817,8 @@ impl Cache<'_> {
                         process.user,
                         process.unit,
                         process.container,
-                        process.exe_deleted
+                        process.exe_deleted,
+                        start_ticks
                     ])?;
                 self.connection.last_insert_rowid()
             }
@@ -1210,9 +1223,10 @@ impl SqliteReader {
 
     fn process_of(&self, id: i64) -> rusqlite::Result<Option<ProcessIdentity>> {
         let sql = format!(
-            "SELECT pid, start_time, name, exe, cmdline, uid, user, unit, container, {}
+            "SELECT pid, start_time, name, exe, cmdline, uid, user, unit, container, {}, {}
              FROM processes WHERE id = ?1",
-            self.exe_deleted_column("exe_deleted")
+            self.exe_deleted_column("exe_deleted"),
+            self.start_ticks_column("start_ticks")
         );
         self.connection
             .prepare_cached(&sql)?
@@ -1220,6 +1234,7 @@ impl SqliteReader {
                 Ok(ProcessIdentity {
                     pid: row.get(0)?,
                     start_time: row.get::<_, Option<i64>>(1)?.map(|t| t as u64),
+                    start_ticks: row.get::<_, Option<i64>>(10)?.map(u64_from_db),
                     name: row.get(2)?,
                     exe: row.get(3)?,
                     exe_deleted: row.get(9)?,
@@ -1241,6 +1256,16 @@ impl SqliteReader {
             format!("coalesce({column}, 0)")
         } else {
             "0".to_string()
+        }
+    }
+
+    /// The start in clock ticks of a `processes` row: `column`, or NULL
+    /// in stores before schema 5, which have no such column.
+    fn start_ticks_column(&self, column: &str) -> String {
+        if self.version >= 5 {
+            column.to_string()
+        } else {
+            "NULL".to_string()
         }
     }
 }
@@ -1489,13 +1514,14 @@ impl HistoryReader for SqliteReader {
                  SELECT a.address, g.server_port, g.client_uid, g.connections, g.first_at,
                         g.last_at, g.bytes_up, g.bytes_down, p.id, p.pid, p.start_time, p.name,
                         p.exe, p.cmdline, p.uid, p.user, p.unit, p.container, g.open, g.netns,
-                        {}
+                        {}, {}
                  FROM groups g
                  JOIN addresses a ON a.id = g.server_address
                  LEFT JOIN processes p ON p.id = g.client_process
                  ORDER BY g.connections DESC, g.first_at",
                 filter.sql(),
-                self.exe_deleted_column("p.exe_deleted")
+                self.exe_deleted_column("p.exe_deleted"),
+                self.start_ticks_column("p.start_ticks")
             );
             let mut statement = self.connection.prepare_cached(&sql)?;
             let mut rows = statement.query(params_from_iter(filter.values.iter()))?;
@@ -1506,6 +1532,7 @@ impl HistoryReader for SqliteReader {
                     Some(_) => Some(ProcessIdentity {
                         pid: row.get(9)?,
                         start_time: row.get::<_, Option<i64>>(10)?.map(|t| t as u64),
+                        start_ticks: row.get::<_, Option<i64>>(21)?.map(u64_from_db),
                         name: row.get(11)?,
                         exe: row.get(12)?,
                         exe_deleted: row.get(20)?,
