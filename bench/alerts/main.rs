@@ -32,6 +32,7 @@ fn process(pid: u32, exe: usize) -> ProcessIdentity {
     ProcessIdentity {
         pid,
         start_time: Some(1_795_800_000),
+        start_ticks: None,
         name: format!("client{exe}"),
         exe: Some(format!("/usr/bin/client{exe}")),
         cmdline: vec![format!("client{exe}"), "--flag".into()],

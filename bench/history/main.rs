@@ -62,6 +62,7 @@ fn client_process(index: u64) -> ProcessIdentity {
     ProcessIdentity {
         pid: 10_000 + index as u32,
         start_time: Some(1_795_200_000 + index),
+        start_ticks: Some(4_200 + index),
         name: name.into(),
         exe: Some(format!("/usr/bin/{name}")),
         exe_deleted: false,

@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::cli::args::HistoryArgs;
 use crate::cli::history::HistorySettings;
 use crate::commands::{system_store_advice, warn, ExitStatus};
-use crate::render::history::write_history;
+use crate::render::history::write_history_streamed;
 use crate::render::Style;
 use crate::store::{self, StoreError, SystemStore};
 use crate::target::Host;
@@ -53,8 +53,10 @@ pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
     }
     let system = if default_store { SystemStore::beside(&settings.location) } else { None };
     // Every store error names the store itself.
-    let mut report =
-        match store::report_within(&settings.location, &settings.query, settings.sections) {
+    // Single connections (`--each`) follow the report as the store reads
+    // them, written as they come.
+    let (mut report, mut feed) =
+        match store::report_streamed(&settings.location, &settings.query, settings.sections) {
             Err(StoreError::Missing { path }) if system.is_some() => {
                 let system = system.as_ref().expect("checked by the guard");
                 anyhow::bail!("{}", system_store_advice(&path, true, system, true));
@@ -76,11 +78,14 @@ pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
             answer => answer?,
         };
     report.net_namespace = Some(crate::inventory::namespaces::own_inode()).filter(|&n| n != 0);
-    write_history(out, &report, settings.format, Style::detect())?;
-    if report.is_empty() {
+    let written =
+        write_history_streamed(out, &report, &mut feed, settings.format, Style::detect())?;
+    feed.finish()?;
+    let empty = report.is_empty() && written == 0;
+    if empty {
         if let (Some(system), store::StoreLocation::Sqlite(own)) = (&system, &settings.location) {
             warn(&system_store_advice(own, false, system, true));
         }
     }
-    Ok(if report.is_empty() { ExitStatus::Failure } else { ExitStatus::Success })
+    Ok(if empty { ExitStatus::Failure } else { ExitStatus::Success })
 }

@@ -41,6 +41,13 @@ pub struct ProcessIdentity {
     /// Start time, seconds since the Unix epoch (as [`super::Process`]);
     /// `None` when the process exited before it could be read.
     pub start_time: Option<u64>,
+    /// Start time in clock ticks after boot (`/proc/PID/stat` field 22,
+    /// [`USER_HZ`] a second), as both capture modes read it (eBPF's
+    /// nanoseconds cut to ticks, as the kernel does for `/proc`): with
+    /// `start_time` it tells apart two processes given one pid within one
+    /// second. `None` when not read, as in records of history schema 4 and
+    /// earlier.
+    pub start_ticks: Option<u64>,
     /// Short name (`comm`).
     pub name: String,
     /// Executable path, when it could be read.
@@ -61,7 +68,18 @@ pub struct ProcessIdentity {
     pub container: Option<String>,
 }
 
+/// Clock ticks a second in `/proc` (the kernel's `USER_HZ`, 100 on every
+/// architecture porthole runs on): what a start time's fraction of a
+/// second is counted in.
+pub const USER_HZ: u64 = 100;
+
 impl ProcessIdentity {
+    /// Hundredths of a second after `start_time` the process started, when
+    /// its start was read to the tick.
+    pub fn start_hundredths(&self) -> Option<u64> {
+        self.start_ticks.map(|ticks| ticks % USER_HZ * 100 / USER_HZ)
+    }
+
     /// The name as the listings show it: `name (deleted)` when the
     /// executable was deleted since the start, as `ls` says it. Other
     /// users' text: escape it before a terminal sees it.

@@ -81,6 +81,7 @@ pub fn identity_of(process: Process) -> ProcessIdentity {
     ProcessIdentity {
         pid: process.pid,
         start_time: process.start_time,
+        start_ticks: Some(process.start_ticks),
         name: process.name,
         exe: process.exe,
         exe_deleted: process.exe_deleted,
@@ -313,6 +314,7 @@ impl ProcessTable {
         Arc::new(ProcessIdentity {
             pid,
             start_time,
+            start_ticks: Some(ticks),
             name: name.to_string(),
             uid,
             user,

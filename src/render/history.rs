@@ -34,13 +34,66 @@ pub fn write_history(
     format: Format,
     style: Style,
 ) -> std::io::Result<()> {
+    write_history_streamed(out, report, &mut std::iter::empty(), format, style).map(|_| ())
+}
+
+/// [`write_history`] of a report whose single connections (`--each`)
+/// follow `report.connections` in `more`, as the store reads them: each is
+/// written as it comes (text sizes its columns from a first batch), at
+/// most the query's limit in all; one more says the list was cut. Returns
+/// how many connections were written.
+pub fn write_history_streamed(
+    out: &mut dyn Write,
+    report: &HistoryReport,
+    more: &mut dyn Iterator<Item = ConnectionHistory>,
+    format: Format,
+    style: Style,
+) -> std::io::Result<u64> {
+    let mut rows = Rows {
+        listed: report.connections.iter(),
+        more,
+        left: report.query.limit.saturating_sub(report.connections.len()),
+        written: 0,
+        cut: report.truncated,
+    };
     match format {
-        Format::Json => {
-            super::sanitize::write_json_pretty(&mut *out, &HistoryRecord::from_report(report))?;
-            writeln!(out)
-        }
-        Format::Jsonl => write_jsonl(out, report),
-        Format::Table => write_text(out, report, style),
+        Format::Json => write_json(out, report, &mut rows)?,
+        Format::Jsonl => write_jsonl(out, report, &mut rows)?,
+        Format::Table => write_text(out, report, &mut rows, style)?,
+    }
+    Ok(rows.written)
+}
+
+/// The single connections of a report: those it lists, then the streamed
+/// ones up to the query's limit.
+struct Rows<'a> {
+    listed: std::slice::Iter<'a, ConnectionHistory>,
+    more: &'a mut dyn Iterator<Item = ConnectionHistory>,
+    /// How many streamed rows may still be written.
+    left: usize,
+    written: u64,
+    /// Whether rows past the limit were left out.
+    cut: bool,
+}
+
+impl Iterator for Rows<'_> {
+    type Item = ConnectionHistory;
+
+    fn next(&mut self) -> Option<ConnectionHistory> {
+        let row = match self.listed.next() {
+            Some(row) => row.clone(),
+            None => {
+                let row = self.more.next()?;
+                if self.left == 0 {
+                    self.cut = true;
+                    return None;
+                }
+                self.left -= 1;
+                row
+            }
+        };
+        self.written += 1;
+        Some(row)
     }
 }
 
@@ -126,34 +179,63 @@ fn client_label(summary: &ClientSummary) -> String {
 
 /// `reused` are pids that stand for more than one process among the
 /// listeners shown (the kernel handed the pid out again): their owners say
-/// when they started, or two holders read as one that came back.
-fn owners_label(owners: &[ProcessIdentity], reused: &[u32]) -> String {
+/// when they started, or two holders read as one that came back; to the
+/// hundredth of a second when two of them started within one second.
+fn owners_label(owners: &[ProcessIdentity], reused: &Reused) -> String {
     if owners.is_empty() {
         return "no process seen".into();
     }
     let label = |owner: &ProcessIdentity| {
         let mut text = process_label(owner);
-        if let Some(start) = owner.start_time.filter(|_| reused.contains(&owner.pid)) {
+        if let Some(start) = owner.start_time.filter(|_| reused.pids.contains(&owner.pid)) {
             text.pop();
-            text.push_str(&format!(", started {})", time(start as i64 * 1_000_000)));
+            text.push_str(&format!(", started {}", time(start as i64 * 1_000_000)));
+            match owner.start_hundredths() {
+                Some(hundredths) if reused.within_a_second.contains(&owner.pid) => {
+                    text.push_str(&format!(".{hundredths:02}"))
+                }
+                _ => {}
+            }
+            text.push(')');
         }
         text
     };
     owners.iter().map(label).collect::<Vec<_>>().join(", ")
 }
 
-/// The pids held by more than one process (another start time) among
+/// Pids held by more than one process among the listeners shown.
+#[derive(Debug, Default, PartialEq)]
+struct Reused {
+    pids: Vec<u32>,
+    /// Those of `pids` whose holders include two that started within
+    /// one second: their start is told to the hundredth.
+    within_a_second: Vec<u32>,
+}
+
+/// The pids held by more than one process (another start) among
 /// `listeners`' owners.
-fn reused_pids(listeners: &[ListenerHistory]) -> Vec<u32> {
-    let mut seen: Vec<(u32, Option<u64>)> = Vec::new();
-    let mut reused = Vec::new();
+fn reused_pids(listeners: &[ListenerHistory]) -> Reused {
+    let mut seen: Vec<&ProcessIdentity> = Vec::new();
+    let mut reused = Reused::default();
     for owner in listeners.iter().flat_map(|listener| &listener.event.owners) {
-        if seen.iter().any(|&(pid, start)| pid == owner.pid && start != owner.start_time)
-            && !reused.contains(&owner.pid)
-        {
-            reused.push(owner.pid);
+        // A start read to the second alone (a record of schema 4 and
+        // earlier) may be either holder of its second.
+        let others = seen.iter().filter(|other| {
+            other.pid == owner.pid
+                && (other.start_time != owner.start_time
+                    || matches!((other.start_ticks, owner.start_ticks),
+                        (Some(a), Some(b)) if a != b))
+        });
+        for other in others {
+            if !reused.pids.contains(&owner.pid) {
+                reused.pids.push(owner.pid);
+            }
+            if other.start_time == owner.start_time && !reused.within_a_second.contains(&owner.pid)
+            {
+                reused.within_a_second.push(owner.pid);
+            }
         }
-        seen.push((owner.pid, owner.start_time));
+        seen.push(owner);
     }
     reused
 }
@@ -232,7 +314,17 @@ fn mode_label(mode: CaptureMode) -> &'static str {
     }
 }
 
-fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std::io::Result<()> {
+/// Rows of `--each` a text table is sized by.
+const FIRST_BATCH: usize = 1000;
+
+fn write_text(
+    out: &mut dyn Write,
+    report: &HistoryReport,
+    rows: &mut Rows<'_>,
+    style: Style,
+) -> std::io::Result<()> {
+    // The first batch, and one more to tell whether it is all there is.
+    let first: Vec<ConnectionHistory> = rows.by_ref().take(FIRST_BATCH + 1).collect();
     let query = &report.query;
     let subject = match (query.port, query.addresses.as_slice()) {
         (Some(port), []) => format!("port {port}"),
@@ -269,7 +361,7 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
         (None, None) => {}
     }
     writeln!(out, "{} (UTC, from {})", style.bold(&heading), sanitize(&report.store))?;
-    if report.is_empty() {
+    if report.is_empty() && first.is_empty() {
         writeln!(out, "  nothing recorded")?;
     }
     // Show machine names only when the store holds more than one.
@@ -278,7 +370,7 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
         .iter()
         .map(|l| &l.host)
         .chain(report.clients.iter().map(|c| &c.host))
-        .chain(report.connections.iter().map(|c| &c.host))
+        .chain(first.iter().map(|c| &c.host))
         .flatten()
         .collect();
     hosts.sort();
@@ -333,10 +425,11 @@ fn write_text(out: &mut dyn Write, report: &HistoryReport, style: Style) -> std:
             )?;
         }
     }
-    if !report.connections.is_empty() {
-        let show_netns = show_netns(&mut report.connections.iter().map(|c| c.record.net_namespace));
-        write_connections(out, &report.connections, show_hosts, show_netns, style)?;
-        if report.truncated {
+    if !first.is_empty() {
+        let show_netns = show_netns(&mut first.iter().map(|c| c.record.net_namespace));
+        let shown = Shown { hosts: &hosts, show_hosts, show_netns };
+        write_connections(out, &first, rows, shown, style)?;
+        if rows.cut {
             writeln!(out, "  … more connections match; narrow --since/--until or raise --limit")?;
         }
     }
@@ -461,47 +554,111 @@ fn duration(micros: i64) -> String {
     }
 }
 
-fn write_connections(
-    out: &mut dyn Write,
-    connections: &[ConnectionHistory],
+/// What the text of single connections names, as decided from the
+/// sections before them and the first batch of rows.
+struct Shown<'a> {
+    /// The machines of the rows seen so far.
+    hosts: &'a [&'a String],
     show_hosts: bool,
     show_netns: bool,
+}
+
+/// The single connections: `first` (a batch, one past [`FIRST_BATCH`] when
+/// more follow) sizes the columns, the rest of `rows` follow as they come.
+fn write_connections(
+    out: &mut dyn Write,
+    first: &[ConnectionHistory],
+    rows: &mut Rows<'_>,
+    shown: Shown<'_>,
     style: Style,
 ) -> std::io::Result<()> {
     writeln!(out)?;
-    writeln!(out, "{} ({})", style.bold("Connections"), thousands(connections.len() as u64))?;
-    let mut headers = vec!["TIME", "DURATION", "CLIENT", "SERVER", "SENT", "RECEIVED", "END"];
-    headers.extend(show_netns.then_some("NETNS"));
-    headers.push("CLIENT PROCESS");
-    let mut table = Table::new(&headers);
-    for connection in connections {
-        let record = &connection.record;
-        let at = record.started_at.or(record.ended_at).unwrap_or(connection.seen_at);
-        let length = match (record.started_at, record.ended_at) {
-            (Some(start), Some(end)) => duration(end - start),
-            // Open: TIME says since when (the first report, when the start
-            // was not seen), SENT and RECEIVED what it moved so far.
-            _ => "-".into(),
-        };
-        let client = match (&record.client_process, record.client_uid) {
-            (Some(process), _) => process_label(process),
-            (None, Some(uid)) => format!("unnamed (uid {uid})"),
-            (None, None) => "unnamed".into(),
-        };
-        let mut row = vec![
-            format!("{}{}", host_prefix(&connection.host, show_hosts), time(at)),
-            length,
-            record.client.to_string(),
-            record.server.to_string(),
-            bytes(record.bytes_client_to_server),
-            bytes(record.bytes_server_to_client),
-            end_label(record.end, record.ended_at.is_none()).to_string(),
-        ];
-        row.extend(show_netns.then(|| netns_label(record.net_namespace)));
-        row.push(client);
-        table.push(row);
+    let whole = first.len() <= FIRST_BATCH;
+    if whole {
+        writeln!(out, "{} ({})", style.bold("Connections"), thousands(first.len() as u64))?;
+    } else {
+        // How many is known at the end.
+        writeln!(out, "{}", style.bold("Connections"))?;
     }
-    table.write(out, style.width, "  ")
+    let mut headers = vec!["TIME", "DURATION", "CLIENT", "SERVER", "SENT", "RECEIVED", "END"];
+    headers.extend(shown.show_netns.then_some("NETNS"));
+    headers.push("CLIENT PROCESS");
+    // A later row of a machine the first batch did not show names its
+    // machine from then on; one of another namespace, when no column names
+    // them, names its namespace on its own line.
+    let namespace = first.first().and_then(|c| c.record.net_namespace);
+    let mut show_hosts = shown.show_hosts;
+    let mut cells = |connection: &ConnectionHistory| {
+        let new_host = connection.host.as_ref().is_some_and(|h| !shown.hosts.contains(&h));
+        show_hosts |= new_host && !shown.hosts.is_empty();
+        let mut cells = connection_cells(connection, show_hosts, shown.show_netns);
+        if !shown.show_netns && connection.record.net_namespace != namespace {
+            if let Some(last) = cells.last_mut() {
+                let label = netns_label(connection.record.net_namespace);
+                last.push_str(&format!(" (network namespace {label})"));
+            }
+        }
+        cells
+    };
+    let fill = |cells: &Vec<String>, row: &mut super::table::Row<'_>| {
+        for cell in cells {
+            row.cell(cell);
+        }
+    };
+    let sample: Vec<Vec<String>> = first.iter().take(FIRST_BATCH).map(&mut cells).collect();
+    let mut table = Table::start_stream(
+        &headers,
+        &sample,
+        fill,
+        out,
+        style.width,
+        "  ",
+        super::table::Overflow::Truncate,
+    )?;
+    for row in &sample {
+        table.stream_row(out, |line| fill(row, line))?;
+    }
+    for connection in first.iter().skip(FIRST_BATCH).cloned().chain(rows.by_ref()) {
+        let row = cells(&connection);
+        table.stream_row(out, |line| fill(&row, line))?;
+    }
+    if !whole {
+        writeln!(out, "  {} connections", thousands(rows.written))?;
+    }
+    Ok(())
+}
+
+/// The cells of one connection's row.
+fn connection_cells(
+    connection: &ConnectionHistory,
+    show_hosts: bool,
+    show_netns: bool,
+) -> Vec<String> {
+    let record = &connection.record;
+    let at = record.started_at.or(record.ended_at).unwrap_or(connection.seen_at);
+    let length = match (record.started_at, record.ended_at) {
+        (Some(start), Some(end)) => duration(end - start),
+        // Open: TIME says since when (the first report, when the start
+        // was not seen), SENT and RECEIVED what it moved so far.
+        _ => "-".into(),
+    };
+    let client = match (&record.client_process, record.client_uid) {
+        (Some(process), _) => process_label(process),
+        (None, Some(uid)) => format!("unnamed (uid {uid})"),
+        (None, None) => "unnamed".into(),
+    };
+    let mut row = vec![
+        format!("{}{}", host_prefix(&connection.host, show_hosts), time(at)),
+        length,
+        record.client.to_string(),
+        record.server.to_string(),
+        bytes(record.bytes_client_to_server),
+        bytes(record.bytes_server_to_client),
+        end_label(record.end, record.ended_at.is_none()).to_string(),
+    ];
+    row.extend(show_netns.then(|| netns_label(record.net_namespace)));
+    row.push(client);
+    row
 }
 
 fn write_hourly(
@@ -692,7 +849,7 @@ impl LiveListeners<'_> {
 /// recorder did not see what followed (it was stopped). A change in a
 /// namespace that was not looked in is told as recorded, with the command
 /// that looks there.
-fn last_listener_line(last: &ListenerHistory, live: &LiveListeners<'_>, reused: &[u32]) -> String {
+fn last_listener_line(last: &ListenerHistory, live: &LiveListeners<'_>, reused: &Reused) -> String {
     const UNSEEN: &str = "which the recorder did not see (is it running?)";
     let event = &last.event;
     let owners = owners_label(&event.owners, reused);
@@ -1019,7 +1176,11 @@ fn truncated_line(cut: bool, section: &'static str, left_out: &'static str) -> O
     cut.then_some(HistoryLine::Truncated(TruncatedWire { section, left_out }))
 }
 
-fn write_jsonl(out: &mut dyn Write, report: &HistoryReport) -> std::io::Result<()> {
+fn write_jsonl(
+    out: &mut dyn Write,
+    report: &HistoryReport,
+    rows: &mut Rows<'_>,
+) -> std::io::Result<()> {
     let lines = report
         .sessions
         .iter()
@@ -1032,21 +1193,77 @@ fn write_jsonl(out: &mut dyn Write, report: &HistoryReport) -> std::io::Result<(
                 .iter()
                 .map(|c| HistoryLine::Client(Box::new(ClientWire::from_summary(c)))),
         )
-        .chain(truncated_line(report.clients_truncated, "clients", "least_busy"))
-        .chain(
-            report
-                .connections
-                .iter()
-                .map(|c| HistoryLine::Connection(Box::new(ConnectionWire::from_connection(c)))),
-        )
-        .chain(truncated_line(report.truncated, "connections", "newest"))
+        .chain(truncated_line(report.clients_truncated, "clients", "least_busy"));
+    for line in lines {
+        write_line(out, &line)?;
+    }
+    for connection in rows.by_ref() {
+        let wire = ConnectionWire::from_connection(&connection);
+        write_line(out, &HistoryLine::Connection(Box::new(wire)))?;
+    }
+    let lines = truncated_line(rows.cut, "connections", "newest")
+        .into_iter()
         .chain(report.hourly.iter().map(|h| HistoryLine::Hourly(HourlyWire::from_total(h))))
         .chain(report.losses.iter().map(|l| HistoryLine::Loss(loss_wire(l))));
     for line in lines {
-        super::sanitize::write_json(&mut *out, &line)?;
-        writeln!(out)?;
+        write_line(out, &line)?;
     }
     Ok(())
+}
+
+fn write_line(out: &mut dyn Write, line: &HistoryLine) -> std::io::Result<()> {
+    super::sanitize::write_json(&mut *out, line)?;
+    writeln!(out)
+}
+
+/// `--json`: the document as [`HistoryRecord`] writes it, its
+/// `connections` written one element at a time as they come.
+fn write_json(
+    out: &mut dyn Write,
+    report: &HistoryReport,
+    rows: &mut Rows<'_>,
+) -> std::io::Result<()> {
+    // The record without connections, split where they go: no string of
+    // the document holds this text (its quotes would be escaped), and no
+    // other `connections` is an array.
+    const SLOT: &str = "\n  \"connections\": []";
+    let mut record =
+        HistoryRecord::from_report(&HistoryReport { connections: Vec::new(), ..report.clone() });
+    let document = |record: &HistoryRecord| -> std::io::Result<String> {
+        let mut text = Vec::new();
+        super::sanitize::write_json_pretty(&mut text, record)?;
+        String::from_utf8(text).map_err(std::io::Error::other)
+    };
+    let before = document(&record)?;
+    let at = before.find(SLOT).ok_or_else(|| std::io::Error::other("no connections field"))?;
+    out.write_all(&before.as_bytes()[..at + SLOT.len() - 1])?;
+    let mut element = Vec::new();
+    let mut any = false;
+    for connection in rows.by_ref() {
+        element.clear();
+        super::sanitize::write_json_pretty(
+            &mut element,
+            &ConnectionWire::from_connection(&connection),
+        )?;
+        out.write_all(if any { b",\n" } else { b"\n" })?;
+        any = true;
+        // One level deeper than on its own: four more spaces a line
+        // (strings hold no newline: JSON escapes it).
+        for (index, line) in element.split(|&byte| byte == b'\n').enumerate() {
+            if index > 0 {
+                out.write_all(b"\n")?;
+            }
+            out.write_all(b"    ")?;
+            out.write_all(line)?;
+        }
+    }
+    out.write_all(if any { b"\n  ]" } else { b"]" })?;
+    // The fields after the connections say whether the list was cut.
+    record.truncated = rows.cut;
+    let after = document(&record)?;
+    let at = after.find(SLOT).ok_or_else(|| std::io::Error::other("no connections field"))?;
+    out.write_all(&after.as_bytes()[at + SLOT.len()..])?;
+    writeln!(out)
 }
 
 #[cfg(test)]
@@ -1168,13 +1385,40 @@ mod tests {
             held(holder(second), ListenerChange::Appeared),
         ];
         let reused = reused_pids(&listeners);
-        assert_eq!(reused, vec![4000]);
+        assert_eq!(reused.pids, vec![4000]);
+        assert!(reused.within_a_second.is_empty());
         assert_eq!(
             owners_label(&listeners[2].event.owners, &reused),
             "python3 (pid 4000, started 2026-11-28 10:00:00)"
         );
-        assert!(reused_pids(&listeners[..2]).is_empty());
-        assert_eq!(owners_label(&listeners[0].event.owners, &[]), "python3 (pid 4000)");
+        assert_eq!(reused_pids(&listeners[..2]), Reused::default());
+        assert_eq!(
+            owners_label(&listeners[0].event.owners, &Reused::default()),
+            "python3 (pid 4000)"
+        );
+
+        // Two holders within one second, told apart by their start in
+        // clock ticks: to the hundredth; one read to the second alone (an
+        // older record) is no other holder.
+        let ticked = |ticks: Option<u64>| ProcessIdentity { start_ticks: ticks, ..holder(second) };
+        let listeners = vec![
+            held(ticked(Some(123_437)), ListenerChange::Appeared),
+            held(ticked(None), ListenerChange::Disappeared),
+            held(ticked(Some(123_481)), ListenerChange::Appeared),
+        ];
+        let reused = reused_pids(&listeners);
+        assert_eq!(reused, Reused { pids: vec![4000], within_a_second: vec![4000] });
+        let labels: Vec<String> =
+            listeners.iter().map(|l| owners_label(&l.event.owners, &reused)).collect();
+        assert_eq!(
+            labels,
+            [
+                "python3 (pid 4000, started 2026-11-28 10:00:00.37)",
+                "python3 (pid 4000, started 2026-11-28 10:00:00)",
+                "python3 (pid 4000, started 2026-11-28 10:00:00.81)",
+            ]
+        );
+        assert_eq!(reused_pids(&listeners[..2]), Reused::default());
     }
 
     #[test]

@@ -113,6 +113,11 @@ pub struct ProcessLine {
     /// When the process started, RFC 3339 UTC as in `ls --json`; with
     /// `pid` it names the process even after the pid is reused.
     pub start_time: Option<String>,
+    /// The start in clock ticks after boot (`/proc/PID/stat` field 22):
+    /// with `pid` and `start_time` it tells apart two processes given one
+    /// pid within one second. `null` where it was not recorded (records of
+    /// history schema 4 and earlier).
+    pub start_ticks: Option<u64>,
     pub name: String,
     pub exe: Option<String>,
     /// The executable was deleted or replaced after the start, as
@@ -137,6 +142,7 @@ impl ProcessLine {
         ProcessLine {
             pid: process.pid,
             start_time: process.start_time.map(time_of_seconds),
+            start_ticks: process.start_ticks,
             name: process.name.clone(),
             exe: process.exe.clone(),
             exe_deleted: process.exe_deleted,

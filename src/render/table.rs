@@ -158,25 +158,52 @@ impl Table {
         indent: &str,
         overflow: Overflow,
     ) -> std::io::Result<()> {
+        let mut table = Self::start_stream(header, items, &fill, out, max_width, indent, overflow)?;
+        for item in items {
+            table.stream_row(out, |row| fill(item, row))?;
+        }
+        Ok(())
+    }
+
+    /// Starts a table written row by row as its rows arrive: the columns
+    /// are as wide as `sample` needs (a first batch of them), and the
+    /// header is written. Feed the rows, the sample's too, to
+    /// [`Table::stream_row`]; a later cell wider than its column widens
+    /// only its own line (the last column is still cut at `max_width`).
+    pub fn start_stream<T>(
+        header: &[&str],
+        sample: &[T],
+        fill: impl Fn(&T, &mut Row<'_>),
+        out: &mut dyn Write,
+        max_width: Option<usize>,
+        indent: &str,
+        overflow: Overflow,
+    ) -> std::io::Result<Table> {
         let mut table = Table::new(header);
         table.overflow = overflow;
         table.mode = Mode::Measure;
-        for item in items {
+        for item in sample {
             fill(item, &mut table.row());
         }
         let mut line = String::new();
         let header_row = table.rows.pop().unwrap_or_default();
         table.write_row(out, &header_row, max_width, indent, &mut line)?;
-        // Second pass: the widths are final, so each cell is padded (or the
-        // last one cut) as it is formatted and the line is written at once.
+        // The widths are final, so each cell is padded (or the last one
+        // cut) as it is formatted and the line is written at once.
         table.mode = Mode::Stream;
         table.stream_width = max_width;
         table.stream_indent = indent.to_string();
-        for item in items {
-            fill(item, &mut table.row());
-            writeln!(out, "{}", table.current.trim_end())?;
-        }
-        Ok(())
+        Ok(table)
+    }
+
+    /// Writes one row of a table begun with [`Table::start_stream`].
+    pub fn stream_row(
+        &mut self,
+        out: &mut dyn Write,
+        fill: impl FnOnce(&mut Row<'_>),
+    ) -> std::io::Result<()> {
+        fill(&mut self.row());
+        writeln!(out, "{}", self.current.trim_end())
     }
 
     fn write_row(

@@ -456,6 +456,7 @@ mod tests {
         ProcessIdentity {
             pid,
             start_time: Some(100),
+            start_ticks: None,
             name: name.into(),
             exe: exe.map(str::to_string),
             exe_deleted: false,

@@ -60,8 +60,10 @@ use crate::model::monitor::{EventSink, UnixMicros};
 /// `IPV6_V6ONLY` flag of listeners; version 3 labels every row with its
 /// network namespace (earlier versions left the recorder's own unlabelled)
 /// and keeps the hourly totals per namespace; version 4 keeps whether a
-/// process's executable was deleted since it started.
-pub const SCHEMA_VERSION: i64 = 4;
+/// process's executable was deleted since it started; version 5 keeps a
+/// process's start in clock ticks, which tells apart two processes given
+/// one pid within one second.
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The oldest schema a reader still answers from: a store that a recorder
 /// of an older porthole is still writing is read as it is (the flags it
@@ -329,8 +331,22 @@ pub trait HistoryReader {
         limit: usize,
     ) -> Result<Vec<ClientSummary>, StoreError>;
     /// Single connections, oldest first, at most `query.limit` (plus one,
-    /// so the caller can tell the list was cut).
-    fn connections(&mut self, query: &HistoryQuery) -> Result<Vec<ConnectionHistory>, StoreError>;
+    /// so the caller can tell the list was cut), each handed to `each` as
+    /// it is read, never all held at once; `each` returns false to stop.
+    fn each_connection(
+        &mut self,
+        query: &HistoryQuery,
+        each: &mut dyn FnMut(ConnectionHistory) -> bool,
+    ) -> Result<(), StoreError>;
+    /// [`HistoryReader::each_connection`], collected.
+    fn connections(&mut self, query: &HistoryQuery) -> Result<Vec<ConnectionHistory>, StoreError> {
+        let mut connections = Vec::new();
+        self.each_connection(query, &mut |connection| {
+            connections.push(connection);
+            true
+        })?;
+        Ok(connections)
+    }
     /// Start of the oldest single connection kept (any port), if any.
     fn oldest_connection(&mut self) -> Result<Option<UnixMicros>, StoreError>;
     /// Hourly totals whose hour starts in the query's window.
@@ -352,28 +368,200 @@ pub fn report_within(
     query: &HistoryQuery,
     sections: Sections,
 ) -> Result<HistoryReport, StoreError> {
-    match location {
+    let (mut report, mut feed) = report_streamed(location, query, sections)?;
+    report.connections.extend(&mut feed);
+    feed.finish()?;
+    if report.connections.len() > query.limit {
+        report.truncated = true;
+        report.connections.truncate(query.limit);
+    }
+    Ok(report)
+}
+
+/// Opens `location` and answers [`report`] without its single connections
+/// (`--each`), which follow in the returned [`ConnectionFeed`] as the store
+/// reads them: at most `query.limit` plus one (which tells a cut list), a
+/// few batches held at a time whatever the size of the answer. A
+/// PostgreSQL store is asked within the bound [`report_within`] describes,
+/// counted afresh for each batch.
+pub fn report_streamed(
+    location: &StoreLocation,
+    query: &HistoryQuery,
+    sections: Sections,
+) -> Result<(HistoryReport, ConnectionFeed), StoreError> {
+    // The store is read on a thread of its own, which hands over the
+    // report and then the connections in batches through a channel of a
+    // few batches; it stops when the feed is dropped (a closed pipe).
+    let (bound, store) = match location {
         #[cfg(feature = "postgres")]
         StoreLocation::Postgres(url) => {
             let store = location::redact(url);
-            let bound = postgres::client_deadline(url, &store)? + postgres::READ_DEADLINE;
-            let (sender, receiver) = std::sync::mpsc::channel();
-            let (location, query) = (location.clone(), query.clone());
-            std::thread::Builder::new()
-                .name("postgres-read".into())
-                .spawn(move || {
-                    let answer = open_reader(&location)
-                        .and_then(|mut reader| report(reader.as_mut(), &query, sections));
-                    let _ = sender.send(answer);
-                })
-                .map_err(|error| StoreError::Io { path: store.clone().into(), error })?;
-            // The thread is left waiting when the bound passes; the
-            // command ends, and the connection with it.
-            receiver
-                .recv_timeout(bound)
-                .unwrap_or(Err(StoreError::NoAnswer { store, seconds: bound.as_secs() }))
+            (Some(postgres::client_deadline(url, &store)? + postgres::READ_DEADLINE), store)
         }
-        _ => report(open_reader(location)?.as_mut(), query, sections),
+        other => (None, other.to_string()),
+    };
+    let (sender, receiver) = std::sync::mpsc::sync_channel(FEED_BATCHES);
+    let (location, query) = (location.clone(), query.clone());
+    std::thread::Builder::new()
+        .name("history-read".into())
+        .spawn(move || read_into(&location, &query, sections, &sender))
+        .map_err(|error| StoreError::Io { path: store.clone().into(), error })?;
+    let mut feed =
+        ConnectionFeed { receiver, bound, store, batch: Vec::new(), ended: false, error: None };
+    match feed.receive() {
+        Some(Fed::Report(report)) => Ok((*report, feed)),
+        Some(Fed::Failed(error)) => Err(error),
+        Some(Fed::Rows(_) | Fed::Done) | None => {
+            Err(feed.error.take().unwrap_or_else(|| feed.stopped()))
+        }
+    }
+}
+
+/// Batches of connections in flight between the reading thread and the
+/// feed.
+const FEED_BATCHES: usize = 4;
+/// Connections per batch.
+const FEED_BATCH: usize = 256;
+
+/// What the reading thread of [`report_streamed`] hands over.
+enum Fed {
+    Report(Box<HistoryReport>),
+    Rows(Vec<ConnectionHistory>),
+    Done,
+    Failed(StoreError),
+}
+
+/// Reads the report, then the single connections, into `sender`.
+fn read_into(
+    location: &StoreLocation,
+    query: &HistoryQuery,
+    sections: Sections,
+    sender: &std::sync::mpsc::SyncSender<Fed>,
+) {
+    let mut reader = match open_reader(location) {
+        Ok(reader) => reader,
+        Err(error) => {
+            let _ = sender.send(Fed::Failed(error));
+            return;
+        }
+    };
+    match summary(reader.as_mut(), query, sections) {
+        Ok(report) => {
+            if sender.send(Fed::Report(Box::new(report))).is_err() {
+                return;
+            }
+        }
+        Err(error) => {
+            let _ = sender.send(Fed::Failed(error));
+            return;
+        }
+    }
+    if !(sections.each && asks_connections(query, sections)) {
+        let _ = sender.send(Fed::Done);
+        return;
+    }
+    let mut batch = Vec::with_capacity(FEED_BATCH);
+    let mut open = true;
+    let read = reader.each_connection(query, &mut |connection| {
+        batch.push(connection);
+        if batch.len() == FEED_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(FEED_BATCH));
+            open = sender.send(Fed::Rows(full)).is_ok();
+        }
+        open
+    });
+    let last = match read {
+        Ok(()) if batch.is_empty() => Fed::Done,
+        Ok(()) => {
+            if sender.send(Fed::Rows(batch)).is_err() {
+                return;
+            }
+            Fed::Done
+        }
+        Err(error) => Fed::Failed(error),
+    };
+    let _ = sender.send(last);
+}
+
+/// The single connections of a [`report_streamed`] answer, oldest first,
+/// as the store reads them. An error of the store ends the rows; ask
+/// [`ConnectionFeed::finish`] whether the rows were all there was.
+pub struct ConnectionFeed {
+    receiver: std::sync::mpsc::Receiver<Fed>,
+    /// How long a PostgreSQL store may take for each batch; `None` for a
+    /// local file, which is waited for.
+    bound: Option<Duration>,
+    store: String,
+    /// The rows of the last batch not yet handed out, last row first.
+    batch: Vec<ConnectionHistory>,
+    /// Whether nothing more comes from the thread.
+    ended: bool,
+    error: Option<StoreError>,
+}
+
+impl ConnectionFeed {
+    fn receive(&mut self) -> Option<Fed> {
+        let received = match self.bound {
+            Some(bound) => self.receiver.recv_timeout(bound).map_err(|error| match error {
+                std::sync::mpsc::RecvTimeoutError::Timeout => {
+                    StoreError::NoAnswer { store: self.store.clone(), seconds: bound.as_secs() }
+                }
+                std::sync::mpsc::RecvTimeoutError::Disconnected => self.stopped(),
+            }),
+            None => self.receiver.recv().map_err(|_| self.stopped()),
+        };
+        match received {
+            Ok(fed) => Some(fed),
+            Err(error) => {
+                self.error = Some(error);
+                self.ended = true;
+                None
+            }
+        }
+    }
+
+    /// The reading thread went away without a word (it panicked).
+    fn stopped(&self) -> StoreError {
+        StoreError::Io {
+            path: self.store.clone().into(),
+            error: std::io::Error::other("reading stopped unexpectedly"),
+        }
+    }
+
+    /// Ok when every row was handed out, else the store's error.
+    pub fn finish(mut self) -> Result<(), StoreError> {
+        self.error.take().map_or(Ok(()), Err)
+    }
+}
+
+impl Iterator for ConnectionFeed {
+    type Item = ConnectionHistory;
+
+    fn next(&mut self) -> Option<ConnectionHistory> {
+        loop {
+            if let Some(row) = self.batch.pop() {
+                return Some(row);
+            }
+            if self.ended {
+                return None;
+            }
+            match self.receive()? {
+                Fed::Rows(mut rows) => {
+                    rows.reverse();
+                    self.batch = rows;
+                }
+                Fed::Done => {
+                    self.ended = true;
+                    return None;
+                }
+                Fed::Failed(error) => {
+                    self.error = Some(error);
+                    self.ended = true;
+                    return None;
+                }
+                Fed::Report(_) => continue,
+            }
+        }
     }
 }
 
@@ -400,6 +588,31 @@ pub fn report(
     query: &HistoryQuery,
     sections: Sections,
 ) -> Result<HistoryReport, StoreError> {
+    let mut report = summary(reader, query, sections)?;
+    if sections.each && asks_connections(query, sections) {
+        let mut connections = reader.connections(query)?;
+        report.truncated = connections.len() > query.limit;
+        connections.truncate(query.limit);
+        report.connections = connections;
+    }
+    Ok(report)
+}
+
+/// Whether the sections ask for connections of the query's transport:
+/// connections are recorded for TCP alone, so a UDP or Unix listener's
+/// question has none, not every TCP connection of the port.
+fn asks_connections(query: &HistoryQuery, sections: Sections) -> bool {
+    let tcp = query.protocol.is_none_or(|protocol| protocol == crate::model::Protocol::Tcp);
+    sections.connections && tcp
+}
+
+/// [`report`] without the single connections of `--each`, which
+/// [`report_streamed`] hands over one by one.
+fn summary(
+    reader: &mut dyn HistoryReader,
+    query: &HistoryQuery,
+    sections: Sections,
+) -> Result<HistoryReport, StoreError> {
     let mut report = HistoryReport {
         store: reader.describe(),
         query: query.clone(),
@@ -414,16 +627,8 @@ pub fn report(
         listeners.reverse();
         report.listeners = listeners;
     }
-    // Connections are recorded for TCP alone: a UDP or Unix listener's
-    // question has none, not every TCP connection of the port.
-    let tcp = query.protocol.is_none_or(|protocol| protocol == crate::model::Protocol::Tcp);
-    if sections.connections && tcp {
-        if sections.each {
-            let mut connections = reader.connections(query)?;
-            report.truncated = connections.len() > query.limit;
-            connections.truncate(query.limit);
-            report.connections = connections;
-        } else {
+    if asks_connections(query, sections) {
+        if !sections.each {
             let mut clients = reader.clients(query, CLIENT_GROUP_LIMIT + 1)?;
             report.clients_truncated = clients.len() > CLIENT_GROUP_LIMIT;
             clients.truncate(CLIENT_GROUP_LIMIT);

@@ -191,6 +191,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // known, read as not deleted). Writers of version 3 still connected go
     // on inserting without it.
     "ALTER TABLE porthole.processes ADD COLUMN exe_deleted boolean;",
+    // Version 5: a process's start in clock ticks after boot, beside its
+    // start to the second: two processes given one pid within one second
+    // are two rows (NULL in every row earlier versions wrote: not known).
+    "ALTER TABLE porthole.processes ADD COLUMN start_ticks bigint;",
 ];
 
 /// Key of the transaction-level advisory lock migrations run under.
@@ -479,7 +483,7 @@ fn migrate(client: &mut Client, store: &str) -> Result<(), StoreError> {
     transaction.commit().map_err(error)
 }
 
-type ProcessKey = (u32, Option<u64>, String, Option<String>, bool);
+type ProcessKey = (u32, Option<u64>, Option<u64>, String, Option<String>, bool);
 
 /// One connection of a machine's writer to a shared PostgreSQL store, with
 /// this host's writer lock held. [`super::postgres_link::PostgresWriter`]
@@ -1156,6 +1160,7 @@ impl Cache<'_> {
         let key: ProcessKey = (
             process.pid,
             process.start_time,
+            process.start_ticks,
             process.name.clone(),
             process.exe.clone(),
             process.exe_deleted,
@@ -1165,13 +1170,23 @@ impl Cache<'_> {
         }
         let pid = process.pid as i32;
         let start_time = process.start_time.map(|t| t as i64);
+        let start_ticks = process.start_ticks.map(u64_to_db);
         // A row of schema 3 and earlier (flag NULL) is the process as long
         // as it reads as not deleted.
         let found = transaction.query_opt(
             "SELECT id FROM porthole.processes WHERE host = $1 AND pid = $2
                AND start_time IS NOT DISTINCT FROM $3 AND name = $4
-               AND exe IS NOT DISTINCT FROM $5 AND coalesce(exe_deleted, false) = $6 LIMIT 1",
-            &[&self.host, &pid, &start_time, &process.name, &process.exe, &process.exe_deleted],
+               AND exe IS NOT DISTINCT FROM $5 AND coalesce(exe_deleted, false) = $6
+               AND start_ticks IS NOT DISTINCT FROM $7 LIMIT 1",
+            &[
+                &self.host,
+                &pid,
+                &start_time,
+                &process.name,
+                &process.exe,
+                &process.exe_deleted,
+                &start_ticks,
+            ],
         )?;
         let id: i32 = match found {
             Some(row) => row.get(0),
@@ -1179,8 +1194,8 @@ impl Cache<'_> {
                 .query_one(
                     "INSERT INTO porthole.processes
                         (host, pid, start_time, name, exe, cmdline, uid, user_name, unit,
-                         container, exe_deleted)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                         container, exe_deleted, start_ticks)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                     &[
                         &self.host,
                         &pid,
@@ -1195,6 +1210,7 @@ impl Cache<'_> {
                         &process.unit,
                         &process.container,
                         &process.exe_deleted,
+                        &start_ticks,
                     ],
                 )?
                 .get(0),
@@ -1339,8 +1355,11 @@ impl PostgresReader {
     }
 }
 
+/// Rows of single connections fetched from the server at a time.
+const CONNECTION_BATCH: i32 = 1000;
+
 /// How many columns [`process_columns`] names.
-const PROCESS_COLUMNS: usize = 11;
+const PROCESS_COLUMNS: usize = 12;
 
 /// The columns of a `processes` row that [`process_from_row`] reads, for
 /// the table alias `alias` in a store of schema `version`; the id first,
@@ -1367,6 +1386,12 @@ fn process_columns(alias: &str, version: i64) -> String {
     } else {
         "false".to_string()
     });
+    // The start in clock ticks, of schema 5.
+    columns.push(if version >= 5 {
+        format!("{alias}.start_ticks")
+    } else {
+        "NULL::bigint".to_string()
+    });
     debug_assert_eq!(columns.len(), PROCESS_COLUMNS);
     columns.join(", ")
 }
@@ -1377,6 +1402,7 @@ fn process_from_row(row: &Row, first: usize) -> Option<ProcessIdentity> {
     Some(ProcessIdentity {
         pid: row.get::<_, i32>(first + 1) as u32,
         start_time: row.get::<_, Option<i64>>(first + 2).map(|t| t as u64),
+        start_ticks: row.get::<_, Option<i64>>(first + 11).map(u64_from_db),
         name: row.get(first + 3),
         exe: row.get(first + 4),
         exe_deleted: row.get(first + 10),
@@ -1659,7 +1685,11 @@ impl HistoryReader for PostgresReader {
         Ok(summaries)
     }
 
-    fn connections(&mut self, query: &HistoryQuery) -> Result<Vec<ConnectionHistory>, StoreError> {
+    fn each_connection(
+        &mut self,
+        query: &HistoryQuery,
+        each: &mut dyn FnMut(ConnectionHistory) -> bool,
+    ) -> Result<(), StoreError> {
         let filter = connection_filter(query);
         let sql = format!(
             "SELECT c.at, c.ended_at, sa.address, c.server_port, ca.address, c.client_port,
@@ -1676,40 +1706,53 @@ impl HistoryReader for PostgresReader {
             filter.sql(),
             query.limit.saturating_add(1)
         );
-        let rows: Vec<Row> = self.query(&sql, &filter.params())?;
-        let mut connections = Vec::with_capacity(rows.len());
-        for row in rows {
-            let (Ok(server_ip), Ok(client_ip)) =
-                (row.get::<_, String>(2).parse::<IpAddr>(), row.get::<_, String>(4).parse())
-            else {
-                continue;
-            };
-            let client_process = process_from_row(&row, 16);
-            let server_process = process_from_row(&row, 16 + PROCESS_COLUMNS);
-            let (end, start_known) = codec::connection_from_flags(i64::from(row.get::<_, i16>(12)));
-            let at: i64 = row.get(0);
-            let record = ConnectionRecord {
-                cookie: u64_from_db(row.get(13)),
-                net_namespace: row.get::<_, Option<i64>>(14).map(u64_from_db),
-                client: SocketAddr::new(client_ip, row.get::<_, i32>(5) as u16),
-                server: SocketAddr::new(server_ip, row.get::<_, i32>(3) as u16),
-                started_at: start_known.then_some(at),
-                ended_at: row.get(1),
-                bytes_client_to_server: row.get::<_, i64>(10) as u64,
-                bytes_server_to_client: row.get::<_, i64>(11) as u64,
-                client_process,
-                server_process,
-                client_uid: row.get::<_, Option<i32>>(8).map(uid_from_db),
-                server_uid: row.get::<_, Option<i32>>(9).map(uid_from_db),
-                end,
-            };
-            connections.push(ConnectionHistory {
-                host: self.host_name(row.get(15)),
-                record,
-                seen_at: at,
-            });
+        let store = &self.store;
+        let hosts = &self.hosts;
+        let failed = |error| pg_error(store, error);
+        // A portal read in batches: the server holds the answer, the
+        // client never more than one batch of it.
+        let mut transaction = self.client.transaction().map_err(failed)?;
+        let statement = transaction.prepare(&sql).map_err(failed)?;
+        let portal = transaction.bind(&statement, &filter.params()).map_err(failed)?;
+        'batches: loop {
+            let rows = transaction.query_portal(&portal, CONNECTION_BATCH).map_err(failed)?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                let (Ok(server_ip), Ok(client_ip)) =
+                    (row.get::<_, String>(2).parse::<IpAddr>(), row.get::<_, String>(4).parse())
+                else {
+                    continue;
+                };
+                let client_process = process_from_row(&row, 16);
+                let server_process = process_from_row(&row, 16 + PROCESS_COLUMNS);
+                let (end, start_known) =
+                    codec::connection_from_flags(i64::from(row.get::<_, i16>(12)));
+                let at: i64 = row.get(0);
+                let record = ConnectionRecord {
+                    cookie: u64_from_db(row.get(13)),
+                    net_namespace: row.get::<_, Option<i64>>(14).map(u64_from_db),
+                    client: SocketAddr::new(client_ip, row.get::<_, i32>(5) as u16),
+                    server: SocketAddr::new(server_ip, row.get::<_, i32>(3) as u16),
+                    started_at: start_known.then_some(at),
+                    ended_at: row.get(1),
+                    bytes_client_to_server: row.get::<_, i64>(10) as u64,
+                    bytes_server_to_client: row.get::<_, i64>(11) as u64,
+                    client_process,
+                    server_process,
+                    client_uid: row.get::<_, Option<i32>>(8).map(uid_from_db),
+                    server_uid: row.get::<_, Option<i32>>(9).map(uid_from_db),
+                    end,
+                };
+                let host = hosts.get(&row.get::<_, i16>(15)).cloned();
+                if !each(ConnectionHistory { host, record, seen_at: at }) {
+                    break 'batches;
+                }
+            }
         }
-        Ok(connections)
+        // Read-only: nothing to commit; the portal closes with it.
+        transaction.rollback().map_err(failed)
     }
 
     fn oldest_connection(&mut self) -> Result<Option<UnixMicros>, StoreError> {
@@ -1870,6 +1913,10 @@ mod tests {
         assert!(expected_columns(4).contains(&deleted));
         assert!(!expected_columns(3).contains(&deleted));
         assert_eq!(expected_columns(4).len(), expected_columns(3).len() + 1);
+        // Version 5 adds `processes.start_ticks`.
+        let ticks = ("processes".to_string(), "start_ticks".to_string(), "bigint".to_string());
+        assert!(expected_columns(5).contains(&ticks));
+        assert!(!expected_columns(4).contains(&ticks));
     }
 
     /// Readers name the flag only where the store has it.
@@ -1877,9 +1924,17 @@ mod tests {
     fn the_deleted_flag_is_read_only_from_stores_that_keep_it() {
         let old = process_columns("p", 3);
         assert_eq!(old.split(", ").count(), PROCESS_COLUMNS);
-        assert!(old.ends_with(", false") && !old.contains("exe_deleted"), "{old}");
-        let kept = old.strip_suffix("false").unwrap();
-        assert_eq!(process_columns("p", 4), format!("{kept}coalesce(p.exe_deleted, false)"));
+        assert!(old.ends_with(", false, NULL::bigint") && !old.contains("exe_deleted"), "{old}");
+        let kept = old.strip_suffix("false, NULL::bigint").unwrap();
+        assert_eq!(
+            process_columns("p", 4),
+            format!("{kept}coalesce(p.exe_deleted, false), NULL::bigint")
+        );
+        // Version 5 keeps the start in clock ticks.
+        assert_eq!(
+            process_columns("p", 5),
+            format!("{kept}coalesce(p.exe_deleted, false), p.start_ticks")
+        );
     }
 
     #[test]

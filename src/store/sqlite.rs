@@ -167,6 +167,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // since it started (NULL in every row earlier versions wrote: not
     // known, read as not deleted).
     "ALTER TABLE processes ADD COLUMN exe_deleted INTEGER;",
+    // Version 5: a process's start in clock ticks after boot, beside its
+    // start to the second: two processes given one pid within one second
+    // are two rows (NULL in every row earlier versions wrote: not known).
+    "ALTER TABLE processes ADD COLUMN start_ticks INTEGER;",
 ];
 
 /// Rows deleted per pruning statement: small enough that one delete never
@@ -178,7 +182,7 @@ const PRUNE_CHUNK: i64 = 20_000;
 /// pid and start time, with the names of each row beside them, so that a
 /// lookup (one per connection end written) compares the names without
 /// copying them.
-type ProcessKey = (u32, Option<u64>);
+type ProcessKey = (u32, Option<u64>, Option<u64>);
 type ProcessRows = Vec<(String, Option<String>, bool, i64)>;
 
 /// How often a refused store lock is looked at again, and the pause
@@ -761,7 +765,7 @@ impl Cache<'_> {
     }
 
     fn process(&mut self, process: &ProcessIdentity) -> rusqlite::Result<i64> {
-        let key: ProcessKey = (process.pid, process.start_time);
+        let key: ProcessKey = (process.pid, process.start_time, process.start_ticks);
         let cached = self.processes.get(&key).and_then(|rows| {
             rows.iter().find(|(name, exe, deleted, _)| {
                 *name == process.name && *exe == process.exe && *deleted == process.exe_deleted
@@ -771,6 +775,7 @@ impl Cache<'_> {
             return Ok(*id);
         }
         let start_time = process.start_time.map(|t| t as i64);
+        let start_ticks = process.start_ticks.map(u64_to_db);
         // A row of schema 3 and earlier (flag NULL) is the process as long
         // as it reads as not deleted.
         let found: Option<i64> = self
@@ -778,10 +783,17 @@ impl Cache<'_> {
             .prepare_cached(
                 "SELECT id FROM processes
                  WHERE pid = ?1 AND start_time IS ?2 AND name = ?3 AND exe IS ?4
-                   AND coalesce(exe_deleted, 0) = ?5 LIMIT 1",
+                   AND coalesce(exe_deleted, 0) = ?5 AND start_ticks IS ?6 LIMIT 1",
             )?
             .query_row(
-                params![process.pid, start_time, process.name, process.exe, process.exe_deleted],
+                params![
+                    process.pid,
+                    start_time,
+                    process.name,
+                    process.exe,
+                    process.exe_deleted,
+                    start_ticks
+                ],
                 |r| r.get(0),
             )
             .optional()?;
@@ -792,8 +804,8 @@ impl Cache<'_> {
                     .prepare_cached(
                         "INSERT INTO processes
                             (pid, start_time, name, exe, cmdline, uid, user, unit, container,
-                             exe_deleted)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                             exe_deleted, start_ticks)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     )?
                     .execute(params![
                         process.pid,
@@ -805,7 +817,8 @@ impl Cache<'_> {
                         process.user,
                         process.unit,
                         process.container,
-                        process.exe_deleted
+                        process.exe_deleted,
+                        start_ticks
                     ])?;
                 self.connection.last_insert_rowid()
             }
@@ -1210,9 +1223,10 @@ impl SqliteReader {
 
     fn process_of(&self, id: i64) -> rusqlite::Result<Option<ProcessIdentity>> {
         let sql = format!(
-            "SELECT pid, start_time, name, exe, cmdline, uid, user, unit, container, {}
+            "SELECT pid, start_time, name, exe, cmdline, uid, user, unit, container, {}, {}
              FROM processes WHERE id = ?1",
-            self.exe_deleted_column("exe_deleted")
+            self.exe_deleted_column("exe_deleted"),
+            self.start_ticks_column("start_ticks")
         );
         self.connection
             .prepare_cached(&sql)?
@@ -1220,6 +1234,7 @@ impl SqliteReader {
                 Ok(ProcessIdentity {
                     pid: row.get(0)?,
                     start_time: row.get::<_, Option<i64>>(1)?.map(|t| t as u64),
+                    start_ticks: row.get::<_, Option<i64>>(10)?.map(u64_from_db),
                     name: row.get(2)?,
                     exe: row.get(3)?,
                     exe_deleted: row.get(9)?,
@@ -1241,6 +1256,16 @@ impl SqliteReader {
             format!("coalesce({column}, 0)")
         } else {
             "0".to_string()
+        }
+    }
+
+    /// The start in clock ticks of a `processes` row: `column`, or NULL
+    /// in stores before schema 5, which have no such column.
+    fn start_ticks_column(&self, column: &str) -> String {
+        if self.version >= 5 {
+            column.to_string()
+        } else {
+            "NULL".to_string()
         }
     }
 }
@@ -1489,13 +1514,14 @@ impl HistoryReader for SqliteReader {
                  SELECT a.address, g.server_port, g.client_uid, g.connections, g.first_at,
                         g.last_at, g.bytes_up, g.bytes_down, p.id, p.pid, p.start_time, p.name,
                         p.exe, p.cmdline, p.uid, p.user, p.unit, p.container, g.open, g.netns,
-                        {}
+                        {}, {}
                  FROM groups g
                  JOIN addresses a ON a.id = g.server_address
                  LEFT JOIN processes p ON p.id = g.client_process
                  ORDER BY g.connections DESC, g.first_at",
                 filter.sql(),
-                self.exe_deleted_column("p.exe_deleted")
+                self.exe_deleted_column("p.exe_deleted"),
+                self.start_ticks_column("p.start_ticks")
             );
             let mut statement = self.connection.prepare_cached(&sql)?;
             let mut rows = statement.query(params_from_iter(filter.values.iter()))?;
@@ -1506,6 +1532,7 @@ impl HistoryReader for SqliteReader {
                     Some(_) => Some(ProcessIdentity {
                         pid: row.get(9)?,
                         start_time: row.get::<_, Option<i64>>(10)?.map(|t| t as u64),
+                        start_ticks: row.get::<_, Option<i64>>(21)?.map(u64_from_db),
                         name: row.get(11)?,
                         exe: row.get(12)?,
                         exe_deleted: row.get(20)?,
@@ -1537,10 +1564,14 @@ impl HistoryReader for SqliteReader {
         run().map_err(|e| self.error(e))
     }
 
-    fn connections(&mut self, query: &HistoryQuery) -> Result<Vec<ConnectionHistory>, StoreError> {
-        let run = || -> rusqlite::Result<Vec<ConnectionHistory>> {
+    fn each_connection(
+        &mut self,
+        query: &HistoryQuery,
+        each: &mut dyn FnMut(ConnectionHistory) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut run = || -> rusqlite::Result<()> {
             let Some(filter) = connection_filter(self, query)? else {
-                return Ok(Vec::new());
+                return Ok(());
             };
             let sql = format!(
                 "SELECT c.at, c.ended_at, c.server_address, c.server_port, c.client_address,
@@ -1550,26 +1581,13 @@ impl HistoryReader for SqliteReader {
                 filter.sql(),
                 query.limit.saturating_add(1)
             );
+            // Stepped row by row: an answer of millions of rows is never
+            // held (the addresses seen are, a few per client).
             let mut statement = self.connection.prepare(&sql)?;
-            type Row = (i64, Option<i64>, [i64; 4], [Option<i64>; 4], [i64; 4], Option<i64>);
-            let rows: Vec<Row> = statement
-                .query_map(params_from_iter(filter.values.iter()), |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        [row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?],
-                        [row.get(6)?, row.get(7)?, row.get(8)?, row.get(9)?],
-                        [row.get(10)?, row.get(11)?, row.get(12)?, row.get(13)?],
-                        row.get(14)?,
-                    ))
-                })?
-                .collect::<Result<_, _>>()?;
-            let mut connections = Vec::with_capacity(rows.len());
+            let mut rows = statement.query(params_from_iter(filter.values.iter()))?;
             let mut addresses: HashMap<i64, Option<IpAddr>> = HashMap::new();
-            for (at, ended_at, endpoints, owners, numbers, netns) in rows {
-                let [server_address, server_port, client_address, client_port] = endpoints;
-                let [client_process, server_process, client_uid, server_uid] = owners;
-                let [up, down, flags, cookie] = numbers;
+            while let Some(row) = rows.next()? {
+                let at: i64 = row.get(0)?;
                 let mut ip_of = |id: i64| -> rusqlite::Result<Option<IpAddr>> {
                     if let Some(ip) = addresses.get(&id) {
                         return Ok(*ip);
@@ -1578,36 +1596,35 @@ impl HistoryReader for SqliteReader {
                     addresses.insert(id, ip);
                     Ok(ip)
                 };
-                let (Some(server_ip), Some(client_ip)) =
-                    (ip_of(server_address)?, ip_of(client_address)?)
+                let (Some(server_ip), Some(client_ip)) = (ip_of(row.get(2)?)?, ip_of(row.get(4)?)?)
                 else {
                     continue;
                 };
-                let (end, start_known) = codec::connection_from_flags(flags);
+                let process = |column: usize| -> rusqlite::Result<Option<ProcessIdentity>> {
+                    let id: Option<i64> = row.get(column)?;
+                    Ok(id.map(|id| self.process_of(id)).transpose()?.flatten())
+                };
+                let (end, start_known) = codec::connection_from_flags(row.get(12)?);
                 let record = ConnectionRecord {
-                    cookie: u64_from_db(cookie),
-                    net_namespace: netns.map(u64_from_db),
-                    client: SocketAddr::new(client_ip, client_port as u16),
-                    server: SocketAddr::new(server_ip, server_port as u16),
+                    cookie: u64_from_db(row.get(13)?),
+                    net_namespace: row.get::<_, Option<i64>>(14)?.map(u64_from_db),
+                    client: SocketAddr::new(client_ip, row.get::<_, i64>(5)? as u16),
+                    server: SocketAddr::new(server_ip, row.get::<_, i64>(3)? as u16),
                     started_at: start_known.then_some(at),
-                    ended_at,
-                    bytes_client_to_server: up as u64,
-                    bytes_server_to_client: down as u64,
-                    client_process: client_process
-                        .map(|id| self.process_of(id))
-                        .transpose()?
-                        .flatten(),
-                    server_process: server_process
-                        .map(|id| self.process_of(id))
-                        .transpose()?
-                        .flatten(),
-                    client_uid: client_uid.map(|u| u as u32),
-                    server_uid: server_uid.map(|u| u as u32),
+                    ended_at: row.get(1)?,
+                    bytes_client_to_server: row.get::<_, i64>(10)? as u64,
+                    bytes_server_to_client: row.get::<_, i64>(11)? as u64,
+                    client_process: process(6)?,
+                    server_process: process(7)?,
+                    client_uid: row.get::<_, Option<i64>>(8)?.map(|u| u as u32),
+                    server_uid: row.get::<_, Option<i64>>(9)?.map(|u| u as u32),
                     end,
                 };
-                connections.push(ConnectionHistory { host: None, record, seen_at: at });
+                if !each(ConnectionHistory { host: None, record, seen_at: at }) {
+                    break;
+                }
             }
-            Ok(connections)
+            Ok(())
         };
         run().map_err(|e| self.error(e))
     }

@@ -24,6 +24,7 @@ fn process(pid: u32, name: &str) -> ProcessIdentity {
     ProcessIdentity {
         pid,
         start_time: Some(1_795_850_000 + u64::from(pid)),
+        start_ticks: Some(4_200 + u64::from(pid)),
         name: name.into(),
         exe: Some(format!("/usr/bin/{name}")),
         exe_deleted: false,
@@ -186,6 +187,39 @@ fn connections_round_trip_and_group_per_client() {
     let sessions = reader.sessions(&everything()).unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].mode, CaptureMode::Ebpf);
+}
+
+/// Two processes given one pid within one second (the same start to the
+/// second) are two clients: their starts in clock ticks tell them apart.
+#[test]
+fn two_processes_of_one_pid_within_one_second_are_two_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    let first = process(4411, "python3");
+    let second =
+        ProcessIdentity { start_ticks: first.start_ticks.map(|t| t + 37), ..first.clone() };
+    let batch: Vec<MonitorEvent> = [(1, &first), (2, &second), (3, &second)]
+        .into_iter()
+        .map(|(cookie, owner)| {
+            let client = format!("127.0.0.1:{}", 40000 + cookie);
+            event(connection(cookie, &client, "127.0.0.1:5432", T0, Some(owner)))
+        })
+        .collect();
+    writer.write(&batch).unwrap();
+    let mut reader = read(&path);
+    let clients = reader.clients(&everything(), 100).unwrap();
+    let mut seen: Vec<_> =
+        clients.iter().map(|c| (c.client.clone().unwrap(), c.connections)).collect();
+    seen.sort_by_key(|(_, connections)| *connections);
+    assert_eq!(seen, [(first.clone(), 1), (second.clone(), 2)]);
+    let owners: Vec<_> = reader
+        .connections(&everything())
+        .unwrap()
+        .into_iter()
+        .map(|c| c.record.client_process.unwrap().start_ticks)
+        .collect();
+    assert_eq!(owners, [first.start_ticks, second.start_ticks, second.start_ticks]);
 }
 
 #[test]
@@ -920,7 +954,8 @@ fn a_schema_3_store_is_read_then_migrated() {
     }
     connection.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
     connection.pragma_update(None, "user_version", 3).unwrap();
-    let nginx = process(812, "nginx");
+    // Read before schema 5: a start to the second only.
+    let nginx = ProcessIdentity { start_ticks: None, ..process(812, "nginx") };
     connection
         .execute(
             "INSERT INTO processes (id, pid, start_time, name, exe, cmdline, uid, user)

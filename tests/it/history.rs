@@ -27,6 +27,7 @@ fn process(pid: u32, name: &str) -> ProcessIdentity {
     ProcessIdentity {
         pid,
         start_time: Some(1_795_850_000),
+        start_ticks: None,
         name: name.into(),
         exe: Some(format!("/usr/bin/{name}")),
         exe_deleted: false,
@@ -2670,6 +2671,26 @@ fn jsonl_says_when_connections_were_cut_at_the_limit() {
 
 // ------------------------------------------------------- a large --each
 
+/// `--each` of every connection of [`large_each_store`].
+const LARGE_EACH: [&str; 5] = ["6543", "--connections", "--each", "--limit", "1000000"];
+
+/// `count` connections to 127.0.0.1:6543, a millisecond apart, written
+/// straight into a store; most of them by a named python3.
+fn large_each_store(count: u64) -> (tempfile::TempDir, PathBuf, Vec<MonitorEvent>) {
+    let server: SocketAddr = "127.0.0.1:6543".parse().unwrap();
+    let python = process(4411, "python3");
+    let events: Vec<MonitorEvent> = (0..count)
+        .map(|i| {
+            let client =
+                SocketAddr::from(([127, 0, (i / 50_000) as u8, 1], 10_000 + (i % 50_000) as u16));
+            let owner = (i % 7 != 0).then(|| python.clone());
+            connection(i + 1, client, server, T0 + i as i64 * 1_000, owner, i * 37)
+        })
+        .collect();
+    let (dir, path) = filled_store(&events);
+    (dir, path, events)
+}
+
 /// 100,000 connections written straight into a store: `--each` in text,
 /// `--json` and `--jsonl` says the same of every one, row for row, and a
 /// reader that stops after one line (`| head -1`) ends the command quietly
@@ -2678,18 +2699,8 @@ fn jsonl_says_when_connections_were_cut_at_the_limit() {
 fn a_large_each_says_the_same_in_every_format_and_stops_quietly() {
     use porthole::render::history::{bytes, process_label};
     const COUNT: u64 = 100_000;
-    let server: SocketAddr = "127.0.0.1:6543".parse().unwrap();
-    let python = process(4411, "python3");
-    let events: Vec<MonitorEvent> = (0..COUNT)
-        .map(|i| {
-            let client =
-                SocketAddr::from(([127, 0, (i / 50_000) as u8, 1], 10_000 + (i % 50_000) as u16));
-            let owner = (i % 7 != 0).then(|| python.clone());
-            connection(i + 1, client, server, T0 + i as i64 * 1_000, owner, i * 37)
-        })
-        .collect();
-    let (_dir, path) = filled_store(&events);
-    let each = ["6543", "--connections", "--each", "--limit", "1000000"];
+    let (_dir, path, events) = large_each_store(COUNT);
+    let each = LARGE_EACH;
 
     let json = history(&path, &[&each[..], &["--json"]].concat());
     assert_eq!(json.code, 0, "{}", json.stderr);
@@ -2715,7 +2726,9 @@ fn a_large_each_says_the_same_in_every_format_and_stops_quietly() {
 
     let text = history(&path, &each);
     assert_eq!(text.code, 0, "{}", text.stderr);
-    assert!(text.stdout.contains("Connections (100,000)"), "{}", &text.stdout[..500]);
+    // Counted at the end: the rows were written as they came.
+    assert!(text.stdout.contains("\nConnections\n"), "{}", &text.stdout[..500]);
+    assert!(text.stdout.contains("\n  100,000 connections\n"), "{}", text.stdout.len());
     let rows: Vec<Vec<&str>> = text
         .stdout
         .lines()
@@ -2773,47 +2786,126 @@ fn a_large_each_says_the_same_in_every_format_and_stops_quietly() {
     }
 }
 
+/// Runs porthole with `args`, its output thrown away, and returns its peak
+/// resident memory in kB (`ru_maxrss` of the finished child).
+const PEAK_MEMORY: &str = r#"
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"#;
+
+/// `--each` streams: a reader has the first connection while porthole is
+/// still writing (it has not written the end), and an answer of 100,000
+/// connections takes about the memory of one of 10,000, in every format.
+#[test]
+fn a_large_each_is_streamed() {
+    let (_dir, path, _) = large_each_store(100_000);
+    let mut command = util::porthole();
+    command.arg("history").args(LARGE_EACH).arg("--jsonl").arg("--store").arg(&path);
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = ChildGuard(child);
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let first = util::wait_for_line(&mut stdout);
+    assert!(first.contains(r#""type":"connection""#), "{first}");
+    // Some 40 MB are to follow, far more than a pipe holds: the writer
+    // cannot be done while this reader waits.
+    assert!(child.0.try_wait().unwrap().is_none(), "porthole ended after one line was read");
+    let rest: Vec<String> = stdout.lines().map(Result::unwrap).collect();
+    assert_eq!(rest.len(), 99_999, "{:?}", rest.last());
+    assert!(child.0.wait().unwrap().success());
+
+    let peak = |limit: &str, format: Option<&str>| -> u64 {
+        let mut command = Command::new(util::python_binary());
+        command.args(["-c", PEAK_MEMORY]).arg(util::binary()).arg("history");
+        command.args(&LARGE_EACH[..3]).args(["--limit", limit]).args(format);
+        let output = util::run(command.arg("--store").arg(&path));
+        assert_eq!(output.code, 0, "{output:?}");
+        output.stdout.trim().parse().unwrap()
+    };
+    for format in [None, Some("--json"), Some("--jsonl")] {
+        let (small, large) = (peak("10000", format), peak("100000", format));
+        // Held rows would make the large answer several times the small.
+        assert!(
+            large < small + small / 2,
+            "{format:?}: {small} kB for 10,000, {large} kB for 100,000"
+        );
+    }
+}
+
 // ------------------------------------------------------------- pid reuse
 
 /// Pid 1 of a private PID and network namespace: starts the recorder
-/// (argv 1, store argv 2), then twice forks a listener on 127.0.0.1:PORT
-/// (argv 3) with the same pid, forced through `ns_last_pid`, each killed
-/// once the recorder reported it; the second starts in a later second than
-/// the first, so their start times differ. Prints the pid, then `done`.
+/// (argv 1, store argv 2), forks a listener on 127.0.0.1:PORT (argv 3) at a
+/// pid forced through `ns_last_pid` right after a second begins (by the
+/// kernel's clock of starts, `/proc/uptime`), keeps it for most of that
+/// second, kills it and at once forks the next listener at the same pid:
+/// two holders started within one second. A pair the recorder did not see
+/// both of, or that straddles a second, is tried again at another pid.
+/// Prints the pid of the pair, then `done`.
 const PID_REUSE: &str = r#"
 import json, os, signal, socket, subprocess, sys, time
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 recorder = subprocess.Popen(
     [sys.argv[1], "monitor", "--jsonl", "--capture", "netlink", "--no-alerts",
-     "--store", sys.argv[2]], stdout=subprocess.PIPE, text=True)
+     "--interval", "100ms", "--store", sys.argv[2]], stdout=subprocess.PIPE, text=True)
 port = int(sys.argv[3])
-def until(kind, change=None):
+def started():
+    for line in recorder.stdout:
+        if json.loads(line)["type"] == "started":
+            return
+    sys.exit("the recorder stopped early")
+def until(change, pid, ticks, seen):
+    """Reads listener events into `seen` up to that of (change, pid, ticks)."""
     for line in recorder.stdout:
         event = json.loads(line)
-        if event["type"] == kind and (change is None or (
-                event["change"] == change and event.get("local_port") == port)):
-            return event
+        if event["type"] != "listener" or event.get("local_port") != port:
+            continue
+        for process in event["processes"]:
+            key = (event["change"], process["pid"], process["start_ticks"])
+            seen[key] = process
+            if key == (change, pid, ticks):
+                return
     sys.exit("the recorder stopped early")
-until("started")
-pid = 4000
-for _ in range(2):
+def listen(pid):
     with open("/proc/sys/kernel/ns_last_pid", "w") as f:
         f.write(str(pid - 1))
     child = os.fork()
     if child == 0:
         s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
         s.listen()
         signal.pause()
     assert child == pid, child
-    start = until("listener", "appeared")["processes"][0]["start_time"]
+    with open(f"/proc/{child}/stat") as f:
+        return child, int(f.read().rsplit(")", 1)[1].split()[19])
+def stop(child):
     os.kill(child, signal.SIGKILL)
     os.waitpid(child, 0)
-    until("listener", "disappeared")
-    # The next holder starts in a later second (start times are kept to
-    # the second).
-    while time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) <= start[:19]:
-        time.sleep(0.05)
+def ticks():
+    with open("/proc/uptime") as f:
+        return round(float(f.read().split()[0]) * 100)
+started()
+for pid in range(4000, 7000, 100):
+    while ticks() % 100 > 5:
+        time.sleep(0.005)
+    first, first_ticks = listen(pid)
+    # Alive for most of its second, for the recorder's dumps (every
+    # 100ms) to see it, then followed at once.
+    while ticks() % 100 < 75 and ticks() // 100 == first_ticks // 100:
+        time.sleep(0.005)
+    stop(first)
+    second, second_ticks = listen(pid)
+    seen = {}
+    until("appeared", pid, second_ticks, seen)
+    stop(second)
+    until("disappeared", pid, second_ticks, seen)
+    if (first_ticks // 100 == second_ticks // 100
+            and ("appeared", pid, first_ticks) in seen
+            and ("disappeared", pid, first_ticks) in seen):
+        break
+else:
+    sys.exit("no two holders started within one second")
 recorder.send_signal(signal.SIGINT)
 recorder.wait()
 print(pid)
@@ -2821,8 +2913,9 @@ print("done", flush=True)
 "#;
 
 /// Two holders of a port with the same pid (a listener exited and its pid
-/// went to the next one) are two holders: `history` and the History
-/// section of `porthole PORT` name each with its own start time.
+/// went to the next one), both started within one second, are two holders:
+/// `history` and the History section of `porthole PORT` name each with its
+/// own start, told to the hundredth of a second.
 #[test]
 fn a_reused_pid_is_two_holders() {
     if !util::is_root() {
@@ -2841,30 +2934,38 @@ fn a_reused_pid_is_two_holders() {
             .arg(&store)
             .arg(&port),
     );
-    assert!(output.stdout.ends_with("4000\ndone\n"), "{output:?}");
+    assert!(output.stdout.ends_with("\ndone\n"), "{output:?}");
+    let pid: u64 = output.stdout.lines().next().unwrap().parse().unwrap();
     let json = history(&store, &[&port, "--json"]).json();
-    let listeners = json["listeners"].as_array().unwrap();
-    assert_eq!(listeners.len(), 4, "{json:#}");
-    let holders: Vec<(&serde_json::Value, &serde_json::Value)> = listeners
+    let holders: Vec<&serde_json::Value> = json["listeners"]
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|l| (&l["processes"][0]["pid"], &l["processes"][0]["start_time"]))
+        .map(|l| &l["processes"][0])
+        .filter(|process| process["pid"] == pid)
         .collect();
-    assert!(holders.iter().all(|(pid, _)| **pid == 4000), "{json:#}");
-    // Appeared and gone of one, then of the other.
-    assert_eq!(holders[0], holders[1], "{json:#}");
-    assert_eq!(holders[2], holders[3], "{json:#}");
-    assert_ne!(holders[0].1, holders[2].1, "one start time for two holders: {json:#}");
-    let started = |holder: &(&serde_json::Value, &serde_json::Value)| {
-        let time = holder.1.as_str().unwrap();
-        format!("pid 4000, user root, started {} {})", &time[..10], &time[11..19])
+    assert_eq!(holders.len(), 4, "{json:#}");
+    // Appeared and gone of one and of the other (the second may have been
+    // seen before the first was seen gone), within one second.
+    let one = holders[0];
+    let other = *holders.iter().find(|holder| **holder != one).expect("two holders");
+    for holder in [one, other] {
+        assert_eq!(holders.iter().filter(|h| **h == holder).count(), 2, "{json:#}");
+    }
+    assert_eq!(one["start_time"], other["start_time"], "{json:#}");
+    assert_ne!(one["start_ticks"], other["start_ticks"], "{json:#}");
+    let started = |holder: &serde_json::Value| {
+        let time = holder["start_time"].as_str().unwrap();
+        let hundredths = holder["start_ticks"].as_u64().unwrap() % 100;
+        format!("pid {pid}, user root, started {} {}.{hundredths:02})", &time[..10], &time[11..19])
     };
     let text = history(&store, &[&port]).stdout;
-    for holder in [&holders[0], &holders[2]] {
+    for holder in [one, other] {
         assert_eq!(text.matches(&started(holder)).count(), 2, "{text}");
     }
     let output = util::run(util::porthole().arg(&port).env("PORTHOLE_STORE", &store));
     let section = output.stdout.split("History (UTC").nth(1).unwrap_or_default();
-    for holder in [&holders[0], &holders[2]] {
+    for holder in [one, other] {
         assert!(section.contains(&started(holder)), "{output:?}");
     }
 }
@@ -3035,7 +3136,7 @@ fn a_schema_1_store_is_read_then_migrated() {
         .execute_batch(
             "ALTER TABLE listener_events DROP COLUMN v6only; DROP TABLE namespace_rollups;
              ALTER TABLE captures DROP COLUMN netns; ALTER TABLE processes DROP COLUMN exe_deleted;
-             PRAGMA user_version = 1;",
+             ALTER TABLE processes DROP COLUMN start_ticks; PRAGMA user_version = 1;",
         )
         .unwrap();
     let version = |connection: &rusqlite::Connection| -> i64 {
