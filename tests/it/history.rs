@@ -1791,7 +1791,7 @@ pub(crate) mod postgresql {
         writer.write_batch(&numbered_batch(1, 10)).unwrap();
         drop(writer);
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        admin.batch_execute("INSERT INTO porthole.schema_version VALUES (5)").unwrap();
+        admin.batch_execute("INSERT INTO porthole.schema_version VALUES (6)").unwrap();
         let snapshot = |admin: &mut postgres::Client| -> (Vec<i64>, i64) {
             let versions = admin
                 .query("SELECT version FROM porthole.schema_version ORDER BY version", &[])
@@ -1803,7 +1803,7 @@ pub(crate) mod postgresql {
             (versions, rows.get(0))
         };
         let before = snapshot(&mut admin);
-        let expected = "has schema version 5, newer than this porthole knows (4); upgrade porthole";
+        let expected = "has schema version 6, newer than this porthole knows (5); upgrade porthole";
         let output = run_bounded(util::porthole().args(["history", "--store", &url]));
         assert_eq!(output.code, 2, "{output:?}");
         assert!(output.stderr.contains(expected), "{output:?}");
@@ -1833,6 +1833,7 @@ pub(crate) mod postgresql {
                  DROP TABLE porthole.namespace_rollups;
                  ALTER TABLE porthole.captures DROP COLUMN netns;
                  ALTER TABLE porthole.processes DROP COLUMN exe_deleted;
+                 ALTER TABLE porthole.processes DROP COLUMN start_ticks;
                  DELETE FROM porthole.schema_version WHERE version > 1",
             )
             .unwrap();
@@ -1848,7 +1849,7 @@ pub(crate) mod postgresql {
         assert_eq!(output.code, 1, "no IPv6 client: {output:?}");
 
         let Some((v6only, dual)) = record_v6only_and_dual_stack("netlink", &url) else { return };
-        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3, 4]);
+        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3, 4, 5]);
         assert_v6only_read_back(&url, v6only, dual);
         let output = run_bounded(util::porthole().args(["history", "5432", "--store", &url]));
         assert!(output.stdout.contains("connected 10 times"), "kept: {output:?}");
@@ -1899,6 +1900,7 @@ pub(crate) mod postgresql {
                  DROP TABLE porthole.namespace_rollups;
                  ALTER TABLE porthole.captures DROP COLUMN netns;
                  ALTER TABLE porthole.processes DROP COLUMN exe_deleted;
+                 ALTER TABLE porthole.processes DROP COLUMN start_ticks;
                  DELETE FROM porthole.schema_version WHERE version > 2",
             )
             .unwrap();
@@ -1923,7 +1925,7 @@ pub(crate) mod postgresql {
         });
         writer.write_batch(&[snapshot, open_record(30)]).unwrap();
         drop(writer);
-        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3, 4]);
+        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3, 4, 5]);
         let mut rows: Vec<(i64, Option<i64>, bool)> = admin
             .query("SELECT cookie, netns, ended_at IS NULL FROM porthole.connections", &[])
             .unwrap()
@@ -1968,6 +1970,7 @@ pub(crate) mod postgresql {
         admin
             .batch_execute(
                 "ALTER TABLE porthole.processes DROP COLUMN exe_deleted;
+                 ALTER TABLE porthole.processes DROP COLUMN start_ticks;
                  DELETE FROM porthole.schema_version WHERE version > 3",
             )
             .unwrap();
@@ -1989,7 +1992,7 @@ pub(crate) mod postgresql {
             .write_batch(&[appeared(at + MINUTE, false), appeared(at + 2 * MINUTE, true)])
             .unwrap();
         drop(writer);
-        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3, 4]);
+        assert_eq!(schema_versions(&mut admin), vec![1, 2, 3, 4, 5]);
         let rows = admin.query_one("SELECT count(*) FROM porthole.processes", &[]).unwrap();
         assert_eq!(rows.get::<_, i64>(0), 2, "the old row, and one for the deleted executable");
         let json = read(&["--json"]).json();
