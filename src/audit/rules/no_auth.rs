@@ -224,6 +224,41 @@ mod tests {
     }
 
     #[test]
+    fn over_a_unix_socket_who_may_connect_sets_the_severity() {
+        use crate::audit::{Connectors, UnixSocketFile};
+        let open = outcome(
+            "redis",
+            vec![Observation::NoAuth {
+                evidence: "sent PING → +PONG".into(),
+                fix: "requirepass".into(),
+                impact: Impact::Control,
+            }],
+        );
+        let path = "/tmp/a dir/$(id)/r.sock";
+        let mut socket = target(path, 0);
+        let graded = [
+            (Connectors::Everyone, Severity::High),
+            (Connectors::Group(27), Severity::Medium),
+            (Connectors::Owner, Severity::Low),
+        ];
+        for (connectors, severity) in graded {
+            socket.unix = Some(UnixSocketFile {
+                path: path.into(),
+                reached_at: path.into(),
+                mode: 0o140777,
+                uid: 999,
+                connectors,
+            });
+            let found = &check(&context(&socket, Some(&open)))[0];
+            assert_eq!(found.severity, severity, "{connectors:?}");
+            assert!(found.evidence.contains("mode 0777, owner uid 999"), "{}", found.evidence);
+            // Closed already: no chmod to offer.
+            let chmod = found.fix.starts_with("`chmod 700 '/tmp/a dir/$(id)/r.sock'` now");
+            assert_eq!(chmod, connectors != Connectors::Owner, "{}", found.fix);
+        }
+    }
+
+    #[test]
     fn memcached_fixes_name_only_what_is_missing() {
         let open = outcome(
             "memcached",
