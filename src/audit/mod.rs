@@ -110,6 +110,54 @@ pub struct UnixSocketFile {
     /// `st_mode`, including the file type bits.
     pub mode: u32,
     pub uid: u32,
+    /// Who besides root may connect, from the socket's mode and the
+    /// search bits of the directories above it.
+    pub connectors: Connectors,
+}
+
+/// Who may connect to a Unix socket file: connecting takes write
+/// permission on the socket and search permission on every directory
+/// above it. Root may always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Connectors {
+    /// Every local user.
+    Everyone,
+    /// The members of this group (and the owner).
+    Group(u32),
+    /// Its owner (uid) alone.
+    #[default]
+    Owner,
+}
+
+impl Connectors {
+    /// Reads the mode of `status` (the socket at `path`) and of each
+    /// directory above it. A directory that cannot be read counts as
+    /// open: the check must not hide a socket it cannot see around.
+    pub fn of(
+        system: &dyn System,
+        path: &str,
+        status: &crate::inventory::system::FileStatus,
+    ) -> Self {
+        let (mut others, mut group) = (status.mode & 0o002 != 0, status.mode & 0o020 != 0);
+        let mut directory = path;
+        while let Some((parent, _)) = directory.rsplit_once('/') {
+            directory = parent;
+            let Some(dir) = system.file_status(if parent.is_empty() { "/" } else { parent }) else {
+                continue;
+            };
+            others &= dir.mode & 0o001 != 0;
+            // A member of the socket's group searches a directory of
+            // that group by its group bits, any other by its others bits.
+            group &= dir.mode & if dir.gid == status.gid { 0o010 } else { 0o001 } != 0;
+        }
+        if others {
+            Connectors::Everyone
+        } else if group {
+            Connectors::Group(status.gid)
+        } else {
+            Connectors::Owner
+        }
+    }
 }
 
 /// One service as the rules see it: the listeners of one port (protocol,
@@ -493,8 +541,10 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
     for socket in snapshot.sockets.iter().filter(|s| s.is_listener()) {
         let path_key = if socket.protocol == Protocol::Unix {
             match &socket.path {
-                // Only the sockets of root-equivalent APIs are audited.
+                // The sockets of root-equivalent APIs (for their mode) and
+                // of services the probes can ask.
                 Some(path) if rules_socket_candidate(path) => path.clone(),
+                Some(path) if probed_unix_socket(snapshot, socket) => path.clone(),
                 _ => continue,
             }
         } else {
@@ -538,6 +588,7 @@ pub fn targets(system: &dyn System, snapshot: &Snapshot) -> Vec<Target> {
                     backlog: None,
                     environment: BTreeMap::new(),
                     unix: Some(UnixSocketFile {
+                        connectors: Connectors::of(system, &reached_at, &metadata),
                         path,
                         reached_at,
                         mode: metadata.mode,
@@ -641,6 +692,18 @@ fn unix_socket_file(
 
 fn rules_socket_candidate(path: &str) -> bool {
     rules::is_api_socket(path)
+}
+
+/// A listening Unix socket of a service whose probe works over it (a
+/// Redis with `unixsocket`, a memcached with `-s`).
+fn probed_unix_socket(snapshot: &Snapshot, socket: &Socket) -> bool {
+    let names = socket
+        .owners
+        .iter()
+        .filter_map(|pid| snapshot.processes.get(pid))
+        .map(|p| p.name.to_ascii_lowercase())
+        .collect();
+    probes::probes_unix(&Hint { names, ..Hint::default() })
 }
 
 /// A loopback address reaching one of the sockets; IPv4 first.
@@ -951,7 +1014,9 @@ fn probe_all(
     handles: &BTreeMap<u64, String>,
     options: &AuditOptions,
 ) -> Vec<Option<Outcome>> {
-    let jobs: Vec<usize> = (0..targets.len()).filter(|&i| targets[i].connect.is_some()).collect();
+    let jobs: Vec<usize> = (0..targets.len())
+        .filter(|&i| targets[i].connect.is_some() || unix_probed(&targets[i]))
+        .collect();
     let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; targets.len()]);
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
@@ -992,6 +1057,11 @@ pub fn owner_environment(
         .collect()
 }
 
+/// A Unix socket target whose owner's service the probes can ask.
+fn unix_probed(target: &Target) -> bool {
+    target.unix.is_some() && probes::probes_unix(&hint_of(target))
+}
+
 /// What the probe of `target` may know about its owners.
 pub fn hint_of(target: &Target) -> Hint {
     Hint {
@@ -1017,6 +1087,10 @@ fn probe_target(
     handles: &BTreeMap<u64, String>,
     options: ProbeOptions,
 ) -> Outcome {
+    // A socket file is reached by its path, in any network namespace.
+    if let Some(file) = target.unix.as_ref().filter(|_| unix_probed(target)) {
+        return probes::probe_unix(&file.reached_at, &hint_of(target), options);
+    }
     let Some(address) = target.connect else { return Outcome::default() };
     let hint = hint_of(target);
     let probe = || {

@@ -174,7 +174,7 @@ fn memcached_udp_on_all_interfaces_is_one_memcached_finding_and_its_firewall_fix
 }
 
 /// The commands quoted in a fix (`like this`).
-fn quoted(fix: &str) -> Vec<String> {
+pub(crate) fn quoted(fix: &str) -> Vec<String> {
     fix.split('`').skip(1).step_by(2).map(str::to_string).collect()
 }
 

@@ -11,6 +11,7 @@ mod audit;
 mod audit_fixes;
 mod audit_packages;
 mod audit_passwords;
+mod audit_unix;
 mod bpf_filters;
 mod check;
 mod cli;

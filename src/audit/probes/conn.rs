@@ -8,6 +8,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,10 +68,36 @@ pub enum End {
     Limit,
 }
 
+/// Where a probe connects: a TCP address, or a Unix socket file (as
+/// reached from here).
+#[derive(Debug, Clone, Copy)]
+pub enum Endpoint<'a> {
+    Tcp(SocketAddr),
+    Unix(&'a str),
+}
+
+impl From<SocketAddr> for Endpoint<'_> {
+    fn from(address: SocketAddr) -> Self {
+        Endpoint::Tcp(address)
+    }
+}
+
+impl Conn {
+    /// Connects in plain text to `endpoint`.
+    pub fn open(endpoint: Endpoint<'_>, deadline: &Deadline) -> std::io::Result<Conn> {
+        match endpoint {
+            Endpoint::Tcp(address) => Conn::plain(address, deadline),
+            Endpoint::Unix(path) => Conn::unix(path, deadline),
+        }
+    }
+}
+
 /// A plain or TLS connection to the probed service.
 pub enum Conn {
     Plain(TcpStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    /// A Unix stream socket (a service listening on a socket file).
+    Unix(UnixStream),
 }
 
 impl Conn {
@@ -80,6 +107,15 @@ impl Conn {
         let stream = TcpStream::connect_timeout(&address, timeout)?;
         let _ = stream.set_nodelay(true);
         Ok(Conn::Plain(stream))
+    }
+
+    /// Connects to the Unix socket file `path`. A connect to a listening
+    /// socket completes or fails at once (a full backlog fails with
+    /// `EAGAIN` only for non-blocking sockets): no timeout is needed, only
+    /// the deadline check.
+    pub fn unix(path: &str, deadline: &Deadline) -> std::io::Result<Conn> {
+        deadline.next().ok_or_else(timed_out)?;
+        Ok(Conn::Unix(UnixStream::connect(path)?))
     }
 
     /// Connects and completes a TLS handshake (no certificate checks).
@@ -92,6 +128,12 @@ impl Conn {
         let mut stream = match self {
             Conn::Plain(stream) => stream,
             tls @ Conn::Tls(_) => return Ok(tls),
+            Conn::Unix(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "no TLS over a Unix socket",
+                ))
+            }
         };
         let name = ServerName::IpAddress(address.ip().into());
         let mut connection = ClientConnection::new(tls_config()?, name)
@@ -118,19 +160,29 @@ impl Conn {
         matches!(self, Conn::Tls(_))
     }
 
-    fn tcp(&self) -> &TcpStream {
+    fn set_read_timeout(&self, timeout: Duration) -> std::io::Result<()> {
         match self {
-            Conn::Plain(stream) => stream,
-            Conn::Tls(tls) => tls.get_ref(),
+            Conn::Plain(stream) => stream.set_read_timeout(Some(timeout)),
+            Conn::Tls(tls) => tls.get_ref().set_read_timeout(Some(timeout)),
+            Conn::Unix(stream) => stream.set_read_timeout(Some(timeout)),
+        }
+    }
+
+    fn set_write_timeout(&self, timeout: Duration) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(stream) => stream.set_write_timeout(Some(timeout)),
+            Conn::Tls(tls) => tls.get_ref().set_write_timeout(Some(timeout)),
+            Conn::Unix(stream) => stream.set_write_timeout(Some(timeout)),
         }
     }
 
     /// Sends all of `bytes` before the deadline.
     pub fn send(&mut self, bytes: &[u8], deadline: &Deadline) -> std::io::Result<()> {
         let timeout = deadline.next().ok_or_else(timed_out)?;
-        self.tcp().set_write_timeout(Some(timeout))?;
+        self.set_write_timeout(timeout)?;
         match self {
             Conn::Plain(stream) => stream.write_all(bytes),
+            Conn::Unix(stream) => stream.write_all(bytes),
             Conn::Tls(tls) => {
                 tls.write_all(bytes)?;
                 tls.flush()
@@ -156,12 +208,13 @@ impl Conn {
                 None => deadline.next(),
             };
             let Some(timeout) = timeout else { return (buffer, End::Timeout) };
-            if self.tcp().set_read_timeout(Some(timeout)).is_err() {
+            if self.set_read_timeout(timeout).is_err() {
                 return (buffer, End::Reset);
             }
             let read = match self {
                 Conn::Plain(stream) => stream.read(&mut chunk),
                 Conn::Tls(tls) => tls.read(&mut chunk),
+                Conn::Unix(stream) => stream.read(&mut chunk),
             };
             match read {
                 // A signal, or a stop and continue of porthole, fails a read

@@ -11,10 +11,9 @@
 //! "unknown command" on a memcached without `-S`, which tells the two
 //! apart. See: <https://github.com/memcached/memcached/wiki/BinaryProtocolRevamped>
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::conn::{abbreviate, Conn, Deadline};
+use super::conn::{abbreviate, Conn, Deadline, Endpoint};
 use super::{Impact, Observation, Outcome};
 
 pub const VERSION: &[u8] = b"version\r\n";
@@ -46,7 +45,7 @@ pub enum Expect {
 /// the binary protocol is tried (one with `-S` never answers it).
 const ASCII_WAIT: Duration = Duration::from_millis(1000);
 
-pub fn probe(address: SocketAddr, deadline: &Deadline, expect: Expect, outcome: &mut Outcome) {
+pub fn probe(address: Endpoint<'_>, deadline: &Deadline, expect: Expect, outcome: &mut Outcome) {
     if expect != Expect::Sasl && probe_ascii(address, deadline, expect, outcome) {
         return;
     }
@@ -55,13 +54,13 @@ pub fn probe(address: SocketAddr, deadline: &Deadline, expect: Expect, outcome: 
 
 /// `version` in ASCII; false when nothing came back.
 fn probe_ascii(
-    address: SocketAddr,
+    address: Endpoint<'_>,
     deadline: &Deadline,
     expect: Expect,
     outcome: &mut Outcome,
 ) -> bool {
     outcome.probes.push("memcached version".into());
-    let Ok(mut conn) = Conn::plain(address, deadline) else { return true };
+    let Ok(mut conn) = Conn::open(address, deadline) else { return true };
     if conn.send(VERSION, deadline).is_err() {
         return true;
     }
@@ -96,9 +95,9 @@ fn probe_ascii(
 }
 
 /// Binary `VERSION` and `SASL list mechanisms`, sent together.
-fn probe_binary(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
+fn probe_binary(address: Endpoint<'_>, deadline: &Deadline, outcome: &mut Outcome) {
     outcome.probes.push("memcached binary version, SASL mechanisms".into());
-    let Ok(mut conn) = Conn::plain(address, deadline) else { return };
+    let Ok(mut conn) = Conn::open(address, deadline) else { return };
     let mut requests = request(OPCODE_VERSION, b"", b"");
     requests.extend(request(OPCODE_LIST_MECHANISMS, b"", b""));
     if conn.send(&requests, deadline).is_err() {
@@ -226,7 +225,7 @@ mod tests {
         });
         let deadline = Deadline::new(Duration::from_secs(30), Duration::from_secs(60));
         let mut outcome = Outcome::default();
-        probe(address, &deadline, Expect::Unknown, &mut outcome);
+        probe(address.into(), &deadline, Expect::Unknown, &mut outcome);
         let (ascii, binary) = server.join().unwrap();
         assert_eq!(ascii, VERSION);
         assert_eq!((binary[0], binary[1], binary[24], binary[25]), (0x80, 0x0b, 0x80, 0x20));

@@ -458,7 +458,7 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
         // Chosen by the owner's name, not only the port: a Redis for sure.
         Plan::Redis => redis::probe(address, &deadline, !hint.names.is_empty(), &mut outcome),
         Plan::Memcached => {
-            memcached::probe(address, &deadline, memcached_expect(hint), &mut outcome)
+            memcached::probe(address.into(), &deadline, memcached_expect(hint), &mut outcome)
         }
         Plan::MongoDb => mongodb::probe(address, &deadline, &mut outcome),
         Plan::Postgres => postgres::probe(address, &deadline, options.active, &mut outcome),
@@ -466,6 +466,32 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
             identify_by_request(address, hint, &deadline, &mut outcome)
         }
     }
+    outcome
+}
+
+/// Whether the owners of a Unix socket are a service [`probe_unix`]
+/// knows how to ask: Redis and its kin, memcached (`-s`).
+pub fn probes_unix(hint: &Hint) -> bool {
+    matches!(choose(0, hint), Plan::Redis | Plan::Memcached)
+}
+
+/// Probes one listening Unix socket file at `path` (as reached from here)
+/// with the safe probe of its owner's service; other services are not
+/// connected to (see [`probes_unix`]).
+pub fn probe_unix(path: &str, hint: &Hint, options: ProbeOptions) -> Outcome {
+    let mut outcome = Outcome::default();
+    let deadline = Deadline::new(options.timeout, options.timeout * 4);
+    match choose(0, hint) {
+        Plan::Redis => redis::probe_unix(path, &deadline, &mut outcome),
+        Plan::Memcached => memcached::probe(
+            conn::Endpoint::Unix(path),
+            &deadline,
+            memcached_expect(hint),
+            &mut outcome,
+        ),
+        _ => return outcome,
+    }
+    outcome.version = outcome.version.map(|version| bounded(&version, VERSION_LIMIT));
     outcome
 }
 
@@ -491,7 +517,7 @@ fn identify_by_request(
         return redis::probe(address, deadline, false, outcome);
     }
     if reply.starts_with(b"ERROR") {
-        return memcached::probe(address, deadline, memcached::Expect::Ascii, outcome);
+        return memcached::probe(address.into(), deadline, memcached::Expect::Ascii, outcome);
     }
     // Only a TLS record proves the port speaks TLS; a bare reset or close
     // does not (plenty of plain services hang up on an unknown request), and

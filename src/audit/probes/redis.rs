@@ -136,6 +136,18 @@ pub fn probe(address: SocketAddr, deadline: &Deadline, tls_retry: bool, outcome:
     answered(conn, &reply, deadline, outcome);
 }
 
+/// `PING` over the Unix socket file `path` (`unixsocket`), then what the
+/// reply calls for, as on a TCP port (no TLS there).
+pub fn probe_unix(path: &str, deadline: &Deadline, outcome: &mut Outcome) {
+    outcome.probes.push("redis PING (unix socket)".into());
+    let Ok(mut conn) = Conn::unix(path, deadline) else { return };
+    if conn.send(PING, deadline).is_err() {
+        return;
+    }
+    let (reply, _) = conn.receive(deadline, None, resp_complete);
+    answered(conn, &reply, deadline, outcome);
+}
+
 /// `PING` inside TLS (`tls-port`).
 fn probe_in_tls(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
     outcome.probes.push("redis PING (tls)".into());

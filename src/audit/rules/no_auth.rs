@@ -1,7 +1,10 @@
 //! `no-auth`: the probe read data (or could have written it) without any
 //! credentials. Unauthenticated and reachable from other devices is
 //! critical; on loopback every local user and process (and, through DNS
-//! rebinding or SSRF, web pages) still gets in, which is high.
+//! rebinding or SSRF, web pages) still gets in, which is high. Over a
+//! Unix socket file, who gets in is who may connect to the file: every
+//! local user (high), a group (medium), or only root and its owner (low:
+//! they could read the service's data anyway).
 
 use super::Context;
 use crate::audit::probes::{Impact, Observation};
@@ -13,6 +16,9 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         .iter()
         .filter_map(|observation| match observation {
             Observation::NoAuth { evidence, fix, impact } => {
+                if let Some(file) = &context.target.unix {
+                    return Some(over_unix_socket(context, file, evidence, fix, *impact));
+                }
                 let severity = match (impact, context.reachable_from_network()) {
                     (Impact::Control, true) => Severity::Critical,
                     (Impact::Control, false) => Severity::High,
@@ -29,6 +35,56 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
             _ => None,
         })
         .collect()
+}
+
+/// A service without a password on a Unix socket file: graded by who may
+/// connect to the file, and fixed first by closing the file.
+fn over_unix_socket(
+    context: &Context<'_>,
+    file: &crate::audit::UnixSocketFile,
+    evidence: &str,
+    fix: &str,
+    impact: Impact,
+) -> Finding {
+    use crate::audit::Connectors;
+    let (severity, who) = match file.connectors {
+        Connectors::Everyone => (Severity::High, "every local user can connect".to_string()),
+        Connectors::Group(gid) => (
+            Severity::Medium,
+            format!("root, its owner and the members of group {gid} can connect"),
+        ),
+        Connectors::Owner if file.uid == 0 => (Severity::Low, "only root can connect".into()),
+        Connectors::Owner => {
+            (Severity::Low, format!("only root and its owner (uid {}) can connect", file.uid))
+        }
+    };
+    let severity =
+        if impact == Impact::Information { Severity::Low.min(severity) } else { severity };
+    let elsewhere = if file.reached_at != file.path {
+        format!(" (in its owner's mount namespace, reached as {})", file.reached_at)
+    } else {
+        String::new()
+    };
+    let evidence = format!(
+        "{evidence} over the Unix socket {}{elsewhere} (mode {:04o}, owner uid {}): {who}",
+        file.path,
+        file.mode & 0o7777,
+        file.uid
+    );
+    let path = crate::shell::word(&file.reached_at);
+    let settings = context.outcome.and_then(|outcome| outcome.settings.as_ref());
+    let fix = match (file.connectors, context.service_name()) {
+        (Connectors::Owner, _) => fix.to_string(),
+        (_, Some("redis" | "valkey")) => format!(
+            "`chmod 700 {path}` now (until it restarts), and {} to keep it so; or {fix}",
+            crate::audit::probes::redis::persist(settings, &["unixsocketperm 700"])
+        ),
+        (_, Some("memcached")) => format!(
+            "`chmod 700 {path}` now (until it restarts), and add `-a 0700` to memcached's options to keep it so; or {fix}"
+        ),
+        _ => format!("`chmod 700 {path}`; or {fix}"),
+    };
+    context.finding(RuleId::NoAuth, severity, evidence, fix)
 }
 
 /// The probe's credential fix, plus what the listener and command line
@@ -165,6 +221,41 @@ mod tests {
         let closed =
             outcome("redis", vec![Observation::AuthRequired { evidence: "NOAUTH".into() }]);
         assert!(check(&context(&wide, Some(&closed))).is_empty());
+    }
+
+    #[test]
+    fn over_a_unix_socket_who_may_connect_sets_the_severity() {
+        use crate::audit::{Connectors, UnixSocketFile};
+        let open = outcome(
+            "redis",
+            vec![Observation::NoAuth {
+                evidence: "sent PING → +PONG".into(),
+                fix: "requirepass".into(),
+                impact: Impact::Control,
+            }],
+        );
+        let path = "/tmp/a dir/$(id)/r.sock";
+        let mut socket = target(path, 0);
+        let graded = [
+            (Connectors::Everyone, Severity::High),
+            (Connectors::Group(27), Severity::Medium),
+            (Connectors::Owner, Severity::Low),
+        ];
+        for (connectors, severity) in graded {
+            socket.unix = Some(UnixSocketFile {
+                path: path.into(),
+                reached_at: path.into(),
+                mode: 0o140777,
+                uid: 999,
+                connectors,
+            });
+            let found = &check(&context(&socket, Some(&open)))[0];
+            assert_eq!(found.severity, severity, "{connectors:?}");
+            assert!(found.evidence.contains("mode 0777, owner uid 999"), "{}", found.evidence);
+            // Closed already: no chmod to offer.
+            let chmod = found.fix.starts_with("`chmod 700 '/tmp/a dir/$(id)/r.sock'` now");
+            assert_eq!(chmod, connectors != Connectors::Owner, "{}", found.fix);
+        }
     }
 
     #[test]

@@ -61,6 +61,7 @@ mod tests {
             reached_at: "/run/docker.sock".into(),
             mode: 0o140666,
             uid: 0,
+            connectors: Default::default(),
         });
         assert_eq!(check(&context(&target, None))[0].severity, Severity::Critical);
         target.unix = Some(UnixSocketFile {
@@ -68,6 +69,7 @@ mod tests {
             reached_at: "/run/docker.sock".into(),
             mode: 0o140660,
             uid: 0,
+            connectors: Default::default(),
         });
         assert!(check(&context(&target, None)).is_empty());
         target.unix = Some(UnixSocketFile {
@@ -75,6 +77,7 @@ mod tests {
             reached_at: "/run/dbus/system_bus_socket".into(),
             mode: 0o140666,
             uid: 0,
+            connectors: Default::default(),
         });
         assert!(check(&context(&target, None)).is_empty());
     }
@@ -88,6 +91,7 @@ mod tests {
             reached_at: path.into(),
             mode: 0o140666,
             uid: 0,
+            connectors: Default::default(),
         });
         let found = check(&context(&target, None));
         assert!(
