@@ -402,12 +402,19 @@ pub fn report_streamed(
     };
     let (sender, receiver) = std::sync::mpsc::sync_channel(FEED_BATCHES);
     let (location, query) = (location.clone(), query.clone());
-    std::thread::Builder::new()
+    let reading = std::thread::Builder::new()
         .name("history-read".into())
         .spawn(move || read_into(&location, &query, sections, &sender))
         .map_err(|error| StoreError::Io { path: store.clone().into(), error })?;
-    let mut feed =
-        ConnectionFeed { receiver, bound, store, batch: Vec::new(), ended: false, error: None };
+    let mut feed = ConnectionFeed {
+        receiver,
+        bound,
+        store,
+        batch: Vec::new(),
+        ended: false,
+        error: None,
+        reading: Some(reading),
+    };
     match feed.receive() {
         Some(Fed::Report(report)) => Ok((*report, feed)),
         Some(Fed::Failed(error)) => Err(error),
@@ -445,6 +452,9 @@ fn read_into(
             return;
         }
     };
+    // The reader is closed before the last message goes out: a reader of
+    // a store it could not write reads a private copy, which its drop
+    // removes, and the process may exit as soon as the last message is in.
     match summary(reader.as_mut(), query, sections) {
         Ok(report) => {
             if sender.send(Fed::Report(Box::new(report))).is_err() {
@@ -452,11 +462,13 @@ fn read_into(
             }
         }
         Err(error) => {
+            drop(reader);
             let _ = sender.send(Fed::Failed(error));
             return;
         }
     }
     if !(sections.each && asks_connections(query, sections)) {
+        drop(reader);
         let _ = sender.send(Fed::Done);
         return;
     }
@@ -480,6 +492,7 @@ fn read_into(
         }
         Err(error) => Fed::Failed(error),
     };
+    drop(reader);
     let _ = sender.send(last);
 }
 
@@ -497,6 +510,25 @@ pub struct ConnectionFeed {
     /// Whether nothing more comes from the thread.
     ended: bool,
     error: Option<StoreError>,
+    /// The reading thread, joined when the feed is dropped (see the
+    /// `Drop` implementation).
+    reading: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for ConnectionFeed {
+    /// A feed dropped early (a closed pipe) must not let the process exit
+    /// while its reading thread still holds a private copy of a store it
+    /// could not write: the copy would be left behind. The channel is
+    /// closed first, so the thread stops at its next batch, then it is
+    /// joined. A PostgreSQL reader holds no copy and may be waiting on the
+    /// network, so it is left to end with the process.
+    fn drop(&mut self) {
+        let (_, closed) = std::sync::mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.receiver, closed));
+        if let (None, Some(reading)) = (self.bound, self.reading.take()) {
+            let _ = reading.join();
+        }
+    }
 }
 
 impl ConnectionFeed {
