@@ -377,13 +377,23 @@ def reading(results):
     ]
 
 
+# Everything from this heading to the end of the Inventory section is
+# written by hand and kept when the generated tables are replaced.
+KEPT_HEADING = "### Notes and earlier runs"
+
+
 def write_section(report):
     path = os.path.join(ROOT, "BENCHMARKS.md")
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     start = text.find("## Inventory")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + report.rstrip() + "\n" + (text[end:] if end >= 0 else "")
+        section = text[start:end] if end >= 0 else text[start:]
+        # The hand-written part of the section (what changed between runs,
+        # earlier figures) starts at KEPT_HEADING and survives a new run.
+        kept = section.find(KEPT_HEADING)
+        notes = "\n" + section[kept:].rstrip() + "\n" if kept >= 0 else ""
+        text = text[:start] + report.rstrip() + "\n" + notes + (text[end:] if end >= 0 else "")
     else:
         text = text.rstrip() + "\n\n" + report.rstrip() + "\n"
     open(path, "w").write(text)

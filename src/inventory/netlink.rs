@@ -97,6 +97,7 @@ impl Inventory for Netlink {
         // Sizing the vector from the kernel's counters up front avoids the
         // doubling copies that would otherwise double peak memory at 60k.
         let mut sockets = Vec::with_capacity(estimated_count(query));
+        crate::sys::allocator::prefer_huge_pages(&sockets);
         let port_filter = query.ports.as_ref().and_then(|p| p.as_single());
         let filter = port_filter.map(|port| port_bytecode(port, query.match_remote_port));
         if query.tcp && query.reads_ipv6() {
