@@ -421,7 +421,7 @@ pub struct HoldArgs {
     pub millis: u64,
 }
 
-const CHECK_HELP: &str = "Targets:\n  PORT (= localhost:PORT), HOST:PORT, [IPv6]:PORT, tcp://HOST:PORT,\n  http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, unix:/PATH,\n  postgres://[USER@]HOST[:PORT][/DB], postgres:///DB?host=/SOCKET/DIR, redis://HOST[:PORT],\n  redis+socket:///PATH, mysql://HOST[:PORT], mysql://localhost/DB?socket=/PATH,\n  memcached://HOST[:PORT]\n  (asked in their own protocol whether they take clients; a password is never sent)\n\nExamples:\n  porthole check 5432                     why can't I connect to localhost:5432?\n  porthole check http://localhost:3000/   probe HTTP (and TLS vs plain)\n  porthole check '[::1]:5173' --json      the verdict as JSON\n  porthole check --bind 0.0.0.0:80        could a server bind this?\n  porthole check http://localhost:8080/health --status 200,204   which answers count as healthy\n  porthole check localhost:8080 --from 4242   as process 4242 sees it (netns, proxies, hosts)\n  porthole check 5432 --netns demo        from inside `ip netns` namespace demo\n\nExit status: 0 reachable and healthy, 1 a cause was found, 2 bad usage.";
+const CHECK_HELP: &str = "Targets:\n  PORT (= localhost:PORT), HOST:PORT, [IPv6]:PORT, tcp://HOST:PORT,\n  http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, unix:/PATH,\n  postgres://[USER@]HOST[:PORT][/DB], postgres:///DB?host=/SOCKET/DIR, redis://HOST[:PORT],\n  redis+socket:///PATH, mysql://HOST[:PORT], mysql://localhost/DB?socket=/PATH,\n  memcached://HOST[:PORT]\n  (asked in their own protocol whether they take clients; a password is never sent)\n\nExamples:\n  porthole check 5432                     why can't I connect to localhost:5432?\n  porthole check http://localhost:3000/   probe HTTP (and TLS vs plain), follow local redirects\n  porthole check '[::1]:5173' --json      the verdict as JSON\n  porthole check --bind 0.0.0.0:80        could a server bind this?\n  porthole check http://localhost:8080/health --status 200,204   which answers count as healthy\n  porthole check localhost:8080 --from 4242   as process 4242 sees it (netns, proxies, hosts)\n  porthole check 5432 --netns demo        from inside `ip netns` namespace demo\n\nExit status: 0 reachable and healthy, 1 a cause was found, 2 bad usage.";
 
 const WAIT_HELP: &str = "Examples:\n  porthole wait postgres://localhost/app -- psql -h localhost app\n                                                          run psql once PostgreSQL takes logins\n  porthole wait localhost:5432 -- psql -h localhost       run psql once the port accepts connections\n  porthole wait http://localhost:3000/health --status 200 --timeout 2m\n  porthole wait db:5432 cache:6379 --any                  one of them is enough\n  porthole wait localhost:8080 --down                     until it stops answering\n  porthole wait unix:/run/app.sock --json                 JSON Lines of every attempt\n  porthole wait 5432 --netns demo                         in `ip netns` namespace demo\n\nDurations: 500ms, 30s, 2m (a bare number is seconds); --timeout 0 waits forever.\nEvery resolved address is tried; a socket that connected to itself is not ready;\nproxy variables are never used. Progress goes to stderr, JSON Lines to stdout.\n\nExit status: 0 ready (or the command's own status), 1 timed out, 2 bad usage.";
 
@@ -445,7 +445,9 @@ pub struct CheckArgs {
     #[arg(allow_hyphen_values = true, long, value_name = "DURATION", default_value = "2s")]
     pub timeout: String,
     /// HTTP statuses that count as healthy (http:// and https:// targets),
-    /// as `wait --status` takes them.
+    /// as `wait --status` takes them; judged at the end of the redirects
+    /// followed on this machine (a list that names a redirect's own status
+    /// takes the redirect as the answer).
     #[arg(allow_hyphen_values = true, long, value_name = "LIST", default_value = "200-399")]
     pub status: String,
     /// Output the diagnosis as one JSON object.

@@ -551,6 +551,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
         processes,
         user_names: BTreeMap::new(),
         causes,
+        redirects: Vec::new(),
     })
 }
 

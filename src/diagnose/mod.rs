@@ -14,6 +14,9 @@
 //!    listener table, rules, sysctls, process state), never from the errno
 //!    alone.
 //!
+//! An HTTP target that redirects is then diagnosed again at the URL it
+//! leads to, while that stays on this machine ([`redirect`]).
+//!
 //! Everything read from the machine (sockets, `/proc`, sysctls, the
 //! firewall, `systemctl`, namespaces) goes through the [`System`] handle
 //! passed to [`diagnose`]. The only other contact is the question itself:
@@ -36,6 +39,7 @@ pub mod libpq_tls;
 pub mod link_local;
 pub mod probe;
 pub mod readiness;
+pub mod redirect;
 pub mod refusal;
 pub mod service_probe;
 pub mod target;
@@ -184,9 +188,20 @@ fn diagnose_here(system: &dyn System, request: &Request) -> Result<Diagnosis, Di
         processes: BTreeMap::new(),
         user_names: BTreeMap::new(),
         causes: Vec::new(),
+        redirects: Vec::new(),
     };
+    // Whether the last URL a redirect led to answered (`None`: no redirect
+    // was followed).
+    let mut redirected_answer = None;
     if let Some(target) = &request.target {
-        diagnosis = causes::diagnose_target(system, target, request)?;
+        let followed = redirect::follow(
+            system,
+            request,
+            target,
+            causes::diagnose_target(system, target, request)?,
+        )?;
+        diagnosis = followed.diagnosis;
+        redirected_answer = followed.answered;
         if !request.from_environment.is_empty() {
             // Why porthole looked where it did: the client's variables.
             let note = environment_note(&request.from_environment);
@@ -218,7 +233,8 @@ fn diagnose_here(system: &dyn System, request: &Request) -> Result<Diagnosis, Di
     }
     diagnosis.causes.sort_by_key(|cause| cause.severity);
     let any_error = diagnosis.causes.iter().any(|c| c.severity == Severity::Error);
-    let target_ok = request.target.is_none() || diagnosis.attempts.iter().any(|a| a.healthy);
+    let target_ok = request.target.is_none()
+        || redirected_answer.unwrap_or_else(|| diagnosis.attempts.iter().any(|a| a.healthy));
     diagnosis.ok = target_ok && !any_error;
     Ok(diagnosis)
 }
@@ -308,6 +324,7 @@ pub fn in_turn(results: Vec<(String, Diagnosis)>, total: usize) -> Diagnosis {
         processes: BTreeMap::new(),
         user_names: BTreeMap::new(),
         causes: Vec::new(),
+        redirects: Vec::new(),
     };
     let outcome = match reached {
         Some(index) => format!(

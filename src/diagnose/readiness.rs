@@ -297,7 +297,7 @@ pub fn down_summary(round: &Round) -> String {
 /// With `net.ipv4.ip_nonlocal_bind` (or its IPv6 twin) set, any address
 /// binds, and a remote target is judged by this table; it then has no
 /// listener here, and connect still decides.
-fn is_local(ip: IpAddr) -> bool {
+pub(crate) fn is_local(ip: IpAddr) -> bool {
     ip.is_loopback()
         || ip.to_canonical().is_loopback()
         || std::net::UdpSocket::bind(std::net::SocketAddr::new(ip, 0)).is_ok()
@@ -1024,6 +1024,7 @@ mod tests {
                 evidence: Vec::new(),
                 fix: vec![fix],
             }],
+            redirects: Vec::new(),
         };
         let command = explain(&diagnosis(Fix::command("ip link set lo up")));
         assert_eq!(command, ["loopback-down: lo is down", "fix: $ ip link set lo up"]);

@@ -340,12 +340,15 @@ pub enum CauseId {
     /// written: no zone, a zone whose interface does not hold it or has no
     /// link-local address, or no host on the zone's link answers for it.
     LinkLocal,
+    /// An HTTP target's redirects lead back to a URL already asked, or
+    /// on for more hops than a client follows.
+    RedirectLoop,
     /// The evidence explains nothing; the attempts are shown as they are.
     Unexplained,
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 34] = [
+    pub const ALL: [CauseId; 35] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
@@ -379,6 +382,7 @@ impl CauseId {
         CauseId::TlsCertificate,
         CauseId::SocketPathTooLong,
         CauseId::LinkLocal,
+        CauseId::RedirectLoop,
         CauseId::Unexplained,
     ];
 
@@ -417,6 +421,7 @@ impl CauseId {
             CauseId::TlsCertificate => "tls-certificate",
             CauseId::SocketPathTooLong => "socket-path-too-long",
             CauseId::LinkLocal => "link-local",
+            CauseId::RedirectLoop => "redirect-loop",
             CauseId::Unexplained => "unexplained",
         }
     }
@@ -541,6 +546,50 @@ pub struct Diagnosis {
     pub user_names: BTreeMap<u32, String>,
     /// Most important first: errors, then warnings.
     pub causes: Vec<Cause>,
+    /// The redirects of an HTTP target, in the order they were answered:
+    /// the ones followed, then the one that ended the chain, if any.
+    pub redirects: Vec<Redirect>,
+}
+
+/// One redirect an HTTP target (or a URL it redirected to) answered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The URL asked.
+    pub from: String,
+    /// The redirect's status (301, 302, 303, 307, 308…).
+    pub status: u16,
+    /// The `Location` header as the server sent it (server text: escaped
+    /// by the renderers).
+    pub location: String,
+    /// `location` resolved against `from`; `None` when it is not an
+    /// `http://` or `https://` URL.
+    pub to: Option<String>,
+    /// Why the redirect was not followed; `None` when it was.
+    pub not_followed: Option<String>,
+}
+
+impl Redirect {
+    /// One line of evidence: `http://… answered 302, Location: /next →
+    /// http://…/next`, and why it was not followed.
+    pub fn line(&self) -> String {
+        if self.location.is_empty() {
+            return format!(
+                "{} answered {} without a readable Location header",
+                self.from, self.status
+            );
+        }
+        // The URL it resolves to, when that is not what the server wrote.
+        let to = match self.to.as_deref() {
+            Some(to) if to != self.location => format!(" -> {to}"),
+            _ => String::new(),
+        };
+        let line =
+            format!("{} answered {}, Location: {}{to}", self.from, self.status, self.location);
+        match &self.not_followed {
+            Some(why) => format!("{line} (not followed: {why})"),
+            None => line,
+        }
+    }
 }
 
 impl Diagnosis {

@@ -26,6 +26,23 @@ pub struct DiagnosisRecord {
     pub attempts: Vec<AttemptRecord>,
     pub listeners: Vec<SocketRecord>,
     pub causes: Vec<CauseRecord>,
+    /// The redirects of an HTTP target, in order (empty for none).
+    pub redirects: Vec<RedirectRecord>,
+}
+
+/// One redirect: the URL that answered with it, and where it leads.
+#[derive(Debug, Serialize)]
+pub struct RedirectRecord {
+    pub from: String,
+    pub status: u16,
+    /// The `Location` header as sent.
+    pub location: String,
+    /// `location` resolved against `from`; `null` when it is not an
+    /// `http://` or `https://` URL.
+    pub to: Option<String>,
+    pub followed: bool,
+    /// Why it was not followed (`null` when it was).
+    pub not_followed: Option<String>,
 }
 
 /// One probe of one address.
@@ -104,6 +121,18 @@ impl DiagnosisRecord {
                         .collect(),
                 })
                 .collect(),
+            redirects: diagnosis
+                .redirects
+                .iter()
+                .map(|redirect| RedirectRecord {
+                    from: redirect.from.clone(),
+                    status: redirect.status,
+                    location: redirect.location.clone(),
+                    to: redirect.to.clone(),
+                    followed: redirect.not_followed.is_none(),
+                    not_followed: redirect.not_followed.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -139,6 +168,14 @@ pub fn write_diagnosis(
             ]);
         }
         table.write(out, style.width, "  ")?;
+    }
+    if !diagnosis.redirects.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.bold("Redirects"))?;
+        // `Location` is the server's text.
+        for redirect in &diagnosis.redirects {
+            writeln!(out, "  {}", Foreign(&redirect.line()))?;
+        }
     }
     writeln!(out)?;
     if diagnosis.listeners.is_empty() {
@@ -183,12 +220,31 @@ fn write_verdict(out: &mut dyn Write, diagnosis: &Diagnosis, style: Style) -> st
             )
         }
         _ => {
-            let answered = diagnosis
-                .attempts
-                .iter()
-                .find(|a| a.healthy)
-                .map(|a| format!(" ({}: {})", Foreign(&a.address.to_string()), Foreign(&a.detail)))
-                .unwrap_or_default();
+            // After redirects, the last URL's answer is the one that counts.
+            let answered = if diagnosis.redirects.is_empty() {
+                diagnosis.attempts.iter().find(|a| a.healthy)
+            } else {
+                diagnosis.attempts.iter().rev().find(|a| a.healthy)
+            }
+            .map(|a| format!(" ({}: {})", Foreign(&a.address.to_string()), Foreign(&a.detail)))
+            .unwrap_or_default();
+            let redirected = match diagnosis.redirects.last() {
+                Some(last) if last.location.is_empty() => {
+                    format!(", but its {} has no readable Location header", last.status)
+                }
+                Some(last) => {
+                    let to = last.to.as_deref().unwrap_or(&last.location);
+                    match &last.not_followed {
+                        None => format!(", redirected to {}", Foreign(to)),
+                        Some(why) => format!(
+                            ", and redirects to {}, not followed: {}",
+                            Foreign(to),
+                            Foreign(why)
+                        ),
+                    }
+                }
+                None => String::new(),
+            };
             let warnings = diagnosis.causes.len();
             let note = if warnings > 0 {
                 format!(", with {warnings} warning{}", if warnings == 1 { "" } else { "s" })
@@ -206,7 +262,7 @@ fn write_verdict(out: &mut dyn Write, diagnosis: &Diagnosis, style: Style) -> st
             let verdict = if trial_binds { "can be bound" } else { "is reachable" };
             writeln!(
                 out,
-                "{} {} {verdict}{note}{answered}",
+                "{} {} {verdict}{redirected}{note}{answered}",
                 style.green("OK:"),
                 Foreign(&diagnosis.target)
             )
@@ -312,6 +368,7 @@ mod tests {
                 evidence: Vec::new(),
                 fix: vec![Fix::command("kill -CONT 42"), Fix::step("or fg in its shell")],
             }],
+            redirects: Vec::new(),
         };
         let mut text = Vec::new();
         write_diagnosis(&mut text, &diagnosis, Format::Table, Style::plain()).unwrap();
@@ -322,6 +379,48 @@ mod tests {
         let record = DiagnosisRecord::from_diagnosis(&diagnosis);
         assert_eq!(record.causes[0].fix, ["kill -CONT 42", "or fg in its shell"]);
         assert_eq!(record.causes[0].fix_commands, ["kill -CONT 42"]);
+    }
+
+    /// A `Location` is the server's text wherever it is quoted: the
+    /// verdict and the redirects.
+    #[test]
+    fn a_redirect_location_is_escaped_in_the_verdict_and_the_redirects() {
+        let diagnosis = Diagnosis {
+            target: "http://127.0.0.1:3000/".into(),
+            ok: true,
+            attempts: Vec::new(),
+            listeners: Vec::new(),
+            processes: Default::default(),
+            user_names: Default::default(),
+            causes: Vec::new(),
+            redirects: vec![crate::model::diagnosis::Redirect {
+                from: "http://127.0.0.1:3000/".into(),
+                status: 302,
+                location: "ftp://\u{1b}[2J\r\u{202e}x".into(),
+                to: None,
+                not_followed: Some("not an http:// or https:// URL".into()),
+            }],
+        };
+        let mut text = Vec::new();
+        write_diagnosis(&mut text, &diagnosis, Format::Table, Style::plain()).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(!text.contains(['\u{1b}', '\r', '\u{202e}']), "{text:?}");
+        let shown = "ftp://\\x1b[2J\\r\\u202ex";
+        assert!(
+            text.starts_with(&format!(
+                "OK: http://127.0.0.1:3000/ is reachable, and redirects to {shown}, not followed: not an http:// or https:// URL"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "\nRedirects\n  http://127.0.0.1:3000/ answered 302, Location: {shown} (not followed: not an http:// or https:// URL)\n"
+            )),
+            "{text}"
+        );
+        let record = DiagnosisRecord::from_diagnosis(&diagnosis);
+        assert_eq!(record.redirects[0].location, diagnosis.redirects[0].location);
+        assert!(!record.redirects[0].followed);
     }
 
     #[test]
