@@ -57,7 +57,7 @@ use super::{
 use crate::inventory::system::{FileStatus, Runner, System};
 use crate::inventory::user_database::group_name;
 use crate::inventory::{NamespaceSelection, Query};
-use crate::model::diagnosis::{CertificateProblem, HttpResponse, ServiceAnswer};
+use crate::model::diagnosis::{CertificateProblem, HttpResponse, Redirect, ServiceAnswer};
 use crate::model::termination::AsRoot;
 use crate::model::PortSet;
 use crate::model::{Family, Process, Protocol, Snapshot, Socket, SocketState};
@@ -4202,9 +4202,60 @@ fn name_nearby_listeners(cause: &mut Cause, port: u16, nearby: &Snapshot) {
     cause.fix.insert(
         0,
         Fix::step(format!(
-            "if {name} on port {other} is the service, the client or the service has the port number wrong: give the client port {other}, or start the service on port {port}"
+            "if {name} on port {other} is the service, {WRONG_PORT}: give the client port {other}, or start the service on port {port}"
         )),
     );
+}
+
+/// What the fix of a nearby listener says; [`blame_redirect`] finds that
+/// step by it.
+const WRONG_PORT: &str = "the client or the service has the port number wrong";
+
+/// The last fix of a port nothing listens on; [`blame_redirect`] drops it
+/// (the client did not choose the port).
+const CHECK_CLIENT_PORT: &str = "check the port number in the client's configuration";
+
+/// Rewrites a nothing-listening `cause` of a URL that a redirect led to
+/// (`redirect`: the URL asked, its status and where it sent the client).
+/// The client did not choose the port: the application at `redirect.from`
+/// did. Telling the user to give the client a nearby port would name the
+/// very URL they asked, so that step goes, and the redirect's target is
+/// the first suspect. A `https://` redirect to a port that speaks plain
+/// HTTP gets the application's setting as its first fix. Returns whether
+/// the summary now says how the URL was reached.
+pub(super) fn blame_redirect(cause: &mut Cause, port: u16, redirect: &Redirect) -> bool {
+    let to = redirect.to.as_deref().unwrap_or(&redirect.location);
+    if cause.id == CauseId::TlsMismatch && to.starts_with("https://") {
+        // An application that believes it sits behind a TLS proxy (a
+        // force-HTTPS setting) sends plain-HTTP clients to https:// on its
+        // own port.
+        cause.fix.insert(
+            0,
+            Fix::step(format!(
+                "{} sends clients to {to}, but port {port} speaks plain HTTP: turn off the application's redirect to HTTPS (its force-HTTPS or SSL-redirect setting), or serve TLS on port {port}",
+                redirect.from
+            )),
+        );
+        return false;
+    }
+    if cause.id != CauseId::NothingListening {
+        return false;
+    }
+    cause.fix.retain(|fix| {
+        !matches!(fix, Fix::Step(text) if text.contains(WRONG_PORT) || text == CHECK_CLIENT_PORT)
+    });
+    cause.summary = format!(
+        "nothing listens on port {port}, where {} sends clients ({} to {to})",
+        redirect.from, redirect.status
+    );
+    cause.fix.insert(
+        0,
+        Fix::step(format!(
+            "if {to} is not where the application should send clients, correct the URL that {} redirects to (the application's base URL, public port or trusted-proxy setting); otherwise start the service on port {port}",
+            redirect.from
+        )),
+    );
+    true
 }
 
 /// At most [`CLIENT_ENDS_NAMED`] TCP sockets of this namespace that use
@@ -4378,7 +4429,7 @@ fn nothing_listening(
     }
     let mut fix = vec![
         Fix::step("start the service (or check its logs: it may have crashed or still be starting)"),
-        Fix::step("check the port number in the client's configuration"),
+        Fix::step(CHECK_CLIENT_PORT),
         // The target as given (its printed form reads back as the same
         // target): `localhost:PORT` named another host than a client of
         // `[::1]:PORT` or `postgres://db.internal/app` asks.

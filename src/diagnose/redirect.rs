@@ -126,6 +126,9 @@ fn combine(
     let mut answered = combined.attempts.iter().any(|attempt| attempt.healthy);
     for (index, (url, diagnosis)) in hops.enumerate() {
         let hop = index + 1;
+        // The redirect that led here: redirects[hop - 1] was followed.
+        let came_by = &redirects[index];
+        let port = url.port().unwrap_or_default();
         answered = diagnosis.attempts.iter().any(|attempt| attempt.healthy);
         for mut attempt in diagnosis.attempts {
             attempt.detail = format!("redirect {hop}, {url}: {}", attempt.detail);
@@ -138,7 +141,9 @@ fn combine(
             if hop < last && cause.id == CauseId::HttpError {
                 continue;
             }
-            cause.summary = format!("{} (reached by a redirect from {asked})", cause.summary);
+            if !causes::blame_redirect(&mut cause, port, came_by) {
+                cause.summary = format!("{} (reached by a redirect from {asked})", cause.summary);
+            }
             if hop == last {
                 cause.evidence.extend(chain.iter().cloned());
             }

@@ -95,8 +95,10 @@ fn a_redirect_to_another_local_port_is_followed_and_its_answer_decides() {
     );
 }
 
-/// The application moved one port up: the redirect leads to a port nothing
-/// listens on, which is the verdict, with the listener next door named.
+/// The application redirects to a port one up, where nothing listens: that
+/// is the verdict, and the redirect's target is the suspect. The listener
+/// next door is named in the evidence, but the fix never tells the user to
+/// give the client that port: it is the URL they asked.
 #[test]
 fn a_redirect_to_a_dead_port_is_the_verdict_and_names_the_port() {
     let Some(netns) = Netns::create() else { return };
@@ -110,11 +112,21 @@ fn a_redirect_to_a_dead_port_is_the_verdict_and_names_the_port() {
     assert_eq!((code, json["ok"].clone()), (1, false.into()), "{json:#}");
     assert_eq!(cause_ids(&json), ["nothing-listening"], "{json:#}");
     let nothing = cause(&json, "nothing-listening");
-    let summary = format!(
-        "nothing listens on port {dead}, but python3 (pid {}) listens on port {port} (reached by a redirect from {url})",
-        server.pid()
-    );
+    let summary =
+        format!("nothing listens on port {dead}, where {url} sends clients (301 to {to})");
     assert_eq!(nothing["summary"], summary.as_str(), "{nothing:#}");
+    let fixes = nothing["fix"].as_array().cloned().unwrap_or_default();
+    let first = fixes.first().map(ToString::to_string).unwrap_or_default();
+    assert!(
+        first.contains(&format!(
+            "if {to} is not where the application should send clients, correct the URL that {url} redirects to"
+        )),
+        "{nothing:#}"
+    );
+    let all = nothing["fix"].to_string();
+    assert!(!all.contains("give the client port"), "the client did not choose the port: {all}");
+    assert!(!all.contains("port number in the client"), "{all}");
+    assert!(server.pid() > 0);
     let evidence = nothing["evidence"].to_string();
     assert!(evidence.contains(&format!("{url} answered 301, Location: {to}")), "{evidence}");
     assert!(
@@ -178,6 +190,12 @@ fn a_redirect_to_https_on_a_plain_port_is_a_tls_mismatch() {
     let mismatch = cause(&json, "tls-mismatch");
     let summary = mismatch["summary"].as_str().unwrap();
     assert!(summary.ends_with(&format!("(reached by a redirect from {url})")), "{summary}");
+    // The user asked for http://: the application's redirect is what to change.
+    assert_eq!(
+        mismatch["fix"][0].as_str().unwrap_or_default(),
+        format!("{url} sends clients to {to}, but port {port} speaks plain HTTP: turn off the application's redirect to HTTPS (its force-HTTPS or SSL-redirect setting), or serve TLS on port {port}"),
+        "{mismatch:#}"
+    );
     assert_eq!(redirects(&json), [(308, to.clone(), Some(to), true)], "{json:#}");
 }
 
