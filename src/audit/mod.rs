@@ -233,7 +233,8 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
     // passive audit, and the logins of `--active` add what the server says
     // (the file's lines, quotes included, decide whether a second login
     // is needed).
-    let mut unread = if !options.skip.contains(&RuleId::TrustAuth) {
+    let reads_hba = [RuleId::TrustAuth, RuleId::CleartextPassword];
+    let mut unread = if !reads_hba.iter().all(|rule| options.skip.contains(rule)) {
         hba_on_disk(system, &targets, &mut outcomes, (&handles, current_namespace))
     } else {
         Vec::new()
@@ -905,6 +906,17 @@ fn hba_on_disk(
             continue;
         };
         let file = postgres_hba::read(system, &location);
+        let ssl = postgres_options::server_setting(
+            system,
+            postmaster.pid,
+            &postmaster.cmdline,
+            data.as_deref(),
+            "ssl",
+        );
+        // Unset is PostgreSQL's default, off; unread files say nothing.
+        if matches!(file, postgres_hba::HbaFile::Read(_)) {
+            outcome.postgres_ssl = Some(ssl.is_some_and(|value| postgres_options::is_on(&value)));
+        }
         if let postgres_hba::HbaFile::Unreadable { path } = &file {
             // Not root: the data directory is the server user's alone.
             let hint =

@@ -174,6 +174,10 @@ pub struct Outcome {
     /// PostgreSQL (`--active`): its pg_hba.conf read from disk, for the
     /// `trust` lines no login from this machine meets.
     pub hba_on_disk: Option<crate::audit::postgres_hba::HbaOnDisk>,
+    /// PostgreSQL: whether its `ssl` setting is on (`None`: its files were
+    /// not read), for `cleartext-password`: with TLS on, a client may still
+    /// connect without it.
+    pub postgres_ssl: Option<bool>,
     /// Jupyter: its owner's working directory (`/proc/PID/cwd`), where a
     /// fix starts it again.
     pub owner_directory: Option<String>,

@@ -253,10 +253,16 @@ impl HbaRules {
     /// user, the same or a wider address, whatever its method) always
     /// answers first is left out.
     pub fn unshadowed_trust(&self) -> Vec<&HbaRule> {
+        self.unshadowed("trust")
+    }
+
+    /// The TCP lines of `method` some client can reach, as
+    /// [`HbaRules::unshadowed_trust`] finds them for `trust`.
+    pub fn unshadowed(&self, method: &str) -> Vec<&HbaRule> {
         let tcp: Vec<&HbaRule> = self.rules.iter().filter(|r| r.is_tcp()).collect();
         tcp.iter()
             .enumerate()
-            .filter(|(_, rule)| rule.method() == "trust")
+            .filter(|(_, rule)| rule.method() == method)
             .filter(|(index, rule)| !tcp[..*index].iter().any(|earlier| earlier.shadows(rule)))
             .map(|(_, rule)| *rule)
             .collect()

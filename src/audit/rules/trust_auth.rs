@@ -297,7 +297,7 @@ fn sed_escaped(text: &str, special: &[char]) -> String {
 /// server whose postmaster is not visible). `disk` is the file as porthole
 /// read it: a line the server's view names is edited through it (the
 /// record as it stands, the path that reaches it from here).
-fn edit_and_reload(
+pub(super) fn edit_and_reload(
     context: &Context<'_>,
     hba: &HbaRules,
     lines: &[&HbaRule],
