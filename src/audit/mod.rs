@@ -913,6 +913,12 @@ fn hba_on_disk(
             data.as_deref(),
             "ssl",
         );
+        outcome.postgres_config = postgres_options::config_file(
+            system,
+            postmaster.pid,
+            &postmaster.cmdline,
+            data.as_deref(),
+        );
         // Unset is PostgreSQL's default, off; unread files say nothing.
         if matches!(file, postgres_hba::HbaFile::Read(_)) {
             outcome.postgres_ssl = Some(ssl.is_some_and(|value| postgres_options::is_on(&value)));

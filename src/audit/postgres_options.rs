@@ -198,6 +198,26 @@ pub fn server_setting(
     arguments.others.get(name).cloned().or_else(|| reader.values.remove(name))
 }
 
+/// The configuration file postmaster `pid` read first (as reached from
+/// here): `-c config_file=`, else `postgresql.conf` in its data directory.
+/// A setting added at its end is read after the lines above it, though an
+/// included file or `postgresql.auto.conf` read later still wins.
+pub fn config_file(
+    system: &dyn System,
+    pid: u32,
+    cmdline: &[String],
+    environment_data: Option<&str>,
+) -> Option<String> {
+    let Configuration { arguments, data, reader, .. } =
+        configuration(system, pid, cmdline, environment_data);
+    let file = match arguments.config_file {
+        Some(file) if file.starts_with('/') => file,
+        Some(file) => format!("{}/{file}", data?),
+        None => format!("{}/postgresql.conf", data?),
+    };
+    Some(reader.reach(&file))
+}
+
 /// Whether `value` is a boolean setting PostgreSQL reads as on: `on`,
 /// `true`, `yes`, `1`, or a unique prefix of the words, in any case.
 /// See: <https://www.postgresql.org/docs/current/config-setting.html>

@@ -313,6 +313,17 @@ fn memcached_is_no_auth() {
 /// accepts logins: its port answers a moment before, and a login then gets
 /// "the database system is starting up".
 pub(crate) fn postgres_ready(bin: &Path, port: u16, netns: Option<&util::Netns>) -> bool {
+    postgres_ready_at(bin, "127.0.0.1", port, netns)
+}
+
+/// As [`postgres_ready`], for the server at `host`: an address, or the
+/// directory of its Unix socket.
+pub(crate) fn postgres_ready_at(
+    bin: &Path,
+    host: &str,
+    port: u16,
+    netns: Option<&util::Netns>,
+) -> bool {
     let pg_isready = bin.join("pg_isready");
     let pg_isready = pg_isready.to_str().expect("utf-8 path");
     util::eventually(START, || {
@@ -320,7 +331,7 @@ pub(crate) fn postgres_ready(bin: &Path, port: u16, netns: Option<&util::Netns>)
             Some(netns) => netns.command(pg_isready),
             None => Command::new(pg_isready),
         };
-        command.args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "2"]);
+        command.args(["-q", "-h", host, "-p", &port.to_string(), "-t", "2"]);
         util::run(&mut command).code == 0
     })
 }

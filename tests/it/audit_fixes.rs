@@ -958,6 +958,19 @@ fn postgres_in_with(
     conf_d: &[(&str, &str)],
     port: u16,
 ) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
+    postgres_started(netns, hba, conf_d, port, None)
+}
+
+/// As [`postgres_in_with`]; with `socket_only`, a directory, the server
+/// listens on no address (`listen_addresses=''`), only on its Unix socket
+/// file in that directory.
+pub(crate) fn postgres_started(
+    netns: &Netns,
+    hba: &str,
+    conf_d: &[(&str, &str)],
+    port: u16,
+    socket_only: Option<&std::path::Path>,
+) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
     let Some(bin) = crate::audit::postgres_bin() else {
         util::skip("postgresql not installed");
         return None;
@@ -994,17 +1007,23 @@ fn postgres_in_with(
             std::fs::write(data.join("conf.d").join(name), text).unwrap();
         }
     }
+    let socket_directory = socket_only.unwrap_or(&data).to_str().unwrap().to_string();
+    if socket_only.is_some() {
+        listen = vec!["-c", "listen_addresses="];
+    }
     let postmaster = ChildGuard::spawn(
         as_postgres("postgres")
             .args(["-D", data.to_str().unwrap(), "-p", &port.to_string()])
-            .args(["-k", data.to_str().unwrap(), "-c", "fsync=off"])
+            .args(["-k", &socket_directory, "-c", "fsync=off"])
             .args(&listen)
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    assert!(wait_in(netns, port), "postgres did not start on {port}");
+    if socket_only.is_none() {
+        assert!(wait_in(netns, port), "postgres did not start on {port}");
+    }
     assert!(
-        crate::audit::postgres_ready(&bin, port, Some(netns)),
+        crate::audit::postgres_ready_at(&bin, &socket_directory, port, Some(netns)),
         "postgres on {port} accepts no logins"
     );
     Some((dir, postmaster, port))

@@ -88,6 +88,11 @@ pub enum Observation {
         /// the other loopback family may ask for a password.
         address: SocketAddr,
     },
+    /// PostgreSQL let `postgres` in without a password over its Unix
+    /// socket file (`--active`): a `local … trust` line of pg_hba.conf.
+    LocalTrust {
+        evidence: String,
+    },
     EmptyPassword {
         evidence: String,
         /// The user name of the login: `root`, or one no server has
@@ -178,6 +183,9 @@ pub struct Outcome {
     /// not read), for `cleartext-password`: with TLS on, a client may still
     /// connect without it.
     pub postgres_ssl: Option<bool>,
+    /// PostgreSQL: the configuration file it read first (as reached from
+    /// here), where a fix adds a setting.
+    pub postgres_config: Option<String>,
     /// Jupyter: its owner's working directory (`/proc/PID/cwd`), where a
     /// fix starts it again.
     pub owner_directory: Option<String>,
@@ -474,9 +482,10 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
 }
 
 /// Whether the owners of a Unix socket are a service [`probe_unix`]
-/// knows how to ask: Redis and its kin, memcached (`-s`).
+/// knows how to ask: Redis and its kin, memcached (`-s`), PostgreSQL
+/// (`.s.PGSQL.PORT` in `unix_socket_directories`).
 pub fn probes_unix(hint: &Hint) -> bool {
-    matches!(choose(0, hint), Plan::Redis | Plan::Memcached)
+    matches!(choose(0, hint), Plan::Redis | Plan::Memcached | Plan::Postgres)
 }
 
 /// Probes one listening Unix socket file at `path` (as reached from here)
@@ -493,6 +502,7 @@ pub fn probe_unix(path: &str, hint: &Hint, options: ProbeOptions) -> Outcome {
             memcached_expect(hint),
             &mut outcome,
         ),
+        Plan::Postgres => postgres::probe_unix(path, &deadline, options.active, &mut outcome),
         _ => return outcome,
     }
     outcome.version = outcome.version.map(|version| bounded(&version, VERSION_LIMIT));

@@ -268,6 +268,29 @@ impl HbaRules {
             .collect()
     }
 
+    /// The `local` (Unix socket) `trust` lines some client can reach: a
+    /// line an earlier `local all all` line (whatever its method) always
+    /// answers first is left out.
+    pub fn local_trust(&self) -> Vec<&HbaRule> {
+        let local: Vec<&HbaRule> = self
+            .rules
+            .iter()
+            .filter(|r| r.error.is_none() && r.kind.as_deref() == Some("local"))
+            .collect();
+        let everyone = |list: &Option<Vec<String>>| {
+            list.as_deref().is_some_and(|l| l.iter().any(|v| v == "all"))
+        };
+        local
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| rule.method() == "trust")
+            .filter(|(index, _)| {
+                !local[..*index].iter().any(|r| everyone(&r.database) && everyone(&r.user_name))
+            })
+            .map(|(_, rule)| *rule)
+            .collect()
+    }
+
     /// Every TCP `trust` line, for the fix: all of them are ways in.
     pub fn tcp_trust(&self) -> Vec<&HbaRule> {
         self.rules.iter().filter(|r| r.is_tcp() && r.method() == "trust").collect()

@@ -92,7 +92,7 @@ fn finding(
     let evidence = format!(
         "pg_hba.conf asks for passwords in clear text (`password`): {file} line {line} `{text}`; {who}; {tls}"
     );
-    let (edits, reload) = edit_and_reload(context, rules, &[rule], None, None);
+    let (edits, reload) = edit_and_reload(context, rules, &[rule], None, None, "scram-sha-256");
     let fix = format!(
         "change `password` to `scram-sha-256` (the client then proves the password without sending it): {}, then {reload}; a role whose password is stored as an md5 hash must set it again (psql's \\password, with password_encryption = scram-sha-256, the default from PostgreSQL 14) before it can log in",
         edits.join(" and ")

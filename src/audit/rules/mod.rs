@@ -180,6 +180,7 @@ impl Context<'_> {
                     | Observation::Debugger { .. }
                     | Observation::DockerApi { .. }
                     | Observation::TrustAuth { .. }
+                    | Observation::LocalTrust { .. }
                     | Observation::EmptyPassword { .. }
                     | Observation::WeakPassword { .. }
             )
