@@ -116,6 +116,12 @@ fn a_memcached_socket_open_to_all_in_its_owners_private_directory_is_low() {
 /// The `trust-auth` findings of the Unix socket at `path`, from `porthole
 /// audit --json` (and `extra`) inside `netns`.
 fn trust_at(netns: &Netns, path: &Path, extra: &[&str]) -> Vec<Value> {
+    findings_at(netns, "trust-auth", path, extra)
+}
+
+/// The findings of `rule` for the Unix socket at `path`, from `porthole
+/// audit --json` (and `extra`) inside `netns`.
+fn findings_at(netns: &Netns, rule: &str, path: &Path, extra: &[&str]) -> Vec<Value> {
     let mut args = vec!["audit", "--json", "--skip", "outdated-package"];
     args.extend_from_slice(extra);
     let output = netns.porthole(&args);
@@ -125,7 +131,7 @@ fn trust_at(netns: &Netns, path: &Path, extra: &[&str]) -> Vec<Value> {
         .as_array()
         .expect("findings array")
         .iter()
-        .filter(|f| f["rule"] == "trust-auth" && f["path"] == path.to_str().unwrap())
+        .filter(|f| f["rule"] == rule && f["path"] == path.to_str().unwrap())
         .cloned()
         .collect()
 }
@@ -228,4 +234,69 @@ fn a_postgres_socket_in_its_users_private_directory_is_no_finding() {
     let status = Command::new("chmod").arg("755").arg(server.sockets.path()).status();
     assert!(status.expect("chmod runs").success());
     assert_eq!(trust_at(&netns, &server.socket, &[]).len(), 1);
+}
+
+/// A MariaDB with `skip-networking`, root installed with
+/// `root_authentication`, its socket in a 0755 directory of user mysql (as
+/// /run/mysqld).
+fn mariadb_on_a_socket(
+    netns: &Netns,
+    root_authentication: &str,
+) -> Option<(ChildGuard, PathBuf, TempDir)> {
+    let dir = shared_tempdir();
+    // Where mariadbd, run as user mysql, may create its socket.
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).expect("mkdir");
+    chown(&run, "mysql");
+    let socket = run.join("mysqld.sock");
+    let (server, _, socket) = crate::audit::start_mariadb_in(
+        Some(netns),
+        &dir,
+        &["--skip-networking"],
+        root_authentication,
+        Some(&socket),
+    )?;
+    Some((server, socket, dir))
+}
+
+/// MariaDB with `skip-networking` and root without a password: over the
+/// socket, which every local user may connect to, `--active` logs in as
+/// root (passive, only the greeting is read). The printed fix, run as
+/// printed over that socket, sets a password, and the next audit is clean.
+#[test]
+fn a_mariadb_on_a_unix_socket_only_with_an_empty_root_password_is_found_and_fixed() {
+    let Some(netns) = Netns::create() else { return };
+    let Some((_server, socket, _dir)) = mariadb_on_a_socket(&netns, "normal") else { return };
+    assert_eq!(findings_at(&netns, "empty-password", &socket, &[]), Vec::<Value>::new());
+    let found = findings_at(&netns, "empty-password", &socket, &["--active"]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["severity"], "high", "{:#}", found[0]);
+    let evidence = text(&found[0], "evidence");
+    assert!(evidence.starts_with("login as root with an empty password"), "{evidence}");
+    assert!(evidence.contains("mode 0777") && evidence.contains("every local user"), "{evidence}");
+    let fix = text(&found[0], "fix");
+    let command = &quoted(fix)[0];
+    let expected = format!("mariadb --socket={} -u root -e ", socket.display());
+    assert!(command.starts_with(&expected), "{fix}");
+    let status = Command::new("sh").args(["-c", command]).status().expect("sh runs");
+    assert!(status.success(), "{command}");
+    assert_eq!(findings_at(&netns, "empty-password", &socket, &["--active"]), Vec::<Value>::new());
+}
+
+/// Root by `unix_socket` (Debian's default): porthole, run as root, is let
+/// in over the socket, with a wrong password as well. That is the system's
+/// root alone, not an empty password: no finding.
+#[test]
+fn a_mariadb_root_by_unix_socket_is_no_empty_password() {
+    let Some(netns) = Netns::create() else { return };
+    let Some((_server, socket, _dir)) = mariadb_on_a_socket(&netns, "socket") else { return };
+    let output = netns.porthole(&["audit", "--json", "--skip", "outdated-package", "--active"]);
+    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+    let json = output.json();
+    let path = socket.to_str().unwrap();
+    let ours = |f: &&Value| f["path"] == path;
+    let found: Vec<&Value> = json["findings"].as_array().unwrap().iter().filter(ours).collect();
+    assert!(found.is_empty(), "{found:#?}");
+    let services = json["services"].to_string();
+    assert!(services.contains("unix_socket"), "the note says why: {services}");
 }

@@ -483,9 +483,16 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
 
 /// Whether the owners of a Unix socket are a service [`probe_unix`]
 /// knows how to ask: Redis and its kin, memcached (`-s`), PostgreSQL
-/// (`.s.PGSQL.PORT` in `unix_socket_directories`).
+/// (`.s.PGSQL.PORT` in `unix_socket_directories`), MySQL/MariaDB
+/// (`socket=`).
 pub fn probes_unix(hint: &Hint) -> bool {
-    matches!(choose(0, hint), Plan::Redis | Plan::Memcached | Plan::Postgres)
+    matches!(choose(0, hint), Plan::Redis | Plan::Memcached | Plan::Postgres) || mysql_server(hint)
+}
+
+/// A MySQL or MariaDB server by its process name: on TCP its greeting
+/// names it, on a socket file the owner decides whether to connect.
+fn mysql_server(hint: &Hint) -> bool {
+    hint.name_is(&["mysqld", "mariadbd"])
 }
 
 /// Probes one listening Unix socket file at `path` (as reached from here)
@@ -503,6 +510,7 @@ pub fn probe_unix(path: &str, hint: &Hint, options: ProbeOptions) -> Outcome {
             &mut outcome,
         ),
         Plan::Postgres => postgres::probe_unix(path, &deadline, options.active, &mut outcome),
+        _ if mysql_server(hint) => mysql::probe_unix(path, &deadline, options.active, &mut outcome),
         _ => return outcome,
     }
     outcome.version = outcome.version.map(|version| bounded(&version, VERSION_LIMIT));
