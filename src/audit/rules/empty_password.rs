@@ -61,21 +61,8 @@ fn over_unix_socket(
     evidence: &str,
     fix: String,
 ) -> Option<Finding> {
-    use crate::audit::Connectors;
-    let (severity, who) = match file.connectors {
-        Connectors::Everyone => (Severity::High, "every local user can connect".to_string()),
-        Connectors::Group(gid) => (
-            Severity::Medium,
-            format!("root, its owner and the members of group {gid} can connect"),
-        ),
-        Connectors::Owner => return None,
-    };
-    let evidence = format!(
-        "{evidence} over the Unix socket {} (mode {:04o}, owner uid {}): {who}",
-        file.path,
-        file.mode & 0o7777,
-        file.uid
-    );
+    let severity = file.database_severity()?;
+    let evidence = format!("{evidence} {}", file.described());
     Some(context.finding(RuleId::EmptyPassword, severity, evidence, fix))
 }
 

@@ -9,7 +9,7 @@ use super::Context;
 use crate::audit::postgres_hba::{admitted, deciding, Admitted, HbaOnDisk};
 use crate::audit::probes::pg_hba::{HbaRule, HbaRules, RecordSource, Trusted};
 use crate::audit::probes::Observation;
-use crate::audit::{Connectors, UnixSocketFile};
+use crate::audit::UnixSocketFile;
 use crate::model::{Finding, RuleId, Scope, Severity};
 
 /// The method the fixes of TCP lines put in place of `trust`.
@@ -178,14 +178,7 @@ fn over_unix_socket(context: &Context<'_>, file: &UnixSocketFile) -> Option<Find
     if outcome.service.as_deref() != Some("postgresql") {
         return None;
     }
-    let (severity, who) = match file.connectors {
-        Connectors::Everyone => (Severity::High, "every local user can connect".to_string()),
-        Connectors::Group(gid) => (
-            Severity::Medium,
-            format!("root, its owner and the members of group {gid} can connect"),
-        ),
-        Connectors::Owner => return None,
-    };
+    let severity = file.database_severity()?;
     let rules = outcome.hba_on_disk.as_ref().and_then(HbaOnDisk::rules);
     let lines: Vec<&HbaRule> = rules
         .map(HbaRules::local_trust)
@@ -217,12 +210,7 @@ fn over_unix_socket(context: &Context<'_>, file: &UnixSocketFile) -> Option<Find
             described.join(", ")
         ));
     }
-    evidence.push_str(&format!(
-        "; over the Unix socket {} (mode {:04o}, owner uid {}): {who}",
-        file.path,
-        file.mode & 0o7777,
-        file.uid
-    ));
+    evidence.push_str(&format!("; {}", file.described()));
     let path = crate::shell::word(&file.reached_at);
     let keep = match &outcome.postgres_config {
         Some(config) => format!(
@@ -456,6 +444,7 @@ mod tests {
     fn local_trust_over_a_unix_socket_is_graded_by_who_may_connect() {
         use crate::audit::postgres_hba::{read, HbaOnDisk};
         use crate::audit::postgres_options::HbaLocation;
+        use crate::audit::Connectors;
         let judged = |text: &str, connectors: Connectors| {
             let system = crate::inventory::system::fake::Scripted::default().file("/d/hba", text);
             let location = HbaLocation {
