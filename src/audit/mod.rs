@@ -115,6 +115,44 @@ pub struct UnixSocketFile {
     pub connectors: Connectors,
 }
 
+impl UnixSocketFile {
+    /// `over the Unix socket PATH (mode 0777, owner uid 999): every local
+    /// user can connect`, for evidence: where the file is and who reaches it.
+    pub fn described(&self) -> String {
+        let elsewhere = if self.reached_at != self.path {
+            format!(" (in its owner's mount namespace, reached as {})", self.reached_at)
+        } else {
+            String::new()
+        };
+        let who = match self.connectors {
+            Connectors::Everyone => "every local user can connect".to_string(),
+            Connectors::Group(gid) => {
+                format!("root, its owner and the members of group {gid} can connect")
+            }
+            Connectors::Owner if self.uid == 0 => "only root can connect".into(),
+            Connectors::Owner => format!("only root and its owner (uid {}) can connect", self.uid),
+        };
+        format!(
+            "over the Unix socket {}{elsewhere} (mode {:04o}, owner uid {}): {who}",
+            self.path,
+            self.mode & 0o7777,
+            self.uid
+        )
+    }
+
+    /// The grade of a way into a database (a login without a password)
+    /// through this file: every local user high, a group medium. `None`
+    /// when only root and the file's owner, the server's user, who reads
+    /// the data files anyway, may connect.
+    pub fn database_severity(&self) -> Option<crate::model::Severity> {
+        match self.connectors {
+            Connectors::Everyone => Some(crate::model::Severity::High),
+            Connectors::Group(_) => Some(crate::model::Severity::Medium),
+            Connectors::Owner => None,
+        }
+    }
+}
+
 /// Who may connect to a Unix socket file: connecting takes write
 /// permission on the socket and search permission on every directory
 /// above it. Root may always.
@@ -233,7 +271,8 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
     // passive audit, and the logins of `--active` add what the server says
     // (the file's lines, quotes included, decide whether a second login
     // is needed).
-    let mut unread = if !options.skip.contains(&RuleId::TrustAuth) {
+    let reads_hba = [RuleId::TrustAuth, RuleId::CleartextPassword];
+    let mut unread = if !reads_hba.iter().all(|rule| options.skip.contains(rule)) {
         hba_on_disk(system, &targets, &mut outcomes, (&handles, current_namespace))
     } else {
         Vec::new()
@@ -877,10 +916,14 @@ fn hba_on_disk(
         if outcome.service.as_deref() != Some("postgresql") {
             continue;
         }
+        // A socket file is named by its path (printed sanitised).
+        let place = match &target.unix {
+            Some(file) => format!("socket {}", file.path),
+            None => format!("port {}", target.port),
+        };
         let Some(postmaster) = target.owners.iter().find(|p| p.name.starts_with("postgres")) else {
             unread.push(format!(
-                "the pg_hba.conf of the PostgreSQL on port {} (its process is not visible{})",
-                target.port,
+                "the pg_hba.conf of the PostgreSQL on {place} (its process is not visible{})",
                 if rustix::process::geteuid().is_root() { "" } else { "; run as root to see it" }
             ));
             continue;
@@ -899,19 +942,36 @@ fn hba_on_disk(
             data.as_deref(),
         ) else {
             unread.push(format!(
-                "the pg_hba.conf of the PostgreSQL on port {} (pid {}: neither its command line nor its environment names its data directory)",
-                target.port, postmaster.pid
+                "the pg_hba.conf of the PostgreSQL on {place} (pid {}: neither its command line nor its environment names its data directory)",
+                postmaster.pid
             ));
             continue;
         };
         let file = postgres_hba::read(system, &location);
+        let ssl = postgres_options::server_setting(
+            system,
+            postmaster.pid,
+            &postmaster.cmdline,
+            data.as_deref(),
+            "ssl",
+        );
+        outcome.postgres_config = postgres_options::config_file(
+            system,
+            postmaster.pid,
+            &postmaster.cmdline,
+            data.as_deref(),
+        );
+        // Unset is PostgreSQL's default, off; unread files say nothing.
+        if matches!(file, postgres_hba::HbaFile::Read(_)) {
+            outcome.postgres_ssl = Some(ssl.is_some_and(|value| postgres_options::is_on(&value)));
+        }
         if let postgres_hba::HbaFile::Unreadable { path } = &file {
             // Not root: the data directory is the server user's alone.
             let hint =
                 if rustix::process::geteuid().is_root() { "" } else { "; run as root to read it" };
             unread.push(format!(
-                "the pg_hba.conf of the PostgreSQL on port {} ({} could not be read){hint}",
-                target.port, path
+                "the pg_hba.conf of the PostgreSQL on {place} ({} could not be read){hint}",
+                path
             ));
         }
         let foreign = target.net_namespace.filter(|&ns| Some(ns) != current_namespace);

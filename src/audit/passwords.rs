@@ -133,6 +133,10 @@ pub fn run_sequence(
 /// recognised by its owner (the Erlang VM running `rabbit`): the probe
 /// sees only a generic HTTP server.
 pub fn applicable(outcome: &Outcome, target: &Target) -> Option<Service> {
+    // The login clients speak TCP: a Unix socket file is not tried.
+    if target.unix.is_some() {
+        return None;
+    }
     let name = outcome.service.as_deref()?;
     let rabbit = target
         .owners
@@ -152,6 +156,7 @@ pub fn applicable(outcome: &Outcome, target: &Target) -> Option<Service> {
             // Already open: no-auth, trust-auth or empty-password says so.
             Observation::NoAuth { .. }
             | Observation::TrustAuth { .. }
+            | Observation::LocalTrust { .. }
             | Observation::EmptyPassword { .. } => return None,
             _ => {}
         }

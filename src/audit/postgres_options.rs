@@ -30,6 +30,8 @@ struct Arguments {
     config_file: Option<String>,
     /// `-c hba_file=…`: where pg_hba.conf is.
     hba_file: Option<String>,
+    /// Every other `-c NAME=VALUE`, by name (the last one wins).
+    others: std::collections::BTreeMap<String, String>,
 }
 
 /// A setting's name as PostgreSQL compares them: case and `-` vs `_` do not
@@ -72,7 +74,9 @@ fn arguments(cmdline: &[String]) -> Arguments {
             "data_directory" => found.data_directory = Some(value.to_string()),
             "config_file" => found.config_file = Some(value.to_string()),
             "hba_file" => found.hba_file = Some(value.to_string()),
-            _ => {}
+            other => {
+                found.others.insert(other.to_string(), value.to_string());
+            }
         }
     }
     found
@@ -158,35 +162,103 @@ pub fn hba_file(
     cmdline: &[String],
     environment_data: Option<&str>,
 ) -> Option<HbaLocation> {
-    let found = arguments(cmdline);
-    let root = mount_root(system, pid);
-    let mut data = found
-        .data_directory
-        .or_else(|| environment_data.map(str::to_string))
-        .map(|d| d.trim_end_matches('/').to_string())
-        .filter(|d| d.starts_with('/'));
-    let absolute = |path: String, data: &Option<String>| match (path.starts_with('/'), data) {
+    let Configuration { arguments, root, data, mut reader } =
+        configuration(system, pid, cmdline, environment_data);
+    let absolute = |path: String| match (path.starts_with('/'), &data) {
         (true, _) => Some(path),
         // The postmaster runs in its data directory.
         (false, Some(data)) => Some(format!("{data}/{path}")),
         (false, None) => None,
     };
-    let reach = |path: &str| match root.as_str() {
-        "" => crate::audit::reached_path(system, pid, path),
-        root => format!("{root}{path}"),
+    let path = match arguments.hba_file.or_else(|| reader.values.remove("hba_file")) {
+        Some(file) => absolute(file)?,
+        None => format!("{}/pg_hba.conf", data.as_deref()?),
     };
-    let version = |data: &Option<String>| {
-        let file = reach(&format!("{}/PG_VERSION", data.as_deref()?));
+    let major_version = data.as_ref().and_then(|data| {
+        let file = reader.reach(&format!("{data}/PG_VERSION"));
         let text = system.read_regular(&file, 64)?;
         String::from_utf8_lossy(&text).trim().split('.').next()?.parse().ok()
+    });
+    Some(HbaLocation { path, root, pid: Some(pid), major_version })
+}
+
+/// The value of setting `name` (lower case, `_` between words) the
+/// postmaster `pid` runs with: `-c NAME=VALUE` on its command line, else
+/// the last line of its configuration files, read as [`hba_file`] reads
+/// them. `None`: not set, so the server's default.
+pub fn server_setting(
+    system: &dyn System,
+    pid: u32,
+    cmdline: &[String],
+    environment_data: Option<&str>,
+    name: &str,
+) -> Option<String> {
+    let Configuration { arguments, mut reader, .. } =
+        configuration(system, pid, cmdline, environment_data);
+    arguments.others.get(name).cloned().or_else(|| reader.values.remove(name))
+}
+
+/// The configuration file postmaster `pid` read first (as reached from
+/// here): `-c config_file=`, else `postgresql.conf` in its data directory.
+/// A setting added at its end is read after the lines above it, though an
+/// included file or `postgresql.auto.conf` read later still wins.
+pub fn config_file(
+    system: &dyn System,
+    pid: u32,
+    cmdline: &[String],
+    environment_data: Option<&str>,
+) -> Option<String> {
+    let Configuration { arguments, data, reader, .. } =
+        configuration(system, pid, cmdline, environment_data);
+    let file = match arguments.config_file {
+        Some(file) if file.starts_with('/') => file,
+        Some(file) => format!("{}/{file}", data?),
+        None => format!("{}/postgresql.conf", data?),
     };
-    if let Some(file) = found.hba_file {
-        let major_version = version(&data);
-        let pid = Some(pid);
-        return absolute(file, &data).map(|path| HbaLocation { path, root, pid, major_version });
-    }
-    let config = match found.config_file {
-        Some(file) => absolute(file, &data),
+    Some(reader.reach(&file))
+}
+
+/// Whether `value` is a boolean setting PostgreSQL reads as on: `on`,
+/// `true`, `yes`, `1`, or a unique prefix of the words, in any case.
+/// See: <https://www.postgresql.org/docs/current/config-setting.html>
+pub fn is_on(value: &str) -> bool {
+    let value = value.trim().to_ascii_lowercase();
+    let prefix = |word: &str, shortest: usize| value.len() >= shortest && word.starts_with(&value);
+    value == "1" || prefix("on", 2) || prefix("true", 1) || prefix("yes", 1)
+}
+
+/// A server's arguments and the configuration files it read.
+struct Configuration<'a> {
+    arguments: Arguments,
+    /// See [`HbaLocation::root`].
+    root: String,
+    /// The data directory, absolute.
+    data: Option<String>,
+    /// The files read: `values` holds the last value of each setting.
+    reader: Reader<'a>,
+}
+
+/// Reads the configuration files of postmaster `pid` run as `cmdline`
+/// (with `environment_data`, its `PGDATA`) in the server's order: its
+/// configuration file (`-c config_file=`, else `postgresql.conf` in the
+/// data directory), then `postgresql.auto.conf` in the data directory.
+fn configuration<'a>(
+    system: &'a dyn System,
+    pid: u32,
+    cmdline: &[String],
+    environment_data: Option<&str>,
+) -> Configuration<'a> {
+    let arguments = arguments(cmdline);
+    let root = mount_root(system, pid);
+    let mut data = arguments
+        .data_directory
+        .clone()
+        .or_else(|| environment_data.map(str::to_string))
+        .map(|d| d.trim_end_matches('/').to_string())
+        .filter(|d| d.starts_with('/'));
+    let config = match arguments.config_file.clone() {
+        Some(file) if file.starts_with('/') => Some(file),
+        Some(file) => data.as_ref().map(|data| format!("{data}/{file}")),
         None => data.as_ref().map(|d| format!("{d}/postgresql.conf")),
     };
     let mut reader = Reader::new(system, pid, Some(root.clone()));
@@ -200,12 +272,7 @@ pub fn hba_file(
     if let Some(data) = &data {
         reader.read(&format!("{data}/postgresql.auto.conf"), 0);
     }
-    let path = match reader.values.remove("hba_file") {
-        Some(file) => absolute(file, &data)?,
-        None => format!("{}/pg_hba.conf", data.as_deref()?),
-    };
-    let major_version = version(&data);
-    Some(HbaLocation { path, root, pid: Some(pid), major_version })
+    Configuration { arguments, root, data, reader }
 }
 
 /// `/proc/PID/root` when the server sees another root directory than
@@ -443,7 +510,7 @@ struct Reader<'a> {
     /// file) instead of giving up on a server that sees other files
     /// (`elsewhere`).
     root: Option<String>,
-    /// The last value of `hba_file` and `data_directory`.
+    /// The last value of each other setting (`hba_file`, `ssl`…).
     values: std::collections::BTreeMap<String, String>,
 }
 
@@ -496,9 +563,6 @@ impl<'a> Reader<'a> {
                 "listen_addresses" => {
                     self.found = Some((reached.clone(), line, value.to_string()));
                 }
-                name @ ("hba_file" | "data_directory") => {
-                    self.values.insert(name.to_string(), value.to_string());
-                }
                 "include" | "include_if_exists" => self.read(&relative(value), depth + 1),
                 "include_dir" => {
                     let included = relative(value);
@@ -506,7 +570,9 @@ impl<'a> Reader<'a> {
                         self.read(&format!("{included}/{name}"), depth + 1);
                     }
                 }
-                _ => {}
+                name => {
+                    self.values.insert(name.to_string(), value.to_string());
+                }
             }
         }
     }
@@ -530,6 +596,7 @@ mod tests {
                 data_directory: Some("/var/lib/postgresql/15/main".into()),
                 config_file: Some("/etc/postgresql/15/main/postgresql.conf".into()),
                 hba_file: None,
+                others: Default::default(),
             }
         );
         for (line, shown) in [
@@ -611,5 +678,35 @@ mod tests {
             listen_addresses(&system, 7, &cmdline),
             Some(BindSource::File { file: "/d/it's #1=a.conf".into(), line: 2, value: "*".into() })
         );
+    }
+
+    /// `ssl` as the server reads it: the command line over the files, the
+    /// last line of the files, PostgreSQL's spellings of a boolean.
+    #[test]
+    fn a_setting_is_the_command_line_s_else_the_last_line_read() {
+        use crate::inventory::system::fake::Scripted;
+        let system = Scripted::default()
+            .file(
+                "/d/postgresql.conf",
+                "ssl = on
+include 'more.conf'
+",
+            )
+            .file(
+                "/d/more.conf",
+                "ssl = 'off'
+",
+            );
+        let cmdline = |line: &str| -> Vec<String> { args(line) };
+        let read = |line: &str| server_setting(&system, 7, &cmdline(line), None, "ssl");
+        assert_eq!(read("postgres -D /d").as_deref(), Some("off"));
+        assert_eq!(read("postgres -D /d -c ssl=true").as_deref(), Some("true"));
+        assert_eq!(read("postgres -D /elsewhere"), None);
+        for on in ["on", "ON", "true", "t", "yes", "y", "1"] {
+            assert!(is_on(on), "{on}");
+        }
+        for off in ["off", "o", "false", "no", "0", ""] {
+            assert!(!is_on(off), "{off}");
+        }
     }
 }

@@ -83,10 +83,11 @@ pub enum RuleId {
     RootService,
     WeakPassword,
     OutdatedPackage,
+    CleartextPassword,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 15] = [
+    pub const ALL: [RuleId; 16] = [
         RuleId::ExposedService,
         RuleId::NoAuth,
         RuleId::DnsRebinding,
@@ -102,6 +103,7 @@ impl RuleId {
         RuleId::RootService,
         RuleId::WeakPassword,
         RuleId::OutdatedPackage,
+        RuleId::CleartextPassword,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -121,6 +123,7 @@ impl RuleId {
             RuleId::RootService => "root-service",
             RuleId::WeakPassword => "weak-password",
             RuleId::OutdatedPackage => "outdated-package",
+            RuleId::CleartextPassword => "cleartext-password",
         }
     }
 
@@ -146,6 +149,7 @@ impl RuleId {
             RuleId::RootService => "An exposed service runs as root, which raises the impact of any other finding.",
             RuleId::WeakPassword => "A service accepted a default or common password from porthole's list (or the site's --passwords list).",
             RuleId::OutdatedPackage => "The package of the process serving the port (or of a library it maps) has an update in the local package lists (apt) or metadata cache (dnf) that is not installed.",
+            RuleId::CleartextPassword => "PostgreSQL's pg_hba.conf asks clients for their password in clear text (`password`) over TCP connections that need not be encrypted.",
         }
     }
 
@@ -167,6 +171,7 @@ impl RuleId {
             RuleId::RootService => "Run the service as an unprivileged user, or drop privileges after binding.",
             RuleId::WeakPassword => "Set a long random password for the account (the finding names the command) and update the clients that use it.",
             RuleId::OutdatedPackage => "Install the update with the package manager (apt-get install --only-upgrade PACKAGE, or dnf upgrade PACKAGE), then restart the service.",
+            RuleId::CleartextPassword => "Replace `password` with `scram-sha-256` in pg_hba.conf and reload; roles whose password is stored as md5 must set it again.",
         }
     }
 }

@@ -313,6 +313,17 @@ fn memcached_is_no_auth() {
 /// accepts logins: its port answers a moment before, and a login then gets
 /// "the database system is starting up".
 pub(crate) fn postgres_ready(bin: &Path, port: u16, netns: Option<&util::Netns>) -> bool {
+    postgres_ready_at(bin, "127.0.0.1", port, netns)
+}
+
+/// As [`postgres_ready`], for the server at `host`: an address, or the
+/// directory of its Unix socket.
+pub(crate) fn postgres_ready_at(
+    bin: &Path,
+    host: &str,
+    port: u16,
+    netns: Option<&util::Netns>,
+) -> bool {
     let pg_isready = bin.join("pg_isready");
     let pg_isready = pg_isready.to_str().expect("utf-8 path");
     util::eventually(START, || {
@@ -320,7 +331,7 @@ pub(crate) fn postgres_ready(bin: &Path, port: u16, netns: Option<&util::Netns>)
             Some(netns) => netns.command(pg_isready),
             None => Command::new(pg_isready),
         };
-        command.args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "2"]);
+        command.args(["-q", "-h", host, "-p", &port.to_string(), "-t", "2"]);
         util::run(&mut command).code == 0
     })
 }
@@ -451,6 +462,22 @@ pub(crate) fn start_mariadb_with(
     dir: &tempfile::TempDir,
     extra: &[&str],
 ) -> Option<(ChildGuard, u16)> {
+    let started = start_mariadb_in(None, dir, extra, "normal", None)?;
+    Some((started.0, started.1))
+}
+
+/// [`start_mariadb_with`] inside `netns` (`None`: this namespace), root
+/// installed with `root_authentication` (`normal`: an empty password;
+/// `socket`: `unix_socket`, Debian's default), its socket file at `socket`
+/// (`None`: in the data directory). Returns the server, its port and its
+/// socket file.
+pub(crate) fn start_mariadb_in(
+    netns: Option<&util::Netns>,
+    dir: &tempfile::TempDir,
+    extra: &[&str],
+    root_authentication: &str,
+    socket: Option<&Path>,
+) -> Option<(ChildGuard, u16, PathBuf)> {
     if !require("mariadbd") || !require("mariadb-install-db") {
         return None;
     }
@@ -467,15 +494,22 @@ pub(crate) fn start_mariadb_with(
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--tmpdir={}", tmp.display()))
-            .args(["--user=mysql", "--auth-root-authentication-method=normal", "--skip-test-db"]),
+            .arg("--user=mysql")
+            .arg(format!("--auth-root-authentication-method={root_authentication}"))
+            .arg("--skip-test-db"),
     );
     assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
     let port = util::unique_port();
+    let socket = socket.map_or_else(|| data.join("mysqld.sock"), Path::to_path_buf);
+    let mut command = match netns {
+        Some(netns) => netns.command("mariadbd"),
+        None => Command::new("mariadbd"),
+    };
     let server = ChildGuard::spawn(
-        Command::new("mariadbd")
+        command
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}", data.join("mysqld.sock").display()))
+            .arg(format!("--socket={}", socket.display()))
             .arg(format!("--pid-file={}", data.join("mysqld.pid").display()))
             .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--log-error={}", data.join("error.log").display()))
@@ -486,14 +520,13 @@ pub(crate) fn start_mariadb_with(
             .stderr(Stdio::null()),
     );
     if extra.contains(&"--skip-networking") {
-        let socket = data.join("mysqld.sock");
         let up =
             util::eventually(START, || std::os::unix::net::UnixStream::connect(&socket).is_ok());
         assert!(up, "mariadbd did not start on {}", socket.display());
     } else {
         assert!(wait_for_port(port, START), "mariadbd did not start on {port}");
     }
-    Some((server, port))
+    Some((server, port, socket))
 }
 
 #[test]

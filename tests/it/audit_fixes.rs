@@ -958,6 +958,19 @@ fn postgres_in_with(
     conf_d: &[(&str, &str)],
     port: u16,
 ) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
+    postgres_started(netns, hba, conf_d, port, None)
+}
+
+/// As [`postgres_in_with`]; with `socket_only`, a directory, the server
+/// listens on no address (`listen_addresses=''`), only on its Unix socket
+/// file in that directory.
+pub(crate) fn postgres_started(
+    netns: &Netns,
+    hba: &str,
+    conf_d: &[(&str, &str)],
+    port: u16,
+    socket_only: Option<&std::path::Path>,
+) -> Option<(tempfile::TempDir, ChildGuard, u16)> {
     let Some(bin) = crate::audit::postgres_bin() else {
         util::skip("postgresql not installed");
         return None;
@@ -994,17 +1007,23 @@ fn postgres_in_with(
             std::fs::write(data.join("conf.d").join(name), text).unwrap();
         }
     }
+    let socket_directory = socket_only.unwrap_or(&data).to_str().unwrap().to_string();
+    if socket_only.is_some() {
+        listen = vec!["-c", "listen_addresses="];
+    }
     let postmaster = ChildGuard::spawn(
         as_postgres("postgres")
             .args(["-D", data.to_str().unwrap(), "-p", &port.to_string()])
-            .args(["-k", data.to_str().unwrap(), "-c", "fsync=off"])
+            .args(["-k", &socket_directory, "-c", "fsync=off"])
             .args(&listen)
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    assert!(wait_in(netns, port), "postgres did not start on {port}");
+    if socket_only.is_none() {
+        assert!(wait_in(netns, port), "postgres did not start on {port}");
+    }
     assert!(
-        crate::audit::postgres_ready(&bin, port, Some(netns)),
+        crate::audit::postgres_ready_at(&bin, &socket_directory, port, Some(netns)),
         "postgres on {port} accepts no logins"
     );
     Some((dir, postmaster, port))
@@ -2543,6 +2562,11 @@ fn redis_refusing_a_specific_address_in_protected_mode_is_named_redis() {
 /// The rows of the server's own `pg_hba_file_rules` view, `|`-separated:
 /// how PostgreSQL itself read the file.
 fn server_reading(netns: &Netns, data: &std::path::Path, port: u16, columns: &str) -> String {
+    server_query(netns, data, port, &format!("SELECT {columns} FROM pg_hba_file_rules"))
+}
+
+/// What `sql` gives, asked as user postgres over the socket in `data`.
+fn server_query(netns: &Netns, data: &std::path::Path, port: u16, sql: &str) -> String {
     let bin = crate::audit::postgres_bin().expect("postgresql is installed");
     let view = util::run(
         netns
@@ -2550,7 +2574,7 @@ fn server_reading(netns: &Netns, data: &std::path::Path, port: u16, columns: &st
             .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
             .arg(bin.join("psql"))
             .args(["-h", data.to_str().unwrap(), "-p", &port.to_string(), "-U", "postgres"])
-            .args(["-Atc", &format!("SELECT {columns} FROM pg_hba_file_rules")]),
+            .args(["-Atc", sql]),
     );
     assert_eq!(view.code, 0, "{view:?}");
     view.stdout
@@ -2814,4 +2838,63 @@ impl PostgresWithItsOwnConf {
         );
         PostgresWithItsOwnConf { dir, conf, theirs, port, postmaster }
     }
+}
+
+/// The `cleartext-password` findings of the PostgreSQL on `port` in
+/// `netns`, from a passive audit (reading pg_hba.conf sends it nothing).
+fn cleartext_findings(netns: &Netns, port: u16) -> Vec<Value> {
+    let output = audit_in(netns, &port.to_string());
+    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+    let json = output.json();
+    findings_of(&json, port)
+        .into_iter()
+        .filter(|f| f["rule"] == "cleartext-password")
+        .cloned()
+        .collect()
+}
+
+/// A `host … password` line sends passwords in clear text: for 0.0.0.0/0
+/// on a server listening on 0.0.0.0 it is medium, for 127.0.0.1/32 low
+/// (the evidence says why). Each printed fix, run as printed, turns its
+/// line into `scram-sha-256`, and the next audit finds nothing.
+#[test]
+fn postgres_cleartext_password_lines_are_graded_by_who_sends_them_and_fixed_as_printed() {
+    let Some(netns) = Netns::create() else { return };
+    let hba = "local all all trust\nhost all all 127.0.0.1/32 password\nhost all all 0.0.0.0/0 password\n";
+    let Some((dir, postmaster, port)) = postgres_in(&netns, hba) else { return };
+    let hba_file = dir.path().join("data").join("pg_hba.conf");
+    let found = cleartext_findings(&netns, port);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let on_line = |line: &str| {
+        found.iter().find(|f| f["evidence"].as_str().unwrap().contains(line)).expect(line)
+    };
+    let (loopback, network) = (on_line(" line 2 "), on_line(" line 3 "));
+    let evidence = network["evidence"].as_str().unwrap();
+    assert_eq!(network["severity"], "medium", "{network:#}");
+    let line = format!("{} line 3 `host all all 0.0.0.0/0 password`", hba_file.display());
+    assert!(evidence.contains(&line), "{evidence}");
+    assert!(evidence.contains("other devices send it across the network"), "{evidence}");
+    assert!(evidence.ends_with("ssl is off: no connection is encrypted"), "{evidence}");
+    assert_eq!(loopback["severity"], "low", "{loopback:#}");
+    let evidence = loopback["evidence"].as_str().unwrap();
+    assert!(evidence.contains("line 2 `host all all 127.0.0.1/32 password`"), "{evidence}");
+    assert!(evidence.contains("the line's addresses are this machine's own"), "{evidence}");
+
+    let data = dir.path().join("data");
+    let loaded = || server_query(&netns, &data, port, "SELECT pg_conf_load_time()");
+    let before = loaded();
+    for finding in [network, loopback] {
+        let fix = finding["fix"].as_str().unwrap();
+        assert!(fix.contains("md5"), "{fix}");
+        run_edit_and_reload(fix, dir.path(), Some(postmaster.pid()));
+    }
+    let edited = std::fs::read_to_string(&hba_file).unwrap();
+    assert_eq!(
+        edited,
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all 0.0.0.0/0 scram-sha-256\n"
+    );
+    // The printed reload makes the server read the edited file.
+    assert!(eventually(START, || loaded() != before), "the server did not reload");
+    let last = cleartext_findings(&netns, port);
+    assert!(last.is_empty(), "{last:#?}");
 }

@@ -88,6 +88,11 @@ pub enum Observation {
         /// the other loopback family may ask for a password.
         address: SocketAddr,
     },
+    /// PostgreSQL let `postgres` in without a password over its Unix
+    /// socket file (`--active`): a `local … trust` line of pg_hba.conf.
+    LocalTrust {
+        evidence: String,
+    },
     EmptyPassword {
         evidence: String,
         /// The user name of the login: `root`, or one no server has
@@ -174,6 +179,13 @@ pub struct Outcome {
     /// PostgreSQL (`--active`): its pg_hba.conf read from disk, for the
     /// `trust` lines no login from this machine meets.
     pub hba_on_disk: Option<crate::audit::postgres_hba::HbaOnDisk>,
+    /// PostgreSQL: whether its `ssl` setting is on (`None`: its files were
+    /// not read), for `cleartext-password`: with TLS on, a client may still
+    /// connect without it.
+    pub postgres_ssl: Option<bool>,
+    /// PostgreSQL: the configuration file it read first (as reached from
+    /// here), where a fix adds a setting.
+    pub postgres_config: Option<String>,
     /// Jupyter: its owner's working directory (`/proc/PID/cwd`), where a
     /// fix starts it again.
     pub owner_directory: Option<String>,
@@ -470,9 +482,17 @@ fn probe_unbounded(address: SocketAddr, hint: &Hint, options: ProbeOptions) -> O
 }
 
 /// Whether the owners of a Unix socket are a service [`probe_unix`]
-/// knows how to ask: Redis and its kin, memcached (`-s`).
+/// knows how to ask: Redis and its kin, memcached (`-s`), PostgreSQL
+/// (`.s.PGSQL.PORT` in `unix_socket_directories`), MySQL/MariaDB
+/// (`socket=`).
 pub fn probes_unix(hint: &Hint) -> bool {
-    matches!(choose(0, hint), Plan::Redis | Plan::Memcached)
+    matches!(choose(0, hint), Plan::Redis | Plan::Memcached | Plan::Postgres) || mysql_server(hint)
+}
+
+/// A MySQL or MariaDB server by its process name: on TCP its greeting
+/// names it, on a socket file the owner decides whether to connect.
+fn mysql_server(hint: &Hint) -> bool {
+    hint.name_is(&["mysqld", "mariadbd"])
 }
 
 /// Probes one listening Unix socket file at `path` (as reached from here)
@@ -489,6 +509,8 @@ pub fn probe_unix(path: &str, hint: &Hint, options: ProbeOptions) -> Outcome {
             memcached_expect(hint),
             &mut outcome,
         ),
+        Plan::Postgres => postgres::probe_unix(path, &deadline, options.active, &mut outcome),
+        _ if mysql_server(hint) => mysql::probe_unix(path, &deadline, options.active, &mut outcome),
         _ => return outcome,
     }
     outcome.version = outcome.version.map(|version| bounded(&version, VERSION_LIMIT));

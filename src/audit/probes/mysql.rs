@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 
 use super::banner::mysql_greeting;
-use super::conn::{Conn, Deadline};
+use super::conn::{Conn, Deadline, Endpoint};
 use super::{Observation, Outcome};
 
 const CLIENT_LONG_PASSWORD: u32 = 0x1;
@@ -78,9 +78,47 @@ fn classify(reply: &[u8]) -> (Login, Option<u8>) {
 pub const UNKNOWN_USER: &str = "porthole-audit";
 
 pub fn probe(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
+    probe_at(Endpoint::Tcp(address), deadline, outcome);
+}
+
+/// A password no account has: `unix_socket` authentication lets the
+/// operating system's root in whatever password it sends.
+const WRONG_PASSWORD: &str = "porthole-audit-not-the-password";
+
+/// The passive read of the greeting over the Unix socket file `path`
+/// (`socket=`, with `skip-networking` the only way in), then, with
+/// `active`, the logins of [`probe`] there.
+pub fn probe_unix(path: &str, deadline: &Deadline, active: bool, outcome: &mut Outcome) {
+    outcome.probes.push("passive read (unix socket)".into());
+    let Ok(mut conn) = Conn::unix(path, deadline) else { return };
+    let (greeting, _) = conn.receive(deadline, None, packet_complete);
+    conn.close();
+    let Some(found) = mysql_greeting(&greeting) else { return };
+    outcome.service = Some(found.service);
+    outcome.version = found.version;
+    if active && found.refused.is_none() {
+        probe_at(Endpoint::Unix(path), deadline, outcome);
+    }
+}
+
+fn probe_at(endpoint: Endpoint<'_>, deadline: &Deadline, outcome: &mut Outcome) {
     outcome.probes.push("mysql login root with empty password (active)".into());
-    let Some((login, plugin, account)) = empty_login(address, "root", deadline) else { return };
+    let Some((login, plugin, account)) = empty_login(endpoint, "root", deadline) else { return };
     let skipping = account.as_deref().is_some_and(skip_grant_tables);
+    // Over the socket, root may be let in by who it is: `unix_socket`
+    // (Debian's default for root) takes the client's uid from the kernel
+    // and ignores the password, so a wrong one gets in as well. That lets
+    // the system's root alone in, who owns the server anyway: no finding.
+    if let (Login::Accepted, Endpoint::Unix(_), false) = (&login, endpoint, skipping) {
+        outcome.probes.push("mysql login root with a wrong password (active)".into());
+        let wrong = super::mysql_auth::attempt_at(endpoint, "root", WRONG_PASSWORD, deadline);
+        if wrong == super::login::Attempt::Accepted {
+            outcome.note = Some(
+                "root logs in over the Unix socket with any password: `unix_socket` authentication, which lets only the system's root in".into(),
+            );
+            return;
+        }
+    }
     match login {
         Login::Accepted => outcome.observations.push(Observation::EmptyPassword {
             evidence: format!(
@@ -100,7 +138,8 @@ pub fn probe(address: SocketAddr, deadline: &Deadline, outcome: &mut Outcome) {
         return;
     }
     outcome.probes.push(format!("mysql login {UNKNOWN_USER} with empty password (active)"));
-    if let Some((Login::Accepted, plugin, account)) = empty_login(address, UNKNOWN_USER, deadline) {
+    if let Some((Login::Accepted, plugin, account)) = empty_login(endpoint, UNKNOWN_USER, deadline)
+    {
         outcome.observations.push(Observation::EmptyPassword {
             evidence: format!(
                 "login as `{UNKNOWN_USER}`, a user that does not exist, with an empty password ({plugin}) → OK packet{}",
@@ -131,11 +170,11 @@ pub fn skip_grant_tables(account: &str) -> bool {
 /// matched (`root@localhost`, `@localhost` for an anonymous one). `None`
 /// when no MySQL greeting came.
 fn empty_login(
-    address: SocketAddr,
+    endpoint: Endpoint<'_>,
     user: &str,
     deadline: &Deadline,
 ) -> Option<(Login, String, Option<String>)> {
-    let mut conn = Conn::plain(address, deadline).ok()?;
+    let mut conn = Conn::open(endpoint, deadline).ok()?;
     let (greeting, _) = conn.receive(deadline, None, packet_complete);
     let parsed = mysql_greeting(&greeting)?;
     let plugin = parsed.auth_plugin.unwrap_or_else(|| "mysql_native_password".into());

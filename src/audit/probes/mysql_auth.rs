@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 
 use ring::digest;
 
-use super::conn::{Conn, Deadline};
+use super::conn::{Conn, Deadline, Endpoint};
 use super::login::Attempt;
 
 const CLIENT_LONG_PASSWORD: u32 = 0x1;
@@ -205,12 +205,23 @@ impl Session {
 
 /// Tries one credential on a fresh connection.
 pub fn attempt(address: SocketAddr, user: &str, password: &str, deadline: &Deadline) -> Attempt {
-    let conn = match Conn::plain(address, deadline) {
+    attempt_at(Endpoint::Tcp(address), user, password, deadline)
+}
+
+/// [`attempt`] at `endpoint`: over a Unix socket file no TLS is asked for
+/// (the server offers none there).
+pub fn attempt_at(
+    endpoint: Endpoint<'_>,
+    user: &str,
+    password: &str,
+    deadline: &Deadline,
+) -> Attempt {
+    let conn = match Conn::open(endpoint, deadline) {
         Ok(conn) => conn,
         Err(error) => return Attempt::Failed(format!("connect: {error}")),
     };
     let mut session = Session { conn: Some(conn), buffer: Vec::new(), sequence: 0 };
-    let result = login(&mut session, address, user, password, deadline);
+    let result = login(&mut session, endpoint, user, password, deadline);
     if let Some(mut conn) = session.conn.take() {
         if result == Attempt::Accepted {
             let _ = conn.send(&QUIT, deadline);
@@ -222,7 +233,7 @@ pub fn attempt(address: SocketAddr, user: &str, password: &str, deadline: &Deadl
 
 fn login(
     session: &mut Session,
-    address: SocketAddr,
+    endpoint: Endpoint<'_>,
     user: &str,
     password: &str,
     deadline: &Deadline,
@@ -236,8 +247,11 @@ fn login(
     };
     let mut capabilities =
         CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH;
-    let tls = handshake.capabilities & CLIENT_SSL != 0;
-    if tls {
+    let tls = match endpoint {
+        Endpoint::Tcp(address) if handshake.capabilities & CLIENT_SSL != 0 => Some(address),
+        _ => None,
+    };
+    if let Some(address) = tls {
         capabilities |= CLIENT_SSL;
         if let Err(attempt) =
             session.write(&handshake_response(capabilities, "", "", &[]), deadline)

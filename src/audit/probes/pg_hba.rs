@@ -253,11 +253,40 @@ impl HbaRules {
     /// user, the same or a wider address, whatever its method) always
     /// answers first is left out.
     pub fn unshadowed_trust(&self) -> Vec<&HbaRule> {
+        self.unshadowed("trust")
+    }
+
+    /// The TCP lines of `method` some client can reach, as
+    /// [`HbaRules::unshadowed_trust`] finds them for `trust`.
+    pub fn unshadowed(&self, method: &str) -> Vec<&HbaRule> {
         let tcp: Vec<&HbaRule> = self.rules.iter().filter(|r| r.is_tcp()).collect();
         tcp.iter()
             .enumerate()
-            .filter(|(_, rule)| rule.method() == "trust")
+            .filter(|(_, rule)| rule.method() == method)
             .filter(|(index, rule)| !tcp[..*index].iter().any(|earlier| earlier.shadows(rule)))
+            .map(|(_, rule)| *rule)
+            .collect()
+    }
+
+    /// The `local` (Unix socket) `trust` lines some client can reach: a
+    /// line an earlier `local all all` line (whatever its method) always
+    /// answers first is left out.
+    pub fn local_trust(&self) -> Vec<&HbaRule> {
+        let local: Vec<&HbaRule> = self
+            .rules
+            .iter()
+            .filter(|r| r.error.is_none() && r.kind.as_deref() == Some("local"))
+            .collect();
+        let everyone = |list: &Option<Vec<String>>| {
+            list.as_deref().is_some_and(|l| l.iter().any(|v| v == "all"))
+        };
+        local
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| rule.method() == "trust")
+            .filter(|(index, _)| {
+                !local[..*index].iter().any(|r| everyone(&r.database) && everyone(&r.user_name))
+            })
             .map(|(_, rule)| *rule)
             .collect()
     }

@@ -2,12 +2,14 @@
 //! one byte, `S` or `N`: enough to identify the server, and not logged. With
 //! `--active` a `StartupMessage` for user `postgres` follows: an
 //! `AuthenticationOk` (`R`, length 8, code 0) means `trust` authentication.
-//! That attempt shows in the server log, hence opt-in.
+//! That attempt shows in the server log, hence opt-in. Over a Unix socket
+//! file the same steps run (the server answers the `SSLRequest` with `N`
+//! there), and a login without a password is the socket's `local` lines.
 //! See: <https://www.postgresql.org/docs/current/protocol-flow.html>
 
 use std::net::SocketAddr;
 
-use super::conn::{Conn, Deadline};
+use super::conn::{Conn, Deadline, Endpoint};
 use super::{Observation, Outcome};
 
 #[rustfmt::skip]
@@ -91,8 +93,20 @@ fn message_complete(bytes: &[u8]) -> bool {
 }
 
 pub fn probe(address: SocketAddr, deadline: &Deadline, active: bool, outcome: &mut Outcome) {
-    outcome.probes.push("postgresql SSLRequest".into());
-    let Ok(mut conn) = Conn::plain(address, deadline) else { return };
+    probe_at(Endpoint::Tcp(address), deadline, active, outcome);
+}
+
+/// [`probe`] over the Unix socket file `path` (`.s.PGSQL.PORT`).
+pub fn probe_unix(path: &str, deadline: &Deadline, active: bool, outcome: &mut Outcome) {
+    probe_at(Endpoint::Unix(path), deadline, active, outcome);
+}
+
+fn probe_at(endpoint: Endpoint<'_>, deadline: &Deadline, active: bool, outcome: &mut Outcome) {
+    outcome.probes.push(match endpoint {
+        Endpoint::Tcp(_) => "postgresql SSLRequest".into(),
+        Endpoint::Unix(_) => "postgresql SSLRequest (unix socket)".into(),
+    });
+    let Ok(mut conn) = Conn::open(endpoint, deadline) else { return };
     if conn.send(&SSL_REQUEST, deadline).is_err() {
         return;
     }
@@ -101,7 +115,7 @@ pub fn probe(address: SocketAddr, deadline: &Deadline, active: bool, outcome: &m
         Some(b'S') | Some(b'N') => outcome.service = Some("postgresql".into()),
         _ => return,
     }
-    if reply.first() == Some(&b'S') {
+    if let (Some(b'S'), Endpoint::Tcp(address)) = (reply.first(), endpoint) {
         // Finish the handshake so the server sees a clean session: an
         // abandoned handshake is logged as an SSL error.
         conn = match conn.into_tls(address, deadline) {
@@ -120,7 +134,14 @@ pub fn probe(address: SocketAddr, deadline: &Deadline, active: bool, outcome: &m
     }
     let (reply, _) = conn.receive(deadline, None, message_complete);
     match parse_auth_reply(&reply) {
+        AuthReply::Ok if matches!(endpoint, Endpoint::Unix(_)) => {
+            let _ = conn.send(&TERMINATE, deadline);
+            outcome.observations.push(Observation::LocalTrust {
+                evidence: "StartupMessage user=postgres database=postgres over the Unix socket → AuthenticationOk without a password".into(),
+            });
+        }
         AuthReply::Ok => {
+            let Endpoint::Tcp(address) = endpoint else { return };
             // Logged in as the superuser: the server's own view of
             // pg_hba.conf says whom else it trusts (one SELECT).
             let mut rest = reply;

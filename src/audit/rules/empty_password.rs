@@ -1,7 +1,10 @@
 //! `empty-password` (`--active`): MySQL/MariaDB let a login in with an
 //! empty password over TCP: `root`, an anonymous account (`''@'localhost'`,
 //! which takes any user name), or every name at once when the server runs
-//! with `skip-grant-tables`. The account `CURRENT_USER()` named on that
+//! with `skip-grant-tables`. Over a Unix socket file (`skip-networking`)
+//! the same logins are graded by who may connect to the file; root let in
+//! by `unix_socket` authentication, which a wrong password passes too, is
+//! the system's root alone and no finding (see [`crate::audit::probes::mysql`]). The account `CURRENT_USER()` named on that
 //! session tells them apart, and each has its own fix.
 
 use super::Context;
@@ -38,6 +41,9 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
                     )
                 };
                 let (severity, evidence, fix) = finding;
+                if let Some(file) = &context.target.unix {
+                    return over_unix_socket(context, file, &evidence, fix);
+                }
                 Some(context.finding(RuleId::EmptyPassword, severity, evidence, fix))
             }
             _ => None,
@@ -45,10 +51,28 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
         .collect()
 }
 
+/// A login with an empty password over a Unix socket file (a server with
+/// `skip-networking`): graded by who may connect to the file, as a
+/// PostgreSQL's `local … trust` is. Only root and the socket's owner, the
+/// server's user, who reads the data files anyway: no finding.
+fn over_unix_socket(
+    context: &Context<'_>,
+    file: &crate::audit::UnixSocketFile,
+    evidence: &str,
+    fix: String,
+) -> Option<Finding> {
+    let severity = file.database_severity()?;
+    let evidence = format!("{evidence} {}", file.described());
+    Some(context.finding(RuleId::EmptyPassword, severity, evidence, fix))
+}
+
 /// `mariadb -h 127.0.0.1 -P 3306`: the server's own client, to the address
-/// that was probed.
+/// that was probed (`--socket=PATH` for a socket file).
 fn client(context: &Context<'_>) -> String {
     let program = if context.service_name() == Some("mariadb") { "mariadb" } else { "mysql" };
+    if let Some(file) = &context.target.unix {
+        return format!("{program} --socket={}", crate::shell::word(&file.reached_at));
+    }
     match context.target.connect {
         Some(address) => format!("{program} -h {} -P {}", address.ip(), address.port()),
         None => program.to_string(),
@@ -121,6 +145,37 @@ fn skip_grant_tables_fix(context: &Context<'_>) -> String {
 mod tests {
     use super::*;
     use crate::audit::rules::testing::*;
+
+    /// Over a socket file: who may connect grades it, and the fix's client
+    /// goes to that file.
+    #[test]
+    fn over_a_unix_socket_who_may_connect_sets_the_severity() {
+        use crate::audit::{Connectors, UnixSocketFile};
+        let path = "/run/my sql/mysqld.sock";
+        let mut socket = target(path, 0);
+        let seen = outcome("mariadb", vec![empty("root", Some("root@localhost"))]);
+        let graded = [
+            (Connectors::Everyone, Some(Severity::High)),
+            (Connectors::Group(27), Some(Severity::Medium)),
+            (Connectors::Owner, None),
+        ];
+        for (connectors, severity) in graded {
+            socket.unix = Some(UnixSocketFile {
+                path: path.into(),
+                reached_at: path.into(),
+                mode: 0o140777,
+                uid: 105,
+                connectors,
+            });
+            let found = check(&context(&socket, Some(&seen)));
+            assert_eq!(found.first().map(|f| f.severity), severity, "{connectors:?}");
+            if let Some(found) = found.first() {
+                assert!(found.evidence.contains("mode 0777, owner uid 105"), "{}", found.evidence);
+                let client = "`mariadb --socket='/run/my sql/mysqld.sock' -u root -e";
+                assert!(found.fix.starts_with(client), "{}", found.fix);
+            }
+        }
+    }
 
     #[test]
     fn empty_password_exposed_is_critical() {

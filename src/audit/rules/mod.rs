@@ -5,6 +5,7 @@
 //! gains (data, code execution, root) times who can reach it (local users
 //! and web pages through loopback; other devices when exposed).
 
+mod cleartext_password;
 mod cors_any_origin;
 mod debugger_exposed;
 mod dns_rebinding;
@@ -179,6 +180,7 @@ impl Context<'_> {
                     | Observation::Debugger { .. }
                     | Observation::DockerApi { .. }
                     | Observation::TrustAuth { .. }
+                    | Observation::LocalTrust { .. }
                     | Observation::EmptyPassword { .. }
                     | Observation::WeakPassword { .. }
             )
@@ -403,7 +405,7 @@ impl UdpFirewall {
 type Rule = fn(&Context<'_>) -> Vec<Finding>;
 
 /// Every rule, in the order findings are produced.
-const RULES: [(RuleId, Rule); 15] = [
+const RULES: [(RuleId, Rule); 16] = [
     (RuleId::ExposedService, exposed_service::check),
     (RuleId::NoAuth, no_auth::check),
     (RuleId::DnsRebinding, dns_rebinding::check),
@@ -419,6 +421,7 @@ const RULES: [(RuleId, Rule); 15] = [
     (RuleId::RootService, root_service::check),
     (RuleId::WeakPassword, weak_password::check),
     (RuleId::OutdatedPackage, outdated_package::check),
+    (RuleId::CleartextPassword, cleartext_password::check),
 ];
 
 /// Rules whose impact grows when the process is root: they hand the

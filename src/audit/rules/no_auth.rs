@@ -47,30 +47,14 @@ fn over_unix_socket(
     impact: Impact,
 ) -> Finding {
     use crate::audit::Connectors;
-    let (severity, who) = match file.connectors {
-        Connectors::Everyone => (Severity::High, "every local user can connect".to_string()),
-        Connectors::Group(gid) => (
-            Severity::Medium,
-            format!("root, its owner and the members of group {gid} can connect"),
-        ),
-        Connectors::Owner if file.uid == 0 => (Severity::Low, "only root can connect".into()),
-        Connectors::Owner => {
-            (Severity::Low, format!("only root and its owner (uid {}) can connect", file.uid))
-        }
+    let severity = match file.connectors {
+        Connectors::Everyone => Severity::High,
+        Connectors::Group(_) => Severity::Medium,
+        Connectors::Owner => Severity::Low,
     };
     let severity =
         if impact == Impact::Information { Severity::Low.min(severity) } else { severity };
-    let elsewhere = if file.reached_at != file.path {
-        format!(" (in its owner's mount namespace, reached as {})", file.reached_at)
-    } else {
-        String::new()
-    };
-    let evidence = format!(
-        "{evidence} over the Unix socket {}{elsewhere} (mode {:04o}, owner uid {}): {who}",
-        file.path,
-        file.mode & 0o7777,
-        file.uid
-    );
+    let evidence = format!("{evidence} {}", file.described());
     let path = crate::shell::word(&file.reached_at);
     let settings = context.outcome.and_then(|outcome| outcome.settings.as_ref());
     let fix = match (file.connectors, context.service_name()) {

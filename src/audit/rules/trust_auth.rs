@@ -9,9 +9,16 @@ use super::Context;
 use crate::audit::postgres_hba::{admitted, deciding, Admitted, HbaOnDisk};
 use crate::audit::probes::pg_hba::{HbaRule, HbaRules, RecordSource, Trusted};
 use crate::audit::probes::Observation;
+use crate::audit::UnixSocketFile;
 use crate::model::{Finding, RuleId, Scope, Severity};
 
+/// The method the fixes of TCP lines put in place of `trust`.
+const SCRAM: &str = "scram-sha-256";
+
 pub fn check(context: &Context<'_>) -> Vec<Finding> {
+    if let Some(file) = &context.target.unix {
+        return over_unix_socket(context, file).into_iter().collect();
+    }
     // pg_hba.conf as read from disk: the server's lines when the session
     // could not show them, and the only evidence when no login got in.
     let disk = context.outcome.and_then(|o| o.hba_on_disk.as_ref());
@@ -147,7 +154,7 @@ fn from_the_file(
         }
     );
     let lines: Vec<&HbaRule> = reached.iter().map(|(rule, _)| *rule).collect();
-    let (edits, reload) = edit_and_reload(context, rules, &lines, None, None);
+    let (edits, reload) = edit_and_reload(context, rules, &lines, None, None, SCRAM);
     Vec::from([context.finding(
         RuleId::TrustAuth,
         if others { Severity::Critical } else { Severity::High },
@@ -157,6 +164,70 @@ fn from_the_file(
             edits.join(" and ")
         ),
     )])
+}
+
+/// A PostgreSQL on its Unix socket file: the `local … trust` lines of its
+/// pg_hba.conf (and, with `--active`, the login they let in), graded by
+/// who may connect to the file (the socket's mode, `unix_socket_permissions`,
+/// and the directories above it). Every local user: high; a group: medium.
+/// Only root and the socket's owner, the server's user, who reads the data
+/// files anyway: no finding. `peer` lines are no finding either: the
+/// server asks the kernel who connects.
+fn over_unix_socket(context: &Context<'_>, file: &UnixSocketFile) -> Option<Finding> {
+    let outcome = context.outcome?;
+    if outcome.service.as_deref() != Some("postgresql") {
+        return None;
+    }
+    let severity = file.database_severity()?;
+    let rules = outcome.hba_on_disk.as_ref().and_then(HbaOnDisk::rules);
+    let lines: Vec<&HbaRule> = rules
+        .map(HbaRules::local_trust)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|rule| crate::audit::postgres_hba::names_someone(rule))
+        .collect();
+    let login = context.observations().iter().find_map(|o| match o {
+        Observation::LocalTrust { evidence } => Some(evidence.as_str()),
+        _ => None,
+    });
+    if lines.is_empty() && login.is_none() {
+        return None;
+    }
+    let described: Vec<String> = match rules {
+        Some(rules) => lines
+            .iter()
+            .map(|r| format!("{} line {} `{}`", r.file(rules), r.line_number, r.text()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut evidence = match login {
+        Some(login) => login.to_string(),
+        None => "read from the file (no login was made: `--active` logs in to test it)".into(),
+    };
+    if !described.is_empty() {
+        evidence.push_str(&format!(
+            "; pg_hba.conf lets local clients in without a password (`trust`), as any role its lines name: {}",
+            described.join(", ")
+        ));
+    }
+    evidence.push_str(&format!("; {}", file.described()));
+    let path = crate::shell::word(&file.reached_at);
+    let keep = match &outcome.postgres_config {
+        Some(config) => format!(
+            ", and `echo 'unix_socket_permissions = 0700' >> {}` to keep it so from the next restart",
+            crate::shell::word(config)
+        ),
+        None => ", and `unix_socket_permissions = 0700` in postgresql.conf to keep it so from the next restart".into(),
+    };
+    let mut fix = format!("`chmod 700 {path}` now (until the server restarts){keep}");
+    if let (Some(rules), false) = (rules, lines.is_empty()) {
+        let (edits, reload) = edit_and_reload(context, rules, &lines, None, None, "peer");
+        fix.push_str(&format!(
+            "; or change `trust` to `peer` (each local user then logs in as the role of its own name only): {}, then {reload}",
+            edits.join(" and ")
+        ));
+    }
+    Some(context.finding(RuleId::TrustAuth, severity, evidence, fix))
 }
 
 /// Said of lines read from the server's `pg_hba_file_rules` view.
@@ -212,14 +283,14 @@ fn fix(
         return "replace `trust` with `scram-sha-256` on the `host` lines of pg_hba.conf (`SHOW hba_file;`), set a password, then `SELECT pg_reload_conf();`".into();
     };
     let psql = format!("psql -h {} -p {} -U postgres", trusted_at.ip(), trusted_at.port());
-    let (edits, reload) = edit_and_reload(context, hba, &lines, Some(&psql), disk);
+    let (edits, reload) = edit_and_reload(context, hba, &lines, Some(&psql), disk, SCRAM);
     format!(
         "give `postgres` a password first (`{psql} -c '\\password postgres'`), then change `trust` to `scram-sha-256`: {}, then {reload}",
         edits.join(" and ")
     )
 }
 
-/// The `sed` commands that turn `trust` into `scram-sha-256` in the record
+/// The `sed` commands that turn `trust` into `to` in the TCP record
 /// that starts on `line` (the line number both the server's view and the
 /// file reader give). The method is the word after the type, database,
 /// user and address (4 words) or address and mask (5), so a `trust` in a
@@ -228,11 +299,11 @@ fn fix(
 /// while the text ends in a backslash), so the method is found on whichever
 /// of its lines holds it; a backslash and a line break count as the space
 /// between words, and both stay in the file.
-fn trust_edit(line: u32) -> String {
+fn trust_edit(line: u32, to: &str) -> String {
     let gap = r"[[:space:]\\]";
     let word = r"[^[:space:]\\]";
     format!(
-        "{line}{{:a;/\\\\$/{{N;ba;}};s/^({gap}*({word}+{gap}+){{4,5}})trust({gap}|$)/\\1scram-sha-256\\3/;}}"
+        "{line}{{:a;/\\\\$/{{N;ba;}};s/^({gap}*({word}+{gap}+){{4,5}})trust({gap}|$)/\\1{to}\\3/;}}"
     )
 }
 
@@ -249,16 +320,16 @@ fn seen_through_the_server(file: &str) -> Option<String> {
 }
 
 /// The `sed` script that turns the method of the record `source` holds,
-/// starting on `line`, into `scram-sha-256`: the record's lines are
+/// starting on `line`, into `to`: the record's lines are
 /// gathered (`N`), and the whole record, matched as the file holds it, is
 /// replaced by itself with the new method where the old one was. It runs
 /// for every form the server reads: a quoted `"trust"`, fields of any
 /// width, a method split over continued lines (`tru\` and `st`, which the
 /// edit joins), and a record that changed since it was read is left as it
 /// is.
-fn record_edit(line: u32, source: &RecordSource) -> String {
+fn record_edit(line: u32, source: &RecordSource, to: &str) -> String {
     let RecordSource { last_line, raw, method } = source;
-    let edited = format!("{}scram-sha-256{}", &raw[..method.start], &raw[method.end..]);
+    let edited = format!("{}{to}{}", &raw[..method.start], &raw[method.end..]);
     let gather = "N;".repeat(last_line.saturating_sub(line) as usize);
     format!("{line}{{{gather}s/^{}$/{}/;}}", sed_pattern(raw), sed_replacement(&edited))
 }
@@ -292,17 +363,20 @@ fn sed_escaped(text: &str, special: &[char]) -> String {
     escaped
 }
 
-/// The `sed` of each file that changes `trust` on `lines`, and the reload
+/// The `sed` of each file that changes the method on `lines` to `to`
+/// (`trust` to `scram-sha-256`, or to `peer` on a `local` line), and the
+/// reload
 /// of the server that reads them (`psql`: a client that gets in, for a
 /// server whose postmaster is not visible). `disk` is the file as porthole
 /// read it: a line the server's view names is edited through it (the
 /// record as it stands, the path that reaches it from here).
-fn edit_and_reload(
+pub(super) fn edit_and_reload(
     context: &Context<'_>,
     hba: &HbaRules,
     lines: &[&HbaRule],
     psql: Option<&str>,
     disk: Option<&HbaRules>,
+    to: &str,
 ) -> (Vec<String>, String) {
     // The server's view names files as the server sees them; porthole may
     // reach them through `/proc/PID/root`.
@@ -328,8 +402,8 @@ fn edit_and_reload(
     let mut files: Vec<(String, Vec<String>)> = Vec::new();
     for rule in lines {
         let (file, script) = match on_disk(rule) {
-            Some((file, source)) => (file, record_edit(rule.line_number, &source)),
-            None => (rule.file(hba).to_string(), trust_edit(rule.line_number)),
+            Some((file, source)) => (file, record_edit(rule.line_number, &source, to)),
+            None => (rule.file(hba).to_string(), trust_edit(rule.line_number, to)),
         };
         match files.iter_mut().find(|(name, _)| *name == file) {
             Some((_, scripts)) => scripts.push(script),
@@ -363,6 +437,53 @@ fn edit_and_reload(
 mod tests {
     use super::*;
     use crate::audit::rules::testing::*;
+
+    /// `local all all trust` on a socket file: graded by who may connect,
+    /// no finding for its owner and root alone, none for `peer`.
+    #[test]
+    fn local_trust_over_a_unix_socket_is_graded_by_who_may_connect() {
+        use crate::audit::postgres_hba::{read, HbaOnDisk};
+        use crate::audit::postgres_options::HbaLocation;
+        use crate::audit::Connectors;
+        let judged = |text: &str, connectors: Connectors| {
+            let system = crate::inventory::system::fake::Scripted::default().file("/d/hba", text);
+            let location = HbaLocation {
+                path: "/d/hba".into(),
+                root: String::new(),
+                pid: None,
+                major_version: Some(15),
+            };
+            let mut seen = outcome("postgresql", Vec::new());
+            seen.hba_on_disk =
+                Some(HbaOnDisk { file: read(&system, &location), local_addresses: Vec::new() });
+            seen.postgres_config = Some("/d/postgresql.conf".into());
+            let path = "/run/pg/.s.PGSQL.5432";
+            let mut socket = target(path, 0);
+            socket.unix = Some(UnixSocketFile {
+                path: path.into(),
+                reached_at: path.into(),
+                mode: 0o140777,
+                uid: 110,
+                connectors,
+            });
+            check(&context(&socket, Some(&seen)))
+        };
+        let trust = "local all all trust\nlocal all all peer\n";
+        let everyone = judged(trust, Connectors::Everyone);
+        assert_eq!(everyone[0].severity, Severity::High);
+        assert!(everyone[0].evidence.contains("/d/hba line 1 `local all all trust`"));
+        assert!(everyone[0].fix.starts_with("`chmod 700 /run/pg/.s.PGSQL.5432` now"));
+        assert!(everyone[0]
+            .fix
+            .contains("`echo 'unix_socket_permissions = 0700' >> /d/postgresql.conf`"));
+        assert!(everyone[0].fix.contains("peer/;}' /d/hba`"), "{}", everyone[0].fix);
+        assert_eq!(judged(trust, Connectors::Group(110))[0].severity, Severity::Medium);
+        assert!(judged(trust, Connectors::Owner).is_empty());
+        // An earlier `local all all` line answers first.
+        assert!(
+            judged("local all all peer\nlocal all all trust\n", Connectors::Everyone).is_empty()
+        );
+    }
 
     #[test]
     fn trust_on_loopback_is_high() {
@@ -450,7 +571,10 @@ mod tests {
         let loopback = judged(hba("127.0.0.1", Some("255.255.255.255")));
         assert_eq!(loopback.severity, Severity::High);
         assert!(
-            same.fix.contains(&format!("`sed -i -E '{}' /srv/pg/pg_hba.conf`", trust_edit(7))),
+            same.fix.contains(&format!(
+                "`sed -i -E '{}' /srv/pg/pg_hba.conf`",
+                trust_edit(7, "scram-sha-256")
+            )),
             "{}",
             same.fix
         );
@@ -630,7 +754,13 @@ mod tests {
         assert_eq!(lines, [2, 4, 5, 9, 11, 12, 13]);
         let scripts: Vec<String> = trust
             .iter()
-            .map(|r| record_edit(r.line_number, r.source.as_ref().expect("read from the file")))
+            .map(|r| {
+                record_edit(
+                    r.line_number,
+                    r.source.as_ref().expect("read from the file"),
+                    "scram-sha-256",
+                )
+            })
             .collect();
         let command = format!(
             "sed -i -E {} {}",
