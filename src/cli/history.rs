@@ -56,20 +56,8 @@ impl HistorySettings {
             path = Some(socket.to_string());
             endpoint = None;
         }
-        // `udp:5353` would be read as the host `udp`: name the spelling.
-        if let Some(text) = endpoint.as_deref() {
-            if let Some((scheme, rest)) = text.trim().split_once(':') {
-                if ["udp", "tcp"].iter().any(|name| scheme.eq_ignore_ascii_case(name)) {
-                    let scheme = scheme.to_ascii_lowercase();
-                    bail!(
-                        "'{text}': a port of one transport is written {rest}/{scheme} \
-                         (HOST:PORT/{scheme} with an address)"
-                    );
-                }
-            }
-        }
         // `5353/udp` and `127.0.0.1:53/udp`, as `who`, `ls` and the audit
-        // write a port of a transport.
+        // write a port of a transport, or `udp:5353` as lsof does.
         let (endpoint, transport) = match endpoint.as_deref() {
             Some(text) => {
                 let (text, transport) =

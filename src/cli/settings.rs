@@ -177,7 +177,29 @@ impl WhoSettings {
         let quoted = || format!("'{}'", crate::diagnose::target::redact_password(&endpoint));
         // `5432/tcp` as fuser and porthole's audit write it: -t.
         let (text, transport) = crate::target::split_transport(&endpoint).with_context(quoted)?;
+        // `-t` or `-u` as typed, for the listing suggested below.
+        let flag = match (tcp, udp) {
+            (true, false) => " -t",
+            (false, true) => " -u",
+            _ => "",
+        };
         let (tcp, udp) = with_transport(tcp, udp, transport).with_context(quoted)?;
+        // `porthole 3000-3010` or `80,443`: several ports, which `ls
+        // --port` takes as typed (with its `/tcp` or `tcp:`), where "not a
+        // port number" would leave the user guessing.
+        let list = text.trim();
+        let list = list.strip_prefix("*:").or_else(|| list.strip_prefix(':')).unwrap_or(list);
+        if list.contains([',', '-'])
+            && crate::model::PortSet::parse_for(list, crate::target::PortZero::Refused).is_ok()
+        {
+            let program = crate::sys::executable::program_for(crate::sys::executable::Runner::User);
+            bail!(
+                "{}: porthole PORT asks about one port; the listeners on several are listed by: \
+                 {program} ls --port {}{flag}",
+                quoted(),
+                crate::shell::word(endpoint.trim())
+            );
+        }
         let parsed = Endpoint::parse(text).with_context(quoted)?;
         let (namespaces, named_namespace) = resolve_netns(&netns)?;
         Ok(WhoSettings {

@@ -1934,6 +1934,31 @@ fn a_port_written_as_fuser_and_lsof_write_it_is_taken() {
     let plan = netns.porthole(&["kill", ":8001", "--dry-run", "--json"]);
     assert_eq!(plan.code, 0, "{plan:?}");
     assert_eq!(plan.json()["targets"][0]["pid"], tcp.pid(), "{plan:?}");
+    // `lsof -i TCP:8001` puts the transport first; `check tcp:8001` takes
+    // it so, and so do the question, the listing and kill. It was read as
+    // the host `tcp`, or as "not a port number".
+    let udp = holder("SOCK_DGRAM");
+    for typed in ["TCP:8001", "udp:8001"] {
+        let wanted = if typed.starts_with('u') { udp.pid() } else { tcp.pid() };
+        let plan = netns.porthole(&["kill", typed, "--dry-run", "--json"]);
+        assert_eq!(plan.code, 0, "{typed}: {plan:?}");
+        let targets = plan.json()["targets"].clone();
+        assert_eq!(targets.as_array().map(Vec::len), Some(1), "{typed}: {plan:?}");
+        assert_eq!(targets[0]["pid"], wanted, "{typed}: {plan:?}");
+        let listing = netns.porthole(&["ls", "--port", typed, "--json"]);
+        assert_eq!(listing.code, 0, "{typed}: {listing:?}");
+        let rows = listing.json().as_array().cloned().unwrap_or_default();
+        assert_eq!(rows.len(), 1, "{typed}: {listing:?}");
+        assert_eq!(rows[0]["processes"][0]["pid"], wanted, "{typed}: {listing:?}");
+        let question = netns.porthole(&[typed, "--json"]);
+        assert_eq!(question.code, 0, "{typed}: {question:?}");
+        let listeners = question.json()["listeners"].clone();
+        assert_eq!(listeners.as_array().map(Vec::len), Some(1), "{typed}: {question:?}");
+        assert_eq!(listeners[0]["processes"][0]["pid"], wanted, "{typed}: {question:?}");
+    }
+    let both = netns.porthole(&["tcp:8001/udp"]);
+    crate::util::assert_usage_error(&both, "tcp:8001/udp");
+    assert!(both.stderr.contains("ask for both; give one"), "{both:?}");
 }
 
 /// `kill 8001,8003` (kill-port's `--port a,b`) was refused as "not a port

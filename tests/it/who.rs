@@ -174,6 +174,62 @@ fn number_like_mistakes_get_advice_that_runs() {
     assert!(output.stderr.contains("'1e3' is not a port number"), "{}", output.stderr);
 }
 
+/// Dotted numbers no IPv4 address has (`256.0.0.1`) went to the resolver,
+/// whose "Name or service not known" hid the typo; `check` and `wait` parse
+/// hosts the same way.
+#[test]
+fn an_ipv4_address_out_of_range_is_named_not_resolved() {
+    for args in [
+        &["256.0.0.1:80"][..],
+        &["127.0.0.256"],
+        &["check", "10.0.0.300:5432"],
+        &["wait", "1.2.3.4.5:80", "--timeout", "1s"],
+    ] {
+        let output = porthole_run(args);
+        crate::util::assert_usage_error(&output, &args.join(" "));
+        assert!(output.stderr.contains("is not an IPv4 address"), "{args:?}: {output:?}");
+        assert!(!output.stderr.contains("resolving"), "{args:?}: {output:?}");
+    }
+}
+
+/// `porthole 80,443` or `porthole 3000-3010`, as `ls --port` and `kill`
+/// take them, was "not a port number"; the listing of those ports is named
+/// with the command that shows it, and that command runs as printed.
+#[test]
+fn several_ports_are_sent_to_the_listing_that_shows_them() {
+    let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let second = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ports = [first.local_addr().unwrap().port(), second.local_addr().unwrap().port()];
+    let (low, high) = (ports[0].min(ports[1]), ports[0].max(ports[1]));
+    for typed in [format!("{low},{high}"), format!("{low}-{high}/tcp")] {
+        for flags in [&[][..], &["-t"]] {
+            let output = porthole_run(&[&[typed.as_str()][..], flags].concat());
+            crate::util::assert_usage_error(&output, &typed);
+            let marker = "listed by: ";
+            let start = output.stderr.find(marker).unwrap_or_else(|| panic!("{output:?}"));
+            let command = output.stderr[start + marker.len()..].trim();
+            assert_eq!(command.ends_with(" -t"), !flags.is_empty(), "{command}");
+            let mut shell = std::process::Command::new("sh");
+            crate::util::scrub(&mut shell);
+            let listing = crate::util::run(shell.args(["-c", &format!("{command} --json")]));
+            assert_eq!(listing.code, 0, "{command}: {listing:?}");
+            let listed: Vec<u64> = listing
+                .json()
+                .as_array()
+                .expect("an array")
+                .iter()
+                .filter_map(|row| row["local_port"].as_u64())
+                .collect();
+            for port in ports {
+                assert!(listed.contains(&u64::from(port)), "{port} in {command}: {listing:?}");
+            }
+        }
+    }
+    // One port stays the question it always was.
+    let one = porthole_run(&[&ports[0].to_string(), "--json"]);
+    assert_eq!(one.code, 0, "{one:?}");
+}
+
 /// A service name is not a port: the error names the port it stands for,
 /// instead of a subcommand it resembles (`http` is no typo of `top`) or a
 /// `NAME:PORT` it is no host of.
