@@ -438,6 +438,9 @@ fn an_unprivileged_caller_is_told_to_use_root() {
     let output = crate::util::run(&mut command);
     assert_eq!(output.code, 2, "{output:?}");
     assert!(output.stdout.contains("run as root"), "{}", output.stdout);
+    // No table header over no process: the hidden owner's line says it.
+    assert!(!output.stdout.contains("PID"), "{}", output.stdout);
+    assert_eq!(output.stdout.lines().count(), 2, "{}", output.stdout);
     assert!(process_alive(server.pid()));
 }
 
@@ -532,6 +535,31 @@ while True:
     assert!(eventually(Duration::from_secs(10), || !process_alive(init)), "{stop} ended it");
     let output = porthole_run(&["kill", &port, "--yes", "--json"]);
     assert_eq!(output.code, 1, "nothing listens any more: {output:?}");
+}
+
+/// `kill 127.0.0.1:PORT`, copied from `porthole 127.0.0.1:PORT`, was "not
+/// a port number"; it is one line naming the dry run that shows what kill
+/// would stop on that port, which runs as printed and stops nothing.
+#[test]
+fn an_address_and_port_is_answered_with_the_dry_run_of_the_port() {
+    let (server, port, _out) = server("plain");
+    // The family of the address and the transport typed are kept.
+    for (typed, flags) in
+        [(format!("127.0.0.1:{port}"), " -4"), (format!("localhost:{port}/tcp"), " -t")]
+    {
+        let output = porthole_run(&["kill", &typed, "--yes"]);
+        crate::util::assert_usage_error(&output, &typed);
+        let marker = "to see which: ";
+        let start = output.stderr.find(marker).unwrap_or_else(|| panic!("{output:?}"));
+        let command = output.stderr[start + marker.len()..].trim();
+        assert!(command.ends_with(&format!(" kill {port}{flags} --dry-run")), "{command}");
+        let mut shell = Command::new("sh");
+        crate::util::scrub(&mut shell);
+        let plan = crate::util::run(shell.args(["-c", &format!("{command} --json")]));
+        assert_eq!(plan.code, 0, "{command}: {plan:?}");
+        assert_eq!(plan.json()["targets"][0]["pid"], server.pid(), "{command}: {plan:?}");
+        assert!(process_alive(server.pid()), "{typed}");
+    }
 }
 
 #[test]
