@@ -225,6 +225,15 @@ fn several_ports_are_sent_to_the_listing_that_shows_them() {
             }
         }
     }
+    // Two words, as `lsof -i :80 -i :443` users type them, and a port
+    // given to `ls` without `--port`: the same listing is named.
+    let list = format!("'porthole ls --port {},{}'", ports[0], ports[1]);
+    let two = porthole_run(&[&ports[0].to_string(), &ports[1].to_string()]);
+    crate::util::assert_usage_error(&two, "two ports");
+    assert!(two.stderr.contains(&list), "{two:?}");
+    let ls = porthole_run(&["ls", &ports[0].to_string(), &ports[1].to_string()]);
+    crate::util::assert_usage_error(&ls, "ls with two ports");
+    assert!(ls.stderr.contains(&list), "{ls:?}");
     // One port stays the question it always was.
     let one = porthole_run(&[&ports[0].to_string(), "--json"]);
     assert_eq!(one.code, 0, "{one:?}");
