@@ -384,7 +384,7 @@ impl KillSettings {
             if let Some(transport) = transport {
                 match transport_typed.replace(transport) {
                     Some(other) if other != transport => bail!(
-                        "'{}': /{other} and /{transport} in one run; porthole kill stops one transport or both (give no suffix)",
+                        "'{}': /{other} and /{transport} in one run; porthole kill stops one transport or both (give no /tcp, /udp, tcp: or udp:)",
                         sanitize(text)
                     ),
                     _ => {}

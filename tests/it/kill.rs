@@ -1984,6 +1984,9 @@ fn a_port_written_as_fuser_and_lsof_write_it_is_taken() {
         assert_eq!(listeners.as_array().map(Vec::len), Some(1), "{typed}: {question:?}");
         assert_eq!(listeners[0]["processes"][0]["pid"], wanted, "{typed}: {question:?}");
     }
+    let mixed = netns.porthole(&["kill", "tcp:8001", "udp:8001", "--dry-run"]);
+    crate::util::assert_usage_error(&mixed, "tcp: and udp:");
+    assert!(mixed.stderr.contains("(give no /tcp, /udp, tcp: or udp:)"), "{mixed:?}");
     let both = netns.porthole(&["tcp:8001/udp"]);
     crate::util::assert_usage_error(&both, "tcp:8001/udp");
     assert!(both.stderr.contains("ask for both; give one"), "{both:?}");
