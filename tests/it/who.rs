@@ -174,6 +174,30 @@ fn number_like_mistakes_get_advice_that_runs() {
     assert!(output.stderr.contains("'1e3' is not a port number"), "{}", output.stderr);
 }
 
+/// `porthole 0.0.0.0:PORT`, as a server's log prints its address: a
+/// connection to 0.0.0.0 (or `::`) goes to the loopback address of its
+/// family, so a listener on 127.0.0.1 serves it; it was said to be refused.
+#[test]
+fn the_unspecified_address_is_served_by_the_loopback_listener() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // What the kernel does with it, so the answer below is the truth.
+    TcpStream::connect(("0.0.0.0", port)).expect("0.0.0.0 reaches 127.0.0.1");
+    let asked = format!("0.0.0.0:{port}");
+    let report = porthole_run(&[&asked, "--json"]);
+    assert_eq!(report.code, 0, "{report:?}");
+    let report = report.json();
+    assert_eq!(report["serving"].as_array().map(Vec::len), Some(1), "{report:#}");
+    assert_eq!(report["serving"][0]["local_address"], "127.0.0.1", "{report:#}");
+    let text = porthole_run(&[&asked]);
+    assert!(!text.stdout.contains("refused"), "{}", text.stdout);
+    assert!(!text.stdout.contains("not for this address"), "{}", text.stdout);
+    assert!(text.stdout.contains("a connection to it goes to 127.0.0.1"), "{}", text.stdout);
+    // `::` goes to ::1, where nothing listens: that is still said.
+    let v6 = porthole_run(&[&format!("[::]:{port}")]);
+    assert!(v6.stdout.contains("no listener serves [::]"), "{}", v6.stdout);
+}
+
 /// Dotted numbers no IPv4 address has (`256.0.0.1`) went to the resolver,
 /// whose "Name or service not known" hid the typo; `check` and `wait` parse
 /// hosts the same way.
