@@ -27,6 +27,10 @@ pub enum EndpointError {
     UnclosedBracket { text: String },
     #[error("'{text}' is not an IPv6 address")]
     BadIpv6 { text: String },
+    /// `[127.0.0.1]:80`: brackets are for IPv6 only; `written` is the
+    /// endpoint without them.
+    #[error("'{address}' is an IPv4 address, which takes no brackets: write {written}")]
+    BracketedIpv4 { address: String, written: String },
     #[error("empty zone id in '{text}' (write [ADDRESS%INTERFACE]:PORT)")]
     EmptyZone { text: String },
     #[error("zone id '%{zone}' of '{text}': no network interface '{zone}' here")]
@@ -373,6 +377,18 @@ impl Endpoint {
             let Some((address, rest)) = inner.split_once(']') else {
                 return Err(EndpointError::UnclosedBracket { text: text.to_string() });
             };
+            let after = rest.trim();
+            if address.parse::<std::net::Ipv4Addr>().is_ok()
+                && (after.is_empty() || after.starts_with(':'))
+            {
+                let rest = after;
+                let written = if rest.is_empty() || rest == ":" {
+                    format!("{address}:PORT")
+                } else {
+                    format!("{address}{rest}")
+                };
+                return Err(EndpointError::BracketedIpv4 { address: address.to_string(), written });
+            }
             let host = parse_ipv6(address)?;
             // Blanks around the colon are ignored, as around a bare port.
             let rest = rest.trim_start();
@@ -747,6 +763,11 @@ mod tests {
         assert_eq!(err("[::1]:"), "missing port after '[::1]:'");
         assert!(err("[::1]x").contains("after ']'"));
         assert!(err("[zz]:80").contains("not an IPv6"));
+        assert_eq!(
+            err("[127.0.0.1]:80"),
+            "'127.0.0.1' is an IPv4 address, which takes no brackets: write 127.0.0.1:80"
+        );
+        assert!(err("[10.0.0.1]").ends_with("write 10.0.0.1:PORT"), "{}", err("[10.0.0.1]"));
         assert_eq!(
             err("::1:80"),
             "IPv6 '::1:80' needs brackets and is ambiguous: [::1]:80 for port 80 of ::1, or \

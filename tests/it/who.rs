@@ -214,6 +214,10 @@ fn an_ipv4_address_out_of_range_is_named_not_resolved() {
         assert!(output.stderr.contains("is not an IPv4 address"), "{args:?}: {output:?}");
         assert!(!output.stderr.contains("resolving"), "{args:?}: {output:?}");
     }
+    // Brackets around IPv4, as IPv6 is written: the form without them.
+    let output = porthole_run(&["[127.0.0.1]:80"]);
+    crate::util::assert_usage_error(&output, "[127.0.0.1]:80");
+    assert!(output.stderr.ends_with("takes no brackets: write 127.0.0.1:80\n"), "{output:?}");
 }
 
 /// `porthole 80,443` or `porthole 3000-3010`, as `ls --port` and `kill`
