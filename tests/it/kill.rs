@@ -549,13 +549,9 @@ fn an_address_and_port_is_answered_with_the_dry_run_of_the_port() {
     {
         let output = porthole_run(&["kill", &typed, "--yes"]);
         crate::util::assert_usage_error(&output, &typed);
-        let marker = "to see which: ";
-        let start = output.stderr.find(marker).unwrap_or_else(|| panic!("{output:?}"));
-        let command = output.stderr[start + marker.len()..].trim();
+        let command = crate::util::printed_after(&output.stderr, "to see which: ");
         assert!(command.ends_with(&format!(" kill {port}{flags} --dry-run")), "{command}");
-        let mut shell = Command::new("sh");
-        crate::util::scrub(&mut shell);
-        let plan = crate::util::run(shell.args(["-c", &format!("{command} --json")]));
+        let plan = crate::util::run_as_printed(command, " --json");
         assert_eq!(plan.code, 0, "{command}: {plan:?}");
         assert_eq!(plan.json()["targets"][0]["pid"], server.pid(), "{command}: {plan:?}");
         assert!(process_alive(server.pid()), "{typed}");

@@ -233,13 +233,9 @@ fn several_ports_are_sent_to_the_listing_that_shows_them() {
         for flags in [&[][..], &["-t"]] {
             let output = porthole_run(&[&[typed.as_str()][..], flags].concat());
             crate::util::assert_usage_error(&output, &typed);
-            let marker = "listed by: ";
-            let start = output.stderr.find(marker).unwrap_or_else(|| panic!("{output:?}"));
-            let command = output.stderr[start + marker.len()..].trim();
+            let command = crate::util::printed_after(&output.stderr, "listed by: ");
             assert_eq!(command.ends_with(" -t"), !flags.is_empty(), "{command}");
-            let mut shell = std::process::Command::new("sh");
-            crate::util::scrub(&mut shell);
-            let listing = crate::util::run(shell.args(["-c", &format!("{command} --json")]));
+            let listing = crate::util::run_as_printed(command, " --json");
             assert_eq!(listing.code, 0, "{command}: {listing:?}");
             let listed: Vec<u64> = listing
                 .json()
