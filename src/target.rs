@@ -27,6 +27,10 @@ pub enum EndpointError {
     UnclosedBracket { text: String },
     #[error("'{text}' is not an IPv6 address")]
     BadIpv6 { text: String },
+    /// `[127.0.0.1]:80`: brackets are for IPv6 only; `written` is the
+    /// endpoint without them.
+    #[error("'{address}' is an IPv4 address, which takes no brackets: write {written}")]
+    BracketedIpv4 { address: String, written: String },
     #[error("empty zone id in '{text}' (write [ADDRESS%INTERFACE]:PORT)")]
     EmptyZone { text: String },
     #[error("zone id '%{zone}' of '{text}': no network interface '{zone}' here")]
@@ -42,6 +46,11 @@ pub enum EndpointError {
     AmbiguousIpv6 { text: String, address: String, port: String },
     #[error("'{text}' is not a valid host name")]
     BadHost { text: String },
+    /// Dotted numbers no IPv4 address has (`256.0.0.1`, `1.2.3.4.5`):
+    /// passed on as a name, the resolver's "Name or service not known"
+    /// would hide the typo.
+    #[error("'{text}' is not an IPv4 address: it takes four numbers of 0-255, such as 127.0.0.1")]
+    BadIpv4 { text: String },
     /// A number the resolver reads as an IPv4 address in the old
     /// `inet_aton` shorthand (`10`, `127.1`, `0x7f.1`, octal `010.0.0.1`):
     /// taken as a name it would silently mean `reads_as`.
@@ -265,18 +274,48 @@ impl fmt::Display for Transport {
     }
 }
 
-/// A `/PROTOCOL` after a port that is neither TCP nor UDP.
+/// A transport written with a port that porthole cannot take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'/{protocol}' after the port: porthole knows /tcp and /udp")]
-pub struct UnknownTransport {
-    pub protocol: String,
+pub enum TransportError {
+    /// A `/PROTOCOL` after a port that is neither TCP nor UDP.
+    #[error("'/{protocol}' after the port: porthole knows /tcp and /udp")]
+    Unknown { protocol: String },
+    /// `tcp:3000/udp`: one transport before the port, the other after it.
+    #[error("'{before}:' before the port and '/{after}' after it ask for both; give one")]
+    Both { before: Transport, after: Transport },
 }
 
 /// Splits a trailing `/tcp` or `/udp` (any case) off a port or
-/// `HOST:PORT` as typed; `None` when there is none. Only a suffix after
-/// a digit counts, so a path or URL is left whole; another word there
-/// (`3000/sctp`) is an error that names it.
-pub fn split_transport(text: &str) -> Result<(&str, Option<Transport>), UnknownTransport> {
+/// `HOST:PORT` as typed, or a leading `tcp:` or `udp:` as `lsof -i TCP:3000`
+/// and `check tcp:HOST:PORT` write it; `None` when there is none. Only a
+/// suffix after a digit counts, so a path or URL is left whole; another word
+/// there (`3000/sctp`) is an error that names it.
+///
+/// The prefix wins over a host of that name: `tcp:80` is port 80 of TCP, as
+/// lsof reads it, not port 80 of a machine called `tcp`.
+pub fn split_transport(text: &str) -> Result<(&str, Option<Transport>), TransportError> {
+    let start = text.trim_start();
+    for (prefix, transport) in [("tcp:", Transport::Tcp), ("udp:", Transport::Udp)] {
+        // `tcp://HOST:PORT` is a URL, left whole for its own parser.
+        let Some(rest) = start
+            .get(..prefix.len())
+            .filter(|head| head.eq_ignore_ascii_case(prefix))
+            .and_then(|_| start.get(prefix.len()..))
+            .filter(|rest| !rest.starts_with('/'))
+        else {
+            continue;
+        };
+        return match split_suffix(rest)? {
+            (rest, None) => Ok((rest, Some(transport))),
+            (rest, Some(suffix)) if suffix == transport => Ok((rest, Some(transport))),
+            (_, Some(after)) => Err(TransportError::Both { before: transport, after }),
+        };
+    }
+    split_suffix(text)
+}
+
+/// The `/tcp` or `/udp` half of [`split_transport`].
+fn split_suffix(text: &str) -> Result<(&str, Option<Transport>), TransportError> {
     let Some((before, after)) = text.trim_end().rsplit_once('/') else {
         return Ok((text, None));
     };
@@ -291,7 +330,7 @@ pub fn split_transport(text: &str) -> Result<(&str, Option<Transport>), UnknownT
         "tcp" => Ok((before, Some(Transport::Tcp))),
         "udp" => Ok((before, Some(Transport::Udp))),
         _ if after.bytes().all(|b| b.is_ascii_alphabetic()) => {
-            Err(UnknownTransport { protocol: after.to_string() })
+            Err(TransportError::Unknown { protocol: after.to_string() })
         }
         _ => Ok((text, None)),
     }
@@ -338,6 +377,18 @@ impl Endpoint {
             let Some((address, rest)) = inner.split_once(']') else {
                 return Err(EndpointError::UnclosedBracket { text: text.to_string() });
             };
+            let after = rest.trim();
+            if address.parse::<std::net::Ipv4Addr>().is_ok()
+                && (after.is_empty() || after.starts_with(':'))
+            {
+                let rest = after;
+                let written = if rest.is_empty() || rest == ":" {
+                    format!("{address}:PORT")
+                } else {
+                    format!("{address}{rest}")
+                };
+                return Err(EndpointError::BracketedIpv4 { address: address.to_string(), written });
+            }
             let host = parse_ipv6(address)?;
             // Blanks around the colon are ignored, as around a bare port.
             let rest = rest.trim_start();
@@ -427,6 +478,7 @@ impl Endpoint {
                 Ok(_) | Err(EndpointError::ShorthandIpv4 { .. }) => {
                     EndpointError::MissingPort { text: text.to_string() }
                 }
+                Err(error @ EndpointError::BadIpv4 { .. }) => error,
                 Err(_) => EndpointError::NotAnEndpoint { text: text.to_string() },
             });
         };
@@ -446,6 +498,13 @@ pub fn parse_host(text: &str) -> Result<Host, EndpointError> {
     }
     if let Some(reads_as) = inet_aton(text) {
         return Err(EndpointError::ShorthandIpv4 { text: text.to_string(), reads_as });
+    }
+    // No top-level domain is all digits (RFC 3696 §2): dotted numbers were
+    // meant as an address.
+    if text.contains('.')
+        && text.split('.').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(EndpointError::BadIpv4 { text: text.to_string() });
     }
     // A fully qualified name may end with the root's empty label
     // (`localhost.`, `db.example.`): resolvers take it as written.
@@ -586,6 +645,26 @@ mod tests {
     }
 
     #[test]
+    fn a_transport_before_the_port_is_split_off_as_lsof_writes_it() {
+        assert_eq!(split_transport("tcp:3000"), Ok(("3000", Some(Transport::Tcp))));
+        assert_eq!(split_transport("UDP:53"), Ok(("53", Some(Transport::Udp))));
+        assert_eq!(split_transport(" udp:53/udp"), Ok(("53", Some(Transport::Udp))));
+        assert_eq!(
+            split_transport("tcp:127.0.0.1:5432"),
+            Ok(("127.0.0.1:5432", Some(Transport::Tcp)))
+        );
+        assert_eq!(split_transport("tcp:[::1]:80"), Ok(("[::1]:80", Some(Transport::Tcp))));
+        // A URL and a word that only starts like a transport stay whole.
+        for whole in ["tcp://localhost:80", "tcpx:80", "udp-host:53"] {
+            assert_eq!(split_transport(whole), Ok((whole, None)), "{whole}");
+        }
+        assert_eq!(
+            split_transport("tcp:53/udp").unwrap_err().to_string(),
+            "'tcp:' before the port and '/udp' after it ask for both; give one"
+        );
+    }
+
+    #[test]
     fn parses_every_shape() {
         assert_eq!(ok("5432"), Endpoint { host: None, port: 5432 });
         assert_eq!(ok("127.0.0.1:62893").host, Some(Host::Ip("127.0.0.1".parse().unwrap())));
@@ -685,6 +764,11 @@ mod tests {
         assert!(err("[::1]x").contains("after ']'"));
         assert!(err("[zz]:80").contains("not an IPv6"));
         assert_eq!(
+            err("[127.0.0.1]:80"),
+            "'127.0.0.1' is an IPv4 address, which takes no brackets: write 127.0.0.1:80"
+        );
+        assert!(err("[10.0.0.1]").ends_with("write 10.0.0.1:PORT"), "{}", err("[10.0.0.1]"));
+        assert_eq!(
             err("::1:80"),
             "IPv6 '::1:80' needs brackets and is ambiguous: [::1]:80 for port 80 of ::1, or \
              [::1:80]:PORT for the address ::1:80"
@@ -692,6 +776,25 @@ mod tests {
         assert!(err("host:abc").contains("'abc' is not a port"));
         assert!(err("bad host:80").contains("not a valid host"));
         assert_eq!(err(""), "empty endpoint");
+    }
+
+    #[test]
+    fn dotted_numbers_no_address_has_are_named_as_a_bad_ipv4_address() {
+        let err = |text: &str| Endpoint::parse(text).unwrap_err().to_string();
+        for text in ["256.0.0.1", "1.2.3.4.5", "127.0.0.08", "300.1"] {
+            assert_eq!(
+                err(&format!("{text}:80")),
+                format!(
+                    "'{text}' is not an IPv4 address: it takes four numbers of 0-255, such as \
+                     127.0.0.1"
+                )
+            );
+        }
+        assert!(err("256.0.0.1").starts_with("'256.0.0.1' is not an IPv4 address"));
+        // A name with a number in it is still a name.
+        for name in ["1.2.3.4.example", "10.in-addr", "123abc.5"] {
+            assert!(matches!(parse_host(name), Ok(Host::Name(_))), "{name}");
+        }
     }
 
     /// Every message quotes what was typed: a lone word that is no port
@@ -755,11 +858,12 @@ mod tests {
             "'10' is no host name: the resolver reads it as the IPv4 address 0.0.0.10; write the \
              address in full (four decimal numbers, such as 0.0.0.10)"
         );
-        // Names stay names, and numbers the resolver would refuse are bad
-        // host names as before.
+        // Names stay names; dotted numbers the resolver would refuse are
+        // named as a bad address instead of reaching it.
         assert_eq!(ok("db1:5432").host, Some(Host::Name("db1".into())));
         assert_eq!(ok("0xdb.example:80").host, Some(Host::Name("0xdb.example".into())));
-        assert_eq!(ok("1.2.3.4.5:80").host, Some(Host::Name("1.2.3.4.5".into())));
-        assert!(Endpoint::parse("300.1:80").is_ok());
+        for text in ["1.2.3.4.5:80", "300.1:80"] {
+            assert!(matches!(Endpoint::parse(text), Err(EndpointError::BadIpv4 { .. })), "{text}");
+        }
     }
 }

@@ -39,7 +39,7 @@ pub enum Command {
     /// Everything about one port or endpoint: who holds it, its clients,
     /// what the number means.
     #[command(
-        after_help = "Examples:\n  porthole 5432\n  porthole who 127.0.0.1:62893\n  porthole '[::1]:8080' --json\n  porthole :5353/udp          as lsof (:PORT) and fuser (PORT/udp) write it\n\nExit status: 0 when something holds the port, 1 when nothing does, 2 on error."
+        after_help = "Examples:\n  porthole 5432\n  porthole who 127.0.0.1:62893\n  porthole '[::1]:8080' --json\n  porthole :5353/udp          as lsof (:PORT) and fuser (PORT/udp) write it\n  porthole udp:5353           as lsof -i UDP:5353 writes it\n\nExit status: 0 when something holds the port, 1 when nothing does, 2 on error."
     )]
     Who(WhoArgs),
     /// Print a shell completion script.
@@ -1021,8 +1021,9 @@ Exit status: 0 when records match, 1 when none do, 2 on error.";
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// PORT, HOST:PORT, or [IPv6]:PORT, with /udp or /tcp for one
-    /// transport's listeners, or unix:PATH (every port when omitted).
+    /// PORT, HOST:PORT, or [IPv6]:PORT, with /udp or /tcp after it (or
+    /// udp: or tcp: before it) for one transport's listeners, or unix:PATH
+    /// (every port when omitted).
     #[arg(value_name = "ENDPOINT")]
     pub endpoint: Option<String>,
     /// Start of the window: a duration ago (2h, 30m, 7d), a UTC time

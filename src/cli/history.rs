@@ -56,20 +56,8 @@ impl HistorySettings {
             path = Some(socket.to_string());
             endpoint = None;
         }
-        // `udp:5353` would be read as the host `udp`: name the spelling.
-        if let Some(text) = endpoint.as_deref() {
-            if let Some((scheme, rest)) = text.trim().split_once(':') {
-                if ["udp", "tcp"].iter().any(|name| scheme.eq_ignore_ascii_case(name)) {
-                    let scheme = scheme.to_ascii_lowercase();
-                    bail!(
-                        "'{text}': a port of one transport is written {rest}/{scheme} \
-                         (HOST:PORT/{scheme} with an address)"
-                    );
-                }
-            }
-        }
         // `5353/udp` and `127.0.0.1:53/udp`, as `who`, `ls` and the audit
-        // write a port of a transport.
+        // write a port of a transport, or `udp:5353` as lsof does.
         let (endpoint, transport) = match endpoint.as_deref() {
             Some(text) => {
                 let (text, transport) =
@@ -572,15 +560,18 @@ mod tests {
             assert!(error.contains(&format!("unix:{path}")), "{path}: {error}");
         }
         assert!(resolve(&["unix:", "--store", "x"]).is_err());
-        for (typed, protocol) in [("5353/udp", Protocol::Udp), ("127.0.0.1:80/TCP", Protocol::Tcp)]
-        {
+        for (typed, protocol) in [
+            ("5353/udp", Protocol::Udp),
+            ("127.0.0.1:80/TCP", Protocol::Tcp),
+            // The transport first, as `lsof -i UDP:5353` writes it.
+            ("udp:5353", Protocol::Udp),
+            ("TCP:127.0.0.1:80", Protocol::Tcp),
+        ] {
             let settings = resolve(&[typed, "--store", "x"]).unwrap();
             assert_eq!(settings.query.protocol, Some(protocol), "{typed}");
             assert!(settings.query.port.is_some(), "{typed}");
         }
         assert!(resolve(&["53/sctp", "--store", "x"]).is_err());
-        let error = resolve(&["udp:5353", "--store", "x"]).unwrap_err().to_string();
-        assert!(error.contains("written 5353/udp"), "{error}");
         // "All of them", in any size the stores can take.
         for huge in ["18446744073709551615", "99999999999999999999999999"] {
             let settings = resolve(&["--each", "--limit", huge, "--store", "x"]).unwrap();

@@ -307,6 +307,9 @@ pub fn usage_message(mut error: clap::Error, args: &[OsString]) -> String {
     if let Some(hint) = free_port_hint(error, &path) {
         message.tips.insert(0, hint);
     }
+    if let Some(hint) = port_list_hint(error, &path, args) {
+        message.tips.insert(0, hint);
+    }
     message.command = path;
     format!("porthole: {}\n", elide_long_words(&message.one_line()))
 }
@@ -382,6 +385,58 @@ fn free_port_hint(error: &clap::Error, path: &str) -> Option<String> {
         "porthole free takes no port: '--prefer {port}' prints {port} when it is free, else the \
          nearest free one; 'porthole {port}' says who holds it"
     ))
+}
+
+/// `porthole ls 3000` and `porthole 80 443`: ports where `ls` takes them
+/// with `--port`, or a second port where `porthole PORT` takes one. The
+/// ports typed (the value of an option other than `--port` left out) are
+/// named in the `ls --port` that lists them.
+fn port_list_hint(error: &clap::Error, path: &str, args: &[OsString]) -> Option<String> {
+    use crate::target::PortZero;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let subcommand = path.strip_prefix("porthole ")?;
+    if error.kind() != ErrorKind::UnknownArgument || !matches!(subcommand, "ls" | "who") {
+        return None;
+    }
+    let Some(ContextValue::String(word)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let is_ports = |word: &str| crate::model::PortSet::parse_for(word, PortZero::Refused).is_ok();
+    if !is_ports(word) {
+        return None;
+    }
+    // The options whose value is no port to list (`--pid 1234`).
+    let command = Cli::command();
+    let options: Vec<String> = command
+        .find_subcommand(subcommand)
+        .map(|sub| {
+            sub.get_arguments()
+                .filter(|arg| arg.get_action().takes_values() && arg.get_id() != "port")
+                .flat_map(|arg| {
+                    let long = arg.get_long().map(|long| format!("--{long}"));
+                    let short = arg.get_short().map(|short| format!("-{short}"));
+                    long.into_iter().chain(short)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let words: Vec<&str> = args.iter().skip(1).filter_map(|arg| arg.to_str()).collect();
+    let ports: Vec<&str> = words
+        .iter()
+        .enumerate()
+        .filter(|&(at, word)| {
+            is_ports(word) && (at == 0 || !options.iter().any(|option| option == words[at - 1]))
+        })
+        .map(|(_, word)| word.trim())
+        .collect();
+    let list = ports.join(",");
+    Some(match subcommand {
+        "ls" => format!("porthole ls takes ports with --port: 'porthole ls --port {list}'"),
+        _ => format!(
+            "porthole PORT asks about one port; the listeners on several are listed by \
+             'porthole ls --port {list}'"
+        ),
+    })
 }
 
 /// `porthole kill -9 3000`, as kill(1) is written: clap reads `-9` (or the
@@ -767,6 +822,30 @@ mod tests {
         // Elsewhere a number flag is not taken for a signal.
         let text = message(&["porthole", "ls", "-9"]);
         assert!(!text.contains("kill(1)"), "{text}");
+    }
+
+    #[test]
+    fn ports_where_one_or_none_is_taken_are_sent_to_ls_port() {
+        for (args, hint) in [
+            (&["porthole", "ls", "3000"][..], "'porthole ls --port 3000'"),
+            (
+                &["porthole", "ls", "--pid", "1234", "80,443", "8000-8100"],
+                "'porthole ls --port 80,443,8000-8100'",
+            ),
+            (&["porthole", "ls", "--port", "80", "443"], "'porthole ls --port 80,443'"),
+            (
+                &["porthole", "80", "443"],
+                "one port; the listeners on several are listed by 'porthole ls --port 80,443'",
+            ),
+            (&["porthole", "--netns", "5", "80", "443"], "'porthole ls --port 80,443'"),
+        ] {
+            let text = message(args);
+            assert!(text.contains(hint), "{args:?}: {text}");
+            assert_eq!(text.lines().count(), 1, "{text}");
+        }
+        // A word that is no port keeps clap's words alone.
+        let text = message(&["porthole", "ls", "foo"]);
+        assert!(!text.contains("--port"), "{text}");
     }
 
     #[test]

@@ -177,7 +177,29 @@ impl WhoSettings {
         let quoted = || format!("'{}'", crate::diagnose::target::redact_password(&endpoint));
         // `5432/tcp` as fuser and porthole's audit write it: -t.
         let (text, transport) = crate::target::split_transport(&endpoint).with_context(quoted)?;
+        // `-t` or `-u` as typed, for the listing suggested below.
+        let flag = match (tcp, udp) {
+            (true, false) => " -t",
+            (false, true) => " -u",
+            _ => "",
+        };
         let (tcp, udp) = with_transport(tcp, udp, transport).with_context(quoted)?;
+        // `porthole 3000-3010` or `80,443`: several ports, which `ls
+        // --port` takes as typed (with its `/tcp` or `tcp:`), where "not a
+        // port number" would leave the user guessing.
+        let list = text.trim();
+        let list = list.strip_prefix("*:").or_else(|| list.strip_prefix(':')).unwrap_or(list);
+        if list.contains([',', '-'])
+            && crate::model::PortSet::parse_for(list, crate::target::PortZero::Refused).is_ok()
+        {
+            let program = crate::sys::executable::program_for(crate::sys::executable::Runner::User);
+            bail!(
+                "{}: porthole PORT asks about one port; the listeners on several are listed by: \
+                 {program} ls --port {}{flag}",
+                quoted(),
+                crate::shell::word(endpoint.trim())
+            );
+        }
         let parsed = Endpoint::parse(text).with_context(quoted)?;
         let (namespaces, named_namespace) = resolve_netns(&netns)?;
         Ok(WhoSettings {
@@ -189,6 +211,35 @@ impl WhoSettings {
             format: if json { Format::Json } else { Format::Table },
         })
     }
+}
+
+/// `porthole kill PORT --dry-run`, with the family of `host` (`-4`, `-6`),
+/// the transport flag and the namespace typed: the run that shows what `kill`
+/// would stop on the port of an address.
+fn kill_dry_run(
+    port: u16,
+    host: &crate::target::Host,
+    (tcp, udp): (bool, bool),
+    netns: &str,
+) -> String {
+    use crate::target::Host;
+    let program = crate::sys::executable::program_for(crate::sys::executable::Runner::User);
+    let mut command = format!("{program} kill {port}");
+    match host {
+        Host::Ip(std::net::IpAddr::V4(_)) => command.push_str(" -4"),
+        Host::Ip(std::net::IpAddr::V6(_)) | Host::Scoped { .. } => command.push_str(" -6"),
+        Host::Name(_) => {}
+    }
+    match (tcp, udp) {
+        (true, false) => command.push_str(" -t"),
+        (false, true) => command.push_str(" -u"),
+        _ => {}
+    }
+    if netns != "current" {
+        command.push_str(&format!(" --netns {}", crate::shell::word(netns)));
+    }
+    command.push_str(" --dry-run");
+    command
 }
 
 /// The `-t`/`-u` flags with a transport typed after a port (`3000/tcp`)
@@ -333,7 +384,7 @@ impl KillSettings {
             if let Some(transport) = transport {
                 match transport_typed.replace(transport) {
                     Some(other) if other != transport => bail!(
-                        "'{}': /{other} and /{transport} in one run; porthole kill stops one transport or both (give no suffix)",
+                        "'{}': /{other} and /{transport} in one run; porthole kill stops one transport or both (give no /tcp, /udp, tcp: or udp:)",
                         sanitize(text)
                     ),
                     _ => {}
@@ -343,6 +394,17 @@ impl KillSettings {
             // `:3000` as `lsof -i :3000` takes it, `*:3000` as ss prints it.
             let port = port.trim();
             let port = port.strip_prefix("*:").or_else(|| port.strip_prefix(':')).unwrap_or(port);
+            // `kill 127.0.0.1:8080`, copied from `porthole 127.0.0.1:8080`:
+            // kill stops a port's listeners on every address, so the run
+            // that shows which is named rather than "not a port number".
+            if let Ok(Endpoint { host: Some(host), port: number }) = Endpoint::parse(port) {
+                bail!(
+                    "'{}': porthole kill takes ports, not addresses, and stops the listeners of a \
+                     port on every address; to see which: {}",
+                    sanitize(text),
+                    kill_dry_run(number, &host, (tcp, udp), &netns)
+                );
+            }
             ports_typed.push(port.to_string());
         }
         let mut parsed = Vec::new();

@@ -21,6 +21,10 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let mut name_unresolved = false;
     let (addresses, zone) = match &settings.endpoint.host {
         None => (Vec::new(), None),
+        // A connection to 0.0.0.0 or :: goes to the loopback address of
+        // its family (Linux `ip_route_connect`, `ip6_datagram_connect`):
+        // that is whom it reaches, whatever listens on the wildcard.
+        Some(Host::Ip(ip)) if ip.is_unspecified() => (vec![loopback_of(*ip)], None),
         Some(Host::Ip(ip)) => (vec![*ip], None),
         // The kernel binds a socket of a scoped address to its interface,
         // and reports that interface for it.
@@ -69,6 +73,8 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let mut report =
         port_report::build(settings.endpoint.to_string(), port, addresses, zone, snapshot, meaning);
     report.name_unresolved = name_unresolved;
+    report.unspecified =
+        matches!(settings.endpoint.host, Some(Host::Ip(ip)) if ip.is_unspecified());
     port_report::attach_time_wait_servers(&mut report, &query);
     if settings.namespaces == NamespaceSelection::All {
         // Each namespace's rows are explained by its own sysctls.
@@ -166,4 +172,12 @@ fn resolve(settings: &WhoSettings, name: &str) -> anyhow::Result<std::io::Result
         DiagnoseError::Resolve { source, .. } => source,
         other => std::io::Error::other(other.to_string()),
     }))
+}
+
+/// The loopback address of `ip`'s family.
+fn loopback_of(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    }
 }

@@ -101,7 +101,7 @@ pub enum TargetError {
     #[error("a file, not a network target: porthole waits for ports, URLs and Unix sockets (unix:/PATH)")]
     FileTarget,
     #[error(transparent)]
-    Transport(#[from] crate::target::UnknownTransport),
+    Transport(#[from] crate::target::TransportError),
     /// `unix:@` with no name: no socket is bound to an empty abstract
     /// name (a bind without one gets a name the kernel makes up, `@`
     /// and five hex digits), so a probe of it could only be refused.

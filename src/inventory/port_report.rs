@@ -276,6 +276,7 @@ pub fn build(
         unassigned: Vec::new(),
         only_loopback_addresses: false,
         name_unresolved: false,
+        unspecified: false,
     }
 }
 

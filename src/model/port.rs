@@ -139,6 +139,10 @@ pub struct PortReport {
     /// means instead (`localhost`: the loopback addresses, RFC 6761):
     /// clients that look the name up fail.
     pub name_unresolved: bool,
+    /// The host was the unspecified address (`0.0.0.0`, `::`): Linux
+    /// connects it to the loopback address of its family, which
+    /// `addresses` holds instead.
+    pub unspecified: bool,
     /// Listeners on the port, every address and family.
     pub listeners: Vec<Socket>,
     /// Listeners that serve one of `addresses` (all of them for a bare port).

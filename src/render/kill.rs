@@ -52,12 +52,6 @@ pub fn running_for(process: &Process, now: u64) -> Option<String> {
     })
 }
 
-/// A command line on one line: arguments may contain newlines (`python3
-/// -c SCRIPT`), which would break the table.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// Another user's text as an owned, terminal-safe cell.
 fn foreign(text: &str) -> String {
     sanitize(text).into_owned()
@@ -225,11 +219,17 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
             process.map_or_else(|| "?".into(), |p| foreign(&p.shown_name())),
             listens_label(plan, target.pid),
             foreign(&unit),
-            process.map_or_else(String::new, |p| foreign(&one_line(&p.command_line()))),
+            // Newlines, CRs and tabs in an argument are shown escaped, as `ls
+            // -l` shows them, so the table stays one line a process.
+            process.map_or_else(String::new, |p| foreign(&p.command_line())),
         ]);
     }
-    // The command line says which process this is: wrapped, never cut.
-    table.write_wrapped(out, style.width, "  ")?;
+    // The command line says which process this is: wrapped, never cut. No
+    // process seen (their owners are hidden): no header over nothing, the
+    // lines below say why.
+    if !plan.targets.is_empty() {
+        table.write_wrapped(out, style.width, "  ")?;
+    }
     // Why the owners are hidden decides what helps: root, or the host's
     // PID namespace.
     let why = if !plan.owner_gaps.is_empty() {
@@ -635,7 +635,7 @@ pub fn write_results(
                     "  note: {pid} ({}), which started it, is still running; nothing took the \
                      port within {watched}, but if it restarts servers more slowly, stop it \
                      instead (or watch longer with --settle){}",
-                    Foreign(&one_line(&parent.process.command_line())),
+                    Foreign(&parent.process.command_line()),
                     parent
                         .namespace_init
                         .as_ref()
@@ -651,7 +651,7 @@ pub fn write_results(
                      --settle), porthole cannot stop it: it never signals PID 1, and a signal \
                      from inside its PID namespace reaches it only through a handler; stop the \
                      restart in its configuration, or the container from outside",
-                    Foreign(&one_line(&init.command_line()))
+                    Foreign(&init.command_line())
                 )?;
             }
         }

@@ -183,6 +183,13 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         let list: Vec<String> = report.addresses.iter().map(ToString::to_string).collect();
         if report.name_unresolved {
             writeln!(out, "  does not resolve here; taken as {}, which it means", list.join(", "))?;
+        } else if report.unspecified {
+            writeln!(
+                out,
+                "  a connection to it goes to {}: Linux connects the unspecified address to \
+                 the loopback",
+                list.join(", ")
+            )?;
         } else {
             writeln!(out, "  resolves to {}", list.join(", "))?;
         }

@@ -782,13 +782,6 @@ fn bind_without_reuseaddr(address: SocketAddr) -> Result<(), rustix::io::Errno> 
     rustix::net::bind(&plain, &address)
 }
 
-/// The word after `marker` in `text`, up to the next `;`, `)` or line end.
-fn advice_after<'a>(text: &'a str, marker: &str) -> &'a str {
-    let start = text.find(marker).unwrap_or_else(|| panic!("no {marker:?} in: {text}"));
-    let rest = &text[start + marker.len()..];
-    rest[..rest.find([';', ')', '\n']).unwrap_or(rest.len())].trim()
-}
-
 #[test]
 fn no_candidate_left_says_what_removed_them_and_both_ways_out_run_as_printed() {
     let Some(netns) = Netns::create() else { return };
@@ -802,7 +795,7 @@ fn no_candidate_left_says_what_removed_them_and_both_ways_out_run_as_printed() {
         "the sysctl and its value: {output:?}"
     );
     // Another range, as printed, finds a port inside it.
-    let range = advice_after(&output.stderr, "--range ");
+    let range = crate::util::printed_after(&output.stderr, "--range ");
     let (low, high) = range.split_once('-').expect("LOW-HIGH");
     let (low, high): (u16, u16) = (low.parse().unwrap(), high.parse().unwrap());
     let report = netns.porthole(&["free", "--json"]).json();
@@ -813,7 +806,7 @@ fn no_candidate_left_says_what_removed_them_and_both_ways_out_run_as_printed() {
     let port: u16 = retry.stdout.trim().parse().unwrap();
     assert!((low..=high).contains(&port), "{port} in {range}");
     // The sysctl, as printed, makes the same call succeed.
-    let fix = advice_after(&output.stderr, "release its reserved ports: ");
+    let fix = crate::util::printed_after(&output.stderr, "release its reserved ports: ");
     assert!(fix.starts_with("sysctl -w net.ipv4.ip_local_reserved_ports="), "{fix}");
     netns.run_ok("sh", &["-c", fix]);
     let after = netns.porthole(&["free"]);
@@ -835,10 +828,10 @@ fn no_candidate_left_says_what_removed_them_and_both_ways_out_run_as_printed() {
     ] {
         assert!(output.stderr.contains(reason), "{reason}: {output:?}");
     }
-    let range = advice_after(&output.stderr, "--range ");
+    let range = crate::util::printed_after(&output.stderr, "--range ");
     let retry = netns.porthole(&["free", "--range", range, "--exclude", "20006-20008"]);
     assert_eq!(retry.code, 0, "{range}: {retry:?}");
-    let fix = advice_after(&output.stderr, "release its reserved ports: ");
+    let fix = crate::util::printed_after(&output.stderr, "release its reserved ports: ");
     assert_eq!(fix, "sysctl -w net.ipv4.ip_local_reserved_ports=25000", "{output:?}");
     netns.run_ok("sh", &["-c", fix]);
     let after = netns.porthole(&args);
@@ -856,7 +849,7 @@ fn no_candidate_left_says_what_removed_them_and_both_ways_out_run_as_printed() {
     netns.run_ok("sysctl", &["-qw", "net.ipv4.ip_local_reserved_ports=10000-32767"]);
     let output = free_as_nobody(&netns, &["free"]);
     assert_eq!(output.code, 1, "{output:?}");
-    let fix = advice_after(&output.stderr, "release its reserved ports: ");
+    let fix = crate::util::printed_after(&output.stderr, "release its reserved ports: ");
     assert!(fix.starts_with("sudo sysctl -w ") || fix.starts_with("su -c 'sysctl -w "), "{fix}");
     // Root runs su without a password, so the line can be run here.
     netns.run_ok("sh", &["-c", fix]);
@@ -941,7 +934,7 @@ fn a_range_below_1024_asked_by_a_user_who_is_not_root_gets_a_range_it_may_use() 
     let output = free_as_nobody(&netns, &["free", "--range", "500-1000"]);
     assert_eq!(output.code, 1, "{output:?}");
     assert!(output.stderr.contains("below ip_unprivileged_port_start (501)"), "{output:?}");
-    let range = advice_after(&output.stderr, "--range ");
+    let range = crate::util::printed_after(&output.stderr, "--range ");
     let retry = free_as_nobody(&netns, &["free", "--range", range]);
     assert_eq!(retry.code, 0, "{range}: {retry:?}");
     assert!(retry.stdout.trim().parse::<u16>().unwrap() >= 1024, "{retry:?}");

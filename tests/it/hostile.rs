@@ -76,11 +76,16 @@ fn start_hostile(directory: &std::path::Path) -> Option<(ChildGuard, String)> {
     }
     let mut command = Command::new("setpriv");
     command.args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3"]);
-    // Hostile argv: a window-title OSC ended by BEL, a bidi isolate.
+    // Hostile argv: a window-title OSC ended by BEL, a bidi isolate, a CR
+    // and a newline inside one argument.
     let (child, mut out) = python_via(
         command,
         &format!("{HOSTILE}\n# \x1b]0;pwned\x07"),
-        &[&hex(NAME), directory.to_str().expect("UTF-8 temp dir"), "\x1b[1;1H\u{2066}spoof"],
+        &[
+            &hex(NAME),
+            directory.to_str().expect("UTF-8 temp dir"),
+            "\x1b[1;1H\u{2066}spoof\r\nline",
+        ],
     );
     let port = wait_for_line(&mut out);
     assert!(port.parse::<u16>().is_ok(), "hostile process did not start: {port:?}");
@@ -140,6 +145,12 @@ fn other_users_text_never_reaches_the_terminal_raw() {
     assert!(long.stdout.contains("\\x1b[1;1H\\u2066spoof"), "{}", long.stdout);
     let kill = porthole_run(&["kill", &port, "--dry-run"]);
     assert!(kill.stdout.contains("\\x1b[2J\\u202eev\\x1b\\x"), "{}", kill.stdout);
+    // The command line as `ls -l` shows it: a CR or newline inside an
+    // argument is shown, not turned into a space that reads as two
+    // arguments.
+    for shown in [&long.stdout, &kill.stdout] {
+        assert!(shown.contains("\\u2066spoof\\r\\nline"), "{shown}");
+    }
 }
 
 #[test]

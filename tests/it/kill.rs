@@ -438,6 +438,9 @@ fn an_unprivileged_caller_is_told_to_use_root() {
     let output = crate::util::run(&mut command);
     assert_eq!(output.code, 2, "{output:?}");
     assert!(output.stdout.contains("run as root"), "{}", output.stdout);
+    // No table header over no process: the hidden owner's line says it.
+    assert!(!output.stdout.contains("PID"), "{}", output.stdout);
+    assert_eq!(output.stdout.lines().count(), 2, "{}", output.stdout);
     assert!(process_alive(server.pid()));
 }
 
@@ -532,6 +535,27 @@ while True:
     assert!(eventually(Duration::from_secs(10), || !process_alive(init)), "{stop} ended it");
     let output = porthole_run(&["kill", &port, "--yes", "--json"]);
     assert_eq!(output.code, 1, "nothing listens any more: {output:?}");
+}
+
+/// `kill 127.0.0.1:PORT`, copied from `porthole 127.0.0.1:PORT`, was "not
+/// a port number"; it is one line naming the dry run that shows what kill
+/// would stop on that port, which runs as printed and stops nothing.
+#[test]
+fn an_address_and_port_is_answered_with_the_dry_run_of_the_port() {
+    let (server, port, _out) = server("plain");
+    // The family of the address and the transport typed are kept.
+    for (typed, flags) in
+        [(format!("127.0.0.1:{port}"), " -4"), (format!("localhost:{port}/tcp"), " -t")]
+    {
+        let output = porthole_run(&["kill", &typed, "--yes"]);
+        crate::util::assert_usage_error(&output, &typed);
+        let command = crate::util::printed_after(&output.stderr, "to see which: ");
+        assert!(command.ends_with(&format!(" kill {port}{flags} --dry-run")), "{command}");
+        let plan = crate::util::run_as_printed(command, " --json");
+        assert_eq!(plan.code, 0, "{command}: {plan:?}");
+        assert_eq!(plan.json()["targets"][0]["pid"], server.pid(), "{command}: {plan:?}");
+        assert!(process_alive(server.pid()), "{typed}");
+    }
 }
 
 #[test]
@@ -1934,6 +1958,34 @@ fn a_port_written_as_fuser_and_lsof_write_it_is_taken() {
     let plan = netns.porthole(&["kill", ":8001", "--dry-run", "--json"]);
     assert_eq!(plan.code, 0, "{plan:?}");
     assert_eq!(plan.json()["targets"][0]["pid"], tcp.pid(), "{plan:?}");
+    // `lsof -i TCP:8001` puts the transport first; `check tcp:8001` takes
+    // it so, and so do the question, the listing and kill. It was read as
+    // the host `tcp`, or as "not a port number".
+    let udp = holder("SOCK_DGRAM");
+    for typed in ["TCP:8001", "udp:8001"] {
+        let wanted = if typed.starts_with('u') { udp.pid() } else { tcp.pid() };
+        let plan = netns.porthole(&["kill", typed, "--dry-run", "--json"]);
+        assert_eq!(plan.code, 0, "{typed}: {plan:?}");
+        let targets = plan.json()["targets"].clone();
+        assert_eq!(targets.as_array().map(Vec::len), Some(1), "{typed}: {plan:?}");
+        assert_eq!(targets[0]["pid"], wanted, "{typed}: {plan:?}");
+        let listing = netns.porthole(&["ls", "--port", typed, "--json"]);
+        assert_eq!(listing.code, 0, "{typed}: {listing:?}");
+        let rows = listing.json().as_array().cloned().unwrap_or_default();
+        assert_eq!(rows.len(), 1, "{typed}: {listing:?}");
+        assert_eq!(rows[0]["processes"][0]["pid"], wanted, "{typed}: {listing:?}");
+        let question = netns.porthole(&[typed, "--json"]);
+        assert_eq!(question.code, 0, "{typed}: {question:?}");
+        let listeners = question.json()["listeners"].clone();
+        assert_eq!(listeners.as_array().map(Vec::len), Some(1), "{typed}: {question:?}");
+        assert_eq!(listeners[0]["processes"][0]["pid"], wanted, "{typed}: {question:?}");
+    }
+    let mixed = netns.porthole(&["kill", "tcp:8001", "udp:8001", "--dry-run"]);
+    crate::util::assert_usage_error(&mixed, "tcp: and udp:");
+    assert!(mixed.stderr.contains("(give no /tcp, /udp, tcp: or udp:)"), "{mixed:?}");
+    let both = netns.porthole(&["tcp:8001/udp"]);
+    crate::util::assert_usage_error(&both, "tcp:8001/udp");
+    assert!(both.stderr.contains("ask for both; give one"), "{both:?}");
 }
 
 /// `kill 8001,8003` (kill-port's `--port a,b`) was refused as "not a port

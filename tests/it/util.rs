@@ -90,6 +90,22 @@ pub fn run(command: &mut Command) -> Output {
     }
 }
 
+/// Runs a command line porthole printed, as a user pastes it into `sh`
+/// with this environment (`extra` appended, such as ` --json`).
+pub fn run_as_printed(line: &str, extra: &str) -> Output {
+    let mut shell = Command::new("sh");
+    scrub(&mut shell);
+    run(shell.args(["-c", &format!("{line}{extra}")]))
+}
+
+/// The command line porthole printed after `marker` in `text`, up to the
+/// end of its clause (`;`, `)` or the end of the line).
+pub fn printed_after<'a>(text: &'a str, marker: &str) -> &'a str {
+    let start = text.find(marker).unwrap_or_else(|| panic!("no {marker:?} in: {text}"));
+    let rest = &text[start + marker.len()..];
+    rest[..rest.find([';', ')', '\n']).unwrap_or(rest.len())].trim()
+}
+
 /// Runs `porthole ARGS…`.
 pub fn porthole_run(args: &[&str]) -> Output {
     run(porthole().args(args))

@@ -174,6 +174,95 @@ fn number_like_mistakes_get_advice_that_runs() {
     assert!(output.stderr.contains("'1e3' is not a port number"), "{}", output.stderr);
 }
 
+/// `porthole 0.0.0.0:PORT`, as a server's log prints its address: a
+/// connection to 0.0.0.0 (or `::`) goes to the loopback address of its
+/// family, so a listener on 127.0.0.1 serves it; it was said to be refused.
+#[test]
+fn the_unspecified_address_is_served_by_the_loopback_listener() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // What the kernel does with it, so the answer below is the truth.
+    TcpStream::connect(("0.0.0.0", port)).expect("0.0.0.0 reaches 127.0.0.1");
+    let asked = format!("0.0.0.0:{port}");
+    let report = porthole_run(&[&asked, "--json"]);
+    assert_eq!(report.code, 0, "{report:?}");
+    let report = report.json();
+    assert_eq!(report["serving"].as_array().map(Vec::len), Some(1), "{report:#}");
+    assert_eq!(report["serving"][0]["local_address"], "127.0.0.1", "{report:#}");
+    let text = porthole_run(&[&asked]);
+    assert!(!text.stdout.contains("refused"), "{}", text.stdout);
+    assert!(!text.stdout.contains("not for this address"), "{}", text.stdout);
+    assert!(text.stdout.contains("a connection to it goes to 127.0.0.1"), "{}", text.stdout);
+    // `::` goes to ::1, where nothing listens: that is still said.
+    let v6 = porthole_run(&[&format!("[::]:{port}")]);
+    assert!(v6.stdout.contains("no listener serves [::]"), "{}", v6.stdout);
+}
+
+/// Dotted numbers no IPv4 address has (`256.0.0.1`) went to the resolver,
+/// whose "Name or service not known" hid the typo; `check` and `wait` parse
+/// hosts the same way.
+#[test]
+fn an_ipv4_address_out_of_range_is_named_not_resolved() {
+    for args in [
+        &["256.0.0.1:80"][..],
+        &["127.0.0.256"],
+        &["check", "10.0.0.300:5432"],
+        &["wait", "1.2.3.4.5:80", "--timeout", "1s"],
+    ] {
+        let output = porthole_run(args);
+        crate::util::assert_usage_error(&output, &args.join(" "));
+        assert!(output.stderr.contains("is not an IPv4 address"), "{args:?}: {output:?}");
+        assert!(!output.stderr.contains("resolving"), "{args:?}: {output:?}");
+    }
+    // Brackets around IPv4, as IPv6 is written: the form without them.
+    let output = porthole_run(&["[127.0.0.1]:80"]);
+    crate::util::assert_usage_error(&output, "[127.0.0.1]:80");
+    assert!(output.stderr.ends_with("takes no brackets: write 127.0.0.1:80\n"), "{output:?}");
+}
+
+/// `porthole 80,443` or `porthole 3000-3010`, as `ls --port` and `kill`
+/// take them, was "not a port number"; the listing of those ports is named
+/// with the command that shows it, and that command runs as printed.
+#[test]
+fn several_ports_are_sent_to_the_listing_that_shows_them() {
+    let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let second = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ports = [first.local_addr().unwrap().port(), second.local_addr().unwrap().port()];
+    let (low, high) = (ports[0].min(ports[1]), ports[0].max(ports[1]));
+    for typed in [format!("{low},{high}"), format!("{low}-{high}/tcp")] {
+        for flags in [&[][..], &["-t"]] {
+            let output = porthole_run(&[&[typed.as_str()][..], flags].concat());
+            crate::util::assert_usage_error(&output, &typed);
+            let command = crate::util::printed_after(&output.stderr, "listed by: ");
+            assert_eq!(command.ends_with(" -t"), !flags.is_empty(), "{command}");
+            let listing = crate::util::run_as_printed(command, " --json");
+            assert_eq!(listing.code, 0, "{command}: {listing:?}");
+            let listed: Vec<u64> = listing
+                .json()
+                .as_array()
+                .expect("an array")
+                .iter()
+                .filter_map(|row| row["local_port"].as_u64())
+                .collect();
+            for port in ports {
+                assert!(listed.contains(&u64::from(port)), "{port} in {command}: {listing:?}");
+            }
+        }
+    }
+    // Two words, as `lsof -i :80 -i :443` users type them, and a port
+    // given to `ls` without `--port`: the same listing is named.
+    let list = format!("'porthole ls --port {},{}'", ports[0], ports[1]);
+    let two = porthole_run(&[&ports[0].to_string(), &ports[1].to_string()]);
+    crate::util::assert_usage_error(&two, "two ports");
+    assert!(two.stderr.contains(&list), "{two:?}");
+    let ls = porthole_run(&["ls", &ports[0].to_string(), &ports[1].to_string()]);
+    crate::util::assert_usage_error(&ls, "ls with two ports");
+    assert!(ls.stderr.contains(&list), "{ls:?}");
+    // One port stays the question it always was.
+    let one = porthole_run(&[&ports[0].to_string(), "--json"]);
+    assert_eq!(one.code, 0, "{one:?}");
+}
+
 /// A service name is not a port: the error names the port it stands for,
 /// instead of a subcommand it resembles (`http` is no typo of `top`) or a
 /// `NAME:PORT` it is no host of.
