@@ -54,6 +54,7 @@ use super::{
     listener_snapshot, probe, probe_address_open, resolve_noting, Attempt, Cause, CauseId,
     DiagnoseError, Diagnosis, Fix, Request, Severity, Target,
 };
+use crate::inventory::process::FullDescriptorTable;
 use crate::inventory::system::{FileStatus, Runner, System};
 use crate::inventory::user_database::group_name;
 use crate::inventory::{NamespaceSelection, Query};
@@ -2485,6 +2486,24 @@ fn accept_queue_full(
         .iter()
         .find_map(|pid| evidence.snapshot.processes.get(pid))
         .map(|p| p.name.clone());
+    // Out of descriptors, the server fails every accept(): a larger
+    // backlog would only hold more connections that nobody takes.
+    if let Some((pid, table)) = descriptor_starved(evidence, listener) {
+        let (line, fix) = descriptor_limit(evidence, pid, table);
+        lines.push(line);
+        return Cause {
+            id: CauseId::AcceptQueueFull,
+            severity: Severity::Error,
+            summary: format!(
+                "the accept queue of {address} is full: {} is out of file descriptors ({} of RLIMIT_NOFILE {} open), so its accept() fails with EMFILE",
+                owners_text(&evidence.snapshot.processes, listener),
+                table.open,
+                table.soft
+            ),
+            evidence: lines,
+            fix,
+        };
+    }
     let mut fix =
         vec![Fix::step("fix the server's accept loop (blocked, deadlocked or overloaded)")];
     match somaxconn {
@@ -2690,23 +2709,122 @@ fn stalled_group_member(
             .filter(|l| !std::ptr::eq(**l, listener))
             .map(|l| format!("also listening on {local}: {}", listener_line(processes, l))),
     );
-    let mut fix = vec![Fix::step(format!(
-        "fix or restart {holder}: its accept loop is blocked, or it never calls accept()"
-    ))];
-    if let Some(pid) = first_owner(listener) {
-        fix.push(Fix::command(format!(
-            "cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"
-        )));
-    }
+    let mut why = "does not accept".to_string();
+    let fix = if let Some((pid, table)) = descriptor_starved(evidence, listener) {
+        why = format!(
+            "is out of file descriptors ({} of RLIMIT_NOFILE {} open), so its accept() fails with EMFILE",
+            table.open, table.soft
+        );
+        let (line, fix) = descriptor_limit(evidence, pid, table);
+        evidence_lines.push(line);
+        fix
+    } else {
+        let mut fix = vec![Fix::step(format!(
+            "fix or restart {holder}: its accept loop is blocked, or it never calls accept()"
+        ))];
+        if let Some(pid) = first_owner(listener) {
+            fix.push(Fix::command(format!(
+                "cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"
+            )));
+        }
+        fix
+    };
     Some(Cause {
         id: CauseId::NotResponding,
         severity: Severity::Error,
         summary: format!(
-            "{holder} holds one of {share} listeners that share {local} (SO_REUSEPORT) and does not accept: the kernel gives it about 1 in {share} new connections, which hang; this probe reached another"
+            "{holder} holds one of {share} listeners that share {local} (SO_REUSEPORT) and {why}: the kernel gives it about 1 in {share} new connections, which hang; this probe reached another"
         ),
         evidence: evidence_lines,
         fix,
     })
+}
+
+/// An owner of `listener` out of file descriptors: every number below its
+/// `RLIMIT_NOFILE` soft limit is taken, so the `accept()` it keeps calling
+/// fails with `EMFILE` and completed connections stay queued. This looks
+/// like an accept loop that is blocked, but waiting on the loop fixes
+/// nothing: the limit (or a leak under it) does.
+fn descriptor_starved(
+    evidence: &Evidence,
+    listener: &Socket,
+) -> Option<(u32, FullDescriptorTable)> {
+    listener.owners.iter().find_map(|&pid| Some((pid, evidence.system.full_descriptor_table(pid)?)))
+}
+
+/// The evidence line and the fix for an owner out of file descriptors
+/// (see [`descriptor_starved`]). `prlimit --pid` raises the limit of the
+/// running process, and the next `accept()` it tries succeeds: no restart.
+/// The kernel lets the process's own user raise the soft limit up to the
+/// hard one; raising the hard one, or touching another user's process,
+/// takes `CAP_SYS_RESOURCE` (root).
+///
+/// See: <https://man7.org/linux/man-pages/man2/prlimit.2.html>
+fn descriptor_limit(
+    evidence: &Evidence,
+    pid: u32,
+    table: FullDescriptorTable,
+) -> (String, Vec<Fix>) {
+    let FullDescriptorTable { open, soft, hard } = table;
+    let hard_text = if hard == u64::MAX { "unlimited".to_string() } else { hard.to_string() };
+    let line = format!(
+        "pid {pid} has {open} open files: every descriptor below its limit (RLIMIT_NOFILE soft {soft}, hard {hard_text}) is taken, so accept() fails with EMFILE"
+    );
+    let wanted = soft.saturating_mul(4).max(4096);
+    // The kernel refuses a hard limit above fs.nr_open.
+    let ceiling = evidence.system.sysctl("fs.nr_open").and_then(|v| v.parse::<u64>().ok());
+    let (limits, raises_hard) = if soft < hard {
+        (Some(format!("{}:{hard_text}", wanted.min(hard))), false)
+    } else {
+        let raised = ceiling.map_or(wanted, |ceiling| wanted.min(ceiling));
+        ((raised > soft).then(|| format!("{raised}:{raised}")), true)
+    };
+    // Who may run it: the server's own user for the soft limit; anyone
+    // else, and the hard limit, need CAP_SYS_RESOURCE, which sudo grants
+    // only when the bounding set (a container's) still holds it.
+    let status = evidence.system.read_text("/proc/self/status").unwrap_or_default();
+    let capable = |set| {
+        environment::capability_in(&status, set, environment::CAP_SYS_RESOURCE).unwrap_or(false)
+    };
+    let server_uid = evidence.snapshot.processes.get(&pid).map(|p| p.uid);
+    let same_user = server_uid == Some(rustix::process::getuid().as_raw());
+    let mut fix = Vec::new();
+    match limits {
+        Some(limits) if capable("CapEff:") || (same_user && !raises_hard) => {
+            fix.push(Fix::command(format!(
+                "prlimit --pid {pid} --nofile={limits}   # its next accept() succeeds"
+            )));
+        }
+        Some(limits) if capable("CapBnd:") => {
+            let command = format!("prlimit --pid {pid} --nofile={limits}");
+            let wrapper = as_root(evidence.system, rustix::process::geteuid().is_root());
+            fix.push(match wrapper {
+                AsRoot::Unknown => Fix::step(format!(
+                    "as root, raise its limit: `{command}` (its next accept() then succeeds)"
+                )),
+                _ => Fix::command(format!(
+                    "{}   # its next accept() succeeds",
+                    wrapper.wrap(&command)
+                )),
+            });
+        }
+        Some(limits) if !raises_hard => fix.push(Fix::step(format!(
+            "as the server's user, raise its soft limit: `prlimit --pid {pid} --nofile={limits}` (its next accept() then succeeds)"
+        ))),
+        Some(_) => fix.push(Fix::step(format!(
+            "its hard limit is {hard_text} too, and raising that takes CAP_SYS_RESOURCE, which no user has here (not in the capability bounding set: a container's): restart the server with a higher limit from where it is granted (the container runtime's --ulimit nofile=, LimitNOFILE= in a systemd unit)"
+        ))),
+        None => fix.push(Fix::step(format!(
+            "its limit is already fs.nr_open ({soft}), the most the kernel allows: the server holds too many descriptors, look for a leak"
+        ))),
+    }
+    // Only a limit raised in place goes back at a restart.
+    if fix.iter().any(|line| line.text().contains("prlimit")) {
+        fix.push(Fix::step(
+            "a restart brings the old limit back: raise it where the server is started (LimitNOFILE= in its systemd unit, ulimit -n in its start script), and look for a leak if its open files keep growing",
+        ));
+    }
+    (line, fix)
 }
 
 /// A listener whose queued connections (ours among them, since the probe
@@ -2720,28 +2838,35 @@ fn accept_stalled(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> 
             None => format!("pid {pid}"),
         })
         .unwrap_or_else(|| "the server".to_string());
-    let mut fix = vec![Fix::step(
-        "fix the server's accept loop: it never calls accept(), or the thread that does is blocked",
-    )];
-    if let Some(pid) = first_owner(listener) {
-        fix.push(Fix::command(format!(
-            "cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"
-        )));
-    }
-    Cause {
-        id: CauseId::NotResponding,
-        severity: Severity::Error,
-        summary: format!(
-            "{} connection(s) wait in the accept queue of {address} (backlog {}): the kernel completed them, {holder} does not accept them",
-            listener.rx_queue, listener.tx_queue
-        ),
-        evidence: vec![
-            attempt_line(attempt),
-            format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)),
-            format!("accept queue {} of {}", listener.rx_queue, listener.tx_queue),
-        ],
-        fix,
-    }
+    let mut lines = vec![
+        attempt_line(attempt),
+        format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)),
+        format!("accept queue {} of {}", listener.rx_queue, listener.tx_queue),
+    ];
+    let mut summary = format!(
+        "{} connection(s) wait in the accept queue of {address} (backlog {}): the kernel completed them, {holder} does not accept them",
+        listener.rx_queue, listener.tx_queue
+    );
+    let fix = if let Some((pid, table)) = descriptor_starved(evidence, listener) {
+        summary.push_str(&format!(
+            ": it is out of file descriptors ({} of RLIMIT_NOFILE {} open), so its accept() fails with EMFILE",
+            table.open, table.soft
+        ));
+        let (line, fix) = descriptor_limit(evidence, pid, table);
+        lines.push(line);
+        fix
+    } else {
+        let mut fix = vec![Fix::step(
+            "fix the server's accept loop: it never calls accept(), or the thread that does is blocked",
+        )];
+        if let Some(pid) = first_owner(listener) {
+            fix.push(Fix::command(format!(
+                "cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"
+            )));
+        }
+        fix
+    };
+    Cause { id: CauseId::NotResponding, severity: Severity::Error, summary, evidence: lines, fix }
 }
 
 fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -> Cause {
@@ -5538,6 +5663,47 @@ mod tests {
             let twin = judged(&system, ip(7005), vec![silent]);
             assert_eq!(ids(&twin), vec![CauseId::NotResponding]);
             assert!(twin.causes[0].summary.contains("sent nothing"), "{:?}", twin.causes[0]);
+        }
+
+        #[test]
+        fn an_owner_out_of_descriptors_is_named_with_the_limit_that_can_be_raised() {
+            let waiting = Socket { rx_queue: 2, ..listener("127.0.0.1:7005", 10) };
+            let descriptors = |fds: &[u32]| {
+                let names = fds.iter().map(|fd| (fd.to_string(), std::time::UNIX_EPOCH));
+                [("/proc/10/fd".to_string(), names.collect())].into()
+            };
+            let starved = |capabilities: &str, fds: &[u32]| {
+                Scripted {
+                    sockets: vec![waiting.clone()],
+                    processes: [process(10, "app", 'S')].into(),
+                    directories: descriptors(fds),
+                    ..Scripted::default()
+                }
+                .file("/proc/10/limits", "Max open files            4    4    files\n")
+                .file("/proc/10/status", "Name:\tapp\nFDSize:\t64\n")
+                .file("/proc/self/status", capabilities)
+            };
+            let silent = attempt("127.0.0.1:7005", Outcome::Connected, Some(Reply::Silent), true);
+            let capable = "CapEff:\t0000000001000000\nCapBnd:\t0000000001000000\n";
+            let diagnosis =
+                judged(&starved(capable, &[0, 1, 2, 3]), ip(7005), vec![silent.clone()]);
+            let cause = &diagnosis.causes[0];
+            assert!(cause.summary.contains("(4 of RLIMIT_NOFILE 4 open)"), "{cause:?}");
+            assert_eq!(
+                fixes(cause)[0],
+                "prlimit --pid 10 --nofile=4096:4096   # its next accept() succeeds"
+            );
+            // A hard limit nobody here may raise (not in the bounding set,
+            // as in a container): said in words, no command that fails.
+            let bounded = "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n";
+            let diagnosis =
+                judged(&starved(bounded, &[0, 1, 2, 3]), ip(7005), vec![silent.clone()]);
+            let cause = &diagnosis.causes[0];
+            assert!(cause.fix.iter().all(|fix| !fix.is_command()), "{cause:?}");
+            assert!(fixes(cause)[0].contains("CAP_SYS_RESOURCE"), "{cause:?}");
+            // One number below the limit is free: accept() would get it.
+            let diagnosis = judged(&starved(capable, &[0, 1, 3, 7]), ip(7005), vec![silent]);
+            assert!(fixes(&diagnosis.causes[0]).iter().any(|f| f.contains("/proc/10/wchan")));
         }
 
         #[test]

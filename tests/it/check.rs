@@ -368,6 +368,54 @@ fn accept_queue_full() {
     assert!(evidence.contains("ListenOverflows"), "{evidence}");
 }
 
+/// A server that took every descriptor its `RLIMIT_NOFILE` allows calls
+/// accept(), which fails with EMFILE: connections stay queued as behind a
+/// blocked accept loop, but the cause is the limit. It is named, with the
+/// `prlimit` that raises it in place, and that line run as printed lets
+/// the server accept again.
+#[test]
+fn a_server_out_of_file_descriptors_is_named_with_its_limit() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "exhausted");
+    let target = format!("http://127.0.0.1:{port}/");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
+    let starved = cause(&json, "not-responding");
+    assert!(starved["summary"].as_str().unwrap().contains("EMFILE"), "{starved:#}");
+    let evidence = starved["evidence"].to_string();
+    assert!(evidence.contains("RLIMIT_NOFILE soft 32"), "{evidence}");
+    let fix = starved["fix_commands"][0].as_str().unwrap().to_string();
+    let prefix = format!("prlimit --pid {} --nofile=4096:", server.pid());
+    assert!(fix.starts_with(&prefix), "{starved:#}");
+    assert!(!fix.contains("wchan"), "the accept loop is not blocked: {starved:#}");
+
+    netns.run_ok("bash", &["-c", &fix]);
+    assert!(
+        eventually(Duration::from_secs(10), || check(&netns, &[&target]).0 == 0),
+        "the server accepts once its limit is raised"
+    );
+}
+
+/// The same server with a full accept queue: a larger backlog would only
+/// queue more connections it cannot accept, so the limit is the fix.
+#[test]
+fn a_full_queue_of_a_server_out_of_file_descriptors_names_the_limit_not_the_backlog() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_with_backlog(&netns, "127.0.0.1", port, "exhausted", 1);
+    let _clients = fill_queue(&netns, port);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    assert_eq!(cause_ids(&json), ["accept-queue-full"], "{json:#}");
+    let full = cause(&json, "accept-queue-full");
+    assert!(full["summary"].as_str().unwrap().contains("EMFILE"), "{full:#}");
+    let fixes = full["fix"].to_string();
+    assert!(fixes.contains(&format!("prlimit --pid {}", server.pid())), "{fixes}");
+    assert!(!fixes.contains("backlog"), "{fixes}");
+}
+
 #[test]
 fn combination_stopped_process_with_a_full_accept_queue() {
     let Some(netns) = Netns::create() else { return };

@@ -454,7 +454,10 @@ pub fn process_alive(pid: u32) -> bool {
 /// for the first second, then 200), `close` (accept and close at once, as
 /// a crash-looping worker does), `reset` (accept and reset at once: a close
 /// with SO_LINGER 0 sends RST), `slow` (accept each connection 200 ms late,
-/// then hold it).
+/// then hold it), `exhausted` (an HTTP server that took every descriptor
+/// its soft `RLIMIT_NOFILE` of 32 allows before saying `ok`: its accept()
+/// fails with EMFILE and is retried every 50 ms, as servers' accept loops
+/// retry it, until the limit is raised).
 pub const SERVER: &str = r#"
 import socket, struct, sys, time, threading
 address, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -467,8 +470,16 @@ if family == socket.AF_INET6:
 server.bind((address, port))
 server.listen(backlog)
 started = time.time()
-print("ok", flush=True)
 held = []
+if mode == "exhausted":
+    import os, resource
+    resource.setrlimit(resource.RLIMIT_NOFILE, (32, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    try:
+        while True:
+            held.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        pass
+print("ok", flush=True)
 def answer(connection):
     try:
         connection.settimeout(5)
@@ -492,7 +503,13 @@ if mode == "hold":
 while True:
     if mode == "slow":
         time.sleep(0.2)
-    connection, _ = server.accept()
+    try:
+        connection, _ = server.accept()
+    except OSError:
+        if mode != "exhausted":
+            raise
+        time.sleep(0.05)
+        continue
     if mode == "close":
         connection.close()
     elif mode == "reset":
