@@ -2581,11 +2581,17 @@ fn stopped_owner(
     let traced = process.state == 't' || tracer.is_some();
     // Only a handshake that got through proves the kernel still answers
     // for the stopped process.
+    // A Unix socket has neither port nor handshake: the kernel queues
+    // its connections.
+    let unix = listener.protocol == Protocol::Unix;
     let handshake = if attempt.outcome() == Some(Outcome::Timeout) {
         "nothing would answer even once a connection gets through"
+    } else if unix {
+        "the kernel queues connections, nobody accepts them"
     } else {
         "the kernel completes handshakes, nobody answers"
     };
+    let held = if unix { "the socket" } else { "the port" };
     let mut lines = vec![
         attempt_line(attempt),
         format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)),
@@ -2617,7 +2623,7 @@ fn stopped_owner(
         id: CauseId::ProcessStopped,
         severity: Severity::Error,
         summary: format!(
-            "{} (pid {}) holds the port but is {}: {handshake}",
+            "{} (pid {}) holds {held} but is {}: {handshake}",
             process.name,
             process.pid,
             match tracer {
