@@ -54,7 +54,7 @@ use super::{
     listener_snapshot, probe, probe_address_open, resolve_noting, Attempt, Cause, CauseId,
     DiagnoseError, Diagnosis, Fix, Request, Severity, Target,
 };
-use crate::inventory::process::FullDescriptorTable;
+use crate::inventory::process::{self, FullDescriptorTable};
 use crate::inventory::system::{FileStatus, Runner, System};
 use crate::inventory::user_database::group_name;
 use crate::inventory::{NamespaceSelection, Query};
@@ -2814,9 +2814,28 @@ fn descriptor_limit(
                 )),
             });
         }
-        Some(limits) if !raises_hard => fix.push(Fix::step(format!(
-            "as the server's user, raise its soft limit: `prlimit --pid {pid} --nofile={limits}` (its next accept() then succeeds)"
-        ))),
+        // Root without CAP_SYS_RESOURCE (a container's) may still become
+        // the server's user, whose own soft limit is its to raise.
+        Some(limits) if !raises_hard => {
+            let command = format!("prlimit --pid {pid} --nofile={limits}");
+            let ids = evidence
+                .system
+                .read_text(&format!("/proc/{pid}/status"))
+                .and_then(|status| process::parse_settled_ids(&status));
+            let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
+                .iter()
+                .any(|path| evidence.system.exists(path));
+            fix.push(match ids {
+                Some((uid, gid)) if setpriv && rustix::process::geteuid().is_root() => {
+                    Fix::command(format!(
+                        "setpriv --reuid {uid} --regid {gid} --clear-groups {command}   # as its user; its next accept() succeeds"
+                    ))
+                }
+                _ => Fix::step(format!(
+                    "as the server's user, raise its soft limit: `{command}` (its next accept() then succeeds)"
+                )),
+            });
+        }
         Some(_) => fix.push(Fix::step(format!(
             "its hard limit is {hard_text} too, and raising that takes CAP_SYS_RESOURCE, which no user has here (not in the capability bounding set: a container's): restart the server with a higher limit from where it is granted (the container runtime's --ulimit nofile=, LimitNOFILE= in a systemd unit)"
         ))),

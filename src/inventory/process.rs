@@ -453,6 +453,20 @@ pub fn parse_fd_table_size(status: &str) -> Option<u64> {
     status.lines().find_map(|line| line.strip_prefix("FDSize:")?.trim().parse().ok())
 }
 
+/// The one uid and the one gid of a process whose real, effective and
+/// saved ids agree (`Uid:` and `Gid:` of `/proc/PID/status`): the ids a
+/// caller must have as its real ones to set that process's limits without
+/// `CAP_SYS_RESOURCE`. `None` when they differ (a set-uid program).
+pub fn parse_settled_ids(status: &str) -> Option<(u32, u32)> {
+    let settled = |name: &str| -> Option<u32> {
+        let line = status.lines().find_map(|line| line.strip_prefix(name))?;
+        let ids: Vec<u32> =
+            line.split_whitespace().take(3).map(str::parse).collect::<Result<_, _>>().ok()?;
+        (ids.len() == 3 && ids.iter().all(|&id| id == ids[0])).then_some(ids[0])
+    };
+    Some((settled("Uid:")?, settled("Gid:")?))
+}
+
 /// Whether the descriptors named in `/proc/PID/fd` take every number below
 /// `soft`: the lowest free one, which the next `accept()` would get, is
 /// then at or above the limit. A count alone would mislead for a process
@@ -478,6 +492,14 @@ mod tests {
         assert_eq!(parse_open_files_limit(unlimited), Some((None, None)));
         assert_eq!(parse_open_files_limit("Max processes 1 1 processes\n"), None);
         assert_eq!(parse_fd_table_size("Name:\tx\nFDSize:\t64\nGroups:\n"), Some(64));
+    }
+
+    #[test]
+    fn settled_ids_need_real_effective_and_saved_to_agree() {
+        let status = "Uid:\t65534\t65534\t65534\t65534\nGid:\t100\t100\t100\t100\n";
+        assert_eq!(parse_settled_ids(status), Some((65534, 100)));
+        let set_uid = "Uid:\t1000\t0\t0\t0\nGid:\t100\t100\t100\t100\n";
+        assert_eq!(parse_settled_ids(set_uid), None);
     }
 
     #[test]

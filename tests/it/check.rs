@@ -398,6 +398,34 @@ fn a_server_out_of_file_descriptors_is_named_with_its_limit() {
     );
 }
 
+/// Another user's server out of descriptors: its limit is raised as
+/// printed, whether the printed line is a plain `prlimit` (root with
+/// `CAP_SYS_RESOURCE`) or one run as the server's own user (root without
+/// it, as in a container, may still set its soft limit as that user).
+#[test]
+fn the_limit_of_another_user_s_server_out_of_descriptors_is_raised_as_printed() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let mut as_nobody = netns.command("setpriv");
+    as_nobody
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(crate::util::python_binary());
+    let args = ["127.0.0.1", &port.to_string(), "exhausted", "16"];
+    let (server, mut ready) = crate::util::python_via(as_nobody, crate::util::SERVER, &args);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("http://127.0.0.1:{port}/");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    let starved = cause(&json, "not-responding");
+    let fix = starved["fix_commands"][0].as_str().unwrap().to_string();
+    assert!(fix.contains(&format!("prlimit --pid {} --nofile=", server.pid())), "{starved:#}");
+    netns.run_ok("bash", &["-c", &fix]);
+    assert!(
+        eventually(Duration::from_secs(10), || check(&netns, &[&target]).0 == 0),
+        "the server accepts once its limit is raised"
+    );
+}
+
 /// The same server with a full accept queue: a larger backlog would only
 /// queue more connections it cannot accept, so the limit is the fix.
 #[test]
