@@ -54,12 +54,13 @@ use super::{
     listener_snapshot, probe, probe_address_open, resolve_noting, Attempt, Cause, CauseId,
     DiagnoseError, Diagnosis, Fix, Request, Severity, Target,
 };
+use crate::inventory::freezer;
 use crate::inventory::process::{self, FullDescriptorTable};
 use crate::inventory::system::{FileStatus, Runner, System};
 use crate::inventory::user_database::group_name;
 use crate::inventory::{NamespaceSelection, Query};
 use crate::model::diagnosis::{CertificateProblem, HttpResponse, ServiceAnswer};
-use crate::model::termination::AsRoot;
+use crate::model::termination::{AsRoot, Frozen};
 use crate::model::PortSet;
 use crate::model::{Family, Process, Protocol, Snapshot, Socket, SocketState};
 use crate::portinfo::PortMeaning;
@@ -2117,10 +2118,14 @@ fn qdisc_on_loopback(attempt: &Attempt, qdisc: &interfaces::Qdisc, severity: Sev
 /// Whether a fix line acts on the whole machine rather than on one network
 /// namespace: BPF links and cgroups are not per namespace, and under `ip
 /// netns exec` (whose fresh `/sys` has no cgroup mounts) the cgroup path of
-/// a `bpftool cgroup detach` would not even exist. `--netns` leaves these
-/// lines as they are.
+/// a `bpftool cgroup detach` would not even exist, nor the freezer file a
+/// thaw writes. `--netns` leaves these lines as they are.
 pub fn acts_machine_wide(line: &str) -> bool {
-    line.starts_with("bpftool cgroup detach ") || line.starts_with("bpftool link detach ")
+    let code = line.split("   #").next().unwrap_or(line);
+    line.starts_with("bpftool cgroup detach ")
+        || line.starts_with("bpftool link detach ")
+        || code.contains("/freezer.state")
+        || code.contains("/cgroup.freeze")
 }
 
 /// A SYN that got no answer although a listener serves the address and no
@@ -2488,20 +2493,18 @@ fn accept_queue_full(
         .map(|p| p.name.clone());
     // Out of descriptors, the server fails every accept(): a larger
     // backlog would only hold more connections that nobody takes.
-    if let Some((pid, table)) = descriptor_starved(evidence, listener) {
-        let (line, fix) = descriptor_limit(evidence, pid, table);
-        lines.push(line);
+    if let Some(stall) = owner_stall(evidence, listener) {
+        lines.push(stall.line);
         return Cause {
             id: CauseId::AcceptQueueFull,
             severity: Severity::Error,
             summary: format!(
-                "the accept queue of {address} is full: {} is out of file descriptors ({} of RLIMIT_NOFILE {} open), so its accept() fails with EMFILE",
+                "the accept queue of {address} is full: {} {}",
                 owners_text(&evidence.snapshot.processes, listener),
-                table.open,
-                table.soft
+                stall.reason
             ),
             evidence: lines,
-            fix,
+            fix: stall.fix,
         };
     }
     let mut fix =
@@ -2716,14 +2719,10 @@ fn stalled_group_member(
             .map(|l| format!("also listening on {local}: {}", listener_line(processes, l))),
     );
     let mut why = "does not accept".to_string();
-    let fix = if let Some((pid, table)) = descriptor_starved(evidence, listener) {
-        why = format!(
-            "is out of file descriptors ({} of RLIMIT_NOFILE {} open), so its accept() fails with EMFILE",
-            table.open, table.soft
-        );
-        let (line, fix) = descriptor_limit(evidence, pid, table);
-        evidence_lines.push(line);
-        fix
+    let fix = if let Some(stall) = owner_stall(evidence, listener) {
+        why = stall.reason;
+        evidence_lines.push(stall.line);
+        stall.fix
     } else {
         let mut fix = vec![Fix::step(format!(
             "fix or restart {holder}: its accept loop is blocked, or it never calls accept()"
@@ -2746,20 +2745,76 @@ fn stalled_group_member(
     })
 }
 
-/// An owner of `listener` out of file descriptors: every number below its
-/// `RLIMIT_NOFILE` soft limit is taken, so the `accept()` it keeps calling
-/// fails with `EMFILE` and completed connections stay queued. This looks
-/// like an accept loop that is blocked, but waiting on the loop fixes
-/// nothing: the limit (or a leak under it) does.
-fn descriptor_starved(
-    evidence: &Evidence,
-    listener: &Socket,
-) -> Option<(u32, FullDescriptorTable)> {
-    listener.owners.iter().find_map(|&pid| Some((pid, evidence.system.full_descriptor_table(pid)?)))
+/// Why the owners of a listener leave its connections queued, when the
+/// kernel can tell: what the summary says of them, the evidence line, and
+/// the fix. A stall looks like an accept loop that is blocked, but waiting
+/// on the loop fixes nothing when
+/// - every owner is frozen by the cgroup freezer (`docker pause`,
+///   `systemctl freeze`): it runs no code until thawed;
+/// - an owner is out of file descriptors: every number below its
+///   `RLIMIT_NOFILE` soft limit is taken, so the `accept()` it keeps
+///   calling fails with `EMFILE`; the limit (or a leak under it) is the fix.
+struct Stall {
+    reason: String,
+    line: String,
+    fix: Vec<Fix>,
+}
+
+fn owner_stall(evidence: &Evidence, listener: &Socket) -> Option<Stall> {
+    let frozen: Option<Vec<(u32, Frozen)>> = listener
+        .owners
+        .iter()
+        .map(|&pid| Some((pid, freezer::frozen(evidence.system, pid)?)))
+        .collect();
+    if let Some((pid, frozen)) = frozen.and_then(|all| all.into_iter().next()) {
+        return Some(frozen_owner(evidence, pid, &frozen));
+    }
+    let (pid, table) = listener
+        .owners
+        .iter()
+        .find_map(|&pid| Some((pid, evidence.system.full_descriptor_table(pid)?)))?;
+    let (line, fix) = descriptor_limit(evidence, pid, table);
+    Some(Stall {
+        reason: format!(
+            "is out of file descriptors ({} of RLIMIT_NOFILE {} open), so its accept() fails with EMFILE",
+            table.open, table.soft
+        ),
+        line,
+        fix,
+    })
+}
+
+/// A frozen owner (see [`Stall`]): the thaw is a write to the control
+/// files where the freeze was set, as root unless porthole is; through a
+/// shell, since a redirection does not pass through sudo.
+fn frozen_owner(evidence: &Evidence, pid: u32, frozen: &Frozen) -> Stall {
+    let thaw = frozen.thaw_command();
+    let wrapper = as_root(evidence.system, rustix::process::geteuid().is_root());
+    let mut fix = vec![match wrapper {
+        AsRoot::Already => Fix::command(format!("{thaw}   # thaws it")),
+        AsRoot::Sudo | AsRoot::Su => Fix::command(format!(
+            "{}   # thaws it",
+            wrapper.wrap(&format!("sh -c {}", crate::shell::word(&thaw)))
+        )),
+        AsRoot::Unknown => Fix::step(format!("as root, thaw it: `{thaw}`")),
+    }];
+    fix.push(Fix::step(
+        "or resume it the way it was frozen: `docker unpause` or `podman unpause` for a paused container, `systemctl thaw` for a frozen unit",
+    ));
+    Stall {
+        reason: "is frozen by the cgroup freezer: it runs no code, accept() included, until thawed"
+            .to_string(),
+        line: format!(
+            "pid {pid} is frozen: {} (write {} to thaw it)",
+            frozen.controls.join(", "),
+            frozen.thaw_value
+        ),
+        fix,
+    }
 }
 
 /// The evidence line and the fix for an owner out of file descriptors
-/// (see [`descriptor_starved`]). `prlimit --pid` raises the limit of the
+/// (see [`Stall`]). `prlimit --pid` raises the limit of the
 /// running process, and the next `accept()` it tries succeeds: no restart.
 /// The kernel lets the process's own user raise the soft limit up to the
 /// hard one; raising the hard one, or touching another user's process,
@@ -2872,14 +2927,10 @@ fn accept_stalled(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> 
         "{} connection(s) wait in the accept queue of {address} (backlog {}): the kernel completed them, {holder} does not accept them",
         listener.rx_queue, listener.tx_queue
     );
-    let fix = if let Some((pid, table)) = descriptor_starved(evidence, listener) {
-        summary.push_str(&format!(
-            ": it is out of file descriptors ({} of RLIMIT_NOFILE {} open), so its accept() fails with EMFILE",
-            table.open, table.soft
-        ));
-        let (line, fix) = descriptor_limit(evidence, pid, table);
-        lines.push(line);
-        fix
+    let fix = if let Some(stall) = owner_stall(evidence, listener) {
+        summary.push_str(&format!(": it {}", stall.reason));
+        lines.push(stall.line);
+        stall.fix
     } else {
         let mut fix = vec![Fix::step(
             "fix the server's accept loop: it never calls accept(), or the thread that does is blocked",
@@ -5648,6 +5699,8 @@ mod tests {
             assert!(acts_machine_wide("bpftool cgroup detach /sys/fs/cgroup/x connect4 id 4"));
             assert!(acts_machine_wide("bpftool link detach id 9   # takes program 4 off lo"));
             assert!(!acts_machine_wide("ip link set dev lo xdp off"));
+            assert!(acts_machine_wide("echo THAWED > /sys/fs/cgroup/freezer/x/freezer.state"));
+            assert!(acts_machine_wide("sudo sh -c 'echo 0 > /sys/fs/cgroup/x/cgroup.freeze'"));
             assert!(!acts_machine_wide("nft delete rule inet filter input handle 2"));
         }
 

@@ -910,12 +910,16 @@ fn why_pending(
     // that never accepts passes: name the listener and its queue.
     if let (Some(path), true) = (target.unix_path(), seen.not_accepted > seen.cut_short) {
         // Unless the diagnosis found why its process does not accept: it is
-        // stopped (`kill -CONT PID`), or out of file descriptors (the
-        // `prlimit` that raises its limit). Those lines name the fix.
+        // stopped (`kill -CONT PID`), frozen (the thaw), or out of file
+        // descriptors (the `prlimit` that raises its limit). Those lines
+        // name the fix.
         let stopped = format!("{}:", CauseId::ProcessStopped.as_str());
         let explained = |listener: &crate::model::Socket| {
             why.first().is_some_and(|line| line.starts_with(&stopped))
-                || listener.owners.iter().any(|&pid| system.full_descriptor_table(pid).is_some())
+                || listener.owners.iter().any(|&pid| {
+                    system.full_descriptor_table(pid).is_some()
+                        || crate::inventory::freezer::frozen(system, pid).is_some()
+                })
         };
         if let Some((listener, holders)) =
             acceptance::unix_listener(system, path).filter(|(listener, _)| !explained(listener))

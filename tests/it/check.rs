@@ -426,6 +426,58 @@ fn the_limit_of_another_user_s_server_out_of_descriptors_is_raised_as_printed() 
     );
 }
 
+/// A server frozen by the cgroup freezer (`docker pause`, `systemctl
+/// freeze`) leaves connections queued as a blocked accept loop does; it is
+/// named as frozen, and the thaw printed, run as printed, lets it answer.
+#[test]
+fn a_frozen_server_is_named_with_the_thaw_that_lets_it_accept() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "http");
+    // Made after the server, so it is thawed (on drop) before the server
+    // is killed and waited for: SIGKILL does not end a task frozen on v1.
+    let Some(cgroup) = crate::util::FreezerCgroup::create() else {
+        crate::util::skip("no cgroup hierarchy with a freezer can be written here");
+        return;
+    };
+    if !cgroup.freeze(server.pid()) {
+        crate::util::skip("the process could not be moved into a frozen cgroup");
+        return;
+    }
+    // `--netns`, not `ip netns exec`: that one mounts its own /sys, where
+    // the cgroup hierarchies are not.
+    let target = format!("http://127.0.0.1:{port}/");
+    let check_inside = |timeout: &str| {
+        let output = porthole_run(&[
+            "check",
+            &target,
+            "--netns",
+            &netns.name,
+            "--timeout",
+            timeout,
+            "--json",
+        ]);
+        let json = output.json();
+        assert_fix_commands_run(&netns, &json);
+        (output.code, json)
+    };
+    let (code, json) = check_inside("1s");
+    assert_eq!(code, 1);
+    assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
+    let frozen = cause(&json, "not-responding");
+    let summary = frozen["summary"].as_str().unwrap();
+    assert!(summary.contains("is frozen by the cgroup freezer"), "{frozen:#}");
+    let thaw = format!("echo {} > {}/{}", cgroup.thaw, cgroup.directory, cgroup.control);
+    let fix = frozen["fix_commands"][0].as_str().unwrap().to_string();
+    assert!(fix.starts_with(&thaw), "{frozen:#}");
+    let status = Command::new("bash").args(["-c", &fix]).status().expect("bash runs");
+    assert!(status.success(), "{fix}");
+    assert!(
+        eventually(Duration::from_secs(10), || check_inside("2s").0 == 0),
+        "the server answers once thawed"
+    );
+}
+
 /// The same server with a full accept queue: a larger backlog would only
 /// queue more connections it cannot accept, so the limit is the fix.
 #[test]

@@ -789,3 +789,57 @@ fn non_ephemeral_ports_are_distinct_and_below_the_ephemeral_range() {
     assert!(!bindable_everywhere(ports[0]), "a held port reads as taken");
     drop(held);
 }
+
+/// A cgroup made for one test on the first hierarchy that can freeze (the
+/// v1 freezer, else cgroup v2); thawed, emptied and removed on drop.
+pub struct FreezerCgroup {
+    /// The cgroup's directory.
+    pub directory: String,
+    root: String,
+    /// The control file that freezes and thaws it.
+    pub control: &'static str,
+    /// What a write to `control` thaws it with.
+    pub thaw: &'static str,
+}
+
+impl FreezerCgroup {
+    pub fn create() -> Option<Self> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mount = |wanted: &dyn Fn(&str, &str) -> bool| {
+            mountinfo.lines().find_map(|line| {
+                let (before, after) = line.split_once(" - ")?;
+                let point = before.split(' ').nth(4)?;
+                let mut after = after.split(' ');
+                let (kind, options) = (after.next()?, after.nth(1)?);
+                wanted(kind, options).then(|| point.to_string())
+            })
+        };
+        let v1 =
+            mount(&|kind, options| kind == "cgroup" && options.split(',').any(|o| o == "freezer"));
+        let (root, control, thaw) = match v1 {
+            Some(point) => (point, "freezer.state", "THAWED"),
+            None => (mount(&|kind, _| kind == "cgroup2")?, "cgroup.freeze", "0"),
+        };
+        let directory = format!("{root}/porthole-test-{}", std::process::id());
+        std::fs::create_dir(&directory).ok()?;
+        Some(FreezerCgroup { directory, root, control, thaw })
+    }
+
+    /// Moves `pid` into the cgroup and freezes it.
+    pub fn freeze(&self, pid: u32) -> bool {
+        let frozen = if self.thaw == "0" { "1" } else { "FROZEN" };
+        std::fs::write(format!("{}/cgroup.procs", self.directory), pid.to_string()).is_ok()
+            && std::fs::write(format!("{}/{}", self.directory, self.control), frozen).is_ok()
+    }
+}
+
+impl Drop for FreezerCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::write(format!("{}/{}", self.directory, self.control), self.thaw);
+        let procs = std::fs::read_to_string(format!("{}/cgroup.procs", self.directory));
+        for pid in procs.unwrap_or_default().lines() {
+            let _ = std::fs::write(format!("{}/cgroup.procs", self.root), pid);
+        }
+        let _ = std::fs::remove_dir(&self.directory);
+    }
+}
