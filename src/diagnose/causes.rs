@@ -4334,7 +4334,7 @@ fn sweep(
         &client_ends,
         unprivileged_start,
     );
-    name_nearby_listeners(&mut cause, port, &nearby_listeners(system, port)?);
+    name_nearby_listeners(&mut cause, port, attempts, &nearby_listeners(system, port)?);
     Ok((cause, Vec::new(), BTreeMap::new()))
 }
 
@@ -4380,8 +4380,10 @@ fn nearby_listeners(system: &dyn System, port: u16) -> Result<Snapshot, Diagnose
 
 /// Adds the listeners of `nearby` to a nothing-listening cause: the client
 /// (or the service) most likely has the port number wrong, and the
-/// nearest one goes into the summary, which is what `wait` prints.
-fn name_nearby_listeners(cause: &mut Cause, port: u16, nearby: &Snapshot) {
+/// nearest one goes into the summary, which is what `wait` prints. One
+/// bound to an address the client did not try (127.0.0.2 for a client of
+/// 127.0.0.1) is named with its address: the port alone would not reach it.
+fn name_nearby_listeners(cause: &mut Cause, port: u16, attempts: &[Attempt], nearby: &Snapshot) {
     let Some(nearest) = nearby.sockets.first() else { return };
     for socket in &nearby.sockets {
         let other = socket.local.map_or(0, |local| local.port());
@@ -4398,11 +4400,30 @@ fn name_nearby_listeners(cause: &mut Cause, port: u16, nearby: &Snapshot) {
         .first()
         .and_then(|pid| nearby.processes.get(pid))
         .map_or_else(|| "a process".to_string(), |p| format!("{} (pid {})", p.shown_name(), p.pid));
-    cause.summary = format!("nothing listens on port {port}, but {name} listens on port {other}");
+    let asked: Vec<IpAddr> = attempts.iter().filter_map(Attempt::ip).collect();
+    let reached = asked.is_empty() || asked.iter().any(|&ip| super::readiness::serves(nearest, ip));
+    if reached {
+        cause.summary =
+            format!("nothing listens on port {port}, but {name} listens on port {other}");
+        cause.fix.insert(
+            0,
+            Fix::step(format!(
+                "if {name} on port {other} is the service, the client or the service has the port number wrong: give the client port {other}, or start the service on port {port}"
+            )),
+        );
+        return;
+    }
+    let at = nearest.local_text().unwrap_or_else(|| format!("port {other}"));
+    let tried: Vec<String> = asked.iter().map(ToString::to_string).collect();
+    cause.summary = format!(
+        "nothing listens on port {port}, but {name} listens on {at}, an address the client did not try ({})",
+        tried.join(", ")
+    );
     cause.fix.insert(
         0,
         Fix::step(format!(
-            "if {name} on port {other} is the service, the client or the service has the port number wrong: give the client port {other}, or start the service on port {port}"
+            "if {name} on {at} is the service, the client has the port and the address wrong: give the client {at}, or start the service on {}",
+            asked.first().map(|&ip| SocketAddr::new(ip, port).to_string()).unwrap_or_default()
         )),
     );
 }

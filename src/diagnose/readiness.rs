@@ -306,7 +306,7 @@ fn is_local(ip: IpAddr) -> bool {
 /// Whether the TCP listener `listener` takes connections to `ip`: bound to
 /// it, or to the wildcard of its family (`::` also takes IPv4 unless it is
 /// IPv6-only).
-fn serves(listener: &crate::model::Socket, ip: IpAddr) -> bool {
+pub(crate) fn serves(listener: &crate::model::Socket, ip: IpAddr) -> bool {
     let Some(local) = listener.local else { return false };
     let (bound, ip) = (local.ip().to_canonical(), ip.to_canonical());
     if bound == ip {
