@@ -54,11 +54,13 @@ use super::{
     listener_snapshot, probe, probe_address_open, resolve_noting, Attempt, Cause, CauseId,
     DiagnoseError, Diagnosis, Fix, Request, Severity, Target,
 };
+use crate::inventory::freezer;
+use crate::inventory::process::{self, FullDescriptorTable};
 use crate::inventory::system::{FileStatus, Runner, System};
 use crate::inventory::user_database::group_name;
 use crate::inventory::{NamespaceSelection, Query};
 use crate::model::diagnosis::{CertificateProblem, HttpResponse, Redirect, ServiceAnswer};
-use crate::model::termination::AsRoot;
+use crate::model::termination::{AsRoot, Frozen};
 use crate::model::PortSet;
 use crate::model::{Family, Process, Protocol, Snapshot, Socket, SocketState};
 use crate::portinfo::PortMeaning;
@@ -2117,10 +2119,14 @@ fn qdisc_on_loopback(attempt: &Attempt, qdisc: &interfaces::Qdisc, severity: Sev
 /// Whether a fix line acts on the whole machine rather than on one network
 /// namespace: BPF links and cgroups are not per namespace, and under `ip
 /// netns exec` (whose fresh `/sys` has no cgroup mounts) the cgroup path of
-/// a `bpftool cgroup detach` would not even exist. `--netns` leaves these
-/// lines as they are.
+/// a `bpftool cgroup detach` would not even exist, nor the freezer file a
+/// thaw writes. `--netns` leaves these lines as they are.
 pub fn acts_machine_wide(line: &str) -> bool {
-    line.starts_with("bpftool cgroup detach ") || line.starts_with("bpftool link detach ")
+    let code = line.split("   #").next().unwrap_or(line);
+    line.starts_with("bpftool cgroup detach ")
+        || line.starts_with("bpftool link detach ")
+        || code.contains("/freezer.state")
+        || code.contains("/cgroup.freeze")
 }
 
 /// A SYN that got no answer although a listener serves the address and no
@@ -2486,6 +2492,22 @@ fn accept_queue_full(
         .iter()
         .find_map(|pid| evidence.snapshot.processes.get(pid))
         .map(|p| p.name.clone());
+    // Out of descriptors, the server fails every accept(): a larger
+    // backlog would only hold more connections that nobody takes.
+    if let Some(stall) = owner_stall(evidence, listener) {
+        lines.push(stall.line);
+        return Cause {
+            id: CauseId::AcceptQueueFull,
+            severity: Severity::Error,
+            summary: format!(
+                "the accept queue of {address} is full: {} {}",
+                owners_text(&evidence.snapshot.processes, listener),
+                stall.reason
+            ),
+            evidence: lines,
+            fix: stall.fix,
+        };
+    }
     let mut fix =
         vec![Fix::step("fix the server's accept loop (blocked, deadlocked or overloaded)")];
     match somaxconn {
@@ -2563,11 +2585,17 @@ fn stopped_owner(
     let traced = process.state == 't' || tracer.is_some();
     // Only a handshake that got through proves the kernel still answers
     // for the stopped process.
+    // A Unix socket has neither port nor handshake: the kernel queues
+    // its connections.
+    let unix = listener.protocol == Protocol::Unix;
     let handshake = if attempt.outcome() == Some(Outcome::Timeout) {
         "nothing would answer even once a connection gets through"
+    } else if unix {
+        "the kernel queues connections, nobody accepts them"
     } else {
         "the kernel completes handshakes, nobody answers"
     };
+    let held = if unix { "the socket" } else { "the port" };
     let mut lines = vec![
         attempt_line(attempt),
         format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)),
@@ -2599,7 +2627,7 @@ fn stopped_owner(
         id: CauseId::ProcessStopped,
         severity: Severity::Error,
         summary: format!(
-            "{} (pid {}) holds the port but is {}: {handshake}",
+            "{} (pid {}) holds {held} but is {}: {handshake}",
             process.name,
             process.pid,
             match tracer {
@@ -2691,23 +2719,193 @@ fn stalled_group_member(
             .filter(|l| !std::ptr::eq(**l, listener))
             .map(|l| format!("also listening on {local}: {}", listener_line(processes, l))),
     );
-    let mut fix = vec![Fix::step(format!(
-        "fix or restart {holder}: its accept loop is blocked, or it never calls accept()"
-    ))];
-    if let Some(pid) = first_owner(listener) {
-        fix.push(Fix::command(format!(
-            "cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"
-        )));
-    }
+    let mut why = "does not accept".to_string();
+    let fix = if let Some(stall) = owner_stall(evidence, listener) {
+        why = stall.reason;
+        evidence_lines.push(stall.line);
+        stall.fix
+    } else {
+        let mut fix = vec![Fix::step(format!(
+            "fix or restart {holder}: its accept loop is blocked, or it never calls accept()"
+        ))];
+        if let Some(pid) = first_owner(listener) {
+            fix.push(Fix::command(format!(
+                "cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"
+            )));
+        }
+        fix
+    };
     Some(Cause {
         id: CauseId::NotResponding,
         severity: Severity::Error,
         summary: format!(
-            "{holder} holds one of {share} listeners that share {local} (SO_REUSEPORT) and does not accept: the kernel gives it about 1 in {share} new connections, which hang; this probe reached another"
+            "{holder} holds one of {share} listeners that share {local} (SO_REUSEPORT) and {why}: the kernel gives it about 1 in {share} new connections, which hang; this probe reached another"
         ),
         evidence: evidence_lines,
         fix,
     })
+}
+
+/// Why the owners of a listener leave its connections queued, when the
+/// kernel can tell: what the summary says of them, the evidence line, and
+/// the fix. A stall looks like an accept loop that is blocked, but waiting
+/// on the loop fixes nothing when
+/// - every owner is frozen by the cgroup freezer (`docker pause`,
+///   `systemctl freeze`): it runs no code until thawed;
+/// - an owner is out of file descriptors: every number below its
+///   `RLIMIT_NOFILE` soft limit is taken, so the `accept()` it keeps
+///   calling fails with `EMFILE`; the limit (or a leak under it) is the fix.
+struct Stall {
+    reason: String,
+    line: String,
+    fix: Vec<Fix>,
+}
+
+fn owner_stall(evidence: &Evidence, listener: &Socket) -> Option<Stall> {
+    let frozen: Option<Vec<(u32, Frozen)>> = listener
+        .owners
+        .iter()
+        .map(|&pid| Some((pid, freezer::frozen(evidence.system, pid)?)))
+        .collect();
+    if let Some((pid, frozen)) = frozen.and_then(|all| all.into_iter().next()) {
+        return Some(frozen_owner(evidence, pid, &frozen));
+    }
+    let (pid, table) = listener
+        .owners
+        .iter()
+        .find_map(|&pid| Some((pid, evidence.system.full_descriptor_table(pid)?)))?;
+    let (line, fix) = descriptor_limit(evidence, pid, table);
+    Some(Stall {
+        reason: format!(
+            "is out of file descriptors ({} of RLIMIT_NOFILE {} open), so its accept() fails with EMFILE",
+            table.open, table.soft
+        ),
+        line,
+        fix,
+    })
+}
+
+/// A frozen owner (see [`Stall`]): the thaw is a write to the control
+/// files where the freeze was set, as root unless porthole is; through a
+/// shell, since a redirection does not pass through sudo.
+fn frozen_owner(evidence: &Evidence, pid: u32, frozen: &Frozen) -> Stall {
+    let thaw = frozen.thaw_command();
+    let wrapper = as_root(evidence.system, rustix::process::geteuid().is_root());
+    let mut fix = vec![match wrapper {
+        AsRoot::Already => Fix::command(format!("{thaw}   # thaws it")),
+        AsRoot::Sudo | AsRoot::Su => Fix::command(format!(
+            "{}   # thaws it",
+            wrapper.wrap(&format!("sh -c {}", crate::shell::word(&thaw)))
+        )),
+        AsRoot::Unknown => Fix::step(format!("as root, thaw it: `{thaw}`")),
+    }];
+    fix.push(Fix::step(
+        "or resume it the way it was frozen: `docker unpause` or `podman unpause` for a paused container, `systemctl thaw` for a frozen unit",
+    ));
+    Stall {
+        reason: "is frozen by the cgroup freezer: it runs no code, accept() included, until thawed"
+            .to_string(),
+        line: format!(
+            "pid {pid} is frozen: {} (write {} to thaw it)",
+            frozen.controls.join(", "),
+            frozen.thaw_value
+        ),
+        fix,
+    }
+}
+
+/// The evidence line and the fix for an owner out of file descriptors
+/// (see [`Stall`]). `prlimit --pid` raises the limit of the
+/// running process, and the next `accept()` it tries succeeds: no restart.
+/// The kernel lets the process's own user raise the soft limit up to the
+/// hard one; raising the hard one, or touching another user's process,
+/// takes `CAP_SYS_RESOURCE` (root).
+///
+/// See: <https://man7.org/linux/man-pages/man2/prlimit.2.html>
+fn descriptor_limit(
+    evidence: &Evidence,
+    pid: u32,
+    table: FullDescriptorTable,
+) -> (String, Vec<Fix>) {
+    let FullDescriptorTable { open, soft, hard } = table;
+    let hard_text = if hard == u64::MAX { "unlimited".to_string() } else { hard.to_string() };
+    let line = format!(
+        "pid {pid} has {open} open files: every descriptor below its limit (RLIMIT_NOFILE soft {soft}, hard {hard_text}) is taken, so accept() fails with EMFILE"
+    );
+    let wanted = soft.saturating_mul(4).max(4096);
+    // The kernel refuses a hard limit above fs.nr_open.
+    let ceiling = evidence.system.sysctl("fs.nr_open").and_then(|v| v.parse::<u64>().ok());
+    let (limits, raises_hard) = if soft < hard {
+        (Some(format!("{}:{hard_text}", wanted.min(hard))), false)
+    } else {
+        let raised = ceiling.map_or(wanted, |ceiling| wanted.min(ceiling));
+        ((raised > soft).then(|| format!("{raised}:{raised}")), true)
+    };
+    // Who may run it: the server's own user for the soft limit; anyone
+    // else, and the hard limit, need CAP_SYS_RESOURCE, which sudo grants
+    // only when the bounding set (a container's) still holds it.
+    let status = evidence.system.read_text("/proc/self/status").unwrap_or_default();
+    let capable = |set| {
+        environment::capability_in(&status, set, environment::CAP_SYS_RESOURCE).unwrap_or(false)
+    };
+    let server_uid = evidence.snapshot.processes.get(&pid).map(|p| p.uid);
+    let same_user = server_uid == Some(rustix::process::getuid().as_raw());
+    let mut fix = Vec::new();
+    match limits {
+        Some(limits) if capable("CapEff:") || (same_user && !raises_hard) => {
+            fix.push(Fix::command(format!(
+                "prlimit --pid {pid} --nofile={limits}   # its next accept() succeeds"
+            )));
+        }
+        Some(limits) if capable("CapBnd:") => {
+            let command = format!("prlimit --pid {pid} --nofile={limits}");
+            let wrapper = as_root(evidence.system, rustix::process::geteuid().is_root());
+            fix.push(match wrapper {
+                AsRoot::Unknown => Fix::step(format!(
+                    "as root, raise its limit: `{command}` (its next accept() then succeeds)"
+                )),
+                _ => Fix::command(format!(
+                    "{}   # its next accept() succeeds",
+                    wrapper.wrap(&command)
+                )),
+            });
+        }
+        // Root without CAP_SYS_RESOURCE (a container's) may still become
+        // the server's user, whose own soft limit is its to raise.
+        Some(limits) if !raises_hard => {
+            let command = format!("prlimit --pid {pid} --nofile={limits}");
+            let ids = evidence
+                .system
+                .read_text(&format!("/proc/{pid}/status"))
+                .and_then(|status| process::parse_settled_ids(&status));
+            let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
+                .iter()
+                .any(|path| evidence.system.exists(path));
+            fix.push(match ids {
+                Some((uid, gid)) if setpriv && rustix::process::geteuid().is_root() => {
+                    Fix::command(format!(
+                        "setpriv --reuid {uid} --regid {gid} --clear-groups {command}   # as its user; its next accept() succeeds"
+                    ))
+                }
+                _ => Fix::step(format!(
+                    "as the server's user, raise its soft limit: `{command}` (its next accept() then succeeds)"
+                )),
+            });
+        }
+        Some(_) => fix.push(Fix::step(format!(
+            "its hard limit is {hard_text} too, and raising that takes CAP_SYS_RESOURCE, which no user has here (not in the capability bounding set: a container's): restart the server with a higher limit from where it is granted (the container runtime's --ulimit nofile=, LimitNOFILE= in a systemd unit)"
+        ))),
+        None => fix.push(Fix::step(format!(
+            "its limit is already fs.nr_open ({soft}), the most the kernel allows: the server holds too many descriptors, look for a leak"
+        ))),
+    }
+    // Only a limit raised in place goes back at a restart.
+    if fix.iter().any(|line| line.text().contains("prlimit")) {
+        fix.push(Fix::step(
+            "a restart brings the old limit back: raise it where the server is started (LimitNOFILE= in its systemd unit, ulimit -n in its start script), and look for a leak if its open files keep growing",
+        ));
+    }
+    (line, fix)
 }
 
 /// A listener whose queued connections (ours among them, since the probe
@@ -2721,28 +2919,31 @@ fn accept_stalled(evidence: &Evidence, attempt: &Attempt, listener: &Socket) -> 
             None => format!("pid {pid}"),
         })
         .unwrap_or_else(|| "the server".to_string());
-    let mut fix = vec![Fix::step(
-        "fix the server's accept loop: it never calls accept(), or the thread that does is blocked",
-    )];
-    if let Some(pid) = first_owner(listener) {
-        fix.push(Fix::command(format!(
-            "cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"
-        )));
-    }
-    Cause {
-        id: CauseId::NotResponding,
-        severity: Severity::Error,
-        summary: format!(
-            "{} connection(s) wait in the accept queue of {address} (backlog {}): the kernel completed them, {holder} does not accept them",
-            listener.rx_queue, listener.tx_queue
-        ),
-        evidence: vec![
-            attempt_line(attempt),
-            format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)),
-            format!("accept queue {} of {}", listener.rx_queue, listener.tx_queue),
-        ],
-        fix,
-    }
+    let mut lines = vec![
+        attempt_line(attempt),
+        format!("listener: {}", listener_line(&evidence.snapshot.processes, listener)),
+        format!("accept queue {} of {}", listener.rx_queue, listener.tx_queue),
+    ];
+    let mut summary = format!(
+        "{} connection(s) wait in the accept queue of {address} (backlog {}): the kernel completed them, {holder} does not accept them",
+        listener.rx_queue, listener.tx_queue
+    );
+    let fix = if let Some(stall) = owner_stall(evidence, listener) {
+        summary.push_str(&format!(": it {}", stall.reason));
+        lines.push(stall.line);
+        stall.fix
+    } else {
+        let mut fix = vec![Fix::step(
+            "fix the server's accept loop: it never calls accept(), or the thread that does is blocked",
+        )];
+        if let Some(pid) = first_owner(listener) {
+            fix.push(Fix::command(format!(
+                "cat /proc/{pid}/wchan; ls /proc/{pid}/task   # where it is blocked"
+            )));
+        }
+        fix
+    };
+    Cause { id: CauseId::NotResponding, severity: Severity::Error, summary, evidence: lines, fix }
 }
 
 fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -> Cause {
@@ -4134,7 +4335,7 @@ fn sweep(
         &client_ends,
         unprivileged_start,
     );
-    name_nearby_listeners(&mut cause, port, &nearby_listeners(system, port)?);
+    name_nearby_listeners(&mut cause, port, attempts, &nearby_listeners(system, port)?);
     Ok((cause, Vec::new(), BTreeMap::new()))
 }
 
@@ -4180,8 +4381,10 @@ fn nearby_listeners(system: &dyn System, port: u16) -> Result<Snapshot, Diagnose
 
 /// Adds the listeners of `nearby` to a nothing-listening cause: the client
 /// (or the service) most likely has the port number wrong, and the
-/// nearest one goes into the summary, which is what `wait` prints.
-fn name_nearby_listeners(cause: &mut Cause, port: u16, nearby: &Snapshot) {
+/// nearest one goes into the summary, which is what `wait` prints. One
+/// bound to an address the client did not try (127.0.0.2 for a client of
+/// 127.0.0.1) is named with its address: the port alone would not reach it.
+fn name_nearby_listeners(cause: &mut Cause, port: u16, attempts: &[Attempt], nearby: &Snapshot) {
     let Some(nearest) = nearby.sockets.first() else { return };
     for socket in &nearby.sockets {
         let other = socket.local.map_or(0, |local| local.port());
@@ -4198,18 +4401,38 @@ fn name_nearby_listeners(cause: &mut Cause, port: u16, nearby: &Snapshot) {
         .first()
         .and_then(|pid| nearby.processes.get(pid))
         .map_or_else(|| "a process".to_string(), |p| format!("{} (pid {})", p.shown_name(), p.pid));
-    cause.summary = format!("nothing listens on port {port}, but {name} listens on port {other}");
+    let asked: Vec<IpAddr> = attempts.iter().filter_map(Attempt::ip).collect();
+    let reached = asked.is_empty() || asked.iter().any(|&ip| super::readiness::serves(nearest, ip));
+    if reached {
+        cause.summary =
+            format!("nothing listens on port {port}, but {name} listens on port {other}");
+        cause.fix.insert(
+            0,
+            Fix::step(format!(
+                "if {name} on port {other} is the service, {WRONG_PORT}: give the client port {other}, or start the service on port {port}"
+            )),
+        );
+        return;
+    }
+    let at = nearest.local_text().unwrap_or_else(|| format!("port {other}"));
+    let tried: Vec<String> = asked.iter().map(ToString::to_string).collect();
+    cause.summary = format!(
+        "nothing listens on port {port}, but {name} listens on {at}, an address the client did not try ({})",
+        tried.join(", ")
+    );
     cause.fix.insert(
         0,
         Fix::step(format!(
-            "if {name} on port {other} is the service, {WRONG_PORT}: give the client port {other}, or start the service on port {port}"
+            "if {name} on {at} is the service, {WRONG_ADDRESS}: give the client {at}, or start the service on {}",
+            asked.first().map(|&ip| SocketAddr::new(ip, port).to_string()).unwrap_or_default()
         )),
     );
 }
 
-/// What the fix of a nearby listener says; [`blame_redirect`] finds that
-/// step by it.
+/// What the fix of a nearby listener says (on an address the client
+/// tried, and on another one); [`blame_redirect`] finds those steps by it.
 const WRONG_PORT: &str = "the client or the service has the port number wrong";
+const WRONG_ADDRESS: &str = "the client has the port and the address wrong";
 
 /// The last fix of a port nothing listens on; [`blame_redirect`] drops it
 /// (the client did not choose the port).
@@ -4242,7 +4465,8 @@ pub(super) fn blame_redirect(cause: &mut Cause, port: u16, redirect: &Redirect) 
         return false;
     }
     cause.fix.retain(|fix| {
-        !matches!(fix, Fix::Step(text) if text.contains(WRONG_PORT) || text == CHECK_CLIENT_PORT)
+        !matches!(fix, Fix::Step(text)
+            if text.contains(WRONG_PORT) || text.contains(WRONG_ADDRESS) || text == CHECK_CLIENT_PORT)
     });
     cause.summary = format!(
         "nothing listens on port {port}, where {} sends clients ({} to {to})",
@@ -5550,6 +5774,8 @@ mod tests {
             assert!(acts_machine_wide("bpftool cgroup detach /sys/fs/cgroup/x connect4 id 4"));
             assert!(acts_machine_wide("bpftool link detach id 9   # takes program 4 off lo"));
             assert!(!acts_machine_wide("ip link set dev lo xdp off"));
+            assert!(acts_machine_wide("echo THAWED > /sys/fs/cgroup/freezer/x/freezer.state"));
+            assert!(acts_machine_wide("sudo sh -c 'echo 0 > /sys/fs/cgroup/x/cgroup.freeze'"));
             assert!(!acts_machine_wide("nft delete rule inet filter input handle 2"));
         }
 
@@ -5590,6 +5816,47 @@ mod tests {
             let twin = judged(&system, ip(7005), vec![silent]);
             assert_eq!(ids(&twin), vec![CauseId::NotResponding]);
             assert!(twin.causes[0].summary.contains("sent nothing"), "{:?}", twin.causes[0]);
+        }
+
+        #[test]
+        fn an_owner_out_of_descriptors_is_named_with_the_limit_that_can_be_raised() {
+            let waiting = Socket { rx_queue: 2, ..listener("127.0.0.1:7005", 10) };
+            let descriptors = |fds: &[u32]| {
+                let names = fds.iter().map(|fd| (fd.to_string(), std::time::UNIX_EPOCH));
+                [("/proc/10/fd".to_string(), names.collect())].into()
+            };
+            let starved = |capabilities: &str, fds: &[u32]| {
+                Scripted {
+                    sockets: vec![waiting.clone()],
+                    processes: [process(10, "app", 'S')].into(),
+                    directories: descriptors(fds),
+                    ..Scripted::default()
+                }
+                .file("/proc/10/limits", "Max open files            4    4    files\n")
+                .file("/proc/10/status", "Name:\tapp\nFDSize:\t64\n")
+                .file("/proc/self/status", capabilities)
+            };
+            let silent = attempt("127.0.0.1:7005", Outcome::Connected, Some(Reply::Silent), true);
+            let capable = "CapEff:\t0000000001000000\nCapBnd:\t0000000001000000\n";
+            let diagnosis =
+                judged(&starved(capable, &[0, 1, 2, 3]), ip(7005), vec![silent.clone()]);
+            let cause = &diagnosis.causes[0];
+            assert!(cause.summary.contains("(4 of RLIMIT_NOFILE 4 open)"), "{cause:?}");
+            assert_eq!(
+                fixes(cause)[0],
+                "prlimit --pid 10 --nofile=4096:4096   # its next accept() succeeds"
+            );
+            // A hard limit nobody here may raise (not in the bounding set,
+            // as in a container): said in words, no command that fails.
+            let bounded = "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n";
+            let diagnosis =
+                judged(&starved(bounded, &[0, 1, 2, 3]), ip(7005), vec![silent.clone()]);
+            let cause = &diagnosis.causes[0];
+            assert!(cause.fix.iter().all(|fix| !fix.is_command()), "{cause:?}");
+            assert!(fixes(cause)[0].contains("CAP_SYS_RESOURCE"), "{cause:?}");
+            // One number below the limit is free: accept() would get it.
+            let diagnosis = judged(&starved(capable, &[0, 1, 3, 7]), ip(7005), vec![silent]);
+            assert!(fixes(&diagnosis.causes[0]).iter().any(|f| f.contains("/proc/10/wchan")));
         }
 
         #[test]

@@ -456,9 +456,20 @@ const CAP_NET_BIND_SERVICE: u32 = 10;
 /// Whether the client's effective capabilities include
 /// CAP_NET_BIND_SERVICE (from the `CapEff:` line of its status).
 pub fn can_bind_privileged(status: &str) -> Option<bool> {
-    let line = status.lines().find_map(|line| line.strip_prefix("CapEff:"))?;
+    capability_in(status, "CapEff:", CAP_NET_BIND_SERVICE)
+}
+
+/// `CAP_SYS_RESOURCE` is bit 24: it raises a hard resource limit, and sets
+/// the limits of another user's process.
+pub const CAP_SYS_RESOURCE: u32 = 24;
+
+/// Whether the capability set named by `field` of a status file
+/// (`CapEff:` what the process holds now, `CapBnd:` the most it or a
+/// program it runs through sudo can ever hold) includes `capability`.
+pub fn capability_in(status: &str, field: &str, capability: u32) -> Option<bool> {
+    let line = status.lines().find_map(|line| line.strip_prefix(field))?;
     let mask = u64::from_str_radix(line.trim(), 16).ok()?;
-    Some(mask & (1 << CAP_NET_BIND_SERVICE) != 0)
+    Some(mask & (1 << capability) != 0)
 }
 
 /// The `Seccomp:` mode of a status file (0 none, 1 strict, 2 filter).

@@ -306,7 +306,7 @@ pub(crate) fn is_local(ip: IpAddr) -> bool {
 /// Whether the TCP listener `listener` takes connections to `ip`: bound to
 /// it, or to the wildcard of its family (`::` also takes IPv4 unless it is
 /// IPv6-only).
-fn serves(listener: &crate::model::Socket, ip: IpAddr) -> bool {
+pub(crate) fn serves(listener: &crate::model::Socket, ip: IpAddr) -> bool {
     let Some(local) = listener.local else { return false };
     let (bound, ip) = (local.ip().to_canonical(), ip.to_canonical());
     if bound == ip {
@@ -909,7 +909,21 @@ fn why_pending(
     // The diagnosis of a Unix target stops at connect, which a listener
     // that never accepts passes: name the listener and its queue.
     if let (Some(path), true) = (target.unix_path(), seen.not_accepted > seen.cut_short) {
-        if let Some((listener, holders)) = acceptance::unix_listener(system, path) {
+        // Unless the diagnosis found why its process does not accept: it is
+        // stopped (`kill -CONT PID`), frozen (the thaw), or out of file
+        // descriptors (the `prlimit` that raises its limit). Those lines
+        // name the fix.
+        let stopped = format!("{}:", CauseId::ProcessStopped.as_str());
+        let explained = |listener: &crate::model::Socket| {
+            why.first().is_some_and(|line| line.starts_with(&stopped))
+                || listener.owners.iter().any(|&pid| {
+                    system.full_descriptor_table(pid).is_some()
+                        || crate::inventory::freezer::frozen(system, pid).is_some()
+                })
+        };
+        if let Some((listener, holders)) =
+            acceptance::unix_listener(system, path).filter(|(listener, _)| !explained(listener))
+        {
             why = vec![unix_not_accepting(target, &listener, &holders)];
             why.push(
                 "fix: fix the server's accept loop: it never calls accept(), or the thread that does is blocked (or the process is stopped)"

@@ -416,9 +416,100 @@ fn clock_ticks() -> u64 {
     rustix::param::clock_ticks_per_second().max(1)
 }
 
+/// A process whose descriptor table is full: every number below its
+/// `RLIMIT_NOFILE` soft limit is taken, so `accept()` (like `open()`) fails
+/// with `EMFILE` and a listener's completed connections stay in its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FullDescriptorTable {
+    /// Descriptors open (`/proc/PID/fd`), all of those below the limit.
+    pub open: usize,
+    /// The soft limit in force (`Max open files` of `/proc/PID/limits`).
+    pub soft: u64,
+    /// The hard limit: how far the process, or its user, may raise the
+    /// soft one without `CAP_SYS_RESOURCE`.
+    pub hard: u64,
+}
+
+/// `Max open files` of `/proc/PID/limits`: (soft, hard), `None` for
+/// `unlimited` (which the kernel does not allow for this limit, but the
+/// file could say).
+pub fn parse_open_files_limit(limits: &str) -> Option<(Option<u64>, Option<u64>)> {
+    let rest = limits.lines().find_map(|line| line.strip_prefix("Max open files"))?;
+    let mut words = rest.split_whitespace();
+    let mut value = || -> Option<Option<u64>> {
+        match words.next()? {
+            "unlimited" => Some(None),
+            number => number.parse().ok().map(Some),
+        }
+    };
+    Some((value()?, value()?))
+}
+
+/// `FDSize:` of `/proc/PID/status`: how many slots the descriptor table
+/// has now. The kernel grows it on demand, but never to hold a number at
+/// or above the soft limit, so a table smaller than the limit still has
+/// room.
+pub fn parse_fd_table_size(status: &str) -> Option<u64> {
+    status.lines().find_map(|line| line.strip_prefix("FDSize:")?.trim().parse().ok())
+}
+
+/// The one uid and the one gid of a process whose real, effective and
+/// saved ids agree (`Uid:` and `Gid:` of `/proc/PID/status`): the ids a
+/// caller must have as its real ones to set that process's limits without
+/// `CAP_SYS_RESOURCE`. `None` when they differ (a set-uid program).
+pub fn parse_settled_ids(status: &str) -> Option<(u32, u32)> {
+    let settled = |name: &str| -> Option<u32> {
+        let line = status.lines().find_map(|line| line.strip_prefix(name))?;
+        let ids: Vec<u32> =
+            line.split_whitespace().take(3).map(str::parse).collect::<Result<_, _>>().ok()?;
+        (ids.len() == 3 && ids.iter().all(|&id| id == ids[0])).then_some(ids[0])
+    };
+    Some((settled("Uid:")?, settled("Gid:")?))
+}
+
+/// Whether the descriptors named in `/proc/PID/fd` take every number below
+/// `soft`: the lowest free one, which the next `accept()` would get, is
+/// then at or above the limit. A count alone would mislead for a process
+/// whose limit was lowered after it opened descriptors above it.
+pub fn descriptors_exhausted(names: &[String], soft: u64) -> bool {
+    let below = names.iter().filter_map(|name| name.parse::<u64>().ok()).filter(|&fd| fd < soft);
+    below.collect::<std::collections::BTreeSet<u64>>().len() as u64 >= soft
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_open_files_limit_is_read_from_limits() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             63254                63254                processes \n\
+                      Max open files            1024                 524288               files     \n\
+                      Max locked memory         8388608              8388608              bytes     \n";
+        assert_eq!(parse_open_files_limit(limits), Some((Some(1024), Some(524288))));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(parse_open_files_limit(unlimited), Some((None, None)));
+        assert_eq!(parse_open_files_limit("Max processes 1 1 processes\n"), None);
+        assert_eq!(parse_fd_table_size("Name:\tx\nFDSize:\t64\nGroups:\n"), Some(64));
+    }
+
+    #[test]
+    fn settled_ids_need_real_effective_and_saved_to_agree() {
+        let status = "Uid:\t65534\t65534\t65534\t65534\nGid:\t100\t100\t100\t100\n";
+        assert_eq!(parse_settled_ids(status), Some((65534, 100)));
+        let set_uid = "Uid:\t1000\t0\t0\t0\nGid:\t100\t100\t100\t100\n";
+        assert_eq!(parse_settled_ids(set_uid), None);
+    }
+
+    #[test]
+    fn a_table_is_full_when_every_number_below_the_soft_limit_is_taken() {
+        let names = |fds: &[u64]| fds.iter().map(u64::to_string).collect::<Vec<_>>();
+        assert!(descriptors_exhausted(&names(&[0, 1, 2, 3]), 4));
+        assert!(!descriptors_exhausted(&names(&[0, 1, 3]), 4));
+        // Lowered after they were opened: 5 and 9 are open, 2 is free.
+        assert!(!descriptors_exhausted(&names(&[0, 1, 3, 5, 9]), 4));
+    }
 
     #[test]
     fn signal_masks_are_read_from_status() {

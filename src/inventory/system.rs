@@ -319,6 +319,32 @@ pub trait System: Sync {
         (tracer != 0).then_some(tracer)
     }
 
+    /// The descriptor table of `pid` when it is full (see
+    /// [`process::FullDescriptorTable`]); `None` when it has room or cannot
+    /// be read (another user's process, for anyone but root). `FDSize` is
+    /// read first, so a process with room costs no listing of its
+    /// descriptors.
+    fn full_descriptor_table(&self, pid: u32) -> Option<process::FullDescriptorTable> {
+        let limits = self.read_text(&format!("/proc/{pid}/limits"))?;
+        let (Some(soft), hard) = process::parse_open_files_limit(&limits)? else {
+            return None;
+        };
+        let status = self.read_text(&format!("/proc/{pid}/status"))?;
+        if process::parse_fd_table_size(&status)? < soft {
+            return None;
+        }
+        let names: Vec<String> = self
+            .directory_times(&format!("/proc/{pid}/fd"))?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        process::descriptors_exhausted(&names, soft).then(|| process::FullDescriptorTable {
+            open: names.len(),
+            soft,
+            hard: hard.unwrap_or(u64::MAX),
+        })
+    }
+
     /// `TcpExt: ListenOverflows` of the calling thread's namespace.
     fn listen_overflows(&self) -> Option<u64> {
         parse_listen_overflows(&self.read_text("/proc/thread-self/net/netstat")?)

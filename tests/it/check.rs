@@ -368,6 +368,134 @@ fn accept_queue_full() {
     assert!(evidence.contains("ListenOverflows"), "{evidence}");
 }
 
+/// A server that took every descriptor its `RLIMIT_NOFILE` allows calls
+/// accept(), which fails with EMFILE: connections stay queued as behind a
+/// blocked accept loop, but the cause is the limit. It is named, with the
+/// `prlimit` that raises it in place, and that line run as printed lets
+/// the server accept again.
+#[test]
+fn a_server_out_of_file_descriptors_is_named_with_its_limit() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "exhausted");
+    let target = format!("http://127.0.0.1:{port}/");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
+    let starved = cause(&json, "not-responding");
+    assert!(starved["summary"].as_str().unwrap().contains("EMFILE"), "{starved:#}");
+    let evidence = starved["evidence"].to_string();
+    assert!(evidence.contains("RLIMIT_NOFILE soft 32"), "{evidence}");
+    let fix = starved["fix_commands"][0].as_str().unwrap().to_string();
+    let prefix = format!("prlimit --pid {} --nofile=4096:", server.pid());
+    assert!(fix.starts_with(&prefix), "{starved:#}");
+    assert!(!fix.contains("wchan"), "the accept loop is not blocked: {starved:#}");
+
+    netns.run_ok("bash", &["-c", &fix]);
+    assert!(
+        eventually(Duration::from_secs(10), || check(&netns, &[&target]).0 == 0),
+        "the server accepts once its limit is raised"
+    );
+}
+
+/// Another user's server out of descriptors: its limit is raised as
+/// printed, whether the printed line is a plain `prlimit` (root with
+/// `CAP_SYS_RESOURCE`) or one run as the server's own user (root without
+/// it, as in a container, may still set its soft limit as that user).
+#[test]
+fn the_limit_of_another_user_s_server_out_of_descriptors_is_raised_as_printed() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let mut as_nobody = netns.command("setpriv");
+    as_nobody
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(crate::util::python_binary());
+    let args = ["127.0.0.1", &port.to_string(), "exhausted", "16"];
+    let (server, mut ready) = crate::util::python_via(as_nobody, crate::util::SERVER, &args);
+    assert_eq!(wait_for_line(&mut ready), "ok");
+    let target = format!("http://127.0.0.1:{port}/");
+    let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    let starved = cause(&json, "not-responding");
+    let fix = starved["fix_commands"][0].as_str().unwrap().to_string();
+    assert!(fix.contains(&format!("prlimit --pid {} --nofile=", server.pid())), "{starved:#}");
+    netns.run_ok("bash", &["-c", &fix]);
+    assert!(
+        eventually(Duration::from_secs(10), || check(&netns, &[&target]).0 == 0),
+        "the server accepts once its limit is raised"
+    );
+}
+
+/// A server frozen by the cgroup freezer (`docker pause`, `systemctl
+/// freeze`) leaves connections queued as a blocked accept loop does; it is
+/// named as frozen, and the thaw printed, run as printed, lets it answer.
+#[test]
+fn a_frozen_server_is_named_with_the_thaw_that_lets_it_accept() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "http");
+    // Made after the server, so it is thawed (on drop) before the server
+    // is killed and waited for: SIGKILL does not end a task frozen on v1.
+    let Some(cgroup) = crate::util::FreezerCgroup::create() else {
+        crate::util::skip("no cgroup hierarchy with a freezer can be written here");
+        return;
+    };
+    if !cgroup.freeze(server.pid()) {
+        crate::util::skip("the process could not be moved into a frozen cgroup");
+        return;
+    }
+    // `--netns`, not `ip netns exec`: that one mounts its own /sys, where
+    // the cgroup hierarchies are not.
+    let target = format!("http://127.0.0.1:{port}/");
+    let check_inside = |timeout: &str| {
+        let output = porthole_run(&[
+            "check",
+            &target,
+            "--netns",
+            &netns.name,
+            "--timeout",
+            timeout,
+            "--json",
+        ]);
+        let json = output.json();
+        assert_fix_commands_run(&netns, &json);
+        (output.code, json)
+    };
+    let (code, json) = check_inside("1s");
+    assert_eq!(code, 1);
+    assert_eq!(cause_ids(&json), ["not-responding"], "{json:#}");
+    let frozen = cause(&json, "not-responding");
+    let summary = frozen["summary"].as_str().unwrap();
+    assert!(summary.contains("is frozen by the cgroup freezer"), "{frozen:#}");
+    let thaw = format!("echo {} > {}/{}", cgroup.thaw, cgroup.directory, cgroup.control);
+    let fix = frozen["fix_commands"][0].as_str().unwrap().to_string();
+    assert!(fix.starts_with(&thaw), "{frozen:#}");
+    let status = Command::new("bash").args(["-c", &fix]).status().expect("bash runs");
+    assert!(status.success(), "{fix}");
+    assert!(
+        eventually(Duration::from_secs(10), || check_inside("2s").0 == 0),
+        "the server answers once thawed"
+    );
+}
+
+/// The same server with a full accept queue: a larger backlog would only
+/// queue more connections it cannot accept, so the limit is the fix.
+#[test]
+fn a_full_queue_of_a_server_out_of_file_descriptors_names_the_limit_not_the_backlog() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_with_backlog(&netns, "127.0.0.1", port, "exhausted", 1);
+    let _clients = fill_queue(&netns, port);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1);
+    assert_eq!(cause_ids(&json), ["accept-queue-full"], "{json:#}");
+    let full = cause(&json, "accept-queue-full");
+    assert!(full["summary"].as_str().unwrap().contains("EMFILE"), "{full:#}");
+    let fixes = full["fix"].to_string();
+    assert!(fixes.contains(&format!("prlimit --pid {}", server.pid())), "{fixes}");
+    assert!(!fixes.contains("backlog"), "{fixes}");
+}
+
 #[test]
 fn combination_stopped_process_with_a_full_accept_queue() {
     let Some(netns) = Netns::create() else { return };

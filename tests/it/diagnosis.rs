@@ -2510,6 +2510,35 @@ fn a_server_one_port_away_is_named_when_nothing_listens_on_the_port() {
     assert_eq!(code, 0, "the port it names answers: {json:#}");
 }
 
+/// The server next door listens on another loopback address (127.0.0.2)
+/// than the one the client tries: "give the client port N" would still be
+/// refused. The listener is named with its address, and that address
+/// answers.
+#[test]
+fn a_server_one_port_away_on_another_address_is_named_with_its_address() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.2", port + 1, "http");
+    let target = format!("127.0.0.1:{port}");
+    let json = only_failure(&netns, &target, "nothing-listening");
+    let nothing = cause(&json, "nothing-listening");
+    let at = format!("127.0.0.2:{}", port + 1);
+    let summary = format!(
+        "nothing listens on port {port}, but python3 (pid {}) listens on {at}, an address the client did not try (127.0.0.1)",
+        server.pid()
+    );
+    assert_eq!(nothing["summary"], summary.as_str(), "{nothing:#}");
+    let fix = nothing["fix"][0].as_str().unwrap();
+    assert!(
+        fix.contains(&format!("give the client {at}, or start the service on {target}")),
+        "{fix}"
+    );
+    let waited = netns.porthole(&["wait", &target, "--timeout", "2s"]);
+    assert!(waited.stderr.contains(&format!("  nothing-listening: {summary}")), "{waited:?}");
+    let (code, json) = check(&netns, &[&format!("http://{at}/")]);
+    assert_eq!(code, 0, "the address it names answers: {json:#}");
+}
+
 /// nginx whose default server closes requests for unknown host names
 /// (`return 444`): `check` blamed an allow-list of addresses or a protocol,
 /// `wait` a crashing worker. Both now name the Host the request carried,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::util::{
     eventually, is_root, non_ephemeral_port, porthole_run, process_alive, python, python_via,
-    wait_for_line, Netns,
+    wait_for_line, FreezerCgroup, Netns,
 };
 
 /// A TCP server on 127.0.0.1:argv[2] (from [`non_ephemeral_port`]) that
@@ -1143,56 +1143,6 @@ fn a_namespace_without_a_name_is_reached_through_its_process_and_checked_after_i
     assert_eq!(output.code, 0, "{output:?}");
     assert!(output.stdout.contains(&format!("Port {port} is free")), "{output:?}");
     assert!(!process_alive(server.pid()));
-}
-
-/// A cgroup made for one test on the first hierarchy that can freeze (the
-/// v1 freezer, else cgroup v2); thawed, emptied and removed on drop.
-struct FreezerCgroup {
-    directory: String,
-    root: String,
-    control: &'static str,
-    thaw: &'static str,
-}
-
-impl FreezerCgroup {
-    fn create() -> Option<Self> {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mount = |wanted: &dyn Fn(&str, &str) -> bool| {
-            mountinfo.lines().find_map(|line| {
-                let (before, after) = line.split_once(" - ")?;
-                let point = before.split(' ').nth(4)?;
-                let mut after = after.split(' ');
-                let (kind, options) = (after.next()?, after.nth(1)?);
-                wanted(kind, options).then(|| point.to_string())
-            })
-        };
-        let v1 =
-            mount(&|kind, options| kind == "cgroup" && options.split(',').any(|o| o == "freezer"));
-        let (root, control, thaw) = match v1 {
-            Some(point) => (point, "freezer.state", "THAWED"),
-            None => (mount(&|kind, _| kind == "cgroup2")?, "cgroup.freeze", "0"),
-        };
-        let directory = format!("{root}/porthole-test-{}", std::process::id());
-        std::fs::create_dir(&directory).ok()?;
-        Some(FreezerCgroup { directory, root, control, thaw })
-    }
-
-    fn freeze(&self, pid: u32) -> bool {
-        let frozen = if self.thaw == "0" { "1" } else { "FROZEN" };
-        std::fs::write(format!("{}/cgroup.procs", self.directory), pid.to_string()).is_ok()
-            && std::fs::write(format!("{}/{}", self.directory, self.control), frozen).is_ok()
-    }
-}
-
-impl Drop for FreezerCgroup {
-    fn drop(&mut self) {
-        let _ = std::fs::write(format!("{}/{}", self.directory, self.control), self.thaw);
-        let procs = std::fs::read_to_string(format!("{}/cgroup.procs", self.directory));
-        for pid in procs.unwrap_or_default().lines() {
-            let _ = std::fs::write(format!("{}/cgroup.procs", self.root), pid);
-        }
-        let _ = std::fs::remove_dir(&self.directory);
-    }
 }
 
 #[test]

@@ -470,7 +470,10 @@ pub fn process_alive(pid: u32) -> bool {
 /// for the first second, then 200), `close` (accept and close at once, as
 /// a crash-looping worker does), `reset` (accept and reset at once: a close
 /// with SO_LINGER 0 sends RST), `slow` (accept each connection 200 ms late,
-/// then hold it).
+/// then hold it), `exhausted` (an HTTP server that took every descriptor
+/// its soft `RLIMIT_NOFILE` of 32 allows before saying `ok`: its accept()
+/// fails with EMFILE and is retried every 50 ms, as servers' accept loops
+/// retry it, until the limit is raised).
 pub const SERVER: &str = r#"
 import socket, struct, sys, time, threading
 address, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -483,8 +486,16 @@ if family == socket.AF_INET6:
 server.bind((address, port))
 server.listen(backlog)
 started = time.time()
-print("ok", flush=True)
 held = []
+if mode == "exhausted":
+    import os, resource
+    resource.setrlimit(resource.RLIMIT_NOFILE, (32, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    try:
+        while True:
+            held.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        pass
+print("ok", flush=True)
 def answer(connection):
     try:
         connection.settimeout(5)
@@ -508,7 +519,13 @@ if mode == "hold":
 while True:
     if mode == "slow":
         time.sleep(0.2)
-    connection, _ = server.accept()
+    try:
+        connection, _ = server.accept()
+    except OSError:
+        if mode != "exhausted":
+            raise
+        time.sleep(0.05)
+        continue
     if mode == "close":
         connection.close()
     elif mode == "reset":
@@ -787,4 +804,58 @@ fn non_ephemeral_ports_are_distinct_and_below_the_ephemeral_range() {
     let held = std::net::TcpListener::bind(("127.0.0.1", ports[0])).expect("it was free");
     assert!(!bindable_everywhere(ports[0]), "a held port reads as taken");
     drop(held);
+}
+
+/// A cgroup made for one test on the first hierarchy that can freeze (the
+/// v1 freezer, else cgroup v2); thawed, emptied and removed on drop.
+pub struct FreezerCgroup {
+    /// The cgroup's directory.
+    pub directory: String,
+    root: String,
+    /// The control file that freezes and thaws it.
+    pub control: &'static str,
+    /// What a write to `control` thaws it with.
+    pub thaw: &'static str,
+}
+
+impl FreezerCgroup {
+    pub fn create() -> Option<Self> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mount = |wanted: &dyn Fn(&str, &str) -> bool| {
+            mountinfo.lines().find_map(|line| {
+                let (before, after) = line.split_once(" - ")?;
+                let point = before.split(' ').nth(4)?;
+                let mut after = after.split(' ');
+                let (kind, options) = (after.next()?, after.nth(1)?);
+                wanted(kind, options).then(|| point.to_string())
+            })
+        };
+        let v1 =
+            mount(&|kind, options| kind == "cgroup" && options.split(',').any(|o| o == "freezer"));
+        let (root, control, thaw) = match v1 {
+            Some(point) => (point, "freezer.state", "THAWED"),
+            None => (mount(&|kind, _| kind == "cgroup2")?, "cgroup.freeze", "0"),
+        };
+        let directory = format!("{root}/porthole-test-{}", std::process::id());
+        std::fs::create_dir(&directory).ok()?;
+        Some(FreezerCgroup { directory, root, control, thaw })
+    }
+
+    /// Moves `pid` into the cgroup and freezes it.
+    pub fn freeze(&self, pid: u32) -> bool {
+        let frozen = if self.thaw == "0" { "1" } else { "FROZEN" };
+        std::fs::write(format!("{}/cgroup.procs", self.directory), pid.to_string()).is_ok()
+            && std::fs::write(format!("{}/{}", self.directory, self.control), frozen).is_ok()
+    }
+}
+
+impl Drop for FreezerCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::write(format!("{}/{}", self.directory, self.control), self.thaw);
+        let procs = std::fs::read_to_string(format!("{}/cgroup.procs", self.directory));
+        for pid in procs.unwrap_or_default().lines() {
+            let _ = std::fs::write(format!("{}/cgroup.procs", self.root), pid);
+        }
+        let _ = std::fs::remove_dir(&self.directory);
+    }
 }

@@ -660,6 +660,27 @@ fn a_unix_listener_that_never_accepts_is_not_ready_and_is_named() {
     assert!(stderr.contains("  fix: fix the server's accept loop"), "{stderr}");
 }
 
+/// A stopped Unix server leaves connections in its queue as one that never
+/// accepts does, but the diagnosis knows why: the timeout names the stopped
+/// process and the `kill -CONT` that resumes it, not a generic accept loop.
+#[test]
+fn a_stopped_unix_server_is_named_with_the_kill_that_resumes_it() {
+    let Some(netns) = Netns::create() else { return };
+    let directory = tempfile::tempdir().unwrap();
+    let (server, target) = unix_server(&netns, directory.path(), "late");
+    let pid = server.pid().to_string();
+    netns.run_ok("kill", &["-STOP", &pid]);
+    let stderr = times_out(&netns, &target);
+    let stopped = format!("process-stopped: python3 (pid {pid}) holds the socket but is stopped");
+    assert!(stderr.contains(&stopped), "{stderr}");
+    let fix = format!("  fix: $ kill -CONT {pid}");
+    assert!(stderr.lines().any(|line| line == fix), "{stderr}");
+    assert!(!stderr.contains("fix the server's accept loop"), "{stderr}");
+    netns.run_ok("kill", &["-CONT", &pid]);
+    let output = netns.porthole(&["wait", &target, "--timeout", "10s"]);
+    assert_eq!(output.code, 0, "{output:?}");
+}
+
 #[test]
 fn a_unix_server_that_accepts_late_is_ready_and_one_that_closes_is_not() {
     let Some(netns) = Netns::create() else { return };
