@@ -741,6 +741,11 @@ fn a_listener_held_only_by_a_mapping_or_an_io_uring_ring_belongs_to_its_process(
     }
 }
 
+/// Users (no account has them) that only the two tests below run
+/// processes as, so that no other test's process is counted among theirs.
+const LONE_UID_HIDEPID: u32 = 64970;
+const LONE_UID_NOT_DUMPABLE: u32 = 64971;
+
 #[test]
 fn hidden_owners_say_why_in_json_too() {
     if !util::is_root() {
@@ -750,26 +755,30 @@ fn hidden_owners_say_why_in_json_too() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("address").port().to_string();
     // A fresh procfs with hidepid=2 in a private mount namespace, read by
-    // `nobody`: root's processes are not even listed there.
-    let run_as_nobody = |args: &[&str]| {
+    // a user no other test runs processes as (other tests' `nobody`
+    // processes, not dumpable after setpriv, would add a reason of their
+    // own): root's processes are not even listed there.
+    let run_unprivileged = |args: &[&str]| {
         let mut command = std::process::Command::new("unshare");
         command.args([
             "-m",
             "sh",
             "-c",
-            "mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 \
-             --regid=65534 --clear-groups \"$0\" \"$@\"",
+            &format!(
+                "mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid={LONE_UID_HIDEPID} \
+                 --regid={LONE_UID_HIDEPID} --clear-groups \"$0\" \"$@\""
+            ),
         ]);
         command.arg(util::binary()).args(args);
         util::scrub(&mut command);
         util::run(&mut command)
     };
-    let output = run_as_nobody(&["ls", "-t", "--port", &port, "--json"]);
+    let output = run_unprivileged(&["ls", "-t", "--port", &port, "--json"]);
     assert_eq!(output.code, 0, "{output:?}");
     let reasons = &output.json()[0]["hidden_owner_reasons"];
     assert_eq!(*reasons, serde_json::json!(["not_root", "hidepid"]), "{output:?}");
     assert!(output.stderr.contains("hidepid="), "{output:?}");
-    let plan = run_as_nobody(&["kill", &port, "--dry-run", "--json"]);
+    let plan = run_unprivileged(&["kill", &port, "--dry-run", "--json"]);
     assert_eq!(plan.json()["hidden_owner_reasons"], serde_json::json!(["not_root", "hidepid"]));
     // Owners that are seen carry no reason.
     let seen = porthole_run(&["ls", "-t", "--port", &port, "--json"]).json();
@@ -1103,11 +1112,19 @@ fn a_port_list_written_as_lsof_or_fuser_write_it_is_taken() {
 #[test]
 fn an_owner_of_the_same_user_that_is_not_dumpable_is_named_as_unreadable() {
     if !util::is_root() {
-        util::skip("needs root to drop to nobody");
+        util::skip("needs root to drop to another user");
         return;
     }
+    // A user of this test alone: other tests' processes run as `nobody`,
+    // and those are not dumpable either, so the count below would be theirs.
+    let user = [
+        format!("--reuid={LONE_UID_NOT_DUMPABLE}"),
+        format!("--regid={LONE_UID_NOT_DUMPABLE}"),
+        "--clear-groups".to_string(),
+        "--".to_string(),
+    ];
     let mut setpriv = std::process::Command::new("setpriv");
-    setpriv.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    setpriv.args(&user);
     setpriv.arg(util::python_binary());
     let (owner, mut out) = util::python_via(
         setpriv,
@@ -1119,7 +1136,7 @@ fn an_owner_of_the_same_user_that_is_not_dumpable_is_named_as_unreadable() {
     );
     let port = wait_for_line(&mut out);
     let mut command = std::process::Command::new("setpriv");
-    command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]);
+    command.args(&user);
     command.arg(util::binary()).args(["ls", "--tcp", "--port", &port, "--json"]);
     util::scrub(&mut command);
     let output = util::run(&mut command);
