@@ -103,25 +103,13 @@ fn finding(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::postgres_hba::{read, HbaOnDisk};
-    use crate::audit::postgres_options::HbaLocation;
     use crate::audit::rules::testing::*;
 
     /// The findings for a PostgreSQL on `address` whose pg_hba.conf is
     /// `text`, with `ssl` as read.
     fn judged(address: &str, text: &str, ssl: Option<bool>) -> Vec<Finding> {
-        let system = crate::inventory::system::fake::Scripted::default().file("/d/hba", text);
-        let location = HbaLocation {
-            path: "/d/hba".into(),
-            root: String::new(),
-            pid: None,
-            major_version: Some(15),
-        };
         let mut seen = outcome("postgresql", Vec::new());
-        seen.hba_on_disk = Some(HbaOnDisk {
-            file: read(&system, &location),
-            local_addresses: vec![("10.0.0.1".parse().expect("address"), 24)],
-        });
+        seen.hba_on_disk = Some(hba_on_disk(text, "/d/hba", true));
         seen.postgres_ssl = ssl;
         let mut target = target(address, 5432);
         target.owners[0].name = "postgres".into();

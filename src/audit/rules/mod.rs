@@ -504,6 +504,30 @@ pub(crate) mod testing {
         Outcome { service: Some(service.into()), observations, ..Outcome::default() }
     }
 
+    /// A pg_hba.conf on disk whose text is `text`, read (through a fake
+    /// system that holds it at `/d/hba`) from `path`: another path is a file
+    /// that cannot be read. `on_lan` puts the server's namespace on
+    /// 10.0.0.1/24, else it has no address beyond loopback.
+    pub fn hba_on_disk(
+        text: &str,
+        path: &str,
+        on_lan: bool,
+    ) -> crate::audit::postgres_hba::HbaOnDisk {
+        let system = crate::inventory::system::fake::Scripted::default().file("/d/hba", text);
+        let location = crate::audit::postgres_options::HbaLocation {
+            path: path.into(),
+            root: String::new(),
+            pid: None,
+            major_version: Some(15),
+        };
+        let local_addresses =
+            if on_lan { vec![("10.0.0.1".parse().expect("address"), 24)] } else { Vec::new() };
+        crate::audit::postgres_hba::HbaOnDisk {
+            file: crate::audit::postgres_hba::read(&system, &location),
+            local_addresses,
+        }
+    }
+
     pub fn context<'a>(target: &'a Target, outcome: Option<&'a Outcome>) -> Context<'a> {
         Context {
             target,

@@ -442,20 +442,10 @@ mod tests {
     /// no finding for its owner and root alone, none for `peer`.
     #[test]
     fn local_trust_over_a_unix_socket_is_graded_by_who_may_connect() {
-        use crate::audit::postgres_hba::{read, HbaOnDisk};
-        use crate::audit::postgres_options::HbaLocation;
         use crate::audit::Connectors;
         let judged = |text: &str, connectors: Connectors| {
-            let system = crate::inventory::system::fake::Scripted::default().file("/d/hba", text);
-            let location = HbaLocation {
-                path: "/d/hba".into(),
-                root: String::new(),
-                pid: None,
-                major_version: Some(15),
-            };
             let mut seen = outcome("postgresql", Vec::new());
-            seen.hba_on_disk =
-                Some(HbaOnDisk { file: read(&system, &location), local_addresses: Vec::new() });
+            seen.hba_on_disk = Some(hba_on_disk(text, "/d/hba", false));
             seen.postgres_config = Some("/d/postgresql.conf".into());
             let path = "/run/pg/.s.PGSQL.5432";
             let mut socket = target(path, 0);
@@ -597,8 +587,6 @@ mod tests {
     /// evidence says that quotes could not be seen.
     #[test]
     fn the_file_s_quotes_decide_over_the_server_s_view() {
-        use crate::audit::postgres_hba::{read, HbaOnDisk};
-        use crate::audit::postgres_options::HbaLocation;
         let text = "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all \"all\" 0.0.0.0/0 trust\n";
         let row = |line: u32, user: &str, address: &str, netmask: &str| {
             let json = format!(
@@ -614,13 +602,6 @@ mod tests {
         let mut target = target("0.0.0.0", 5432);
         target.owners[0].name = "postgres".into();
         let judged = |readable: bool| {
-            let system = crate::inventory::system::fake::Scripted::default().file("/d/hba", text);
-            let location = HbaLocation {
-                path: if readable { "/d/hba" } else { "/d/unreadable" }.into(),
-                root: String::new(),
-                pid: None,
-                major_version: Some(15),
-            };
             let mut seen = outcome(
                 "postgresql",
                 vec![Observation::TrustAuth {
@@ -630,10 +611,8 @@ mod tests {
                     address: "127.0.0.1:5432".parse().unwrap(),
                 }],
             );
-            seen.hba_on_disk = Some(HbaOnDisk {
-                file: read(&system, &location),
-                local_addresses: vec![("10.0.0.1".parse().expect("address"), 24)],
-            });
+            let path = if readable { "/d/hba" } else { "/d/unreadable" };
+            seen.hba_on_disk = Some(hba_on_disk(text, path, true));
             let mut exposed = context(&target, None);
             exposed.firewall = crate::audit::firewall::Verdict::Admitted;
             exposed.outcome = Some(&seen);
@@ -663,21 +642,9 @@ mod tests {
     /// `hostgssenc` line says which connections it takes.
     #[test]
     fn file_lines_an_earlier_catch_all_answers_are_no_finding() {
-        use crate::audit::postgres_hba::{read, HbaOnDisk};
-        use crate::audit::postgres_options::HbaLocation;
         let judged_on = |address: &str, text: &str| {
-            let system = crate::inventory::system::fake::Scripted::default().file("/d/hba", text);
-            let location = HbaLocation {
-                path: "/d/hba".into(),
-                root: String::new(),
-                pid: None,
-                major_version: Some(15),
-            };
             let mut seen = outcome("postgresql", Vec::new());
-            seen.hba_on_disk = Some(HbaOnDisk {
-                file: read(&system, &location),
-                local_addresses: vec![("10.0.0.1".parse().expect("address"), 24)],
-            });
+            seen.hba_on_disk = Some(hba_on_disk(text, "/d/hba", true));
             let target = target(address, 5432);
             check(&context(&target, Some(&seen)))
         };
