@@ -17,16 +17,8 @@ use crate::util::{eventually, ChildGuard, Netns};
 /// The `no-auth` finding of the socket at `path`, from `porthole audit
 /// --json` inside `netns`.
 fn no_auth_at(netns: &Netns, path: &Path) -> Value {
-    let output = netns.porthole(&["audit", "--json", "--skip", "outdated-package"]);
-    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
-    let json = output.json();
-    json["findings"]
-        .as_array()
-        .expect("findings array")
-        .iter()
-        .find(|f| f["rule"] == "no-auth" && f["path"] == path.to_str().unwrap())
-        .cloned()
-        .unwrap_or_else(|| panic!("no no-auth finding for {} in {json:#}", path.display()))
+    let found = findings_at(netns, "no-auth", path, &[]);
+    found.into_iter().next().unwrap_or_else(|| panic!("no no-auth finding for {}", path.display()))
 }
 
 fn text<'a>(finding: &'a Value, field: &str) -> &'a str {

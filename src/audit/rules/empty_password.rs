@@ -150,7 +150,7 @@ mod tests {
     /// goes to that file.
     #[test]
     fn over_a_unix_socket_who_may_connect_sets_the_severity() {
-        use crate::audit::{Connectors, UnixSocketFile};
+        use crate::audit::Connectors;
         let path = "/run/my sql/mysqld.sock";
         let mut socket = target(path, 0);
         let seen = outcome("mariadb", vec![empty("root", Some("root@localhost"))]);
@@ -160,13 +160,7 @@ mod tests {
             (Connectors::Owner, None),
         ];
         for (connectors, severity) in graded {
-            socket.unix = Some(UnixSocketFile {
-                path: path.into(),
-                reached_at: path.into(),
-                mode: 0o140777,
-                uid: 105,
-                connectors,
-            });
+            socket.unix = Some(socket_file(path, 0o140777, 105, connectors));
             let found = check(&context(&socket, Some(&seen)));
             assert_eq!(found.first().map(|f| f.severity), severity, "{connectors:?}");
             if let Some(found) = found.first() {

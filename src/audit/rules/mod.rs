@@ -528,6 +528,23 @@ pub(crate) mod testing {
         }
     }
 
+    /// A socket file at `path` (reached at the same path) with `mode`,
+    /// owned by `uid`, that `connectors` may connect to.
+    pub fn socket_file(
+        path: &str,
+        mode: u32,
+        uid: u32,
+        connectors: crate::audit::Connectors,
+    ) -> crate::audit::UnixSocketFile {
+        crate::audit::UnixSocketFile {
+            path: path.into(),
+            reached_at: path.into(),
+            mode,
+            uid,
+            connectors,
+        }
+    }
+
     pub fn context<'a>(target: &'a Target, outcome: Option<&'a Outcome>) -> Context<'a> {
         Context {
             target,

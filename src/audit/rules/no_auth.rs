@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn over_a_unix_socket_who_may_connect_sets_the_severity() {
-        use crate::audit::{Connectors, UnixSocketFile};
+        use crate::audit::Connectors;
         let open = outcome(
             "redis",
             vec![Observation::NoAuth {
@@ -226,13 +226,7 @@ mod tests {
             (Connectors::Owner, Severity::Low),
         ];
         for (connectors, severity) in graded {
-            socket.unix = Some(UnixSocketFile {
-                path: path.into(),
-                reached_at: path.into(),
-                mode: 0o140777,
-                uid: 999,
-                connectors,
-            });
+            socket.unix = Some(socket_file(path, 0o140777, 999, connectors));
             let found = &check(&context(&socket, Some(&open)))[0];
             assert_eq!(found.severity, severity, "{connectors:?}");
             assert!(found.evidence.contains("mode 0777, owner uid 999"), "{}", found.evidence);

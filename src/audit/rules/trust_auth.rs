@@ -449,13 +449,7 @@ mod tests {
             seen.postgres_config = Some("/d/postgresql.conf".into());
             let path = "/run/pg/.s.PGSQL.5432";
             let mut socket = target(path, 0);
-            socket.unix = Some(UnixSocketFile {
-                path: path.into(),
-                reached_at: path.into(),
-                mode: 0o140777,
-                uid: 110,
-                connectors,
-            });
+            socket.unix = Some(socket_file(path, 0o140777, 110, connectors));
             check(&context(&socket, Some(&seen)))
         };
         let trust = "local all all trust\nlocal all all peer\n";

@@ -51,34 +51,16 @@ pub fn check(context: &Context<'_>) -> Vec<Finding> {
 mod tests {
     use super::*;
     use crate::audit::rules::testing::*;
-    use crate::audit::UnixSocketFile;
 
     #[test]
     fn only_api_sockets_with_other_write() {
         let mut target = target("/run/docker.sock", 0);
-        target.unix = Some(UnixSocketFile {
-            path: "/run/docker.sock".into(),
-            reached_at: "/run/docker.sock".into(),
-            mode: 0o140666,
-            uid: 0,
-            connectors: Default::default(),
-        });
+        target.unix = Some(socket_file("/run/docker.sock", 0o140666, 0, Default::default()));
         assert_eq!(check(&context(&target, None))[0].severity, Severity::Critical);
-        target.unix = Some(UnixSocketFile {
-            path: "/run/docker.sock".into(),
-            reached_at: "/run/docker.sock".into(),
-            mode: 0o140660,
-            uid: 0,
-            connectors: Default::default(),
-        });
+        target.unix = Some(socket_file("/run/docker.sock", 0o140660, 0, Default::default()));
         assert!(check(&context(&target, None)).is_empty());
-        target.unix = Some(UnixSocketFile {
-            path: "/run/dbus/system_bus_socket".into(),
-            reached_at: "/run/dbus/system_bus_socket".into(),
-            mode: 0o140666,
-            uid: 0,
-            connectors: Default::default(),
-        });
+        target.unix =
+            Some(socket_file("/run/dbus/system_bus_socket", 0o140666, 0, Default::default()));
         assert!(check(&context(&target, None)).is_empty());
     }
 
@@ -86,13 +68,7 @@ mod tests {
     fn a_socket_path_with_shell_characters_is_one_word_in_the_fix() {
         let path = "/tmp/app dir/$(id)/docker.sock";
         let mut target = target(path, 0);
-        target.unix = Some(UnixSocketFile {
-            path: path.into(),
-            reached_at: path.into(),
-            mode: 0o140666,
-            uid: 0,
-            connectors: Default::default(),
-        });
+        target.unix = Some(socket_file(path, 0o140666, 0, Default::default()));
         let found = check(&context(&target, None));
         assert!(
             found[0].fix.starts_with("chmod 660 '/tmp/app dir/$(id)/docker.sock' and"),
