@@ -300,8 +300,14 @@ impl ApiClient {
             _ => ClientError::Io { address: self.address.clone(), source: error },
         };
         stream.set_write_timeout(Some(remaining(deadline).ok_or_else(timed_out)?)).map_err(io)?;
-        stream.write_all(head).map_err(io)?;
-        stream.write_all(body).map_err(io)?;
+        // A server that closed before taking the whole request (one that
+        // answers and hangs up, another kind of server that reads once)
+        // fails the write: what it sent back, if anything, is still read
+        // and judged below.
+        match stream.write_all(head).and_then(|()| stream.write_all(body)) {
+            Err(error) if !closed_by_peer(&error) => return Err(io(error)),
+            _ => {}
+        }
         let mut raw = Vec::new();
         let mut buffer = [0u8; 8192];
         loop {
@@ -335,6 +341,11 @@ impl ApiClient {
                     }
                 }
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                // A reset ends the answer as a close does: a server that
+                // closes with part of the request unread sends a reset
+                // instead of a FIN, which depends on how much of the request
+                // had arrived. What came before it is judged the same way.
+                Err(error) if closed_by_peer(&error) => break,
                 Err(error) => return Err(io(error)),
             }
         }
@@ -579,6 +590,14 @@ fn host_name(authority: &str) -> &str {
         Some(colon) if !authority[colon..].contains(']') => &authority[..colon],
         _ => authority,
     }
+}
+
+/// The peer closed the connection: a reset, or a write after its close.
+fn closed_by_peer(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
+    )
 }
 
 /// `Connection refused (os error 111)` → `connection refused`: one short

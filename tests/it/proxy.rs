@@ -3821,17 +3821,25 @@ async fn cli_names_servers_that_are_not_the_api() {
         let _ = stream.read(&mut [0u8; 4096]).await;
     })
     .await;
+    // Hangs up with a reset, as a server that closes with part of the
+    // request unread does: the same answer as a close.
+    let resets = custom_server(|mut stream| async move {
+        let _ = stream.read(&mut [0u8; 16]).await;
+        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    })
+    .await;
     let run = |args: &[&str], address: SocketAddr| {
         let mut args = args.to_vec();
         args.extend(["--timeout", "60s"]);
         tokio::task::block_in_place(|| porthole(&args, &format!("http://{address}")))
     };
-    let cases: [(SocketAddr, String); 5] = [
+    let cases: [(SocketAddr, String); 6] = [
         (page, format!("the server at {page} answered HTTP 200 with text/html, not the proxy API's JSON: <html>\\x1b[31mhello</html>")),
         (empty, format!("the server at {empty} answered HTTP 200 with an empty body, not the proxy API's JSON")),
         (shape, format!("the server at {shape} answered HTTP 200 with JSON of another shape, not the proxy API's JSON: [1,2]")),
         (greeting, format!("the server at {greeting} does not speak HTTP (it answered \"SSH-2.0-OpenSSH_9.2p1\"): is the proxy API there?")),
         (hangs_up, format!("the server at {hangs_up} does not speak HTTP (it closed the connection without an answer): is the proxy API there?")),
+        (resets, format!("the server at {resets} does not speak HTTP (it closed the connection without an answer): is the proxy API there?")),
     ];
     for (address, message) in &cases {
         for args in [
@@ -3853,7 +3861,9 @@ async fn cli_names_servers_that_are_not_the_api() {
 /// connection reset after the request are one line that names the address
 /// the client talked to, as every other client failure does; both used to
 /// say only "malformed response from the proxy API" or "talking to the
-/// proxy API: Connection reset by peer".
+/// proxy API: Connection reset by peer". A reset with no answer reads as a
+/// close with no answer: which of the two a server that hangs up sends
+/// depends on whether the whole request had arrived.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_names_the_address_of_a_cut_short_or_reset_answer() {
     let cut_short = custom_server(|mut stream| async move {
@@ -3871,7 +3881,10 @@ async fn cli_names_the_address_of_a_cut_short_or_reset_answer() {
     .await;
     for (address, start) in [
         (cut_short, format!("porthole: malformed response from the proxy API at {cut_short}: ")),
-        (resets, format!("porthole: talking to the proxy API at {resets}: ")),
+        (
+            resets,
+            format!("porthole: the server at {resets} does not speak HTTP (it closed the connection without an answer)"),
+        ),
     ] {
         let (code, stdout, stderr) = tokio::task::block_in_place(|| {
             porthole(&["proxy", "list", "--timeout", "60s"], &format!("http://{address}"))
