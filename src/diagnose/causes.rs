@@ -5450,6 +5450,16 @@ mod tests {
             )
         }
 
+        /// A machine with one TCP listener at `address`, held by `name`
+        /// (pid `pid`, in `state`).
+        fn one_server(address: &str, pid: u32, name: &str, state: char) -> Scripted {
+            Scripted {
+                sockets: vec![listener(address, pid)],
+                processes: [process(pid, name, state)].into(),
+                ..Scripted::default()
+            }
+        }
+
         fn ip(port: u16) -> Target {
             Target::Tcp { host: Host::Ip(IpAddr::from([127, 0, 0, 1])), port }
         }
@@ -5511,11 +5521,7 @@ mod tests {
 
         #[test]
         fn healthy_port_asks_for_nothing_more() {
-            let system = Scripted {
-                sockets: vec![listener("127.0.0.1:7000", 10)],
-                processes: [process(10, "server", 'S')].into(),
-                ..Scripted::default()
-            };
+            let system = one_server("127.0.0.1:7000", 10, "server", 'S');
             let diagnosis = judged(&system, ip(7000), vec![connected("127.0.0.1:7000")]);
             assert!(diagnosis.causes.is_empty(), "{:#?}", diagnosis.causes);
             // No systemctl, no sweep: a working port whose connection was
@@ -5526,11 +5532,7 @@ mod tests {
 
         #[test]
         fn healthy_port_delivered_as_addressed_reads_no_ruleset() {
-            let system = Scripted {
-                sockets: vec![listener("127.0.0.1:7000", 10)],
-                processes: [process(10, "server", 'S')].into(),
-                ..Scripted::default()
-            };
+            let system = one_server("127.0.0.1:7000", 10, "server", 'S');
             let attempt = connected("127.0.0.1:7000");
             let snapshot = super::super::super::listener_snapshot(&system, 7000).expect("snapshot");
             let probed = Probed {
@@ -5631,11 +5633,7 @@ mod tests {
 
         #[test]
         fn family_mismatch_and_its_healthy_twin() {
-            let system = Scripted {
-                sockets: vec![listener("127.0.0.1:7001", 10)],
-                processes: [process(10, "node", 'S')].into(),
-                ..Scripted::default()
-            };
+            let system = one_server("127.0.0.1:7001", 10, "node", 'S');
             let only_v6 = judged(&system, localhost(7001), vec![refused("[::1]:7001")]);
             assert_eq!(ids(&only_v6), vec![CauseId::FamilyMismatch]);
             assert_eq!(only_v6.causes[0].severity, Severity::Error);
@@ -5906,11 +5904,7 @@ mod tests {
 
         #[test]
         fn stopped_owner_by_signal_and_by_debugger() {
-            let system = Scripted {
-                sockets: vec![listener("127.0.0.1:7005", 10)],
-                processes: [process(10, "server", 'T')].into(),
-                ..Scripted::default()
-            };
+            let system = one_server("127.0.0.1:7005", 10, "server", 'T');
             let silent = attempt("127.0.0.1:7005", Outcome::Connected, Some(Reply::Silent), true);
             let diagnosis = judged(&system, ip(7005), vec![silent.clone()]);
             assert_eq!(ids(&diagnosis), vec![CauseId::ProcessStopped]);
@@ -5964,11 +5958,7 @@ mod tests {
 
         #[test]
         fn not_responding_http() {
-            let system = Scripted {
-                sockets: vec![listener("127.0.0.1:7006", 10)],
-                processes: [process(10, "server", 'S')].into(),
-                ..Scripted::default()
-            };
+            let system = one_server("127.0.0.1:7006", 10, "server", 'S');
             let silent = attempt("127.0.0.1:7006", Outcome::Connected, Some(Reply::Silent), false);
             let diagnosis = judged(&system, http(7006, false), vec![silent]);
             assert_eq!(ids(&diagnosis), vec![CauseId::NotResponding]);
@@ -5977,11 +5967,7 @@ mod tests {
 
         #[test]
         fn an_http_request_closed_without_a_status_names_its_host() {
-            let system = Scripted {
-                sockets: vec![listener("127.0.0.1:7006", 10)],
-                processes: [process(10, "nginx", 'S')].into(),
-                ..Scripted::default()
-            };
+            let system = one_server("127.0.0.1:7006", 10, "nginx", 'S');
             let closed = attempt("127.0.0.1:7006", Outcome::Connected, Some(Reply::Closed), false);
             let diagnosis = judged(&system, http(7006, false), vec![closed.clone()]);
             let cause = &diagnosis.causes[0];
@@ -6093,11 +6079,7 @@ mod tests {
 
         #[test]
         fn container_forwarder_that_closes_and_a_plain_server_twin() {
-            let forwarded = Scripted {
-                sockets: vec![listener("127.0.0.1:7013", 10)],
-                processes: [process(10, "docker-proxy", 'S')].into(),
-                ..Scripted::default()
-            };
+            let forwarded = one_server("127.0.0.1:7013", 10, "docker-proxy", 'S');
             let closed = attempt("127.0.0.1:7013", Outcome::Connected, Some(Reply::Closed), false);
             let diagnosis = judged(&forwarded, http(7013, false), vec![closed.clone()]);
             assert_eq!(ids(&diagnosis), vec![CauseId::OtherNamespace]);
