@@ -1416,6 +1416,33 @@ fn mariadb_option_files_win_over_its_variables() {
     }
 }
 
+/// Starts a `psql` that takes the one connection a `max_connections = 1`
+/// server allows and keeps it for ten minutes. Returns once the holder's
+/// query is running (it printed `held`), so the slot is known to be taken.
+/// A holder that lost the slot to another connection made at the same
+/// moment exits at once ("too many clients already") and is started again.
+fn hold_the_only_connection(port: u16) -> util::ChildGuard {
+    use std::io::BufRead;
+    let bin = postgres_bin().expect("postgresql");
+    for _attempt in 0..20 {
+        let mut psql = as_user("postgres", &bin.join("psql"));
+        psql.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-At"])
+            .args(["-c", "select 'held'", "-c", "select pg_sleep(600)"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut holder = util::ChildGuard::spawn(&mut psql);
+        let mut first_line = String::new();
+        let stdout = holder.0.stdout.take().expect("piped stdout");
+        let _ = std::io::BufReader::new(stdout).read_line(&mut first_line);
+        if first_line.trim() == "held" {
+            return holder;
+        }
+        drop(holder);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("psql could not take the one connection of the server on port {port}");
+}
+
 /// PostgreSQL at `max_connections`: the kernel completes the handshake and
 /// the server answers the startup packet with `sorry, too many clients
 /// already` (53300). `check` of the `postgres://` URL names the limit, the
@@ -1437,13 +1464,7 @@ fn postgres_at_max_connections_names_the_limit_and_the_client_holding_it() {
     let restarted = pg_ctl(&data, &["restart", "-w", "-t", "60", "-l", log.to_str().unwrap()]);
     assert_eq!(restarted.code, 0, "{restarted:?}");
     let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-    let bin = postgres_bin().expect("postgresql");
-    let mut psql = as_user("postgres", &bin.join("psql"));
-    psql.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
-        .args(["-c", "select pg_sleep(600)"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let holder = util::ChildGuard::spawn(&mut psql);
+    let holder = hold_the_only_connection(port);
     let refused = || porthole_run(&["check", "--json", &url]).json();
     assert!(
         util::eventually(std::time::Duration::from_secs(20), || util::cause_ids(&refused())
