@@ -9,7 +9,7 @@ use crate::cli::args::LsArgs;
 use crate::cli::settings::{LsSettings, ScopeFilter};
 use crate::commands::{warn, ExitStatus};
 use crate::inventory::{self, NamespaceSelection};
-use crate::model::{Scope, Snapshot, Socket};
+use crate::model::{OwnerFilter, Scope, Snapshot, Socket};
 use crate::render::listing::{write_sockets, ListingOptions};
 use crate::render::sanitize::sanitize;
 use crate::render::Style;
@@ -78,12 +78,14 @@ fn report_listed_visibility(snapshot: &Snapshot, selected: &[&Socket], settings:
     }
     let shown = selected.iter().filter(|s| s.inode != 0 && s.owners.is_empty()).count();
     let owner_filter = match (settings.pid, &settings.process_name) {
-        (Some(pid), _) => Some(format!("pid {pid}")),
-        (None, Some(name)) => Some(format!("a process named like '{}'", sanitize(name))),
+        (Some(pid), _) => Some((format!("pid {pid}"), OwnerFilter::Pid(pid))),
+        (None, Some(name)) => {
+            Some((format!("a process named like '{}'", sanitize(name)), OwnerFilter::Name(name)))
+        }
         (None, None) => None,
     };
     let note = match owner_filter {
-        Some(filter) => visibility.hidden_from_owner_filter_note(&filter),
+        Some((filter, asked)) => visibility.hidden_from_owner_filter_note(&filter, &asked),
         None => visibility.owner_note_for(shown),
     };
     if let Some(note) = note {

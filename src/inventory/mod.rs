@@ -326,12 +326,12 @@ pub fn snapshot(query: &Query) -> Result<Snapshot, InventoryError> {
             sockets.iter().filter(|s| s.inode != 0 && s.owners.is_empty()).count();
         if visibility.sockets_without_visible_owner > 0 {
             visibility.owner_gaps =
-                visibility::owner_gaps(scan.unreadable_processes, &scan.unreadable_own_processes);
+                visibility::owner_gaps(&scan.unreadable_pids, &scan.unreadable_own_processes);
             // Nothing hides processes, so no process holds those sockets: a
             // descriptor in flight on a Unix socket of this namespace may be
             // one of them, and the process holding that Unix socket is the
             // one to name.
-            if visibility.owner_gaps == [OwnerGap::NoProcess]
+            if visibility.owner_gaps.contains(&OwnerGap::NoProcess)
                 && query.namespaces == NamespaceSelection::Current
                 && query.named_namespace.is_none()
             {

@@ -74,6 +74,10 @@ pub struct OwnerScan {
     pub owners: OwnerIndex,
     /// Processes whose fd directory could not be read (permission).
     pub unreadable_processes: usize,
+    /// Those processes, ascending. As root this is normally empty; a
+    /// process in it refused root its descriptors (see
+    /// [`visibility::owner_gaps`](super::visibility::owner_gaps)).
+    pub unreadable_pids: Vec<u32>,
     /// Those of them whose real uid is porthole's own (not dumpable),
     /// ascending.
     pub unreadable_own_processes: Vec<u32>,
@@ -146,7 +150,8 @@ fn scan_processes(wanted: &[u64], mappable: &[u64], limit: ScanLimit, pids: Vec<
     let mut read = Vec::new();
     let mut rings = Vec::new();
     for partial in partials {
-        result.unreadable_processes += partial.unreadable;
+        result.unreadable_processes += partial.unreadable.len();
+        result.unreadable_pids.extend(partial.unreadable);
         result.unreadable_own_processes.extend(partial.unreadable_own);
         result.vanished_processes += partial.vanished;
         pairs.extend(partial.hits);
@@ -194,6 +199,7 @@ fn scan_processes(wanted: &[u64], mappable: &[u64], limit: ScanLimit, pids: Vec<
     }
     result.owners = OwnerIndex::new(pairs);
     result.unreadable_own_processes.sort_unstable();
+    result.unreadable_pids.sort_unstable();
     result
 }
 
@@ -243,7 +249,8 @@ struct Partial {
     /// io_uring ring descriptors seen, as (pid, thread whose table holds
     /// it, fd): their registered files are read after the scan.
     rings: Vec<(u32, u32, u32)>,
-    unreadable: usize,
+    /// Processes whose fd table was refused.
+    unreadable: Vec<u32>,
     /// Refused processes of porthole's own real uid.
     unreadable_own: Vec<u32>,
     vanished: usize,
@@ -283,10 +290,7 @@ fn scan_pids(shared: &Shared<'_>) -> Partial {
         let fd_dir = match open_directory(&proc_dir, &mut buffers.path, pid, "/fd") {
             Ok(fd) => fd,
             Err(Errno::ACCESS) | Err(Errno::PERM) => {
-                partial.unreadable += 1;
-                if own_user(pid) {
-                    partial.unreadable_own.push(pid);
-                }
+                refused(pid, &mut partial);
                 continue;
             }
             Err(_) => {
@@ -294,13 +298,31 @@ fn scan_pids(shared: &Shared<'_>) -> Partial {
                 continue;
             }
         };
-        scan_fd_directory(pid, pid, &fd_dir, &mut buffers.fds, shared, &mut partial);
+        // Root opens every fd directory (CAP_DAC_OVERRIDE), but reading
+        // the links inside is a ptrace access check of its own, which a
+        // process may still fail: porthole without CAP_SYS_PTRACE and the
+        // process holding capabilities it lacks, or porthole confined by
+        // a security module. Such a table is as unreadable as a closed one.
+        if scan_fd_directory(pid, pid, &fd_dir, &mut buffers.fds, shared, &mut partial)
+            == TableRead::Refused
+        {
+            refused(pid, &mut partial);
+            continue;
+        }
         partial.read.push(pid);
         if shared.limit == ScanLimit::AllOwners {
             scan_thread_tables(&proc_dir, pid, &mut buffers, shared, &mut partial);
         }
     }
     partial
+}
+
+/// Counts a process whose fd table was refused.
+fn refused(pid: u32, partial: &mut Partial) {
+    partial.unreadable.push(pid);
+    if own_user(pid) {
+        partial.unreadable_own.push(pid);
+    }
 }
 
 /// Whether `pid` runs as porthole's own real uid (`/proc/PID/status` is
@@ -400,7 +422,9 @@ fn scan_thread_tables(
             continue;
         }
         let Ok(fd_dir) = open_directory(&task_dir, &mut buffers.path, tid, "/fd") else { continue };
-        scan_fd_directory(pid, tid, &fd_dir, &mut buffers.fds, shared, partial);
+        // A thread's table refused after its leader's was read: a kcmp
+        // or a permission race; the leader already counts as read.
+        let _ = scan_fd_directory(pid, tid, &fd_dir, &mut buffers.fds, shared, partial);
         distinct.push(tid);
     }
 }
@@ -564,6 +588,15 @@ fn mapped_socket_inodes(maps: &[u8]) -> impl Iterator<Item = u64> + '_ {
 /// Reads every link of one descriptor table: `/proc/PID/fd`, or
 /// `/proc/PID/task/TID/fd` (`task`) of a thread with a table of its own.
 /// Sockets found are `pid`'s.
+/// Whether the links of an fd table could be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TableRead {
+    /// Read to the end (or the process exited meanwhile).
+    Read,
+    /// The kernel refused to show the links (`EACCES`/`EPERM`).
+    Refused,
+}
+
 fn scan_fd_directory(
     pid: u32,
     task: u32,
@@ -571,7 +604,7 @@ fn scan_fd_directory(
     dir_buffer: &mut [MaybeUninit<u8>],
     shared: &Shared<'_>,
     partial: &mut Partial,
-) {
+) -> TableRead {
     let mut entries = RawDir::new(fd_dir, dir_buffer);
     // "socket:[" + up to 20 digits + "]" fits easily; longer targets are
     // regular files and are truncated harmlessly.
@@ -580,7 +613,7 @@ fn scan_fd_directory(
         let Ok(entry) = entry else {
             // The process exited while its directory was being read.
             partial.vanished += 1;
-            return;
+            return TableRead::Read;
         };
         let name = entry.file_name();
         if name.to_bytes().first() == Some(&b'.') {
@@ -591,7 +624,7 @@ fn scan_fd_directory(
             // One permission check covers every link of a table (a thread
             // `kcmp` could not compare, another user's process): the rest
             // would fail the same way, one at a time.
-            Err(Errno::ACCESS) | Err(Errno::PERM) => return,
+            Err(Errno::ACCESS) | Err(Errno::PERM) => return TableRead::Refused,
             Err(_) => continue,
         };
         let target = &link[..length.min(link.len())];
@@ -614,6 +647,7 @@ fn scan_fd_directory(
             }
         }
     }
+    TableRead::Read
 }
 
 /// Parses `socket:[12345]` into 12345.

@@ -847,7 +847,16 @@ impl Visibility {
         if shown == 0 {
             return None;
         }
-        let mut reasons: Vec<String> = self.owner_gaps.iter().map(OwnerGap::describe).collect();
+        let mut reasons: Vec<String> = self
+            .owner_gaps
+            .iter()
+            .enumerate()
+            .map(|(index, gap)| match gap {
+                // After a reason that may explain them: the alternative.
+                OwnerGap::NoProcess if index > 0 => format!("if none does, {}", gap.describe()),
+                _ => gap.describe(),
+            })
+            .collect();
         if !self.in_flight.is_empty() {
             let places: Vec<String> = self.in_flight.iter().map(InFlight::describe).collect();
             reasons.push(format!("right now {}, which may be them", places.join(", ")));
@@ -861,17 +870,34 @@ impl Visibility {
     /// For a listing filtered by owner (`--pid`, `--process`): the sockets
     /// left out because their owner could not be seen, which may be the
     /// ones asked for; `None` when every owner was seen or only the kernel
-    /// holds the unseen ones.
-    pub fn hidden_from_owner_filter_note(&self, filter: &str) -> Option<String> {
-        if self.sockets_without_visible_owner == 0 || self.owner_gaps == [OwnerGap::NoProcess] {
+    /// holds the unseen ones. Running as root, only a refused process can
+    /// hide one: the note is left out when none of them is the one asked
+    /// for, since every other process's descriptors were read.
+    pub fn hidden_from_owner_filter_note(
+        &self,
+        filter: &str,
+        asked: &OwnerFilter<'_>,
+    ) -> Option<String> {
+        if self.sockets_without_visible_owner == 0 {
             return None;
         }
-        let reasons: Vec<String> = self
-            .owner_gaps
-            .iter()
-            .filter(|gap| **gap != OwnerGap::NoProcess)
-            .map(OwnerGap::describe)
-            .collect();
+        let may_hide = |gap: &&OwnerGap| match gap {
+            OwnerGap::NoProcess => false,
+            OwnerGap::RefusedToRoot { pids, names, .. } => match asked {
+                OwnerFilter::Pid(pid) => pids.contains(pid),
+                OwnerFilter::Name(needle) => {
+                    // A name that could not be read may be the one asked.
+                    names.len() < pids.len()
+                        || names.iter().any(|name| name.is_empty() || name.contains(needle))
+                }
+            },
+            _ => true,
+        };
+        let reasons: Vec<String> =
+            self.owner_gaps.iter().filter(may_hide).map(OwnerGap::describe).collect();
+        if reasons.is_empty() {
+            return None;
+        }
         Some(format!(
             "{} socket(s) whose owner could not be seen are not listed, and {filter} may own some \
              of them: {}",
@@ -879,6 +905,14 @@ impl Visibility {
             reasons.join("; ")
         ))
     }
+}
+
+/// The owner a listing was filtered by (`ls --pid`, `ls --process`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerFilter<'a> {
+    Pid(u32),
+    /// A part of the process name.
+    Name(&'a str),
 }
 
 /// A reason why the process holding a socket could not be found.
@@ -903,6 +937,20 @@ pub enum OwnerGap {
     HiddenProcesses {
         /// The mount option as written, e.g. `hidepid=invisible`.
         option: String,
+    },
+    /// Running as root, the kernel still refused porthole these processes'
+    /// descriptors: reading `/proc/PID/fd` links is a ptrace access check,
+    /// which root fails without `CAP_SYS_PTRACE` against a process holding
+    /// capabilities porthole lacks, or when a security module (Landlock,
+    /// AppArmor, SELinux, a BPF LSM) confines porthole.
+    RefusedToRoot {
+        /// Those processes, ascending.
+        pids: Vec<u32>,
+        /// Their names (`/proc/PID/comm`, which stays readable), in the
+        /// order of `pids`; empty where it could not be read.
+        names: Vec<String>,
+        /// porthole's effective set lacks `CAP_SYS_PTRACE`.
+        without_ptrace_capability: bool,
     },
     /// porthole runs in a PID namespace of its own (a container, `unshare
     /// -p`) but shares the network namespace: the sockets' owners live
@@ -933,6 +981,23 @@ impl OwnerGap {
             OwnerGap::HiddenProcesses { option } => format!(
                 "/proc is mounted with {option}, which hides other users' processes"
             ),
+            OwnerGap::RefusedToRoot { pids, without_ptrace_capability, .. } => {
+                const SHOWN: usize = 10;
+                let mut listed: Vec<String> = pids.iter().take(SHOWN).map(u32::to_string).collect();
+                if pids.len() > SHOWN {
+                    listed.push("…".to_string());
+                }
+                let why = if *without_ptrace_capability {
+                    "porthole runs without CAP_SYS_PTRACE, and without it the kernel shows root only the descriptors of processes whose capabilities porthole holds too; run porthole with CAP_SYS_PTRACE (outside the container or sandbox that drops it) to see them"
+                } else {
+                    "porthole has CAP_SYS_PTRACE, so a security module that confines porthole (Landlock, AppArmor, SELinux or a BPF LSM) refused it; run porthole outside that confinement to see them"
+                };
+                format!(
+                    "even as root, porthole was refused the descriptors of {} process(es) (pid {}), any of which may hold these sockets: {why}",
+                    pids.len(),
+                    listed.join(", ")
+                )
+            }
             OwnerGap::OtherPidNamespace => "porthole runs in its own PID namespace, so processes outside it (which may hold these sockets) are not in its /proc; run it in the host's PID namespace to see them".to_string(),
             OwnerGap::NoProcess => {
                 "no process holds them: only the kernel does (an in-kernel server, or a descriptor in flight in a Unix-socket message nobody has received yet), or they were closed while porthole was listing".to_string()
@@ -946,6 +1011,7 @@ impl OwnerGap {
             OwnerGap::NotRoot { .. } => "not_root",
             OwnerGap::OwnUserUnreadable { .. } => "own_user_unreadable",
             OwnerGap::HiddenProcesses { .. } => "hidepid",
+            OwnerGap::RefusedToRoot { .. } => "refused_to_root",
             OwnerGap::OtherPidNamespace => "other_pid_namespace",
             OwnerGap::NoProcess => "no_process",
         }

@@ -69,7 +69,7 @@ pub struct SocketRecord {
     pub peer_inode: Option<u64>,
     pub processes: Vec<ProcessRecord>,
     /// For a socket whose owner could not be found: why (`not_root`,
-    /// `own_user_unreadable`, `hidepid`, `other_pid_namespace`,
+    /// `own_user_unreadable`, `refused_to_root`, `hidepid`, `other_pid_namespace`,
     /// `no_process`), so that "nobody" is not read as "no process"; `null`
     /// when its owners are known or were not looked for.
     pub hidden_owner_reasons: Option<Vec<&'static str>>,
@@ -426,7 +426,7 @@ pub struct PortReportRecord {
     pub unexpected_owners: Option<UnexpectedOwnersRecord>,
     pub hidden_owners: usize,
     /// Why those owners are not visible: `not_root`, `hidepid`,
-    /// `other_pid_namespace`, `no_process`, `own_user_unreadable`.
+    /// `other_pid_namespace`, `no_process`, `own_user_unreadable`, `refused_to_root`.
     pub hidden_owner_reasons: Vec<&'static str>,
     /// With `no_process`: Unix sockets whose queues hold descriptors sent
     /// with `SCM_RIGHTS` and not yet received, which may be those sockets.

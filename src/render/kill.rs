@@ -894,7 +894,7 @@ pub struct KillRecord {
     pub targets: Vec<TargetRecord>,
     /// Listeners whose owner could not be seen.
     pub hidden_owners: usize,
-    /// Why (`not_root`, `own_user_unreadable`, `hidepid`,
+    /// Why (`not_root`, `own_user_unreadable`, `refused_to_root`, `hidepid`,
     /// `other_pid_namespace`, `no_process`); empty when every owner was
     /// seen.
     pub hidden_owner_reasons: Vec<&'static str>,

@@ -103,13 +103,18 @@ fn owners_text(report: &PortReport, socket: &Socket) -> String {
         return if socket.inode == 0 {
             "no process".into()
         } else {
-            if report.visibility.owner_gaps == [crate::model::OwnerGap::NoProcess] {
-                let places: Vec<String> = report
-                    .visibility
-                    .in_flight
-                    .iter()
-                    .map(|place| format!("{} (pid {})", Foreign(&place.name), place.pid))
-                    .collect();
+            let gaps = &report.visibility.owner_gaps;
+            let places: Vec<String> = report
+                .visibility
+                .in_flight
+                .iter()
+                .map(|place| format!("{} (pid {})", Foreign(&place.name), place.pid))
+                .collect();
+            // A descriptor queued on a Unix socket is evidence of its own,
+            // even where a process root was refused might hold it instead.
+            let in_flight_may_hold_it =
+                gaps.contains(&crate::model::OwnerGap::NoProcess) && !places.is_empty();
+            if gaps == &[crate::model::OwnerGap::NoProcess] || in_flight_may_hold_it {
                 if places.is_empty() {
                     // `?` as the stderr note says, which explains it.
                     "? (no process holds it: only the kernel)".into()

@@ -732,7 +732,7 @@ impl Sampler {
             let scan = system.socket_owners(&wanted, None);
             self.unreadable_processes = scan.unreadable_processes;
             self.owner_gaps =
-                visibility::owner_gaps(scan.unreadable_processes, &scan.unreadable_own_processes);
+                visibility::owner_gaps(&scan.unreadable_pids, &scan.unreadable_own_processes);
             for inode in &wanted {
                 let pids: Vec<u32> = scan.owners.pids(*inode).collect();
                 if client_inodes.contains(inode) {

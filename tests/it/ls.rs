@@ -651,20 +651,27 @@ fn a_listener_no_process_holds_is_named_so_and_kill_signals_nothing() {
     assert_eq!(output.code, 0, "{output:?}");
     let listing = output.json();
     assert_eq!(listing[0]["processes"], serde_json::json!([]), "{listing:#}");
-    assert_eq!(listing[0]["hidden_owner_reasons"], serde_json::json!(["no_process"]));
+    let reasons = util::kernel_only_reasons();
+    assert_eq!(listing[0]["hidden_owner_reasons"], reasons);
     let lines = porthole_run(&["ls", "--port", &port, "--jsonl"]);
     let line: Value = serde_json::from_str(lines.stdout.trim()).expect("one JSON line");
-    assert_eq!(line["hidden_owner_reasons"], serde_json::json!(["no_process"]), "{lines:?}");
+    assert_eq!(line["hidden_owner_reasons"], reasons, "{lines:?}");
     let who = porthole_run(&[&port]);
     assert!(who.stdout.contains("no process holds it"), "{who:?}");
 
     let kill = porthole_run(&["kill", &port, "--yes"]);
     assert_eq!(kill.code, 2, "{kill:?}");
-    assert!(kill.stdout.contains("no owner:"), "{kill:?}");
-    assert!(kill.stdout.contains("no process to signal"), "{kill:?}");
-    assert!(kill.stderr.contains("none can be signalled"), "{kill:?}");
+    if reasons == serde_json::json!(["no_process"]) {
+        assert!(kill.stdout.contains("no owner:"), "{kill:?}");
+        assert!(kill.stdout.contains("no process to signal"), "{kill:?}");
+        assert!(kill.stderr.contains("none can be signalled"), "{kill:?}");
+    } else {
+        // A process root was refused may hold it: not "no owner".
+        assert!(kill.stdout.contains("even as root, porthole was refused"), "{kill:?}");
+        assert!(kill.stderr.contains("nothing was stopped"), "{kill:?}");
+    }
     let record = porthole_run(&["kill", &port, "--dry-run", "--json"]).json();
-    assert_eq!(record["hidden_owner_reasons"], serde_json::json!(["no_process"]), "{record:#}");
+    assert_eq!(record["hidden_owner_reasons"], reasons, "{record:#}");
     assert!(util::process_alive(sender.pid()), "the sender was not signalled");
 }
 
@@ -1153,4 +1160,56 @@ fn an_owner_of_the_same_user_that_is_not_dumpable_is_named_as_unreadable() {
         "{}",
         output.stderr
     );
+}
+
+/// Root without CAP_SYS_PTRACE (a container or sandbox that drops it) opens
+/// every fd directory but is refused the links inside for a process that
+/// holds capabilities it lacks. The listener's owner is then unseen
+/// because of that refusal, and the note says so, instead of "no process
+/// holds them: only the kernel does".
+#[test]
+fn root_refused_the_owner_by_the_kernel_says_why_instead_of_blaming_the_kernel() {
+    if !util::is_root() {
+        util::skip("needs root: the refusal is one root meets");
+        return;
+    }
+    let (owner, mut out) = util::python(
+        "import socket, time\n\
+         l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
+         print(l.getsockname()[1], flush=True); time.sleep(120)",
+        &[],
+    );
+    let port = wait_for_line(&mut out);
+    let without_ptrace = |args: &[&str]| {
+        let mut command = std::process::Command::new("setpriv");
+        command.arg("--bounding-set=-sys_ptrace").arg(util::binary()).args(args);
+        util::scrub(&mut command);
+        util::run(&mut command)
+    };
+    let listing = without_ptrace(&["ls", "--tcp", "--port", &port, "--json"]);
+    assert_eq!(listing.code, 0, "{listing:?}");
+    let socket = &with_port(&listing.json(), port.parse().unwrap())[0];
+    assert!(socket["processes"].as_array().unwrap().is_empty(), "{listing:?}");
+    assert_eq!(
+        socket["hidden_owner_reasons"],
+        serde_json::json!(["refused_to_root", "no_process"]),
+        "{listing:?}"
+    );
+    let text = without_ptrace(&["ls", "--tcp", "--port", &port]);
+    assert!(
+        text.stderr.contains("even as root, porthole was refused the descriptors of"),
+        "{text:?}"
+    );
+    assert!(text.stderr.contains("porthole runs without CAP_SYS_PTRACE"), "{text:?}");
+    // The refusal comes first; the kernel only as the alternative.
+    assert!(text.stderr.contains("; if none does, no process holds them"), "{text:?}");
+    // Filtered by the owner, the note says it may be among the refused.
+    let owner_pid = owner.pid().to_string();
+    let by_pid = without_ptrace(&["ls", "--tcp", "--port", &port, "--pid", &owner_pid]);
+    assert!(by_pid.stderr.contains(&format!("pid {owner_pid} may own some of them")), "{by_pid:?}");
+    // With the capability the same listing names the owner.
+    let mut full = util::porthole();
+    let seen = util::run(full.args(["ls", "--tcp", "--port", &port, "--json"]));
+    let socket = &with_port(&seen.json(), port.parse().unwrap())[0];
+    assert_eq!(socket["processes"].as_array().unwrap().len(), 1, "{seen:?}");
 }

@@ -115,6 +115,32 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// The `hidden_owner_reasons` porthole gives, running as root on this
+/// machine, for a socket no process holds: `["no_process"]`, preceded by
+/// `"refused_to_root"` where some process refuses root its descriptors
+/// (a sandbox's init under a security module, say), since that process
+/// might hold it.
+pub fn kernel_only_reasons() -> serde_json::Value {
+    if root_is_refused_some_descriptors() {
+        serde_json::json!(["refused_to_root", "no_process"])
+    } else {
+        serde_json::json!(["no_process"])
+    }
+}
+
+/// Whether reading some process's `/proc/PID/fd` links fails for this
+/// (root) test process: the ptrace access check refuses it.
+pub fn root_is_refused_some_descriptors() -> bool {
+    let Ok(processes) = std::fs::read_dir("/proc") else { return false };
+    processes.flatten().any(|entry| {
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { return false };
+        fds.flatten().next().is_some_and(|fd| {
+            std::fs::read_link(fd.path())
+                .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
+        })
+    })
+}
+
 /// A child process killed and reaped when dropped, so a failing test never
 /// leaves servers behind.
 pub struct ChildGuard(pub Child);
