@@ -847,16 +847,7 @@ impl Visibility {
         if shown == 0 {
             return None;
         }
-        let mut reasons: Vec<String> = self
-            .owner_gaps
-            .iter()
-            .enumerate()
-            .map(|(index, gap)| match gap {
-                // After a reason that may explain them: the alternative.
-                OwnerGap::NoProcess if index > 0 => format!("if none does, {}", gap.describe()),
-                _ => gap.describe(),
-            })
-            .collect();
+        let mut reasons = OwnerGap::describe_all(&self.owner_gaps);
         if !self.in_flight.is_empty() {
             let places: Vec<String> = self.in_flight.iter().map(InFlight::describe).collect();
             reasons.push(format!("right now {}, which may be them", places.join(", ")));
@@ -964,6 +955,19 @@ pub enum OwnerGap {
 }
 
 impl OwnerGap {
+    /// One clause per reason, in order, for a note that joins them with
+    /// "; ": "no process holds them" after a reason that may explain them
+    /// reads as the alternative.
+    pub fn describe_all(gaps: &[OwnerGap]) -> Vec<String> {
+        gaps.iter()
+            .enumerate()
+            .map(|(index, gap)| match gap {
+                OwnerGap::NoProcess if index > 0 => format!("if none does, {}", gap.describe()),
+                _ => gap.describe(),
+            })
+            .collect()
+    }
+
     /// One clause for the note on stderr.
     pub fn describe(&self) -> String {
         match self {

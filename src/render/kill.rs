@@ -233,7 +233,7 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan, now: u64, style: Style) -> s
     // Why the owners are hidden decides what helps: root, or the host's
     // PID namespace.
     let why = if !plan.owner_gaps.is_empty() {
-        plan.owner_gaps.iter().map(crate::model::OwnerGap::describe).collect::<Vec<_>>().join("; ")
+        crate::model::OwnerGap::describe_all(&plan.owner_gaps).join("; ")
     } else if plan.privileged {
         "no process porthole can see holds it (one in another PID namespace, or one that is \
          exiting)"

@@ -432,7 +432,7 @@ pub fn notes(frame: &TopFrame) -> Vec<String> {
     if hidden > 0 {
         let gaps = &frame.visibility.owner_gaps;
         let why = if !gaps.is_empty() {
-            gaps.iter().map(|gap| gap.describe()).collect::<Vec<_>>().join("; ")
+            crate::model::OwnerGap::describe_all(gaps).join("; ")
         } else if frame.visibility.unreadable_processes > 0 {
             "processes of other users could not be read (run as root to see them)".to_string()
         } else {
