@@ -2,7 +2,8 @@
 //! the answer to the Host-less `GET /`, the owner process and the port, at
 //! most one service-specific read-only request is made (`/json/version`,
 //! `/version`, `/api/kernels`, `/pods`, `/metrics`, `/_all_dbs`, etcd's
-//! range read), then the browser checks for plain-HTTP services.
+//! range read; for a file server the secret paths of [`super::files`]),
+//! then the browser checks for plain-HTTP services.
 
 use std::net::SocketAddr;
 
@@ -218,7 +219,14 @@ pub fn follow(
                 }
             }
         }
-        Kind::Generic => {}
+        Kind::Generic => {
+            if super::files::applies(first, hint) {
+                let found = super::files::check(address, tls, first, deadline, &mut outcome.probes);
+                if found.listing.is_some() || !found.secrets.is_empty() {
+                    outcome.observations.push(Observation::FileServer(found));
+                }
+            }
+        }
     }
     if !tls {
         // A WebSocket to a confirmed debugger *is* a debugging session.
