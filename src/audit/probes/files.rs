@@ -88,7 +88,11 @@ const SECRET_PATHS: [(&str, &str, Shape); 12] = [
     ("/.ssh/id_rsa", "an SSH private key", Shape::PrivateKey),
     ("/.ssh/id_ed25519", "an SSH private key", Shape::PrivateKey),
     ("/.ssh/id_ecdsa", "an SSH private key", Shape::PrivateKey),
-    ("/.git/config", "a git configuration (remote URLs may hold credentials)", Shape::Sections),
+    (
+        "/.git/config",
+        "a git configuration, whose remote URLs may hold credentials",
+        Shape::Sections,
+    ),
     ("/.git-credentials", "git's stored credentials", Shape::CredentialUrls),
     ("/.env", "an environment file", Shape::Assignments),
     ("/.aws/credentials", "AWS credentials", Shape::Sections),
@@ -135,15 +139,18 @@ pub fn check(
 ) -> FileServer {
     let host = http::local_host(address);
     let mut found = FileServer { listing: listing(first), ..FileServer::default() };
-    let get = |path: &str, probes: &mut Vec<String>| {
-        probes.push(format!("http GET {path} (first {BODY_START} bytes)"));
+    probes.push(format!(
+        "http GET {NO_SUCH_PATH} and {} secret paths (first {BODY_START} bytes of each)",
+        SECRET_PATHS.len()
+    ));
+    let get = |path: &str| {
         http::send_for_start(address, tls, &Request::get(path, host.clone()), deadline, BODY_START)
     };
     // What the server answers for a path nothing holds.
-    let catch_all = get(NO_SUCH_PATH, probes).filter(|r| (200..300).contains(&r.status));
+    let catch_all = get(NO_SUCH_PATH).filter(|r| (200..300).contains(&r.status));
     found.catch_all = catch_all.is_some();
     for (path, what, shape) in SECRET_PATHS {
-        let Some(reply) = get(path, probes) else { continue };
+        let Some(reply) = get(path) else { continue };
         if is_file(&reply, shape, catch_all.as_ref()) {
             let size = reply.header("content-length").and_then(|l| l.parse().ok());
             found.secrets.push(ServedSecret { path, what, status: reply.status, size });

@@ -43,7 +43,8 @@ fn evidence(context: &Context<'_>, found: &FileServer) -> String {
         let names = if listing.entries.is_empty() {
             "no entries".to_string()
         } else {
-            format!("{} entries: {}{more}", listing.total, listing.entries.join(", "))
+            let noun = if listing.total == 1 { "entry" } else { "entries" };
+            format!("{} {noun}: {}{more}", listing.total, listing.entries.join(", "))
         };
         parts.push(format!("GET / → a directory listing ({}) with {names}", listing.page));
     }
@@ -76,7 +77,18 @@ fn evidence(context: &Context<'_>, found: &FileServer) -> String {
 /// lines turned off, and what to move out of the served directory.
 fn fix(context: &Context<'_>, found: &FileServer) -> String {
     let directory = context.outcome.and_then(|o| o.served_directory.as_ref());
-    let secrets: Vec<&str> = found.secrets.iter().map(|s| s.path).collect();
+    // As names in the directory; a file under a directory that answered
+    // goes with it.
+    let paths: Vec<&str> = found.secrets.iter().map(|s| s.path.trim_start_matches('/')).collect();
+    let secrets: Vec<&str> = paths
+        .iter()
+        .filter(|path| {
+            !paths
+                .iter()
+                .any(|other| other != *path && other.ends_with('/') && path.starts_with(other))
+        })
+        .copied()
+        .collect();
     let move_out = (!secrets.is_empty()).then(|| {
         let from = directory.map_or_else(|| "the served directory".into(), |d| d.path.clone());
         format!("move {} out of {from}", secrets.join(", "))
@@ -293,7 +305,7 @@ mod tests {
             fix.starts_with("`kill 42`, then start it on loopback: `cd /home/dev && /usr/bin/python3 -m http.server 8000 --bind 127.0.0.1`"),
             "{fix}"
         );
-        assert!(fix.contains("move /.ssh/id_ed25519 out of /home/dev"), "{fix}");
+        assert!(fix.contains("move .ssh/id_ed25519 out of /home/dev"), "{fix}");
         assert!(fix.contains("(`--directory` of a narrower directory"), "{fix}");
         let mut joined = python("0.0.0.0");
         joined.owners[0].cmdline =
