@@ -38,8 +38,7 @@ pub enum Program {
 impl Program {
     /// The file server `cmdline` starts, when it is one of these.
     pub fn of(cmdline: &[String]) -> Option<Program> {
-        let base = |word: &String| word.rsplit('/').next().unwrap_or(word).to_string();
-        let program = base(cmdline.first()?);
+        let program = base_name(cmdline.first()?);
         let module = cmdline.windows(2).any(|pair| {
             pair[0] == "-m" && matches!(pair[1].as_str(), "http.server" | "SimpleHTTPServer")
         }) || cmdline.iter().any(|word| word == "-mhttp.server");
@@ -62,6 +61,19 @@ impl Program {
             Program::Busybox => &["-h"],
         }
     }
+}
+
+/// Whether `cmdline` starts a file server: one of [`Program`], or node's
+/// `http-server` or `serve` (whose served directory is not read: it
+/// depends on what is in the working directory).
+pub fn starts_file_server(cmdline: &[String]) -> bool {
+    Program::of(cmdline).is_some()
+        || cmdline.iter().take(3).any(|word| matches!(base_name(word), "http-server" | "serve"))
+}
+
+/// `python3` of `/usr/bin/python3`.
+fn base_name(word: &str) -> &str {
+    word.rsplit('/').next().unwrap_or(word)
 }
 
 /// The value of the first of `options` in `cmdline` (`-d DIR`, `-dDIR`,
@@ -289,6 +301,24 @@ mod tests {
         assert_eq!(Program::of(&words("busybox httpd -f -p 8080")), Some(Program::Busybox));
         assert_eq!(Program::of(&words("python3 app.py")), None);
         assert_eq!(Program::of(&words("python3 -m http.server")), Some(Program::Python));
+    }
+
+    #[test]
+    fn file_server_commands() {
+        for line in [
+            "/usr/bin/python3 -m http.server 8000",
+            "python3 -mhttp.server",
+            "python2 -m SimpleHTTPServer",
+            "php -S 0.0.0.0:8000 -t public",
+            "busybox httpd -f -p 8080",
+            "node /usr/lib/node_modules/http-server/bin/http-server -p 8080",
+            "node /home/a/.npm/_npx/x/node_modules/.bin/serve -l 3000",
+        ] {
+            assert!(starts_file_server(&words(line)), "{line}");
+        }
+        for line in ["python3 manage.py runserver", "php-fpm: master process", "node server.js"] {
+            assert!(!starts_file_server(&words(line)), "{line}");
+        }
     }
 
     #[test]

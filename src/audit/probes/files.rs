@@ -112,20 +112,10 @@ pub fn applies(first: &Response, hint: &Hint) -> bool {
         .any(|name| server.starts_with(name));
     listing(first).is_some()
         || file_server_banner
-        || hint.cmdlines.iter().any(|line| is_file_server_command(line))
-}
-
-/// A command line that starts a file server: `python3 -m http.server`,
-/// `php -S`, `busybox httpd`, node's `http-server` or `serve`.
-pub fn is_file_server_command(line: &str) -> bool {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let base = |word: &str| word.rsplit('/').next().unwrap_or(word).to_string();
-    words.windows(2).any(|pair| {
-        matches!(pair, ["-m", "http.server" | "SimpleHTTPServer"])
-            || (pair[0] == "-S" && base(words[0]).starts_with("php"))
-            || (base(pair[0]) == "busybox" && pair[1] == "httpd")
-    }) || words.iter().any(|word| word.starts_with("-mhttp.server"))
-        || words.iter().take(3).any(|word| matches!(base(word).as_str(), "http-server" | "serve"))
+        || hint.cmdlines.iter().any(|line| {
+            let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            crate::audit::file_server_options::starts_file_server(&words)
+        })
 }
 
 /// Reads the listing at `/` (from `first`, the answer already read) and
@@ -354,23 +344,5 @@ mod tests {
         assert!(!is_file(&text, Shape::Text, Some(&text)));
         let missing = response("HTTP/1.0 404 File not found\r\n\r\n-----BEGIN PRIVATE KEY-----");
         assert!(!is_file(&missing, Shape::PrivateKey, None));
-    }
-
-    #[test]
-    fn file_server_commands() {
-        for line in [
-            "/usr/bin/python3 -m http.server 8000",
-            "python3 -mhttp.server",
-            "python2 -m SimpleHTTPServer",
-            "php -S 0.0.0.0:8000 -t public",
-            "busybox httpd -f -p 8080",
-            "node /usr/lib/node_modules/http-server/bin/http-server -p 8080",
-            "node /home/a/.npm/_npx/x/node_modules/.bin/serve -l 3000",
-        ] {
-            assert!(is_file_server_command(line), "{line}");
-        }
-        for line in ["python3 manage.py runserver", "php-fpm: master process", "node server.js"] {
-            assert!(!is_file_server_command(line), "{line}");
-        }
     }
 }
