@@ -2,7 +2,7 @@
 //! `python3 -m http.server` in a directory holding a (fake) SSH key and a
 //! git configuration, on every interface of a private namespace; nginx with
 //! `autoindex on`; a single-page-app server that answers every path with
-//! its page, which is no finding; and a file server of a harmless directory
+//! its page, which is no finding; and a file server of an empty directory
 //! on loopback, a listing without secrets. Fixes are run as printed.
 
 use std::process::{Command, Stdio};
@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::audit::{require, shared_tempdir};
-use crate::audit_fixes::{audit_in, finding, findings_of, nginx_config_with, quoted, wait_in};
+use crate::audit_fixes::{
+    audit_in, finding, findings_of, nginx_config_with, quoted, start_nginx_in, wait_in,
+};
 use crate::util::{self, wait_for_port, ChildGuard, GroupGuard, Netns};
 
 /// A line of the fake key: never to be found in any output.
@@ -117,13 +119,7 @@ fn nginx_autoindex_is_a_listing_with_names_sanitised_and_its_fix_turns_it_off() 
     let config = dir.path().join("nginx.conf");
     let location = format!("root {};\n      autoindex on;", site.display());
     std::fs::write(&config, nginx_config_with(&root, port, "", "", &location)).unwrap();
-    let nginx = ChildGuard::spawn(
-        netns
-            .command("nginx")
-            .args(["-c", config.to_str().unwrap(), "-p", &root, "-g", "daemon off;"])
-            .stderr(Stdio::null()),
-    );
-    assert!(wait_in(&netns, port), "nginx did not start");
+    let nginx = start_nginx_in(&netns, &config, &root, port);
     let output = audit_in(&netns, &port.to_string());
     let json = output.json();
     let found = finding(&json, port, "file-server");
@@ -199,10 +195,9 @@ fn a_single_page_app_that_answers_every_path_is_no_file_server() {
 }
 
 #[test]
-fn a_file_server_of_a_harmless_directory_on_loopback_is_a_low_listing() {
+fn a_file_server_of_an_empty_directory_on_loopback_is_a_low_listing() {
     let port = util::non_ephemeral_port();
     let dir = shared_tempdir();
-    std::fs::write(dir.path().join("slides.pdf"), "%PDF-1.4\n").unwrap();
     let _server = ChildGuard::spawn(
         Command::new("python3")
             .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
@@ -215,7 +210,10 @@ fn a_file_server_of_a_harmless_directory_on_loopback_is_a_low_listing() {
     let found = file_server(&json, port).unwrap_or_else(|| panic!("no file-server: {json:#}"));
     assert_eq!(found["severity"], "low", "{found:#}");
     let evidence = found["evidence"].as_str().unwrap();
-    assert!(evidence.contains("with 1 entry: slides.pdf"), "{evidence}");
+    assert!(
+        evidence.contains("a directory listing (Python http.server) with no entries"),
+        "{evidence}"
+    );
     assert!(!evidence.contains("GET /."), "no secret answered: {evidence}");
     assert!(evidence.contains("on loopback"), "{evidence}");
     let fix = found["fix"].as_str().unwrap();

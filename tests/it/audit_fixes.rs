@@ -1963,6 +1963,24 @@ pub(crate) fn nginx_config_with(
     )
 }
 
+/// Starts nginx inside `netns` with `config` under the prefix `root`, in
+/// the foreground, and waits until it answers on `port`.
+pub(crate) fn start_nginx_in(
+    netns: &Netns,
+    config: &std::path::Path,
+    root: &str,
+    port: u16,
+) -> ChildGuard {
+    let nginx = ChildGuard::spawn(
+        netns
+            .command("nginx")
+            .args(["-c", config.to_str().unwrap(), "-p", root, "-g", "daemon off;"])
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(netns, port), "nginx did not start");
+    nginx
+}
+
 #[test]
 fn an_nginx_rebinding_fix_is_nginx_configuration_and_repairs_it() {
     if !require("nginx") {
@@ -1975,14 +1993,7 @@ fn an_nginx_rebinding_fix_is_nginx_configuration_and_repairs_it() {
     let config = dir.path().join("nginx.conf");
     let start = |text: String| {
         std::fs::write(&config, text).unwrap();
-        let nginx = ChildGuard::spawn(
-            netns
-                .command("nginx")
-                .args(["-c", config.to_str().unwrap(), "-p", &root, "-g", "daemon off;"])
-                .stderr(Stdio::null()),
-        );
-        assert!(wait_in(&netns, port), "nginx did not start");
-        nginx
+        start_nginx_in(&netns, &config, &root, port)
     };
     let nginx = start(nginx_config(&root, port, "", ""));
     let json = audit_in(&netns, &port.to_string()).json();
