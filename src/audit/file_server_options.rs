@@ -121,7 +121,8 @@ const NGINX_TIMEOUT: Duration = Duration::from_secs(5);
 /// `autoindex on;` is set (file, line), and the directory its `/` serves.
 /// Read from `nginx -T`, run with the `-c`/`-p` of its master's command
 /// line; nothing when porthole is not root (nginx could not read the files,
-/// or its own `-t` would fail on the logs it opens).
+/// or its own `-t` would fail on the logs it opens) or when the nginx has
+/// a mount namespace of its own where its configuration is another file.
 pub fn nginx(
     system: &dyn System,
     owners: &[Process],
@@ -135,10 +136,25 @@ pub fn nginx(
         return (Vec::new(), None);
     }
     let words: Vec<String> = master.command_line().split_whitespace().map(str::to_string).collect();
+    let after =
+        |flag: &str| words.iter().position(|w| w == flag).and_then(|i| words.get(i + 1)).cloned();
+    // An nginx in a mount namespace of its own (a container) reads other
+    // files than `nginx -T` run here would: its configuration file must be
+    // the same file from here.
+    let config = match (after("-c"), after("-p")) {
+        (Some(file), Some(prefix)) if !file.starts_with('/') => {
+            format!("{}/{file}", prefix.trim_end_matches('/'))
+        }
+        (Some(file), _) => file,
+        (None, _) => "/etc/nginx/nginx.conf".to_string(),
+    };
+    if crate::audit::reached_path(system, master.pid, &config) != config {
+        return (Vec::new(), None);
+    }
     let mut args: Vec<String> = Vec::new();
     for flag in ["-c", "-p"] {
-        if let Some(value) = words.iter().position(|w| w == flag).and_then(|i| words.get(i + 1)) {
-            args.extend([flag.to_string(), value.clone()]);
+        if let Some(value) = after(flag) {
+            args.extend([flag.to_string(), value]);
         }
     }
     args.push("-T".into());
@@ -337,6 +353,28 @@ mod tests {
         assert_eq!(narrower.path, "/home/dev/project/public");
         assert_eq!(narrower.working_directory.as_deref(), Some("/home/dev/project"));
         assert!(served(&system, &owner("python3 app.py")).is_none());
+    }
+
+    #[test]
+    fn nginx_t_is_run_with_the_masters_own_files_and_only_as_root() {
+        let dump = "# configuration file /x/nginx.conf:\nhttp {\n  server {\n    listen 8080;\n    location / {\n      root /srv/files;\n      autoindex on;\n    }\n  }\n}\n";
+        let system = crate::inventory::system::fake::Scripted::default()
+            .command("/usr/sbin/nginx -c nginx.conf -p /x -T", dump);
+        let master = Process {
+            pid: 9,
+            name: "nginx".into(),
+            exe: Some("/usr/sbin/nginx".into()),
+            cmdline: words("nginx -c nginx.conf -p /x -g daemon off;"),
+            ..Process::default()
+        };
+        let (autoindex, directory) = nginx(&system, std::slice::from_ref(&master), 8080, true);
+        assert_eq!(autoindex, [("/x/nginx.conf".to_string(), 6)]);
+        let directory = directory.unwrap();
+        assert_eq!(directory.path, "/srv/files");
+        assert_eq!(directory.source, "`root` in /x/nginx.conf line 5");
+        // Another port is another server; without root nothing is run.
+        assert_eq!(nginx(&system, std::slice::from_ref(&master), 9090, true), (Vec::new(), None));
+        assert_eq!(nginx(&system, std::slice::from_ref(&master), 8080, false), (Vec::new(), None));
     }
 
     #[test]
