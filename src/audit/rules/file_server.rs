@@ -106,9 +106,13 @@ fn fix(context: &Context<'_>, found: &FileServer) -> String {
         let working = directory.and_then(|d| d.working_directory.as_deref());
         let mut steps = Vec::new();
         if context.exposed() {
-            let line = on_loopback(process, program, context.target.port);
+            let line = process.start_command(
+                &on_loopback(process, program, context.target.port),
+                working,
+                context.caller_uid,
+            );
             let start = match working {
-                Some(working) => format!("`cd {} && {line}`", printable_word(working)),
+                Some(_) => format!("`{line}`"),
                 None => format!("from the directory it ran in, `{line}`"),
             };
             steps.push(format!("`kill {}`, then start it on loopback: {start}", process.pid));
@@ -246,6 +250,8 @@ mod tests {
     fn python(address: &str) -> crate::audit::Target {
         let mut target = target(address, 8000);
         target.owners[0].name = "python3".into();
+        // The caller's own (see `context`: root).
+        target.owners[0].uid = 0;
         target.owners[0].cmdline = "/usr/bin/python3 -m http.server 8000 -b 0.0.0.0"
             .split(' ')
             .map(String::from)
@@ -318,6 +324,15 @@ mod tests {
         let loopback = python("127.0.0.1");
         let fix = &check(&context(&loopback, Some(&outcome)))[0].fix;
         assert!(fix.starts_with("stop it once done (`kill 42`)"), "{fix}");
+        // Another user's server is started again as that user.
+        let mut theirs = python("0.0.0.0");
+        theirs.owners[0].uid = 1000;
+        theirs.owners[0].user = Some("dev".into());
+        let fix = &check(&context(&theirs, Some(&outcome)))[0].fix;
+        assert!(
+            fix.contains("`cd /home/dev && runuser -u dev -- /usr/bin/python3 -m http.server 8000 --bind 127.0.0.1`"),
+            "{fix}"
+        );
     }
 
     #[test]
