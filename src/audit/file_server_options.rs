@@ -254,8 +254,13 @@ pub fn nginx_servers(dump: &str) -> Vec<NginxServer> {
                     statement.first().map(|t| (t.1.clone(), t.2)).unwrap_or_default();
                 let innermost = blocks.last().map(String::as_str).unwrap_or_default();
                 match (name, current.as_mut()) {
-                    ("listen", Some(server)) => {
-                        let port = value.rsplit_once(':').map_or(value.as_str(), |(_, p)| p);
+                    // `listen 8080`, `listen [::]:8080`, `listen 127.0.0.1` (port
+                    // 80); a Unix socket is no port.
+                    ("listen", Some(server)) if !value.starts_with("unix:") => {
+                        let port = match value.rsplit_once(':') {
+                            Some((_, port)) if !value.ends_with(']') => port,
+                            _ => value.as_str(),
+                        };
                         server.ports.push(port.parse().unwrap_or(80));
                     }
                     ("autoindex", Some(server)) if value == "on" => {
@@ -391,6 +396,8 @@ mod tests {
         assert_eq!(servers[1].ports, [9090]);
         assert!(servers[1].autoindex.is_empty());
         assert_eq!(servers[1].root.as_ref().map(|r| r.0.as_str()), Some("/srv/other"));
+        let listens = nginx_servers("# configuration file /n.conf:\nserver { listen 127.0.0.1; listen [::1]; listen unix:/run/a.sock; listen *:81; }\n");
+        assert_eq!(listens[0].ports, [80, 80, 81]);
         // `autoindex on` in `http` is every server's.
         let inherited = nginx_servers("# configuration file /n.conf:\nhttp {\n autoindex on;\n root /srv;\n server { listen 80; }\n}\n");
         assert_eq!(inherited[0].autoindex, [("/n.conf".to_string(), 2)]);
