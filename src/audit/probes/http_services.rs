@@ -219,13 +219,16 @@ pub fn follow(
                 }
             }
         }
-        Kind::Generic => {
-            if super::files::applies(first, hint) {
-                let found = super::files::check(address, tls, first, deadline, &mut outcome.probes);
-                if found.listing.is_some() || !found.secrets.is_empty() {
-                    outcome.observations.push(Observation::FileServer(found));
-                }
-            }
+        Kind::Generic => {}
+    }
+    // A listing at `/` is a file server whatever its port suggested (a
+    // `python3 -m http.server 8888` is no Jupyter).
+    if super::files::listing(first).is_some()
+        || (kind == Kind::Generic && super::files::applies(first, hint))
+    {
+        let found = super::files::check(address, tls, first, deadline, &mut outcome.probes);
+        if found.listing.is_some() || !found.secrets.is_empty() {
+            outcome.observations.push(Observation::FileServer(found));
         }
     }
     if !tls {
