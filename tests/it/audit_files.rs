@@ -219,3 +219,24 @@ fn a_file_server_of_an_empty_directory_on_loopback_is_a_low_listing() {
     let fix = found["fix"].as_str().unwrap();
     assert!(fix.starts_with("stop it once done (`kill "), "{fix}");
 }
+
+/// The port alone said Jupyter (8888), which has no listing: the listing
+/// at `/` decides.
+#[test]
+fn a_listing_on_jupyters_port_is_a_file_server() {
+    let Some(netns) = Netns::create() else { return };
+    let dir = shared_tempdir();
+    std::fs::write(dir.path().join("report.csv"), "a,b\n").unwrap();
+    let _server = ChildGuard::spawn(
+        netns
+            .command("python3")
+            .args(["-m", "http.server", "8888"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(&netns, 8888), "http.server did not start");
+    let json = audit_in(&netns, "8888").json();
+    let found = finding(&json, 8888, "file-server");
+    assert!(found["evidence"].as_str().unwrap().contains("with 1 entry: report.csv"), "{found:#}");
+}
