@@ -148,26 +148,9 @@ fn restart(
     if loopback {
         words.push("--ip=127.0.0.1".into());
     }
-    let mut command: Vec<String> =
+    let command: Vec<String> =
         words.iter().map(|w| crate::shell::printable_word(w).into_owned()).collect();
-    if process.uid != caller_uid {
-        let user = process.user.clone().unwrap_or_else(|| format!("#{}", process.uid));
-        let user = if user.starts_with('#') { process.uid.to_string() } else { user };
-        command.splice(
-            0..0,
-            [
-                "runuser".into(),
-                "-u".into(),
-                crate::shell::printable_word(&user).into_owned(),
-                "--".into(),
-            ],
-        );
-    }
-    let command = command.join(" ");
-    match directory {
-        Some(directory) => format!("cd {} && {command}", crate::shell::printable_word(directory)),
-        None => command,
-    }
+    process.start_command(&command.join(" "), directory, caller_uid)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //!
 //! Nothing here prints: progress goes to an optional callback.
 
+pub mod file_server_options;
 pub mod firewall;
 pub mod jupyter_options;
 pub mod launch_options;
@@ -354,6 +355,19 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
                 system.read_regular(&format!("/proc/{}/environ", owner.pid), 1 << 20)
             {
                 outcome.jupyter_token_line = jupyter_options::token_line(system, &environment);
+            }
+        }
+        // A file server: the directory it hands out, and nginx's
+        // `autoindex on;` lines for a fix that names them.
+        if outcome.observations.iter().any(|o| matches!(o, probes::Observation::FileServer(_))) {
+            outcome.served_directory =
+                target.owners.iter().find_map(|owner| file_server_options::served(system, owner));
+            let root = rustix::process::geteuid().is_root();
+            let (autoindex, root_directory) =
+                file_server_options::nginx(system, &target.owners, target.port, root);
+            outcome.autoindex_lines = autoindex;
+            if outcome.served_directory.is_none() {
+                outcome.served_directory = root_directory;
             }
         }
         // memcached: whether its options are Debian's file or typed.

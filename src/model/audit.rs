@@ -84,10 +84,11 @@ pub enum RuleId {
     WeakPassword,
     OutdatedPackage,
     CleartextPassword,
+    FileServer,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 16] = [
+    pub const ALL: [RuleId; 17] = [
         RuleId::ExposedService,
         RuleId::NoAuth,
         RuleId::DnsRebinding,
@@ -104,6 +105,7 @@ impl RuleId {
         RuleId::WeakPassword,
         RuleId::OutdatedPackage,
         RuleId::CleartextPassword,
+        RuleId::FileServer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -124,6 +126,7 @@ impl RuleId {
             RuleId::WeakPassword => "weak-password",
             RuleId::OutdatedPackage => "outdated-package",
             RuleId::CleartextPassword => "cleartext-password",
+            RuleId::FileServer => "file-server",
         }
     }
 
@@ -150,6 +153,7 @@ impl RuleId {
             RuleId::WeakPassword => "A service accepted a default or common password from porthole's list (or the site's --passwords list).",
             RuleId::OutdatedPackage => "The package of the process serving the port (or of a library it maps) has an update in the local package lists (apt) or metadata cache (dnf) that is not installed.",
             RuleId::CleartextPassword => "PostgreSQL's pg_hba.conf asks clients for their password in clear text (`password`) over TCP connections that need not be encrypted.",
+            RuleId::FileServer => "An HTTP file server lists a directory at `/` or hands out secret files (`~/.ssh/id_*`, `.git/config`, `.env`) to whoever reaches its port.",
         }
     }
 
@@ -172,6 +176,7 @@ impl RuleId {
             RuleId::WeakPassword => "Set a long random password for the account (the finding names the command) and update the clients that use it.",
             RuleId::OutdatedPackage => "Install the update with the package manager (apt-get install --only-upgrade PACKAGE, or dnf upgrade PACKAGE), then restart the service.",
             RuleId::CleartextPassword => "Replace `password` with `scram-sha-256` in pg_hba.conf and reload; roles whose password is stored as md5 must set it again.",
+            RuleId::FileServer => "Stop the server when done, bind it to 127.0.0.1, turn its directory listing off, and serve only a directory that holds nothing secret.",
         }
     }
 }

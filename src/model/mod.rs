@@ -745,6 +745,29 @@ impl Process {
         })
     }
 
+    /// `command` (shell words, already quoted) as this process would run
+    /// it again: as its own user when porthole runs as another
+    /// (`runuser -u USER --`, a uid when it has no name), and from
+    /// `directory` (`cd DIR && …`), where its relative paths lead.
+    pub fn start_command(&self, command: &str, directory: Option<&str>, caller_uid: u32) -> String {
+        let command = if self.uid == caller_uid {
+            command.to_string()
+        } else {
+            let user = self
+                .user
+                .clone()
+                .filter(|user| !user.starts_with('#'))
+                .unwrap_or_else(|| self.uid.to_string());
+            format!("runuser -u {} -- {command}", crate::shell::printable_word(&user))
+        };
+        match directory {
+            Some(directory) => {
+                format!("cd {} && {command}", crate::shell::printable_word(directory))
+            }
+            None => command,
+        }
+    }
+
     /// Stopped by a signal (`T`) or by a debugger (`t`).
     pub fn is_stopped(&self) -> bool {
         matches!(self.state, 'T' | 't')

@@ -23,7 +23,7 @@ use crate::util::{self, eventually, wait_for_port, Answering, ChildGuard, Netns,
 
 const START: Duration = Duration::from_secs(60);
 
-fn findings_of(json: &Value, port: u16) -> Vec<&Value> {
+pub(crate) fn findings_of(json: &Value, port: u16) -> Vec<&Value> {
     json["findings"]
         .as_array()
         .expect("findings array")
@@ -32,7 +32,7 @@ fn findings_of(json: &Value, port: u16) -> Vec<&Value> {
         .collect()
 }
 
-fn finding<'a>(json: &'a Value, port: u16, rule: &str) -> &'a Value {
+pub(crate) fn finding<'a>(json: &'a Value, port: u16, rule: &str) -> &'a Value {
     findings_of(json, port)
         .into_iter()
         .find(|f| f["rule"] == rule)
@@ -41,7 +41,7 @@ fn finding<'a>(json: &'a Value, port: u16, rule: &str) -> &'a Value {
 
 /// `porthole audit --port PORTS --json` inside `netns` (PORTS as `--port`
 /// takes them: `80`, `80,443`).
-fn audit_in(netns: &Netns, ports: &str) -> Output {
+pub(crate) fn audit_in(netns: &Netns, ports: &str) -> Output {
     // The machine's own pending updates are not these tests' business.
     let output =
         netns.porthole(&["audit", "--port", ports, "--json", "--skip", "outdated-package"]);
@@ -50,7 +50,7 @@ fn audit_in(netns: &Netns, ports: &str) -> Output {
 }
 
 /// Waits until something accepts TCP on 127.0.0.1:PORT inside `netns`.
-fn wait_in(netns: &Netns, port: u16) -> bool {
+pub(crate) fn wait_in(netns: &Netns, port: u16) -> bool {
     eventually(START, || {
         netns
             .command("python3")
@@ -1946,9 +1946,39 @@ while True:
 /// `server_extra` inside its `server {}` and `extra` inside `http {}` (a
 /// single process, so dropping it stops nginx).
 fn nginx_config(root: &str, port: u16, server_extra: &str, extra: &str) -> String {
+    nginx_config_with(root, port, server_extra, extra, "return 200 \"hello\\n\";")
+}
+
+/// [`nginx_config`] whose `location /` holds `location` (one directive a
+/// line, as nginx -T prints them back).
+pub(crate) fn nginx_config_with(
+    root: &str,
+    port: u16,
+    server_extra: &str,
+    extra: &str,
+    location: &str,
+) -> String {
     format!(
-        "master_process off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n  fastcgi_temp_path {root}/fastcgi;\n  server_tokens on;\n  {extra}\n  server {{\n    listen 0.0.0.0:{port};\n    {server_extra}\n    location / {{ return 200 \"hello\\n\"; }}\n  }}\n}}\n"
+        "master_process off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n  fastcgi_temp_path {root}/fastcgi;\n  server_tokens on;\n  {extra}\n  server {{\n    listen 0.0.0.0:{port};\n    {server_extra}\n    location / {{\n      {location}\n    }}\n  }}\n}}\n"
     )
+}
+
+/// Starts nginx inside `netns` with `config` under the prefix `root`, in
+/// the foreground, and waits until it answers on `port`.
+pub(crate) fn start_nginx_in(
+    netns: &Netns,
+    config: &std::path::Path,
+    root: &str,
+    port: u16,
+) -> ChildGuard {
+    let nginx = ChildGuard::spawn(
+        netns
+            .command("nginx")
+            .args(["-c", config.to_str().unwrap(), "-p", root, "-g", "daemon off;"])
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(netns, port), "nginx did not start");
+    nginx
 }
 
 #[test]
@@ -1963,14 +1993,7 @@ fn an_nginx_rebinding_fix_is_nginx_configuration_and_repairs_it() {
     let config = dir.path().join("nginx.conf");
     let start = |text: String| {
         std::fs::write(&config, text).unwrap();
-        let nginx = ChildGuard::spawn(
-            netns
-                .command("nginx")
-                .args(["-c", config.to_str().unwrap(), "-p", &root, "-g", "daemon off;"])
-                .stderr(Stdio::null()),
-        );
-        assert!(wait_in(&netns, port), "nginx did not start");
-        nginx
+        start_nginx_in(&netns, &config, &root, port)
     };
     let nginx = start(nginx_config(&root, port, "", ""));
     let json = audit_in(&netns, &port.to_string()).json();

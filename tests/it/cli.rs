@@ -105,7 +105,7 @@ fn audit_help_names_every_rule_the_audit_runs() {
         .iter()
         .map(|rule| rule["id"].as_str().expect("rule id").to_owned())
         .collect();
-    assert_eq!(ids.len(), 16, "{ids:?}");
+    assert_eq!(ids.len(), 17, "{ids:?}");
     let help = porthole_run(&["audit", "--help"]);
     assert_eq!(help.code, 0, "{help:?}");
     let listed: Vec<&str> = help

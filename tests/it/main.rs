@@ -8,6 +8,7 @@
 mod util;
 
 mod audit;
+mod audit_files;
 mod audit_fixes;
 mod audit_packages;
 mod audit_passwords;

@@ -165,6 +165,26 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A child started in a process group of its own, the whole group killed
+/// and the child reaped when dropped: for a command line run as printed
+/// through `sh -c` (`cd DIR && server …`), whose server is the shell's
+/// child, not the shell.
+pub struct GroupGuard(pub ChildGuard);
+
+impl GroupGuard {
+    pub fn spawn(command: &mut Command) -> Self {
+        use std::os::unix::process::CommandExt;
+        GroupGuard(ChildGuard::spawn(command.process_group(0)))
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.pid());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+    }
+}
+
 /// Starts `python3 -c CODE ARGS…`; the script must print a line when ready
 /// (read with [`wait_for_line`]).
 pub fn python(

@@ -217,6 +217,39 @@ pub fn send(
     parse(&bytes)
 }
 
+/// Like [`send`], but reads no more than the head and the first
+/// `body_start` bytes of the body before it hangs up: enough to tell what
+/// a file is without taking its contents (the body is what arrived, cut
+/// to `body_start`).
+pub fn send_for_start(
+    address: SocketAddr,
+    tls: bool,
+    request: &Request<'_>,
+    deadline: &Deadline,
+    body_start: usize,
+) -> Option<Response> {
+    let mut conn = if tls {
+        Conn::tls(address, deadline).ok()?
+    } else {
+        Conn::plain(address, deadline).ok()?
+    };
+    conn.send(&request.bytes(), deadline).ok()?;
+    let enough = |bytes: &[u8]| {
+        is_complete(bytes)
+            || bytes
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .is_some_and(|end| bytes.len() >= end + 4 + body_start)
+    };
+    let (bytes, end) = conn.receive(deadline, None, enough);
+    if end == End::Timeout && bytes.is_empty() {
+        return None;
+    }
+    let mut response = parse(&bytes)?;
+    response.body.truncate(body_start);
+    Some(response)
+}
+
 /// The local `Host` value for `address`: `127.0.0.1:8080`, `[::1]:8080`;
 /// a link-local address without its zone (`[fe80::1]:8080`), which a
 /// `Host` header cannot carry (RFC 6874 keeps it out of URIs sent on).

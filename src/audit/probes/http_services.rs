@@ -2,7 +2,8 @@
 //! the answer to the Host-less `GET /`, the owner process and the port, at
 //! most one service-specific read-only request is made (`/json/version`,
 //! `/version`, `/api/kernels`, `/pods`, `/metrics`, `/_all_dbs`, etcd's
-//! range read), then the browser checks for plain-HTTP services.
+//! range read; for a file server the secret paths of [`super::files`]),
+//! then the browser checks for plain-HTTP services.
 
 use std::net::SocketAddr;
 
@@ -219,6 +220,16 @@ pub fn follow(
             }
         }
         Kind::Generic => {}
+    }
+    // A listing at `/` is a file server whatever its port suggested (a
+    // `python3 -m http.server 8888` is no Jupyter).
+    if super::files::listing(first).is_some()
+        || (kind == Kind::Generic && super::files::applies(first, hint))
+    {
+        let found = super::files::check(address, tls, first, deadline, &mut outcome.probes);
+        if found.listing.is_some() || !found.secrets.is_empty() {
+            outcome.observations.push(Observation::FileServer(found));
+        }
     }
     if !tls {
         // A WebSocket to a confirmed debugger *is* a debugging session.

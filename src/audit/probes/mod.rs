@@ -10,7 +10,8 @@
 //!    line, which Redis does not treat as an attack;
 //! 3. for HTTP services, read-only follow-ups: the service's own status path
 //!    (`/json/version`, `/version`, `/api/kernels`, `/pods`, `/metrics`,
-//!    `/_all_dbs`) and the browser checks in [`http`];
+//!    `/_all_dbs`), for a file server the secret paths of [`files`], and
+//!    the browser checks in [`http`];
 //! 4. a **TLS retry** only when the port proved it speaks TLS: it answered
 //!    the plain request with a TLS record (an alert), or with an HTTP 400
 //!    saying a plain request reached an HTTPS port, or it is a Redis by its
@@ -24,6 +25,7 @@
 
 pub mod banner;
 pub mod conn;
+pub mod files;
 pub mod http;
 pub mod http_auth;
 pub mod http_services;
@@ -124,6 +126,10 @@ pub enum Observation {
         on: bool,
         evidence: String,
     },
+    /// A file server: a directory listing at `/`, or secret paths
+    /// (`/.ssh/id_ed25519`, `/.git/config`…) answered with files of their
+    /// kind.
+    FileServer(files::FileServer),
     /// `weak-password`: `user` got in with a password from the lists after
     /// `attempts` tries; the password itself only with `--show`.
     WeakPassword {
@@ -189,6 +195,13 @@ pub struct Outcome {
     /// Jupyter: its owner's working directory (`/proc/PID/cwd`), where a
     /// fix starts it again.
     pub owner_directory: Option<String>,
+    /// A file server: the directory it serves, named from its owner
+    /// (`/proc/PID/cwd` and its options, nginx's `root`).
+    pub served_directory: Option<crate::audit::file_server_options::ServedDirectory>,
+    /// nginx: the `autoindex on;` lines of its configuration, as `nginx -T`
+    /// printed them (file, line from 1), for the server that listens on
+    /// the port.
+    pub autoindex_lines: Vec<(String, usize)>,
     /// Jupyter: the line of its configuration file that empties its token.
     pub jupyter_token_line: Option<crate::audit::jupyter_options::TokenLine>,
     /// MySQL/MariaDB: the error it greeted this client with (code,

@@ -111,7 +111,7 @@ fn nginx_configuration(context: &Context<'_>) -> String {
 /// for an nginx started with its own `-c`/`-p` (or reloads another nginx).
 /// Its systemd unit, else its master process (the one pid that takes
 /// `SIGHUP` as "reload"; a lone nginx without a master does too).
-fn nginx_reload(context: &Context<'_>) -> String {
+pub(super) fn nginx_reload(context: &Context<'_>) -> String {
     let owners: Vec<&crate::model::Process> =
         context.target.owners.iter().filter(|p| p.name == "nginx").collect();
     if let Some(command) =

@@ -12,6 +12,7 @@ mod dns_rebinding;
 mod docker_api;
 mod empty_password;
 mod exposed_service;
+mod file_server;
 mod no_auth;
 mod outdated_binary;
 mod outdated_library;
@@ -405,7 +406,7 @@ impl UdpFirewall {
 type Rule = fn(&Context<'_>) -> Vec<Finding>;
 
 /// Every rule, in the order findings are produced.
-const RULES: [(RuleId, Rule); 16] = [
+const RULES: [(RuleId, Rule); 17] = [
     (RuleId::ExposedService, exposed_service::check),
     (RuleId::NoAuth, no_auth::check),
     (RuleId::DnsRebinding, dns_rebinding::check),
@@ -422,6 +423,7 @@ const RULES: [(RuleId, Rule); 16] = [
     (RuleId::WeakPassword, weak_password::check),
     (RuleId::OutdatedPackage, outdated_package::check),
     (RuleId::CleartextPassword, cleartext_password::check),
+    (RuleId::FileServer, file_server::check),
 ];
 
 /// Rules whose impact grows when the process is root: they hand the
