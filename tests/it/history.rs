@@ -454,6 +454,39 @@ fn last_night_is_asked_as_yesterday_at_a_time() {
     }
 }
 
+/// "Which process keeps connecting to PostgreSQL?" asked with a name that
+/// matches nothing: the answer is empty (exit 1) and one stderr line names
+/// the processes the same question finds without `--process`, escaped; a
+/// name that matches, or a question with nothing recorded at all, adds
+/// nothing.
+#[test]
+fn a_process_name_that_matches_nothing_names_those_that_do() {
+    let mut events = morning(5432);
+    events.push(connection(
+        7000,
+        "127.0.0.1:52000".parse().unwrap(),
+        "127.0.0.1:5432".parse().unwrap(),
+        T0 + 30 * MINUTE,
+        Some(process(6000, "\x1b[2Jcron\n")),
+        10,
+    ));
+    let (_dir, path) = filled_store(&events);
+    let output = history(&path, &["5432", "--process", "nginx"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert_eq!(
+        output.stderr,
+        "porthole: nothing recorded involves a process matching 'nginx'; the same question \
+         without --process finds \\x1b[2Jcron\\n, postgres, psql, python3\n"
+    );
+    let output = history(&path, &["5432", "--process", "nginx", "--listeners", "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.ends_with("without --process finds postgres\n"), "{output:?}");
+    for args in [&["5432", "--process", "psql"][..], &["5433", "--process", "nginx"]] {
+        let output = history(&path, args);
+        assert!(!output.stderr.contains("--process"), "{args:?}: {output:?}");
+    }
+}
+
 #[test]
 fn porthole_port_shows_the_port_history() {
     let port = util::unique_port();
