@@ -429,11 +429,13 @@ impl ConnectionJoiner {
     ///
     /// A listener that closes with connections in its accept queue resets
     /// them, and the sock_diag destroy message of each such server end
-    /// carries the client's address with its port cleared
-    /// (`inet_child_forget` disconnects the child first). Such an end is
-    /// paired with a client end of the same addresses that closed before it
-    /// or closes after it, whose 4-tuple it takes; without this, netlink
-    /// mode recorded nothing of the clients of a server that hung and died.
+    /// carries the client's address with its port and byte counters cleared
+    /// (`inet_child_forget` disconnects the child first: `tcp_disconnect`).
+    /// Such an end is paired with a client end of the same addresses that
+    /// closed before it or closes after it, whose 4-tuple it takes; without
+    /// this, netlink mode recorded nothing of the clients of a server that
+    /// hung and died.
+    /// See: <https://github.com/torvalds/linux/blob/v6.12/net/ipv4/inet_connection_sock.c>
     pub fn closed(
         &mut self,
         net_namespace: Option<u64>,
@@ -529,8 +531,10 @@ impl ConnectionJoiner {
     /// A server end its listener closed before accepting it, reported with
     /// the client's port cleared: paired with the oldest waiting client end
     /// of the same addresses, or held for the client end's close. One of a
-    /// client on another machine, whose end never closes here, is dropped
-    /// as before: nothing says which connection it was.
+    /// client on another machine, whose end never closes here, is dropped:
+    /// nothing says which connection it was. The waiting client ends are
+    /// walked once per such end, which only a listener closing with a queue
+    /// makes.
     fn unaccepted_closed(
         &mut self,
         net_namespace: Option<u64>,
