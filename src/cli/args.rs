@@ -1005,9 +1005,10 @@ them one by one. A connection belongs to the window when it started in it
 Times: --since 2h (also 30m, 90s, 7d) or --since 2026-11-28T09:00 (UTC;
 seconds, their fraction and a trailing Z are optional; a bare date is
 midnight; an offset such as 2026-11-28T10:00+01:00 gives a local time), a
-time of day today (--since 09:00, UTC unless an offset follows), today or
-yesterday (midnight UTC), or Unix seconds as @1795860000. A --since later
-than now is refused rather than answered with nothing.
+time of day today (--since 09:00, UTC unless an offset follows) or on a
+named day (--since 'yesterday 22:00'), today or yesterday (midnight UTC),
+now, or Unix seconds as @1795860000. A --since later than now is refused
+rather than answered with nothing.
 
 Examples:
   porthole history 5432                     who listened on 5432, who connected
@@ -1027,8 +1028,8 @@ pub struct HistoryArgs {
     #[arg(value_name = "ENDPOINT")]
     pub endpoint: Option<String>,
     /// Start of the window: a duration ago (2h, 30m, 7d), a UTC time
-    /// (2026-11-28T09:00), a time of day today (09:00), yesterday, or Unix
-    /// seconds (@1795860000).
+    /// (2026-11-28T09:00), a time of day today (09:00) or on a named day
+    /// ('yesterday 22:00'), yesterday, now, or Unix seconds (@1795860000).
     #[arg(allow_hyphen_values = true, long, value_name = "TIME")]
     pub since: Option<String>,
     /// End of the window (same forms as --since).

@@ -84,6 +84,7 @@ impl HistorySettings {
             .as_deref()
             .map(|text| Endpoint::parse(text).with_context(|| format!("'{text}'")))
             .transpose()?;
+        let since_text = since.clone();
         let since = since
             .as_deref()
             .map(|text| parse_time(text, now).with_context(|| format!("--since '{text}'")))
@@ -93,12 +94,19 @@ impl HistorySettings {
             .map(|text| parse_time(text, now).with_context(|| format!("--until '{text}'")))
             .transpose()?;
         if let Some(since) = since.filter(|&since| since > now) {
-            // A local time typed as UTC east of Greenwich, or a date typo:
-            // an empty answer would read as "nothing happened".
+            // A local time typed as UTC east of Greenwich, a date typo, or
+            // last evening's time asked after midnight: an empty answer
+            // would read as "nothing happened".
+            let typed = since_text.as_deref().map(str::trim).unwrap_or_default();
+            let yesterday = if is_clock(typed) {
+                format!("; yesterday's is --since 'yesterday {typed}'")
+            } else {
+                String::new()
+            };
             bail!(
                 "--since {} UTC is later than now ({} UTC): nothing can have been recorded \
-                 yet (a time without an offset is UTC; give a local one with its offset, \
-                 such as 2026-11-28T10:00+01:00)",
+                 yet{yesterday} (a time without an offset is UTC; give a local one with its \
+                 offset, such as 2026-11-28T10:00+01:00)",
                 UtcTime::from_micros(since),
                 UtcTime::from_micros(now)
             );
@@ -211,11 +219,18 @@ const UNIX_TIME_LOOKALIKE: u64 = 1_000_000_000;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
+/// Every form `--since` and `--until` take, as the message refusing one
+/// names them.
+pub const TIME_FORMS: &str = "a span ago (90m, 2h, 7d), a UTC date or time (2026-11-28, \
+     2026-11-28T09:00, or a local one with its offset: 2026-11-28T10:00+01:00), a time of day \
+     (09:00, yesterday 22:00), now, today, yesterday or Unix seconds (@1795860000)";
+
 /// Parses a point in time: a duration ago (`2h`, `30m`, `90s`, `7d`), a
 /// UTC time `YYYY-MM-DD[THH:MM[:SS]][Z]` (a space may replace the `T`), a
-/// time of day today `HH:MM[:SS]` (UTC, or with an offset), `today` and
-/// `yesterday` (midnight UTC), or Unix seconds as `date +@%s` writes them
-/// (`@1795860000`).
+/// time of day `HH:MM[:SS]` (UTC, or with an offset) today's or after
+/// `today` or `yesterday` (either side of it, as `date -d` takes both),
+/// `today` and `yesterday` alone (midnight UTC), `now`, or Unix seconds as
+/// `date +@%s` writes them (`@1795860000`).
 pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
     let text = text.trim();
     // A year and a dash: a date, whatever is wrong with it (`10000-01-01`
@@ -224,21 +239,38 @@ pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
     if year >= 4 && text.as_bytes().get(year) == Some(&b'-') {
         return parse_utc(text);
     }
+    if text.eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
     // Midnight UTC of this day or the one before, as `date -d` reads them.
     let midnight = now.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY;
-    if text.eq_ignore_ascii_case("today") {
-        return Ok(midnight);
-    }
-    if text.eq_ignore_ascii_case("yesterday") {
-        return Ok(midnight - MICROS_PER_DAY);
+    let day = |word: &str| {
+        if word.eq_ignore_ascii_case("today") {
+            Some(midnight)
+        } else if word.eq_ignore_ascii_case("yesterday") {
+            Some(midnight - MICROS_PER_DAY)
+        } else {
+            None
+        }
+    };
+    if let Some(day) = day(text) {
+        return Ok(day);
     }
     // A time of day alone (`09:00`, `09:00Z`, `10:00+01:00`) is today's
-    // (the UTC date), as `date -d 09:00` takes it.
-    let clock = text.find(['+', '-']).map_or(text, |at| &text[..at]);
-    if is_time_of_day(clock) {
-        let today = UtcTime::from_micros(now);
-        let date = format!("{:04}-{:02}-{:02}", today.year, today.month, today.day);
-        return parse_utc(&format!("{date}T{text}"));
+    // (the UTC date), as `date -d 09:00` takes it; "last night" is
+    // `yesterday 22:00` (or `22:00 yesterday`).
+    let (day, clock) = match text.split_once(char::is_whitespace) {
+        Some((first, second)) => match (day(first), day(second.trim())) {
+            (Some(day), None) => (Some(day), second.trim()),
+            (None, Some(day)) => (Some(day), first),
+            _ => (None, text),
+        },
+        None => (Some(midnight), text),
+    };
+    if let Some(day) = day.filter(|_| is_clock(clock)) {
+        let day = UtcTime::from_micros(day);
+        let date = format!("{:04}-{:02}-{:02}", day.year, day.month, day.day);
+        return parse_utc(&format!("{date}T{clock}"));
     }
     if let Some(seconds) = text.strip_prefix('@') {
         let seconds = seconds
@@ -258,12 +290,22 @@ pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
     if text.parse::<u64>().is_ok_and(|number| number >= UNIX_TIME_LOOKALIKE) {
         bail!("looks like a Unix time: write it as @{text} (or a span such as 2h)");
     }
+    // A number first is a span with something wrong in it, whose error
+    // says what; anything else is no form at all.
     let ago = parse_span(text).map_err(|error| {
-        anyhow::anyhow!(
-            "{error}; or give a UTC time such as 2026-11-28T09:00, 09:00 (today) or yesterday"
-        )
+        if text.starts_with(|c: char| c.is_ascii_digit()) {
+            anyhow::anyhow!("{error}; or give another time: {TIME_FORMS}")
+        } else {
+            anyhow::anyhow!("not a time: expected {TIME_FORMS}")
+        }
     })?;
     Ok(now.saturating_sub(ago.as_micros() as i64))
+}
+
+/// Whether a word is a time of day with an optional offset from UTC
+/// (`09:00`, `09:00Z`, `10:00+01:00`, `04:30-04:30`).
+fn is_clock(text: &str) -> bool {
+    is_time_of_day(text.find(['+', '-']).map_or(text, |at| &text[..at]))
 }
 
 /// Parses `2026-11-28`, `2026-11-28T09:00`, `2026-11-28 09:00:30Z`, and a
@@ -479,19 +521,64 @@ mod tests {
         assert_eq!(parse_time("today", NOW).unwrap(), 1_795_824_000_000_000);
         assert_eq!(parse_time("Yesterday", NOW).unwrap(), 1_795_824_000_000_000 - MICROS_PER_DAY);
         let error = parse_time("yesterdays", NOW).unwrap_err().to_string();
-        assert!(error.contains("09:00 (today) or yesterday"), "{error}");
-        // Later than now: said, not answered with an empty window.
+        assert_eq!(error, format!("not a time: expected {TIME_FORMS}"));
+        // Later than now: said, not answered with an empty window; a time
+        // of day alone is also named as yesterday's, as it is typed.
         let error = resolve(&["--since", "11:00", "--store", "x"]).unwrap_err().to_string();
         assert_eq!(
             error,
             "--since 2026-11-28 11:00:00 UTC is later than now (2026-11-28 10:00:00 UTC): \
-             nothing can have been recorded yet (a time without an offset is UTC; give a local \
-             one with its offset, such as 2026-11-28T10:00+01:00)"
+             nothing can have been recorded yet; yesterday's is --since 'yesterday 11:00' (a \
+             time without an offset is UTC; give a local one with its offset, such as \
+             2026-11-28T10:00+01:00)"
         );
+        let settings = resolve(&["--since", "yesterday 11:00", "--store", "x"]).unwrap();
+        assert_eq!(settings.query.since, Some(NINE + 2 * 3_600_000_000 - MICROS_PER_DAY));
+        let error = resolve(&["--since", "2026-11-29", "--store", "x"]).unwrap_err().to_string();
+        assert!(!error.contains("yesterday"), "{error}");
         assert!(resolve(&["--since", "2027-01-01", "--store", "x"]).is_err());
         assert!(resolve(&["--since", "10:00", "--until", "tomorrow", "--store", "x"]).is_err());
         let settings = resolve(&["--since", "yesterday", "--until", "09:00", "--store", "x"]);
         assert_eq!(settings.unwrap().query.until, Some(NINE));
+    }
+
+    /// "Last night" and "until now", as `date -d` takes them: a time of day
+    /// after (or before) `today` or `yesterday` is on that UTC day, offset
+    /// and all; `now` is now.
+    #[test]
+    fn times_of_day_on_a_named_day_and_now() {
+        const NINE: UnixMicros = 1_795_856_400_000_000; // 2026-11-28 09:00:00 UTC
+        const HOUR: UnixMicros = 3_600_000_000;
+        for (typed, expected) in [
+            ("yesterday 22:00", NINE + 13 * HOUR - MICROS_PER_DAY),
+            ("Yesterday  22:00:30", NINE + 13 * HOUR + 30_000_000 - MICROS_PER_DAY),
+            ("22:00 yesterday", NINE + 13 * HOUR - MICROS_PER_DAY),
+            ("yesterday 23:00+01:00", NINE + 13 * HOUR - MICROS_PER_DAY),
+            ("today 09:00", NINE),
+            ("09:00Z today", NINE),
+            ("now", NOW),
+            ("NOW", NOW),
+        ] {
+            assert_eq!(parse_time(typed, NOW).unwrap(), expected, "{typed}");
+        }
+        for bad in [
+            "yesterday 25:00",
+            "yesterday yesterday",
+            "today 2h",
+            "tomorrow 09:00",
+            "yesterday 09:00 today",
+            "last night",
+        ] {
+            let error = parse_time(bad, NOW).unwrap_err().to_string();
+            assert!(error.contains(TIME_FORMS) || error.contains("no such time"), "{bad}: {error}");
+        }
+        // A span with something wrong in it keeps what is wrong, then the
+        // other forms.
+        let error = parse_time("2 hours", NOW).unwrap_err().to_string();
+        assert!(error.starts_with("unknown unit \"hours\""), "{error}");
+        assert!(error.ends_with(&format!("; or give another time: {TIME_FORMS}")), "{error}");
+        let settings = resolve(&["--since", "yesterday 22:00", "--until", "now", "--store", "x"]);
+        assert_eq!(settings.unwrap().query.until, Some(NOW));
     }
 
     /// Unix seconds come with their `@`, as GNU `date -d` takes them; a

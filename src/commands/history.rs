@@ -87,5 +87,38 @@ pub fn run(args: HistoryArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus
             warn(&system_store_advice(own, false, system, true));
         }
     }
+    if let Some(process) = settings.query.process.as_deref().filter(|_| empty) {
+        // A name that matched nothing: a typo, or another process than
+        // thought, must not read as "nothing happened there".
+        let names = recorded_without_process(&settings);
+        if !names.is_empty() {
+            const SHOWN: usize = 8;
+            let mut list = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+            if names.len() > SHOWN {
+                list.push_str(&format!(" and {} more", names.len() - SHOWN));
+            }
+            warn(&format!(
+                "nothing recorded involves a process matching '{process}'; the same \
+                 question without --process finds {list}"
+            ));
+        }
+    }
     Ok(if empty { ExitStatus::Failure } else { ExitStatus::Success })
+}
+
+/// The names of the processes the same question finds without
+/// `--process` (listeners' holders and named clients), sorted.
+fn recorded_without_process(settings: &HistorySettings) -> Vec<String> {
+    let mut query = settings.query.clone();
+    query.process = None;
+    let sections = store::Sections { each: false, ..settings.sections };
+    let Ok((report, _feed)) = store::report_streamed(&settings.location, &query, sections) else {
+        return Vec::new();
+    };
+    let holders = report.listeners.iter().flat_map(|listener| &listener.event.owners);
+    let clients = report.clients.iter().filter_map(|client| client.client.as_ref());
+    let mut names: Vec<String> = holders.chain(clients).map(|p| p.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    names
 }

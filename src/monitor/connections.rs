@@ -267,6 +267,13 @@ pub struct ConnectionJoiner {
     waiting_clients: HashMap<EndKey, HeldEnd>,
     /// Server ends waiting [`CLIENT_GRACE`] for their client end.
     waiting_servers: HashMap<EndKey, HeldEnd>,
+    /// Server ends of connections on this machine that their listener
+    /// closed before accepting them, whose client end has not closed yet,
+    /// oldest first, by namespace, server address and client address: the
+    /// kernel reports such an end with the client's port cleared (see
+    /// [`ConnectionJoiner::closed`]), so only the client end's close says
+    /// which connection it was.
+    unaccepted: HashMap<(Option<u64>, SocketAddr, IpAddr), Vec<HeldEnd>>,
     /// Waiting server ends past the grace whose local client end was looked
     /// for, and what the look found.
     clients_looked_for: HashMap<EndKey, ClientLook>,
@@ -305,6 +312,7 @@ impl ConnectionJoiner {
             superseded: HashMap::new(),
             waiting_clients: HashMap::new(),
             waiting_servers: HashMap::new(),
+            unaccepted: HashMap::new(),
             clients_looked_for: HashMap::new(),
             emitted: HashMap::new(),
             pruned_at: UnixMicros::MIN,
@@ -416,6 +424,18 @@ impl ConnectionJoiner {
     }
 
     /// One end closed. Returns a record when this completes a connection.
+    ///
+    /// # Platform specific behavior
+    ///
+    /// A listener that closes with connections in its accept queue resets
+    /// them, and the sock_diag destroy message of each such server end
+    /// carries the client's address with its port and byte counters cleared
+    /// (`inet_child_forget` disconnects the child first: `tcp_disconnect`).
+    /// Such an end is paired with a client end of the same addresses that
+    /// closed before it or closes after it, whose 4-tuple it takes; without
+    /// this, netlink mode recorded nothing of the clients of a server that
+    /// hung and died.
+    /// See: <https://github.com/torvalds/linux/blob/v6.12/net/ipv4/inet_connection_sock.c>
     pub fn closed(
         &mut self,
         net_namespace: Option<u64>,
@@ -424,9 +444,13 @@ impl ConnectionJoiner {
         listeners: &dyn ListenerIndex,
     ) -> Option<ConnectionRecord> {
         let start_unseen = self.unstarted.remove(&closed.cookie);
-        // A listener's own close or an unconnected socket: not a connection.
         if closed.remote.port() == 0 {
-            return None;
+            // A listener's own close or an unconnected socket has no peer
+            // address: not a connection.
+            if closed.remote.ip().is_unspecified() {
+                return None;
+            }
+            return self.unaccepted_closed(net_namespace, closed, at, start_unseen, listeners);
         }
         let key = EndKey::new(net_namespace, closed.local, closed.remote);
         let role = self.role_of(&key, listeners);
@@ -455,6 +479,12 @@ impl ConnectionJoiner {
                 let server_key = key.peer();
                 if let Some(server) = self.waiting_servers.remove(&server_key) {
                     self.clients_looked_for.remove(&server_key);
+                    let held = HeldEnd { closed, at, end, role: Role::Client, start_unseen };
+                    return Some(self.build(server_key, server, Some(held), listeners));
+                }
+                let slot = (net_namespace, server_key.local, server_key.remote.ip());
+                if let Some(mut server) = self.take_unaccepted(slot, &closed) {
+                    server.closed.remote = server_key.remote;
                     let held = HeldEnd { closed, at, end, role: Role::Client, start_unseen };
                     return Some(self.build(server_key, server, Some(held), listeners));
                 }
@@ -496,6 +526,71 @@ impl ConnectionJoiner {
                 None
             }
         }
+    }
+
+    /// A server end its listener closed before accepting it, reported with
+    /// the client's port cleared: paired with the oldest waiting client end
+    /// of the same addresses, or held for the client end's close. One of a
+    /// client on another machine, whose end never closes here, is dropped:
+    /// nothing says which connection it was. The waiting client ends are
+    /// walked once per such end, which only a listener closing with a queue
+    /// makes.
+    fn unaccepted_closed(
+        &mut self,
+        net_namespace: Option<u64>,
+        mut closed: ClosedSocket,
+        at: UnixMicros,
+        start_unseen: bool,
+        listeners: &dyn ListenerIndex,
+    ) -> Option<ConnectionRecord> {
+        let (local, client) = (canonical(closed.local), canonical(closed.remote).ip());
+        let end = end_of(&closed, Role::Server);
+        let waiting = self
+            .waiting_clients
+            .iter()
+            .filter(|(key, held)| {
+                key.net_namespace == net_namespace
+                    && key.local == local
+                    && key.remote.ip() == client
+                    && of_unaccepted(&held.closed)
+            })
+            .min_by_key(|(_, held)| held.at)
+            .map(|(key, _)| *key);
+        if let Some(server_key) = waiting {
+            let client = self.waiting_clients.remove(&server_key);
+            closed.remote = server_key.remote;
+            let server = HeldEnd { closed, at, end, role: Role::Server, start_unseen };
+            return Some(self.build(server_key, server, client, listeners));
+        }
+        let key = EndKey::new(net_namespace, closed.local, closed.remote);
+        let held = self.unaccepted.len() < MAX_HELD
+            || self.unaccepted.contains_key(&(net_namespace, local, client));
+        if local_peer(&key) && held {
+            let ends = self.unaccepted.entry((net_namespace, local, client)).or_default();
+            // No accept queue is longer than 65,535 (`somaxconn`'s limit).
+            if ends.len() < usize::from(u16::MAX) {
+                ends.push(HeldEnd { closed, at, end, role: Role::Server, start_unseen });
+            }
+        }
+        None
+    }
+
+    /// The oldest held server end of `slot`, when `client` can be the other
+    /// end of one (see [`ConnectionJoiner::unaccepted_closed`]).
+    fn take_unaccepted(
+        &mut self,
+        slot: (Option<u64>, SocketAddr, IpAddr),
+        client: &ClosedSocket,
+    ) -> Option<HeldEnd> {
+        if !of_unaccepted(client) {
+            return None;
+        }
+        let ends = self.unaccepted.get_mut(&slot)?;
+        let server = (!ends.is_empty()).then(|| ends.remove(0));
+        if ends.is_empty() {
+            self.unaccepted.remove(&slot);
+        }
+        server
     }
 
     /// Server ends whose [`CLIENT_GRACE`] ran out (measured as in
@@ -585,6 +680,10 @@ impl ConnectionJoiner {
         let keep_emitted = micros(KEEP_EMITTED);
         self.emitted.retain(|_, at| now - *at < keep_emitted);
         self.waiting_clients.retain(|_, held| now - held.at < keep);
+        self.unaccepted.retain(|_, ends| {
+            ends.retain(|held| now - held.at < keep);
+            !ends.is_empty()
+        });
         self.attributions.retain(|_, attribution| now - attribution.seen < keep);
         self.superseded.retain(|_, attribution| now - attribution.seen < keep);
         records
@@ -725,6 +824,16 @@ impl ConnectionJoiner {
             end: connection_end([server.end, client.and_then(|held| held.end)]),
         }
     }
+}
+
+/// Whether a client end can be the other end of a server end its listener
+/// closed before accepting it: nothing came to the client from a server
+/// that never accepted it, not even a FIN. (The server end tells nothing:
+/// the kernel clears its counters with its peer's port.) The client of
+/// another connection to the same address, one its server answered or
+/// closed, is not taken for it.
+fn of_unaccepted(client: &ClosedSocket) -> bool {
+    client.bytes_received == 0
 }
 
 /// Whether the peer of an end is on this machine: a loopback address, or the
@@ -1066,6 +1175,50 @@ mod tests {
         assert_eq!(record.server_process.unwrap().pid, 10);
         assert!(record.client_process.is_none());
         assert_eq!(joiner.losses.take(), vec![(LossKind::UnknownProcess, 1)]);
+    }
+
+    /// A listener closed with connections in its accept queue: the kernel
+    /// reports their server ends with the client's port cleared. Each is
+    /// paired with a client end of the same addresses, one that closed
+    /// before it (oldest first) or one that closes after it, and takes its
+    /// port; one from another machine, and a listener's own close, make no
+    /// record.
+    #[test]
+    fn server_ends_never_accepted_are_paired_by_their_client_end() {
+        let mut joiner = ConnectionJoiner::new(false);
+        let cleared = "127.0.0.1:0";
+        // Each sent 1 byte and its FIN (acknowledged with its SYN: 3) and
+        // received nothing; the kernel cleared the server ends' counters. A
+        // client the server answered waits for its own server end.
+        let answered = end(5, "127.0.0.1:40005", SERVER, 3, 9);
+        let first = end(1, "127.0.0.1:40001", SERVER, 3, 0);
+        let second = end(2, "127.0.0.1:40002", SERVER, 3, 0);
+        assert!(joiner.closed(None, answered, 90, &Port8080).is_none());
+        assert!(joiner.closed(None, first, 100, &Port8080).is_none());
+        assert!(joiner.closed(None, second, 105, &Port8080).is_none());
+        let record = joiner.closed(None, end(11, SERVER, cleared, 0, 0), 110, &Port8080).unwrap();
+        assert_eq!(record.client, "127.0.0.1:40001".parse().unwrap());
+        assert_eq!((record.cookie, record.server), (11, SERVER.parse().unwrap()));
+        assert_eq!(record.client_uid, Some(1000));
+        let record = joiner.closed(None, end(12, SERVER, cleared, 0, 0), 111, &Port8080).unwrap();
+        assert_eq!(record.client, "127.0.0.1:40002".parse().unwrap());
+        // Its client still open: the server end waits for its close; the
+        // client of another connection closing meanwhile, answered by its
+        // server, is not taken for it.
+        assert!(joiner.closed(None, end(13, SERVER, cleared, 0, 0), 120, &Port8080).is_none());
+        let other = end(6, "127.0.0.1:40006", SERVER, 3, 4);
+        assert!(joiner.closed(None, other, 150, &Port8080).is_none());
+        let late = end(3, "127.0.0.1:40003", SERVER, 2, 0);
+        let record = joiner.closed(None, late, 200, &Port8080).unwrap();
+        assert_eq!((record.cookie, record.client), (13, "127.0.0.1:40003".parse().unwrap()));
+        assert_eq!(record.ended_at, Some(120));
+        // A remote client's end never closes here; a listener has no peer.
+        let remote = end(14, SERVER, "192.0.2.7:0", 1, 3);
+        assert!(joiner.closed(None, remote, 300, &Port8080).is_none());
+        assert!(joiner.closed(None, end(15, SERVER, "0.0.0.0:0", 0, 0), 300, &Port8080).is_none());
+        assert!(joiner.unaccepted.is_empty());
+        let answered = joiner.closed(None, end(7, SERVER, "127.0.0.1:40005", 8, 2), 400, &Port8080);
+        assert_eq!(answered.map(|record| record.cookie), Some(7));
     }
 
     /// A local client end found still open after the grace holds its

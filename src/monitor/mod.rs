@@ -861,7 +861,14 @@ impl Recorder {
                     }
                     self.listeners.socket_unbound(net_namespace, end.local, at);
                 }
-                continue;
+                // A connection its listener closed before accepting it,
+                // which the destroy message reports with the client's port
+                // cleared: paired by the joiner with its client end.
+                let unaccepted =
+                    self.mode == CaptureMode::Netlink && !end.remote.ip().is_unspecified();
+                if !unaccepted {
+                    continue;
+                }
             }
             self.delayed.push_back(DelayedClose { due, net_namespace, end, at });
         }

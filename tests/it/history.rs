@@ -366,6 +366,127 @@ fn bad_input_and_bad_stores_exit_2_with_one_line() {
     assert!(output.stderr.contains("unknown scheme"), "{output:?}");
 }
 
+/// "Who touched 127.0.0.1:5432 last night?" asked after midnight:
+/// `--since 'yesterday 20:00' --until today` (or `'20:00 yesterday'`,
+/// `--until now`) answers with last night's client alone, and last
+/// evening's time typed alone is refused with the `yesterday` form, which
+/// runs as printed. A time no form reads is one line naming the forms.
+#[test]
+fn last_night_is_asked_as_yesterday_at_a_time() {
+    const DAY: i64 = 86_400 * SECOND;
+    let midnight = || store::now_micros().div_euclid(DAY) * DAY;
+    let server: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let client = |port: u16| format!("127.0.0.1:{port}").parse().unwrap();
+    let names = |output: &Output| -> Vec<String> {
+        assert_eq!(output.code, 0, "{output:?}");
+        let clients = output.json()["clients"].as_array().cloned().unwrap_or_default();
+        let mut names: Vec<String> = clients
+            .iter()
+            .map(|c| c["process"]["name"].as_str().unwrap_or("-").to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    // A run that crosses midnight UTC between filling the store and the
+    // last answer asks again, on the new day's records.
+    let crossed = (0..3).all(|_| {
+        let today = midnight();
+        let since_midnight = store::now_micros() - today;
+        let (_dir, path) = filled_store(&[
+            connection(
+                1,
+                client(40001),
+                server,
+                today - 16 * 60 * MINUTE,
+                Some(process(1, "backup")),
+                10,
+            ),
+            connection(
+                2,
+                client(40002),
+                server,
+                today - 2 * 60 * MINUTE,
+                Some(process(2, "psql")),
+                10,
+            ),
+            connection(
+                3,
+                client(40003),
+                server,
+                today + since_midnight / 2,
+                Some(process(3, "cron")),
+                10,
+            ),
+        ]);
+        let answers = [
+            history(&path, &["5432", "--since", "yesterday 20:00", "--until", "today", "--json"]),
+            history(&path, &["5432", "--since", "20:00 yesterday", "--until", "today", "--json"]),
+            history(&path, &["5432", "--since", "yesterday 20:00", "--until", "now", "--json"]),
+        ];
+        if midnight() != today {
+            return true;
+        }
+        assert_eq!(names(&answers[0]), ["psql"]);
+        assert_eq!(names(&answers[1]), ["psql"]);
+        assert_eq!(names(&answers[2]), ["cron", "psql"]);
+        false
+    });
+    assert!(!crossed, "midnight UTC was crossed three times in a row");
+
+    let (_dir, path) = filled_store(&morning(5432));
+    // 23:59:59 is later than now but in the last second of the day, when
+    // it is not: the hint is checked only when the time was refused.
+    let output = history(&path, &["5432", "--since", "23:59:59"]);
+    if output.code == 2 {
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+        let printed = "--since 'yesterday 23:59:59'";
+        assert!(output.stderr.contains(&format!("yesterday's is {printed}")), "{output:?}");
+        let output = history(&path, &["5432", "--since", "yesterday 23:59:59"]);
+        assert!(output.code == 1 && output.stderr.is_empty(), "{output:?}");
+    }
+    for typed in ["last night", "2 hours ago"] {
+        let output = history(&path, &["5432", "--since", typed]);
+        assert_eq!(output.code, 2, "{output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
+        for form in ["2h", "2026-11-28T09:00", "+01:00", "yesterday 22:00", "now", "@1795860000"] {
+            assert!(output.stderr.contains(form), "{form} in {output:?}");
+        }
+    }
+}
+
+/// "Which process keeps connecting to PostgreSQL?" asked with a name that
+/// matches nothing: the answer is empty (exit 1) and one stderr line names
+/// the processes the same question finds without `--process`, escaped; a
+/// name that matches, or a question with nothing recorded at all, adds
+/// nothing.
+#[test]
+fn a_process_name_that_matches_nothing_names_those_that_do() {
+    let mut events = morning(5432);
+    events.push(connection(
+        7000,
+        "127.0.0.1:52000".parse().unwrap(),
+        "127.0.0.1:5432".parse().unwrap(),
+        T0 + 30 * MINUTE,
+        Some(process(6000, "\x1b[2Jcron\n")),
+        10,
+    ));
+    let (_dir, path) = filled_store(&events);
+    let output = history(&path, &["5432", "--process", "nginx"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert_eq!(
+        output.stderr,
+        "porthole: nothing recorded involves a process matching 'nginx'; the same question \
+         without --process finds \\x1b[2Jcron\\n, postgres, psql, python3\n"
+    );
+    let output = history(&path, &["5432", "--process", "nginx", "--listeners", "--json"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.ends_with("without --process finds postgres\n"), "{output:?}");
+    for args in [&["5432", "--process", "psql"][..], &["5433", "--process", "nginx"]] {
+        let output = history(&path, args);
+        assert!(!output.stderr.contains("--process"), "{args:?}: {output:?}");
+    }
+}
+
 #[test]
 fn porthole_port_shows_the_port_history() {
     let port = util::unique_port();

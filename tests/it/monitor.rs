@@ -603,6 +603,71 @@ fn a_listener_that_lives_50ms_is_named_in_ebpf_mode() {
     }
 }
 
+/// A client of a server that never accepts: connects, sends, prints its
+/// port, then closes (`close`) or waits for the server's reset (`wait`).
+const QUEUED_CLIENT: &str = r#"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"hello")
+print(s.getsockname()[1], flush=True)
+if sys.argv[2] == "wait":
+    try:
+        s.recv(1)
+    except OSError:
+        pass
+s.close()
+"#;
+
+/// "Who was waiting on port 3000 when it died?": a server that hangs
+/// (listens, never accepts) is killed with clients in its accept queue,
+/// three that gave up before it died and one still waiting. Each is
+/// recorded once, by its own port, as reset. In netlink mode the kernel
+/// reports such a server end without the client's port, and none of them
+/// was recorded.
+fn clients_of_a_server_that_never_accepted(capture: &str) {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let server = server_in(&netns, "127.0.0.1", port, "hold");
+    let monitor = Monitor::start(Some(&netns), &["--capture", capture]);
+    let queued = |mode: &str| python_in(&netns, QUEUED_CLIENT, &[&port.to_string(), mode]);
+    let mut ports = Vec::new();
+    let mut waiting = None;
+    for mode in ["close", "close", "close", "wait"] {
+        let (client, mut out) = queued(mode);
+        ports.push(wait_for_line(&mut out).parse::<u64>().expect("a port"));
+        waiting = Some(client);
+    }
+    drop(server);
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= ports.len());
+    drop(waiting);
+    let (lines, stderr, code) = monitor.stop();
+    assert!(recorded, "not every queued client was recorded:\n{}", dump(&lines));
+    assert_eq!(code, 0, "{stderr}");
+    let records = connections_to(&lines, port);
+    let mut recorded_ports: Vec<u64> =
+        records.iter().filter_map(|record| record["client_port"].as_u64()).collect();
+    recorded_ports.sort_unstable();
+    ports.sort_unstable();
+    assert_eq!(recorded_ports, ports, "{}", dump(&lines));
+    for record in records {
+        assert_eq!(record["end"], "reset", "{record}");
+        assert_eq!(record["bytes_client_to_server"], 5, "{record}");
+        assert_eq!(record["client_address"], "127.0.0.1", "{record}");
+    }
+}
+
+#[test]
+fn clients_of_a_server_that_never_accepted_are_recorded_in_netlink_mode() {
+    clients_of_a_server_that_never_accepted("netlink");
+}
+
+#[test]
+fn clients_of_a_server_that_never_accepted_are_recorded_in_ebpf_mode() {
+    if ebpf_available() {
+        clients_of_a_server_that_never_accepted("ebpf");
+    }
+}
+
 /// Makes and closes `argv[1]` loopback connections in one process, one
 /// after another: six ring-buffer records each in eBPF mode, so 8,000 of
 /// them overflow the 4 MiB ring of a recorder that is not reading.
