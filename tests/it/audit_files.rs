@@ -221,7 +221,8 @@ fn a_file_server_of_an_empty_directory_on_loopback_is_a_low_listing() {
 }
 
 /// The port alone said Jupyter (8888), which has no listing: the listing
-/// at `/` decides.
+/// at `/` decides, and the service is not named Jupyter, since neither the
+/// page, the process nor Jupyter's API said so.
 #[test]
 fn a_listing_on_jupyters_port_is_a_file_server() {
     let Some(netns) = Netns::create() else { return };
@@ -239,4 +240,8 @@ fn a_listing_on_jupyters_port_is_a_file_server() {
     let json = audit_in(&netns, "8888").json();
     let found = finding(&json, 8888, "file-server");
     assert!(found["evidence"].as_str().unwrap().contains("with 1 entry: report.csv"), "{found:#}");
+    assert!(found["service"].as_str().unwrap().starts_with("http ("), "{found:#}");
+    for other in json["findings"].as_array().unwrap() {
+        assert!(!other["service"].to_string().contains("jupyter"), "{other:#}");
+    }
 }

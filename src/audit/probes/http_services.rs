@@ -54,8 +54,7 @@ pub fn kind_of(first: &Response, hint: &Hint, port: u16) -> Kind {
     {
         return Kind::Metrics;
     }
-    let location = first.header("location").unwrap_or("");
-    if location.contains("/tree") || location.contains("/lab") || body.contains("jupyter") {
+    if jupyter_first_page(first) {
         return Kind::Jupyter;
     }
     let named = |fragment: &str| hint.names.iter().any(|n| n.contains(fragment));
@@ -71,7 +70,7 @@ pub fn kind_of(first: &Response, hint: &Hint, port: u16) -> Kind {
     if named("dockerd") || named("podman") || port == 2375 || port == 2376 {
         return Kind::Docker;
     }
-    if named("jupyter") || in_cmdline("jupyter") || port == 8888 {
+    if jupyter_process(hint) || port == 8888 {
         return Kind::Jupyter;
     }
     if in_cmdline("elasticsearch") || in_cmdline("opensearch") || port == 9200 {
@@ -95,6 +94,31 @@ pub fn kind_of(first: &Response, hint: &Hint, port: u16) -> Kind {
         return Kind::Metrics;
     }
     Kind::Generic
+}
+
+/// The first answer is Jupyter's: a redirect to its `/tree` or `/lab`
+/// page, or a page that names it.
+fn jupyter_first_page(first: &Response) -> bool {
+    let location = first.header("location").unwrap_or("");
+    location.contains("/tree") || location.contains("/lab") || first.body_text().contains("jupyter")
+}
+
+/// An owner is Jupyter by its name or command line.
+fn jupyter_process(hint: &Hint) -> bool {
+    hint.names.iter().any(|name| name.contains("jupyter"))
+        || hint.cmdlines.iter().any(|cmdline| cmdline.contains("jupyter"))
+}
+
+/// `GET /api/kernels` answered as Jupyter's REST API does: the kernel
+/// list (a JSON array), or a refusal in its JSON error shape
+/// (`{"message": …, "reason": …}`).
+fn jupyter_kernels_answer(reply: &Response) -> bool {
+    let body = reply.body.trim_ascii_start();
+    match reply.status {
+        200 => body.starts_with(b"["),
+        401 | 403 => reply.json().is_some_and(|json| json.get("message").is_some()),
+        _ => false,
+    }
 }
 
 /// Runs the checks for an HTTP service whose first answer is `first`.
@@ -135,7 +159,12 @@ pub fn follow(
             }
         }
         Kind::Jupyter => {
-            if let Some(reply) = get("/api/kernels", outcome) {
+            if let Some(reply) = get("/api/kernels", outcome).filter(|reply| {
+                // Port 8888 alone only makes it worth asking: a file
+                // server or any other app there is not named Jupyter
+                // unless the page, the process or this answer says so.
+                jupyter_first_page(first) || jupyter_process(hint) || jupyter_kernels_answer(reply)
+            }) {
                 outcome.service = Some("jupyter".into());
                 authenticated_read(
                     &reply,
