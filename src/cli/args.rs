@@ -605,7 +605,7 @@ pub struct ProxyApiArgs {
 #[derive(Debug, Args)]
 pub struct ProxyServeArgs {
     /// Address for the HTTP API.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8474")]
+    #[arg(long, value_name = "ADDR", default_value = crate::proxy::client::DEFAULT_API_LISTEN)]
     pub listen: String,
     /// JSON file of proxies (and toxics) to create at start.
     #[arg(long, value_name = "FILE")]

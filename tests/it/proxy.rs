@@ -1478,8 +1478,8 @@ async fn cli_drives_the_api() {
     assert_eq!(code, 2);
     assert_eq!(
         err,
-        "porthole: cannot reach the proxy API at 127.0.0.1:1: connection refused (is `porthole \
-         proxy serve` running there?)\n"
+        "porthole: cannot reach the proxy API at 127.0.0.1:1: connection refused; start it with \
+         `porthole proxy serve --listen 127.0.0.1:1`\n"
     );
 }
 
@@ -4125,4 +4125,66 @@ async fn listen_names_are_reported_as_the_address_bound() {
         let listed = api.call("GET", &format!("/proxies/{name}"), None).json().expect("json");
         assert_eq!(listed["listen"], reported);
     }
+}
+
+/// `proxy list` with no server names the command that starts one where it
+/// looks, and that command, run as printed, starts a server the same `list`
+/// then reaches: plain `porthole proxy serve` for the default URL, with
+/// `--listen` for another port, an IPv6 address or a name (`proxy serve`
+/// alone listens on 127.0.0.1:8474, which those would still miss). A URL
+/// with a path, which `proxy serve` does not serve under, gets words rather
+/// than a command, and so does a failure other than a refusal. In a private
+/// network namespace, so that 8474 is free.
+#[test]
+fn no_server_names_the_command_that_starts_one_there() {
+    use crate::util::{printed_after, run, scrub, Netns};
+    let Some(netns) = Netns::create() else { return };
+    let directory = std::path::Path::new(BINARY).parent().expect("the binary's directory");
+    let path = format!("{}:{}", directory.display(), std::env::var("PATH").unwrap_or_default());
+    let list = |url: Option<&str>| {
+        let mut command = netns.command(BINARY);
+        scrub(&mut command);
+        command.args(["proxy", "list"]);
+        if let Some(url) = url {
+            command.args(["--url", url]);
+        }
+        run(&mut command)
+    };
+    for url in
+        [None, Some("http://127.0.0.1:9474"), Some("http://[::1]:9475"), Some("localhost:9476")]
+    {
+        let refused = list(url);
+        assert_eq!(refused.code, 2, "{url:?}: {refused:?}");
+        assert_eq!(refused.stderr.lines().count(), 1, "{url:?}: {refused:?}");
+        let printed = printed_after(&refused.stderr, "start it with `").trim_end_matches('`');
+        assert_eq!(printed.contains("--listen"), url.is_some(), "{url:?}: {printed}");
+        let mut shell = netns.command("sh");
+        scrub(&mut shell);
+        let mut child = shell
+            .args(["-c", &format!("exec {printed}")])
+            .env("PATH", &path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().expect("stderr")).read_line(&mut line).expect("read");
+        let _server = KillOnDrop(child);
+        assert!(line.contains("listening"), "{printed}: {line}");
+        let reached = list(url);
+        assert_eq!(reached.code, 0, "{url:?} after {printed}: {reached:?}");
+    }
+    let prefixed = list(Some("http://127.0.0.1:9477/toxiproxy"));
+    assert_eq!(
+        (prefixed.code, prefixed.stderr.as_str()),
+        (
+            2,
+            "porthole: cannot reach the proxy API at 127.0.0.1:9477: connection refused (no \
+             proxy API server listens there)\n"
+        )
+    );
+    // Not on this machine and no route there: the OS's words alone.
+    let unreachable = list(Some("http://192.0.2.1:8474"));
+    assert_eq!(unreachable.code, 2, "{unreachable:?}");
+    assert!(!unreachable.stderr.contains('`'), "{unreachable:?}");
 }
