@@ -421,6 +421,12 @@ fn scripted_output_needs_no_terminal_and_bad_input_is_an_error() {
     assert_eq!(once.code, 0, "{once:?}");
     assert!(once.stdout.starts_with("PROTO"), "{once:?}");
 
+    // Every key the live view acts on is in --help, not only in the README.
+    let help = util::porthole_run(&["top", "--help"]);
+    for key in ["Ctrl-C", "Ctrl-Z", "j k", "PgUp/PgDn", "Home", "End", "Tab", "Esc"] {
+        assert!(help.stdout.contains(key), "{key} is not in --help:\n{}", help.stdout);
+    }
+
     let live = util::porthole_run(&["top"]);
     assert_eq!(live.code, 2, "{live:?}");
     assert!(live.stderr.contains("needs a terminal"), "{live:?}");
