@@ -1558,7 +1558,8 @@ async fn one_shot_run_applies_flags_and_reports_on_interrupt() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0));
     let out = String::from_utf8_lossy(&output.stdout);
-    assert!(out.starts_with("1 connections in "), "{out}");
+    assert!(out.starts_with("1 connection in "), "{out}");
+    assert!(out.contains(", 0 closed by it first)"), "the client closed first: {out}");
     assert!(out.contains("client → server: 10 bytes received, 10 bytes sent"), "{out}");
     assert!(out.contains("server → client: 10 bytes received, 10 bytes sent"), "{out}");
 
@@ -4187,4 +4188,113 @@ fn no_server_names_the_command_that_starts_one_there() {
     let unreachable = list(Some("http://192.0.2.1:8474"));
     assert_eq!(unreachable.code, 2, "{unreachable:?}");
     assert!(!unreachable.stderr.contains('`'), "{unreachable:?}");
+}
+
+/// A stand-in server process on `port` (0: one the kernel picks) that
+/// greets every client with a chunk and closes only after the client has;
+/// prints its port.
+const STREAMING: &str = r#"
+import socket, sys, threading
+def serve(c):
+    c.sendall(b"tick\n" * 100)
+    while c.recv(4096):
+        pass
+    c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+"#;
+
+/// The upstream process dies with a client streaming through the proxy:
+/// the client sees the close, a client arriving while it is down is closed
+/// and counted as one that could not reach it, and once it is back on its
+/// port a new client is served. `/metrics` says what happened (a connection
+/// closed by the upstream first, one that could not reach it); a client
+/// that closes first is not counted as closed by the upstream. The one-shot
+/// proxy's summary names the same count. Other programs on this machine
+/// may connect to the proxy meanwhile (port scans), so counts that they
+/// could raise are compared with at least, and the one they cannot (this
+/// server never closes first while it lives) exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_dies_mid_stream_and_comes_back() {
+    let api = start_api().await;
+    let (server, mut ready) = crate::util::python(STREAMING, &["0"]);
+    let port: u16 = crate::util::wait_for_line(&mut ready).parse().expect("a port");
+    let upstream = SocketAddr::from(([127, 0, 0, 1], port));
+    let listen = api.proxy("dies", upstream);
+    let count = |name: &str| metric(&api.call("GET", "/metrics", None).text(), name);
+
+    let mut streaming = patient(listen);
+    let mut greeting = [0u8; 500];
+    streaming.read_exact(&mut greeting).expect("the stream starts");
+    drop(server); // SIGKILL, reaped
+    let (_, end) = read_to_end(&mut streaming);
+    assert!(end.is_ok() || end == Err(ErrorKind::ConnectionReset), "{end:?}");
+    drop(streaming);
+    let settled = crate::util::eventually(PATIENCE, || {
+        count("toxiproxy_proxy_upstream_closed_total") >= 1
+            && count("toxiproxy_proxy_active_connections") == 0
+    });
+    assert!(settled, "{}", api.call("GET", "/metrics", None).text());
+    let closed = count("toxiproxy_proxy_upstream_closed_total");
+
+    // While it is down: closed at once, counted as not reached.
+    let (data, _) = read_to_end(&mut patient(listen));
+    assert!(data.is_empty(), "{data:?}");
+    let failed =
+        crate::util::eventually(PATIENCE, || count("toxiproxy_proxy_upstream_failures_total") >= 1);
+    assert!(failed, "{}", api.call("GET", "/metrics", None).text());
+
+    // Back on its port: a new client is served; it closes first.
+    let (_server, mut ready) = crate::util::python(STREAMING, &[&port.to_string()]);
+    assert_eq!(crate::util::wait_for_line(&mut ready), port.to_string());
+    let mut again = patient(listen);
+    again.read_exact(&mut greeting).expect("a new client is served");
+    drop(again);
+    let settled =
+        crate::util::eventually(PATIENCE, || count("toxiproxy_proxy_active_connections") == 0);
+    assert!(settled, "{}", api.call("GET", "/metrics", None).text());
+    assert_eq!(count("toxiproxy_proxy_upstream_closed_total"), closed);
+
+    // The one-shot proxy says it in its summary: a server that greets and
+    // hangs up closes first.
+    let (_greeter, ports) = crate::util::answering(
+        Command::new("python3"),
+        &[crate::util::Answering::greeting("127.0.0.1", 0, b"bye\n")],
+    );
+    let mut child = Command::new(BINARY)
+        .args(["proxy", "run", "127.0.0.1:0", "--to", &format!("127.0.0.1:{}", ports[0])])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn proxy run");
+    let mut line = String::new();
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    stderr.read_line(&mut line).expect("read");
+    let listen: SocketAddr =
+        line.split_whitespace().nth(2).and_then(|a| a.parse().ok()).expect(&line);
+    let (data, _) = read_to_end(&mut patient(listen));
+    assert_eq!(data, b"bye\n");
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    let output = child.wait_with_output().expect("proxy run ends");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).expect("read");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{out}{rest}");
+    // N connection(s) in 0.1s (0 could not reach 127.0.0.1:PORT, M closed by it first);
+    // other programs' port scans may add connections.
+    let first = out.lines().next().unwrap_or_default();
+    let number = |word: Option<&str>| -> u64 {
+        word.and_then(|word| word.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no count in {first:?}"))
+    };
+    let (total, closed) = (number(Some(first)), number(first.rsplit(", ").next()));
+    assert!(closed >= 1 && closed <= total, "{out}{rest}");
+    let noun = if total == 1 { "connection" } else { "connections" };
+    assert!(first.starts_with(&format!("{total} {noun} in ")), "{out}");
 }
