@@ -257,7 +257,8 @@ fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
         token: settings.token,
         limits: settings.limits,
     };
-    service::serve(options, |event| match event {
+    let listen = options.listen.clone();
+    let served = service::serve(options, |event| match event {
         ServeEvent::Exposed { address } => {
             warn(&format!(
                 "warning: the API on {address} can be reached from other hosts, and whoever \
@@ -269,7 +270,15 @@ fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
         ServeEvent::Serving { address, proxies } => {
             render::serving(&mut std::io::stderr(), address, *proxies)
         }
-    })?;
+    });
+    match served {
+        Err(service::ServiceError::Listen { source, .. })
+            if source.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            bail!("cannot listen on {listen}: address already in use{}", held_by(&listen))
+        }
+        other => other?,
+    }
     Ok(ExitStatus::Success)
 }
 
@@ -283,10 +292,37 @@ fn run_one_shot(args: ProxyRunArgs, out: &mut impl Write) -> anyhow::Result<Exit
         service::ServiceError::Proxy(ProxyError::BadUpstream { .. }) => {
             anyhow::Error::new(error).context("--to")
         }
+        service::ServiceError::Proxy(ProxyError::Listen {
+            address: Some(ref address),
+            ref reason,
+        }) if reason.ends_with("address already in use") => {
+            anyhow::anyhow!("{error}{}", held_by(address))
+        }
         other => anyhow::Error::new(other),
     })?;
     if let Some((metrics, elapsed)) = summary {
         render::one_shot_summary(out, &metrics, elapsed)?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// Who holds `address`, for a bind refused with "address already in use":
+/// `; 127.0.0.1:8474 held by python3 (pid 4242)`, the listener on it or on
+/// an address that overlaps it (`0.0.0.0`), as `check --bind` names it.
+/// Empty when the address is a name or no listener is found (a socket that
+/// is bound but not listening holds it).
+fn held_by(address: &str) -> String {
+    let Ok(address) = address.parse::<std::net::SocketAddr>() else { return String::new() };
+    let system = crate::inventory::system::Machine;
+    let Ok(snapshot) = crate::diagnose::listener_snapshot(&system, address.port()) else {
+        return String::new();
+    };
+    snapshot
+        .sockets
+        .iter()
+        .find(|socket| crate::diagnose::bind::overlaps(socket, address))
+        .map(|socket| {
+            format!("; {}", crate::diagnose::causes::listener_line(&snapshot.processes, socket))
+        })
+        .unwrap_or_default()
 }

@@ -4298,3 +4298,29 @@ async fn an_upstream_that_dies_mid_stream_and_comes_back() {
     let noun = if total == 1 { "connection" } else { "connections" };
     assert!(first.starts_with(&format!("{total} {noun} in ")), "{out}");
 }
+
+/// `proxy serve` and `proxy run` on a port another program listens on say
+/// who holds it, in one line with exit 2, instead of the bare "Address
+/// already in use (os error 98)".
+#[test]
+fn a_listen_port_in_use_names_its_holder() {
+    let (holder, ports) = crate::util::answering(
+        Command::new("python3"),
+        &[crate::util::Answering::greeting("0.0.0.0", 0, b"")],
+    );
+    let listen = format!("127.0.0.1:{}", ports[0]);
+    let held = format!("; 0.0.0.0:{} held by ", ports[0]);
+    let upstream = format!("127.0.0.1:{}", free_port());
+    for (args, start) in [
+        (vec!["proxy", "serve", "--listen", &listen], format!("cannot listen on {listen}")),
+        (vec!["proxy", "run", &listen, "--to", &upstream], format!("listen tcp {listen}: bind")),
+    ] {
+        let output = crate::util::porthole_run(&args);
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {output:?}");
+        assert!(output.stderr.starts_with(&format!("porthole: {start}")), "{output:?}");
+        assert!(output.stderr.contains("address already in use"), "{output:?}");
+        assert!(output.stderr.contains(&held), "{args:?}: {output:?}");
+        assert!(output.stderr.contains(&format!("(pid {}", holder.pid())), "{output:?}");
+    }
+}
