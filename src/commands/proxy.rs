@@ -285,6 +285,15 @@ fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
 fn run_one_shot(args: ProxyRunArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = ProxyRunSettings::resolve(args)?;
     let summary = service::run_one_shot(settings.request, |proxy| {
+        // Once the proxy took the upstream, and started anyway: the name
+        // may resolve later (a container not up yet), but meanwhile every
+        // client would be closed with no word why.
+        if let Some(reason) = crate::proxy::registry::upstream_lookup_error(&proxy.upstream) {
+            warn(&format!(
+                "warning: --to {}: {reason}; every client is closed at once until it resolves",
+                shell::word(&proxy.upstream)
+            ));
+        }
         render::one_shot_started(&mut std::io::stderr(), proxy)
     })
     .map_err(|error| match error {

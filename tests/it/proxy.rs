@@ -4324,3 +4324,38 @@ fn a_listen_port_in_use_names_its_holder() {
         assert!(output.stderr.contains(&format!("(pid {}", holder.pid())), "{output:?}");
     }
 }
+
+/// `proxy run --to` a name that does not resolve starts (the name is looked
+/// up again for every client, and may resolve later) but says so first, in
+/// one line; its clients are closed and counted as not reaching it.
+#[test]
+fn one_shot_warns_of_an_upstream_name_that_does_not_resolve() {
+    let upstream = format!("nonexist.invalid:{}", free_port());
+    let mut child = Command::new(BINARY)
+        .args(["proxy", "run", "127.0.0.1:0", "--to", &upstream])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn proxy run");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (mut warning, mut started) = (String::new(), String::new());
+    stderr.read_line(&mut warning).expect("read");
+    stderr.read_line(&mut started).expect("read");
+    assert!(
+        warning
+            .starts_with(&format!("porthole: warning: --to {upstream}: lookup nonexist.invalid: ")),
+        "{warning}"
+    );
+    assert!(warning.ends_with("; every client is closed at once until it resolves\n"), "{warning}");
+    let listen: SocketAddr =
+        started.split_whitespace().nth(2).and_then(|a| a.parse().ok()).expect(&started);
+    let (data, _) = read_to_end(&mut patient(listen));
+    assert!(data.is_empty(), "{data:?}");
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    let output = child.wait_with_output().expect("proxy run ends");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains(&format!("could not reach {upstream}")), "{out}");
+    assert!(!out.contains("(0 could not reach"), "{out}");
+}
