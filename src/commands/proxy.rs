@@ -166,7 +166,7 @@ fn toggle(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
 fn delete(args: ProxyDeleteArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ProxyDeleteArgs { name, api } = args;
     client(&api)?.delete(&name)?;
-    render::done(out, &format!("Deleted proxy {name}"))?;
+    render::done(out, &format!("Deleted proxy {}", shell::word(&name)))?;
     Ok(())
 }
 
@@ -218,7 +218,10 @@ fn toxic_update(args: ProxyToxicUpdateArgs, out: &mut impl Write) -> anyhow::Res
 fn toxic_remove(args: ProxyToxicRemoveArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ProxyToxicRemoveArgs { proxy, name, api } = args;
     client(&api)?.remove_toxic(&proxy, &name)?;
-    render::done(out, &format!("Removed toxic {name} from {proxy}"))?;
+    render::done(
+        out,
+        &format!("Removed toxic {} from {}", shell::word(&name), shell::word(&proxy)),
+    )?;
     Ok(())
 }
 

@@ -79,7 +79,7 @@ pub fn proxy_line(out: &mut impl Write, action: &str, proxy: &ProxyWire) -> io::
     writeln!(
         out,
         "{action} proxy {} listening on {} → {}{}",
-        Foreign(&proxy.name),
+        named(&proxy.name),
         Foreign(&proxy.listen),
         Foreign(&proxy.upstream),
         if proxy.enabled { "" } else { " (disabled)" }
@@ -97,12 +97,19 @@ pub fn toxic_line(
         out,
         "{action} {} toxic {} on {} ({}, toxicity {}): {}",
         Foreign(&toxic.r#type),
-        Foreign(&toxic.name),
-        Foreign(proxy),
+        named(&toxic.name),
+        named(proxy),
         Foreign(&toxic.stream),
         toxic.toxicity,
         Foreign(&attributes(toxic))
     )
+}
+
+/// A proxy or toxic name inside a sentence: a shell word, as the error
+/// messages write it, so `a b` reads as one name (`'a b'`) and the line can
+/// be told from one about a proxy `a`; control characters shown escaped.
+fn named(name: &str) -> String {
+    Foreign(&crate::shell::word(name)).to_string()
 }
 
 /// A plain confirmation line (deleted proxy, removed toxic).

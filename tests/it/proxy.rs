@@ -4359,3 +4359,34 @@ fn one_shot_warns_of_an_upstream_name_that_does_not_resolve() {
     assert!(out.contains(&format!("could not reach {upstream}")), "{out}");
     assert!(!out.contains("(0 could not reach"), "{out}");
 }
+
+/// A proxy or toxic name with a space reads as one name in the lines the
+/// CLI prints after a change (`Created proxy 'a b' …`), as in its errors
+/// (`proxy 'a b': proxy not found`); a plain name stays bare.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_spaces_read_as_one_name_in_confirmations() {
+    let api = start_api().await;
+    let url = api.url();
+    let upstream = format!("127.0.0.1:{}", free_port());
+    let steps: [(&[&str], &str); 5] = [
+        (&["proxy", "create", "a b", "--upstream", &upstream], "Created proxy 'a b' listening on "),
+        (&["proxy", "toggle", "a b"], "Disabled proxy 'a b' listening on "),
+        (
+            &["proxy", "toxic", "add", "a b", "-t", "latency", "-n", "slow one"],
+            "Added latency toxic 'slow one' on 'a b' (downstream",
+        ),
+        (
+            &["proxy", "toxic", "remove", "a b", "-n", "slow one"],
+            "Removed toxic 'slow one' from 'a b'\n",
+        ),
+        (&["proxy", "delete", "a b"], "Deleted proxy 'a b'\n"),
+    ];
+    for (args, start) in steps {
+        let (code, out, err) = porthole(args, &url);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.starts_with(start), "{args:?}: {out}");
+    }
+    let (code, out, err) = porthole(&["proxy", "create", "plain", "--upstream", &upstream], &url);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Created proxy plain listening on "), "{out}");
+}
