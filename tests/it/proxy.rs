@@ -1515,49 +1515,68 @@ async fn serve_loads_proxies_and_toxics_from_config() {
     assert_eq!(err.lines().count(), 1);
 }
 
+/// A `porthole proxy run` process, its stderr read line by line.
+struct OneShot {
+    child: Child,
+    stderr: BufReader<std::process::ChildStderr>,
+}
+
+impl OneShot {
+    /// Starts `porthole proxy run ARGS…`.
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(BINARY)
+            .args(["proxy", "run"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn proxy run");
+        let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        OneShot { child, stderr }
+    }
+
+    /// The next line on stderr, with its newline.
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stderr.read_line(&mut line).expect("read stderr");
+        line
+    }
+
+    /// Where `porthole: proxying 127.0.0.1:PORT → …` says it listens.
+    fn listen(line: &str) -> SocketAddr {
+        line.split_whitespace()
+            .nth(2)
+            .and_then(|address| address.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected {line:?}"))
+    }
+
+    /// Ctrl-C: its exit code, stdout (the summary) and the rest of stderr.
+    fn interrupt(mut self) -> (Option<i32>, String, String) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+        let output = self.child.wait_with_output().expect("proxy run ends");
+        let mut rest = String::new();
+        self.stderr.read_to_string(&mut rest).expect("read stderr");
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned(), rest)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_shot_run_applies_flags_and_reports_on_interrupt() {
     let echo = echo_server().await;
-    let mut child = Command::new(BINARY)
-        .args([
-            "proxy",
-            "run",
-            "127.0.0.1:0",
-            "--to",
-            &echo.to_string(),
-            "--latency",
-            "60ms",
-            "--jitter",
-            "5ms",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn proxy run");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    // porthole: proxying 127.0.0.1:PORT → 127.0.0.1:PORT with latency …
-    let listen: SocketAddr = line
-        .split_whitespace()
-        .nth(2)
-        .unwrap_or_else(|| panic!("unexpected {line:?}"))
-        .parse()
-        .unwrap_or_else(|_| panic!("unexpected {line:?}"));
+    let echo = echo.to_string();
+    let mut one_shot =
+        OneShot::start(&["127.0.0.1:0", "--to", &echo, "--latency", "60ms", "--jitter", "5ms"]);
+    let line = one_shot.line();
+    let listen = OneShot::listen(&line);
     assert!(line.contains("latency"), "{line}");
     let mut stream = connect(listen);
     let rtt = round_trip(&mut stream, b"0123456789");
     assert!(rtt >= Duration::from_millis(50), "{rtt:?}");
     drop(stream);
     std::thread::sleep(Duration::from_millis(100));
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
-        rustix::process::Signal::INT,
-    )
-    .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(0));
-    let out = String::from_utf8_lossy(&output.stdout);
+    let (code, out, _) = one_shot.interrupt();
+    assert_eq!(code, Some(0));
     assert!(out.starts_with("1 connection in "), "{out}");
     assert!(out.contains(", 0 closed by it first)"), "the client closed first: {out}");
     assert!(out.contains("client → server: 10 bytes received, 10 bytes sent"), "{out}");
@@ -4266,26 +4285,13 @@ async fn an_upstream_that_dies_mid_stream_and_comes_back() {
         Command::new("python3"),
         &[crate::util::Answering::greeting("127.0.0.1", 0, b"bye\n")],
     );
-    let mut child = Command::new(BINARY)
-        .args(["proxy", "run", "127.0.0.1:0", "--to", &format!("127.0.0.1:{}", ports[0])])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn proxy run");
-    let mut line = String::new();
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    stderr.read_line(&mut line).expect("read");
-    let listen: SocketAddr =
-        line.split_whitespace().nth(2).and_then(|a| a.parse().ok()).expect(&line);
+    let greeter = format!("127.0.0.1:{}", ports[0]);
+    let mut one_shot = OneShot::start(&["127.0.0.1:0", "--to", &greeter]);
+    let listen = OneShot::listen(&one_shot.line());
     let (data, _) = read_to_end(&mut patient(listen));
     assert_eq!(data, b"bye\n");
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
-    let output = child.wait_with_output().expect("proxy run ends");
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).expect("read");
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{out}{rest}");
+    let (code, out, rest) = one_shot.interrupt();
+    assert_eq!(code, Some(0), "{out}{rest}");
     // N connection(s) in 0.1s (0 could not reach 127.0.0.1:PORT, M closed by it first);
     // other programs' port scans may add connections.
     let first = out.lines().next().unwrap_or_default();
@@ -4331,31 +4337,18 @@ fn a_listen_port_in_use_names_its_holder() {
 #[test]
 fn one_shot_warns_of_an_upstream_name_that_does_not_resolve() {
     let upstream = format!("nonexist.invalid:{}", free_port());
-    let mut child = Command::new(BINARY)
-        .args(["proxy", "run", "127.0.0.1:0", "--to", &upstream])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn proxy run");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let (mut warning, mut started) = (String::new(), String::new());
-    stderr.read_line(&mut warning).expect("read");
-    stderr.read_line(&mut started).expect("read");
+    let mut one_shot = OneShot::start(&["127.0.0.1:0", "--to", &upstream]);
+    let (warning, started) = (one_shot.line(), one_shot.line());
     assert!(
         warning
             .starts_with(&format!("porthole: warning: --to {upstream}: lookup nonexist.invalid: ")),
         "{warning}"
     );
     assert!(warning.ends_with("; every client is closed at once until it resolves\n"), "{warning}");
-    let listen: SocketAddr =
-        started.split_whitespace().nth(2).and_then(|a| a.parse().ok()).expect(&started);
-    let (data, _) = read_to_end(&mut patient(listen));
+    let (data, _) = read_to_end(&mut patient(OneShot::listen(&started)));
     assert!(data.is_empty(), "{data:?}");
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
-    let output = child.wait_with_output().expect("proxy run ends");
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{out}");
+    let (code, out, _) = one_shot.interrupt();
+    assert_eq!(code, Some(0), "{out}");
     assert!(out.contains(&format!("could not reach {upstream}")), "{out}");
     assert!(!out.contains("(0 could not reach"), "{out}");
 }
