@@ -370,7 +370,7 @@ pub struct FreeArgs {
     pub json: bool,
 }
 
-const TOP_HELP: &str = "Keys: q quit, / filter (port, address, process, scope), arrows and PgUp/PgDn\n  select, Enter show the selected listener's connections, p n c r i o a t sort by port,\n  process, connections, new/s, in/s, out/s, accept queue, since (again: reverse).\n\nExamples:\n  porthole top                      live view of TCP and UDP listeners\n  porthole top -x                   Unix listeners too\n  porthole top --once               one frame (after one interval) as a table\n  porthole top --netns demo         the listeners of `ip netns` namespace demo\n  porthole top --jsonl --interval 2s | jq .listeners[0]\n\nConnections shorter than one refresh are counted from the kernel's socket-destroy\nnotifications; where the kernel refuses them (some kernels do to ordinary users),\na line says so and what is missed.";
+const TOP_HELP: &str = "Keys: q or Ctrl-C quit, Ctrl-Z suspend, / filter (port, address, process, scope;\n  Enter keeps it, Esc clears it), arrows (or j k), PgUp/PgDn, Home and End select,\n  Enter show or hide the selected listener's connections, Tab move the cursor keys\n  into that list and back, Esc close it, p n c r i o a t sort by port, process,\n  connections, new/s, in/s, out/s, accept queue, since (again: reverse).\n\nExamples:\n  porthole top                      live view of TCP and UDP listeners\n  porthole top -x                   Unix listeners too\n  porthole top --once               one frame (after one interval) as a table\n  porthole top --netns demo         the listeners of `ip netns` namespace demo\n  porthole top --jsonl --interval 2s | jq .listeners[0]\n\nConnections shorter than one refresh are counted from the kernel's socket-destroy\nnotifications; where the kernel refuses them (some kernels do to ordinary users),\na line says so and what is missed.";
 
 #[derive(Debug, Args)]
 pub struct TopArgs {
@@ -605,7 +605,7 @@ pub struct ProxyApiArgs {
 #[derive(Debug, Args)]
 pub struct ProxyServeArgs {
     /// Address for the HTTP API.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8474")]
+    #[arg(long, value_name = "ADDR", default_value = crate::proxy::client::DEFAULT_API_LISTEN)]
     pub listen: String,
     /// JSON file of proxies (and toxics) to create at start.
     #[arg(long, value_name = "FILE")]

@@ -166,7 +166,7 @@ fn toggle(args: ProxyNameArgs, out: &mut impl Write) -> anyhow::Result<()> {
 fn delete(args: ProxyDeleteArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ProxyDeleteArgs { name, api } = args;
     client(&api)?.delete(&name)?;
-    render::done(out, &format!("Deleted proxy {name}"))?;
+    render::done(out, &format!("Deleted proxy {}", shell::word(&name)))?;
     Ok(())
 }
 
@@ -218,7 +218,10 @@ fn toxic_update(args: ProxyToxicUpdateArgs, out: &mut impl Write) -> anyhow::Res
 fn toxic_remove(args: ProxyToxicRemoveArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ProxyToxicRemoveArgs { proxy, name, api } = args;
     client(&api)?.remove_toxic(&proxy, &name)?;
-    render::done(out, &format!("Removed toxic {name} from {proxy}"))?;
+    render::done(
+        out,
+        &format!("Removed toxic {} from {}", shell::word(&name), shell::word(&proxy)),
+    )?;
     Ok(())
 }
 
@@ -257,7 +260,8 @@ fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
         token: settings.token,
         limits: settings.limits,
     };
-    service::serve(options, |event| match event {
+    let listen = options.listen.clone();
+    let served = service::serve(options, |event| match event {
         ServeEvent::Exposed { address } => {
             warn(&format!(
                 "warning: the API on {address} can be reached from other hosts, and whoever \
@@ -269,13 +273,30 @@ fn serve(args: ProxyServeArgs) -> anyhow::Result<ExitStatus> {
         ServeEvent::Serving { address, proxies } => {
             render::serving(&mut std::io::stderr(), address, *proxies)
         }
-    })?;
+    });
+    match served {
+        Err(service::ServiceError::Listen { source, .. })
+            if source.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            bail!("cannot listen on {listen}: address already in use{}", held_by(&listen))
+        }
+        other => other?,
+    }
     Ok(ExitStatus::Success)
 }
 
 fn run_one_shot(args: ProxyRunArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     let settings = ProxyRunSettings::resolve(args)?;
     let summary = service::run_one_shot(settings.request, |proxy| {
+        // Once the proxy took the upstream, and started anyway: the name
+        // may resolve later (a container not up yet), but meanwhile every
+        // client would be closed with no word why.
+        if let Some(reason) = crate::proxy::registry::upstream_lookup_error(&proxy.upstream) {
+            warn(&format!(
+                "warning: --to {}: {reason}; every client is closed at once until it resolves",
+                shell::word(&proxy.upstream)
+            ));
+        }
         render::one_shot_started(&mut std::io::stderr(), proxy)
     })
     .map_err(|error| match error {
@@ -283,10 +304,37 @@ fn run_one_shot(args: ProxyRunArgs, out: &mut impl Write) -> anyhow::Result<Exit
         service::ServiceError::Proxy(ProxyError::BadUpstream { .. }) => {
             anyhow::Error::new(error).context("--to")
         }
+        service::ServiceError::Proxy(ProxyError::Listen {
+            address: Some(ref address),
+            ref reason,
+        }) if reason.ends_with("address already in use") => {
+            anyhow::anyhow!("{error}{}", held_by(address))
+        }
         other => anyhow::Error::new(other),
     })?;
     if let Some((metrics, elapsed)) = summary {
         render::one_shot_summary(out, &metrics, elapsed)?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// Who holds `address`, for a bind refused with "address already in use":
+/// `; 127.0.0.1:8474 held by python3 (pid 4242)`, the listener on it or on
+/// an address that overlaps it (`0.0.0.0`), as `check --bind` names it.
+/// Empty when the address is a name or no listener is found (a socket that
+/// is bound but not listening holds it).
+fn held_by(address: &str) -> String {
+    let Ok(address) = address.parse::<std::net::SocketAddr>() else { return String::new() };
+    let system = crate::inventory::system::Machine;
+    let Ok(snapshot) = crate::diagnose::listener_snapshot(&system, address.port()) else {
+        return String::new();
+    };
+    snapshot
+        .sockets
+        .iter()
+        .find(|socket| crate::diagnose::bind::overlaps(socket, address))
+        .map(|socket| {
+            format!("; {}", crate::diagnose::causes::listener_line(&snapshot.processes, socket))
+        })
+        .unwrap_or_default()
 }

@@ -17,6 +17,9 @@ pub struct StatsSnapshot {
     pub connections_active: u64,
     /// Connections that ended because the upstream could not be reached.
     pub upstream_failures: u64,
+    /// Connections whose upstream end closed or reset before the client's:
+    /// the server hung up (or died) first.
+    pub closed_by_upstream: u64,
     /// Clients closed on arrival because descriptors ran short.
     pub refused: u64,
 }

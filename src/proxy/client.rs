@@ -16,6 +16,9 @@ use crate::http1;
 /// The API address when neither `--url` nor `TOXIPROXY_URL` is given.
 pub const DEFAULT_URL: &str = "http://localhost:8474";
 
+/// The address `porthole proxy serve` listens on without `--listen`.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8474";
+
 /// How long a request may take unless the caller says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -29,9 +32,11 @@ pub enum ClientError {
     /// as a name it would silently reach another address, or none.
     #[error("invalid API URL {url:?}: {source}")]
     BadHost { url: String, source: crate::target::EndpointError },
-    /// Nothing answered at the address; `reason` is the OS's word for it.
-    #[error("cannot reach the proxy API at {address}: {reason} (is `porthole proxy serve` running there?)")]
-    Connect { address: String, reason: String },
+    /// Nothing answered at the address; `reason` is the OS's word for it
+    /// and `hint` what to do about it: the command that starts the API
+    /// there, when it runs as printed on this machine, or words.
+    #[error("cannot reach the proxy API at {address}: {reason}{hint}")]
+    Connect { address: String, reason: String, hint: String },
     /// The API's host name was not looked up within the timeout: the
     /// resolver in /etc/resolv.conf does not answer.
     #[error("cannot reach the proxy API at {address}: looking up {host} took longer than {timeout:?} (is the resolver in /etc/resolv.conf answering?)")]
@@ -358,10 +363,8 @@ impl ApiClient {
 
     /// Connects to the first address that answers before `deadline`.
     fn connect(&self, deadline: Instant) -> Result<TcpStream, ClientError> {
-        let failed =
-            |reason: String| ClientError::Connect { address: self.address.clone(), reason };
         let addresses = self.resolve(deadline)?;
-        let mut last = None;
+        let mut last: Option<(std::net::SocketAddr, std::io::Error)> = None;
         let timed_out =
             || ClientError::Timeout { address: self.address.clone(), timeout: self.timeout };
         for address in addresses {
@@ -375,10 +378,43 @@ impl ApiClient {
             match TcpStream::connect_timeout(&address, left) {
                 Ok(stream) => return Ok(stream),
                 Err(error) if error.kind() == ErrorKind::TimedOut => return Err(timed_out()),
-                Err(error) => last = Some(error),
+                Err(error) => last = Some((address, error)),
             }
         }
-        Err(failed(last.map_or_else(|| "no address".to_string(), |error| os_words(&error))))
+        let (reason, hint) = match last {
+            None => ("no address".to_string(), String::new()),
+            Some((address, error)) => {
+                let hint = match error.kind() {
+                    ErrorKind::ConnectionRefused => self.start_hint(address.ip()),
+                    _ => String::new(),
+                };
+                (os_words(&error), hint)
+            }
+        };
+        Err(ClientError::Connect { address: self.address.clone(), reason, hint })
+    }
+
+    /// What to do about a refused connection to `refused_at`: the command
+    /// that starts the API where this client looks for it, when that runs
+    /// as printed on this machine (the address is one of its own, and the
+    /// URL has no path that `proxy serve` would not serve under); otherwise
+    /// plain words. A server started with `porthole proxy serve` alone
+    /// listens on 127.0.0.1:8474, which `--url http://127.0.0.1:9474` would
+    /// still not reach, so any other address is named with `--listen`.
+    fn start_hint(&self, refused_at: std::net::IpAddr) -> String {
+        if !self.base.is_empty() || !crate::diagnose::readiness::is_local(refused_at) {
+            return " (no proxy API server listens there)".to_string();
+        }
+        // Both the client's default URL and the server's default address.
+        if [DEFAULT_URL.trim_start_matches("http://"), DEFAULT_API_LISTEN]
+            .contains(&self.address.as_str())
+        {
+            return "; start it with `porthole proxy serve`".to_string();
+        }
+        format!(
+            "; start it with `porthole proxy serve {}`",
+            crate::shell::option_with_value("--listen", &self.address)
+        )
     }
 
     /// The addresses of the API's host, looked up within `deadline`. The
@@ -387,8 +423,11 @@ impl ApiClient {
     /// beyond `--timeout`: the lookup runs on a thread of its own, which is
     /// left behind if it does not finish in time (the command ends anyway).
     fn resolve(&self, deadline: Instant) -> Result<Vec<std::net::SocketAddr>, ClientError> {
-        let failed =
-            |reason: String| ClientError::Connect { address: self.address.clone(), reason };
+        let failed = |reason: String| ClientError::Connect {
+            address: self.address.clone(),
+            reason,
+            hint: String::new(),
+        };
         if let Ok(address) = self.address.parse::<std::net::SocketAddr>() {
             return Ok(vec![address]);
         }
@@ -791,7 +830,7 @@ mod tests {
         let error = ApiClient::new(&address.to_string()).expect("valid").version().unwrap_err();
         assert_eq!(
             error.to_string(),
-            format!("cannot reach the proxy API at {address}: connection refused (is `porthole proxy serve` running there?)")
+            format!("cannot reach the proxy API at {address}: connection refused; start it with `porthole proxy serve --listen {address}`")
         );
         assert!(std::error::Error::source(&error).is_none());
     }

@@ -139,6 +139,9 @@ async fn serve_connection(
     // One flag per direction: set when the other direction ended the
     // connection, so that this one lets out what its toxics hold first.
     let peer_ended = [AtomicBool::new(false), AtomicBool::new(false)];
+    // Set by the first direction to end of itself (its source closed or
+    // failed, not a toxic): the other one ends after it.
+    let first_ended = AtomicBool::new(false);
     let end = {
         let (client_read, client_write) = client.split();
         let (server_read, server_write) = server.split();
@@ -154,6 +157,13 @@ async fn serve_connection(
                 peer_ended: &peer_ended[0],
             },
         );
+        let upstream = async {
+            let end = upstream.await;
+            if matches!(end, LinkEnd::Finished | LinkEnd::Failed) {
+                first_ended.store(true, Ordering::Relaxed);
+            }
+            end
+        };
         let downstream = link::pump(
             server_read,
             client_write,
@@ -166,6 +176,19 @@ async fn serve_connection(
                 peer_ended: &peer_ended[1],
             },
         );
+        // The server's end closing (or resetting) before the client's is
+        // what a user whose client was cut off asks about: counted once,
+        // for the direction from the server, when the client's has not
+        // ended yet.
+        let downstream = async {
+            let end = downstream.await;
+            if matches!(end, LinkEnd::Finished | LinkEnd::Failed)
+                && !first_ended.swap(true, Ordering::Relaxed)
+            {
+                context.stats.closed_by_upstream.fetch_add(1, Ordering::Relaxed);
+            }
+            end
+        };
         // `biased`: the branches are polled in order, without drawing a
         // random starting branch on every wake-up; the stop signal is an
         // atomic load, so it goes first.

@@ -44,7 +44,7 @@ pub fn render(proxies: &[ProxyMetrics]) -> String {
             let _ = writeln!(text, "{family}{{direction=\"downstream\",{labels}}} {downstream}");
         }
     }
-    let families: [Family; 5] = [
+    let families: [Family; 6] = [
         ("toxiproxy_proxy_connections_total", "counter", "Client connections accepted.", |proxy| {
             proxy.stats.connections_total
         }),
@@ -56,6 +56,12 @@ pub fn render(proxies: &[ProxyMetrics]) -> String {
             "counter",
             "Connections closed because the upstream could not be reached.",
             |proxy| proxy.stats.upstream_failures,
+        ),
+        (
+            "toxiproxy_proxy_upstream_closed_total",
+            "counter",
+            "Connections the upstream closed or reset before the client did.",
+            |proxy| proxy.stats.closed_by_upstream,
         ),
         (
             "toxiproxy_proxy_refused_total",

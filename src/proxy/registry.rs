@@ -683,6 +683,34 @@ pub fn upstream_host_error(upstream: &str) -> Option<crate::target::EndpointErro
     crate::target::parse_host(host).err()
 }
 
+/// Why the host name of `upstream` does not resolve on this machine now, in
+/// Go's words (`lookup db.internal: no such host`, or the resolver's
+/// timeout after [`RESOLVE_DEADLINE`]); `None` for an address that needs no
+/// lookup and for a name that resolves. A proxy takes such an upstream (it
+/// is looked up again for every client, and may resolve later), but until
+/// then every client is closed at once: the one-shot proxy warns with it.
+pub fn upstream_lookup_error(upstream: &str) -> Option<String> {
+    if !needs_lookup(upstream) {
+        return None;
+    }
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let query = upstream.to_string();
+    // The system resolver has timeouts of its own, longer than ours: the
+    // lookup runs on a thread that is left behind if it does not finish.
+    std::thread::Builder::new()
+        .name("upstream-lookup".into())
+        .spawn(move || {
+            let _ = sender.send(resolve(&query));
+        })
+        .ok()?;
+    match receiver.recv_timeout(RESOLVE_DEADLINE) {
+        Ok(Ok(addresses)) if !addresses.is_empty() => None,
+        Ok(Ok(_)) => Some(format!("lookup {}: no such host", host_of(upstream))),
+        Ok(Err(reason)) => Some(reason),
+        Err(_) => Some(format!("lookup {}: i/o timeout", host_of(upstream))),
+    }
+}
+
 /// The addresses an upstream with an empty host (`:5432`) is dialled at:
 /// this machine, over IPv4 then IPv6, as Go's `Dial` takes an empty host.
 pub(crate) fn local_upstream(upstream: &str) -> Option<[SocketAddr; 2]> {

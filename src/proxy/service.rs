@@ -247,9 +247,14 @@ pub fn run_one_shot(
         on_started(&proxy)?;
         let started = Instant::now();
         shutdown.await;
-        let metrics = registry.metrics().await;
+        let elapsed = started.elapsed();
+        // Counters are read once every connection has ended: a connection
+        // task counts how it ended after it has passed the end on (its
+        // client can see the close first), so a Ctrl-C right after a close
+        // would otherwise miss it.
         registry.shutdown().await;
-        Ok(metrics.into_iter().next().map(|metrics| (metrics, started.elapsed())))
+        let metrics = registry.metrics().await;
+        Ok(metrics.into_iter().next().map(|metrics| (metrics, elapsed)))
     })?
 }
 

@@ -28,6 +28,12 @@ pub struct ProxyStats {
     pub connections_active: AtomicU64,
     /// Connections that ended because the upstream could not be reached.
     pub upstream_failures: AtomicU64,
+    /// Connections whose server end closed or reset before the client's
+    /// (not by a toxic): a server that hangs up, or one that died with the
+    /// connection open. A reset that the client's direction meets first (a
+    /// write to the server fails before the read from it does) ends that
+    /// direction first, and is not counted.
+    pub closed_by_upstream: AtomicU64,
     /// Clients closed on arrival because descriptors ran short.
     pub refused: AtomicU64,
 }
@@ -43,6 +49,7 @@ impl ProxyStats {
             connections_total: load(&self.connections_total),
             connections_active: load(&self.connections_active),
             upstream_failures: load(&self.upstream_failures),
+            closed_by_upstream: load(&self.closed_by_upstream),
             refused: load(&self.refused),
         }
     }

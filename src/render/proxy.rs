@@ -79,7 +79,7 @@ pub fn proxy_line(out: &mut impl Write, action: &str, proxy: &ProxyWire) -> io::
     writeln!(
         out,
         "{action} proxy {} listening on {} → {}{}",
-        Foreign(&proxy.name),
+        named(&proxy.name),
         Foreign(&proxy.listen),
         Foreign(&proxy.upstream),
         if proxy.enabled { "" } else { " (disabled)" }
@@ -97,12 +97,19 @@ pub fn toxic_line(
         out,
         "{action} {} toxic {} on {} ({}, toxicity {}): {}",
         Foreign(&toxic.r#type),
-        Foreign(&toxic.name),
-        Foreign(proxy),
+        named(&toxic.name),
+        named(proxy),
         Foreign(&toxic.stream),
         toxic.toxicity,
         Foreign(&attributes(toxic))
     )
+}
+
+/// A proxy or toxic name inside a sentence: a shell word, as the error
+/// messages write it, so `a b` reads as one name (`'a b'`) and the line can
+/// be told from one about a proxy `a`; control characters shown escaped.
+fn named(name: &str) -> String {
+    Foreign(&crate::shell::word(name)).to_string()
 }
 
 /// A plain confirmation line (deleted proxy, removed toxic).
@@ -145,24 +152,35 @@ pub fn one_shot_summary(
     elapsed: Duration,
 ) -> io::Result<()> {
     let stats = &metrics.stats;
+    // Which end hung up first is what a client that was cut off asks: a
+    // server that closed (or died) mid-stream reads here as such, not as
+    // one more connection.
     writeln!(
         out,
-        "{} connections in {:.1}s ({} could not reach {})",
-        stats.connections_total,
+        "{} in {:.1}s ({} could not reach {}, {} closed by it first)",
+        counted(stats.connections_total, "connection"),
         elapsed.as_secs_f64(),
         stats.upstream_failures,
-        Foreign(&metrics.upstream)
+        Foreign(&metrics.upstream),
+        stats.closed_by_upstream,
     )?;
     writeln!(
         out,
-        "client → server: {} bytes received, {} bytes sent",
-        stats.upstream_received, stats.upstream_sent
+        "client → server: {} received, {} sent",
+        counted(stats.upstream_received, "byte"),
+        counted(stats.upstream_sent, "byte")
     )?;
     writeln!(
         out,
-        "server → client: {} bytes received, {} bytes sent",
-        stats.downstream_received, stats.downstream_sent
+        "server → client: {} received, {} sent",
+        counted(stats.downstream_received, "byte"),
+        counted(stats.downstream_sent, "byte")
     )
+}
+
+/// `1 byte`, `2 bytes`.
+fn counted(count: u64, noun: &str) -> String {
+    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
 }
 
 fn attributes(toxic: &ToxicWire) -> String {

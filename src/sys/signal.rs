@@ -169,11 +169,14 @@ extern "C" fn note_termination(_signal: libc::c_int) {
     TERMINATION_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Makes SIGTERM, SIGHUP and SIGINT set a flag instead of ending the
-/// process, so a full-screen view can restore the terminal before it exits
-/// (`porthole top`). Poll [`termination_requested`].
+/// Makes SIGTERM, SIGHUP, SIGINT and SIGQUIT set a flag instead of ending
+/// the process, so a full-screen view can restore the terminal before it
+/// exits (`porthole top`). Poll [`termination_requested`]. SIGQUIT's
+/// default (a core dump) would leave the terminal raw on the alternate
+/// screen; in raw mode no key sends it, so it comes from `kill -QUIT`, a
+/// request to quit like the others (htop treats it so too).
 pub fn catch_termination() -> std::io::Result<()> {
-    for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
+    for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT] {
         // The handler only stores to an atomic (async-signal-safe).
         install(signal, note_termination)?;
     }

@@ -1478,8 +1478,8 @@ async fn cli_drives_the_api() {
     assert_eq!(code, 2);
     assert_eq!(
         err,
-        "porthole: cannot reach the proxy API at 127.0.0.1:1: connection refused (is `porthole \
-         proxy serve` running there?)\n"
+        "porthole: cannot reach the proxy API at 127.0.0.1:1: connection refused; start it with \
+         `porthole proxy serve --listen 127.0.0.1:1`\n"
     );
 }
 
@@ -1515,50 +1515,70 @@ async fn serve_loads_proxies_and_toxics_from_config() {
     assert_eq!(err.lines().count(), 1);
 }
 
+/// A `porthole proxy run` process, its stderr read line by line.
+struct OneShot {
+    child: Child,
+    stderr: BufReader<std::process::ChildStderr>,
+}
+
+impl OneShot {
+    /// Starts `porthole proxy run ARGS…`.
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(BINARY)
+            .args(["proxy", "run"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn proxy run");
+        let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        OneShot { child, stderr }
+    }
+
+    /// The next line on stderr, with its newline.
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stderr.read_line(&mut line).expect("read stderr");
+        line
+    }
+
+    /// Where `porthole: proxying 127.0.0.1:PORT → …` says it listens.
+    fn listen(line: &str) -> SocketAddr {
+        line.split_whitespace()
+            .nth(2)
+            .and_then(|address| address.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected {line:?}"))
+    }
+
+    /// Ctrl-C: its exit code, stdout (the summary) and the rest of stderr.
+    fn interrupt(mut self) -> (Option<i32>, String, String) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+        let output = self.child.wait_with_output().expect("proxy run ends");
+        let mut rest = String::new();
+        self.stderr.read_to_string(&mut rest).expect("read stderr");
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned(), rest)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_shot_run_applies_flags_and_reports_on_interrupt() {
     let echo = echo_server().await;
-    let mut child = Command::new(BINARY)
-        .args([
-            "proxy",
-            "run",
-            "127.0.0.1:0",
-            "--to",
-            &echo.to_string(),
-            "--latency",
-            "60ms",
-            "--jitter",
-            "5ms",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn proxy run");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    // porthole: proxying 127.0.0.1:PORT → 127.0.0.1:PORT with latency …
-    let listen: SocketAddr = line
-        .split_whitespace()
-        .nth(2)
-        .unwrap_or_else(|| panic!("unexpected {line:?}"))
-        .parse()
-        .unwrap_or_else(|_| panic!("unexpected {line:?}"));
+    let echo = echo.to_string();
+    let mut one_shot =
+        OneShot::start(&["127.0.0.1:0", "--to", &echo, "--latency", "60ms", "--jitter", "5ms"]);
+    let line = one_shot.line();
+    let listen = OneShot::listen(&line);
     assert!(line.contains("latency"), "{line}");
     let mut stream = connect(listen);
     let rtt = round_trip(&mut stream, b"0123456789");
     assert!(rtt >= Duration::from_millis(50), "{rtt:?}");
     drop(stream);
     std::thread::sleep(Duration::from_millis(100));
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
-        rustix::process::Signal::INT,
-    )
-    .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(0));
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert!(out.starts_with("1 connections in "), "{out}");
+    let (code, out, _) = one_shot.interrupt();
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("1 connection in "), "{out}");
+    assert!(out.contains(", 0 closed by it first)"), "the client closed first: {out}");
     assert!(out.contains("client → server: 10 bytes received, 10 bytes sent"), "{out}");
     assert!(out.contains("server → client: 10 bytes received, 10 bytes sent"), "{out}");
 
@@ -4125,4 +4145,241 @@ async fn listen_names_are_reported_as_the_address_bound() {
         let listed = api.call("GET", &format!("/proxies/{name}"), None).json().expect("json");
         assert_eq!(listed["listen"], reported);
     }
+}
+
+/// `proxy list` with no server names the command that starts one where it
+/// looks, and that command, run as printed, starts a server the same `list`
+/// then reaches: plain `porthole proxy serve` for the default URL, with
+/// `--listen` for another port, an IPv6 address or a name (`proxy serve`
+/// alone listens on 127.0.0.1:8474, which those would still miss). A URL
+/// with a path, which `proxy serve` does not serve under, gets words rather
+/// than a command, and so does a failure other than a refusal. In a private
+/// network namespace, so that 8474 is free.
+#[test]
+fn no_server_names_the_command_that_starts_one_there() {
+    use crate::util::{printed_after, run, scrub, Netns};
+    let Some(netns) = Netns::create() else { return };
+    let directory = std::path::Path::new(BINARY).parent().expect("the binary's directory");
+    let path = format!("{}:{}", directory.display(), std::env::var("PATH").unwrap_or_default());
+    let list = |url: Option<&str>| {
+        let mut command = netns.command(BINARY);
+        scrub(&mut command);
+        command.args(["proxy", "list"]);
+        if let Some(url) = url {
+            command.args(["--url", url]);
+        }
+        run(&mut command)
+    };
+    for url in
+        [None, Some("http://127.0.0.1:9474"), Some("http://[::1]:9475"), Some("localhost:9476")]
+    {
+        let refused = list(url);
+        assert_eq!(refused.code, 2, "{url:?}: {refused:?}");
+        assert_eq!(refused.stderr.lines().count(), 1, "{url:?}: {refused:?}");
+        let printed = printed_after(&refused.stderr, "start it with `").trim_end_matches('`');
+        assert_eq!(printed.contains("--listen"), url.is_some(), "{url:?}: {printed}");
+        let mut shell = netns.command("sh");
+        scrub(&mut shell);
+        let mut child = shell
+            .args(["-c", &format!("exec {printed}")])
+            .env("PATH", &path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().expect("stderr")).read_line(&mut line).expect("read");
+        let _server = KillOnDrop(child);
+        assert!(line.contains("listening"), "{printed}: {line}");
+        let reached = list(url);
+        assert_eq!(reached.code, 0, "{url:?} after {printed}: {reached:?}");
+    }
+    let prefixed = list(Some("http://127.0.0.1:9477/toxiproxy"));
+    assert_eq!(
+        (prefixed.code, prefixed.stderr.as_str()),
+        (
+            2,
+            "porthole: cannot reach the proxy API at 127.0.0.1:9477: connection refused (no \
+             proxy API server listens there)\n"
+        )
+    );
+    // Not on this machine and no route there: the OS's words alone.
+    let unreachable = list(Some("http://192.0.2.1:8474"));
+    assert_eq!(unreachable.code, 2, "{unreachable:?}");
+    assert!(!unreachable.stderr.contains('`'), "{unreachable:?}");
+}
+
+/// A stand-in server process on `port` (0: one the kernel picks) that
+/// greets every client with a chunk and closes only after the client has;
+/// prints its port.
+const STREAMING: &str = r#"
+import socket, sys, threading
+def serve(c):
+    c.sendall(b"tick\n" * 100)
+    while c.recv(4096):
+        pass
+    c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+"#;
+
+/// The upstream process dies with a client streaming through the proxy:
+/// the client sees the close, a client arriving while it is down is closed
+/// and counted as one that could not reach it, and once it is back on its
+/// port a new client is served. `/metrics` says what happened (a connection
+/// closed by the upstream first, one that could not reach it); a client
+/// that closes first is not counted as closed by the upstream. The one-shot
+/// proxy's summary names the same count. Other programs on this machine
+/// may connect to the proxy meanwhile (port scans), so counts that they
+/// could raise are compared with at least, and the one they cannot (this
+/// server never closes first while it lives) exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_dies_mid_stream_and_comes_back() {
+    let api = start_api().await;
+    let (server, mut ready) = crate::util::python(STREAMING, &["0"]);
+    let port: u16 = crate::util::wait_for_line(&mut ready).parse().expect("a port");
+    let upstream = SocketAddr::from(([127, 0, 0, 1], port));
+    let listen = api.proxy("dies", upstream);
+    let count = |name: &str| metric(&api.call("GET", "/metrics", None).text(), name);
+
+    let mut streaming = patient(listen);
+    let mut greeting = [0u8; 500];
+    streaming.read_exact(&mut greeting).expect("the stream starts");
+    drop(server); // SIGKILL, reaped
+    let (_, end) = read_to_end(&mut streaming);
+    assert!(end.is_ok() || end == Err(ErrorKind::ConnectionReset), "{end:?}");
+    drop(streaming);
+    let settled = crate::util::eventually(PATIENCE, || {
+        count("toxiproxy_proxy_upstream_closed_total") >= 1
+            && count("toxiproxy_proxy_active_connections") == 0
+    });
+    assert!(settled, "{}", api.call("GET", "/metrics", None).text());
+    let closed = count("toxiproxy_proxy_upstream_closed_total");
+
+    // While it is down: closed at once, counted as not reached.
+    let (data, _) = read_to_end(&mut patient(listen));
+    assert!(data.is_empty(), "{data:?}");
+    let failed =
+        crate::util::eventually(PATIENCE, || count("toxiproxy_proxy_upstream_failures_total") >= 1);
+    assert!(failed, "{}", api.call("GET", "/metrics", None).text());
+
+    // Back on its port: a new client is served; it closes first.
+    let (_server, mut ready) = crate::util::python(STREAMING, &[&port.to_string()]);
+    assert_eq!(crate::util::wait_for_line(&mut ready), port.to_string());
+    let mut again = patient(listen);
+    again.read_exact(&mut greeting).expect("a new client is served");
+    drop(again);
+    let settled =
+        crate::util::eventually(PATIENCE, || count("toxiproxy_proxy_active_connections") == 0);
+    assert!(settled, "{}", api.call("GET", "/metrics", None).text());
+    assert_eq!(count("toxiproxy_proxy_upstream_closed_total"), closed);
+
+    // The one-shot proxy says it in its summary: a server that greets and
+    // hangs up closes first.
+    let (_greeter, ports) = crate::util::answering(
+        Command::new("python3"),
+        &[crate::util::Answering::greeting("127.0.0.1", 0, b"bye\n")],
+    );
+    let greeter = format!("127.0.0.1:{}", ports[0]);
+    let mut one_shot = OneShot::start(&["127.0.0.1:0", "--to", &greeter]);
+    let listen = OneShot::listen(&one_shot.line());
+    let (data, _) = read_to_end(&mut patient(listen));
+    assert_eq!(data, b"bye\n");
+    let (code, out, rest) = one_shot.interrupt();
+    assert_eq!(code, Some(0), "{out}{rest}");
+    // N connection(s) in 0.1s (0 could not reach 127.0.0.1:PORT, M closed by it first);
+    // other programs' port scans may add connections.
+    let first = out.lines().next().unwrap_or_default();
+    let number = |word: Option<&str>| -> u64 {
+        word.and_then(|word| word.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no count in {first:?}"))
+    };
+    let (total, closed) = (number(Some(first)), number(first.rsplit(", ").next()));
+    assert!(closed >= 1 && closed <= total, "{out}{rest}");
+    let noun = if total == 1 { "connection" } else { "connections" };
+    assert!(first.starts_with(&format!("{total} {noun} in ")), "{out}");
+}
+
+/// `proxy serve` and `proxy run` on a port another program listens on say
+/// who holds it, in one line with exit 2, instead of the bare "Address
+/// already in use (os error 98)".
+#[test]
+fn a_listen_port_in_use_names_its_holder() {
+    let (holder, ports) = crate::util::answering(
+        Command::new("python3"),
+        &[crate::util::Answering::greeting("0.0.0.0", 0, b"")],
+    );
+    let listen = format!("127.0.0.1:{}", ports[0]);
+    let held = format!("; 0.0.0.0:{} held by ", ports[0]);
+    let upstream = format!("127.0.0.1:{}", free_port());
+    for (args, start) in [
+        (vec!["proxy", "serve", "--listen", &listen], format!("cannot listen on {listen}")),
+        (vec!["proxy", "run", &listen, "--to", &upstream], format!("listen tcp {listen}: bind")),
+    ] {
+        let output = crate::util::porthole_run(&args);
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert_eq!(output.stderr.lines().count(), 1, "{args:?}: {output:?}");
+        assert!(output.stderr.starts_with(&format!("porthole: {start}")), "{output:?}");
+        assert!(output.stderr.contains("address already in use"), "{output:?}");
+        assert!(output.stderr.contains(&held), "{args:?}: {output:?}");
+        assert!(output.stderr.contains(&format!("(pid {}", holder.pid())), "{output:?}");
+    }
+}
+
+/// `proxy run --to` a name that does not resolve starts (the name is looked
+/// up again for every client, and may resolve later) but says so first, in
+/// one line; its clients are closed and counted as not reaching it.
+#[test]
+fn one_shot_warns_of_an_upstream_name_that_does_not_resolve() {
+    let upstream = format!("nonexist.invalid:{}", free_port());
+    let mut one_shot = OneShot::start(&["127.0.0.1:0", "--to", &upstream]);
+    let (warning, started) = (one_shot.line(), one_shot.line());
+    assert!(
+        warning
+            .starts_with(&format!("porthole: warning: --to {upstream}: lookup nonexist.invalid: ")),
+        "{warning}"
+    );
+    assert!(warning.ends_with("; every client is closed at once until it resolves\n"), "{warning}");
+    let (data, _) = read_to_end(&mut patient(OneShot::listen(&started)));
+    assert!(data.is_empty(), "{data:?}");
+    let (code, out, _) = one_shot.interrupt();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("could not reach {upstream}")), "{out}");
+    assert!(!out.contains("(0 could not reach"), "{out}");
+}
+
+/// A proxy or toxic name with a space reads as one name in the lines the
+/// CLI prints after a change (`Created proxy 'a b' …`), as in its errors
+/// (`proxy 'a b': proxy not found`); a plain name stays bare.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_spaces_read_as_one_name_in_confirmations() {
+    let api = start_api().await;
+    let url = api.url();
+    let upstream = format!("127.0.0.1:{}", free_port());
+    let steps: [(&[&str], &str); 5] = [
+        (&["proxy", "create", "a b", "--upstream", &upstream], "Created proxy 'a b' listening on "),
+        (&["proxy", "toggle", "a b"], "Disabled proxy 'a b' listening on "),
+        (
+            &["proxy", "toxic", "add", "a b", "-t", "latency", "-n", "slow one"],
+            "Added latency toxic 'slow one' on 'a b' (downstream",
+        ),
+        (
+            &["proxy", "toxic", "remove", "a b", "-n", "slow one"],
+            "Removed toxic 'slow one' from 'a b'\n",
+        ),
+        (&["proxy", "delete", "a b"], "Deleted proxy 'a b'\n"),
+    ];
+    for (args, start) in steps {
+        let (code, out, err) = porthole(args, &url);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.starts_with(start), "{args:?}: {out}");
+    }
+    let (code, out, err) = porthole(&["proxy", "create", "plain", "--upstream", &upstream], &url);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Created proxy plain listening on "), "{out}");
 }

@@ -364,26 +364,34 @@ time.sleep(3600)
     assert!(!screen.contains("q quit"), "the view is gone:\n{screen}");
 }
 
+/// SIGTERM, and SIGQUIT (whose default, a core dump, left the terminal raw
+/// on the alternate screen), end the view with the terminal restored.
 #[test]
 fn sigterm_restores_the_terminal() {
     let Some(netns) = Netns::create() else { return };
     let Some(tmux) = Tmux::start(&netns) else { return };
-    tmux.send(&["clear; echo shell-ready", "Enter"]);
-    tmux.wait_for("the shell", |screen| screen.contains("shell-ready"));
     let binary = util::binary();
-    // The marker is built by the shell so the command line itself never
-    // matches it.
-    tmux.send(&[&format!("{} top; echo top$((0))-ended-$?", binary.display()), "Enter"]);
-    tmux.wait_for("the view", |screen| screen.contains("q quit"));
-    let pid = tmux.foreground_child().expect("porthole top runs under the shell");
-    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    assert!(status.success());
-    let screen = tmux.wait_for("top to end", |screen| screen.contains("top0-ended-"));
-    assert!(screen.contains("top0-ended-0"), "{screen}");
-    assert!(screen.contains("shell-ready") && !screen.contains("q quit"), "{screen}");
-    // The terminal is back in cooked mode: a typed line echoes and runs.
-    tmux.send(&["echo cooked", "Enter"]);
-    tmux.wait_for("echo to run", |screen| screen.lines().any(|line| line.trim() == "cooked"));
+    for name in ["TERM", "QUIT"] {
+        tmux.send(&[&format!("clear; echo shell-ready-{name}"), "Enter"]);
+        tmux.wait_for("the shell", |screen| {
+            screen.lines().any(|line| line == format!("shell-ready-{name}"))
+        });
+        // The marker is built by the shell so the command line itself never
+        // matches it.
+        tmux.send(&[&format!("{} top; echo top$((0))-{name}-$?", binary.display()), "Enter"]);
+        tmux.wait_for("the view", |screen| screen.contains("q quit"));
+        let pid = tmux.foreground_child().expect("porthole top runs under the shell");
+        signal(&format!("-{name}"), pid);
+        let marker = format!("top0-{name}-");
+        let screen = tmux.wait_for("top to end", |screen| screen.contains(&marker));
+        assert!(screen.contains(&format!("{marker}0")), "{name}: {screen}");
+        assert!(screen.contains("shell-ready") && !screen.contains("q quit"), "{screen}");
+        // The terminal is back in cooked mode: a typed line echoes and runs.
+        tmux.send(&[&format!("echo cooked-{name}"), "Enter"]);
+        tmux.wait_for("echo to run", |screen| {
+            screen.lines().any(|line| line.trim() == format!("cooked-{name}"))
+        });
+    }
 }
 
 // `timeout 60 porthole top` from a script: `timeout` starts its command in
@@ -420,6 +428,12 @@ fn scripted_output_needs_no_terminal_and_bad_input_is_an_error() {
     let once = util::porthole_run(&["top", "--once", "--interval", "200ms"]);
     assert_eq!(once.code, 0, "{once:?}");
     assert!(once.stdout.starts_with("PROTO"), "{once:?}");
+
+    // Every key the live view acts on is in --help, not only in the README.
+    let help = util::porthole_run(&["top", "--help"]);
+    for key in ["Ctrl-C", "Ctrl-Z", "j k", "PgUp/PgDn", "Home", "End", "Tab", "Esc"] {
+        assert!(help.stdout.contains(key), "{key} is not in --help:\n{}", help.stdout);
+    }
 
     let live = util::porthole_run(&["top"]);
     assert_eq!(live.code, 2, "{live:?}");
