@@ -4,7 +4,7 @@
 //!
 //! # Terminal lifecycle
 //! The live view switches the terminal to raw mode and the alternate screen.
-//! Whatever ends it — `q`, Ctrl-C (a key in raw mode), SIGTERM, SIGHUP, SIGQUIT
+//! Whatever ends it — `q`, Ctrl-C (a key in raw mode), SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2, SIGALRM
 //! (caught as a flag by `sys::signal::catch_termination`), an error, or a
 //! panic (a hook restores first, then the default hook prints) — the
 //! `TerminalGuard` or the panic hook puts the terminal back before porthole

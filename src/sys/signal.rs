@@ -169,14 +169,25 @@ extern "C" fn note_termination(_signal: libc::c_int) {
     TERMINATION_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Makes SIGTERM, SIGHUP, SIGINT and SIGQUIT set a flag instead of ending
-/// the process, so a full-screen view can restore the terminal before it
+/// Makes SIGTERM, SIGHUP, SIGINT and SIGQUIT — and SIGUSR1, SIGUSR2 and
+/// SIGALRM, whose default also ends the process — set a flag instead of
+/// ending it, so a full-screen view can restore the terminal before it
 /// exits (`porthole top`). Poll [`termination_requested`]. SIGQUIT's
 /// default (a core dump) would leave the terminal raw on the alternate
 /// screen; in raw mode no key sends it, so it comes from `kill -QUIT`, a
-/// request to quit like the others (htop treats it so too).
+/// request to quit like the others (htop treats it so too). The view has
+/// no use of its own for the user signals, so a stray `kill -USR1` ends it
+/// as cleanly.
 pub fn catch_termination() -> std::io::Result<()> {
-    for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT] {
+    for signal in [
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+    ] {
         // The handler only stores to an atomic (async-signal-safe).
         install(signal, note_termination)?;
     }

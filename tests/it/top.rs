@@ -364,14 +364,15 @@ time.sleep(3600)
     assert!(!screen.contains("q quit"), "the view is gone:\n{screen}");
 }
 
-/// SIGTERM, and SIGQUIT (whose default, a core dump, left the terminal raw
-/// on the alternate screen), end the view with the terminal restored.
+/// SIGTERM, SIGQUIT (whose default, a core dump, left the terminal raw on
+/// the alternate screen) and SIGUSR1 (whose default ends the process just
+/// as abruptly) end the view with the terminal restored.
 #[test]
 fn sigterm_restores_the_terminal() {
     let Some(netns) = Netns::create() else { return };
     let Some(tmux) = Tmux::start(&netns) else { return };
     let binary = util::binary();
-    for name in ["TERM", "QUIT"] {
+    for name in ["TERM", "QUIT", "USR1"] {
         tmux.send(&[&format!("clear; echo shell-ready-{name}"), "Enter"]);
         tmux.wait_for("the shell", |screen| {
             screen.lines().any(|line| line == format!("shell-ready-{name}"))
