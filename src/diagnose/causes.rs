@@ -44,6 +44,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use super::environment::{self, Client};
 use super::firewall::{self, Action, Blocker, Packet};
+use super::gateway;
 use super::interfaces::{self, LoopbackProblem};
 use super::probe::{Outcome, ProbeAddress, Reply};
 use super::readiness::StatusSet;
@@ -234,8 +235,11 @@ pub fn diagnose_target(
     };
     let after = system.listen_overflows();
     // An HTTP answer in the right protocol is healthy only with a status the
-    // user accepts (as `wait --status` decides readiness).
-    for attempt in &mut attempts {
+    // user accepts (as `wait --status` decides readiness). A bare port's
+    // answer to the nudge (`GET /`) is judged only when `--status` asks: a
+    // 404 or a 502 there is a service that is up, not a hung one.
+    let judged = matches!(target, Target::Http { .. }) || request.statuses != StatusSet::default();
+    for attempt in attempts.iter_mut().filter(|_| judged) {
         if let Some(Reply::Http(response)) = &attempt.reply {
             if attempt.healthy && !request.statuses.contains(response.status) {
                 attempt.healthy = false;
@@ -3082,7 +3086,11 @@ fn http_error(
         lines.push(format!("the body begins: {excerpt:?}"));
     }
     let host_header = super::host_header(host, *port);
-    let (summary, mut fix) = match status {
+    let gateway = match status {
+        502..=504 => behind_gateway(evidence, attempt, serving, &answered, path, &host_header),
+        _ => None,
+    };
+    let (mut summary, mut fix) = match status {
         502 | 504 => (
             format!("{} answered {answered}: the connection works; a proxy or gateway there could not get an answer from the service behind it", attempt.address),
             vec![Fix::step("start or repair the service the proxy forwards to (its upstream), then look at the proxy's error log for the address it tried")],
@@ -3131,6 +3139,11 @@ fn http_error(
             vec![Fix::step("look at the service's logs for this request")],
         ),
     };
+    if let Some(found) = gateway {
+        summary = found.summary;
+        lines.extend(found.evidence);
+        fix = found.fix;
+    }
     if *evidence.statuses != StatusSet::default() {
         lines.push(format!("accepted statuses: {}", evidence.statuses));
     } else if (300..=599).contains(&status) {
@@ -3139,6 +3152,205 @@ fn http_error(
         )));
     }
     Cause { id: CauseId::HttpError, severity: Severity::Error, summary, evidence: lines, fix }
+}
+
+/// An nginx that answered 502, 503 or 504: its configuration names what
+/// took the request (the upstream of a `proxy_pass`, `fastcgi_pass`… or a
+/// `return`), and each upstream on this machine is diagnosed as `check`
+/// would, so the verdict blames the upstream that fails, and how. `None`
+/// when no nginx holds the port or its configuration does not route the
+/// request (the generic words stand).
+fn behind_gateway(
+    evidence: &Evidence,
+    attempt: &Attempt,
+    serving: &[&Socket],
+    answered: &str,
+    path: &str,
+    host_header: &str,
+) -> Option<Cause> {
+    let owners: Vec<&Process> = serving
+        .iter()
+        .flat_map(|listener| listener.owners.iter())
+        .filter_map(|pid| evidence.snapshot.processes.get(pid))
+        .collect();
+    let nginx = gateway::nginx_of(evidence.system, &owners)?;
+    let config = gateway::read_config(evidence.system, &nginx)?;
+    let local = SocketAddr::new(attempt.destination()?, evidence.port);
+    // `server_name` is matched against the Host without its port.
+    let name = host_header.rsplit_once(':').map_or(host_header, |(name, _)| name);
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let handler = gateway::route(&config, local, name, path)?;
+    let who = format!("nginx (pid {})", nginx.pid);
+    let mut lines = vec![format!("{who} reads its configuration from {}", nginx.config)];
+    let reload =
+        Fix::command(format!("kill -HUP {}   # nginx reads its configuration again", nginx.pid));
+    let log = gateway::error_log(&config, &nginx).and_then(|log| {
+        let line = gateway::last_upstream_error(evidence.system, &nginx, &log, host_header)?;
+        Some(format!("its error log {log} says: {line}"))
+    });
+    let pass = match handler {
+        gateway::Handler::Return(directive) => {
+            let status = answered.split_whitespace().nth(1).unwrap_or_default();
+            if directive.args.first().map(String::as_str) != Some(status) {
+                return None;
+            }
+            lines.push(format!("{}: {}", directive.place(), directive.text()));
+            return Some(Cause {
+                id: CauseId::HttpError,
+                severity: Severity::Error,
+                summary: format!(
+                    "{} answered {answered}: {who} answers {path} itself with `{}` ({}); no upstream is asked",
+                    attempt.address,
+                    directive.text(),
+                    directive.place()
+                ),
+                evidence: lines,
+                fix: vec![
+                    Fix::step(format!(
+                        "if {path} should be served, remove or change `{}` at {}, then reload nginx:",
+                        directive.text(),
+                        directive.place()
+                    )),
+                    reload,
+                ],
+            });
+        }
+        gateway::Handler::Pass(pass) => pass,
+    };
+    let directive = &pass.directive;
+    let named: Vec<String> = pass
+        .upstreams
+        .iter()
+        .map(|upstream| match upstream {
+            gateway::Upstream::Local(target) | gateway::Upstream::Other(target) => target.clone(),
+        })
+        .collect();
+    lines.push(format!(
+        "{who} forwards {path} to {} ({}: {})",
+        named.join(", "),
+        directive.place(),
+        directive.text()
+    ));
+    if let Some(group) = &pass.group {
+        lines.push(format!("upstream {} is defined at {}", group.args.join(" "), group.place()));
+    }
+    if answered.contains(" 504") {
+        let waits = match &pass.read_timeout {
+            Some(timeout) => format!("{} ({})", timeout.text(), timeout.place()),
+            None => format!("{}_read_timeout, 60s by default", pass.kind()),
+        };
+        lines.push(format!("nginx waits for the upstream's answer {waits}"));
+    }
+    // Each upstream on this machine, as `check` sees it (at most three: a
+    // group of many is named, and the first failures tell).
+    let mut checked = Vec::new();
+    for target in pass.upstreams.iter().take(3).filter_map(|upstream| match upstream {
+        gateway::Upstream::Local(target) => Some(target),
+        gateway::Upstream::Other(_) => None,
+    }) {
+        let Ok(parsed) = super::target::Target::parse(target) else { continue };
+        let request = super::Request {
+            target: Some(parsed),
+            from_environment: Vec::new(),
+            bind: None,
+            client: Client::Current,
+            timeout: evidence.timeout,
+            statuses: StatusSet::default(),
+            then: Vec::new(),
+        };
+        // An upstream that is itself an nginx is not followed further: a
+        // proxy_pass to itself would never end.
+        if let Some(Ok(diagnosis)) =
+            gateway::outermost(|| super::diagnose(evidence.system, &request))
+        {
+            checked.push((target.clone(), diagnosis));
+        }
+    }
+    let check_fix = |target: &str| {
+        Fix::command(format!("{} check {target}   # the upstream alone", evidence.program))
+    };
+    let repoint = Fix::step(format!(
+        "or, if the service listens elsewhere, point `{}` at {} to it and reload nginx:",
+        directive.name,
+        directive.place()
+    ));
+    let failing = checked.iter().find_map(|(target, diagnosis)| {
+        let cause = diagnosis.causes.iter().find(|c| c.severity == Severity::Error);
+        cause.filter(|_| !diagnosis.ok).map(|cause| (target, cause))
+    });
+    let (summary, mut fix) = if let Some((target, cause)) = failing {
+        lines.push(format!("upstream {target}: {}: {}", cause.id.as_str(), cause.summary));
+        lines
+            .extend(cause.evidence.iter().take(4).map(|line| format!("upstream {target}: {line}")));
+        let mut fix = cause.fix.clone();
+        fix.push(check_fix(target));
+        fix.push(repoint);
+        fix.push(reload);
+        (
+            format!(
+                "{} answered {answered} because its upstream {target} fails ({who}, {}): {}",
+                attempt.address,
+                directive.place(),
+                cause.summary
+            ),
+            fix,
+        )
+    } else if let Some((target, diagnosis)) = checked.first() {
+        // Every upstream porthole asked answers now.
+        let now = diagnosis
+            .attempts
+            .iter()
+            .find(|a| a.healthy)
+            .map_or_else(|| "answers".to_string(), |a| a.detail.clone());
+        lines.push(format!("upstream {target} answers porthole now: {now}"));
+        let why = match (answered.contains(" 504"), &pass.read_timeout, pass.limits.first()) {
+            (true, Some(timeout), _) => format!(
+                "nginx stopped waiting for its answer after {} ({}): the upstream is slower than that for this request",
+                timeout.text(),
+                timeout.place()
+            ),
+            (true, None, _) => format!(
+                "nginx stopped waiting for its answer after {}_read_timeout, 60s by default: the upstream is slower than that for this request",
+                pass.kind()
+            ),
+            (false, _, Some(limit)) if answered.contains(" 503") => format!(
+                "`{}` ({}) answers 503 to requests over its limit",
+                limit.text(),
+                limit.place()
+            ),
+            _ => "the failure was the request's or passing: nginx's error log says which".to_string(),
+        };
+        (
+            format!(
+                "{} answered {answered}, although its upstream {target} answers ({who}): {why}",
+                attempt.address
+            ),
+            vec![
+                Fix::step(
+                    "look at nginx's error log for this request and at the upstream's own logs",
+                ),
+                check_fix(target),
+            ],
+        )
+    } else {
+        (
+            format!(
+                "{} answered {answered}: {who} forwards {path} to {}, which did not answer it ({})",
+                attempt.address,
+                named.join(", "),
+                directive.place()
+            ),
+            vec![Fix::step(format!(
+                "start or repair the service at {}; nginx's error log says how the connection failed",
+                named.join(", ")
+            ))],
+        )
+    };
+    lines.extend(log);
+    if fix.is_empty() {
+        fix.push(Fix::step("start or repair the upstream"));
+    }
+    Some(Cause { id: CauseId::HttpError, severity: Severity::Error, summary, evidence: lines, fix })
 }
 
 /// An HTTPS service the probe reached (it accepts any certificate, as
