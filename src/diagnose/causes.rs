@@ -462,6 +462,7 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
                 .filter(|s| s.protocol == Protocol::Tcp && s.serves(address))
                 .collect();
             causes.extend(dead_upstream(&evidence, attempt, &serving));
+            causes.extend(passed_partial_rule(&mut evidence, attempt, ip));
         }
         if let Some(Reply::Http(HttpResponse { certificate: Some(problem), .. })) = &attempt.reply {
             causes.push(tls_certificate(target, attempt, problem));
@@ -3279,6 +3280,24 @@ fn behind_gateway(
         cause.filter(|_| !diagnosis.ok).map(|cause| (target, cause))
     });
     let (summary, mut fix) = if let Some((target, cause)) = failing {
+        // A listener near the upstream's port may be nginx itself (8080 in
+        // front of 8081): "give the client port 8080" would point nginx
+        // at itself, so that suggestion goes.
+        let mut cause = cause.clone();
+        let own: Vec<String> = owners
+            .iter()
+            .map(|p| p.pid)
+            .chain([nginx.pid])
+            .map(|pid| format!("nginx (pid {pid})"))
+            .collect();
+        if let Some(name) =
+            own.iter().find(|name| cause.summary.contains(&format!(", but {name} ")))
+        {
+            let (head, _) = cause.summary.split_once(", but ").unwrap_or((&cause.summary, ""));
+            cause.summary = head.to_string();
+            cause.fix.retain(|fix| !fix.text().contains(name.as_str()));
+        }
+        let cause = &cause;
         lines.push(format!("upstream {target}: {}: {}", cause.id.as_str(), cause.summary));
         lines
             .extend(cause.evidence.iter().take(4).map(|line| format!("upstream {target}: {line}")));
@@ -4305,11 +4324,22 @@ fn firewall_cause(
         Action::Reject(Some(with)) => (CauseId::FirewallReject, format!("rejects ({with})")),
         Action::Reject(None) => (CauseId::FirewallReject, "rejects".to_string()),
     };
+    // A rule that matches by chance or by count failed this probe; the
+    // next connection may pass, which is why the client fails now and then.
+    let (part, intermittent) = match first.partial() {
+        Some(how) => {
+            lines.push(format!(
+                "the rule stops only part of the traffic ({how}): connections fail now and then, and a retry may get through"
+            ));
+            ("part of the ", " (intermittently)")
+        }
+        None => ("", ""),
+    };
     Some(Cause {
         id,
         severity: Severity::Error,
         summary: format!(
-            "a firewall rule {what} loopback traffic{of_user} to {}: {} {} {}",
+            "a firewall rule {what} {part}loopback traffic{of_user} to {}{intermittent}: {} {} {}",
             attempt.address, first.family, first.table, first.chain
         ),
         evidence: lines,
@@ -4359,6 +4389,39 @@ fn distinct_commands(lines: impl IntoIterator<Item = String>) -> Vec<Fix> {
     fix
 }
 
+/// A probe that got through a rule which stops only part of the traffic
+/// (at random, by rate, by quota): the next connection may not, which is
+/// why a client fails now and then while `check` passes. A warning that
+/// names the rule.
+fn passed_partial_rule(evidence: &mut Evidence, attempt: &Attempt, ip: IpAddr) -> Option<Cause> {
+    let mut blockers = firewall_blockers(evidence, ip);
+    blockers.extend(later_blockers(evidence, ip));
+    // A rule on the SYN's path is on the later packets' too: named once.
+    let mut seen = std::collections::BTreeSet::new();
+    blockers.retain(|blocker| blocker.partial().is_some() && seen.insert(blocker.describe()));
+    let first = blockers.first()?;
+    let how = first.partial()?;
+    let mut lines = vec![attempt_line(attempt)];
+    lines.extend(blockers.iter().map(|b| format!("rule: {}", b.describe())));
+    lines.push(format!(
+        "the rule stops only part of the traffic ({how}): this probe got through, other connections may not"
+    ));
+    let (id, what) = match &first.action {
+        Action::Drop => (CauseId::FirewallDrop, "drops"),
+        Action::Reject(_) => (CauseId::FirewallReject, "rejects"),
+    };
+    Some(Cause {
+        id,
+        severity: Severity::Warning,
+        summary: format!(
+            "{} answered this time, but a firewall rule {what} part of the loopback traffic to it ({how}): clients fail now and then: {} {} {}",
+            attempt.address, first.family, first.table, first.chain
+        ),
+        evidence: lines,
+        fix: distinct_commands(blockers.iter().map(Blocker::removal)),
+    })
+}
+
 /// The connection was made, and then a rule stopped what the client sent
 /// next: the server never got the ACK (its side stays in SYN-RECV) or the
 /// request, so it had nothing to answer. (A bare TCP port that connected
@@ -4370,12 +4433,10 @@ fn later_dropped(attempt: &Attempt, blockers: &[Blocker], prober: Option<&str>) 
         "the SYN passed and connect() returned, but a firewall rule stops the packets the client sends next (its handshake ACK, its request): the server never gets them, so it cannot answer".to_string(),
     ];
     lines.extend(blockers.iter().map(|b| format!("rule: {}", b.describe())));
-    let counting = ["limit rate", "quota", "ct count", "meter"];
-    if blockers.iter().any(|b| counting.iter().any(|word| b.text.contains(word))) {
-        lines.push(
-            "a rule that counts traffic (a rate limit, a quota, a connection count) let the SYN through and stops the packets once the limit is spent, so connections fail some of the time or after the first packets"
-                .to_string(),
-        );
+    if let Some(how) = blockers.iter().find_map(Blocker::partial) {
+        lines.push(format!(
+            "the rule stops only part of the traffic ({how}): it let the SYN through and stops later packets, so connections fail some of the time or after the first packets"
+        ));
     }
     let relevant: Vec<&Blocker> = blockers.iter().collect();
     let of_user = owner_matched(&mut lines, &relevant, prober);
