@@ -482,6 +482,9 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
     {
         causes.extend(client_cgroup_unprobed(system, pid, target));
     }
+    if let Client::Process(pid) = client {
+        causes.extend(client_fd_limit(&evidence, pid));
+    }
     if let Some(host) = target.host() {
         if is_localhost(host) && !strange_localhost(&attempts).is_empty() {
             let view = environment::hosts_view(system, client, "localhost");
@@ -2779,7 +2782,7 @@ fn owner_stall(evidence: &Evidence, listener: &Socket) -> Option<Stall> {
         .owners
         .iter()
         .find_map(|&pid| Some((pid, evidence.system.full_descriptor_table(pid)?)))?;
-    let (line, fix) = descriptor_limit(evidence, pid, table);
+    let (line, fix) = descriptor_limit(evidence, pid, table, Role::Server);
     Some(Stall {
         reason: format!(
             "is out of file descriptors ({} of RLIMIT_NOFILE {} open), so its accept() fails with EMFILE",
@@ -2831,11 +2834,16 @@ fn descriptor_limit(
     evidence: &Evidence,
     pid: u32,
     table: FullDescriptorTable,
+    role: Role,
 ) -> (String, Vec<Fix>) {
+    let (call, who) = match role {
+        Role::Server => ("accept()", "server"),
+        Role::Client => ("socket()", "client"),
+    };
     let FullDescriptorTable { open, soft, hard } = table;
     let hard_text = if hard == u64::MAX { "unlimited".to_string() } else { hard.to_string() };
     let line = format!(
-        "pid {pid} has {open} open files: every descriptor below its limit (RLIMIT_NOFILE soft {soft}, hard {hard_text}) is taken, so accept() fails with EMFILE"
+        "pid {pid} has {open} open files: every descriptor below its limit (RLIMIT_NOFILE soft {soft}, hard {hard_text}) is taken, so {call} fails with EMFILE"
     );
     let wanted = soft.saturating_mul(4).max(4096);
     // The kernel refuses a hard limit above fs.nr_open.
@@ -2859,7 +2867,7 @@ fn descriptor_limit(
     match limits {
         Some(limits) if capable("CapEff:") || (same_user && !raises_hard) => {
             fix.push(Fix::command(format!(
-                "prlimit --pid {pid} --nofile={limits}   # its next accept() succeeds"
+                "prlimit --pid {pid} --nofile={limits}   # its next {call} succeeds"
             )));
         }
         Some(limits) if capable("CapBnd:") => {
@@ -2867,10 +2875,10 @@ fn descriptor_limit(
             let wrapper = as_root(evidence.system, rustix::process::geteuid().is_root());
             fix.push(match wrapper {
                 AsRoot::Unknown => Fix::step(format!(
-                    "as root, raise its limit: `{command}` (its next accept() then succeeds)"
+                    "as root, raise its limit: `{command}` (its next {call} then succeeds)"
                 )),
                 _ => Fix::command(format!(
-                    "{}   # its next accept() succeeds",
+                    "{}   # its next {call} succeeds",
                     wrapper.wrap(&command)
                 )),
             });
@@ -2889,28 +2897,62 @@ fn descriptor_limit(
             fix.push(match ids {
                 Some((uid, gid)) if setpriv && rustix::process::geteuid().is_root() => {
                     Fix::command(format!(
-                        "setpriv --reuid {uid} --regid {gid} --clear-groups {command}   # as its user; its next accept() succeeds"
+                        "setpriv --reuid {uid} --regid {gid} --clear-groups {command}   # as its user; its next {call} succeeds"
                     ))
                 }
                 _ => Fix::step(format!(
-                    "as the server's user, raise its soft limit: `{command}` (its next accept() then succeeds)"
+                    "as the {who}'s user, raise its soft limit: `{command}` (its next {call} then succeeds)"
                 )),
             });
         }
         Some(_) => fix.push(Fix::step(format!(
-            "its hard limit is {hard_text} too, and raising that takes CAP_SYS_RESOURCE, which no user has here (not in the capability bounding set: a container's): restart the server with a higher limit from where it is granted (the container runtime's --ulimit nofile=, LimitNOFILE= in a systemd unit)"
+            "its hard limit is {hard_text} too, and raising that takes CAP_SYS_RESOURCE, which no user has here (not in the capability bounding set: a container's): restart the {who} with a higher limit from where it is granted (the container runtime's --ulimit nofile=, LimitNOFILE= in a systemd unit)"
         ))),
         None => fix.push(Fix::step(format!(
-            "its limit is already fs.nr_open ({soft}), the most the kernel allows: the server holds too many descriptors, look for a leak"
+            "its limit is already fs.nr_open ({soft}), the most the kernel allows: the {who} holds too many descriptors, look for a leak"
         ))),
     }
     // Only a limit raised in place goes back at a restart.
     if fix.iter().any(|line| line.text().contains("prlimit")) {
-        fix.push(Fix::step(
-            "a restart brings the old limit back: raise it where the server is started (LimitNOFILE= in its systemd unit, ulimit -n in its start script), and look for a leak if its open files keep growing",
-        ));
+        fix.push(Fix::step(format!(
+            "a restart brings the old limit back: raise it where the {who} is started (LimitNOFILE= in its systemd unit, ulimit -n in its start script), and look for a leak if its open files keep growing"
+        )));
     }
     (line, fix)
+}
+
+/// Whose descriptors ran out: a server's `accept()` or a client's
+/// `socket()` is what then fails.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Server,
+    Client,
+}
+
+/// `--from PID` of a client with every descriptor its `RLIMIT_NOFILE`
+/// allows open: its `socket()` fails with `EMFILE` ("Too many open
+/// files") before any packet leaves, whatever the server does. porthole's
+/// own probe has descriptors, so the attempts alone do not show it.
+fn client_fd_limit(evidence: &Evidence, pid: u32) -> Option<Cause> {
+    let table = evidence.system.full_descriptor_table(pid)?;
+    let (line, fix) = descriptor_limit(evidence, pid, table, Role::Client);
+    let name = evidence
+        .system
+        .process(pid)
+        .map_or_else(|| format!("pid {pid}"), |p| format!("{} (pid {pid})", p.shown_name()));
+    Some(Cause {
+        id: CauseId::ClientFdLimit,
+        severity: Severity::Error,
+        summary: format!(
+            "the client, {name}, is out of file descriptors ({} of RLIMIT_NOFILE {} open): its socket() fails with EMFILE (Too many open files) before it can connect, whatever the server does",
+            table.open, table.soft
+        ),
+        evidence: vec![
+            line,
+            "porthole's own probe, which has descriptors to spare, is not limited by it".to_string(),
+        ],
+        fix,
+    })
 }
 
 /// A listener whose queued connections (ours among them, since the probe
@@ -2988,8 +3030,18 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
         ),
         Reply::Closed | Reply::Reset => (
             format!(
-                "{} accepted the connection, then the server {} it without answering",
+                "{} accepted the connection, then {} {} it without answering",
                 attempt.address,
+                // The process that hung up, named: a worker that crashes on
+                // each connection hangs up the same way.
+                serving
+                    .iter()
+                    .find_map(|s| first_owner(s))
+                    .and_then(|pid| evidence.snapshot.processes.get(&pid))
+                    .map_or_else(
+                        || "the server".to_string(),
+                        |p| format!("the server, {} (pid {}),", p.shown_name(), p.pid)
+                    ),
                 if reply == Reply::Reset { "reset" } else { "closed" }
             ),
             Severity::Error,
@@ -3000,8 +3052,19 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
     // A server that closes (FIN, not a reset) on an HTTP request may have
     // judged it by its Host: nginx's `return 444` is the usual default
     // server for host names no `server_name` lists.
+    // Only nginx closes that way: another server (or a crashing worker)
+    // that hangs up is not asked for a host name. A listener whose owner
+    // porthole cannot see may be nginx.
+    let owners: Vec<&Process> = serving
+        .iter()
+        .flat_map(|s| s.owners.iter())
+        .filter_map(|pid| evidence.snapshot.processes.get(pid))
+        .collect();
+    let may_be_nginx = owners.is_empty() || owners.iter().any(|p| p.name == "nginx");
     let unserved_host = match (&evidence.target, &reply) {
-        (Target::Http { host, port, .. }, Reply::Closed) => Some(super::host_header(host, *port)),
+        (Target::Http { host, port, .. }, Reply::Closed) if may_be_nginx => {
+            Some(super::host_header(host, *port))
+        }
         _ => None,
     };
     if let Some(host_header) = &unserved_host {
@@ -4393,9 +4456,19 @@ fn distinct_commands(lines: impl IntoIterator<Item = String>) -> Vec<Fix> {
 /// (at random, by rate, by quota): the next connection may not, which is
 /// why a client fails now and then while `check` passes. A warning that
 /// names the rule.
+///
+/// Only the nftables ruleset is read for it (one `nft` run, which a
+/// working port may read anyway for its nat rules): a healthy check does
+/// not run the iptables dumps.
 fn passed_partial_rule(evidence: &mut Evidence, attempt: &Attempt, ip: IpAddr) -> Option<Cause> {
-    let mut blockers = firewall_blockers(evidence, ip);
-    blockers.extend(later_blockers(evidence, ip));
+    let packets = [loopback_packet(evidence, ip), loopback_packet(evidence, ip).later()];
+    let system = evidence.system;
+    let (ruleset, text) =
+        evidence.firewall.get_or_insert_with(|| firewall::read_nft(system)).as_ref()?;
+    let mut blockers: Vec<Blocker> = packets
+        .iter()
+        .flat_map(|packet| firewall::nft_blockers(ruleset, text, packet, &[]))
+        .collect();
     // A rule on the SYN's path is on the later packets' too: named once.
     let mut seen = std::collections::BTreeSet::new();
     blockers.retain(|blocker| blocker.partial().is_some() && seen.insert(blocker.describe()));
@@ -5804,7 +5877,7 @@ mod tests {
         }
 
         #[test]
-        fn healthy_port_delivered_as_addressed_reads_no_ruleset() {
+        fn healthy_port_delivered_as_addressed_reads_only_the_nft_ruleset() {
             let system = one_server("127.0.0.1:7000", 10, "server", 'S');
             let attempt = connected("127.0.0.1:7000");
             let snapshot = super::super::super::listener_snapshot(&system, 7000).expect("snapshot");
@@ -5823,9 +5896,10 @@ mod tests {
             };
             let diagnosis = judge(&system, probed).expect("judged");
             assert!(diagnosis.causes.is_empty(), "{:#?}", diagnosis.causes);
-            // The server's end sat on 127.0.0.1:7000: no nat rule moved it,
-            // and the ruleset is not read.
-            assert!(system.ran.lock().unwrap().is_empty(), "{:?}", system.ran.lock().unwrap());
+            // The server's end sat on 127.0.0.1:7000: no nat rule moved it.
+            // The nft ruleset is read once, for rules that would stop
+            // other connections (at random, by rate); no iptables dump.
+            assert_eq!(*system.ran.lock().unwrap(), ["nft -j list ruleset"]);
         }
 
         #[test]

@@ -398,6 +398,32 @@ fn a_server_out_of_file_descriptors_is_named_with_its_limit() {
     );
 }
 
+/// `check --from PID` of a client that took every descriptor its
+/// `RLIMIT_NOFILE` allows: its `socket()` fails with EMFILE whatever the
+/// server does, while porthole's own probe gets through. The client is
+/// named with its limit, and the printed `prlimit` frees it.
+#[test]
+fn a_client_out_of_file_descriptors_is_named_and_its_printed_prlimit_frees_it() {
+    let Some(netns) = Netns::create() else { return };
+    let (port, held) = (unique_port(), unique_port());
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    // The same stand-in, out of descriptors, is the client.
+    let client = server_in(&netns, "127.0.0.1", held, "exhausted");
+    let pid = client.pid().to_string();
+    let target = format!("http://127.0.0.1:{port}/");
+    let (code, json) = check(&netns, &["--from", &pid, &target]);
+    assert_eq!((code, cause_ids(&json)), (1, vec!["client-fd-limit".to_string()]), "{json:#}");
+    let starved = cause(&json, "client-fd-limit");
+    let summary = starved["summary"].as_str().unwrap();
+    assert!(summary.contains(&format!("(pid {pid})")) && summary.contains("EMFILE"), "{starved:#}");
+    assert!(starved["evidence"].to_string().contains("RLIMIT_NOFILE soft 32"), "{starved:#}");
+    let fix = starved["fix_commands"][0].as_str().unwrap().to_string();
+    assert!(fix.contains(&format!("prlimit --pid {pid} --nofile=")), "{starved:#}");
+    netns.run_ok("bash", &["-c", &fix]);
+    let (code, json) = check(&netns, &["--from", &pid, &target]);
+    assert_eq!((code, cause_ids(&json)), (0, vec![]), "after the fix: {json:#}");
+}
+
 /// Another user's server out of descriptors: its limit is raised as
 /// printed, whether the printed line is a plain `prlimit` (root with
 /// `CAP_SYS_RESOURCE`) or one run as the server's own user (root without
