@@ -3331,6 +3331,7 @@ fn behind_gateway(
         }
     }
     let check_fix = |target: &str| {
+        let target = crate::shell::word(target);
         Fix::command(format!("{} check {target}   # the upstream alone", evidence.program))
     };
     let repoint = Fix::step(format!(

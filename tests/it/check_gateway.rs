@@ -55,11 +55,11 @@ fn an_nginx_gateway_error_names_its_upstream_and_why_that_fails() {
     assert!(json["attempts"][0]["detail"].as_str().unwrap().contains("HTTP 502"), "{json:#}");
 
     // 502: nothing listens on the upstream.
-    let url = format!("http://127.0.0.1:{front}/page");
+    let url = format!("http://127.0.0.1:{front}/page?q=1&r=2");
     let (code, json) = check(&netns, &[&url]);
     assert_eq!((code, cause_ids(&json)), (1, vec!["http-error".to_string()]), "{json:#}");
     let (summary, evidence) = http_error(&json);
-    let upstream = format!("http://127.0.0.1:{dead}/page");
+    let upstream = format!("http://127.0.0.1:{dead}/page?q=1&r=2");
     assert!(summary.contains("502 Bad Gateway"), "{summary}");
     assert!(summary.contains(&format!("its upstream {upstream} fails")), "{summary}");
     // nginx itself, one port below, is not offered as the upstream.
@@ -73,7 +73,8 @@ fn an_nginx_gateway_error_names_its_upstream_and_why_that_fails() {
         "{evidence:#?}"
     );
     let fixes = cause(&json, "http-error")["fix_commands"].to_string();
-    assert!(fixes.contains(&format!("check {upstream}")), "{fixes}");
+    // The query's `&` is quoted: the line runs as printed.
+    assert!(fixes.contains(&format!("check '{upstream}'")), "{fixes}");
     let steps = cause(&json, "http-error")["fix"].to_string();
     assert!(!steps.contains(&format!("port {front}")), "{steps}");
     // Once the upstream the verdict names listens, nginx answers.
