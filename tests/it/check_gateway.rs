@@ -29,18 +29,31 @@ fn an_nginx_gateway_error_names_its_upstream_and_why_that_fails() {
         return;
     }
     let Some(netns) = Netns::create() else { return };
-    let (front, gateway, hung) = (unique_port(), unique_port(), unique_port());
+    let (front, front2, gateway, hung) =
+        (unique_port(), unique_port(), unique_port(), unique_port());
     // The upstream one port above nginx's own, as 8080 in front of 8081.
     let dead = front + 1;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("nginx.conf").display().to_string();
     // A server that accepts into its backlog and never answers.
     let _hung = server_in(&netns, "127.0.0.1", hung, "silent");
+    // The second server is in a file the main one includes by a glob, as
+    // Debian's sites-enabled/*.
+    let sites = dir.path().join("sites");
+    std::fs::create_dir(&sites).unwrap();
+    let site = sites.join("gateway.conf").display().to_string();
+    std::fs::write(
+        &site,
+        format!(
+            "upstream app {{ server 127.0.0.1:{hung}; }}\nserver {{\n  listen 127.0.0.1:{gateway};\n  proxy_read_timeout 1s;\n  location /api/ {{ proxy_pass http://app/v1/; }}\n  location = /down {{ return 503; }}\n}}\n"
+        ),
+    )
+    .unwrap();
     let _nginx = nginx_in(
         &netns,
         dir.path(),
         &format!(
-            "listen 127.0.0.1:{front};\n    location / {{ proxy_pass http://127.0.0.1:{dead}; }}\n  }}\n  upstream app {{ server 127.0.0.1:{hung}; }}\n  server {{\n    listen 127.0.0.1:{gateway};\n    proxy_read_timeout 1s;\n    location /api/ {{ proxy_pass http://app/v1/; }}\n    location = /down {{ return 503; }}"
+            "listen 127.0.0.1:{front};\n    location / {{ proxy_pass http://127.0.0.1:{dead}; }}\n  }}\n  include sites/*.conf;\n  server {{\n    listen 127.0.0.1:{front2};"
         ),
     );
     let bare = format!("127.0.0.1:{front}");
@@ -97,9 +110,8 @@ fn an_nginx_gateway_error_names_its_upstream_and_why_that_fails() {
         "{evidence:#?}"
     );
     assert!(
-        evidence
-            .iter()
-            .any(|line| line.contains("proxy_read_timeout 1s") && line.contains(&config)),
+        evidence.iter().any(|line| line.contains("proxy_read_timeout 1s")
+            && line.contains(&format!("{site} line 4"))),
         "{evidence:#?}"
     );
 
@@ -109,5 +121,5 @@ fn an_nginx_gateway_error_names_its_upstream_and_why_that_fails() {
     assert_eq!(code, 1, "{json:#}");
     let (summary, _) = http_error(&json);
     assert!(summary.contains("answers /down itself with `return 503`"), "{summary}");
-    assert!(summary.contains(&format!("{config} line 19")), "{summary}");
+    assert!(summary.contains(&format!("{site} line 6")), "{summary}");
 }
