@@ -405,6 +405,18 @@ pub fn judge(system: &dyn System, probed: Probed) -> Result<Diagnosis, DiagnoseE
             }
             _ => {
                 let (mut cause, listeners, processes) = sweep(system, target, port, &attempts)?;
+                if let (CauseId::OtherNamespace, Client::Process(pid)) = (cause.id, client) {
+                    // `--from PID`: "this one" is the client's namespace.
+                    let name = system.process(pid).map_or_else(
+                        || format!("pid {pid}"),
+                        |p| format!("{}, pid {pid}", p.shown_name()),
+                    );
+                    let namespace = system.net_namespace();
+                    cause.summary = cause.summary.replace(
+                        "not in this one",
+                        &format!("not in the client's ({name}, network namespace {namespace})"),
+                    );
+                }
                 let socket_only = cause.id == CauseId::UnixSocketOnly;
                 if cause.id == CauseId::NothingListening || socket_only {
                     if let Some((line, fix)) = service_on_a_socket(system, target) {

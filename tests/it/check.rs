@@ -665,6 +665,33 @@ fn proxy_variables_of_another_process_with_from() {
     assert!(cause(&json, "proxy-env")["evidence"].to_string().contains("HTTP_PROXY"));
 }
 
+/// `check --from PID` of a client in another network namespace than the
+/// server's: the verdict says the listener is not in the client's
+/// namespace, and names the client and that namespace.
+#[test]
+fn a_client_in_another_namespace_than_the_server_is_named_with_its_namespace() {
+    let Some(server_side) = Netns::create() else { return };
+    let Some(client_side) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&server_side, "127.0.0.1", port, "http");
+    let client = ChildGuard::spawn(client_side.command("sleep").arg("60"));
+    // `ip netns exec` execs sleep under the same pid once it entered.
+    let comm = format!("/proc/{}/comm", client.pid());
+    assert!(
+        eventually(Duration::from_secs(10), || std::fs::read_to_string(&comm)
+            .is_ok_and(|name| name.trim() == "sleep")),
+        "the client never started"
+    );
+    let pid = client.pid().to_string();
+    let output = porthole_run(&["check", &format!("127.0.0.1:{port}"), "--from", &pid, "--json"]);
+    let json = output.json();
+    assert_eq!((output.code, cause_ids(&json)[0].as_str()), (1, "other-namespace"), "{json:#}");
+    let summary = cause(&json, "other-namespace")["summary"].as_str().unwrap().to_string();
+    let namespace = crate::util::netns_inode(&client_side);
+    let expected = format!("not in the client's (sleep, pid {pid}, network namespace {namespace})");
+    assert!(summary.ends_with(&expected), "{summary}");
+}
+
 #[test]
 fn localhost_resolving_to_a_non_loopback_address() {
     let Some(netns) = Netns::create() else { return };
