@@ -971,7 +971,7 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                 (Reply::Closed | Reply::Reset, _) if forwarder.is_some() => {
                     causes.push(container_forwarder(attempt, forwarder.unwrap_or_default()))
                 }
-                (Reply::Http(response), Target::Http { .. }) => {
+                (Reply::Http(response), Target::Http { .. } | Target::Tcp { .. }) => {
                     causes.push(http_error(evidence, attempt, response, &serving))
                 }
                 // A database or cache answers its protocol's first message
@@ -3147,8 +3147,12 @@ fn http_error(
     response: &HttpResponse,
     serving: &[&Socket],
 ) -> Cause {
-    let Target::Http { host, port, path, .. } = evidence.target else {
-        return not_responding(evidence, attempt, serving);
+    // A bare TCP port is judged by its answer to the nudge, `GET /`, only
+    // when `--status` asks.
+    let (host, port, path) = match evidence.target {
+        Target::Http { host, port, path, .. } => (host, port, path.as_str()),
+        Target::Tcp { host, port } => (host, port, "/"),
+        _ => return not_responding(evidence, attempt, serving),
     };
     let status = response.status;
     let answered = format!("HTTP {status} {}", response.reason).trim_end().to_string();

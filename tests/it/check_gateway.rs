@@ -66,6 +66,10 @@ fn an_nginx_gateway_error_names_its_upstream_and_why_that_fails() {
     let (code, json) = check(&netns, &[&bare]);
     assert_eq!((code, cause_ids(&json)), (0, vec![]), "{json:#}");
     assert!(json["attempts"][0]["detail"].as_str().unwrap().contains("HTTP 502"), "{json:#}");
+    // With `--status`, the nudge's answer is judged: an HTTP error, not a
+    // server that does not respond.
+    let (code, json) = check(&netns, &[&bare, "--status", "200"]);
+    assert_eq!((code, cause_ids(&json)), (1, vec!["http-error".to_string()]), "{json:#}");
 
     // 502: nothing listens on the upstream.
     let url = format!("http://127.0.0.1:{front}/page?q=1&r=2");
