@@ -3067,11 +3067,7 @@ fn not_responding(evidence: &Evidence, attempt: &Attempt, serving: &[&Socket]) -
     // Only nginx closes that way: another server (or a crashing worker)
     // that hangs up is not asked for a host name. A listener whose owner
     // porthole cannot see may be nginx.
-    let owners: Vec<&Process> = serving
-        .iter()
-        .flat_map(|s| s.owners.iter())
-        .filter_map(|pid| evidence.snapshot.processes.get(pid))
-        .collect();
+    let owners = owner_processes(evidence, serving);
     let may_be_nginx = owners.is_empty() || owners.iter().any(|p| p.name == "nginx");
     let unserved_host = match (&evidence.target, &reply) {
         (Target::Http { host, port, .. }, Reply::Closed) if may_be_nginx => {
@@ -3234,6 +3230,16 @@ fn http_error(
     Cause { id: CauseId::HttpError, severity: Severity::Error, summary, evidence: lines, fix }
 }
 
+/// The processes (of the snapshot) that hold the listeners serving an
+/// attempt.
+fn owner_processes<'a>(evidence: &Evidence<'a>, serving: &[&Socket]) -> Vec<&'a Process> {
+    serving
+        .iter()
+        .flat_map(|listener| listener.owners.iter())
+        .filter_map(|pid| evidence.snapshot.processes.get(pid))
+        .collect()
+}
+
 /// An nginx that answered 502, 503 or 504: its configuration names what
 /// took the request (the upstream of a `proxy_pass`, `fastcgi_pass`… or a
 /// `return`), and each upstream on this machine is diagnosed as `check`
@@ -3248,11 +3254,7 @@ fn behind_gateway(
     path: &str,
     host_header: &str,
 ) -> Option<Cause> {
-    let owners: Vec<&Process> = serving
-        .iter()
-        .flat_map(|listener| listener.owners.iter())
-        .filter_map(|pid| evidence.snapshot.processes.get(pid))
-        .collect();
+    let owners = owner_processes(evidence, serving);
     let nginx = gateway::nginx_of(evidence.system, &owners)?;
     let config = gateway::read_config(evidence.system, &nginx)?;
     let local = SocketAddr::new(attempt.destination()?, evidence.port);
