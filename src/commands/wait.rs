@@ -92,8 +92,14 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         }
     };
     let done = |index: &usize| outcome.targets[*index].satisfied;
+    let word = if settings.down { "down" } else { "ready" };
+    // What the last round of a satisfied target saw.
+    let how = |index: usize| match &outcome.targets[index].last_round {
+        Some(round) if settings.down => readiness::down_summary(round),
+        Some(round) => attempts_summary(&round.attempts),
+        None => String::new(),
+    };
     if outcome.satisfied {
-        let word = if settings.down { "down" } else { "ready" };
         if json {
             write_event(
                 out,
@@ -106,11 +112,7 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             )?;
         } else if !settings.quiet {
             for (index, target) in settings.targets.iter().enumerate().filter(|(i, _)| done(i)) {
-                let how = match &outcome.targets[index].last_round {
-                    Some(round) if settings.down => readiness::down_summary(round),
-                    Some(round) => attempts_summary(&round.attempts),
-                    None => String::new(),
-                };
+                let how = how(index);
                 write_line(
                     &mut progress,
                     &format!("{word}: {target} after {} ({how})", seconds(outcome.polled)),
@@ -123,7 +125,13 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         out.flush()?;
         return run_command(&settings.command);
     }
-    // Timed out: say why, per pending target.
+    // Timed out: the targets that are ready say so (with several, which
+    // one holds the rest up is the question), then why, per pending one.
+    if !json && !settings.quiet {
+        for (index, target) in settings.targets.iter().enumerate().filter(|(i, _)| done(i)) {
+            write_line(&mut progress, &format!("{word}: {target} ({})", how(index)))?;
+        }
+    }
     let mut pending = Vec::new();
     let mut why = Vec::new();
     for (index, target) in settings.targets.iter().enumerate().filter(|(i, _)| !done(i)) {

@@ -189,6 +189,27 @@ impl Blocker {
         )
     }
 
+    /// How the rule stops only part of the traffic, when it matches by
+    /// chance or by count rather than by what a packet is: clients then
+    /// fail now and then, and a retry may pass. `None` for a rule that
+    /// stops every packet it describes.
+    pub fn partial(&self) -> Option<String> {
+        const KINDS: [(&[&str], &str); 5] = [
+            (&["numgen random", "--mode random"], "at random"),
+            (&["numgen inc", "--mode nth"], "one packet in every few"),
+            (
+                &["limit rate", "meter ", "-m limit", "-m hashlimit"],
+                "by rate, while under (with `over`: above) its limit",
+            ),
+            (&["quota"], "by a byte quota, before (with `over`: after) it is used up"),
+            (&["ct count", "-m connlimit"], "by the number of connections open"),
+        ];
+        KINDS.iter().find_map(|(words, how)| {
+            let word = words.iter().find(|word| self.text.contains(*word))?;
+            Some(format!("{how}: `{}`", word.trim()))
+        })
+    }
+
     /// The command that would delete the rule, for the fix list.
     pub fn removal(&self) -> String {
         match (self.source, self.handle, self.lookup.as_deref()) {
@@ -1856,6 +1877,33 @@ mod tests {
     const RULES_TEXT: &str = include_str!("fixtures/rules.txt");
     const POLICY_JSON: &str = include_str!("fixtures/policy.json");
     const POLICY_TEXT: &str = include_str!("fixtures/policy.txt");
+
+    #[test]
+    fn rules_that_match_by_chance_or_count_stop_only_part_of_the_traffic() {
+        let rule = |text: &str| Blocker {
+            action: Action::Drop,
+            source: "nftables",
+            family: "inet".into(),
+            table: "t".into(),
+            chain: "input".into(),
+            handle: Some(2),
+            certain: false,
+            text: text.into(),
+            lookup: None,
+        };
+        let how = |text: &str| rule(text).partial();
+        assert_eq!(
+            how("tcp dport 80 numgen random mod 2 0 drop").unwrap(),
+            "at random: `numgen random`"
+        );
+        assert!(how("-A INPUT -p tcp -m statistic --mode random --probability 0.5 -j DROP")
+            .unwrap()
+            .starts_with("at random"));
+        assert!(how("tcp dport 80 limit rate over 2/second drop").unwrap().starts_with("by rate"));
+        assert!(how("tcp dport 80 ct count over 4 drop").unwrap().contains("connections open"));
+        assert_eq!(how("iif \"lo\" tcp dport 80 drop"), None);
+        assert_eq!(how("meta skuid 1000 tcp dport 80 drop"), None);
+    }
 
     #[test]
     fn a_port_known_only_by_its_range_matches_only_what_covers_the_range() {

@@ -34,6 +34,7 @@ pub mod certificate;
 pub mod environment;
 pub mod firewall;
 pub mod forwarder;
+pub mod gateway;
 pub mod interfaces;
 pub mod libpq_tls;
 pub mod link_local;

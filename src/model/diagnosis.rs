@@ -304,6 +304,8 @@ pub enum CauseId {
     PrivilegedPort,
     EphemeralPort,
     SandboxDenied,
+    /// `--from PID`: the client has no file descriptor left for a socket.
+    ClientFdLimit,
     /// `lo` is down, or the loopback address or its `local` route is gone.
     LoopbackDown,
     /// A queueing discipline added to `lo` (netem, tbf, htb…) delays or
@@ -348,7 +350,7 @@ pub enum CauseId {
 }
 
 impl CauseId {
-    pub const ALL: [CauseId; 35] = [
+    pub const ALL: [CauseId; 36] = [
         CauseId::NothingListening,
         CauseId::FamilyMismatch,
         CauseId::BoundElsewhere,
@@ -371,6 +373,7 @@ impl CauseId {
         CauseId::PrivilegedPort,
         CauseId::EphemeralPort,
         CauseId::SandboxDenied,
+        CauseId::ClientFdLimit,
         CauseId::LoopbackDown,
         CauseId::LoopbackQdisc,
         CauseId::SourcePortsExhausted,
@@ -410,6 +413,7 @@ impl CauseId {
             CauseId::PrivilegedPort => "privileged-port",
             CauseId::EphemeralPort => "ephemeral-port",
             CauseId::SandboxDenied => "sandbox-denied",
+            CauseId::ClientFdLimit => "client-fd-limit",
             CauseId::LoopbackDown => "loopback-down",
             CauseId::LoopbackQdisc => "loopback-qdisc",
             CauseId::SourcePortsExhausted => "source-ports-exhausted",

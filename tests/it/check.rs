@@ -398,6 +398,32 @@ fn a_server_out_of_file_descriptors_is_named_with_its_limit() {
     );
 }
 
+/// `check --from PID` of a client that took every descriptor its
+/// `RLIMIT_NOFILE` allows: its `socket()` fails with EMFILE whatever the
+/// server does, while porthole's own probe gets through. The client is
+/// named with its limit, and the printed `prlimit` frees it.
+#[test]
+fn a_client_out_of_file_descriptors_is_named_and_its_printed_prlimit_frees_it() {
+    let Some(netns) = Netns::create() else { return };
+    let (port, held) = (unique_port(), unique_port());
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    // The same stand-in, out of descriptors, is the client.
+    let client = server_in(&netns, "127.0.0.1", held, "exhausted");
+    let pid = client.pid().to_string();
+    let target = format!("http://127.0.0.1:{port}/");
+    let (code, json) = check(&netns, &["--from", &pid, &target]);
+    assert_eq!((code, cause_ids(&json)), (1, vec!["client-fd-limit".to_string()]), "{json:#}");
+    let starved = cause(&json, "client-fd-limit");
+    let summary = starved["summary"].as_str().unwrap();
+    assert!(summary.contains(&format!("(pid {pid})")) && summary.contains("EMFILE"), "{starved:#}");
+    assert!(starved["evidence"].to_string().contains("RLIMIT_NOFILE soft 32"), "{starved:#}");
+    let fix = starved["fix_commands"][0].as_str().unwrap().to_string();
+    assert!(fix.contains(&format!("prlimit --pid {pid} --nofile=")), "{starved:#}");
+    netns.run_ok("bash", &["-c", &fix]);
+    let (code, json) = check(&netns, &["--from", &pid, &target]);
+    assert_eq!((code, cause_ids(&json)), (0, vec![]), "after the fix: {json:#}");
+}
+
 /// Another user's server out of descriptors: its limit is raised as
 /// printed, whether the printed line is a plain `prlimit` (root with
 /// `CAP_SYS_RESOURCE`) or one run as the server's own user (root without
@@ -637,6 +663,33 @@ fn proxy_variables_of_another_process_with_from() {
     assert_eq!(output.code, 1, "{json:#}");
     assert_eq!(json["attempts"][0]["outcome"], "connected", "{json:#}");
     assert!(cause(&json, "proxy-env")["evidence"].to_string().contains("HTTP_PROXY"));
+}
+
+/// `check --from PID` of a client in another network namespace than the
+/// server's: the verdict says the listener is not in the client's
+/// namespace, and names the client and that namespace.
+#[test]
+fn a_client_in_another_namespace_than_the_server_is_named_with_its_namespace() {
+    let Some(server_side) = Netns::create() else { return };
+    let Some(client_side) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&server_side, "127.0.0.1", port, "http");
+    let client = ChildGuard::spawn(client_side.command("sleep").arg("60"));
+    // `ip netns exec` execs sleep under the same pid once it entered.
+    let comm = format!("/proc/{}/comm", client.pid());
+    assert!(
+        eventually(Duration::from_secs(10), || std::fs::read_to_string(&comm)
+            .is_ok_and(|name| name.trim() == "sleep")),
+        "the client never started"
+    );
+    let pid = client.pid().to_string();
+    let output = porthole_run(&["check", &format!("127.0.0.1:{port}"), "--from", &pid, "--json"]);
+    let json = output.json();
+    assert_eq!((output.code, cause_ids(&json)[0].as_str()), (1, "other-namespace"), "{json:#}");
+    let summary = cause(&json, "other-namespace")["summary"].as_str().unwrap().to_string();
+    let namespace = crate::util::netns_inode(&client_side);
+    let expected = format!("not in the client's (sleep, pid {pid}, network namespace {namespace})");
+    assert!(summary.ends_with(&expected), "{summary}");
 }
 
 #[test]

@@ -421,8 +421,12 @@ fn a_server_that_accepts_and_closes_is_not_called_deadlocked() {
     let summary = closed["summary"].as_str().unwrap();
     assert!(summary.contains("closed it") || summary.contains("reset it"), "{closed:#}");
     assert!(summary.contains("without answering"), "{closed:#}");
+    // The process that hangs up is named; a Python server is not nginx,
+    // so no host name is suspected.
+    assert!(summary.contains("then the server, python"), "{closed:#}");
     let text = closed.to_string();
     assert!(!text.contains("deadlocked") && !text.contains("wchan"), "{closed:#}");
+    assert!(!text.contains("Host:") && !text.contains("444"), "{closed:#}");
 }
 
 #[test]
@@ -2349,6 +2353,58 @@ fn a_rule_that_drops_the_packets_after_the_syn_is_named_not_the_silent_service()
         assert!(drop["summary"].as_str().unwrap().ends_with(chain), "{drop:#}");
         assert_fix_repairs(&netns, drop, &target, &format!("{target} after the printed fix"));
     }
+}
+
+/// A rule that drops connections at random (`numgen random mod 2`): a
+/// probe it stopped names it and says the failure is intermittent, and one
+/// that got through is OK with a warning naming it (a client of that port
+/// fails now and then); the printed fix removes it.
+#[test]
+fn a_rule_that_drops_part_of_the_traffic_is_named_whether_the_probe_passed_or_not() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&netns, "127.0.0.1", port, "http");
+    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
+    netns.run_ok(
+        "nft",
+        &["add chain inet guard in { type filter hook input priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok(
+        "nft",
+        &[&format!("add rule inet guard in tcp dport {port} numgen random mod 2 == 0 drop")],
+    );
+    let target = format!("127.0.0.1:{port}");
+    // Each probe is stopped or not at random: probe until both were seen
+    // (a count, not a clock, bounds it: both missing in 60 is 2^-59).
+    let (mut stopped, mut passed) = (None, None);
+    for _ in 0..60 {
+        let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
+        match code {
+            0 => passed = Some(json),
+            _ => stopped = Some(json),
+        }
+        if stopped.is_some() && passed.is_some() {
+            break;
+        }
+    }
+    let (Some(stopped), Some(passed)) = (stopped, passed) else {
+        panic!("60 probes were all stopped, or all passed");
+    };
+    assert_eq!(cause_ids(&stopped), ["firewall-drop"], "{stopped:#}");
+    let drop = cause(&stopped, "firewall-drop");
+    let summary = drop["summary"].as_str().unwrap();
+    assert!(summary.contains("drops part of the loopback traffic"), "{drop:#}");
+    assert!(summary.contains("(intermittently)"), "{drop:#}");
+    assert!(drop["evidence"].to_string().contains("at random: `numgen random`"), "{drop:#}");
+
+    assert_eq!(cause_ids(&passed), ["firewall-drop"], "{passed:#}");
+    let warning = cause(&passed, "firewall-drop");
+    assert_eq!(warning["severity"], "warning", "{warning:#}");
+    let summary = warning["summary"].as_str().unwrap();
+    assert!(summary.contains("answered this time"), "{warning:#}");
+    assert!(summary.contains("clients fail now and then"), "{warning:#}");
+    let repaired = assert_fix_repairs(&netns, warning, &target, "the random drop removed");
+    assert_eq!(cause_ids(&repaired), Vec::<String>::new(), "{repaired:#}");
 }
 
 /// Port 81 with nothing on it, where a server run as nobody failed to

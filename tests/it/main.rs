@@ -15,6 +15,7 @@ mod audit_passwords;
 mod audit_unix;
 mod bpf_filters;
 mod check;
+mod check_gateway;
 mod check_redirect;
 mod cli;
 mod diagnosis;

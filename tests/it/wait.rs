@@ -243,7 +243,15 @@ fn all_or_any_of_several_targets() {
     let (up, dead) = (unique_port(), unique_port());
     let _server = server_in(&netns, "127.0.0.1", up, "http");
     let (a, b) = (format!("127.0.0.1:{up}"), format!("127.0.0.1:{dead}"));
-    assert_eq!(netns.porthole(&["wait", &a, &b, "-t", "400ms"]).code, 1);
+    let output = netns.porthole(&["wait", &a, &b, "-t", "400ms"]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    // At the timeout each target's state is said: the one that is ready,
+    // and why the other is not.
+    let lines: Vec<&str> = output.stderr.lines().collect();
+    assert!(lines.iter().any(|l| l.starts_with(&format!("ready: {a} ("))), "{}", output.stderr);
+    let late = lines.iter().position(|l| l.ends_with(&format!(": {b} is not ready")));
+    let late = late.unwrap_or_else(|| panic!("{}", output.stderr));
+    assert!(lines[late + 1].contains("nothing-listening"), "{}", output.stderr);
     assert_eq!(netns.porthole(&["wait", &a, &b, "-t", "400ms", "--any"]).code, 0);
 }
 
