@@ -290,6 +290,13 @@ impl Blocker {
     }
 }
 
+/// The kernel's names for the expressions behind [`Blocker::partial`]'s
+/// kinds: `numgen`, `limit`, `meter` (a `dynset`), `quota`, `ct count`
+/// (`connlimit`), and the iptables-nft matches `-m statistic`, `-m limit`,
+/// `-m hashlimit` and `-m connlimit` (an `xt` match carries its own name).
+pub const PARTIAL_EXPRESSIONS: [&str; 7] =
+    ["numgen", "limit", "dynset", "quota", "connlimit", "hashlimit", "statistic"];
+
 /// The ruleset and its text listing (`nft -a list ruleset`, which gives
 /// each rule as people write it, keyed by handle); `None` when nft is
 /// missing or refuses (no privilege), which the caller reports as "could

@@ -216,6 +216,16 @@ pub trait System: Sync {
         None
     }
 
+    /// Whether reading the nftables ruleset with `nft` may find a rule
+    /// using one of the expressions `names` (`numgen`, `limit`, …): false
+    /// only when a rule dump over netlink shows none uses them, or shows
+    /// `nft` would be refused. A machine that cannot tell says true, so
+    /// the caller reads the ruleset.
+    fn nft_may_use_expressions(&self, names: &[&str]) -> bool {
+        let _ = names;
+        true
+    }
+
     /// porthole's own environment variables.
     fn own_environment(&self) -> Vec<(String, String)>;
 
@@ -433,6 +443,11 @@ fn may_use_sudo(system: &dyn System, uid: u32) -> bool {
 pub struct Machine;
 
 impl System for Machine {
+    fn nft_may_use_expressions(&self, names: &[&str]) -> bool {
+        use crate::sys::nftables::{rules_use_expressions, ExpressionSearch};
+        matches!(rules_use_expressions(names), ExpressionSearch::Found | ExpressionSearch::Unknown)
+    }
+
     fn xdp_link_of(&self, program_id: u32) -> Option<u32> {
         crate::sys::bpf_cgroup::xdp_link_of(program_id).ok().flatten()
     }

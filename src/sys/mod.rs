@@ -12,6 +12,7 @@ pub mod interfaces;
 pub mod mappings;
 pub mod netlink;
 pub mod netns;
+pub mod nftables;
 pub mod poll;
 pub mod signal;
 pub mod sysctl;
