@@ -43,6 +43,8 @@ const NETWORK_PROGRAMS: &[&str] = &[
     "curl",
     "etcdctl",
     "rabbitmqctl",
+    // Its checks connect and read sysctls where it runs.
+    "porthole",
 ];
 
 /// Servers the fixes start again on another address (`memcached -l
