@@ -4940,7 +4940,7 @@ fn other_namespace(
             prefix(format!("/proc/{pid}/ns/net"))
         ))],
         (None, None) => vec![Fix::step(
-            "run the client in the server's namespace (docker exec, --network host, or nsenter -n -t with the server's pid)",
+            "run the client in the server's namespace (docker exec, --network host, or nsenter --net= with the /proc/PID/ns/net of the server's pid)",
         )],
     };
     // What a connection from inside that namespace would meet, asked the
