@@ -264,6 +264,11 @@ mod tests {
             fix_inside(prefix, "`sudo -u dev env PORT=1 ./app`", Some("app")),
             "`ip netns exec demo sudo -u dev env PORT=1 ./app`"
         );
+        // porthole's own checks connect from where they run.
+        assert_eq!(
+            fix_inside(prefix, "run `/usr/local/bin/porthole check 127.0.0.1:80` as root", None),
+            "run `ip netns exec demo /usr/local/bin/porthole check 127.0.0.1:80` as root"
+        );
         let edit = "`sed -i -e '6s/x/y/' /etc/memcached.conf`, then `kill -HUP 42`";
         assert_eq!(fix_inside(prefix, edit, Some("memcached")), edit);
     }

@@ -45,20 +45,27 @@ fn file_server(json: &Value, port: u16) -> Option<&Value> {
     findings_of(json, port).into_iter().find(|f| f["rule"] == "file-server")
 }
 
+/// `python3 -m http.server PORT` in `netns`, serving `dir` on every
+/// interface, once it accepts.
+fn http_server_in(netns: &Netns, dir: &std::path::Path, port: u16) -> ChildGuard {
+    let server = ChildGuard::spawn(
+        netns
+            .command("python3")
+            .args(["-m", "http.server", &port.to_string()])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(netns, port), "http.server did not start");
+    server
+}
+
 #[test]
 fn python_http_server_on_every_interface_hands_out_the_ssh_key_and_is_restarted_on_loopback() {
     let Some(netns) = Netns::create() else { return };
     let port = util::unique_port();
     let dir = home_directory();
-    let server = ChildGuard::spawn(
-        netns
-            .command("python3")
-            .args(["-m", "http.server", &port.to_string()])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    assert!(wait_in(&netns, port), "http.server did not start");
+    let server = http_server_in(&netns, dir.path(), port);
     let output = audit_in(&netns, &port.to_string());
     assert!(!output.stdout.contains(KEY_MATERIAL), "the key's contents: {}", output.stdout);
     assert!(!output.stdout.contains("ghp_token"), "the git token: {}", output.stdout);
@@ -114,15 +121,7 @@ fn netns_all_restarts_a_file_server_on_the_loopback_of_its_own_namespace() {
     let Some(netns) = Netns::create() else { return };
     let port = util::unique_port();
     let dir = home_directory();
-    let server = ChildGuard::spawn(
-        netns
-            .command("python3")
-            .args(["-m", "http.server", &port.to_string()])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    assert!(wait_in(&netns, port), "http.server did not start");
+    let server = http_server_in(&netns, dir.path(), port);
     let json = netns_all_audit(port, &[]);
     let found = finding(&json, port, "file-server");
     assert_eq!(found["net_namespace"], util::netns_inode(&netns), "{found:#}");

@@ -180,17 +180,9 @@ pub(crate) fn quoted(fix: &str) -> Vec<String> {
     fix.split('`').skip(1).step_by(2).map(str::to_string).collect()
 }
 
-/// A memcached started by hand with its options on the command line was
-/// told to edit Debian's /etc/memcached.conf, which it never read: the fix
-/// is now its own command line with the address and UDP options replaced,
-/// and running it as printed leaves memcached on loopback with UDP off.
-#[test]
-fn a_memcached_started_by_hand_is_restarted_with_its_own_command_line() {
-    if !require("memcached") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
-    let port = util::unique_port();
+/// A memcached started by hand in `netns` on every interface, TCP and UDP
+/// on `port`, its options on the command line.
+fn memcached_by_hand(netns: &Netns, port: u16) -> ChildGuard {
     let memcached = ChildGuard::spawn(netns.command("memcached").args([
         "-u",
         "nobody",
@@ -202,7 +194,22 @@ fn a_memcached_started_by_hand_is_restarted_with_its_own_command_line() {
         "-p",
         &port.to_string(),
     ]));
-    assert!(wait_in(&netns, port), "memcached did not start");
+    assert!(wait_in(netns, port), "memcached did not start");
+    memcached
+}
+
+/// A memcached started by hand with its options on the command line was
+/// told to edit Debian's /etc/memcached.conf, which it never read: the fix
+/// is now its own command line with the address and UDP options replaced,
+/// and running it as printed leaves memcached on loopback with UDP off.
+#[test]
+fn a_memcached_started_by_hand_is_restarted_with_its_own_command_line() {
+    if !require("memcached") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let memcached = memcached_by_hand(&netns, port);
     let json = audit_in(&netns, &port.to_string()).json();
     let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
     assert!(!fix.contains("memcached.conf"), "it read no file: {fix}");
@@ -1077,18 +1084,7 @@ fn netns_all_restarts_a_memcached_in_its_own_namespace() {
     }
     let Some(netns) = Netns::create() else { return };
     let port = util::unique_port();
-    let memcached = ChildGuard::spawn(netns.command("memcached").args([
-        "-u",
-        "nobody",
-        "--listen=0.0.0.0",
-        "-m",
-        "16",
-        "-U",
-        &port.to_string(),
-        "-p",
-        &port.to_string(),
-    ]));
-    assert!(wait_in(&netns, port), "memcached did not start");
+    let memcached = memcached_by_hand(&netns, port);
     let json = netns_all_audit(port, &[]);
     let exposed = finding(&json, port, "exposed-service");
     assert_eq!(exposed["net_namespace"], util::netns_inode(&netns), "{exposed:#}");
