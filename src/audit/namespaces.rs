@@ -11,10 +11,10 @@
 //! the namespace: a firewall change, a client that connects to the
 //! listener, or a line that starts the server again (its own program, or
 //! one of the servers the fixes restart), which would otherwise bind in
-//! the caller's namespace. Configuration lines, `kill`, `systemctl` and package managers
-//! are left alone: they act on files and processes, which namespaces of
-//! the network do not separate (and a package manager needs the caller's
-//! network).
+//! the caller's namespace. Configuration lines, `kill`, `systemctl` and
+//! package managers are left alone: they act on files and processes,
+//! which namespaces of the network do not separate (and a package manager
+//! needs the caller's network).
 
 use std::collections::BTreeMap;
 
@@ -103,10 +103,12 @@ fn acts_on_network(command: &str, server: Option<&str>) -> bool {
     words.split(|word| matches!(*word, "&&" | "||" | ";" | "|")).any(|simple| {
         let Some(program) = program_of(simple) else { return false };
         let name = program.rsplit('/').next().unwrap_or(program);
-        // `comm` holds at most 15 bytes of the program's name.
-        let started_again = server.is_some_and(|server| {
-            !server.is_empty()
-                && name.as_bytes().get(..server.len().min(15)) == Some(server.as_bytes())
+        // `comm` holds at most 15 bytes of the program's name: a name
+        // that long may be the start of a longer one.
+        let started_again = server.is_some_and(|server| match server.len() {
+            0 => false,
+            15 => name.as_bytes().starts_with(server.as_bytes()),
+            _ => name == server,
         });
         NETWORK_PROGRAMS.contains(&name) || SERVER_PROGRAMS.contains(&name) || started_again
     })
@@ -150,10 +152,10 @@ fn program_of<'a>(words: &[&'a str]) -> Option<&'a str> {
 }
 
 /// How the fixes of a listener in `namespace` enter it: by its `ip netns`
-/// name, else through a process inside (`owner`, the listener's, first).
-/// `None` when no name or process leads there. A process other than the
+/// name, else through a process inside. A process other than the
 /// listener's `owners` goes first: a fix that stops the listener and
-/// starts it again must still find the namespace after the stop.
+/// starts it again must still find the namespace after the stop. `None`
+/// when no name or process leads there.
 pub fn handle_for(namespace: &Namespace, owners: &[u32]) -> Option<NamespaceHandle> {
     let other = namespace.example_pid.filter(|pid| !owners.contains(pid));
     let path = match (&namespace.name, other.or(owners.first().copied()).or(namespace.example_pid))
@@ -269,6 +271,9 @@ mod tests {
             fix_inside(prefix, "run `/usr/local/bin/porthole check 127.0.0.1:80` as root", None),
             "run `ip netns exec demo /usr/local/bin/porthole check 127.0.0.1:80` as root"
         );
+        // A short name is the whole name, not the start of another.
+        let other = "`apt-get install --only-upgrade a2`";
+        assert_eq!(fix_inside(prefix, other, Some("a")), other);
         let edit = "`sed -i -e '6s/x/y/' /etc/memcached.conf`, then `kill -HUP 42`";
         assert_eq!(fix_inside(prefix, edit, Some("memcached")), edit);
     }
