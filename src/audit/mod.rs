@@ -460,11 +460,12 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             // The fix is read in the caller's namespace: its commands must
             // say how to get into the listener's.
             let namespace = snapshot.namespaces.iter().find(|n| n.inode == ns);
-            let owner = target.owners.first().map(|p| p.pid);
-            if let Some(handle) = namespace.and_then(|n| namespaces::handle_for(n, owner)) {
+            let owners: Vec<u32> = target.owners.iter().map(|p| p.pid).collect();
+            if let Some(handle) = namespace.and_then(|n| namespaces::handle_for(n, &owners)) {
                 let prefix = crate::inventory::namespaces::exec_prefix(&handle);
                 for finding in &mut found {
-                    finding.fix = namespaces::fix_inside(&prefix, &finding.fix);
+                    let server = finding.process.as_deref();
+                    finding.fix = namespaces::fix_inside(&prefix, &finding.fix, server);
                 }
             }
         }
@@ -530,7 +531,8 @@ pub fn audit_in(
     }
     let prefix = crate::inventory::namespaces::exec_prefix(namespace);
     for finding in &mut report.findings {
-        finding.fix = namespaces::fix_inside(&prefix, &finding.fix);
+        let server = finding.process.as_deref();
+        finding.fix = namespaces::fix_inside(&prefix, &finding.fix, server);
     }
     Ok(report)
 }

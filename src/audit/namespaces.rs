@@ -8,11 +8,13 @@
 //! from that thread, inherit it). A fix line is read in the caller's
 //! namespace, so [`fix_inside`] puts `ip netns exec NAME` (or `nsenter
 //! --net=PATH`) in front of each quoted command whose effect depends on
-//! the namespace: a firewall change, or a client that connects to the
-//! listener. Configuration lines, `systemctl` and package managers are
-//! left alone: they act on files and processes, which namespaces of the
-//! network do not separate (and a package manager needs the caller's
-//! network).
+//! the namespace: a firewall change, a client that connects to the
+//! listener, or a line that starts the server again (its own program, or
+//! one of the servers the fixes restart), which would otherwise bind in
+//! the caller's namespace. Configuration lines, `kill`, `systemctl` and
+//! package managers are left alone: they act on files and processes,
+//! which namespaces of the network do not separate (and a package manager
+//! needs the caller's network).
 
 use std::collections::BTreeMap;
 
@@ -41,12 +43,39 @@ const NETWORK_PROGRAMS: &[&str] = &[
     "curl",
     "etcdctl",
     "rabbitmqctl",
+    // Its checks connect and read sysctls where it runs.
+    "porthole",
+];
+
+/// Servers the fixes start again on another address (`memcached -l
+/// 127.0.0.1 …`, `cd DIR && python3 -m http.server … --bind 127.0.0.1`):
+/// started from the caller's namespace they would bind there, not in the
+/// listener's.
+const SERVER_PROGRAMS: &[&str] = &[
+    "python",
+    "python3",
+    "memcached",
+    "redis-server",
+    "valkey-server",
+    "mysqld",
+    "mariadbd",
+    "postgres",
+    "pg_ctl",
+    "jupyter",
+    "jupyter-lab",
+    "jupyter-notebook",
+    "node",
+    "php",
+    "ruby",
+    "nginx",
 ];
 
 /// `fix` with every quoted command (`like this`) that acts on the network
 /// run through `prefix` (`ip netns exec NAME `); the words around them,
 /// and commands that do not depend on the namespace, are unchanged.
-pub fn fix_inside(prefix: &str, fix: &str) -> String {
+/// `server` is the listener's program name (`comm`): a line that starts it
+/// again starts it inside too.
+pub fn fix_inside(prefix: &str, fix: &str, server: Option<&str>) -> String {
     let mut out = String::with_capacity(fix.len() + prefix.len());
     // Odd pieces of a split on backticks are the quoted ones; an unpaired
     // last backtick leaves an odd count, and that text is left as it is.
@@ -57,7 +86,7 @@ pub fn fix_inside(prefix: &str, fix: &str) -> String {
             out.push('`');
         }
         let quoted = index % 2 == 1 && (paired || index + 1 < pieces.len());
-        if quoted && acts_on_network(piece) {
+        if quoted && acts_on_network(piece, server) {
             out.push_str(&crate::inventory::namespaces::run_inside(prefix, piece));
         } else {
             out.push_str(piece);
@@ -66,17 +95,71 @@ pub fn fix_inside(prefix: &str, fix: &str) -> String {
     out
 }
 
-/// Whether a quoted command's first program depends on the namespace.
-fn acts_on_network(command: &str) -> bool {
-    let first = command.split_whitespace().next().unwrap_or_default();
-    NETWORK_PROGRAMS.contains(&first)
+/// Whether a program of a quoted command depends on the namespace: one of
+/// each simple command (`cd DIR && prog …` runs `cd`, then `prog`), past
+/// the wrappers that run it (`sudo`, `runuser -u USER --`, `env`, `VAR=x`).
+fn acts_on_network(command: &str, server: Option<&str>) -> bool {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    words.split(|word| matches!(*word, "&&" | "||" | ";" | "|")).any(|simple| {
+        let Some(program) = program_of(simple) else { return false };
+        let name = program.rsplit('/').next().unwrap_or(program);
+        // `comm` holds at most 15 bytes of the program's name: a name
+        // that long may be the start of a longer one.
+        let started_again = server.is_some_and(|server| match server.len() {
+            0 => false,
+            15 => name.as_bytes().starts_with(server.as_bytes()),
+            _ => name == server,
+        });
+        NETWORK_PROGRAMS.contains(&name) || SERVER_PROGRAMS.contains(&name) || started_again
+    })
+}
+
+/// The program a simple command runs, past `sudo`, `runuser`, `env`,
+/// `nohup`, `setsid`, `exec` and variable assignments in front of it.
+fn program_of<'a>(words: &[&'a str]) -> Option<&'a str> {
+    let mut rest = words;
+    loop {
+        let (&first, tail) = rest.split_first()?;
+        rest = match first {
+            "sudo" | "runuser" => {
+                // Their options, and the value of those that take one
+                // (`-u USER`), up to `--` or the program.
+                let mut tail = tail;
+                while let Some((&option, after)) = tail.split_first() {
+                    if option == "--" {
+                        tail = after;
+                        break;
+                    }
+                    if !option.starts_with('-') {
+                        break;
+                    }
+                    tail = match option {
+                        "-u" | "-g" | "-U" | "-G" | "-C" | "-D" | "-h" | "-p" | "-r" | "-t"
+                            if !after.is_empty() =>
+                        {
+                            &after[1..]
+                        }
+                        _ => after,
+                    };
+                }
+                tail
+            }
+            "env" | "nohup" | "setsid" | "exec" => tail,
+            word if word.contains('=') && !word.starts_with(['-', '/', '\'', '"']) => tail,
+            _ => return Some(first),
+        };
+    }
 }
 
 /// How the fixes of a listener in `namespace` enter it: by its `ip netns`
-/// name, else through a process inside (`owner`, the listener's, first).
-/// `None` when no name or process leads there.
-pub fn handle_for(namespace: &Namespace, owner: Option<u32>) -> Option<NamespaceHandle> {
-    let path = match (&namespace.name, owner.or(namespace.example_pid)) {
+/// name, else through a process inside. A process other than the
+/// listener's `owners` goes first: a fix that stops the listener and
+/// starts it again must still find the namespace after the stop. `None`
+/// when no name or process leads there.
+pub fn handle_for(namespace: &Namespace, owners: &[u32]) -> Option<NamespaceHandle> {
+    let other = namespace.example_pid.filter(|pid| !owners.contains(pid));
+    let path = match (&namespace.name, other.or(owners.first().copied()).or(namespace.example_pid))
+    {
         (Some(name), _) => format!("/run/netns/{name}"),
         (None, Some(pid)) => format!("/proc/{pid}/ns/net"),
         (None, None) => return None,
@@ -129,28 +212,70 @@ mod tests {
         assert_eq!(
             fix_inside(
                 prefix,
-                "bind to 127.0.0.1:80; or drop it: `iptables -I INPUT ! -i lo -p tcp --dport 80 -j DROP`"
+                "bind to 127.0.0.1:80; or drop it: `iptables -I INPUT ! -i lo -p tcp --dport 80 -j DROP`",
+                None
             ),
             "bind to 127.0.0.1:80; or drop it: `ip netns exec demo iptables -I INPUT ! -i lo -p tcp --dport 80 -j DROP`"
         );
         // The semicolons of an nft script are inside its quotes.
         assert_eq!(
-            fix_inside(prefix, "`nft 'add table inet filter; add chain inet filter input'`"),
+            fix_inside(prefix, "`nft 'add table inet filter; add chain inet filter input'`", None),
             "`ip netns exec demo nft 'add table inet filter; add chain inet filter input'`"
         );
         assert_eq!(
-            fix_inside(prefix, "`ip6tables -I INPUT -j DROP && iptables -I INPUT -j DROP`"),
+            fix_inside(prefix, "`ip6tables -I INPUT -j DROP && iptables -I INPUT -j DROP`", None),
             "`ip netns exec demo sh -c 'ip6tables -I INPUT -j DROP && iptables -I INPUT -j DROP'`"
         );
         // Quoted `<` and `>` are no redirections: still one simple command.
         assert_eq!(
-            fix_inside(prefix, "`redis-cli -h 127.0.0.1 -p 6379 --askpass CONFIG SET requirepass '<new long random secret>'`, then `CONFIG REWRITE`"),
+            fix_inside(prefix, "`redis-cli -h 127.0.0.1 -p 6379 --askpass CONFIG SET requirepass '<new long random secret>'`, then `CONFIG REWRITE`", None),
             "`ip netns exec demo redis-cli -h 127.0.0.1 -p 6379 --askpass CONFIG SET requirepass '<new long random secret>'`, then `CONFIG REWRITE`"
         );
         let config = "set `bind 127.0.0.1 -::1` in redis.conf, then `systemctl restart redis`";
-        assert_eq!(fix_inside(prefix, config), config);
+        assert_eq!(fix_inside(prefix, config, Some("redis-server")), config);
         let unpaired = "a `nft list ruleset";
-        assert_eq!(fix_inside(prefix, unpaired), unpaired);
+        assert_eq!(fix_inside(prefix, unpaired, None), unpaired);
+    }
+
+    #[test]
+    fn a_server_started_again_starts_inside_and_a_kill_stays_outside() {
+        let prefix = "ip netns exec demo ";
+        assert_eq!(
+            fix_inside(
+                prefix,
+                "`kill 42`, then start it on loopback: `cd /srv && /usr/bin/python3 -m http.server 8000 --bind 127.0.0.1`",
+                Some("python3")
+            ),
+            "`kill 42`, then start it on loopback: `ip netns exec demo sh -c 'cd /srv && /usr/bin/python3 -m http.server 8000 --bind 127.0.0.1'`"
+        );
+        assert_eq!(
+            fix_inside(prefix, "`kill 7`, then start it as `memcached -l 127.0.0.1 -U 0`", None),
+            "`kill 7`, then start it as `ip netns exec demo memcached -l 127.0.0.1 -U 0`"
+        );
+        // Past the wrappers that run it as its user; a program of its own
+        // is known by the listener's name (`comm`, at most 15 bytes).
+        assert_eq!(
+            fix_inside(
+                prefix,
+                "`runuser -u dev -- /opt/app/bin/my-api-server-v2 --port 1`",
+                Some("my-api-server-v")
+            ),
+            "`ip netns exec demo runuser -u dev -- /opt/app/bin/my-api-server-v2 --port 1`"
+        );
+        assert_eq!(
+            fix_inside(prefix, "`sudo -u dev env PORT=1 ./app`", Some("app")),
+            "`ip netns exec demo sudo -u dev env PORT=1 ./app`"
+        );
+        // porthole's own checks connect from where they run.
+        assert_eq!(
+            fix_inside(prefix, "run `/usr/local/bin/porthole check 127.0.0.1:80` as root", None),
+            "run `ip netns exec demo /usr/local/bin/porthole check 127.0.0.1:80` as root"
+        );
+        // A short name is the whole name, not the start of another.
+        let other = "`apt-get install --only-upgrade a2`";
+        assert_eq!(fix_inside(prefix, other, Some("a")), other);
+        let edit = "`sed -i -e '6s/x/y/' /etc/memcached.conf`, then `kill -HUP 42`";
+        assert_eq!(fix_inside(prefix, edit, Some("memcached")), edit);
     }
 
     #[test]
@@ -162,9 +287,14 @@ mod tests {
             example_pid: Some(10),
             container: None,
         };
-        assert_eq!(handle_for(&namespace, Some(42)).unwrap().path, "/run/netns/demo");
+        assert_eq!(handle_for(&namespace, &[42]).unwrap().path, "/run/netns/demo");
         let unnamed = Namespace { name: None, ..namespace };
-        assert_eq!(handle_for(&unnamed, Some(42)).unwrap().path, "/proc/42/ns/net");
-        assert_eq!(handle_for(&unnamed, None).unwrap().path, "/proc/10/ns/net");
+        // Another process of the namespace outlives a `kill` of the owner.
+        assert_eq!(handle_for(&unnamed, &[42]).unwrap().path, "/proc/10/ns/net");
+        assert_eq!(handle_for(&unnamed, &[10, 42]).unwrap().path, "/proc/10/ns/net");
+        assert_eq!(handle_for(&unnamed, &[]).unwrap().path, "/proc/10/ns/net");
+        let alone = Namespace { example_pid: None, ..unnamed };
+        assert_eq!(handle_for(&alone, &[42]).unwrap().path, "/proc/42/ns/net");
+        assert!(handle_for(&alone, &[]).is_none());
     }
 }

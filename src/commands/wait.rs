@@ -78,13 +78,19 @@ pub fn run(args: WaitArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
             let mut outcome = wait_inside(namespace, &settings.targets, &policy, report)?;
             // The explanation's fix lines are read here, in the caller's
             // namespace: their commands must enter the one polled.
+            // As `check --netns` rewrites them: a step's quoted commands
+            // too, a machine-wide line (cgroups, BPF links) not.
+            let prefix = crate::inventory::namespaces::exec_prefix(namespace);
             for target in &mut outcome.targets {
                 for line in &mut target.why {
                     if let Some(command) = line.strip_prefix("fix: $ ") {
-                        *line = format!(
-                            "fix: $ {}",
-                            crate::inventory::namespaces::command_inside(namespace, command)
-                        );
+                        if !crate::diagnose::causes::acts_machine_wide(command) {
+                            let inside = crate::inventory::namespaces::run_inside(&prefix, command);
+                            *line = format!("fix: $ {inside}");
+                        }
+                    } else if let Some(step) = line.strip_prefix("fix: ") {
+                        let inside = crate::audit::namespaces::fix_inside(&prefix, step, None);
+                        *line = format!("fix: {inside}");
                     }
                 }
             }

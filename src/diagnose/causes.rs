@@ -4922,18 +4922,25 @@ fn other_namespace(
         .filter_map(|n| n.name.clone())
         .collect();
     let holder = elsewhere.iter().find_map(first_owner);
+    // The prefix every fix printed for another namespace carries (a name
+    // quoted as in every command porthole prints: it may hold spaces or
+    // shell characters).
+    let prefix = |path: String| {
+        // The prefix reads the path alone.
+        let handle = crate::inventory::NamespaceHandle { path, inode: 0 };
+        crate::inventory::namespaces::exec_prefix(&handle).trim_end().to_string()
+    };
     let mut fix = match (names.first(), holder) {
-        // Quoted as in every command porthole prints: a name may hold
-        // spaces or shell characters.
         (Some(name), _) => vec![Fix::step(format!(
-            "run the client in that namespace: put `ip netns exec {}` before its command",
-            crate::shell::printable_word(name)
+            "run the client in that namespace: put `{}` before its command",
+            prefix(format!("/run/netns/{name}"))
         ))],
         (None, Some(pid)) => vec![Fix::step(format!(
-            "run the client in the namespace of pid {pid}: put `nsenter -n -t {pid}` before its command (or use docker exec, --network host)"
+            "run the client in the namespace of pid {pid}: put `{}` before its command (or use docker exec, --network host)",
+            prefix(format!("/proc/{pid}/ns/net"))
         ))],
         (None, None) => vec![Fix::step(
-            "run the client in the server's namespace (docker exec, --network host, or nsenter -n -t with the server's pid)",
+            "run the client in the server's namespace (docker exec, --network host, or nsenter --net= with the /proc/PID/ns/net of the server's pid)",
         )],
     };
     // What a connection from inside that namespace would meet, asked the

@@ -160,13 +160,20 @@ pub fn diagnose_in(
         let path = namespace.path.clone();
         return Err(crate::inventory::namespaces::EnterError::Gone { path }.into());
     }
+    let prefix = crate::inventory::namespaces::exec_prefix(namespace);
     for cause in &mut diagnosis.causes {
         for fix in &mut cause.fix {
             match fix {
                 Fix::Command(line) if !causes::acts_machine_wide(line) => {
-                    *line = crate::inventory::namespaces::command_inside(namespace, line);
+                    *line = crate::inventory::namespaces::run_inside(&prefix, line);
                 }
-                _ => {}
+                // A step in words may quote a command (`ip addr`, `porthole
+                // check …` to run as root): the ones that act on the
+                // network run there too.
+                Fix::Step(text) => {
+                    *text = crate::audit::namespaces::fix_inside(&prefix, text, None)
+                }
+                Fix::Command(_) => {}
             }
         }
     }

@@ -263,9 +263,11 @@ pub(crate) fn run_inside(prefix: &str, line: &str) -> String {
         None => line,
     };
     let comment = &line[command.len()..];
+    // `sudo -u USER prog` stays whole inside: its options are sudo's, not
+    // the prefix's.
     let (sudo, rest) = match command.strip_prefix("sudo ") {
-        Some(rest) => ("sudo ", rest),
-        None => ("", command),
+        Some(rest) if !rest.starts_with('-') => ("sudo ", rest),
+        _ => ("", command),
     };
     let body = if has_operator(rest) {
         format!("sh -c {}", crate::shell::word_always(rest))

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::audit::{require, shared_tempdir};
 use crate::audit_fixes::{
-    audit_in, finding, findings_of, nginx_config_with, quoted, start_nginx_in, wait_in,
+    audit_in, finding, findings_of, netns_all_audit, nginx_config_with, quoted, restart_as_printed,
+    start_nginx_in, wait_in,
 };
 use crate::util::{self, wait_for_port, ChildGuard, GroupGuard, Netns};
 
@@ -44,20 +45,27 @@ fn file_server(json: &Value, port: u16) -> Option<&Value> {
     findings_of(json, port).into_iter().find(|f| f["rule"] == "file-server")
 }
 
+/// `python3 -m http.server PORT` in `netns`, serving `dir` on every
+/// interface, once it accepts.
+fn http_server_in(netns: &Netns, dir: &std::path::Path, port: u16) -> ChildGuard {
+    let server = ChildGuard::spawn(
+        netns
+            .command("python3")
+            .args(["-m", "http.server", &port.to_string()])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(netns, port), "http.server did not start");
+    server
+}
+
 #[test]
 fn python_http_server_on_every_interface_hands_out_the_ssh_key_and_is_restarted_on_loopback() {
     let Some(netns) = Netns::create() else { return };
     let port = util::unique_port();
     let dir = home_directory();
-    let server = ChildGuard::spawn(
-        netns
-            .command("python3")
-            .args(["-m", "http.server", &port.to_string()])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    assert!(wait_in(&netns, port), "http.server did not start");
+    let server = http_server_in(&netns, dir.path(), port);
     let output = audit_in(&netns, &port.to_string());
     assert!(!output.stdout.contains(KEY_MATERIAL), "the key's contents: {}", output.stdout);
     assert!(!output.stdout.contains("ghp_token"), "the git token: {}", output.stdout);
@@ -101,6 +109,31 @@ fn python_http_server_on_every_interface_hands_out_the_ssh_key_and_is_restarted_
     // On loopback a web page still reads it through DNS rebinding.
     assert_eq!(again["severity"], "high", "{again:#}");
     assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
+}
+
+/// With `--netns all`, the restart line of a file server in a named
+/// namespace (`cd DIR && python3 -m http.server …`) started it again in
+/// the caller's namespace; it now runs there through `ip netns exec NAME
+/// sh -c`, and run as printed from here it serves on that namespace's
+/// loopback.
+#[test]
+fn netns_all_restarts_a_file_server_on_the_loopback_of_its_own_namespace() {
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let dir = home_directory();
+    let server = http_server_in(&netns, dir.path(), port);
+    let json = netns_all_audit(port, &[]);
+    let found = finding(&json, port, "file-server");
+    assert_eq!(found["net_namespace"], util::netns_inode(&netns), "{found:#}");
+    let fix = found["fix"].as_str().unwrap();
+    let (start, _restarted) = restart_as_printed(fix, server);
+    assert!(start.starts_with(&format!("ip netns exec {} sh -c 'cd ", netns.name)), "{fix}");
+    assert!(wait_in(&netns, port), "the printed command did not start the server there");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let again = finding(&json, port, "file-server");
+    assert_eq!(again["local_address"], "127.0.0.1", "{again:#}");
+    assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "it started here");
 }
 
 #[test]

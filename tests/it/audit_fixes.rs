@@ -19,7 +19,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::audit::require;
-use crate::util::{self, eventually, wait_for_port, Answering, ChildGuard, Netns, Output};
+use crate::util::{
+    self, eventually, wait_for_port, Answering, ChildGuard, GroupGuard, Netns, Output,
+};
 
 const START: Duration = Duration::from_secs(60);
 
@@ -178,17 +180,9 @@ pub(crate) fn quoted(fix: &str) -> Vec<String> {
     fix.split('`').skip(1).step_by(2).map(str::to_string).collect()
 }
 
-/// A memcached started by hand with its options on the command line was
-/// told to edit Debian's /etc/memcached.conf, which it never read: the fix
-/// is now its own command line with the address and UDP options replaced,
-/// and running it as printed leaves memcached on loopback with UDP off.
-#[test]
-fn a_memcached_started_by_hand_is_restarted_with_its_own_command_line() {
-    if !require("memcached") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
-    let port = util::unique_port();
+/// A memcached started by hand in `netns` on every interface, TCP and UDP
+/// on `port`, its options on the command line.
+fn memcached_by_hand(netns: &Netns, port: u16) -> ChildGuard {
     let memcached = ChildGuard::spawn(netns.command("memcached").args([
         "-u",
         "nobody",
@@ -200,7 +194,22 @@ fn a_memcached_started_by_hand_is_restarted_with_its_own_command_line() {
         "-p",
         &port.to_string(),
     ]));
-    assert!(wait_in(&netns, port), "memcached did not start");
+    assert!(wait_in(netns, port), "memcached did not start");
+    memcached
+}
+
+/// A memcached started by hand with its options on the command line was
+/// told to edit Debian's /etc/memcached.conf, which it never read: the fix
+/// is now its own command line with the address and UDP options replaced,
+/// and running it as printed leaves memcached on loopback with UDP off.
+#[test]
+fn a_memcached_started_by_hand_is_restarted_with_its_own_command_line() {
+    if !require("memcached") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let memcached = memcached_by_hand(&netns, port);
     let json = audit_in(&netns, &port.to_string()).json();
     let fix = finding(&json, port, "exposed-service")["fix"].as_str().unwrap().to_string();
     assert!(!fix.contains("memcached.conf"), "it read no file: {fix}");
@@ -1029,21 +1038,73 @@ pub(crate) fn postgres_started(
     Some((dir, postmaster, port))
 }
 
+/// `porthole audit --netns all --port PORT --json` from this namespace,
+/// with `extra` options.
+pub(crate) fn netns_all_audit(port: u16, extra: &[&str]) -> Value {
+    let port = port.to_string();
+    let mut args =
+        vec!["audit", "--netns", "all", "--port", &port, "--json", "--skip", "outdated-package"];
+    args.extend_from_slice(extra);
+    let output = util::porthole_run(&args);
+    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+    output.json()
+}
+
 /// The `trust-auth` finding of `audit --netns all --active` for `port`.
 fn netns_all_trust_finding(port: u16) -> Value {
-    let output = util::porthole_run(&[
-        "audit",
-        "--netns",
-        "all",
-        "--port",
-        &port.to_string(),
-        "--json",
-        "--skip",
-        "outdated-package",
-        "--active",
-    ]);
-    assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
-    finding(&output.json(), port, "trust-auth").clone()
+    finding(&netns_all_audit(port, &["--active"]), port, "trust-auth").clone()
+}
+
+/// Runs the restart in `fix` as printed, from this (the caller's)
+/// namespace: `kill PID` of `server`, then the command quoted after it,
+/// through `sh -c` as a user pastes it. The started command is returned
+/// for the caller's checks; its processes end with the guard.
+pub(crate) fn restart_as_printed(fix: &str, server: ChildGuard) -> (String, GroupGuard) {
+    let commands = quoted(fix);
+    let kill = format!("kill {}", server.pid());
+    let at = commands.iter().position(|c| *c == kill).unwrap_or_else(|| panic!("{fix}"));
+    let start = commands.get(at + 1).unwrap_or_else(|| panic!("no restart in {fix}")).clone();
+    assert!(Command::new("sh").args(["-c", &kill]).status().unwrap().success());
+    let mut server = server;
+    let _ = server.0.wait();
+    let restarted = GroupGuard::spawn(
+        Command::new("sh").args(["-c", &start]).stdout(Stdio::null()).stderr(Stdio::null()),
+    );
+    (start, restarted)
+}
+
+/// With `--netns all`, the restart line of a memcached in a named
+/// namespace started it again in the caller's namespace; it now runs
+/// through `ip netns exec NAME`, and run as printed from here it leaves
+/// that namespace's memcached on loopback with UDP off.
+#[test]
+fn netns_all_restarts_a_memcached_in_its_own_namespace() {
+    if !require("memcached") {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let port = util::unique_port();
+    let memcached = memcached_by_hand(&netns, port);
+    let json = netns_all_audit(port, &[]);
+    let exposed = finding(&json, port, "exposed-service");
+    assert_eq!(exposed["net_namespace"], util::netns_inode(&netns), "{exposed:#}");
+    let fix = exposed["fix"].as_str().unwrap();
+    let (start, _restarted) = restart_as_printed(fix, memcached);
+    assert_eq!(
+        start,
+        format!(
+            "ip netns exec {} memcached -u nobody -m 16 -p {port} -l 127.0.0.1 -U 0",
+            netns.name
+        ),
+        "{fix}"
+    );
+    assert!(wait_in(&netns, port), "the printed command did not start memcached there");
+    let json = audit_in(&netns, &port.to_string()).json();
+    let left = findings_of(&json, port);
+    assert!(left.iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
+    assert!(left.iter().all(|f| f["protocol"] != "udp"), "{json:#}");
+    // Nothing of it in this namespace.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "it started here");
 }
 
 /// With `--netns all`, a PostgreSQL in another namespace that asks its

@@ -220,6 +220,35 @@ fn bound_elsewhere() {
     assert_eq!(fix, format!("connect to 127.0.0.2:{port}"));
 }
 
+/// A listener in a namespace without a name, found from the caller's: the
+/// fix names the `nsenter --net=/proc/PID/ns/net` prefix, and a client run
+/// behind it as printed, from here, reaches the listener there.
+#[test]
+fn other_namespace_without_a_name_is_entered_as_printed() {
+    let Some(server_side) = Netns::create() else { return };
+    let port = unique_port();
+    let _server = server_in(&server_side, "127.0.0.1", port, "http");
+    // The server keeps the namespace alive once its name is gone.
+    let deleted = Command::new("ip").args(["netns", "del", &server_side.name]).status();
+    assert!(deleted.unwrap().success());
+    let output = porthole_run(&["check", &format!("127.0.0.1:{port}"), "--json"]);
+    let json = output.json();
+    assert_eq!(output.code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["other-namespace"], "{json:#}");
+    let step = cause(&json, "other-namespace")["fix"][0].as_str().unwrap().to_string();
+    let prefix = step.split('`').nth(1).unwrap_or_else(|| panic!("no quoted prefix: {step}"));
+    assert!(prefix.starts_with("nsenter --net=/proc/"), "{step}");
+    let client = format!(
+        "{prefix} {} -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 5)'",
+        crate::util::python_binary().display()
+    );
+    let connected = crate::util::run_as_printed(&client, "");
+    assert_eq!(connected.code, 0, "{client}: {connected:?}");
+    // And without it, from here, nothing answers.
+    let here = crate::util::run_as_printed(&client.replacen(prefix, "", 1), "");
+    assert_ne!(here.code, 0, "{here:?}");
+}
+
 #[test]
 fn other_namespace() {
     let (Some(client), Some(server_side)) = (Netns::create(), Netns::create()) else { return };

@@ -321,7 +321,7 @@ fn an_unnamed_namespace_fix_names_the_real_pid() {
     assert_eq!(code, 1, "{json:#}");
     assert_eq!(cause_ids(&json), ["other-namespace"], "{json:#}");
     let fix = fix_lines(cause(&json, "other-namespace")).join("\n");
-    assert!(fix.contains(&format!("nsenter -n -t {}", server.pid())), "{fix}");
+    assert!(fix.contains(&format!("nsenter --net=/proc/{}/ns/net", server.pid())), "{fix}");
     assert!(!fix.contains("PID"), "{fix}");
     // Without a name, `check --netns` reaches it through the server's pid.
     let inside = format!("porthole check {port} --netns /proc/{}/ns/net", server.pid());
