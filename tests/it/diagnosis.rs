@@ -2374,13 +2374,24 @@ fn a_rule_that_drops_part_of_the_traffic_is_named_whether_the_probe_passed_or_no
         &[&format!("add rule inet guard in tcp dport {port} numgen random mod 2 == 0 drop")],
     );
     let target = format!("127.0.0.1:{port}");
-    // Each probe is stopped or not at random: probe until both were seen
-    // (a count, not a clock, bounds it: both missing in 60 is 2^-59).
+    // Each packet is stopped or not at random: probe until a probe whose
+    // SYN was stopped and one whose every packet passed were both seen (a
+    // count, not a clock, bounds it: either missing in 60 is below 2^-20).
+    // A probe whose SYN passed and whose handshake ACK did not is a third
+    // outcome, reported as later packets stopped, and is not counted.
     let (mut stopped, mut passed) = (None, None);
+    let all_passed = |json: &serde_json::Value| {
+        json["causes"].as_array().is_some_and(|causes| {
+            causes
+                .iter()
+                .any(|c| c["summary"].as_str().is_some_and(|s| s.contains("answered this time")))
+        })
+    };
     for _ in 0..60 {
         let (code, json) = check(&netns, &[&target, "--timeout", "1s"]);
         match code {
-            0 => passed = Some(json),
+            0 if all_passed(&json) => passed = Some(json),
+            0 => {}
             _ => stopped = Some(json),
         }
         if stopped.is_some() && passed.is_some() {
