@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 
 use crate::cli::args::HistoryArgs;
 use crate::cli::duration::BareNumber;
-use crate::model::history::{HistoryQuery, UtcTime};
+use crate::model::history::{ClientGrouping, HistoryQuery, UtcTime};
 use crate::model::monitor::UnixMicros;
 use crate::model::Protocol;
 use crate::render::Format;
@@ -37,6 +37,7 @@ impl HistorySettings {
             connections,
             each,
             limit,
+            by,
             host,
             store,
             json,
@@ -164,6 +165,10 @@ impl HistorySettings {
             process,
             host,
             limit,
+            grouping: match by {
+                crate::cli::args::ClientGroupingArg::Program => ClientGrouping::Program,
+                crate::cli::args::ClientGroupingArg::Process => ClientGrouping::Process,
+            },
         };
         let sections = Sections { listeners: !connections, connections: !listeners, each };
         let format = if json {

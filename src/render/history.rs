@@ -169,12 +169,47 @@ pub fn process_label(process: &ProcessIdentity) -> String {
     text
 }
 
+/// Most pids a program line lists one by one; more read as a range.
+const PIDS_LISTED: usize = 4;
+
 fn client_label(summary: &ClientSummary) -> String {
     match (&summary.client, summary.client_uid) {
+        (Some(process), _) if summary.processes > 1 => program_label(process, summary),
         (Some(process), _) => process_label(process),
         (None, Some(uid)) => format!("an unnamed process (uid {uid})"),
         (None, None) => "an unnamed process".into(),
     }
+}
+
+/// `redis-cli PING (412 processes, pids 3001–3990, user alice)`: the
+/// name and the arguments the processes of one program share, how many
+/// there were and their pids (a range when many). Other users' text is
+/// escaped.
+fn program_label(process: &ProcessIdentity, summary: &ClientSummary) -> String {
+    let mut name = process.shown_name();
+    for argument in process.cmdline.iter().skip(1) {
+        name.push(' ');
+        name.push_str(argument);
+    }
+    let pids = match summary.pids.as_slice() {
+        [] => String::new(),
+        [only] => format!(", pid {only}"),
+        pids if pids.len() <= PIDS_LISTED => {
+            let listed: Vec<String> = pids.iter().map(u32::to_string).collect();
+            format!(", pids {}", listed.join(", "))
+        }
+        [first, .., last] => format!(", pids {first}–{last}"),
+    };
+    let mut text = format!(
+        "{} ({} processes{pids}",
+        sanitize(&crate::render::sanitize::elide_long_words(&name)),
+        thousands(summary.processes)
+    );
+    if let Some(user) = &process.user {
+        text.push_str(&format!(", user {}", sanitize(user)));
+    }
+    text.push(')');
+    text
 }
 
 /// `reused` are pids that stand for more than one process among the
@@ -927,6 +962,13 @@ pub struct ClientWire {
     /// `null` when the recorder could not name the client.
     pub process: Option<ProcessLine>,
     pub uid: Option<u32>,
+    /// How many processes (pid and start time) the line adds up: more than
+    /// one for a program (`--by program`), 0 for an unnamed client;
+    /// `process` is the one that connected first. (`processes` names lists
+    /// of process objects elsewhere.)
+    pub process_count: u64,
+    /// Their distinct pids, ascending.
+    pub pids: Vec<u32>,
     pub connections: u64,
     /// How many of them are still open (their bytes are so far).
     pub open: u64,
@@ -947,6 +989,8 @@ impl ClientWire {
             server_port: summary.server.port(),
             process: summary.client.as_ref().map(ProcessLine::of),
             uid: summary.client_uid,
+            process_count: summary.processes,
+            pids: summary.pids.clone(),
             connections: summary.connections,
             open: summary.open,
             first_at: rfc3339(summary.first_at),
@@ -1468,6 +1512,8 @@ mod tests {
                 ..ProcessIdentity::default()
             }),
             client_uid: Some(1000),
+            processes: 1,
+            pids: vec![4411],
             connections,
             open: 0,
             first_at: 1_795_860_000_000_000,
