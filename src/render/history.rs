@@ -1496,6 +1496,44 @@ mod tests {
         assert_eq!(serde_json::to_value(ProcessLine::of(&kept)).unwrap()["exe_deleted"], false);
     }
 
+    /// A program of many processes reads as its command line with their
+    /// count and pids (a range past four); its arguments are other users'
+    /// text and reach the terminal escaped.
+    #[test]
+    fn a_program_names_its_command_line_count_and_pids() {
+        let process = ProcessIdentity {
+            pid: 3001,
+            name: "redis-cli".into(),
+            cmdline: vec!["redis-cli".into(), "\u{1b}[2JPING".into()],
+            user: Some("root".into()),
+            ..ProcessIdentity::default()
+        };
+        let program = |pids: Vec<u32>| ClientSummary {
+            host: None,
+            net_namespace: None,
+            server: "127.0.0.1:6379".parse().unwrap(),
+            client: Some(process.clone()),
+            client_uid: Some(0),
+            processes: pids.len() as u64,
+            pids,
+            connections: 412,
+            open: 0,
+            first_at: 0,
+            last_at: 0,
+            bytes_client_to_server: 0,
+            bytes_server_to_client: 0,
+        };
+        assert_eq!(
+            client_label(&program((3001..3413).collect())),
+            "redis-cli \\x1b[2JPING (412 processes, pids 3001–3412, user root)"
+        );
+        assert_eq!(
+            client_label(&program(vec![3001, 3002, 3009])),
+            "redis-cli \\x1b[2JPING (3 processes, pids 3001, 3002, 3009, user root)"
+        );
+        assert_eq!(client_label(&program(vec![3001])), "redis-cli (pid 3001, user root)");
+    }
+
     /// The same address and port in two namespaces is two services: its
     /// clients are two groups, each naming its namespace, in the text and
     /// in JSON; records all of the namespace asked in name none.
