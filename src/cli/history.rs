@@ -670,4 +670,16 @@ mod tests {
             assert_eq!(settings.query.limit, i64::MAX as usize - 1);
         }
     }
+
+    /// Clients are counted per program unless `--by process` asks for one
+    /// line per process; any other grouping is refused by clap.
+    #[test]
+    fn clients_are_grouped_per_program_by_default() {
+        let settings = resolve(&["5432", "--store", "x"]).unwrap();
+        assert_eq!(settings.query.grouping, ClientGrouping::Program);
+        let settings = resolve(&["5432", "--by", "process", "--store", "x"]).unwrap();
+        assert_eq!(settings.query.grouping, ClientGrouping::Process);
+        let cli = crate::cli::Cli::try_parse_from(["porthole", "history", "--by", "user"]);
+        assert!(cli.is_err());
+    }
 }
