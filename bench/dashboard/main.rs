@@ -87,6 +87,8 @@ fn facts() -> Facts {
             server: SocketAddr::from(([127, 0, 0, 1], 10_000 + (n % u32::from(LISTENERS)) as u16)),
             client: Some(identity(n % 300)),
             client_uid: Some(1000),
+            processes: 1,
+            pids: vec![n % 300],
             connections: u64::from(n % 17 + 1),
             open: 0,
             first_at: now - 3_000_000_000,

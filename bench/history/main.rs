@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use porthole::model::history::HistoryQuery;
+use porthole::model::history::{ClientGrouping, ClientSummary, HistoryQuery};
 use porthole::model::monitor::{
     ConnectionEnd, ConnectionRecord, MonitorEvent, ProcessIdentity, UnixMicros,
 };
@@ -146,6 +146,31 @@ fn query_latency(
     reader: &mut dyn HistoryReader,
     windows: usize,
 ) -> (Duration, Duration, Duration, f64) {
+    window_latency(windows, |query| reader.clients(query, 1000).expect("query runs"))
+}
+
+/// Latency of the whole client summary `porthole history 127.0.0.1:5432
+/// --connections` reads for a window (`store::report`: the groups, hourly
+/// totals, losses, recorder starts), with clients per program or per
+/// process.
+fn report_window_latency(
+    reader: &mut dyn HistoryReader,
+    windows: usize,
+    grouping: ClientGrouping,
+) -> (Duration, Duration, Duration, f64) {
+    let sections = store::Sections { listeners: false, connections: true, each: false };
+    window_latency(windows, |query| {
+        let query = HistoryQuery { grouping, ..query.clone() };
+        store::report(reader, &query, sections).expect("report reads").clients
+    })
+}
+
+/// Times `ask` over random 1-minute windows on 127.0.0.1:5432 after 100
+/// warm-up ones: (p50, p99, max, mean connections per window).
+fn window_latency(
+    windows: usize,
+    mut ask: impl FnMut(&HistoryQuery) -> Vec<ClientSummary>,
+) -> (Duration, Duration, Duration, f64) {
     let mut random = Random(7);
     let mut timings = Vec::with_capacity(windows);
     let mut rows = 0u64;
@@ -160,7 +185,7 @@ fn query_latency(
             ..HistoryQuery::default()
         };
         let started = Instant::now();
-        let clients = reader.clients(&query, 1000).expect("query runs");
+        let clients = ask(&query);
         let elapsed = started.elapsed();
         if round >= 100 {
             timings.push(elapsed);
@@ -247,6 +272,12 @@ fn sqlite(dir: &Path, first: u64, total: u64) {
     drop(connection);
     let mut reader = store::open_reader(&location).expect("reader opens");
     report_latency("SQLite", total, query_latency(reader.as_mut(), 1000));
+    for (grouping, name) in
+        [(ClientGrouping::Process, "per process"), (ClientGrouping::Program, "per program")]
+    {
+        let latency = report_window_latency(reader.as_mut(), 1000, grouping);
+        report_latency(&format!("SQLite history report, clients {name}"), total, latency);
+    }
 }
 
 fn postgres_bin() -> Option<PathBuf> {
@@ -382,6 +413,12 @@ fn postgresql(dir: &Path, first: u64, total: u64) {
     );
     let mut reader = store::open_reader(&location).expect("reader opens");
     report_latency("PostgreSQL", rows_total, query_latency(reader.as_mut(), 1000));
+    for (grouping, name) in
+        [(ClientGrouping::Process, "per process"), (ClientGrouping::Program, "per program")]
+    {
+        let latency = report_window_latency(reader.as_mut(), 1000, grouping);
+        report_latency(&format!("PostgreSQL history report, clients {name}"), rows_total, latency);
+    }
 }
 
 fn main() {

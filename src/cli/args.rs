@@ -1020,6 +1020,15 @@ Examples:
 
 Exit status: 0 when records match, 1 when none do, 2 on error.";
 
+/// `porthole history --by`: what one client line stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientGroupingArg {
+    /// Every process of one program: same executable, command line and user.
+    Program,
+    /// Every process on its own line.
+    Process,
+}
+
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// PORT, HOST:PORT, or [IPv6]:PORT, with /udp or /tcp after it (or
@@ -1059,6 +1068,11 @@ pub struct HistoryArgs {
         requires = "each"
     )]
     pub limit: String,
+    /// One client line per program (processes of the same executable,
+    /// command line and user added up, as a cron job's or a shell loop's)
+    /// or per process (pid and start time).
+    #[arg(long, value_enum, value_name = "GROUPING", default_value = "program")]
+    pub by: ClientGroupingArg,
     /// Only records of this machine (in a store shared by several).
     #[arg(long, value_name = "NAME")]
     pub host: Option<String>,

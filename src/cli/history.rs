@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 
 use crate::cli::args::HistoryArgs;
 use crate::cli::duration::BareNumber;
-use crate::model::history::{HistoryQuery, UtcTime};
+use crate::model::history::{ClientGrouping, HistoryQuery, UtcTime};
 use crate::model::monitor::UnixMicros;
 use crate::model::Protocol;
 use crate::render::Format;
@@ -37,6 +37,7 @@ impl HistorySettings {
             connections,
             each,
             limit,
+            by,
             host,
             store,
             json,
@@ -164,6 +165,10 @@ impl HistorySettings {
             process,
             host,
             limit,
+            grouping: match by {
+                crate::cli::args::ClientGroupingArg::Program => ClientGrouping::Program,
+                crate::cli::args::ClientGroupingArg::Process => ClientGrouping::Process,
+            },
         };
         let sections = Sections { listeners: !connections, connections: !listeners, each };
         let format = if json {
@@ -664,5 +669,17 @@ mod tests {
             let settings = resolve(&["--each", "--limit", huge, "--store", "x"]).unwrap();
             assert_eq!(settings.query.limit, i64::MAX as usize - 1);
         }
+    }
+
+    /// Clients are counted per program unless `--by process` asks for one
+    /// line per process; any other grouping is refused by clap.
+    #[test]
+    fn clients_are_grouped_per_program_by_default() {
+        let settings = resolve(&["5432", "--store", "x"]).unwrap();
+        assert_eq!(settings.query.grouping, ClientGrouping::Program);
+        let settings = resolve(&["5432", "--by", "process", "--store", "x"]).unwrap();
+        assert_eq!(settings.query.grouping, ClientGrouping::Process);
+        let cli = crate::cli::Cli::try_parse_from(["porthole", "history", "--by", "user"]);
+        assert!(cli.is_err());
     }
 }

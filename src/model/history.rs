@@ -41,6 +41,21 @@ pub struct HistoryQuery {
     /// Most single connections returned by [`HistoryReport::connections`];
     /// summaries are never cut.
     pub limit: usize,
+    /// How connections are grouped into [`ClientSummary`] lines.
+    pub grouping: ClientGrouping,
+}
+
+/// What one [`ClientSummary`] stands for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientGrouping {
+    /// Every process running the same program: the same executable (its
+    /// name when the path was not read), the same command line and the
+    /// same user. A cron job or a shell loop that starts a new client for
+    /// every connection is one line, not one per pid.
+    #[default]
+    Program,
+    /// Every process (pid and start time) on its own line.
+    Process,
 }
 
 /// A listener that appeared or went away, with the machine that saw it.
@@ -77,6 +92,12 @@ pub struct ClientSummary {
     pub client: Option<ProcessIdentity>,
     /// The client socket's uid, for unnamed clients.
     pub client_uid: Option<u32>,
+    /// How many processes (pid and start time) the line stands for: 1 per
+    /// process, more for a program of many processes, 0 for an unnamed
+    /// client. `client` is the one of them that connected first.
+    pub processes: u64,
+    /// Their distinct pids, ascending.
+    pub pids: Vec<u32>,
     pub connections: u64,
     /// How many of `connections` are still open (bytes so far).
     pub open: u64,

@@ -169,12 +169,47 @@ pub fn process_label(process: &ProcessIdentity) -> String {
     text
 }
 
+/// Most pids a program line lists one by one; more read as a range.
+const PIDS_LISTED: usize = 4;
+
 fn client_label(summary: &ClientSummary) -> String {
     match (&summary.client, summary.client_uid) {
+        (Some(process), _) if summary.processes > 1 => program_label(process, summary),
         (Some(process), _) => process_label(process),
         (None, Some(uid)) => format!("an unnamed process (uid {uid})"),
         (None, None) => "an unnamed process".into(),
     }
+}
+
+/// `redis-cli PING (412 processes, pids 3001–3990, user alice)`: the
+/// name and the arguments the processes of one program share, how many
+/// there were and their pids (a range when many). Other users' text is
+/// escaped.
+fn program_label(process: &ProcessIdentity, summary: &ClientSummary) -> String {
+    let mut name = process.shown_name();
+    for argument in process.cmdline.iter().skip(1) {
+        name.push(' ');
+        name.push_str(argument);
+    }
+    let pids = match summary.pids.as_slice() {
+        [] => String::new(),
+        [only] => format!(", pid {only}"),
+        pids if pids.len() <= PIDS_LISTED => {
+            let listed: Vec<String> = pids.iter().map(u32::to_string).collect();
+            format!(", pids {}", listed.join(", "))
+        }
+        [first, .., last] => format!(", pids {first}–{last}"),
+    };
+    let mut text = format!(
+        "{} ({} processes{pids}",
+        sanitize(&crate::render::sanitize::elide_long_words(&name)),
+        thousands(summary.processes)
+    );
+    if let Some(user) = &process.user {
+        text.push_str(&format!(", user {}", sanitize(user)));
+    }
+    text.push(')');
+    text
 }
 
 /// `reused` are pids that stand for more than one process among the
@@ -927,6 +962,13 @@ pub struct ClientWire {
     /// `null` when the recorder could not name the client.
     pub process: Option<ProcessLine>,
     pub uid: Option<u32>,
+    /// How many processes (pid and start time) the line adds up: more than
+    /// one for a program (`--by program`), 0 for an unnamed client;
+    /// `process` is the one that connected first. (`processes` names lists
+    /// of process objects elsewhere.)
+    pub process_count: u64,
+    /// Their distinct pids, ascending.
+    pub pids: Vec<u32>,
     pub connections: u64,
     /// How many of them are still open (their bytes are so far).
     pub open: u64,
@@ -947,6 +989,8 @@ impl ClientWire {
             server_port: summary.server.port(),
             process: summary.client.as_ref().map(ProcessLine::of),
             uid: summary.client_uid,
+            process_count: summary.processes,
+            pids: summary.pids.clone(),
             connections: summary.connections,
             open: summary.open,
             first_at: rfc3339(summary.first_at),
@@ -1452,6 +1496,44 @@ mod tests {
         assert_eq!(serde_json::to_value(ProcessLine::of(&kept)).unwrap()["exe_deleted"], false);
     }
 
+    /// A program of many processes reads as its command line with their
+    /// count and pids (a range past four); its arguments are other users'
+    /// text and reach the terminal escaped.
+    #[test]
+    fn a_program_names_its_command_line_count_and_pids() {
+        let process = ProcessIdentity {
+            pid: 3001,
+            name: "redis-cli".into(),
+            cmdline: vec!["redis-cli".into(), "\u{1b}[2JPING".into()],
+            user: Some("root".into()),
+            ..ProcessIdentity::default()
+        };
+        let program = |pids: Vec<u32>| ClientSummary {
+            host: None,
+            net_namespace: None,
+            server: "127.0.0.1:6379".parse().unwrap(),
+            client: Some(process.clone()),
+            client_uid: Some(0),
+            processes: pids.len() as u64,
+            pids,
+            connections: 412,
+            open: 0,
+            first_at: 0,
+            last_at: 0,
+            bytes_client_to_server: 0,
+            bytes_server_to_client: 0,
+        };
+        assert_eq!(
+            client_label(&program((3001..3413).collect())),
+            "redis-cli \\x1b[2JPING (412 processes, pids 3001–3412, user root)"
+        );
+        assert_eq!(
+            client_label(&program(vec![3001, 3002, 3009])),
+            "redis-cli \\x1b[2JPING (3 processes, pids 3001, 3002, 3009, user root)"
+        );
+        assert_eq!(client_label(&program(vec![3001])), "redis-cli (pid 3001, user root)");
+    }
+
     /// The same address and port in two namespaces is two services: its
     /// clients are two groups, each naming its namespace, in the text and
     /// in JSON; records all of the namespace asked in name none.
@@ -1468,6 +1550,8 @@ mod tests {
                 ..ProcessIdentity::default()
             }),
             client_uid: Some(1000),
+            processes: 1,
+            pids: vec![4411],
             connections,
             open: 0,
             first_at: 1_795_860_000_000_000,

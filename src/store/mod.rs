@@ -43,6 +43,7 @@ pub mod postgres;
 pub mod postgres_link;
 pub mod sqlite;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,8 +51,8 @@ use std::time::Duration;
 pub use location::{StoreLocation, SystemStore};
 
 use crate::model::history::{
-    CaptureSession, ClientSummary, ConnectionHistory, HistoryQuery, HistoryReport, HourlyTotal,
-    ListenerHistory, LossSummary, PortHistory,
+    CaptureSession, ClientGrouping, ClientSummary, ConnectionHistory, HistoryQuery, HistoryReport,
+    HourlyTotal, ListenerHistory, LossSummary, PortHistory,
 };
 use crate::model::monitor::{EventSink, UnixMicros};
 
@@ -630,6 +631,155 @@ pub fn report(
     Ok(report)
 }
 
+/// Most per-process groups read to make the program groups of one report:
+/// a cron job of a week is some 10,000 processes.
+const PROCESS_GROUP_LIMIT: usize = 20_000;
+
+/// The clients of `query` as its [`ClientGrouping`] asks, busiest first, at
+/// most `limit`, and whether per-process groups were left out before the
+/// programs were added up (a program's counts are then too low).
+///
+/// The store groups per process, with the index it has for a window of one
+/// endpoint; programs are added up here from those groups, so a program
+/// line costs no other statement and no other index.
+fn grouped_clients(
+    reader: &mut dyn HistoryReader,
+    query: &HistoryQuery,
+    limit: usize,
+) -> Result<(Vec<ClientSummary>, bool), StoreError> {
+    match query.grouping {
+        ClientGrouping::Process => Ok((reader.clients(query, limit)?, false)),
+        ClientGrouping::Program => {
+            let processes = reader.clients(query, PROCESS_GROUP_LIMIT + 1)?;
+            let cut = processes.len() > PROCESS_GROUP_LIMIT;
+            let mut programs = by_program(processes);
+            programs.truncate(limit);
+            Ok((programs, cut))
+        }
+    }
+}
+
+/// What makes two processes one program in [`ClientGrouping::Program`]:
+/// the server end, the executable (the name when the path was not read),
+/// the command line and the user. Unnamed clients keep their uid groups.
+type ProgramKey =
+    (Option<String>, Option<u64>, SocketAddr, Option<(String, Vec<String>, u32)>, Option<u32>);
+
+fn program_key(summary: &ClientSummary) -> ProgramKey {
+    let program = summary.client.as_ref().map(|process| {
+        let exe = process.exe.clone().unwrap_or_else(|| process.name.clone());
+        (exe, process.cmdline.clone(), process.uid)
+    });
+    let uid = if summary.client.is_none() { summary.client_uid } else { None };
+    (summary.host.clone(), summary.net_namespace, summary.server, program, uid)
+}
+
+/// Whether a process whose command line was not read (it exited before
+/// the recorder looked) may be the program `program` runs: the same
+/// server end and user, the same name as the kernel keeps it, and the same
+/// executable when both paths were read.
+fn may_run(unread: &ClientSummary, program: &ClientSummary) -> bool {
+    let (Some(process), Some(known)) = (&unread.client, &program.client) else {
+        return false;
+    };
+    let same_executable = comm_form(&process.name) == comm_form(&known.name)
+        && match (&process.exe, &known.exe) {
+            (Some(exe), Some(known_exe)) => exe == known_exe,
+            _ => true,
+        };
+    unread.host == program.host
+        && unread.net_namespace == program.net_namespace
+        && unread.server == program.server
+        && process.uid == known.uid
+        && !known.cmdline.is_empty()
+        && same_executable
+}
+
+/// Adds up per-process groups (busiest first) into one group per program,
+/// busiest first, then by first connection. The program's process is the
+/// one that connected first.
+///
+/// A short client often exits before the recorder reads its command line:
+/// such a process joins the program of its executable when there is
+/// exactly one (a loop of `redis-cli PING` whose last processes were read
+/// too late), and otherwise makes a program of its own with the others of
+/// its executable whose command line is unknown.
+fn by_program(processes: Vec<ClientSummary>) -> Vec<ClientSummary> {
+    let unread =
+        |summary: &ClientSummary| summary.client.as_ref().is_some_and(|p| p.cmdline.is_empty());
+    let (unread, read): (Vec<_>, Vec<_>) = processes.into_iter().partition(|s| unread(s));
+    let mut index: HashMap<ProgramKey, usize> = HashMap::new();
+    let mut programs: Vec<ClientSummary> = Vec::new();
+    for summary in read {
+        let key = program_key(&summary);
+        match index.get(&key) {
+            Some(&at) => add_process(&mut programs[at], summary),
+            None => {
+                index.insert(key, programs.len());
+                programs.push(summary);
+            }
+        }
+    }
+    // The programs an unread process may run, found by what `may_run`
+    // needs to be equal, so a week of unread clients is not compared with
+    // every program.
+    type Near = (Option<String>, Option<u64>, SocketAddr, u32, String);
+    let near = |summary: &ClientSummary| -> Option<Near> {
+        let process = summary.client.as_ref()?;
+        let name = comm_form(&process.name);
+        Some((summary.host.clone(), summary.net_namespace, summary.server, process.uid, name))
+    };
+    let mut by_near: HashMap<Near, Vec<usize>> = HashMap::new();
+    for (at, program) in programs.iter().enumerate() {
+        if let Some(key) = near(program) {
+            by_near.entry(key).or_default().push(at);
+        }
+    }
+    for summary in unread {
+        let known = near(&summary).and_then(|key| by_near.get(&key)).cloned().unwrap_or_default();
+        let mut candidates = known.into_iter().filter(|&at| may_run(&summary, &programs[at]));
+        if let (Some(at), None) = (candidates.next(), candidates.next()) {
+            add_process(&mut programs[at], summary);
+            continue;
+        }
+        let key = program_key(&summary);
+        match index.get(&key) {
+            Some(&at) => add_process(&mut programs[at], summary),
+            None => {
+                index.insert(key, programs.len());
+                programs.push(summary);
+            }
+        }
+    }
+    for program in &mut programs {
+        program.pids.sort_unstable();
+        program.pids.dedup();
+    }
+    programs.sort_by(|a, b| b.connections.cmp(&a.connections).then(a.first_at.cmp(&b.first_at)));
+    programs
+}
+
+/// Adds one process's group to its program's; the program keeps the
+/// process (and command line) of its first connection, and a command line
+/// read over one that was not.
+fn add_process(program: &mut ClientSummary, summary: ClientSummary) {
+    let known =
+        |summary: &ClientSummary| summary.client.as_ref().is_some_and(|p| !p.cmdline.is_empty());
+    if summary.first_at < program.first_at && (known(&summary) || !known(program)) {
+        program.client = summary.client;
+    }
+    program.first_at = program.first_at.min(summary.first_at);
+    program.last_at = program.last_at.max(summary.last_at);
+    program.processes += summary.processes;
+    program.pids.extend(summary.pids);
+    program.connections += summary.connections;
+    program.open += summary.open;
+    program.bytes_client_to_server =
+        program.bytes_client_to_server.saturating_add(summary.bytes_client_to_server);
+    program.bytes_server_to_client =
+        program.bytes_server_to_client.saturating_add(summary.bytes_server_to_client);
+}
+
 /// Whether the sections ask for connections of the query's transport:
 /// connections are recorded for TCP alone, so a UDP or Unix listener's
 /// question has none, not every TCP connection of the port.
@@ -661,8 +811,8 @@ fn summary(
     }
     if asks_connections(query, sections) {
         if !sections.each {
-            let mut clients = reader.clients(query, CLIENT_GROUP_LIMIT + 1)?;
-            report.clients_truncated = clients.len() > CLIENT_GROUP_LIMIT;
+            let (mut clients, cut) = grouped_clients(reader, query, CLIENT_GROUP_LIMIT + 1)?;
+            report.clients_truncated = cut || clients.len() > CLIENT_GROUP_LIMIT;
             clients.truncate(CLIENT_GROUP_LIMIT);
             report.clients = clients;
         }
@@ -757,8 +907,9 @@ pub fn port_history(
     let since = now - PORT_HISTORY_WINDOW.as_micros() as i64;
     let query = HistoryQuery { port: Some(port), ..HistoryQuery::default() };
     let recent_listeners = reader.listeners(&query, Order::NewestFirst, 3)?;
-    let frequent_clients =
-        reader.clients(&HistoryQuery { since: Some(since), ..query.clone() }, 3)?;
+    let (mut frequent_clients, _) =
+        grouped_clients(reader, &HistoryQuery { since: Some(since), ..query.clone() }, 3)?;
+    frequent_clients.truncate(3);
     Ok(PortHistory {
         store: reader.describe(),
         recent_listeners,

@@ -1673,6 +1673,8 @@ impl HistoryReader for PostgresReader {
                     .get::<_, Option<i32>>(3)
                     .map(uid_from_db)
                     .or(client.as_ref().map(|c| c.uid)),
+                processes: u64::from(client.is_some()),
+                pids: client.as_ref().map(|c| c.pid).into_iter().collect(),
                 client,
                 connections: row.get::<_, i64>(4) as u64,
                 open: row.get::<_, i64>(9) as u64,

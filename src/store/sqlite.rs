@@ -1550,6 +1550,8 @@ impl HistoryReader for SqliteReader {
                     net_namespace: row.get::<_, Option<i64>>(19)?.map(u64_from_db),
                     server: SocketAddr::new(ip, row.get(1)?),
                     client_uid: uid.or(client.as_ref().map(|c| c.uid)),
+                    processes: u64::from(client.is_some()),
+                    pids: client.as_ref().map(|c| c.pid).into_iter().collect(),
                     client,
                     connections: row.get::<_, i64>(3)? as u64,
                     open: row.get::<_, i64>(18)? as u64,

@@ -1013,3 +1013,74 @@ fn a_schema_3_store_is_read_then_migrated() {
     let flags: Vec<bool> = listeners.iter().map(|l| l.event.owners[0].exe_deleted).collect();
     assert_eq!(flags, [false, false, true]);
 }
+
+/// One process's group as the store reads it: `connections` at `first_at`.
+fn process_group(client: ProcessIdentity, connections: u64, first_at: UnixMicros) -> ClientSummary {
+    ClientSummary {
+        host: None,
+        net_namespace: Some(4026531840),
+        server: "127.0.0.1:6379".parse().unwrap(),
+        client_uid: Some(client.uid),
+        processes: 1,
+        pids: vec![client.pid],
+        client: Some(client),
+        connections,
+        open: 0,
+        first_at,
+        last_at: first_at + SECOND,
+        bytes_client_to_server: 14,
+        bytes_server_to_client: 7,
+    }
+}
+
+/// Processes of one executable, command line and user are one program;
+/// another command line or user is another; a process whose command line
+/// was not read joins the one program of its executable, and stays apart
+/// when its executable runs two.
+#[test]
+fn processes_add_up_to_programs() {
+    let ping = |pid: u32| ProcessIdentity {
+        cmdline: vec!["redis-cli".into(), "PING".into()],
+        ..process(pid, "redis-cli")
+    };
+    let unread = |pid: u32| ProcessIdentity { cmdline: Vec::new(), ..process(pid, "redis-cli") };
+    let steady = ProcessIdentity {
+        cmdline: vec!["python3".into(), "app.py".into()],
+        ..process(7, "python3")
+    };
+    let mut groups: Vec<ClientSummary> =
+        (0..5).map(|n| process_group(ping(3000 + n), 1, T0 + i64::from(n) * SECOND)).collect();
+    groups.push(process_group(unread(3010), 1, T0 - SECOND));
+    groups.push(process_group(steady.clone(), 4, T0));
+    let other_user = ProcessIdentity { uid: 1001, ..ping(3020) };
+    groups.push(process_group(other_user, 1, T0));
+    let programs = by_program(groups.clone());
+    let shape: Vec<(String, u64, u64, Vec<u32>)> = programs
+        .iter()
+        .map(|p| {
+            let client = p.client.as_ref().unwrap();
+            (client.cmdline.join(" "), p.processes, p.connections, p.pids.clone())
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("redis-cli PING".to_string(), 6, 6, vec![3000, 3001, 3002, 3003, 3004, 3010]),
+            ("python3 app.py".to_string(), 1, 4, vec![7]),
+            ("redis-cli PING".to_string(), 1, 1, vec![3020]),
+        ]
+    );
+    // The earliest connection was the unread process's; its program still
+    // shows the command line.
+    assert_eq!(programs[0].first_at, T0 - SECOND);
+    assert_eq!(programs[0].bytes(), 6 * 21);
+    // Two programs of redis-cli: the unread one cannot tell which it ran.
+    let info = ProcessIdentity {
+        cmdline: vec!["redis-cli".into(), "INFO".into()],
+        ..process(3030, "redis-cli")
+    };
+    groups.push(process_group(info, 1, T0));
+    let programs = by_program(groups);
+    let alone = programs.iter().find(|p| p.pids == [3010]);
+    assert!(alone.is_some_and(|p| p.processes == 1), "{programs:#?}");
+}

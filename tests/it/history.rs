@@ -3838,3 +3838,141 @@ fn a_script_is_found_by_its_file_name() {
         assert_eq!(output.stdout.contains(&pid), found, "--process {name}: {output:?}");
     }
 }
+
+// ------------------------------------------------------ programs
+
+/// A client that stays: three connections to Redis (argument 1 is the
+/// port), each a PING and its answer, then `done`, then it waits.
+const STEADY_REDIS_CLIENT: &str = "import socket, sys, time\n\
+    for _ in range(3):\n    \
+        s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n    \
+        s.sendall(b'PING\\r\\n'); s.recv(64); s.close()\n\
+    print('done', flush=True); time.sleep(3600)";
+
+/// Records, into `store`, a real Redis in a private namespace with one
+/// client that stays (3 connections) and a shell loop of 20 `redis-cli
+/// PING`, a new process for each connection. Returns the namespace (for
+/// `porthole PORT` in it), the Redis port and the steady client's pid;
+/// `None` (a skip) without eBPF capture, which names clients that live
+/// shorter than a netlink scan.
+fn record_a_loop_and_a_steady_client(store: &str) -> Option<(util::Netns, u16, u32)> {
+    if !crate::monitor::ebpf_available() || !crate::audit::require("redis-server") {
+        return None;
+    }
+    let netns = util::Netns::create()?;
+    let port = util::unique_port();
+    let port_text = port.to_string();
+    let directory = tempfile::tempdir().unwrap();
+    let mut redis = netns.command("redis-server");
+    redis
+        .args(["--port", &port_text, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(directory.path())
+        .stdout(Stdio::null());
+    let _redis = ChildGuard::spawn(&mut redis);
+    let answers = || {
+        let ping = netns.command("redis-cli").args(["-p", &port_text, "PING"]).output();
+        ping.is_ok_and(|output| output.stdout.starts_with(b"PONG"))
+    };
+    assert!(util::eventually(Duration::from_secs(60), answers), "redis-server did not start");
+    let monitor = crate::monitor::Monitor::start(
+        Some(&netns),
+        &["--capture", "ebpf", "--no-alerts", "--store", store],
+    );
+    let (steady, mut ready) = util::python_in(&netns, STEADY_REDIS_CLIENT, &[&port_text]);
+    assert_eq!(util::wait_for_line(&mut ready), "done");
+    let script = "for i in $(seq 20); do redis-cli -p \"$0\" PING >/dev/null || exit 1; done";
+    netns.run_ok("sh", &["-c", script, &port_text]);
+    let recorded =
+        monitor.wait_for(|lines| crate::monitor::connections_to(lines, port).len() >= 3 + 20);
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(recorded, "not every connection was recorded:\n{}", crate::monitor::dump(&lines));
+    Some((netns, port, steady.pid()))
+}
+
+/// What `history` answers about [`record_a_loop_and_a_steady_client`]: by
+/// default one line for the loop's program with its process count and
+/// one for the steady client as before; `--by process` lists all 21
+/// processes apart; JSON carries `processes` and `pids`.
+fn assert_the_loop_is_one_program(store: &str, port: u16, steady: u32) {
+    let endpoint = format!("127.0.0.1:{port}");
+    let ask = |extra: &[&str]| {
+        let mut args = vec!["history", endpoint.as_str(), "--connections", "--store", store];
+        args.extend(extra);
+        let output = util::porthole_run(&args);
+        assert_eq!(output.code, 0, "{args:?}: {output:?}");
+        output
+    };
+    let output = ask(&[]);
+    let lines: Vec<&str> =
+        output.stdout.lines().filter(|line| line.contains(" connected ")).collect();
+    assert_eq!(lines.len(), 2, "{output:?}");
+    let program = format!("redis-cli -p {port} PING (20 processes, pids ");
+    assert!(lines[0].trim_start().starts_with(&program), "{output:?}");
+    assert!(lines[0].contains(" connected 20 times, "), "{output:?}");
+    let steady_line = format!("python3 (pid {steady}");
+    assert!(lines[1].trim_start().starts_with(&steady_line), "{output:?}");
+    assert!(lines[1].contains(" connected 3 times, "), "{output:?}");
+
+    let json = ask(&["--json"]).json();
+    let clients = json["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 2, "{json:#}");
+    assert_eq!(clients[0]["process_count"], 20, "{json:#}");
+    assert_eq!(clients[0]["connections"], 20, "{json:#}");
+    assert_eq!(clients[0]["process"]["name"], "redis-cli", "{json:#}");
+    let pids = clients[0]["pids"].as_array().unwrap();
+    assert_eq!(pids.len(), 20, "distinct pids of the loop: {json:#}");
+    assert!(pids.windows(2).all(|pair| pair[0].as_u64() < pair[1].as_u64()), "{json:#}");
+    assert_eq!(
+        (&clients[1]["process_count"], &clients[1]["pids"]),
+        (&1.into(), &vec![steady].into())
+    );
+
+    let output = ask(&["--by", "process"]);
+    let lines: Vec<&str> =
+        output.stdout.lines().filter(|line| line.contains(" connected ")).collect();
+    assert_eq!(lines.len(), 21, "{output:?}");
+    assert_eq!(lines.iter().filter(|line| line.contains(" connected once, ")).count(), 20);
+    assert!(lines[0].trim_start().starts_with(&steady_line), "{output:?}");
+    let json = ask(&["--by", "process", "--json"]).json();
+    let clients = json["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 21, "{json:#}");
+    assert!(clients.iter().all(|client| client["process_count"] == 1), "{json:#}");
+}
+
+/// A cron job, a shell loop or a health check starts a new client for
+/// every connection: `history` listed one "connected once" line per pid
+/// and the program that kept connecting drowned. Its processes are now
+/// one line, recorded for real into SQLite, and the History section of
+/// `porthole PORT` counts its most frequent clients the same way.
+#[test]
+fn a_loop_of_short_clients_is_one_program() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = directory.path().join("history.sqlite");
+    let store = store.to_str().unwrap();
+    let Some((netns, port, steady)) = record_a_loop_and_a_steady_client(store) else { return };
+    assert_the_loop_is_one_program(store, port, steady);
+    let report = netns.porthole_env(&[("PORTHOLE_STORE", store)], &[&port.to_string()]);
+    let frequent: Vec<&str> = report
+        .stdout
+        .lines()
+        .skip_while(|line| !line.contains("most frequent clients"))
+        .skip(1)
+        .take(2)
+        .collect();
+    let program = format!("redis-cli -p {port} PING (20 processes, pids ");
+    assert!(frequent.first().is_some_and(|line| line.contains(&program)), "{report:?}");
+    assert!(frequent[0].contains("20 connections"), "{report:?}");
+    assert!(frequent[1].contains(&format!("python3 (pid {steady}")), "{report:?}");
+}
+
+/// [`a_loop_of_short_clients_is_one_program`] recorded into PostgreSQL.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_loop_of_short_clients_is_one_program_in_postgres() {
+    let Some(database) = postgresql::TestPostgres::start() else { return };
+    let url = database.socket_url();
+    let Some((_netns, port, steady)) = record_a_loop_and_a_steady_client(&url) else { return };
+    assert_the_loop_is_one_program(&url, port, steady);
+}

@@ -862,7 +862,7 @@ fn ipv4_mapped_clients_match(capture: &str) {
             assert!(clients.contains(&(pid as u32)), "{record}");
         }
     }
-    // Connections per server address (one group per client process).
+    // Connections per server address (one group per client program).
     let servers = |endpoint: &str| -> Vec<(String, u64)> {
         let args = ["history", endpoint, "--connections", "--json", "--store", &store_text];
         let output = porthole_run(&args);
