@@ -1070,8 +1070,15 @@ pub struct HistoryArgs {
     pub limit: String,
     /// One client line per program (processes of the same executable,
     /// command line and user added up, as a cron job's or a shell loop's)
-    /// or per process (pid and start time).
-    #[arg(long, value_enum, value_name = "GROUPING", default_value = "program")]
+    /// or per process (pid and start time). Not with --each, which lists
+    /// single connections.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "GROUPING",
+        default_value = "program",
+        conflicts_with = "each"
+    )]
     pub by: ClientGroupingArg,
     /// Only records of this machine (in a store shared by several).
     #[arg(long, value_name = "NAME")]

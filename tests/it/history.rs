@@ -336,6 +336,7 @@ fn bad_input_and_bad_stores_exit_2_with_one_line() {
         vec!["99999"],
         vec!["--each", "--limit", "none"],
         vec!["5432", "--host", "web-1"],
+        vec!["5432", "--each", "--by", "process"],
     ] {
         let output = history(&path, &args);
         assert_eq!(output.code, 2, "{args:?}: {output:?}");
