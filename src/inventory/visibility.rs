@@ -206,29 +206,15 @@ mod tests {
     #[test]
     fn root_refused_by_the_kernel_is_not_put_down_to_the_kernel_holding_the_socket() {
         let mut refused = facts(true, &[1, 40], None, Some(true));
-        assert_eq!(
-            judge(&refused, 2),
-            vec![
-                OwnerGap::RefusedToRoot {
-                    pids: vec![1, 40],
-                    names: vec!["p1".into(), "p40".into()],
-                    without_ptrace_capability: false
-                },
-                OwnerGap::NoProcess,
-            ]
-        );
-        refused.has_ptrace_capability = Some(false);
-        assert_eq!(
-            judge(&refused, 2),
-            vec![
-                OwnerGap::RefusedToRoot {
-                    pids: vec![1, 40],
-                    names: vec!["p1".into(), "p40".into()],
-                    without_ptrace_capability: true
-                },
-                OwnerGap::NoProcess,
-            ]
-        );
+        for has_ptrace_capability in [true, false] {
+            refused.has_ptrace_capability = Some(has_ptrace_capability);
+            let expected = OwnerGap::RefusedToRoot {
+                pids: vec![1, 40],
+                names: vec!["p1".into(), "p40".into()],
+                without_ptrace_capability: !has_ptrace_capability,
+            };
+            assert_eq!(judge(&refused, 2), vec![expected, OwnerGap::NoProcess]);
+        }
         // In a PID namespace of its own, the processes outside explain it.
         refused.initial_pid_namespace = Some(false);
         assert_eq!(judge(&refused, 2).last(), Some(&OwnerGap::OtherPidNamespace));

@@ -704,6 +704,23 @@ fn may_run(unread: &ClientSummary, program: &ClientSummary) -> bool {
 /// exactly one (a loop of `redis-cli PING` whose last processes were read
 /// too late), and otherwise makes a program of its own with the others of
 /// its executable whose command line is unknown.
+/// Adds a process's summary to the program its [`program_key`] names, or
+/// starts that program with it.
+fn add_to_its_program(
+    programs: &mut Vec<ClientSummary>,
+    index: &mut HashMap<ProgramKey, usize>,
+    summary: ClientSummary,
+) {
+    let key = program_key(&summary);
+    match index.get(&key) {
+        Some(&at) => add_process(&mut programs[at], summary),
+        None => {
+            index.insert(key, programs.len());
+            programs.push(summary);
+        }
+    }
+}
+
 fn by_program(processes: Vec<ClientSummary>) -> Vec<ClientSummary> {
     let unread =
         |summary: &ClientSummary| summary.client.as_ref().is_some_and(|p| p.cmdline.is_empty());
@@ -711,14 +728,7 @@ fn by_program(processes: Vec<ClientSummary>) -> Vec<ClientSummary> {
     let mut index: HashMap<ProgramKey, usize> = HashMap::new();
     let mut programs: Vec<ClientSummary> = Vec::new();
     for summary in read {
-        let key = program_key(&summary);
-        match index.get(&key) {
-            Some(&at) => add_process(&mut programs[at], summary),
-            None => {
-                index.insert(key, programs.len());
-                programs.push(summary);
-            }
-        }
+        add_to_its_program(&mut programs, &mut index, summary);
     }
     // The programs an unread process may run, found by what `may_run`
     // needs to be equal, so a week of unread clients is not compared with
@@ -742,14 +752,7 @@ fn by_program(processes: Vec<ClientSummary>) -> Vec<ClientSummary> {
             add_process(&mut programs[at], summary);
             continue;
         }
-        let key = program_key(&summary);
-        match index.get(&key) {
-            Some(&at) => add_process(&mut programs[at], summary),
-            None => {
-                index.insert(key, programs.len());
-                programs.push(summary);
-            }
-        }
+        add_to_its_program(&mut programs, &mut index, summary);
     }
     for program in &mut programs {
         program.pids.sort_unstable();

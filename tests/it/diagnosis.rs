@@ -2362,17 +2362,8 @@ fn a_rule_that_drops_the_packets_after_the_syn_is_named_not_the_silent_service()
 #[test]
 fn a_rule_that_drops_part_of_the_traffic_is_named_whether_the_probe_passed_or_not() {
     let Some(netns) = Netns::create() else { return };
-    let port = unique_port();
-    let _server = server_in(&netns, "127.0.0.1", port, "http");
-    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
-    netns.run_ok(
-        "nft",
-        &["add chain inet guard in { type filter hook input priority 0 ; policy accept ; }"],
-    );
-    netns.run_ok(
-        "nft",
-        &[&format!("add rule inet guard in tcp dport {port} numgen random mod 2 == 0 drop")],
-    );
+    let (_server, port) =
+        crate::util::http_server_behind_input_rule(&netns, "numgen random mod 2 == 0 drop");
     let target = format!("127.0.0.1:{port}");
     // Each packet is stopped or not at random: probe until a probe whose
     // SYN was stopped and one whose every packet passed were both seen (a
@@ -2520,18 +2511,9 @@ fn a_nat_rule_that_passes_by_the_ports_own_listener_is_named_even_when_something
 #[test]
 fn a_bare_tcp_port_reset_by_a_rule_after_the_handshake_is_not_reachable() {
     let Some(netns) = Netns::create() else { return };
-    let port = unique_port();
-    let _server = server_in(&netns, "127.0.0.1", port, "http");
-    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
-    netns.run_ok(
-        "nft",
-        &["add chain inet guard in { type filter hook input priority 0 ; policy accept ; }"],
-    );
-    netns.run_ok(
-        "nft",
-        &[&format!(
-            "add rule inet guard in tcp dport {port} ct state established reject with tcp reset"
-        )],
+    let (_server, port) = crate::util::http_server_behind_input_rule(
+        &netns,
+        "ct state established reject with tcp reset",
     );
     let target = format!("127.0.0.1:{port}");
     let json = only_failure(&netns, &target, "firewall-reject");

@@ -583,6 +583,21 @@ while True:
         threading.Thread(target=answer, args=(connection,), daemon=True).start()
 "#;
 
+/// An HTTP [`SERVER`] on 127.0.0.1 in `netns` behind one rule of an input
+/// chain (table `inet guard`, chain `in`, policy accept): `tcp dport PORT
+/// RULE`. Returns the server and its port.
+pub fn http_server_behind_input_rule(netns: &Netns, rule: &str) -> (ChildGuard, u16) {
+    let port = unique_port();
+    let server = server_in(netns, "127.0.0.1", port, "http");
+    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
+    netns.run_ok(
+        "nft",
+        &["add chain inet guard in { type filter hook input priority 0 ; policy accept ; }"],
+    );
+    netns.run_ok("nft", &[&format!("add rule inet guard in tcp dport {port} {rule}")]);
+    (server, port)
+}
+
 /// Starts [`SERVER`] in `netns` and waits until it listens.
 pub fn server_in(netns: &Netns, address: &str, port: u16, mode: &str) -> ChildGuard {
     server_with_backlog(netns, address, port, mode, 16)

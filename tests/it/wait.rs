@@ -1302,17 +1302,8 @@ fn a_server_that_writes_a_line_and_hangs_up_is_ready() {
 #[test]
 fn a_rule_that_drops_the_clients_ack_is_not_ready_and_its_printed_fix_is() {
     let Some(netns) = Netns::create() else { return };
-    let port = unique_port();
-    let _server = server_in(&netns, "127.0.0.1", port, "http");
-    netns.run_ok("nft", &["add", "table", "inet", "guard"]);
-    netns.run_ok(
-        "nft",
-        &["add chain inet guard in { type filter hook input priority 0 ; policy accept ; }"],
-    );
-    netns.run_ok(
-        "nft",
-        &[&format!("add rule inet guard in tcp dport {port} ct state established drop")],
-    );
+    let (_server, port) =
+        crate::util::http_server_behind_input_rule(&netns, "ct state established drop");
     let target = format!("127.0.0.1:{port}");
     let output = netns.porthole(&["wait", &target, "--timeout", "2s"]);
     assert_eq!(output.code, 1, "{output:?}");

@@ -204,17 +204,28 @@ pub fn send(
     request: &Request<'_>,
     deadline: &Deadline,
 ) -> Option<Response> {
+    let mut conn = connect_and_send(address, tls, request, deadline)?;
+    let (bytes, end) = conn.receive(deadline, None, is_complete);
+    if end == End::Timeout && bytes.is_empty() {
+        return None;
+    }
+    parse(&bytes)
+}
+
+/// A connection (TLS or plain) with `request` sent on it.
+fn connect_and_send(
+    address: SocketAddr,
+    tls: bool,
+    request: &Request<'_>,
+    deadline: &Deadline,
+) -> Option<Conn> {
     let mut conn = if tls {
         Conn::tls(address, deadline).ok()?
     } else {
         Conn::plain(address, deadline).ok()?
     };
     conn.send(&request.bytes(), deadline).ok()?;
-    let (bytes, end) = conn.receive(deadline, None, is_complete);
-    if end == End::Timeout && bytes.is_empty() {
-        return None;
-    }
-    parse(&bytes)
+    Some(conn)
 }
 
 /// Like [`send`], but reads no more than the head and the first
@@ -228,12 +239,7 @@ pub fn send_for_start(
     deadline: &Deadline,
     body_start: usize,
 ) -> Option<Response> {
-    let mut conn = if tls {
-        Conn::tls(address, deadline).ok()?
-    } else {
-        Conn::plain(address, deadline).ok()?
-    };
-    conn.send(&request.bytes(), deadline).ok()?;
+    let mut conn = connect_and_send(address, tls, request, deadline)?;
     let enough = |bytes: &[u8]| {
         is_complete(bytes)
             || bytes
