@@ -882,9 +882,17 @@ fn classify(
             let same_process = before.is_some_and(|t| {
                 t.start_ticks.is_none() || t.start_ticks == system.stat(pid).map(|s| s.start_ticks)
             });
+            // Start times are clock ticks (10 ms): a process forked in the
+            // same tick as porthole, as a restart loop's next child after
+            // a quick kill is, is told by its pid, which the kernel hands
+            // out in increasing order (a wrap within one tick aside).
             let started_before_porthole = || {
-                own_start
-                    .is_some_and(|own| system.stat(pid).is_some_and(|stat| stat.start_ticks <= own))
+                own_start.is_some_and(|own| {
+                    system.stat(pid).is_some_and(|stat| {
+                        stat.start_ticks < own
+                            || (stat.start_ticks == own && pid < std::process::id())
+                    })
+                })
             };
             let kind = match before {
                 Some(target) if same_process && target.refusal.is_some() => HolderKind::Refused,
