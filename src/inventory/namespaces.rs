@@ -102,10 +102,8 @@ pub fn enumerate_all(
     let mut source = Source::Netlink;
     for entry in found {
         let inode = entry.namespace.inode;
-        let result =
-            if inode == current { enumerate_current(query) } else { read_other(&entry, query) };
-        match result {
-            Ok((mut listed, used)) => {
+        match list_found(&entry, current, query) {
+            Ok(Some((mut listed, used))) => {
                 if used == Source::Procfs {
                     source = Source::Procfs;
                 }
@@ -115,10 +113,66 @@ pub fn enumerate_all(
                 sockets.extend(listed);
                 namespaces.push(entry.namespace);
             }
+            // Its last process exited while the others were being read:
+            // gone, not unreadable, as there is nothing left to see.
+            Ok(None) => {}
             Err(_) => visibility.unreadable_namespaces += 1,
         }
     }
     Ok(AllNamespaces { sockets, namespaces, source })
+}
+
+/// Reads a namespace [`discover`] found. `None` when it is gone by now:
+/// its last process exited between being found and being entered (`kill
+/// --netns /proc/PID/ns/net` looking at the port again after PID stopped).
+fn list_found(
+    entry: &Found,
+    current: u64,
+    query: &Query,
+) -> Result<Option<(Vec<Socket>, Source)>, InventoryError> {
+    let inode = entry.namespace.inode;
+    let listed = if inode == current { enumerate_current(query) } else { read_other(entry, query) };
+    match listed {
+        Ok(listed) => Ok(Some(listed)),
+        Err(_) if is_gone(inode, &entry.handle) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Reads the namespace process `pid` was found in, known to be `inode`, as
+/// `--netns` reads it after finding it there: `None` once that namespace is
+/// gone. What a namespace that vanishes mid-run looks like to every reader.
+pub fn list_found_through_process(
+    pid: u32,
+    inode: u64,
+    query: &Query,
+) -> Result<Option<(Vec<Socket>, Source)>, InventoryError> {
+    let entry = Found {
+        namespace: Namespace {
+            inode,
+            is_current: inode == own_inode(),
+            name: None,
+            example_pid: Some(pid),
+            container: None,
+        },
+        handle: format!("/proc/{pid}/ns/net"),
+    };
+    list_found(&entry, own_inode(), query)
+}
+
+/// True when the namespace `inode` no longer exists: `path` leads elsewhere
+/// or nowhere and no process lives in it. Only asked after a read of it
+/// failed, so the `/proc` scan this may take is off the usual path.
+fn is_gone(inode: u64, path: &str) -> bool {
+    crate::sys::netns::inode_of(path).ok() != Some(inode)
+        && !discover().1.iter().any(|found| found.namespace.inode == inode)
+}
+
+/// The listing of a namespace that is gone: it has no sockets.
+fn gone_namespace(inode: u64) -> AllNamespaces {
+    let namespace =
+        Namespace { inode, is_current: false, name: None, example_pid: None, container: None };
+    AllNamespaces { sockets: Vec::new(), namespaces: vec![namespace], source: Source::Netlink }
 }
 
 /// Why `--netns NAME|PATH` names no network namespace.
@@ -333,18 +387,7 @@ pub fn enumerate_one(
         // No process lives in it and its path leads elsewhere or nowhere
         // (`/proc/PID/ns/net` of a process that exited, a deleted `ip
         // netns`): the namespace is gone, and so are its sockets.
-        let namespace = Namespace {
-            inode: handle.inode,
-            is_current: false,
-            name: None,
-            example_pid: None,
-            container: None,
-        };
-        return Ok(AllNamespaces {
-            sockets: Vec::new(),
-            namespaces: vec![namespace],
-            source: Source::Netlink,
-        });
+        return Ok(gone_namespace(handle.inode));
     }
     let entry = known.unwrap_or_else(|| {
         // A bind mount outside /run/netns with nobody inside: only the
@@ -360,10 +403,8 @@ pub fn enumerate_one(
             handle: handle.path.clone(),
         }
     });
-    let (mut sockets, source) = if entry.namespace.inode == current {
-        enumerate_current(query)?
-    } else {
-        read_other(&entry, query)?
+    let Some((mut sockets, source)) = list_found(&entry, current, query)? else {
+        return Ok(gone_namespace(handle.inode));
     };
     for socket in &mut sockets {
         socket.net_namespace = Some(handle.inode);
@@ -388,7 +429,20 @@ fn read_other(entry: &Found, query: &Query) -> Result<(Vec<Socket>, Source), Inv
     match entered {
         Ok(Ok(result)) => Ok(result),
         _ => match entry.namespace.example_pid {
-            Some(pid) => Ok((Procfs::of_process(pid).sockets(query)?, Source::Procfs)),
+            Some(pid) => {
+                let sockets = Procfs::of_process(pid).sockets(query)?;
+                // The tables of a process that has exited read as empty:
+                // they speak for the namespace only if it is still there.
+                if crate::sys::netns::inode_of(&format!("/proc/{pid}/ns/net")).ok()
+                    != Some(entry.namespace.inode)
+                {
+                    return Err(InventoryError::Namespace {
+                        inode: entry.namespace.inode,
+                        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                    });
+                }
+                Ok((sockets, Source::Procfs))
+            }
             None => Err(InventoryError::Namespace {
                 inode: entry.namespace.inode,
                 source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),

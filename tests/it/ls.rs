@@ -391,6 +391,51 @@ fn netns_all_finds_a_listener_in_a_namespace_the_test_made() {
 }
 
 #[test]
+fn a_namespace_whose_last_process_exits_after_it_was_found_is_gone_not_an_error() {
+    if !util::is_root() {
+        util::skip("unshare -n needs root");
+        return;
+    }
+    // Found through its only process, which exits before the namespace is
+    // entered: `kill --netns /proc/PID/ns/net` looking at the port again
+    // after PID stopped, or `--netns all` while a container stops.
+    let mut command = std::process::Command::new("unshare");
+    command.args(["-n", "sleep", "60"]);
+    let mut inside = util::ChildGuard::spawn(&mut command);
+    let pid = inside.pid();
+    let path = format!("/proc/{pid}/ns/net");
+    let inode = (0..200)
+        .find_map(|_| {
+            let inode = std::fs::metadata(&path).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+            let ours = std::fs::metadata("/proc/self/ns/net")
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+            match (inode, ours) {
+                (Ok(inode), Ok(ours)) if inode != ours => Some(inode),
+                _ => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    None
+                }
+            }
+        })
+        .expect("unshare entered a namespace of its own");
+    let query = porthole::inventory::Query::default();
+    let listed = porthole::inventory::namespaces::list_found_through_process(pid, inode, &query)
+        .expect("a live namespace is read");
+    assert!(listed.is_some(), "a live namespace is not gone");
+    // Dead but not yet reaped, as a server the caller started is while
+    // porthole looks again, and then reaped: both leave nothing to read.
+    inside.0.kill().unwrap();
+    while !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") Z ") {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let listed = porthole::inventory::namespaces::list_found_through_process(pid, inode, &query);
+    assert!(matches!(listed, Ok(None)), "gone (a zombie), not an error: {listed:?}");
+    inside.0.wait().unwrap();
+    let listed = porthole::inventory::namespaces::list_found_through_process(pid, inode, &query);
+    assert!(matches!(listed, Ok(None)), "gone (reaped), not empty /proc tables: {listed:?}");
+}
+
+#[test]
 fn agrees_with_ss_on_the_sockets_the_test_created() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let v6 = TcpListener::bind("[::1]:0").unwrap();
