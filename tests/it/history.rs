@@ -3856,7 +3856,7 @@ const STEADY_REDIS_CLIENT: &str = "import socket, sys, time\n\
 /// `porthole PORT` in it), the Redis port and the steady client's pid;
 /// `None` (a skip) without eBPF capture, which names clients that live
 /// shorter than a netlink scan.
-fn record_a_loop_and_a_steady_client(store: &str) -> Option<(util::Netns, u16, u32)> {
+pub(crate) fn record_a_loop_and_a_steady_client(store: &str) -> Option<(util::Netns, u16, u32)> {
     if !crate::monitor::ebpf_available() || !crate::audit::require("redis-server") {
         return None;
     }
