@@ -172,6 +172,7 @@ fn facts() -> Facts {
         }),
         store: StoreView {
             changes,
+            recent_programs: porthole::store::by_program(recent_clients.clone()),
             recent_clients,
             session_totals,
             size_bytes: Some(100 << 20),

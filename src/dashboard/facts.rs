@@ -135,8 +135,13 @@ pub struct StoreView {
     pub note: Option<String>,
     /// Listener changes, newest first, at most [`CHANGES_KEPT`].
     pub changes: Vec<ListenerHistory>,
-    /// Client groups of the last [`CONNECTION_WINDOW`].
+    /// Client groups of the last [`CONNECTION_WINDOW`], one per process:
+    /// what the distinct client processes are counted from.
     pub recent_clients: Vec<ClientSummary>,
+    /// The same connections, one group per program (executable, command
+    /// line and user), as `porthole history` lists them: a cron job or a
+    /// shell loop that starts a client per connection is one line.
+    pub recent_programs: Vec<ClientSummary>,
     /// Totals per server port since the latest recorder start: the
     /// counters of `/metrics`.
     pub session_totals: BTreeMap<u16, PortTotals>,
@@ -144,8 +149,8 @@ pub struct StoreView {
     pub session_losses: BTreeMap<&'static str, u64>,
     /// The latest recorder start.
     pub session: Option<CaptureSession>,
-    /// Clients of sensitive ports first seen in the change window:
-    /// (server port, summary).
+    /// Clients of sensitive ports first seen in the change window, one
+    /// group per program.
     pub new_sensitive_clients: Vec<ClientSummary>,
     /// Size of the store's files on disk (SQLite only).
     pub size_bytes: Option<u64>,
@@ -503,6 +508,7 @@ fn read_store_inner(
         }
     }
     view.recent_clients = others(reader.clients(&window(CONNECTION_WINDOW), CLIENT_GROUPS)?);
+    view.recent_programs = store::by_program(view.recent_clients.clone());
     let sessions =
         reader.sessions(&HistoryQuery { since: Some(now), ..HistoryQuery::default() })?;
     view.session = sessions.into_iter().max_by_key(|s| s.at);
@@ -540,6 +546,7 @@ fn read_store_inner(
                 .cloned(),
         );
     }
+    view.new_sensitive_clients = store::by_program(view.new_sensitive_clients);
     view.new_sensitive_clients.sort_by_key(|c| std::cmp::Reverse(c.first_at));
     Ok(view)
 }
@@ -553,7 +560,9 @@ pub fn client_key(summary: &ClientSummary) -> String {
 }
 
 /// Adds client groups up per server port.
-pub fn totals_by_port(clients: &[ClientSummary]) -> BTreeMap<u16, PortTotals> {
+pub fn totals_by_port<'a>(
+    clients: impl IntoIterator<Item = &'a ClientSummary>,
+) -> BTreeMap<u16, PortTotals> {
     let mut totals: BTreeMap<u16, PortTotals> = BTreeMap::new();
     // A client is a process (pid, start time) or, unnamed, a uid.
     type Client = (u32, Option<u64>, Option<u32>);

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use super::facts::{self, Facts, OpenConnection};
-use crate::model::history::{HistoryQuery, ListenerHistory};
+use crate::model::history::{ClientSummary, HistoryQuery, ListenerHistory};
 use crate::model::monitor::{ListenerChange, ProcessIdentity, UnixMicros};
 use crate::model::{Process, Scope, Snapshot, Socket};
 use crate::store::{self, Order, StoreLocation};
@@ -398,12 +398,20 @@ pub struct PortActivityWire {
     pub clients: Vec<ClientWire>,
 }
 
+/// One client program of a port, as `porthole history` groups clients:
+/// every process with the same executable, command line and user.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientWire {
     pub server_address: String,
     pub server_port: u16,
+    /// The process of the program that connected first.
     pub process: Option<ProcessWire>,
     pub uid: Option<u32>,
+    /// How many processes (pid and start time) the line adds up, as in
+    /// `history --json`: 0 for an unnamed client.
+    pub process_count: u64,
+    /// Their distinct pids, ascending.
+    pub pids: Vec<u32>,
     pub connections: u64,
     pub first_at: String,
     pub last_at: String,
@@ -415,27 +423,23 @@ pub struct ClientWire {
 const CLIENTS_PER_PORT: usize = 20;
 
 pub fn connections(facts: &Facts, filter: &Filter) -> Page<PortActivityWire> {
-    let mut by_port: BTreeMap<u16, Vec<&crate::model::history::ClientSummary>> = BTreeMap::new();
-    for summary in &facts.store.recent_clients {
-        let process_ok = filter.process_matches(
-            summary.client.iter().flat_map(|p| [p.name.as_str(), p.exe.as_deref().unwrap_or("")]),
-        );
-        if filter.port.is_none_or(|port| port == summary.server.port()) && process_ok {
-            by_port.entry(summary.server.port()).or_default().push(summary);
-        }
-    }
-    let mut rows: Vec<PortActivityWire> = by_port
+    // The lines are programs; the totals count their processes.
+    let mut processes = clients_by_port(&facts.store.recent_clients, filter);
+    let mut rows: Vec<PortActivityWire> = clients_by_port(&facts.store.recent_programs, filter)
         .into_iter()
-        .map(|(port, summaries)| {
-            let owned: Vec<_> = summaries.iter().map(|s| (*s).clone()).collect();
-            let totals = facts::totals_by_port(&owned).remove(&port).unwrap_or_default();
-            let mut clients: Vec<ClientWire> = summaries
+        .map(|(port, programs)| {
+            let totals = facts::totals_by_port(processes.remove(&port).unwrap_or_default())
+                .remove(&port)
+                .unwrap_or_default();
+            let mut clients: Vec<ClientWire> = programs
                 .iter()
                 .map(|s| ClientWire {
                     server_address: s.server.ip().to_string(),
                     server_port: s.server.port(),
                     process: s.client.as_ref().map(ProcessWire::from),
                     uid: s.client_uid,
+                    process_count: s.processes,
+                    pids: s.pids.clone(),
                     connections: s.connections,
                     first_at: time(s.first_at),
                     last_at: time(s.last_at),
@@ -458,6 +462,23 @@ pub fn connections(facts: &Facts, filter: &Filter) -> Page<PortActivityWire> {
         .collect();
     rows.sort_by_key(|row| (std::cmp::Reverse(row.connections), row.server_port));
     filter.page(rows)
+}
+
+/// The client groups `filter` keeps, per server port.
+fn clients_by_port<'a>(
+    summaries: &'a [ClientSummary],
+    filter: &Filter,
+) -> BTreeMap<u16, Vec<&'a ClientSummary>> {
+    let mut by_port: BTreeMap<u16, Vec<&ClientSummary>> = BTreeMap::new();
+    for summary in summaries {
+        let process_ok = filter.process_matches(
+            summary.client.iter().flat_map(|p| [p.name.as_str(), p.exe.as_deref().unwrap_or("")]),
+        );
+        if filter.port.is_none_or(|port| port == summary.server.port()) && process_ok {
+            by_port.entry(summary.server.port()).or_default().push(summary);
+        }
+    }
+    by_port
 }
 
 /// `GET /api/open`: connections open right now.
@@ -520,6 +541,10 @@ pub struct ChangeWire {
     pub service: Option<&'static str>,
     pub processes: Vec<ProcessWire>,
     pub connections: Option<u64>,
+    /// For `new-client`: how many processes of the program connected and
+    /// their pids, ascending (`processes` holds the first of them).
+    pub process_count: Option<u64>,
+    pub pids: Option<Vec<u32>>,
 }
 
 fn change_of(change: &ListenerHistory) -> Option<ChangeWire> {
@@ -540,6 +565,8 @@ fn change_of(change: &ListenerHistory) -> Option<ChangeWire> {
         service: None,
         processes: event.owners.iter().map(ProcessWire::from).collect(),
         connections: None,
+        process_count: None,
+        pids: None,
     })
 }
 
@@ -555,6 +582,8 @@ pub fn changes(facts: &Facts, filter: &Filter) -> Page<ChangeWire> {
         service: facts::sensitive(summary.server.port()),
         processes: summary.client.iter().map(ProcessWire::from).collect(),
         connections: Some(summary.connections),
+        process_count: Some(summary.processes),
+        pids: Some(summary.pids.clone()),
     }));
     rows.retain(|row| {
         filter.port.is_none_or(|port| row.local_port == port)
@@ -890,6 +919,61 @@ mod tests {
             serde_json::to_string(&page.items).unwrap(),
             r#"[{"protocol":"tcp","local_address":"0.0.0.0","local_port":8080,"scope":"wildcard","exposed":true,"firewall":"unknown","reachable":true,"processes":[{"pid":42,"name":"srv\u001b","cmdline":"srv --port 8080","user":"ann","uid":1000,"unit":"srv.service","container":null,"start_time":"2026-11-30T00:53:20.000000Z"}],"since":"2026-11-30T00:53:20.000000Z","since_recorded":false,"net_namespace":4026531840,"open_connections":0,"findings":[]}]"#
         );
+    }
+
+    /// A shell loop's clients are one line with their count and pids, as
+    /// `history` shows them; the port's distinct clients still count each
+    /// process, with or without a process filter.
+    #[test]
+    fn clients_are_listed_per_program_and_counted_per_process() {
+        use crate::model::history::ClientSummary;
+        let client = |pid: u32, name: &str, cmdline: &[&str], first_at: i64| ClientSummary {
+            host: None,
+            net_namespace: None,
+            server: "127.0.0.1:6379".parse().unwrap(),
+            client: Some(ProcessIdentity {
+                pid,
+                name: name.into(),
+                cmdline: cmdline.iter().map(|word| word.to_string()).collect(),
+                uid: 1000,
+                start_time: Some(1_796_000_000 + u64::from(pid)),
+                ..ProcessIdentity::default()
+            }),
+            client_uid: Some(1000),
+            processes: 1,
+            pids: vec![pid],
+            connections: 1,
+            open: 0,
+            first_at,
+            last_at: first_at + 10,
+            bytes_client_to_server: 14,
+            bytes_server_to_client: 7,
+        };
+        let ping = ["redis-cli", "PING"];
+        let recent_clients = vec![
+            client(3001, "redis-cli", &ping, 100),
+            client(3002, "redis-cli", &ping, 200),
+            client(3003, "redis-cli", &ping, 300),
+            client(4411, "python3", &["python3", "app.py"], 50),
+        ];
+        let store = facts::StoreView {
+            recent_programs: store::by_program(recent_clients.clone()),
+            recent_clients,
+            ..facts::StoreView::default()
+        };
+        let facts = Facts { store, ..Facts::default() };
+        let page = connections(&facts, &Filter { limit: 10, ..Filter::default() });
+        let row = &page.items[0];
+        assert_eq!((row.connections, row.distinct_clients), (4, 4));
+        let lines: Vec<_> = row
+            .clients
+            .iter()
+            .map(|c| (c.process.as_ref().unwrap().pid, c.process_count, c.pids.clone()))
+            .collect();
+        assert_eq!(lines, [(3001, 3, vec![3001, 3002, 3003]), (4411, 1, vec![4411])]);
+        let loop_only = Filter { process: Some("redis".into()), limit: 10, ..Filter::default() };
+        let row = &connections(&facts, &loop_only).items[0];
+        assert_eq!((row.connections, row.distinct_clients, row.clients.len()), (3, 3, 1));
     }
 
     #[test]

@@ -25,8 +25,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::netlink::{
-    attribute, legacy_tcp_request_with, malformed, u64_at, Channel, AF_INET, AF_INET6,
-    CONNECTED_TCP_STATES, INET_DIAG_BC_D_EQ, INET_DIAG_BC_JMP, INET_DIAG_BC_S_EQ,
+    attribute, legacy_tcp_request_with, malformed, open_channel, u64_at, Channel, AF_INET,
+    AF_INET6, CONNECTED_TCP_STATES, INET_DIAG_BC_D_EQ, INET_DIAG_BC_JMP, INET_DIAG_BC_S_EQ,
     INET_DIAG_BC_S_GE, INET_DIAG_BC_S_LE, INET_DIAG_INFO, INET_DIAG_MSG_LEN, TCPDIAG_GETSOCK,
     TCPI_BYTES_ACKED, TCPI_BYTES_RECEIVED,
 };
@@ -89,7 +89,7 @@ impl CounterSampler {
         };
         let channel = match &mut self.channel {
             Some(channel) => channel,
-            empty => empty.insert(Channel::open()?),
+            empty => empty.insert(open_channel()?),
         };
         let result = channel.dump(TCPDIAG_GETSOCK, request, |payload| {
             if let Some(counters) = decode(payload)? {

@@ -39,9 +39,7 @@ pub fn find() -> Vec<InFlight> {
     for &inode in &queued {
         for pid in scan.owners.pids(inode) {
             let Some(descriptors) = queued_descriptors(pid, inode) else { continue };
-            let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .map(|comm| comm.trim_end_matches('\n').to_string())
-                .unwrap_or_default();
+            let name = super::process::name_of(pid).unwrap_or_default();
             found.push(InFlight { pid, name, unix_inode: inode, descriptors });
         }
     }

@@ -80,6 +80,18 @@ pub enum InventoryError {
     },
 }
 
+impl From<crate::sys::netlink::ReplyError> for InventoryError {
+    fn from(error: crate::sys::netlink::ReplyError) -> Self {
+        use crate::sys::netlink::ReplyError;
+        match error {
+            ReplyError::Io(error) => InventoryError::Netlink(error),
+            ReplyError::Malformed { reason } => {
+                InventoryError::MalformedReply { reason: reason.to_string() }
+            }
+        }
+    }
+}
+
 /// Which kernel interface to enumerate sockets with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {

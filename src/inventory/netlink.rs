@@ -18,7 +18,9 @@
 //! `netlink-packet-sock-diag`; replies are decoded with that crate's
 //! `InetResponseHeader` and `UnixResponse` parsers. `netlink_packet_*` types
 //! never leave this module. The per-refresh counter dump of `top` and the
-//! dashboard lives in [`super::counters`], on this module's `Channel`.
+//! dashboard lives in [`super::counters`], on this module's channel; the
+//! request and answer loop is [`crate::sys::netlink::Channel`], which the
+//! nftables rule dump shares.
 //!
 //! # Platform specific behavior
 //! Dumps are resumable, not atomic: a socket that moves between kernel
@@ -33,25 +35,19 @@ use netlink_packet_sock_diag::unix::{
     nlas::{Nla as UnixNla, UnixDiagName},
     ShowFlags, StateFlags as UnixStateFlags, UnixRequest, UnixResponse,
 };
-use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket as NetlinkSocket, SocketAddr as NlAddr};
+use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 
 use super::{Inventory, InventoryError, Query};
 use crate::model::{Family, Protocol, Socket, SocketState, UnixKind};
+pub(super) use crate::sys::netlink::Channel;
+use crate::sys::netlink::{align4, NLM_F_ACK, NLM_F_REQUEST};
 
 /// Reads sockets of the calling thread's network namespace over netlink.
 pub struct Netlink;
 
-// Netlink message types and flags (linux/netlink.h, linux/inet_diag.h).
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 0x01;
-const NLM_F_ACK: u16 = 0x04;
-const NLM_F_ROOT: u16 = 0x100;
-const NLM_F_MATCH: u16 = 0x200;
-const NLM_F_DUMP: u16 = NLM_F_ROOT | NLM_F_MATCH;
+// Message types (linux/inet_diag.h).
 pub(super) const TCPDIAG_GETSOCK: u16 = 18;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const NLMSG_HEADER_LEN: usize = 16;
 
 pub(super) const AF_INET: u8 = 2;
 pub(super) const AF_INET6: u8 = 10;
@@ -93,7 +89,7 @@ const UNCONNECTED_STATE: u32 = 1 << 7;
 
 impl Inventory for Netlink {
     fn sockets(&self, query: &Query) -> Result<Vec<Socket>, InventoryError> {
-        let mut channel = Channel::open()?;
+        let mut channel = open_channel()?;
         // Sizing the vector from the kernel's counters up front avoids the
         // doubling copies that would otherwise double peak memory at 60k.
         let mut sockets = Vec::with_capacity(estimated_count(query));
@@ -181,129 +177,17 @@ fn dedup_by_cookie(sockets: &mut Vec<Socket>) {
     sockets.retain(|s| s.cookie == 0 || seen.insert((s.protocol, s.cookie)));
 }
 
-/// A connected `NETLINK_SOCK_DIAG` socket with a reusable receive buffer.
-pub(super) struct Channel {
-    socket: NetlinkSocket,
-    buffer: Vec<u8>,
-    sequence: u32,
-}
-
-impl Channel {
-    pub(super) fn open() -> Result<Self, InventoryError> {
-        let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG).map_err(InventoryError::Netlink)?;
-        socket.bind_auto().map_err(InventoryError::Netlink)?;
-        socket.connect(&NlAddr::new(0, 0)).map_err(InventoryError::Netlink)?;
-        // A larger socket buffer lets the kernel fill several pages per
-        // round trip; failure to grow it only costs speed.
-        let _ = socket.set_rx_buf_sz(1 << 20);
-        Ok(Channel { socket, buffer: Vec::with_capacity(64 * 1024), sequence: 0 })
-    }
-
-    /// Sends one dump request and feeds every reply payload to `on_payload`
-    /// until `NLMSG_DONE`.
-    pub(super) fn dump(
-        &mut self,
-        message_type: u16,
-        payload: &[u8],
-        on_payload: impl FnMut(&[u8]) -> Result<(), InventoryError>,
-    ) -> Result<(), InventoryError> {
-        self.exchange(message_type, NLM_F_REQUEST | NLM_F_DUMP, payload, on_payload)
-    }
-
-    /// Sends one request with `flags` and feeds every reply payload to
-    /// `on_payload` until the dump's `NLMSG_DONE` or the acknowledgement
-    /// (`NLMSG_ERROR` with code 0) of a request with `NLM_F_ACK`.
-    fn exchange(
-        &mut self,
-        message_type: u16,
-        flags: u16,
-        payload: &[u8],
-        mut on_payload: impl FnMut(&[u8]) -> Result<(), InventoryError>,
-    ) -> Result<(), InventoryError> {
-        self.sequence = self.sequence.wrapping_add(1);
-        let request = frame(message_type, flags, self.sequence, payload);
-        self.socket.send(&request, 0).map_err(InventoryError::Netlink)?;
-        loop {
-            self.buffer.clear();
-            let received =
-                self.socket.recv(&mut self.buffer, 0).map_err(InventoryError::Netlink)?;
-            if received == 0 {
-                return Err(malformed("netlink socket closed during a dump"));
-            }
-            let mut offset = 0;
-            while offset + NLMSG_HEADER_LEN <= self.buffer.len() {
-                let header = &self.buffer[offset..offset + NLMSG_HEADER_LEN];
-                let length = u32_at(header, 0) as usize;
-                let kind = u16::from_ne_bytes([header[4], header[5]]);
-                if length < NLMSG_HEADER_LEN || offset + length > self.buffer.len() {
-                    return Err(malformed("message length exceeds the datagram"));
-                }
-                let body = &self.buffer[offset + NLMSG_HEADER_LEN..offset + length];
-                // A channel kept across refreshes may still hold the tail
-                // of a dump that failed half-way: only this request's
-                // replies count.
-                if u32_at(header, 8) != self.sequence {
-                    offset += align4(length);
-                    continue;
-                }
-                match kind {
-                    NLMSG_DONE => {
-                        // A dump that failed half-way reports the errno here.
-                        if body.len() >= 4 {
-                            let code = i32::from_ne_bytes([body[0], body[1], body[2], body[3]]);
-                            if code < 0 {
-                                return Err(InventoryError::Netlink(
-                                    std::io::Error::from_raw_os_error(-code),
-                                ));
-                            }
-                        }
-                        return Ok(());
-                    }
-                    NLMSG_ERROR => {
-                        let code = if body.len() >= 4 {
-                            i32::from_ne_bytes([body[0], body[1], body[2], body[3]])
-                        } else {
-                            -libc::EBADMSG
-                        };
-                        if code == 0 {
-                            return Ok(());
-                        }
-                        return Err(InventoryError::Netlink(std::io::Error::from_raw_os_error(
-                            -code,
-                        )));
-                    }
-                    _ => on_payload(body)?,
-                }
-                offset += align4(length);
-            }
-        }
-    }
+/// A `NETLINK_SOCK_DIAG` channel to the kernel.
+pub(super) fn open_channel() -> Result<Channel, InventoryError> {
+    let channel = Channel::open(NETLINK_SOCK_DIAG).map_err(InventoryError::Netlink)?;
+    // A larger socket buffer lets the kernel fill several pages per
+    // round trip; failure to grow it only costs speed.
+    let _ = channel.socket().set_rx_buf_sz(1 << 20);
+    Ok(channel)
 }
 
 pub(super) fn malformed(reason: &str) -> InventoryError {
     InventoryError::MalformedReply { reason: reason.to_string() }
-}
-
-fn align4(length: usize) -> usize {
-    (length + 3) & !3
-}
-
-fn u32_at(bytes: &[u8], offset: usize) -> u32 {
-    u32::from_ne_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3]])
-}
-
-/// Wraps a payload in a netlink header.
-fn frame(message_type: u16, flags: u16, sequence: u32, payload: &[u8]) -> Vec<u8> {
-    let length = NLMSG_HEADER_LEN + payload.len();
-    let mut message = Vec::with_capacity(align4(length));
-    message.extend_from_slice(&(length as u32).to_ne_bytes());
-    message.extend_from_slice(&message_type.to_ne_bytes());
-    message.extend_from_slice(&flags.to_ne_bytes());
-    message.extend_from_slice(&sequence.to_ne_bytes());
-    message.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills ours in
-    message.extend_from_slice(payload);
-    message.resize(align4(length), 0);
-    message
 }
 
 /// An all-zero `inet_diag_sockid` (48 bytes) with the cookie set to "any".
@@ -433,7 +317,7 @@ pub(super) fn unix_socket(inode: u64) -> Result<Option<Socket>, InventoryError> 
     let query =
         Query { tcp: false, udp: false, unix: true, listeners_only: false, ..Query::default() };
     let mut sockets = Vec::with_capacity(1);
-    let mut channel = Channel::open()?;
+    let mut channel = open_channel()?;
     match channel.exchange(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_ACK, &bytes, |payload| {
         decode_unix(payload, &query, &mut sockets)
     }) {
@@ -834,7 +718,7 @@ mod tests {
         assert_eq!(inet_request(AF_INET, IPPROTO_UDP, ALL_UDP_STATES, None).len(), 56);
         // 56 + attribute header 4 + 20 bytes of bytecode.
         assert_eq!(inet_request(AF_INET, IPPROTO_TCP, 1, Some(&port_bytecode(1, true))).len(), 80);
-        assert_eq!(frame(20, NLM_F_REQUEST, 1, &[0u8; 56]).len(), 72);
+        assert_eq!(crate::sys::netlink::frame(20, NLM_F_REQUEST, 1, &[0u8; 56]).len(), 72);
     }
 
     /// The inode of the socket behind `fd`, as `fstat` reports it.

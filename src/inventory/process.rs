@@ -255,6 +255,12 @@ pub fn state_of(pid: u32) -> Option<char> {
     read_stat(pid).map(|parsed| parsed.state)
 }
 
+/// The name of `pid` (its `comm`), as [`read`] gives it; `None` when the
+/// process is gone.
+pub fn name_of(pid: u32) -> Option<String> {
+    read_stat(pid).map(|parsed| parsed.name)
+}
+
 /// Reads and parses `/proc/PID/stat`; `None` when the process is gone.
 pub fn read_stat(pid: u32) -> Option<Stat> {
     parse_stat(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)

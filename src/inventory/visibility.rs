@@ -19,7 +19,7 @@
 //! whether porthole runs in it.
 //! See: <https://docs.kernel.org/filesystems/proc.html> (mount options)
 
-use crate::inventory::mountinfo;
+use crate::inventory::{mountinfo, process};
 use crate::model::OwnerGap;
 
 /// `pid:[PROC_PID_INIT_INO]`: the link of the initial PID namespace.
@@ -36,8 +36,11 @@ pub fn owner_gaps(unreadable: &[u32], unreadable_own: &[u32]) -> Vec<OwnerGap> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     // Only root's refusals are named one by one; a user is refused every
     // other user's process.
-    let unreadable_names =
-        if root { unreadable.iter().map(|&pid| comm(pid)).collect() } else { Vec::new() };
+    let unreadable_names = if root {
+        unreadable.iter().map(|&pid| process::name_of(pid).unwrap_or_default()).collect()
+    } else {
+        Vec::new()
+    };
     let facts = Facts {
         root,
         unreadable,
@@ -102,15 +105,6 @@ fn judge(facts: &Facts<'_>, unreadable_of_others: usize) -> Vec<OwnerGap> {
         gaps.push(OwnerGap::NoProcess);
     }
     gaps
-}
-
-/// `/proc/PID/comm` without its newline; empty when it cannot be read.
-fn comm(pid: u32) -> String {
-    std::fs::read(format!("/proc/{pid}/comm"))
-        .map(|bytes| {
-            String::from_utf8_lossy(bytes.strip_suffix(b"\n").unwrap_or(&bytes)).into_owned()
-        })
-        .unwrap_or_default()
 }
 
 /// `CAP_SYS_PTRACE`, bit 19 of the capability sets.

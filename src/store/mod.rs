@@ -695,15 +695,6 @@ fn may_run(unread: &ClientSummary, program: &ClientSummary) -> bool {
         && same_executable
 }
 
-/// Adds up per-process groups (busiest first) into one group per program,
-/// busiest first, then by first connection. The program's process is the
-/// one that connected first.
-///
-/// A short client often exits before the recorder reads its command line:
-/// such a process joins the program of its executable when there is
-/// exactly one (a loop of `redis-cli PING` whose last processes were read
-/// too late), and otherwise makes a program of its own with the others of
-/// its executable whose command line is unknown.
 /// Adds a process's summary to the program its [`program_key`] names, or
 /// starts that program with it.
 fn add_to_its_program(
@@ -721,7 +712,16 @@ fn add_to_its_program(
     }
 }
 
-fn by_program(processes: Vec<ClientSummary>) -> Vec<ClientSummary> {
+/// Adds up per-process groups (busiest first) into one group per program,
+/// busiest first, then by first connection. The program's process is the
+/// one that connected first. `history` and the dashboard list clients so.
+///
+/// A short client often exits before the recorder reads its command line:
+/// such a process joins the program of its executable when there is
+/// exactly one (a loop of `redis-cli PING` whose last processes were read
+/// too late), and otherwise makes a program of its own with the others of
+/// its executable whose command line is unknown.
+pub fn by_program(processes: Vec<ClientSummary>) -> Vec<ClientSummary> {
     let unread =
         |summary: &ClientSummary| summary.client.as_ref().is_some_and(|p| p.cmdline.is_empty());
     let (unread, read): (Vec<_>, Vec<_>) = processes.into_iter().partition(|s| unread(s));

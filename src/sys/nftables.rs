@@ -18,13 +18,12 @@
 //! name is `NFTA_MATCH_NAME`, type 1 too).
 //! See: <https://www.kernel.org/doc/html/latest/userspace-api/netlink/intro.html>
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use netlink_sys::protocols::NETLINK_NETFILTER;
 
-/// `NETLINK_NETFILTER` (linux/netlink.h).
-const NETLINK_NETFILTER: libc::c_int = 12;
+use super::netlink::{Channel, ReplyError};
+
 /// `NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETRULE` (linux/netfilter/nf_tables.h).
 const GET_RULES: u16 = (10 << 8) | 7;
-const NLMSG_HEADER: usize = 16;
 /// The netlink attribute type both `NFTA_EXPR_NAME` and `NFTA_MATCH_NAME`
 /// have.
 const NAME_ATTRIBUTE: u16 = 1;
@@ -49,76 +48,24 @@ pub fn rules_use_expressions(names: &[&str]) -> ExpressionSearch {
     match dump_rules() {
         Ok(dump) if names.iter().any(|name| contains_name(&dump, name)) => ExpressionSearch::Found,
         Ok(_) => ExpressionSearch::Absent,
-        Err(error) if error.raw_os_error() == Some(libc::EPERM) => ExpressionSearch::Refused,
+        Err(ReplyError::Io(error)) if error.raw_os_error() == Some(libc::EPERM) => {
+            ExpressionSearch::Refused
+        }
         Err(_) => ExpressionSearch::Unknown,
     }
 }
 
 /// The payloads of every message of a rule dump, concatenated.
-fn dump_rules() -> std::io::Result<Vec<u8>> {
-    // SAFETY: socket(2) with constant arguments; the result is checked
-    // before it is owned.
-    let raw = unsafe {
-        libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_NETFILTER)
-    };
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `raw` is a new descriptor nothing else owns.
-    let socket = unsafe { OwnedFd::from_raw_fd(raw) };
-    let mut request = Vec::with_capacity(NLMSG_HEADER + 4);
-    let length = (NLMSG_HEADER + 4) as u32;
-    request.extend_from_slice(&length.to_ne_bytes());
-    request.extend_from_slice(&GET_RULES.to_ne_bytes());
-    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
-    request.extend_from_slice(&flags.to_ne_bytes());
-    request.extend_from_slice(&1u32.to_ne_bytes()); // sequence
-    request.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel assigns
-                                                    // nfgenmsg: family AF_UNSPEC (every family), version 0, resource id 0.
-    request.extend_from_slice(&[0, 0, 0, 0]);
-    // An unconnected netlink socket sends to the kernel.
-    // SAFETY: the buffer is live for the call and its length is passed.
-    let sent = unsafe { libc::send(socket.as_raw_fd(), request.as_ptr().cast(), request.len(), 0) };
-    if sent < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+fn dump_rules() -> Result<Vec<u8>, ReplyError> {
+    let mut channel = Channel::open(NETLINK_NETFILTER).map_err(ReplyError::Io)?;
+    // nfgenmsg: family AF_UNSPEC (every family), version 0, resource id 0.
+    let request = [0u8; 4];
     let mut dump = Vec::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        // SAFETY: `buffer` is live and writable for its whole length.
-        let received =
-            unsafe { libc::recv(socket.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len(), 0) };
-        if received < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut rest = &buffer[..received as usize];
-        if rest.is_empty() {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        while rest.len() >= NLMSG_HEADER {
-            let length = u32::from_ne_bytes(rest[0..4].try_into().unwrap_or_default()) as usize;
-            let kind = u16::from_ne_bytes(rest[4..6].try_into().unwrap_or_default());
-            if length < NLMSG_HEADER || length > rest.len() {
-                return Err(std::io::ErrorKind::InvalidData.into());
-            }
-            match kind as libc::c_int {
-                libc::NLMSG_DONE => return Ok(dump),
-                libc::NLMSG_ERROR => {
-                    let code = rest.get(NLMSG_HEADER..NLMSG_HEADER + 4).map_or(0, |bytes| {
-                        i32::from_ne_bytes(bytes.try_into().unwrap_or_default())
-                    });
-                    if code == 0 {
-                        return Ok(dump);
-                    }
-                    return Err(std::io::Error::from_raw_os_error(-code));
-                }
-                _ => dump.extend_from_slice(&rest[NLMSG_HEADER..length]),
-            }
-            // Messages are 4-byte aligned.
-            let step = (length + 3) & !3;
-            rest = rest.get(step..).unwrap_or_default();
-        }
-    }
+    channel.dump(GET_RULES, &request, |payload| {
+        dump.extend_from_slice(payload);
+        Ok::<(), ReplyError>(())
+    })?;
+    Ok(dump)
 }
 
 /// Whether `dump` holds a name attribute (type 1) whose value is `name`:

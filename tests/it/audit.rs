@@ -466,6 +466,31 @@ pub(crate) fn start_mariadb_with(
     Some((started.0, started.1))
 }
 
+/// `mariadb-install-db` of a fresh data directory `root/data` for user
+/// mysql, root logging in by `root_authentication` (`normal`…), with
+/// temporary tables in `root/tmp`, a directory of this server's own: two
+/// installs at once in /tmp remove each other's temporary tables
+/// ("Unknown table 'mysql.tmp_user_sys'"). Returns the data directory and
+/// the temporary one.
+pub(crate) fn install_mariadb(root: &Path, root_authentication: &str) -> (PathBuf, PathBuf) {
+    let data = root.join("data");
+    let scratch = root.join("tmp");
+    std::fs::create_dir_all(&scratch).expect("scratch directory");
+    std::fs::set_permissions(&scratch, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
+        .expect("scratch directory mode");
+    let install = util::run(
+        Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", scratch.display()))
+            .arg("--user=mysql")
+            .arg(format!("--auth-root-authentication-method={root_authentication}"))
+            .arg("--skip-test-db"),
+    );
+    assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
+    (data, scratch)
+}
+
 /// [`start_mariadb_with`] inside `netns` (`None`: this namespace), root
 /// installed with `root_authentication` (`normal`: an empty password;
 /// `socket`: `unix_socket`, Debian's default), its socket file at `socket`
@@ -482,23 +507,7 @@ pub(crate) fn start_mariadb_in(
         return None;
     }
     assert!(util::is_root(), "mariadbd --user=mysql needs root");
-    let data = dir.path().join("data");
-    // A temporary directory of its own: two installs at once in /tmp
-    // remove each other's temporary tables ("Unknown table
-    // 'mysql.tmp_user_sys'").
-    let tmp = dir.path().join("tmp");
-    std::fs::create_dir(&tmp).expect("tmpdir");
-    chown(&tmp, "mysql");
-    let install = util::run(
-        Command::new("mariadb-install-db")
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--tmpdir={}", tmp.display()))
-            .arg("--user=mysql")
-            .arg(format!("--auth-root-authentication-method={root_authentication}"))
-            .arg("--skip-test-db"),
-    );
-    assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
+    let (data, tmp) = install_mariadb(dir.path(), root_authentication);
     let port = util::unique_port();
     let socket = socket.map_or_else(|| data.join("mysqld.sock"), Path::to_path_buf);
     let mut command = match netns {

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::audit::{require, shared_tempdir};
+use crate::audit::shared_tempdir;
 use crate::audit_fixes::{
     audit_in, finding, findings_of, netns_all_audit, nginx_config_with, quoted, restart_as_printed,
     start_nginx_in, wait_in,
@@ -60,12 +60,19 @@ fn http_server_in(netns: &Netns, dir: &std::path::Path, port: u16) -> ChildGuard
     server
 }
 
-#[test]
-fn python_http_server_on_every_interface_hands_out_the_ssh_key_and_is_restarted_on_loopback() {
-    let Some(netns) = Netns::create() else { return };
+/// A [`home_directory`] served by [`http_server_in`] on a port of a
+/// namespace of its own.
+fn home_directory_served() -> Option<(Netns, u16, tempfile::TempDir, ChildGuard)> {
+    let netns = Netns::create()?;
     let port = util::unique_port();
     let dir = home_directory();
     let server = http_server_in(&netns, dir.path(), port);
+    Some((netns, port, dir, server))
+}
+
+#[test]
+fn python_http_server_on_every_interface_hands_out_the_ssh_key_and_is_restarted_on_loopback() {
+    let Some((netns, port, dir, server)) = home_directory_served() else { return };
     let output = audit_in(&netns, &port.to_string());
     assert!(!output.stdout.contains(KEY_MATERIAL), "the key's contents: {}", output.stdout);
     assert!(!output.stdout.contains("ghp_token"), "the git token: {}", output.stdout);
@@ -118,10 +125,7 @@ fn python_http_server_on_every_interface_hands_out_the_ssh_key_and_is_restarted_
 /// loopback.
 #[test]
 fn netns_all_restarts_a_file_server_on_the_loopback_of_its_own_namespace() {
-    let Some(netns) = Netns::create() else { return };
-    let port = util::unique_port();
-    let dir = home_directory();
-    let server = http_server_in(&netns, dir.path(), port);
+    let Some((netns, port, _dir, server)) = home_directory_served() else { return };
     let json = netns_all_audit(port, &[]);
     let found = finding(&json, port, "file-server");
     assert_eq!(found["net_namespace"], util::netns_inode(&netns), "{found:#}");
@@ -138,12 +142,7 @@ fn netns_all_restarts_a_file_server_on_the_loopback_of_its_own_namespace() {
 
 #[test]
 fn nginx_autoindex_is_a_listing_with_names_sanitised_and_its_fix_turns_it_off() {
-    if !require("nginx") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
-    let port = util::unique_port();
-    let dir = shared_tempdir();
+    let Some((netns, port, dir)) = crate::audit_fixes::nginx_fixture() else { return };
     let root = dir.path().display().to_string();
     let site = dir.path().join("site");
     std::fs::create_dir(&site).unwrap();
@@ -261,15 +260,7 @@ fn a_listing_on_jupyters_port_is_a_file_server() {
     let Some(netns) = Netns::create() else { return };
     let dir = shared_tempdir();
     std::fs::write(dir.path().join("report.csv"), "a,b\n").unwrap();
-    let _server = ChildGuard::spawn(
-        netns
-            .command("python3")
-            .args(["-m", "http.server", "8888"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    assert!(wait_in(&netns, 8888), "http.server did not start");
+    let _server = http_server_in(&netns, dir.path(), 8888);
     let json = audit_in(&netns, "8888").json();
     let found = finding(&json, 8888, "file-server");
     assert!(found["evidence"].as_str().unwrap().contains("with 1 entry: report.csv"), "{found:#}");

@@ -51,6 +51,15 @@ pub(crate) fn audit_in(netns: &Netns, ports: &str) -> Output {
     output
 }
 
+/// A network namespace of the test's own, once every one of `programs`
+/// is installed; `None` (a skip) when one is not.
+pub(crate) fn netns_with(programs: &[&str]) -> Option<Netns> {
+    if !programs.iter().all(|program| require(program)) {
+        return None;
+    }
+    Netns::create()
+}
+
 /// Waits until something accepts TCP on 127.0.0.1:PORT inside `netns`.
 pub(crate) fn wait_in(netns: &Netns, port: u16) -> bool {
     eventually(START, || {
@@ -84,27 +93,8 @@ fn loopback_memcached_with_udp_off_is_not_told_to_do_it_again() {
     if !require("memcached") {
         return;
     }
-    let port = util::unique_port();
-    let _memcached = ChildGuard::spawn(Command::new("memcached").args([
-        "-u",
-        "nobody",
-        "-l",
-        "127.0.0.1",
-        "-U",
-        "0",
-        "-p",
-        &port.to_string(),
-    ]));
-    assert!(wait_for_port(port, START), "memcached did not start");
-    let output = util::porthole_run(&[
-        "audit",
-        "--port",
-        &port.to_string(),
-        "--json",
-        "--skip",
-        "outdated-package",
-    ]);
-    let json = output.json();
+    let (_memcached, port) = crate::audit::start_memcached(&[], &[]);
+    let (output, json) = crate::audit::audit(port, &[]);
     let open = finding(&json, port, "no-auth");
     assert_eq!(open["severity"], "high", "{open}");
     let fix = open["fix"].as_str().unwrap();
@@ -116,22 +106,9 @@ fn loopback_memcached_with_udp_off_is_not_told_to_do_it_again() {
 
 #[test]
 fn memcached_udp_on_all_interfaces_is_one_memcached_finding_and_its_firewall_fix_runs() {
-    if !require("memcached") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["memcached"]) else { return };
     let port = util::unique_port();
-    let _memcached = ChildGuard::spawn(netns.command("memcached").args([
-        "-u",
-        "nobody",
-        "-l",
-        "0.0.0.0",
-        "-U",
-        &port.to_string(),
-        "-p",
-        &port.to_string(),
-    ]));
-    assert!(wait_in(&netns, port), "memcached did not start");
+    let _memcached = memcached_on_every_interface(&netns, port, port);
     let output = audit_in(&netns, &port.to_string());
     let json = output.json();
     assert_eq!(output.code, 1, "exposed and unauthenticated is critical: {json:#}");
@@ -180,6 +157,23 @@ pub(crate) fn quoted(fix: &str) -> Vec<String> {
     fix.split('`').skip(1).step_by(2).map(str::to_string).collect()
 }
 
+/// A memcached in `netns` on every interface (`-l 0.0.0.0`), TCP on
+/// `port` and UDP on `udp_port` (0: off), once it answers.
+fn memcached_on_every_interface(netns: &Netns, port: u16, udp_port: u16) -> ChildGuard {
+    let memcached = ChildGuard::spawn(netns.command("memcached").args([
+        "-u",
+        "nobody",
+        "-l",
+        "0.0.0.0",
+        "-U",
+        &udp_port.to_string(),
+        "-p",
+        &port.to_string(),
+    ]));
+    assert!(wait_in(netns, port), "memcached did not start on {port}");
+    memcached
+}
+
 /// A memcached started by hand in `netns` on every interface, TCP and UDP
 /// on `port`, its options on the command line.
 fn memcached_by_hand(netns: &Netns, port: u16) -> ChildGuard {
@@ -204,10 +198,7 @@ fn memcached_by_hand(netns: &Netns, port: u16) -> ChildGuard {
 /// and running it as printed leaves memcached on loopback with UDP off.
 #[test]
 fn a_memcached_started_by_hand_is_restarted_with_its_own_command_line() {
-    if !require("memcached") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["memcached"]) else { return };
     let port = util::unique_port();
     let memcached = memcached_by_hand(&netns, port);
     let json = audit_in(&netns, &port.to_string()).json();
@@ -242,23 +233,10 @@ fn a_memcached_started_by_hand_is_restarted_with_its_own_command_line() {
 /// printed command drops what is still open.
 #[test]
 fn a_firewall_drop_of_memcached_tcp_alone_leaves_its_udp_port_in_the_finding() {
-    if !require("memcached") || !require("nft") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["memcached", "nft"]) else { return };
     let port = util::unique_port();
     let udp_port = util::unique_port();
-    let _memcached = ChildGuard::spawn(netns.command("memcached").args([
-        "-u",
-        "nobody",
-        "-l",
-        "0.0.0.0",
-        "-U",
-        &udp_port.to_string(),
-        "-p",
-        &port.to_string(),
-    ]));
-    assert!(wait_in(&netns, port), "memcached did not start");
+    let _memcached = memcached_on_every_interface(&netns, port, udp_port);
     netns.run_ok(
         "nft",
         &[&format!(
@@ -297,10 +275,7 @@ fn a_firewall_drop_of_memcached_tcp_alone_leaves_its_udp_port_in_the_finding() {
 
 #[test]
 fn redis_on_all_interfaces_with_protected_mode_is_graded_as_loopback() {
-    if !require("redis-server") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["redis-server"]) else { return };
     let port = util::unique_port();
     let dir = tempfile::tempdir().unwrap();
     let _redis = ChildGuard::spawn(
@@ -356,10 +331,7 @@ fn redis_in(netns: &Netns, port: u16, args: &[String]) -> ChildGuard {
 
 #[test]
 fn a_redis_bind_fix_goes_where_the_server_reads_its_settings_and_repairs_it() {
-    if !require("redis-server") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["redis-server"]) else { return };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap().to_string();
     let open = |port: u16| -> Vec<String> {
@@ -436,15 +408,7 @@ fn dns_rebinding_evidence_and_fix_use_the_address_probed() {
     for (address, host) in [("127.0.0.2", "127.0.0.2"), ("::1", "[::1]")] {
         let (_server, mut ready) = util::python(ANY_HOST, &[address]);
         let port: u16 = util::wait_for_line(&mut ready).parse().unwrap();
-        let output = util::porthole_run(&[
-            "audit",
-            "--port",
-            &port.to_string(),
-            "--json",
-            "--skip",
-            "outdated-package",
-        ]);
-        let json = output.json();
+        let (_, json) = crate::audit::audit(port, &[]);
         let rebinding = finding(&json, port, "dns-rebinding");
         let evidence = rebinding["evidence"].as_str().unwrap();
         assert!(evidence.contains(&format!("Host: {host}:{port}")), "{address}: {evidence}");
@@ -500,10 +464,7 @@ fn hostile_greetings_are_sanitised_in_text_exact_in_json_and_bounded() {
 
 #[test]
 fn a_firewall_rule_counts_only_for_its_protocol_and_is_named() {
-    if !require("nft") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["nft"]) else { return };
     let (udp_dropped, tcp_dropped) = (util::unique_port(), util::unique_port());
     let (_server, _) = util::answering(
         netns.command("python3"),
@@ -583,17 +544,7 @@ fn redirects_are_judged_by_where_they_land() {
     for (mode, rebindable) in [("canonical", false), ("foreign", false), ("login", true)] {
         let (_server, mut ready) = util::python(REDIRECTING, &[mode]);
         let port: u16 = util::wait_for_line(&mut ready).parse().unwrap();
-        let output = util::porthole_run(&[
-            "audit",
-            "--port",
-            &port.to_string(),
-            "--json",
-            "--skip",
-            "outdated-package",
-            "--skip",
-            "root-service",
-        ]);
-        let json = output.json();
+        let (_, json) = crate::audit::audit(port, &["--skip", "root-service"]);
         let found = findings_of(&json, port).into_iter().find(|f| f["rule"] == "dns-rebinding");
         assert_eq!(found.is_some(), rebindable, "{mode}: {json:#}");
         if let Some(found) = found {
@@ -610,10 +561,7 @@ fn redirects_are_judged_by_where_they_land() {
 
 #[test]
 fn each_listener_is_judged_by_the_firewall_of_its_address_family() {
-    if !require("nft") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["nft"]) else { return };
     // A non-loopback IPv6 address (on lo: the kernel may lack dummy links),
     // so the IPv6 listener is exposed.
     netns.run_ok("ip", &["-6", "addr", "add", "fd00:5::1/128", "dev", "lo", "nodad"]);
@@ -697,15 +645,7 @@ fn an_inspector_from_node_options_is_traced_to_the_environment() {
     let mut stderr = std::io::BufReader::new(node.0.stderr.take().unwrap());
     let line = util::wait_for_line(&mut stderr);
     let port = crate::audit::inspector_port(&line);
-    let json = util::porthole_run(&[
-        "audit",
-        "--port",
-        &port.to_string(),
-        "--json",
-        "--skip",
-        "outdated-package",
-    ])
-    .json();
+    let (_, json) = crate::audit::audit(port, &[]);
     let fix = finding(&json, port, "debugger-exposed")["fix"].as_str().unwrap().to_string();
     assert!(fix.starts_with(&format!("pid {pid} (node) gets `")), "{fix}");
     assert!(fix.contains("from NODE_OPTIONS in its environment"), "{fix}");
@@ -721,10 +661,7 @@ fn an_inspector_from_node_options_is_traced_to_the_environment() {
 
 #[test]
 fn an_ipv6_only_wildcard_is_judged_by_the_ipv6_chain_alone() {
-    if !require("nft") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["nft"]) else { return };
     let (v6only, dual) = (util::unique_port(), util::unique_port());
     let (_server, _) = util::answering(
         netns.command("python3"),
@@ -818,10 +755,7 @@ fn the_allow_list_of_an_ipv6_only_server_names_no_ipv4_loopback() {
 /// pass, and after it the listener is judged blocked.
 #[test]
 fn a_dual_stack_listener_with_ipv4_rules_in_nftables_only_is_dropped_for_both_families() {
-    if !require("nft") || !require("ip6tables") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["nft", "ip6tables"]) else { return };
     netns.run_ok(
         "nft",
         &["add table ip filter; add chain ip filter input { type filter hook input priority 0; policy accept; }"],
@@ -857,74 +791,14 @@ fn a_dual_stack_listener_with_ipv4_rules_in_nftables_only_is_dropped_for_both_fa
 
 #[test]
 fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
-    let Some(bin) = crate::audit::postgres_bin() else {
-        util::skip("postgresql not installed");
-        return;
-    };
     let Some(netns) = Netns::create() else { return };
-    // An address of the machine that is not loopback (on lo: the kernel may
-    // lack dummy links): where another device's login is judged from.
-    netns.run_ok("ip", &["addr", "add", "10.77.0.1/32", "dev", "lo"]);
-    let dir = crate::audit::shared_tempdir();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    crate::audit::chown(&data, "postgres");
-    let as_postgres = |program: &str| {
-        let mut command = netns.command("setpriv");
-        command
-            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
-            .arg(bin.join(program));
-        command
-    };
-    let init = util::run(
-        as_postgres("initdb")
-            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync"])
-            .env("LC_ALL", "C"),
-    );
-    assert_eq!(init.code, 0, "initdb failed: {init:?}");
     let hba = |network: &str| {
-        std::fs::write(
-            data.join("pg_hba.conf"),
-            format!("local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all 0.0.0.0/0 {network}\n"),
-        )
-        .unwrap();
-        crate::audit::chown(&data.join("pg_hba.conf"), "postgres");
+        format!("local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all 0.0.0.0/0 {network}\n")
     };
-    hba("scram-sha-256");
-    let port = util::unique_port();
-    let postmaster = ChildGuard::spawn(
-        as_postgres("postgres")
-            .args(["-D", data.to_str().unwrap(), "-p", &port.to_string()])
-            .args([
-                "-k",
-                data.to_str().unwrap(),
-                "-c",
-                "listen_addresses=0.0.0.0",
-                "-c",
-                "fsync=off",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    assert!(wait_in(&netns, port), "postgres did not start on {port}");
-    assert!(
-        crate::audit::postgres_ready(&bin, port, Some(&netns)),
-        "postgres on {port} accepts no logins"
-    );
-    let audit = || {
-        let output = netns.porthole(&[
-            "audit",
-            "--port",
-            &port.to_string(),
-            "--json",
-            "--skip",
-            "outdated-package",
-            "--active",
-        ]);
-        assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
-        output.json()
-    };
-    let json = audit();
+    // 10.77.0.1, an address of the namespace that is not loopback, is
+    // where another device's login is judged from.
+    let Some((dir, postmaster, port)) = postgres_in(&netns, &hba("scram-sha-256")) else { return };
+    let json = postgres_audit(&netns, port);
     let trust = finding(&json, port, "trust-auth");
     assert_eq!(trust["severity"], "high", "other devices are asked for a password: {trust:#}");
     let evidence = trust["evidence"].as_str().unwrap();
@@ -932,7 +806,8 @@ fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
     assert!(evidence.contains("line 2 `host all all 127.0.0.1/32 trust`"), "{evidence}");
 
     // Trusting every address is critical again.
-    hba("trust");
+    let hba_file = dir.path().join("data").join("pg_hba.conf");
+    std::fs::write(&hba_file, hba("trust")).unwrap();
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(postmaster.pid() as i32).unwrap(),
         rustix::process::Signal::HUP,
@@ -940,7 +815,7 @@ fn postgres_trusting_loopback_only_is_not_critical_on_all_interfaces() {
     .unwrap();
     let mut last = Value::Null;
     let critical = eventually(START, || {
-        last = audit();
+        last = postgres_audit(&netns, port);
         findings_of(&last, port)
             .iter()
             .any(|f| f["rule"] == "trust-auth" && f["severity"] == "critical")
@@ -1079,10 +954,7 @@ pub(crate) fn restart_as_printed(fix: &str, server: ChildGuard) -> (String, Grou
 /// that namespace's memcached on loopback with UDP off.
 #[test]
 fn netns_all_restarts_a_memcached_in_its_own_namespace() {
-    if !require("memcached") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["memcached"]) else { return };
     let port = util::unique_port();
     let memcached = memcached_by_hand(&netns, port);
     let json = netns_all_audit(port, &[]);
@@ -1155,6 +1027,60 @@ fn postgres_audit(netns: &Netns, port: u16) -> Value {
     output.json()
 }
 
+/// A PostgreSQL ([`postgres_in`]) in a namespace of its own, and the
+/// `trust-auth` finding of its audit.
+struct TrustingPostgres {
+    // Fields drop in order: the server stops before its directory and its
+    // namespace go.
+    postmaster: ChildGuard,
+    dir: tempfile::TempDir,
+    netns: Netns,
+    port: u16,
+    /// Its pg_hba.conf.
+    hba_file: std::path::PathBuf,
+    /// The `trust-auth` finding of its first audit.
+    trust: Value,
+}
+
+impl TrustingPostgres {
+    /// Started on `hba` and audited; `None` (a skip) without PostgreSQL.
+    fn start(hba: &str) -> Option<Self> {
+        let netns = Netns::create()?;
+        let (dir, postmaster, port) = postgres_in(&netns, hba)?;
+        let hba_file = dir.path().join("data").join("pg_hba.conf");
+        let trust = finding(&postgres_audit(&netns, port), port, "trust-auth").clone();
+        Some(TrustingPostgres { postmaster, dir, netns, port, hba_file, trust })
+    }
+
+    fn evidence(&self) -> &str {
+        self.trust["evidence"].as_str().expect("evidence")
+    }
+
+    fn fix(&self) -> &str {
+        self.trust["fix"].as_str().expect("fix")
+    }
+
+    /// Runs the fix's edit and reload as printed; pg_hba.conf as edited.
+    fn fix_as_printed(&self) -> String {
+        run_edit_and_reload(self.fix(), self.dir.path(), Some(self.postmaster.pid()));
+        std::fs::read_to_string(&self.hba_file).unwrap()
+    }
+}
+
+/// Gives user postgres a password, through the Unix socket of the server
+/// [`postgres_in`] started in `dir`, as a fix's `\password` would.
+fn set_postgres_password(netns: &Netns, dir: &std::path::Path, port: u16) {
+    let sql = format!("ALTER USER postgres PASSWORD '{}'", "Zq8-unguessable-4m");
+    let socket = dir.join("data");
+    let set = util::run(
+        netns
+            .command("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--", "psql"])
+            .args(["-h", socket.to_str().unwrap(), "-p", &port.to_string(), "-c", &sql]),
+    );
+    assert_eq!(set.code, 0, "{set:?}");
+}
+
 /// A `\` at the end of a pg_hba.conf line continues the record (PostgreSQL
 /// 14 and later; the installed 15 reads it so, as its own
 /// `pg_hba_file_rules` shows). The printed `sed` edited only the record's
@@ -1162,23 +1088,16 @@ fn postgres_audit(netns: &Netns, port: u16) -> Value {
 /// nothing. Run as printed, it now changes the method where it is.
 #[test]
 fn the_fix_of_a_trust_record_continued_over_lines_changes_its_method() {
-    let Some(netns) = Netns::create() else { return };
     let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all 192.0.2.0/24 \\\n    trust\nhost all all 0.0.0.0/0 scram-sha-256\n";
-    let Some((dir, postmaster, port)) = postgres_in(&netns, hba) else { return };
-    let hba_file = dir.path().join("data").join("pg_hba.conf");
-    let json = postgres_audit(&netns, port);
-    let trust = finding(&json, port, "trust-auth");
-    let evidence = trust["evidence"].as_str().unwrap();
-    let line = format!("{} line 3 `host all all 192.0.2.0/24 trust`", hba_file.display());
-    assert!(evidence.contains(&line), "{evidence}");
-    let fix = trust["fix"].as_str().unwrap();
-    run_edit_and_reload(fix, dir.path(), Some(postmaster.pid()));
-    let edited = std::fs::read_to_string(&hba_file).unwrap();
+    let Some(postgres) = TrustingPostgres::start(hba) else { return };
+    let line = format!("{} line 3 `host all all 192.0.2.0/24 trust`", postgres.hba_file.display());
+    assert!(postgres.evidence().contains(&line), "{}", postgres.evidence());
+    let edited = postgres.fix_as_printed();
     assert!(
         edited.contains("host all all 192.0.2.0/24 \\\n    scram-sha-256\n"),
         "the continued record keeps its form: {edited}"
     );
-    assert_trust_auth_goes(&netns, port);
+    assert_trust_auth_goes(&postgres.netns, postgres.port);
 }
 
 /// `@file` user lists in pg_hba.conf were shown as written (`@admins`): the
@@ -1209,42 +1128,29 @@ fn at_file_user_lists_in_pg_hba_conf_are_read_for_the_evidence() {
 
 #[test]
 fn postgres_trusting_samehost_is_not_critical_and_its_printed_fix_repairs_it() {
-    let Some(netns) = Netns::create() else { return };
     // `samehost` admits every address of this machine and no other device:
     // a second login from 10.77.0.1 is trusted, yet no other device is.
     let hba =
         "local all all trust\nhost all all samehost trust # trust this machine\nhost all all 0.0.0.0/0 scram-sha-256\n";
-    let Some((dir, postmaster, port)) = postgres_in(&netns, hba) else { return };
-    let hba_file = dir.path().join("data").join("pg_hba.conf");
-    let json = postgres_audit(&netns, port);
-    let trust = finding(&json, port, "trust-auth");
+    let Some(postgres) = TrustingPostgres::start(hba) else { return };
+    let (trust, port) = (&postgres.trust, postgres.port);
     assert_eq!(trust["severity"], "high", "only this machine is trusted: {trust:#}");
-    let evidence = trust["evidence"].as_str().unwrap();
-    let line = format!("{} line 2 `host all all samehost trust`", hba_file.display());
-    assert!(evidence.contains(&line), "{evidence}");
-    let fix = trust["fix"].as_str().unwrap();
+    let line = format!("{} line 2 `host all all samehost trust`", postgres.hba_file.display());
+    assert!(postgres.evidence().contains(&line), "{}", postgres.evidence());
+    let fix = postgres.fix();
     assert!(fix.contains(&format!("psql -h 127.0.0.1 -p {port} -U postgres")), "{fix}");
 
     // The fix as printed: a password first (here through the socket, as
     // `\password` prompts on a terminal), then its edit and its reload.
-    let sql = format!("ALTER USER postgres PASSWORD '{}'", "Zq8-unguessable-4m");
-    let socket = dir.path().join("data");
-    let set = util::run(
-        netns
-            .command("setpriv")
-            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--", "psql"])
-            .args(["-h", socket.to_str().unwrap(), "-p", &port.to_string(), "-c", &sql]),
-    );
-    assert_eq!(set.code, 0, "{set:?}");
-    run_edit_and_reload(fix, dir.path(), Some(postmaster.pid()));
-    let edited = std::fs::read_to_string(&hba_file).unwrap();
+    set_postgres_password(&postgres.netns, postgres.dir.path(), port);
+    let edited = postgres.fix_as_printed();
     // A comment that says `trust` is not the method: the edit leaves it.
     assert!(
         edited.contains("host all all samehost scram-sha-256 # trust this machine\n"),
         "{edited}"
     );
     assert!(edited.starts_with("local all all trust\n"), "the socket line is left: {edited}");
-    assert_trust_auth_goes(&netns, port);
+    assert_trust_auth_goes(&postgres.netns, port);
 }
 
 /// A PostgreSQL that asks loopback logins for a password and trusts a
@@ -1254,33 +1160,21 @@ fn postgres_trusting_samehost_is_not_critical_and_its_printed_fix_repairs_it() {
 /// not loopback finds the trust, and its printed fix repairs it.
 #[test]
 fn postgres_trusting_a_network_but_not_loopback_is_critical_and_its_fix_repairs_it() {
-    let Some(netns) = Netns::create() else { return };
     let hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all 10.0.0.0/8 trust\n";
-    let Some((dir, postmaster, port)) = postgres_in(&netns, hba) else { return };
-    let hba_file = dir.path().join("data").join("pg_hba.conf");
-    let json = postgres_audit(&netns, port);
-    let trust = finding(&json, port, "trust-auth");
+    let Some(postgres) = TrustingPostgres::start(hba) else { return };
+    let (trust, port) = (&postgres.trust, postgres.port);
     assert_eq!(trust["severity"], "critical", "{trust:#}");
-    let evidence = trust["evidence"].as_str().unwrap();
+    let evidence = postgres.evidence();
     assert!(evidence.starts_with("from 10.77.0.1, an address of this machine"), "{evidence}");
-    let line = format!("{} line 3 `host all all 10.0.0.0/8 trust`", hba_file.display());
+    let line = format!("{} line 3 `host all all 10.0.0.0/8 trust`", postgres.hba_file.display());
     assert!(evidence.contains(&line), "{evidence}");
-    let fix = trust["fix"].as_str().unwrap();
+    let fix = postgres.fix();
     assert!(fix.contains(&format!("psql -h 10.77.0.1 -p {port} -U postgres")), "{fix}");
 
-    let sql = format!("ALTER USER postgres PASSWORD '{}'", "Zq8-unguessable-4m");
-    let socket = dir.path().join("data");
-    let set = util::run(
-        netns
-            .command("setpriv")
-            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--", "psql"])
-            .args(["-h", socket.to_str().unwrap(), "-p", &port.to_string(), "-c", &sql]),
-    );
-    assert_eq!(set.code, 0, "{set:?}");
-    run_edit_and_reload(fix, dir.path(), Some(postmaster.pid()));
-    let edited = std::fs::read_to_string(&hba_file).unwrap();
+    set_postgres_password(&postgres.netns, postgres.dir.path(), port);
+    let edited = postgres.fix_as_printed();
     assert!(edited.contains("host all all 10.0.0.0/8 scram-sha-256\n"), "{edited}");
-    assert_trust_auth_goes(&netns, port);
+    assert_trust_auth_goes(&postgres.netns, port);
 }
 
 /// `host all all 192.0.2.0/24 trust` admits a network that holds none of
@@ -1630,23 +1524,7 @@ impl BlockingMariadb {
             util::NetnsEtc::with_hosts(netns, "127.0.0.1 localhost\n10.77.0.5 client.test\n");
         netns.run_ok("ip", &["addr", "add", "10.77.0.5/32", "dev", "lo"]);
         let dir = crate::audit::shared_tempdir();
-        let data = dir.path().join("data");
-        let scratch = dir.path().join("tmp");
-        std::fs::create_dir_all(&scratch).unwrap();
-        std::fs::set_permissions(&scratch, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
-            .unwrap();
-        let install = util::run(
-            Command::new("mariadb-install-db")
-                .arg("--no-defaults")
-                .arg(format!("--datadir={}", data.display()))
-                .arg(format!("--tmpdir={}", scratch.display()))
-                .args([
-                    "--user=mysql",
-                    "--auth-root-authentication-method=normal",
-                    "--skip-test-db",
-                ]),
-        );
-        assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
+        let (data, scratch) = crate::audit::install_mariadb(dir.path(), "normal");
         let port = util::unique_port();
         let socket = data.join("mysqld.sock");
         let my_cnf = dir.path().join("my.cnf");
@@ -1715,10 +1593,9 @@ finally:
 
 #[test]
 fn a_mariadb_that_blocks_this_machine_s_address_mid_way_gets_the_unblocking_command() {
-    if !require("mariadbd") || !require("mariadb-install-db") || !require("mariadb-admin") {
+    let Some(netns) = netns_with(&["mariadbd", "mariadb-install-db", "mariadb-admin"]) else {
         return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    };
     // The general log shows the first failed login, the empty-password
     // check: the helper then blocks the address, so a later attempt meets
     // ERR 1129 whichever one it is.
@@ -1848,10 +1725,9 @@ fn a_redis_in_its_own_mount_namespace_is_told_to_edit_its_own_file() {
 /// address is refused); run as printed, the next audit sees the server.
 #[test]
 fn a_mariadb_that_blocks_this_machine_s_address_is_reported_with_a_command_that_unblocks_it() {
-    if !require("mariadbd") || !require("mariadb-install-db") || !require("mariadb-admin") {
+    let Some(netns) = netns_with(&["mariadbd", "mariadb-install-db", "mariadb-admin"]) else {
         return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    };
     let Some(mariadb) = BlockingMariadb::start(&netns, "") else { return };
     let (dir, port, socket) = (&mariadb.dir, mariadb.port, &mariadb.socket);
     let bad = util::run(netns.command("python3").args(["-c", BOGUS_HANDSHAKES, &port.to_string()]));
@@ -1888,25 +1764,10 @@ fn a_mariadb_that_blocks_this_machine_s_address_is_reported_with_a_command_that_
 
 #[test]
 fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
-    if !require("mariadbd") || !require("mariadb-install-db") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["mariadbd", "mariadb-install-db"]) else { return };
     let dir = crate::audit::shared_tempdir();
     let root = dir.path();
-    let data = root.join("data");
-    let scratch = root.join("tmp");
-    std::fs::create_dir_all(&scratch).unwrap();
-    std::fs::set_permissions(&scratch, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
-        .unwrap();
-    let install = util::run(
-        Command::new("mariadb-install-db")
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--tmpdir={}", scratch.display()))
-            .args(["--user=mysql", "--auth-root-authentication-method=normal", "--skip-test-db"]),
-    );
-    assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
+    let (data, scratch) = crate::audit::install_mariadb(root, "normal");
     let port = util::unique_port();
     let conf_d = root.join("conf.d");
     std::fs::create_dir(&conf_d).unwrap();
@@ -2042,14 +1903,17 @@ pub(crate) fn start_nginx_in(
     nginx
 }
 
+/// What an nginx test starts from: a namespace of its own, a port and a
+/// directory for the configuration and the pages (one nginx's workers,
+/// another user, can read); `None` (a skip) without nginx.
+pub(crate) fn nginx_fixture() -> Option<(Netns, u16, tempfile::TempDir)> {
+    let netns = netns_with(&["nginx"])?;
+    Some((netns, util::unique_port(), crate::audit::shared_tempdir()))
+}
+
 #[test]
 fn an_nginx_rebinding_fix_is_nginx_configuration_and_repairs_it() {
-    if !require("nginx") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
-    let port = util::unique_port();
-    let dir = crate::audit::shared_tempdir();
+    let Some((netns, port, dir)) = nginx_fixture() else { return };
     let root = dir.path().display().to_string();
     let config = dir.path().join("nginx.conf");
     let start = |text: String| {
@@ -2086,12 +1950,7 @@ fn an_nginx_rebinding_fix_is_nginx_configuration_and_repairs_it() {
 /// running nginx stops answering foreign names without a restart.
 #[test]
 fn an_nginx_with_its_own_config_file_is_reloaded_as_printed() {
-    if !require("nginx") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
-    let port = util::unique_port();
-    let dir = crate::audit::shared_tempdir();
+    let Some((netns, port, dir)) = nginx_fixture() else { return };
     let root = dir.path().display().to_string();
     let config = dir.path().join("site.conf");
     let with_master = |server_extra: &str, extra: &str| {
@@ -2363,29 +2222,14 @@ fn netns_audit_fixes_quote_odd_namespace_names_and_show_no_escapes() {
 /// accept, where an appended rule would never be reached).
 #[test]
 fn the_input_chain_is_read_in_order_with_rules_that_name_no_port() {
-    if !require("memcached") || !require("nft") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["memcached", "nft"]) else { return };
     let (listed, rejected, v6only) =
         (util::unique_port(), util::unique_port(), util::unique_port());
-    let memcached = |port: u16| {
-        ChildGuard::spawn(netns.command("memcached").args([
-            "-u",
-            "nobody",
-            "-l",
-            "0.0.0.0",
-            "-U",
-            "0",
-            "-p",
-            &port.to_string(),
-        ]))
-    };
-    let (_listed, _rejected) = (memcached(listed), memcached(rejected));
+    let _listed = memcached_on_every_interface(&netns, listed, 0);
+    let _rejected = memcached_on_every_interface(&netns, rejected, 0);
     let listener =
         Answering { v6only: Some(true), ..Answering::greeting("::", v6only, b"hello\n") };
     let (_server, _) = util::answering(netns.command("python3"), &[listener]);
-    assert!(wait_in(&netns, listed) && wait_in(&netns, rejected), "memcached did not start");
     let rules = format!(
         "add table inet filter; \
          add chain inet filter input {{ type filter hook input priority 0; policy accept; }}; \
@@ -2593,10 +2437,7 @@ fn start_redis_anywhere(netns: &Netns, port: u16, args: &[&str]) -> ChildGuard {
 fn redis_on_a_link_local_address_is_probed_through_its_interface() {
     // The socket dump names the interface a link-local listener is bound
     // to: the probe connects through it instead of skipping the listener.
-    if !require("redis-server") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["redis-server"]) else { return };
     veth_with(&netns, "fe80::1/64");
     let port = util::unique_port();
     let _redis = start_redis_anywhere(
@@ -2617,10 +2458,7 @@ fn redis_refusing_a_specific_address_in_protected_mode_is_named_redis() {
     // Bound to one non-loopback address, a passwordless Redis in protected
     // mode greets every client (this machine's too) with -DENIED before it
     // is sent anything.
-    if !require("redis-server") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = netns_with(&["redis-server"]) else { return };
     veth_with(&netns, "10.9.9.1/24");
     let port = util::unique_port();
     let _redis =

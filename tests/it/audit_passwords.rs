@@ -573,21 +573,7 @@ fn postgres_default_passwords_md5_and_scram_and_auth_delay() {
 /// A fresh MariaDB on its own port (root without a password, `normal`
 /// authentication) with `extra` options; its Unix socket path.
 fn start_mariadb(dir: &Path, extra: &[String]) -> (ChildGuard, u16, std::path::PathBuf) {
-    let data = dir.join("data");
-    // Temporary tables in a directory of this server's own: in the shared
-    // /tmp another process's clean-up can delete one mid-install.
-    let scratch = dir.join("tmp");
-    std::fs::create_dir_all(&scratch).expect("scratch directory");
-    std::fs::set_permissions(&scratch, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
-        .expect("scratch directory mode");
-    let install = util::run(
-        Command::new("mariadb-install-db")
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--tmpdir={}", scratch.display()))
-            .args(["--user=mysql", "--auth-root-authentication-method=normal", "--skip-test-db"]),
-    );
-    assert_eq!(install.code, 0, "mariadb-install-db failed: {install:?}");
+    let (data, scratch) = crate::audit::install_mariadb(dir, "normal");
     let port = util::unique_port();
     let socket = data.join("mysqld.sock");
     let server = ChildGuard::spawn(

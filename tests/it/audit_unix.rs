@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::audit::{chown, require, shared_tempdir, START};
+use crate::audit::{chown, shared_tempdir, START};
 use crate::audit_fixes::{postgres_started, quoted};
 use crate::util::{eventually, ChildGuard, Netns};
 
@@ -32,10 +32,7 @@ fn wait_for_socket(path: &Path) {
 
 #[test]
 fn a_redis_on_a_unix_socket_only_is_graded_by_who_can_connect_and_its_fix_runs() {
-    if !require("redis-server") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = crate::audit_fixes::netns_with(&["redis-server"]) else { return };
     let dir = shared_tempdir();
     let socket = dir.path().join("r.sock");
     let log = dir.path().join("redis.log");
@@ -69,10 +66,7 @@ fn a_redis_on_a_unix_socket_only_is_graded_by_who_can_connect_and_its_fix_runs()
 
 #[test]
 fn a_memcached_socket_open_to_all_in_its_owners_private_directory_is_low() {
-    if !require("memcached") {
-        return;
-    }
-    let Some(netns) = Netns::create() else { return };
+    let Some(netns) = crate::audit_fixes::netns_with(&["memcached"]) else { return };
     let parent = shared_tempdir();
     // Its own 0700 directory: the socket's 0777 lets in no one else.
     let dir = parent.path().join("private");

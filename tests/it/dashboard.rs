@@ -88,6 +88,28 @@ fn record_and_serve(netns: &Netns, directory: &std::path::Path) -> Served {
     )
 }
 
+/// `porthole dashboard` of the SQLite `store` on 127.0.0.1:`port`, its
+/// token in `directory`.
+fn serve_store(
+    netns: &Netns,
+    store: &std::path::Path,
+    directory: &std::path::Path,
+    port: u16,
+) -> Served {
+    serve(
+        netns,
+        &[
+            "dashboard",
+            "--serve",
+            &format!("127.0.0.1:{port}"),
+            "--store",
+            store.to_str().unwrap(),
+            "--token-file",
+            directory.join("dashboard.token").to_str().unwrap(),
+        ],
+    )
+}
+
 /// An HTTP response as the test reads it.
 #[derive(Debug)]
 pub(crate) struct Response {
@@ -755,6 +777,55 @@ fn the_dashboards_own_probes_are_not_counted_as_clients() {
     );
 }
 
+/// A shell loop that starts a new client for every connection listed one
+/// "busiest client" per pid, and the program that kept connecting drowned.
+/// The dashboard now groups clients by program as `porthole history`
+/// does, with the same process count and pids, recorded for real; the
+/// distinct client processes of the port still count every process.
+#[test]
+fn a_loop_of_short_clients_is_one_program_on_the_dashboard() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    let store_text = store.to_str().unwrap();
+    let Some((netns, port, steady)) = crate::history::record_a_loop_and_a_steady_client(store_text)
+    else {
+        return;
+    };
+    let served = serve_store(&netns, &store, directory.path(), PORT);
+    let path = format!("/api/connections?port={port}");
+    let mut body = Value::Null;
+    let read = eventually(Duration::from_secs(60), || {
+        body = api(&netns, &served, &path);
+        body["items"][0]["connections"] == json!(23)
+    });
+    assert!(read, "23 connections to :{port} expected in\n{body:#}");
+    let row = &body["items"][0];
+    assert_eq!(row["distinct_clients"], 21, "every process counts: {body:#}");
+    let clients = row["clients"].as_array().expect("clients");
+    assert_eq!(clients.len(), 2, "the loop and the steady client: {body:#}");
+    let history = crate::util::porthole_run(&[
+        "history",
+        &format!("127.0.0.1:{port}"),
+        "--connections",
+        "--store",
+        store_text,
+        "--json",
+    ])
+    .json();
+    let grouped = history["clients"].as_array().expect("history's clients");
+    for (shown, recorded) in clients.iter().zip(grouped) {
+        assert_eq!(
+            (&shown["process_count"], &shown["pids"], &shown["connections"]),
+            (&recorded["process_count"], &recorded["pids"], &recorded["connections"]),
+            "as `history` groups them: {body:#}\n{history:#}"
+        );
+    }
+    assert_eq!(clients[0]["process"]["name"], "redis-cli", "{body:#}");
+    assert_eq!(clients[0]["process_count"], 20, "{body:#}");
+    assert_eq!(clients[0]["pids"].as_array().map(Vec::len), Some(20), "{body:#}");
+    assert_eq!((&clients[1]["process_count"], &clients[1]["pids"]), (&json!(1), &json!([steady])));
+}
+
 #[test]
 fn metrics_pass_promtool_and_count_the_connections_the_test_made() {
     let Some(netns) = Netns::create() else { return };
@@ -825,18 +896,7 @@ fn metrics_pass_promtool_and_count_the_connections_the_test_made() {
     // `porthole dashboard` serves the same store read-only while the
     // recorder keeps writing it.
     let store = directory.path().join("history.sqlite");
-    let second = serve(
-        &netns,
-        &[
-            "dashboard",
-            "--serve",
-            "127.0.0.1:7880",
-            "--store",
-            store.to_str().unwrap(),
-            "--token-file",
-            directory.path().join("dashboard.token").to_str().unwrap(),
-        ],
-    );
+    let second = serve_store(&netns, &store, directory.path(), 7880);
     assert_eq!(second.token, served.token, "one token per state directory");
     let bearer = format!("Bearer {}", second.token);
     let mut body = Value::Null;

@@ -634,29 +634,35 @@ fn writer_process() {
     let batches: usize = std::env::var("PORTHOLE_TEST_WRITER_BATCHES").unwrap().parse().unwrap();
     let location = StoreLocation::Sqlite(PathBuf::from(path));
     let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
-    let server: SocketAddr = "127.0.0.1:5432".parse().unwrap();
-    let python = process(4411, "python3");
     let mut cookie = 0;
     let now = store::now_micros();
     for batch_index in 0..batches {
-        let batch: Vec<MonitorEvent> = (0..WRITER_BATCH)
-            .map(|i| {
-                cookie += 1;
-                connection(
-                    cookie,
-                    format!("127.0.0.1:{}", 10000 + i).parse().unwrap(),
-                    server,
-                    now + cookie as i64,
-                    Some(python.clone()),
-                    100,
-                )
-            })
-            .collect();
+        let batch = python_batch(&mut cookie, |cookie| now + cookie as i64);
         writer.write_batch(&batch).unwrap();
         println!("committed {}", batch_index + 1);
     }
     println!("done");
     std::thread::sleep(Duration::from_secs(120));
+}
+
+/// [`WRITER_BATCH`] connections of python3 (pid 4411) to 127.0.0.1:5432,
+/// their cookies counted on from `cookie`, each at `at(its cookie)`.
+fn python_batch(cookie: &mut u64, at: impl Fn(u64) -> i64) -> Vec<MonitorEvent> {
+    let server: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let python = process(4411, "python3");
+    (0..WRITER_BATCH)
+        .map(|i| {
+            *cookie += 1;
+            connection(
+                *cookie,
+                format!("127.0.0.1:{}", 10000 + i).parse().unwrap(),
+                server,
+                at(*cookie),
+                Some(python.clone()),
+                100,
+            )
+        })
+        .collect()
 }
 
 fn count_connections(path: &Path) -> u64 {
@@ -842,23 +848,10 @@ fn a_full_disk_stops_recording_and_keeps_what_was_committed() {
     let path = small.dir.path().join("history.sqlite");
     let location = StoreLocation::Sqlite(path.clone());
     let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
-    let server: SocketAddr = "127.0.0.1:5432".parse().unwrap();
     let mut committed = 0u64;
     let mut cookie = 0u64;
     let error = loop {
-        let batch: Vec<MonitorEvent> = (0..WRITER_BATCH)
-            .map(|i| {
-                cookie += 1;
-                connection(
-                    cookie,
-                    format!("127.0.0.1:{}", 10000 + i).parse().unwrap(),
-                    server,
-                    store::now_micros(),
-                    Some(process(4411, "python3")),
-                    100,
-                )
-            })
-            .collect();
+        let batch = python_batch(&mut cookie, |_| store::now_micros());
         match writer.write_batch(&batch) {
             Ok(()) => committed += WRITER_BATCH as u64,
             Err(error) => break error,
@@ -1665,6 +1658,20 @@ pub(crate) mod postgresql {
         (notices, lines)
     }
 
+    /// A store of [`numbered_batch`]`(1, 10)` in a new database: the
+    /// database, its URL and location, and a connection to it as its
+    /// owner; `None` (a skip) without PostgreSQL.
+    fn store_of_ten() -> Option<(TestPostgres, String, StoreLocation, postgres::Client)> {
+        let database = TestPostgres::start()?;
+        let url = database.url();
+        let location = StoreLocation::parse(&url).unwrap();
+        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
+        writer.write_batch(&numbered_batch(1, 10)).unwrap();
+        drop(writer);
+        let admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        Some((database, url, location, admin))
+    }
+
     /// `count` connections with cookies from `first`, one batch.
     fn numbered_batch(first: u64, count: u64) -> Vec<MonitorEvent> {
         let server: SocketAddr = "127.0.0.1:5432".parse().unwrap();
@@ -1815,13 +1822,7 @@ pub(crate) mod postgresql {
     /// naming the table and column. A changed type once panicked both.
     #[test]
     fn postgres_tables_changed_outside_porthole_are_refused_not_misread() {
-        let Some(database) = TestPostgres::start() else { return };
-        let url = database.url();
-        let location = StoreLocation::parse(&url).unwrap();
-        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
-        writer.write_batch(&numbered_batch(1, 10)).unwrap();
-        drop(writer);
-        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let Some((_database, url, location, mut admin)) = store_of_ten() else { return };
         for (change, expected) in [
             (
                 "ALTER TABLE porthole.connections ALTER COLUMN bytes_up TYPE numeric",
@@ -1876,14 +1877,7 @@ pub(crate) mod postgresql {
     /// `statement_timeout`, else 60 s) and the server's reason is shown.
     #[test]
     fn history_waits_on_a_locked_postgres_table_only_so_long() {
-        let Some(database) = TestPostgres::start() else { return };
-        let url = database.url();
-        let mut writer =
-            store::open_writer(&StoreLocation::parse(&url).unwrap(), &WriterOptions::default())
-                .unwrap();
-        writer.write_batch(&numbered_batch(1, 10)).unwrap();
-        drop(writer);
-        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let Some((_database, url, _, mut admin)) = store_of_ten() else { return };
         let mut locked = admin.transaction().unwrap();
         locked
             .batch_execute("LOCK TABLE porthole.listener_events IN ACCESS EXCLUSIVE MODE")
@@ -1906,13 +1900,7 @@ pub(crate) mod postgresql {
     /// left exactly as it was: never migrated down or written into.
     #[test]
     fn a_newer_postgres_store_is_refused_and_left_alone() {
-        let Some(database) = TestPostgres::start() else { return };
-        let url = database.url();
-        let location = StoreLocation::parse(&url).unwrap();
-        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
-        writer.write_batch(&numbered_batch(1, 10)).unwrap();
-        drop(writer);
-        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let Some((_database, url, location, mut admin)) = store_of_ten() else { return };
         admin.batch_execute("INSERT INTO porthole.schema_version VALUES (6)").unwrap();
         let snapshot = |admin: &mut postgres::Client| -> (Vec<i64>, i64) {
             let versions = admin
@@ -1942,13 +1930,7 @@ pub(crate) mod postgresql {
     /// v6only listener it records is read back as IPv6 only.
     #[test]
     fn a_schema_1_postgres_store_is_migrated_and_keeps_v6only() {
-        let Some(database) = TestPostgres::start() else { return };
-        let url = database.url();
-        let location = StoreLocation::parse(&url).unwrap();
-        let mut writer = store::open_writer(&location, &WriterOptions::default()).unwrap();
-        writer.write_batch(&numbered_batch(1, 10)).unwrap();
-        drop(writer);
-        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let Some((_database, url, _, mut admin)) = store_of_ten() else { return };
         admin
             .batch_execute(
                 "ALTER TABLE porthole.listener_events DROP COLUMN v6only;
@@ -2180,6 +2162,20 @@ fn run_bounded(command: &mut Command) -> Output {
     }
 }
 
+/// [`run_bounded`] of a recorder into the store at `url` (netlink capture,
+/// no alerts), for a store it is expected to refuse.
+#[cfg(feature = "postgres")]
+fn record_bounded(url: &str) -> Output {
+    run_bounded(util::porthole().args([
+        "monitor",
+        "--capture",
+        "netlink",
+        "--no-alerts",
+        "--store",
+        url,
+    ]))
+}
+
 /// A directory, a named pipe and a device given as the store: one line that
 /// names what it is, exit 2, nothing created or changed, from the reader
 /// and from the writer. A pipe once blocked `history` for good, and the
@@ -2221,24 +2217,39 @@ fn stores_that_are_not_files_are_named_and_left_alone() {
     assert_eq!(entries.len(), 2, "{entries:?}");
 }
 
+/// [`filled_store`] of [`morning`] in a directory user nobody may enter
+/// (and not write); `None` (a skip) when not root, which reading as
+/// another user needs.
+fn store_for_nobody() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    use std::os::unix::fs::PermissionsExt;
+    if !util::is_root() {
+        util::skip("reading as another user needs root");
+        return None;
+    }
+    let (dir, path) = filled_store(&morning(5432));
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    Some((dir, path))
+}
+
+/// `porthole history ARGS --store STORE` as user nobody.
+fn history_as_nobody(args: &[&str], store: &std::path::Path) -> Output {
+    util::run(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(util::binary())
+            .arg("history")
+            .args(args)
+            .arg("--store")
+            .arg(store),
+    )
+}
+
 /// Store errors print their cause once: the whole chain is printed, and the
 /// message already carries the cause.
 #[test]
 fn store_errors_say_their_cause_once() {
-    if !util::is_root() {
-        util::skip("reading as another user needs root");
-        return;
-    }
-    let (dir, path) = filled_store(&morning(5432));
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let output = util::run(
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(util::binary())
-            .args(["history", "5432", "--store"])
-            .arg(&path),
-    );
+    let Some((_dir, path)) = store_for_nobody() else { return };
+    let output = history_as_nobody(&["5432"], &path);
     assert_eq!(output.code, 2, "{output:?}");
     assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
     assert_eq!(output.stderr.matches("may not read").count(), 1, "{output:?}");
@@ -2251,24 +2262,11 @@ fn store_errors_say_their_cause_once() {
 /// file says it is being recorded, the reason is said instead.
 #[test]
 fn a_readable_store_in_a_read_only_directory_is_read() {
-    if !util::is_root() {
-        util::skip("reading as another user needs root");
-        return;
-    }
-    let (dir, path) = filled_store(&morning(5432));
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let Some((dir, path)) = store_for_nobody() else { return };
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
     let before = std::fs::read(&path).unwrap();
-    let as_nobody = || {
-        util::run(
-            Command::new("setpriv")
-                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                .arg(util::binary())
-                .args(["history", "5432", "--listeners", "--store"])
-                .arg(&path),
-        )
-    };
+    let as_nobody = || history_as_nobody(&["5432", "--listeners"], &path);
     let output = as_nobody();
     assert_eq!(output.code, 0, "{output:?}");
     assert!(output.stdout.contains("postgres (pid 812, user alice)"), "{output:?}");
@@ -2504,14 +2502,7 @@ fn passwords_in_odd_urls_never_reach_messages() {
             |text: &str| ["secret", "se/", "se?", "cr@", "@et"].iter().any(|p| text.contains(p));
         assert!(!shown(&output.stderr), "{output:?}");
         if util::is_root() {
-            let output = run_bounded(util::porthole().args([
-                "monitor",
-                "--capture",
-                "netlink",
-                "--no-alerts",
-                "--store",
-                &url,
-            ]));
+            let output = record_bounded(&url);
             assert_eq!(output.code, 2, "{output:?}");
             // A URL libpq would refuse is refused before recording starts,
             // in the words `history` uses; the others fail to connect.
@@ -2553,14 +2544,7 @@ fn a_postgres_store_that_never_answers_is_given_up_on() {
         util::skip("recording needs root");
         return;
     }
-    let output = run_bounded(util::porthole().args([
-        "monitor",
-        "--capture",
-        "netlink",
-        "--no-alerts",
-        "--store",
-        &url,
-    ]));
+    let output = record_bounded(&url);
     assert_eq!(output.code, 2, "{output:?}");
     let last = output.stderr.lines().last().unwrap_or_default();
     assert!(last.contains("the server did not answer within 2s"), "{output:?}");
@@ -3144,6 +3128,20 @@ fn record_v6only_and_dual_stack(capture: &str, store: &str) -> Option<(u16, u16)
     Some((v6only, dual))
 }
 
+/// `history PORT --listeners --json` of `store`, which answers.
+fn recorded_listeners(store: &str, port: u16) -> serde_json::Value {
+    let output = util::porthole_run(&[
+        "history",
+        &port.to_string(),
+        "--listeners",
+        "--json",
+        "--store",
+        store,
+    ]);
+    assert_eq!(output.code, 0, "{output:?}");
+    output.json()
+}
+
 /// What `history` reads back of [`record_v6only_and_dual_stack`]: the flag
 /// in JSON and text, in the History section, and in which listeners an
 /// IPv4 or IPv6 address of the port finds.
@@ -3151,16 +3149,7 @@ fn assert_v6only_read_back(store: &str, v6only: u16, dual: u16) {
     for (port, dual_stack, scope) in
         [(v6only, false, "wildcard (IPv6 only"), (dual, true, "wildcard+v4")]
     {
-        let output = util::porthole_run(&[
-            "history",
-            &port.to_string(),
-            "--listeners",
-            "--json",
-            "--store",
-            store,
-        ]);
-        assert_eq!(output.code, 0, "{output:?}");
-        let json = output.json();
+        let json = recorded_listeners(store, port);
         let listeners = json["listeners"].as_array().unwrap();
         assert_eq!(listeners.len(), 2, "{json:#}");
         for listener in listeners {
@@ -3406,16 +3395,7 @@ fn a_process_named_with_bytes_that_are_not_utf8_keeps_its_user() {
     let _ = child.0.kill();
     assert_eq!(code, 0, "{stderr}");
     assert!(seen, "{}", crate::monitor::dump(&lines));
-    let output = util::porthole_run(&[
-        "history",
-        &port.to_string(),
-        "--listeners",
-        "--json",
-        "--store",
-        store,
-    ]);
-    assert_eq!(output.code, 0, "{output:?}");
-    let json = output.json();
+    let json = recorded_listeners(store, port);
     let process = &json["listeners"][0]["processes"][0];
     assert_eq!(process["name"], "p\u{fffd}q", "{json:#}");
     assert_eq!(process["uid"], 0, "{json:#}");
@@ -3856,7 +3836,7 @@ const STEADY_REDIS_CLIENT: &str = "import socket, sys, time\n\
 /// `porthole PORT` in it), the Redis port and the steady client's pid;
 /// `None` (a skip) without eBPF capture, which names clients that live
 /// shorter than a netlink scan.
-fn record_a_loop_and_a_steady_client(store: &str) -> Option<(util::Netns, u16, u32)> {
+pub(crate) fn record_a_loop_and_a_steady_client(store: &str) -> Option<(util::Netns, u16, u32)> {
     if !crate::monitor::ebpf_available() || !crate::audit::require("redis-server") {
         return None;
     }

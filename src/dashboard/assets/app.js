@@ -105,6 +105,16 @@ function processes(list) {
   return box;
 }
 
+// How `porthole history` names a client program: its pid alone, or how
+// many processes ran it and their pids (up to 4, else the lowest and the
+// highest).
+function processCount(count, pids) {
+  if (!count || !pids || pids.length === 0) return "";
+  if (count === 1 && pids.length === 1) return ` (pid ${pids[0]})`;
+  const listed = pids.length <= 4 ? pids.join(", ") : `${pids[0]}–${pids[pids.length - 1]}`;
+  return ` (${count} processes, ${pids.length === 1 ? "pid" : "pids"} ${listed})`;
+}
+
 function table(headers, rows) {
   const t = el("table");
   const head = el("thead");
@@ -177,7 +187,11 @@ async function connectionsView(state, view) {
       const clients = el("div");
       for (const c of p.clients.slice(0, 5)) {
         const line = el("div");
-        line.append(el("strong", c.process ? c.process.name : "unknown"),
+        const name = el("strong", c.process ? c.process.name : "unknown");
+        // A program's processes share their command line: the tooltip.
+        if (c.process) name.setAttribute("title", visible(c.process.cmdline));
+        line.append(name,
+          el("span", processCount(c.process_count, c.pids), "muted"),
           el("span", ` ${c.connections}× to ${endpoint(c.server_address, c.server_port)}, ${bytes(c.bytes_client_to_server + c.bytes_server_to_client)}`, "muted"));
         clients.append(line);
       }
@@ -264,6 +278,7 @@ async function changesView(state, view) {
       kind.append(tag(c.kind, c.kind === "exposed" || c.kind === "new-client" ? "exposed" : "change"));
       if (c.service) kind.append(el("span", " " + c.service, "muted"));
       if (c.connections) kind.append(el("span", ` ${c.connections} connection(s)`, "muted"));
+      if (c.process_count > 1) kind.append(el("span", processCount(c.process_count, c.pids), "muted"));
       return [time(c.at), kind, c.local_port, c.local_address, processes(c.processes)];
     }),
   ));
