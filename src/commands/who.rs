@@ -75,7 +75,16 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     report.name_unresolved = name_unresolved;
     report.unspecified =
         matches!(settings.endpoint.host, Some(Host::Ip(ip)) if ip.is_unspecified());
-    port_report::attach_time_wait_servers(&mut report, &query);
+    port_report::attach_peer_servers(&mut report, &query);
+    if settings.namespaces == NamespaceSelection::Current {
+        report.bind_check =
+            report.time_wait_ends.first().and_then(|end| end.socket.local).map(|local| {
+                let netns = settings.named_namespace.as_ref().map_or_else(String::new, |handle| {
+                    format!(" {}", crate::shell::option_with_value("--netns", &handle.path))
+                });
+                format!("porthole check --bind {}{netns}", crate::shell::word(&local.to_string()))
+            });
+    }
     if settings.namespaces == NamespaceSelection::All {
         // Each namespace's rows are explained by its own sysctls.
         let inodes = port_report::other_namespaces_with_rows(&report);

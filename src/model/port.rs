@@ -166,6 +166,17 @@ pub struct PortReport {
     /// port reservation such as `free --hold`, or a server between bind()
     /// and listen()): they block a bind as a listener does.
     pub bound: Vec<Socket>,
+    /// Listeners of this machine that local ends are connected to: such an
+    /// end is a client's. A local end whose peer is on this machine but
+    /// served by no listener may as well be a server's end whose listener
+    /// closed (a draining server, an orphaned FIN-WAIT-2), so it is not
+    /// called the client side.
+    pub local_end_servers: Vec<Socket>,
+    /// The `porthole check --bind ADDR:PORT` that tells whether a server
+    /// can bind the port over its TIME-WAIT connections now, as it runs
+    /// from here (with the `--netns` asked); `None` without TIME-WAIT
+    /// connections, and with `--netns all`.
+    pub bind_check: Option<String>,
     /// What the number means in the current namespace (or the one
     /// `--netns NAME|PATH` named).
     pub meaning: PortMeaning,
@@ -196,6 +207,15 @@ impl PortReport {
     /// local end.
     pub fn is_held(&self) -> bool {
         !self.listeners.is_empty() || !self.local_ends.is_empty() || !self.bound.is_empty()
+    }
+
+    /// The listeners of this machine `end` (a local end) is connected to.
+    pub fn servers_of_local_end(&self, end: &Socket) -> Vec<&Socket> {
+        let Some(remote) = end.remote else { return Vec::new() };
+        self.local_end_servers
+            .iter()
+            .filter(|listener| listener.listens_for(end.protocol, end.net_namespace, remote))
+            .collect()
     }
 
     /// Whether another device could reach a listener on the port: an

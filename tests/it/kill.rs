@@ -134,6 +134,11 @@ fn a_process_sigkill_had_to_stop_is_said_why_sigterm_did_not() {
                 tracer = Some(guard);
             }
             let port = port.to_string();
+            if why == "traced" {
+                // `porthole PORT` tells a tracing stop from one SIGCONT ends.
+                let who = porthole_run(&[&port]);
+                assert!(who.stdout.contains(", STOPPED by a debugger or strace)"), "{who:?}");
+            }
             let mut args = vec!["kill", &port, "--yes", "--grace", "500ms"];
             if json {
                 args.push("--json");

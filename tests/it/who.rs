@@ -1225,6 +1225,78 @@ fn a_closed_client_port_in_time_wait_names_its_connection_and_server() {
         "{}",
         text.stdout
     );
+    // The check it points to runs as printed and answers about the address
+    // the closed connection used (SO_REUSEADDR or not, it is an answer).
+    let command = crate::util::printed_after(&text.stdout, "whether a server can bind it now:");
+    assert_eq!(command, format!("porthole check --bind {endpoint}"), "{}", text.stdout);
+    let check = crate::util::run_as_printed(command, " --json");
+    assert_ne!(check.code, 2, "`{command}` is not a usage error: {check:?}");
+    assert!(check.stdout.contains(&endpoint), "{check:?}");
+}
+
+/// A server that closed its listener and half-closed the connection it had
+/// accepted (a draining server) holds the port through that connection; its
+/// client is on this machine. Nothing listens at either end, so neither is
+/// called the server: the port's end was called "the client side" of a
+/// connection "served by" the client. The client's CLOSE-WAIT is said.
+#[test]
+fn an_accepted_connection_outliving_its_listener_is_not_called_a_client() {
+    let (_server, mut ready) = python(
+        "import socket,time\n\
+         s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+         c=socket.create_connection(s.getsockname()); a,_=s.accept()\n\
+         port=s.getsockname()[1]; s.close(); a.shutdown(socket.SHUT_WR)\n\
+         print(port, c.getsockname()[1], flush=True); time.sleep(120)",
+        &[],
+    );
+    let line = wait_for_line(&mut ready);
+    let (port, client_port) = line.split_once(' ').expect("two ports");
+    let client = format!("127.0.0.1:{client_port}");
+    let mut row = String::new();
+    let said = crate::util::eventually(std::time::Duration::from_secs(30), || {
+        let text = porthole_run(&[port]);
+        row = text.stdout.lines().find(|l| l.contains(&client)).unwrap_or_default().to_string();
+        row.contains("CLOSE-WAIT")
+    });
+    assert!(said, "the client's CLOSE-WAIT is not said: {row}");
+    assert!(!row.contains("client side") && !row.contains("served by"), "{row}");
+    assert!(row.contains("nothing listens on either end"), "{row}");
+    assert!(row.contains("[FIN-WAIT-2]"), "{row}");
+    let report = porthole_run(&[port, "--json"]).json();
+    assert_eq!(report["local_end_servers"], serde_json::json!([]), "{report:#}");
+    let ours = report["local_ends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|end| end["near"]["remote_port"].as_u64() == client_port.parse().ok())
+        .cloned()
+        .unwrap_or_else(|| panic!("no local end to {client}: {report:#}"));
+    assert_eq!(ours["far"]["state"], "CLOSE-WAIT", "{report:#}");
+}
+
+/// A UDP server's connected socket on the port (one per peer, as QUIC and
+/// DNS servers keep them) whose loopback peer has no socket: `connect()`
+/// only named it, so nothing says a client closed anything.
+#[test]
+fn a_connected_udp_socket_whose_loopback_peer_has_no_socket_is_not_said_closed() {
+    let (_server, mut ready) = python(
+        "import socket,time\n\
+         D=socket.SOCK_DGRAM; R=(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         u=socket.socket(socket.AF_INET,D); u.setsockopt(*R); u.bind(('127.0.0.1',0))\n\
+         gone=socket.socket(socket.AF_INET,D); gone.bind(('127.0.0.1',0))\n\
+         c=socket.socket(socket.AF_INET,D); c.setsockopt(*R); c.bind(u.getsockname())\n\
+         c.connect(gone.getsockname()); peer=gone.getsockname()[1]; gone.close()\n\
+         print(u.getsockname()[1], peer, flush=True); time.sleep(120)",
+        &[],
+    );
+    let line = wait_for_line(&mut ready);
+    let (port, peer) = line.split_once(' ').expect("two ports");
+    let text = porthole_run(&[port]);
+    assert_eq!(text.code, 0, "{text:?}");
+    let peer = format!("127.0.0.1:{peer} ");
+    let row = text.stdout.lines().find(|l| l.contains(&peer)).unwrap_or_default();
+    assert!(row.contains("this machine (no socket has that address now)"), "{}", text.stdout);
+    assert!(!row.contains("closed"), "{}", text.stdout);
 }
 
 /// A listener sent over a Unix socket with `SCM_RIGHTS`, its sender's copy
