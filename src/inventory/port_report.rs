@@ -253,6 +253,7 @@ pub fn build(
         bound,
         local_end_servers: Vec::new(),
         bind_check: None,
+        elsewhere: Vec::new(),
         meaning,
         namespace_meanings: Vec::new(),
         unexpected_owners,

@@ -127,6 +127,15 @@ pub struct TimeWaitEnd {
     pub servers: Vec<Socket>,
 }
 
+/// A listener on the port asked about in another network namespace.
+#[derive(Debug, Clone)]
+pub struct PortElsewhere {
+    pub listener: super::termination::Elsewhere,
+    /// `porthole PORT --netns ARG` that shows it, as it runs from here;
+    /// `None` when no way into its namespace is known.
+    pub command: Option<String>,
+}
+
 /// Everything `porthole PORT` found about one port.
 #[derive(Debug, Clone)]
 pub struct PortReport {
@@ -177,6 +186,10 @@ pub struct PortReport {
     /// from here (with the `--netns` asked); `None` without TIME-WAIT
     /// connections, and with `--netns all`.
     pub bind_check: Option<String>,
+    /// Listeners on the port in other network namespaces, looked for only
+    /// when nothing holds it in the one asked about: "nothing holds" alone
+    /// hid a container's server that `check`, `wait` and `kill` name.
+    pub elsewhere: Vec<PortElsewhere>,
     /// What the number means in the current namespace (or the one
     /// `--netns NAME|PATH` named).
     pub meaning: PortMeaning,

@@ -181,10 +181,23 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             "only TIME-WAIT connections hold port {} (no process; they expire within 60 s)",
             report.port
         ))
+    } else if !report.elsewhere.is_empty() {
+        style.red(&format!(
+            "nothing holds port {} in the network namespace looked in; another one listens on it",
+            report.port
+        ))
     } else {
         style.red(&format!("nothing holds port {}", report.port))
     };
     writeln!(out, "{}: {headline}", style.bold(&Foreign(&report.endpoint).to_string()))?;
+    if !report.elsewhere.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.bold("Listening in another network namespace"))?;
+        for other in &report.elsewhere {
+            let line = super::kill::elsewhere_text(&other.listener, other.command.as_deref());
+            writeln!(out, "  {line}")?;
+        }
+    }
     let literal = report.addresses.len() == 1
         && report.endpoint.trim_start_matches('[').starts_with(&report.addresses[0].to_string());
     if !report.addresses.is_empty() && !literal {

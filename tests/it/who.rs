@@ -460,7 +460,22 @@ fn netns_name_looks_in_that_namespace_only() {
     let port = crate::util::unique_port();
     let _server = crate::util::server_in(&netns, "127.0.0.1", port, "hold");
     let text = port.to_string();
-    assert_eq!(porthole_run(&[&text]).code, 1, "nothing listens here");
+    // Nothing listens here, and the answer says where something does, with
+    // the command that shows it, which runs as printed; `-u` asks about UDP,
+    // which nothing holds anywhere.
+    let here = porthole_run(&[&text]);
+    assert_eq!(here.code, 1, "nothing listens here: {here:?}");
+    assert!(here.stdout.contains("another one listens on it"), "{here:?}");
+    let place = format!("127.0.0.1:{port}/tcp in netns {}, held by ", netns.name);
+    assert!(here.stdout.contains(&place), "{here:?}");
+    let json = porthole_run(&[&text, "--json"]).json();
+    let command = json["elsewhere"][0]["command"].as_str().expect("a command").to_string();
+    assert!(here.stdout.contains(&format!(": {command}\n")), "{here:?}");
+    let shown = crate::util::run_as_printed(&command, " --json");
+    assert_eq!(shown.code, 0, "`{command}`: {shown:?}");
+    assert_eq!(shown.json()["listeners"].as_array().unwrap().len(), 1, "{shown:?}");
+    let udp = porthole_run(&[&text, "-u", "--json"]).json();
+    assert_eq!(udp["elsewhere"], serde_json::json!([]), "{udp:#}");
     let named = porthole_run(&[&text, "--netns", &netns.name, "--json"]);
     assert_eq!(named.code, 0, "{named:?}");
     assert_eq!(named.json()["listeners"].as_array().unwrap().len(), 1, "{named:?}");
