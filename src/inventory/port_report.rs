@@ -553,6 +553,18 @@ mod tests {
     }
 
     #[test]
+    fn an_orphaned_closing_end_alone_does_not_hold_the_port() {
+        // No inode: its process closed it; the kernel finishes the close.
+        let orphan = tcp("127.0.0.1:8080", "127.0.0.1:5432", SocketState::FinWait2, None);
+        let report = report(vec![orphan.clone()], Vec::new());
+        assert_eq!(report.local_ends.len(), 1);
+        assert!(!report.is_held(), "as TIME-WAIT does not");
+        // A process that half-closed it (shutdown) still holds it.
+        let owned = Socket { inode: 77, ..orphan };
+        assert!(self::report(vec![owned], Vec::new()).is_held());
+    }
+
+    #[test]
     fn bound_sockets_and_time_wait_alone() {
         let bound = tcp("0.0.0.0:8080", "0.0.0.0:0", SocketState::Close, Some(3));
         let time_wait = tcp("127.0.0.1:8080", "127.0.0.1:5433", SocketState::TimeWait, None);

@@ -217,9 +217,17 @@ pub struct PortReport {
 
 impl PortReport {
     /// Something holds the port: a listener, a bound socket or a live
-    /// local end.
+    /// local end. An orphaned closing end (FIN-WAIT-2 after its process
+    /// closed it) is what TIME-WAIT is: a leftover only the kernel holds
+    /// until it ends, so the answer is no, as it is for TIME-WAIT.
     pub fn is_held(&self) -> bool {
-        !self.listeners.is_empty() || !self.local_ends.is_empty() || !self.bound.is_empty()
+        !self.listeners.is_empty() || self.live_local_end() || !self.bound.is_empty()
+    }
+
+    /// Whether a local end of a connection is held by more than the kernel
+    /// finishing its close.
+    pub fn live_local_end(&self) -> bool {
+        self.local_ends.iter().any(|end| end.near.as_ref().is_some_and(|near| !near.is_closing()))
     }
 
     /// The listeners of this machine `end` (a local end) is connected to.

@@ -169,9 +169,16 @@ fn namespace_label(report: &PortReport, socket: &Socket) -> String {
 fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io::Result<()> {
     let headline = if !report.listeners.is_empty() {
         style.green(&format!("port {} is listening", report.port))
-    } else if !report.local_ends.is_empty() {
+    } else if report.live_local_end() {
         style.yellow(&format!(
             "port {} is the local end of a connection (nothing listens)",
+            report.port
+        ))
+    } else if !report.local_ends.is_empty() {
+        // Orphans a process closed, FIN-WAIT-2 after the server exited:
+        // no process holds them, TIME-WAIT may follow.
+        style.yellow(&format!(
+            "only closing connections hold port {} (no process: the kernel ends them)",
             report.port
         ))
     } else if !report.bound.is_empty() {

@@ -1254,14 +1254,18 @@ fn a_closed_client_port_in_time_wait_names_its_connection_and_server() {
 /// client is on this machine. Nothing listens at either end, so neither is
 /// called the server: the port's end was called "the client side" of a
 /// connection "served by" the client. The client's CLOSE-WAIT is said.
+/// Once the server closes that end too, only the kernel holds it (an
+/// orphaned FIN-WAIT-2): exit 1, as for TIME-WAIT; it was 0, "held".
 #[test]
 fn an_accepted_connection_outliving_its_listener_is_not_called_a_client() {
-    let (_server, mut ready) = python(
-        "import socket,time\n\
+    let (server, mut ready) = python(
+        "import signal,socket,time\n\
          s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
          c=socket.create_connection(s.getsockname()); a,_=s.accept()\n\
          port=s.getsockname()[1]; s.close(); a.shutdown(socket.SHUT_WR)\n\
-         print(port, c.getsockname()[1], flush=True); time.sleep(120)",
+         signal.signal(signal.SIGUSR1, lambda *_: a.close())\n\
+         print(port, c.getsockname()[1], flush=True)\n\
+         while True: time.sleep(1)",
         &[],
     );
     let line = wait_for_line(&mut ready);
@@ -1287,6 +1291,21 @@ fn an_accepted_connection_outliving_its_listener_is_not_called_a_client() {
         .cloned()
         .unwrap_or_else(|| panic!("no local end to {client}: {report:#}"));
     assert_eq!(ours["far"]["state"], "CLOSE-WAIT", "{report:#}");
+    assert_eq!(report["held"], true, "the server still holds its end: {report:#}");
+
+    let signalled = std::process::Command::new("kill")
+        .args(["-USR1", &server.pid().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
+    let mut text = porthole_run(&[port]);
+    let orphaned = crate::util::eventually(std::time::Duration::from_secs(30), || {
+        text = porthole_run(&[port]);
+        text.stdout.lines().any(|l| l.contains(&client) && l.contains("of no process with"))
+    });
+    assert!(orphaned, "the server's end never became an orphan: {text:?}");
+    assert_eq!(text.code, 1, "{text:?}");
+    assert!(text.stdout.contains("only closing connections hold port"), "{text:?}");
 }
 
 /// A UDP server's connected socket on the port (one per peer, as QUIC and
