@@ -757,10 +757,12 @@ pub(crate) fn elsewhere_text(other: &Elsewhere, command: Option<&str>) -> String
     let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
     let processes: BTreeMap<u32, Process> =
         other.processes.iter().map(|p| (p.pid, p.clone())).collect();
-    let place = other
-        .namespace
-        .as_ref()
-        .map_or_else(|| "another namespace".to_string(), |n| n.hint(&processes));
+    let place = match &other.namespace {
+        // Asked about a named namespace, the listener is in porthole's own.
+        Some(namespace) if namespace.is_current => "the current namespace".to_string(),
+        Some(namespace) => namespace.hint(&processes),
+        None => "another namespace".to_string(),
+    };
     let who = if socket.owners.is_empty() {
         "an owner porthole cannot see".to_string()
     } else {

@@ -476,6 +476,16 @@ fn netns_name_looks_in_that_namespace_only() {
     assert_eq!(shown.json()["listeners"].as_array().unwrap().len(), 1, "{shown:?}");
     let udp = porthole_run(&[&text, "-u", "--json"]).json();
     assert_eq!(udp["elsewhere"], serde_json::json!([]), "{udp:#}");
+    // The other way round: asked about the namespace, a listener here.
+    let here = TcpListener::bind("127.0.0.1:0").unwrap();
+    let here_port = here.local_addr().unwrap().port().to_string();
+    let there = porthole_run(&[&here_port, "--netns", &netns.name]);
+    assert_eq!(there.code, 1, "{there:?}");
+    let line = there.stdout.lines().find(|l| l.contains("in the current namespace, held by "));
+    let line = line.unwrap_or_else(|| panic!("{there:?}"));
+    let command = crate::util::printed_after(line, "): ");
+    let shown = crate::util::run_as_printed(command, " --json");
+    assert_eq!(shown.json()["listeners"][0]["local_port"].to_string(), here_port, "{shown:?}");
     let named = porthole_run(&[&text, "--netns", &netns.name, "--json"]);
     assert_eq!(named.code, 0, "{named:?}");
     assert_eq!(named.json()["listeners"].as_array().unwrap().len(), 1, "{named:?}");
