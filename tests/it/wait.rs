@@ -187,6 +187,12 @@ fn a_command_that_cannot_start_exits_like_a_shell() {
     let output = netns.porthole(&["wait", &target, "-q", "--", "porthole-no-such-command"]);
     assert_eq!(output.code, 127, "not found, as sh says it: {output:?}");
     assert_eq!(output.stderr, "porthole: porthole-no-such-command: command not found\n");
+    // A name with control characters is shown as every other user's text
+    // is (`\x1b`, `\u202e`), not in a second notation (`\u{1b}`), and a
+    // quote in it is not escaped as if it were one.
+    let output = netns.porthole(&["wait", &target, "-q", "--", "it's-\x1b[31m\u{202e}"]);
+    assert_eq!(output.code, 127, "{output:?}");
+    assert_eq!(output.stderr, "porthole: it's-\\x1b[31m\\u202e: command not found\n");
     let directory = tempfile::tempdir().unwrap();
     let script = directory.path().join("not-executable.sh");
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
