@@ -162,7 +162,8 @@ pub struct PortReport {
     pub clients: Vec<Connection>,
     /// Non-listening sockets whose *local* port is the port while nothing
     /// listens there: the client side of an outbound connection (an
-    /// ephemeral source port, as seen in logs).
+    /// ephemeral source port, as seen in logs), or a server's accepted
+    /// connection that outlived its listener (see `local_end_servers`).
     pub local_ends: Vec<Connection>,
     /// Connections from this machine to the port on another host.
     pub outbound: Vec<Socket>,
