@@ -93,6 +93,10 @@ fn describe_process(process: &Process) -> String {
         text.push_str(", STOPPED by a debugger or strace");
     } else if process.is_stopped() {
         text.push_str(", STOPPED");
+    } else if process.state == 'D' {
+        // Waiting in the kernel: it answers no one, and acts on a signal
+        // only once the wait ends.
+        text.push_str(", in uninterruptible sleep (D)");
     }
     if process.exe_other_mount_namespace {
         text.push_str(", own mount namespace");

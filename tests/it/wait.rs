@@ -446,6 +446,23 @@ fn a_listener_that_never_accepts_is_not_ready() {
     assert!(stderr.contains("fix: "), "{stderr}");
 }
 
+/// A holder waiting in the kernel (state D) accepts nothing: the timeout
+/// said to fix its accept loop. It names the wait, and the printed command
+/// that shows where in the kernel it waits runs as printed.
+#[test]
+fn a_server_in_uninterruptible_sleep_is_named_not_its_accept_loop() {
+    let Some((_waiter, port, child)) = crate::kill::vfork_waiter() else { return };
+    let target = format!("127.0.0.1:{port}");
+    let output = crate::util::porthole_run(&["wait", &target, "--timeout", "1s"]);
+    let _ = porthole::sys::signal::send(child, porthole::sys::signal::Signal::KILL);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("is in uninterruptible sleep (state D)"), "{output:?}");
+    assert!(!output.stderr.contains("fix the server's accept loop"), "{output:?}");
+    let command = crate::util::printed_after(&output.stderr, "fix: $ ");
+    let ran = crate::util::run_as_printed(command, "");
+    assert_eq!(ran.code, 0, "`{command}`: {ran:?}");
+}
+
 #[test]
 fn a_stopped_server_is_not_ready_and_the_fix_resumes_it() {
     let Some(netns) = Netns::create() else { return };
