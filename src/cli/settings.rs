@@ -1414,7 +1414,8 @@ impl AlertSettings {
 fn valid_host_label(name: &str) -> anyhow::Result<String> {
     let trimmed = name.trim();
     if trimmed.is_empty() || trimmed.len() > 253 || trimmed.chars().any(char::is_control) {
-        bail!("--host '{}': expected a name of 1 to 253 printable characters", name.escape_debug());
+        // Errors reach the terminal through the one sanitiser.
+        bail!("--host '{name}': expected a name of 1 to 253 printable characters");
     }
     Ok(trimmed.to_string())
 }
@@ -1478,8 +1479,7 @@ impl MonitorSettings {
         if let Some(name) = host {
             if !matches!(store, Some(crate::store::StoreLocation::Postgres(_))) {
                 bail!(
-                    "--host '{}': names this machine in a PostgreSQL store (--store postgres://…); a SQLite store holds one machine",
-                    name.escape_debug()
+                    "--host '{name}': names this machine in a PostgreSQL store (--store postgres://…); a SQLite store holds one machine"
                 );
             }
             writer.host = valid_host_label(&name)?;

@@ -280,7 +280,8 @@ fn run_command(command: &[String]) -> anyhow::Result<ExitStatus> {
         std::io::ErrorKind::PermissionDenied => (126, "permission denied".to_string()),
         _ => (126, error.to_string()),
     };
-    crate::commands::warn(&format!("{}: {why}", program.escape_debug()));
+    // `warn` shows the name through the one terminal sanitiser.
+    crate::commands::warn(&format!("{program}: {why}"));
     Ok(ExitStatus::Code(code))
 }
 

@@ -10,8 +10,9 @@ use crate::cli::args::WhoArgs;
 use crate::cli::settings::WhoSettings;
 use crate::commands::{ls::report_visibility, warn, ExitStatus};
 use crate::diagnose::{self, environment::Client, DiagnoseError};
-use crate::inventory::system::Machine;
+use crate::inventory::system::{Machine, System};
 use crate::inventory::{self, port_report, NamespaceSelection, Query};
+use crate::model::port::PortElsewhere;
 use crate::render::port::write_report;
 use crate::render::Style;
 use crate::target::Host;
@@ -75,7 +76,23 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     report.name_unresolved = name_unresolved;
     report.unspecified =
         matches!(settings.endpoint.host, Some(Host::Ip(ip)) if ip.is_unspecified());
-    port_report::attach_time_wait_servers(&mut report, &query);
+    port_report::attach_peer_servers(&mut report, &query);
+    if settings.namespaces == NamespaceSelection::Current {
+        // Printed commands call this build of porthole as the user's PATH
+        // finds it.
+        let program = Machine.porthole_program(crate::sys::executable::Runner::User);
+        report.bind_check =
+            report.time_wait_ends.first().and_then(|end| end.socket.local).map(|local| {
+                let netns = settings.named_namespace.as_ref().map_or_else(String::new, |handle| {
+                    format!(" {}", crate::shell::option_with_value("--netns", &handle.path))
+                });
+                let address = crate::shell::word(&local.to_string()).into_owned();
+                format!("{program} check --bind {address}{netns}")
+            });
+        if !report.is_held() {
+            report.elsewhere = listeners_elsewhere(&settings, &program);
+        }
+    }
     if settings.namespaces == NamespaceSelection::All {
         // Each namespace's rows are explained by its own sysctls.
         let inodes = port_report::other_namespaces_with_rows(&report);
@@ -143,6 +160,42 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         }
     }
     Ok(if report.is_held() { ExitStatus::Success } else { ExitStatus::Failure })
+}
+
+/// The port's listeners in other network namespaces than the one asked
+/// about, each with the `porthole PORT --netns ARG` that shows it; none
+/// when they cannot be listed (said on stderr), as the answer about the
+/// namespace asked about stands.
+fn listeners_elsewhere(settings: &WhoSettings, program: &str) -> Vec<PortElsewhere> {
+    let request = crate::termination::Request {
+        ports: vec![settings.endpoint.port],
+        tcp: settings.tcp,
+        udp: settings.udp,
+        ipv4: true,
+        ipv6: true,
+        force: false,
+        allow_ancestors: false,
+        namespaces: settings.namespaces,
+        named_namespace: settings.named_namespace.clone(),
+    };
+    let found = match crate::termination::listeners_elsewhere(&Machine, &request) {
+        Ok(found) => found,
+        Err(error) => {
+            warn(&format!("other network namespaces were not looked in: {error}"));
+            return Vec::new();
+        }
+    };
+    let flags = request.flags();
+    found
+        .into_iter()
+        .map(|listener| {
+            let command = listener.netns_argument.as_deref().map(|argument| {
+                let netns = crate::shell::option_with_value("--netns", argument);
+                format!("{program} {} {netns}{flags}", settings.endpoint.port)
+            });
+            PortElsewhere { listener, command }
+        })
+        .collect()
 }
 
 /// Every address of every interface of the calling thread's namespace;

@@ -2772,6 +2772,9 @@ fn stalled_group_member(
 /// on the loop fixes nothing when
 /// - every owner is frozen by the cgroup freezer (`docker pause`,
 ///   `systemctl freeze`): it runs no code until thawed;
+/// - every owner is in uninterruptible sleep (state `D`): it waits in the
+///   kernel (I/O on a hung NFS or FUSE mount, a `vfork` child that has not
+///   exec'd) and runs no code, nor acts on a signal, until the wait ends;
 /// - an owner is out of file descriptors: every number below its
 ///   `RLIMIT_NOFILE` soft limit is taken, so the `accept()` it keeps
 ///   calling fails with `EMFILE`; the limit (or a leak under it) is the fix.
@@ -2789,6 +2792,21 @@ fn owner_stall(evidence: &Evidence, listener: &Socket) -> Option<Stall> {
         .collect();
     if let Some((pid, frozen)) = frozen.and_then(|all| all.into_iter().next()) {
         return Some(frozen_owner(evidence, pid, &frozen));
+    }
+    let processes = &evidence.snapshot.processes;
+    let waiting = !listener.owners.is_empty()
+        && listener.owners.iter().all(|pid| processes.get(pid).is_some_and(|p| p.state == 'D'));
+    if let (true, Some(&pid)) = (waiting, listener.owners.first()) {
+        return Some(Stall {
+            reason: "is in uninterruptible sleep (state D): it waits in the kernel and runs no code, accept() included, until that wait ends".to_string(),
+            line: format!("/proc/{pid}/stat state = D"),
+            fix: vec![
+                Fix::command(format!("cat /proc/{pid}/wchan   # the kernel function it waits in")),
+                Fix::step(
+                    "end what it waits on: a hung NFS or FUSE mount (bring its server back, or umount -l it), a vfork child that never exec'd (stop that child)",
+                ),
+            ],
+        });
     }
     let (pid, table) = listener
         .owners
@@ -6195,6 +6213,23 @@ mod tests {
             let twin = judged(&system, ip(7005), vec![silent]);
             assert_eq!(ids(&twin), vec![CauseId::NotResponding]);
             assert!(twin.causes[0].summary.contains("sent nothing"), "{:?}", twin.causes[0]);
+        }
+
+        #[test]
+        fn an_owner_in_uninterruptible_sleep_is_named_not_its_accept_loop() {
+            let waiting = Socket { rx_queue: 2, ..listener("127.0.0.1:7005", 10) };
+            let system = Scripted {
+                sockets: vec![waiting],
+                processes: [process(10, "app", 'D')].into(),
+                ..Scripted::default()
+            };
+            let silent = attempt("127.0.0.1:7005", Outcome::Connected, Some(Reply::Silent), true);
+            let diagnosis = judged(&system, ip(7005), vec![silent]);
+            assert_eq!(ids(&diagnosis), vec![CauseId::NotResponding]);
+            let cause = &diagnosis.causes[0];
+            assert!(cause.summary.contains("is in uninterruptible sleep (state D)"), "{cause:?}");
+            assert!(cause.evidence.iter().any(|l| l == "/proc/10/stat state = D"), "{cause:?}");
+            assert!(!fixes(cause).iter().any(|f| f.contains("accept loop")), "{cause:?}");
         }
 
         #[test]

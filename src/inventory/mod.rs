@@ -112,7 +112,8 @@ impl Backend {
             Some("procfs") => Ok(Some(Backend::Procfs)),
             Some("") => Ok(None),
             _ => Err(InventoryError::UnknownBackend {
-                value: value.to_string_lossy().escape_debug().to_string(),
+                // Shown through the terminal sanitiser, as every error.
+                value: value.to_string_lossy().into_owned(),
             }),
         }
     }

@@ -6,8 +6,9 @@
 //! Pure reasoning over a [`Snapshot`] the caller took (with
 //! [`Query::for_port`](super::Query::for_port)), so it is tested on
 //! constructed sockets; the command only resolves settings and renders.
-//! The one exception, [`attach_time_wait_servers`], takes a second,
-//! LISTEN-only look for the servers of connections that have closed.
+//! The one exception, [`attach_peer_servers`], takes a second, LISTEN-only
+//! look for the servers of connections that have closed or whose own
+//! listener is gone.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -49,24 +50,7 @@ fn client_of_local_listener(socket: &Socket, listeners: &[Socket]) -> bool {
     unpaired
         && listeners
             .iter()
-            .any(|listener| listens_for(listener, socket.protocol, socket.net_namespace, remote))
-}
-
-/// Whether `listener` is where a connection of `protocol` in `namespace`
-/// to `remote` arrived: a loopback address it serves, or the very address
-/// it is bound to (a wildcard listener does not make every destination
-/// local).
-fn listens_for(
-    listener: &Socket,
-    protocol: Protocol,
-    namespace: Option<u64>,
-    remote: SocketAddr,
-) -> bool {
-    listener.protocol == protocol
-        && listener.net_namespace == namespace
-        && listener.serves(remote)
-        && (remote.ip().to_canonical().is_loopback()
-            || listener.local.map(|l| l.ip().to_canonical()) == Some(remote.ip().to_canonical()))
+            .any(|listener| listener.listens_for(socket.protocol, socket.net_namespace, remote))
 }
 
 /// Whether a connection to `ip` can arrive where `listener` listens: one
@@ -267,6 +251,9 @@ pub fn build(
         time_wait: time_wait_ends.len(),
         time_wait_ends,
         bound,
+        local_end_servers: Vec::new(),
+        bind_check: None,
+        elsewhere: Vec::new(),
         meaning,
         namespace_meanings: Vec::new(),
         unexpected_owners,
@@ -280,14 +267,17 @@ pub fn build(
     }
 }
 
-/// The remote ports of the report's TIME-WAIT connections, ascending,
-/// each once (the asked port itself excepted: its listeners are in the
-/// report already).
-fn time_wait_remote_ports(report: &PortReport) -> Vec<u16> {
+/// The remote ports of the report's TIME-WAIT connections and local ends,
+/// ascending, each once (the asked port itself excepted: its listeners are
+/// in the report already).
+fn peer_ports(report: &PortReport) -> Vec<u16> {
+    let local_ends = report.local_ends.iter().filter_map(|end| end.near.as_ref());
     let mut ports: Vec<u16> = report
         .time_wait_ends
         .iter()
-        .map(|end| end.socket.remote_port())
+        .map(|end| &end.socket)
+        .chain(local_ends)
+        .map(Socket::remote_port)
         .filter(|&remote| remote != 0 && remote != report.port)
         .collect();
     ports.sort_unstable();
@@ -295,14 +285,16 @@ fn time_wait_remote_ports(report: &PortReport) -> Vec<u16> {
     ports
 }
 
-/// Names the servers the report's TIME-WAIT connections talked to, when
-/// they listen on this machine ([`TimeWaitEnd::servers`]): no process
-/// holds such a connection any more, and its server is what names it. One
+/// Names the servers of this machine the report's connections without a
+/// listener on the port talk to: those of the TIME-WAIT connections
+/// ([`TimeWaitEnd::servers`]), which no process holds any more, and those
+/// of the local ends ([`PortReport::local_end_servers`]), which tell a
+/// client's end from a server's end whose listener is gone. One
 /// LISTEN-only dump (no walk of the established hash) per remote port, in
 /// the namespaces `base` selects; a dump that fails leaves those
 /// connections without servers.
-pub fn attach_time_wait_servers(report: &mut PortReport, base: &Query) {
-    for remote_port in time_wait_remote_ports(report) {
+pub fn attach_peer_servers(report: &mut PortReport, base: &Query) {
+    for remote_port in peer_ports(report) {
         let query = Query {
             listeners_only: true,
             match_remote_port: false,
@@ -310,18 +302,32 @@ pub fn attach_time_wait_servers(report: &mut PortReport, base: &Query) {
             ..base.clone()
         };
         let Ok(snapshot) = super::snapshot(&query) else { continue };
-        for end in &mut report.time_wait_ends {
-            let Some(remote) = end.socket.remote.filter(|r| r.port() == remote_port) else {
-                continue;
+        let serving = |socket: &Socket| -> Vec<Socket> {
+            let Some(remote) = socket.remote.filter(|r| r.port() == remote_port) else {
+                return Vec::new();
             };
-            let (protocol, namespace) = (end.socket.protocol, end.socket.net_namespace);
-            end.servers.extend(
-                snapshot
-                    .sockets
-                    .iter()
-                    .filter(|listener| listens_for(listener, protocol, namespace, remote))
-                    .cloned(),
-            );
+            snapshot
+                .sockets
+                .iter()
+                .filter(|listener| {
+                    listener.listens_for(socket.protocol, socket.net_namespace, remote)
+                })
+                .cloned()
+                .collect()
+        };
+        for end in &mut report.time_wait_ends {
+            end.servers.extend(serving(&end.socket));
+        }
+        let servers: Vec<Socket> = report
+            .local_ends
+            .iter()
+            .filter_map(|end| end.near.as_ref())
+            .flat_map(serving)
+            .collect();
+        for server in servers {
+            if !report.local_end_servers.contains(&server) {
+                report.local_end_servers.push(server);
+            }
         }
         for (pid, process) in snapshot.processes {
             report.processes.entry(pid).or_insert(process);
@@ -544,6 +550,18 @@ mod tests {
         assert!(report.clients.is_empty());
         assert_eq!(report.local_ends, vec![Connection { near: Some(end), far: None }]);
         assert_eq!(report.time_wait, 1);
+    }
+
+    #[test]
+    fn an_orphaned_closing_end_alone_does_not_hold_the_port() {
+        // No inode: its process closed it; the kernel finishes the close.
+        let orphan = tcp("127.0.0.1:8080", "127.0.0.1:5432", SocketState::FinWait2, None);
+        let report = report(vec![orphan.clone()], Vec::new());
+        assert_eq!(report.local_ends.len(), 1);
+        assert!(!report.is_held(), "as TIME-WAIT does not");
+        // A process that half-closed it (shutdown) still holds it.
+        let owned = Socket { inode: 77, ..orphan };
+        assert!(self::report(vec![owned], Vec::new()).is_held());
     }
 
     #[test]

@@ -538,6 +538,23 @@ impl Socket {
             && self.v6only == Some(false)
     }
 
+    /// Whether this listener is where a connection of `protocol` in
+    /// `namespace` to `remote` arrived: a loopback address it serves, or the
+    /// very address it is bound to (a wildcard listener does not make every
+    /// destination local).
+    pub fn listens_for(
+        &self,
+        protocol: Protocol,
+        namespace: Option<u64>,
+        remote: SocketAddr,
+    ) -> bool {
+        self.protocol == protocol
+            && self.net_namespace == namespace
+            && self.serves(remote)
+            && (remote.ip().to_canonical().is_loopback()
+                || self.local.map(|l| l.ip().to_canonical()) == Some(remote.ip().to_canonical()))
+    }
+
     /// Whether a client connecting to `target` would reach this listener
     /// (same port; same address, or a wildcard of a family that serves it).
     pub fn serves(&self, target: SocketAddr) -> bool {

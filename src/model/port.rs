@@ -127,6 +127,15 @@ pub struct TimeWaitEnd {
     pub servers: Vec<Socket>,
 }
 
+/// A listener on the port asked about in another network namespace.
+#[derive(Debug, Clone)]
+pub struct PortElsewhere {
+    pub listener: super::termination::Elsewhere,
+    /// `porthole PORT --netns ARG` that shows it, as it runs from here;
+    /// `None` when no way into its namespace is known.
+    pub command: Option<String>,
+}
+
 /// Everything `porthole PORT` found about one port.
 #[derive(Debug, Clone)]
 pub struct PortReport {
@@ -153,7 +162,8 @@ pub struct PortReport {
     pub clients: Vec<Connection>,
     /// Non-listening sockets whose *local* port is the port while nothing
     /// listens there: the client side of an outbound connection (an
-    /// ephemeral source port, as seen in logs).
+    /// ephemeral source port, as seen in logs), or a server's accepted
+    /// connection that outlived its listener (see `local_end_servers`).
     pub local_ends: Vec<Connection>,
     /// Connections from this machine to the port on another host.
     pub outbound: Vec<Socket>,
@@ -166,6 +176,21 @@ pub struct PortReport {
     /// port reservation such as `free --hold`, or a server between bind()
     /// and listen()): they block a bind as a listener does.
     pub bound: Vec<Socket>,
+    /// Listeners of this machine that local ends are connected to: such an
+    /// end is a client's. A local end whose peer is on this machine but
+    /// served by no listener may as well be a server's end whose listener
+    /// closed (a draining server, an orphaned FIN-WAIT-2), so it is not
+    /// called the client side.
+    pub local_end_servers: Vec<Socket>,
+    /// The `porthole check --bind ADDR:PORT` that tells whether a server
+    /// can bind the port over its TIME-WAIT connections now, as it runs
+    /// from here (with the `--netns` asked); `None` without TIME-WAIT
+    /// connections, and with `--netns all`.
+    pub bind_check: Option<String>,
+    /// Listeners on the port in other network namespaces, looked for only
+    /// when nothing holds it in the one asked about: "nothing holds" alone
+    /// hid a container's server that `check`, `wait` and `kill` name.
+    pub elsewhere: Vec<PortElsewhere>,
     /// What the number means in the current namespace (or the one
     /// `--netns NAME|PATH` named).
     pub meaning: PortMeaning,
@@ -193,9 +218,26 @@ pub struct PortReport {
 
 impl PortReport {
     /// Something holds the port: a listener, a bound socket or a live
-    /// local end.
+    /// local end. An orphaned closing end (FIN-WAIT-2 after its process
+    /// closed it) is what TIME-WAIT is: a leftover only the kernel holds
+    /// until it ends, so the answer is no, as it is for TIME-WAIT.
     pub fn is_held(&self) -> bool {
-        !self.listeners.is_empty() || !self.local_ends.is_empty() || !self.bound.is_empty()
+        !self.listeners.is_empty() || self.live_local_end() || !self.bound.is_empty()
+    }
+
+    /// Whether a local end of a connection is held by more than the kernel
+    /// finishing its close.
+    pub fn live_local_end(&self) -> bool {
+        self.local_ends.iter().any(|end| end.near.as_ref().is_some_and(|near| !near.is_closing()))
+    }
+
+    /// The listeners of this machine `end` (a local end) is connected to.
+    pub fn servers_of_local_end(&self, end: &Socket) -> Vec<&Socket> {
+        let Some(remote) = end.remote else { return Vec::new() };
+        self.local_end_servers
+            .iter()
+            .filter(|listener| listener.listens_for(end.protocol, end.net_namespace, remote))
+            .collect()
     }
 
     /// Whether another device could reach a listener on the port: an

@@ -409,6 +409,18 @@ pub struct PortReportRecord {
     pub split_listeners: bool,
     pub clients: Vec<ConnectionRecord>,
     pub local_ends: Vec<ConnectionRecord>,
+    /// Listeners of this machine the local ends are connected to (such an
+    /// end is a client's); a local end whose other end is here but served
+    /// by none of them may be a server's whose listener is gone.
+    pub local_end_servers: Vec<SocketRecord>,
+    /// The `porthole check --bind` command that tells whether a server can
+    /// bind the port over its TIME-WAIT connections now (null without
+    /// them, and with `--netns all`).
+    pub bind_check_command: Option<String>,
+    /// When nothing holds the port in the namespace asked about: its
+    /// listeners in other network namespaces, each with the `porthole PORT
+    /// --netns` command that shows it.
+    pub elsewhere: Vec<super::kill::ElsewhereRecord>,
     pub outbound: Vec<SocketRecord>,
     pub time_wait: usize,
     /// Those TIME-WAIT connections, each with the listeners of this
@@ -538,6 +550,15 @@ impl PortReportRecord {
             split_listeners: report.split_listeners,
             clients: report.clients.iter().map(connection).collect(),
             local_ends: report.local_ends.iter().map(connection).collect(),
+            local_end_servers: report.local_end_servers.iter().map(socket).collect(),
+            bind_check_command: report.bind_check.clone(),
+            elsewhere: report
+                .elsewhere
+                .iter()
+                .map(|other| {
+                    super::kill::ElsewhereRecord::new(&other.listener, other.command.clone())
+                })
+                .collect(),
             outbound: report.outbound.iter().map(socket).collect(),
             time_wait: report.time_wait,
             time_wait_connections: report

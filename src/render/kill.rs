@@ -676,7 +676,8 @@ pub fn write_nothing(out: &mut dyn Write, report: &KillReport<'_>) -> std::io::R
             looked_in(plan)
         )?;
         for other in report.elsewhere.iter().filter(|e| e.socket.local_port() == port) {
-            writeln!(out, "  {}", elsewhere_text(other, port, report.flags, &report.plan.program))?;
+            let command = kill_command(other, port, report.flags, &report.plan.program);
+            writeln!(out, "  {}", elsewhere_text(other, command.as_deref()))?;
         }
     }
     if !quiet.is_empty() {
@@ -749,17 +750,19 @@ fn where_free(plan: &Plan) -> String {
     }
 }
 
-/// One listener of another namespace: where, whose, and the command that
-/// stops it.
-fn elsewhere_text(other: &Elsewhere, port: u16, flags: &str, program: &str) -> String {
+/// One listener of another namespace: where, whose, and `command` (the one
+/// that stops it, or that shows it).
+pub(crate) fn elsewhere_text(other: &Elsewhere, command: Option<&str>) -> String {
     let socket = &other.socket;
     let on = socket.local.map_or_else(String::new, |l| format!("{l}/{}", socket.protocol));
     let processes: BTreeMap<u32, Process> =
         other.processes.iter().map(|p| (p.pid, p.clone())).collect();
-    let place = other
-        .namespace
-        .as_ref()
-        .map_or_else(|| "another namespace".to_string(), |n| n.hint(&processes));
+    let place = match &other.namespace {
+        // Asked about a named namespace, the listener is in porthole's own.
+        Some(namespace) if namespace.is_current => "the current namespace".to_string(),
+        Some(namespace) => namespace.hint(&processes),
+        None => "another namespace".to_string(),
+    };
     let who = if socket.owners.is_empty() {
         "an owner porthole cannot see".to_string()
     } else {
@@ -773,8 +776,8 @@ fn elsewhere_text(other: &Elsewhere, port: u16, flags: &str, program: &str) -> S
     // Escaped here, the prose as other users' text and the command so
     // that it still runs as printed; the caller writes the line as is.
     let prose = format!("{on} in {place}, held by {who}");
-    match kill_command(other, port, flags, program) {
-        Some(command) => format!("{}: {}", Foreign(&prose), shell_line(&command)),
+    match command {
+        Some(command) => format!("{}: {}", Foreign(&prose), shell_line(command)),
         None => format!("{} (porthole cannot name a way into it)", Foreign(&prose)),
     }
 }
@@ -932,8 +935,24 @@ pub struct ElsewhereRecord {
     pub net_namespace_hint: Option<String>,
     /// What `--netns` takes to reach it.
     pub netns_argument: Option<String>,
-    /// The command that stops it.
+    /// The command that stops it (`kill`), or that shows it (`porthole
+    /// PORT`).
     pub command: Option<String>,
+}
+
+impl ElsewhereRecord {
+    /// `other` with `command`, the one that stops it (`kill`) or shows it
+    /// (`porthole PORT`).
+    pub fn new(other: &Elsewhere, command: Option<String>) -> Self {
+        let processes: BTreeMap<u32, Process> =
+            other.processes.iter().map(|p| (p.pid, p.clone())).collect();
+        ElsewhereRecord {
+            socket: SocketRecord::from_socket(&other.socket, &processes),
+            net_namespace_hint: other.namespace.as_ref().map(|n| n.hint(&processes)),
+            netns_argument: other.netns_argument.clone(),
+            command,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -1206,19 +1225,9 @@ impl KillRecord {
                 .elsewhere
                 .iter()
                 .map(|other| {
-                    let processes: BTreeMap<u32, Process> =
-                        other.processes.iter().map(|p| (p.pid, p.clone())).collect();
-                    ElsewhereRecord {
-                        socket: SocketRecord::from_socket(&other.socket, &processes),
-                        net_namespace_hint: other.namespace.as_ref().map(|n| n.hint(&processes)),
-                        netns_argument: other.netns_argument.clone(),
-                        command: kill_command(
-                            other,
-                            other.socket.local_port(),
-                            report.flags,
-                            &report.plan.program,
-                        ),
-                    }
+                    let port = other.socket.local_port();
+                    let command = kill_command(other, port, report.flags, &report.plan.program);
+                    ElsewhereRecord::new(other, command)
                 })
                 .collect(),
         }

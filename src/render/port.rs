@@ -88,8 +88,15 @@ fn describe_process(process: &Process) -> String {
     if let Some(container) = &process.container {
         text.push_str(&format!(", container {}", Foreign(container)));
     }
-    if process.is_stopped() {
+    if process.state == 't' {
+        // SIGCONT does not resume a tracing stop: only its tracer does.
+        text.push_str(", STOPPED by a debugger or strace");
+    } else if process.is_stopped() {
         text.push_str(", STOPPED");
+    } else if process.state == 'D' {
+        // Waiting in the kernel: it answers no one, and acts on a signal
+        // only once the wait ends.
+        text.push_str(", in uninterruptible sleep (D)");
     }
     if process.exe_other_mount_namespace {
         text.push_str(", own mount namespace");
@@ -166,9 +173,16 @@ fn namespace_label(report: &PortReport, socket: &Socket) -> String {
 fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io::Result<()> {
     let headline = if !report.listeners.is_empty() {
         style.green(&format!("port {} is listening", report.port))
-    } else if !report.local_ends.is_empty() {
+    } else if report.live_local_end() {
         style.yellow(&format!(
             "port {} is the local end of a connection (nothing listens)",
+            report.port
+        ))
+    } else if !report.local_ends.is_empty() {
+        // Orphans a process closed, FIN-WAIT-2 after the server exited:
+        // no process holds them, TIME-WAIT may follow.
+        style.yellow(&format!(
+            "only closing connections hold port {} (no process: the kernel ends them)",
             report.port
         ))
     } else if !report.bound.is_empty() {
@@ -178,10 +192,23 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
             "only TIME-WAIT connections hold port {} (no process; they expire within 60 s)",
             report.port
         ))
+    } else if !report.elsewhere.is_empty() {
+        style.red(&format!(
+            "nothing holds port {} in the network namespace looked in; another one listens on it",
+            report.port
+        ))
     } else {
         style.red(&format!("nothing holds port {}", report.port))
     };
     writeln!(out, "{}: {headline}", style.bold(&Foreign(&report.endpoint).to_string()))?;
+    if !report.elsewhere.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", style.bold("Listening in another network namespace"))?;
+        for other in &report.elsewhere {
+            let line = super::kill::elsewhere_text(&other.listener, other.command.as_deref());
+            writeln!(out, "  {line}")?;
+        }
+    }
     let literal = report.addresses.len() == 1
         && report.endpoint.trim_start_matches('[').starts_with(&report.addresses[0].to_string());
     if !report.addresses.is_empty() && !literal {
@@ -354,11 +381,40 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
                     )?;
                     continue;
                 }
-                let server = connection
-                    .far
-                    .as_ref()
+                let servers = report.servers_of_local_end(near);
+                let far = connection.far.as_ref();
+                if let (Some(far), true) = (far, servers.is_empty()) {
+                    // The other end is here but nothing listens where it is:
+                    // this end may be a server's whose listener is gone (a
+                    // draining server, an orphaned FIN-WAIT-2) as well as a
+                    // client's, and neither end is called the server.
+                    let far_who = owners_text(report, far);
+                    let waiting = if far.state == SocketState::CloseWait {
+                        "; the other end has not closed (CLOSE-WAIT)"
+                    } else {
+                        ""
+                    };
+                    writeln!(
+                        out,
+                        "  a {} connection of {who} with {far_who} at {peer} [{}]: nothing listens on either end, so which side served it is not known{waiting}",
+                        near.protocol,
+                        near.state.ss_name()
+                    )?;
+                    continue;
+                }
+                // The server's own end when it is here, else its listener.
+                let server = far
                     .filter(|far| !far.owners.is_empty())
-                    .map(|far| format!(" (served by {})", owners_text(report, far)))
+                    .map(|far| owners_text(report, far))
+                    .or_else(|| {
+                        let owned: Vec<String> = servers
+                            .iter()
+                            .filter(|listener| !listener.owners.is_empty())
+                            .map(|listener| owners_text(report, listener))
+                            .collect();
+                        (!owned.is_empty()).then(|| owned.join(", "))
+                    })
+                    .map(|server| format!(" (served by {server})"))
                     .unwrap_or_default();
                 writeln!(
                     out,
@@ -399,7 +455,7 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         writeln!(out)?;
         writeln!(
             out,
-            "{} TIME-WAIT socket(s) on this port: no process; until they expire (60 s after the close) a new server binds it only if it and the server that closed them both set SO_REUSEADDR (porthole check --bind tells which)",
+            "{} TIME-WAIT socket(s) on this port: no process; until they expire (60 s after the close) a new server binds it only if it and the server that closed them both set SO_REUSEADDR",
             report.time_wait
         )?;
         // Each closed connection, and the server it talked to where that
@@ -428,6 +484,9 @@ fn write_text(out: &mut dyn Write, report: &PortReport, style: Style) -> std::io
         }
         if let Some(more) = more {
             writeln!(out, "  {more}")?;
+        }
+        if let Some(command) = &report.bind_check {
+            writeln!(out, "  whether a server can bind it now: {command}")?;
         }
     }
 
@@ -599,10 +658,15 @@ fn client_protocol_label(connection: &Connection) -> &'static str {
 /// Who the client of a server end is when no socket of it is here. A
 /// loopback peer is on this machine, in the server's namespace, where every
 /// socket is listed: its end is gone (closed, as a CLOSE-WAIT server end in
-/// the accept queue shows), not on another host.
+/// the accept queue shows), not on another host. A connected UDP socket
+/// has no other end: `connect()` only names the peer it takes datagrams
+/// from, which may have closed or never existed.
 fn unseen_client(near: &Socket) -> &'static str {
     match near.remote.map(unmapped) {
-        Some(remote) if remote.ip().is_loopback() => "this machine (the client closed its end)",
+        Some(remote) if remote.ip().is_loopback() => match near.protocol {
+            Protocol::Udp => "this machine (no socket has that address now)",
+            _ => "this machine (the client closed its end)",
+        },
         _ => "remote host",
     }
 }
@@ -702,6 +766,9 @@ mod tests {
         assert_eq!(unseen_client(&near), "this machine (the client closed its end)");
         let near = tcp("10.0.0.1:8080", "10.0.0.9:40000");
         assert_eq!(unseen_client(&near), "remote host");
+        // A connected UDP socket names a peer; nothing says it ever had one.
+        let near = Socket { protocol: Protocol::Udp, ..tcp("127.0.0.1:8080", "127.0.0.1:40000") };
+        assert_eq!(unseen_client(&near), "this machine (no socket has that address now)");
     }
 
     #[test]

@@ -134,6 +134,11 @@ fn a_process_sigkill_had_to_stop_is_said_why_sigterm_did_not() {
                 tracer = Some(guard);
             }
             let port = port.to_string();
+            if why == "traced" {
+                // `porthole PORT` tells a tracing stop from one SIGCONT ends.
+                let who = porthole_run(&[&port]);
+                assert!(who.stdout.contains(", STOPPED by a debugger or strace)"), "{who:?}");
+            }
             let mut args = vec!["kill", &port, "--yes", "--grace", "500ms"];
             if json {
                 args.push("--json");
@@ -2089,14 +2094,15 @@ int main(int argc, char **argv) {
 }
 "#;
 
-#[test]
-fn a_server_in_uninterruptible_sleep_is_named_as_such() {
-    // A listener waiting in the kernel (state D: hung NFS or FUSE I/O, a
-    // vfork child that never execs) acts on no signal until the wait ends:
-    // SIGTERM sat out the grace with nothing said about why.
+/// A listener in uninterruptible sleep: [`VFORK_WAITER`], built with the C
+/// compiler there is, on a port of its own, once it is in state D. Its
+/// port, and the pid of the stopped vfork child it waits for, which the
+/// caller kills when done (the guard ends the waiter). `None`, recorded as
+/// a skip, without a compiler.
+pub(crate) fn vfork_waiter() -> Option<(crate::util::ChildGuard, String, u32)> {
     let Some(compiler) = ["clang", "cc"].into_iter().find(|c| crate::util::installed(c)) else {
         crate::util::skip("a C compiler builds the vfork waiter");
-        return;
+        return None;
     };
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("waiter.c"), VFORK_WAITER).expect("write the source");
@@ -2115,9 +2121,21 @@ fn a_server_in_uninterruptible_sleep_is_named_as_such() {
     assert!(eventually(Duration::from_secs(5), || state_of(waiter.pid()) == Some('D')));
     let children = format!("/proc/{}/task/{}/children", waiter.pid(), waiter.pid());
     let child: u32 = std::fs::read_to_string(children).unwrap().trim().parse().unwrap();
+    Some((waiter, port, child))
+}
+
+#[test]
+fn a_server_in_uninterruptible_sleep_is_named_as_such() {
+    // A listener waiting in the kernel (state D: hung NFS or FUSE I/O, a
+    // vfork child that never execs) acts on no signal until the wait ends:
+    // SIGTERM sat out the grace with nothing said about why.
+    let Some((_waiter, port, child)) = vfork_waiter() else { return };
     let dry = porthole_run(&["kill", &port, "--dry-run"]);
     assert_eq!(dry.code, 0, "{dry:?}");
     assert!(dry.stdout.contains("is in uninterruptible sleep (state D"), "{}", dry.stdout);
+    // `porthole PORT` says it too, as it says a stopped holder.
+    let who = porthole_run(&[&port]);
+    assert!(who.stdout.contains(", in uninterruptible sleep (D))"), "{}", who.stdout);
     // The vfork wait is killable: SIGTERM, whose default action is fatal,
     // ends it, and the port is free.
     let output = porthole_run(&["kill", &port, "--yes", "--grace", "5s", "--json"]);

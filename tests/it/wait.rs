@@ -187,6 +187,12 @@ fn a_command_that_cannot_start_exits_like_a_shell() {
     let output = netns.porthole(&["wait", &target, "-q", "--", "porthole-no-such-command"]);
     assert_eq!(output.code, 127, "not found, as sh says it: {output:?}");
     assert_eq!(output.stderr, "porthole: porthole-no-such-command: command not found\n");
+    // A name with control characters is shown as every other user's text
+    // is (`\x1b`, `\u202e`), not in a second notation (`\u{1b}`), and a
+    // quote in it is not escaped as if it were one.
+    let output = netns.porthole(&["wait", &target, "-q", "--", "it's-\x1b[31m\u{202e}"]);
+    assert_eq!(output.code, 127, "{output:?}");
+    assert_eq!(output.stderr, "porthole: it's-\\x1b[31m\\u202e: command not found\n");
     let directory = tempfile::tempdir().unwrap();
     let script = directory.path().join("not-executable.sh");
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
@@ -438,6 +444,23 @@ fn a_listener_that_never_accepts_is_not_ready() {
     // names the full queue.
     assert!(stderr.contains("accept-queue-full: the accept queue of"), "{stderr}");
     assert!(stderr.contains("fix: "), "{stderr}");
+}
+
+/// A holder waiting in the kernel (state D) accepts nothing: the timeout
+/// said to fix its accept loop. It names the wait, and the printed command
+/// that shows where in the kernel it waits runs as printed.
+#[test]
+fn a_server_in_uninterruptible_sleep_is_named_not_its_accept_loop() {
+    let Some((_waiter, port, child)) = crate::kill::vfork_waiter() else { return };
+    let target = format!("127.0.0.1:{port}");
+    let output = crate::util::porthole_run(&["wait", &target, "--timeout", "1s"]);
+    let _ = porthole::sys::signal::send(child, porthole::sys::signal::Signal::KILL);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(output.stderr.contains("is in uninterruptible sleep (state D)"), "{output:?}");
+    assert!(!output.stderr.contains("fix the server's accept loop"), "{output:?}");
+    let command = crate::util::printed_after(&output.stderr, "fix: $ ");
+    let ran = crate::util::run_as_printed(command, "");
+    assert_eq!(ran.code, 0, "`{command}`: {ran:?}");
 }
 
 #[test]

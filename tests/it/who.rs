@@ -460,7 +460,32 @@ fn netns_name_looks_in_that_namespace_only() {
     let port = crate::util::unique_port();
     let _server = crate::util::server_in(&netns, "127.0.0.1", port, "hold");
     let text = port.to_string();
-    assert_eq!(porthole_run(&[&text]).code, 1, "nothing listens here");
+    // Nothing listens here, and the answer says where something does, with
+    // the command that shows it, which runs as printed; `-u` asks about UDP,
+    // which nothing holds anywhere.
+    let here = porthole_run(&[&text]);
+    assert_eq!(here.code, 1, "nothing listens here: {here:?}");
+    assert!(here.stdout.contains("another one listens on it"), "{here:?}");
+    let place = format!("127.0.0.1:{port}/tcp in netns {}, held by ", netns.name);
+    assert!(here.stdout.contains(&place), "{here:?}");
+    let json = porthole_run(&[&text, "--json"]).json();
+    let command = json["elsewhere"][0]["command"].as_str().expect("a command").to_string();
+    assert!(here.stdout.contains(&format!(": {command}\n")), "{here:?}");
+    let shown = crate::util::run_as_printed(&command, " --json");
+    assert_eq!(shown.code, 0, "`{command}`: {shown:?}");
+    assert_eq!(shown.json()["listeners"].as_array().unwrap().len(), 1, "{shown:?}");
+    let udp = porthole_run(&[&text, "-u", "--json"]).json();
+    assert_eq!(udp["elsewhere"], serde_json::json!([]), "{udp:#}");
+    // The other way round: asked about the namespace, a listener here.
+    let here = TcpListener::bind("127.0.0.1:0").unwrap();
+    let here_port = here.local_addr().unwrap().port().to_string();
+    let there = porthole_run(&[&here_port, "--netns", &netns.name]);
+    assert_eq!(there.code, 1, "{there:?}");
+    let line = there.stdout.lines().find(|l| l.contains("in the current namespace, held by "));
+    let line = line.unwrap_or_else(|| panic!("{there:?}"));
+    let command = crate::util::printed_after(line, "): ");
+    let shown = crate::util::run_as_printed(command, " --json");
+    assert_eq!(shown.json()["listeners"][0]["local_port"].to_string(), here_port, "{shown:?}");
     let named = porthole_run(&[&text, "--netns", &netns.name, "--json"]);
     assert_eq!(named.code, 0, "{named:?}");
     assert_eq!(named.json()["listeners"].as_array().unwrap().len(), 1, "{named:?}");
@@ -1225,6 +1250,97 @@ fn a_closed_client_port_in_time_wait_names_its_connection_and_server() {
         "{}",
         text.stdout
     );
+    // The check it points to runs as printed and answers about the address
+    // the closed connection used (SO_REUSEADDR or not, it is an answer).
+    let command = crate::util::printed_after(&text.stdout, "whether a server can bind it now:");
+    assert_eq!(command, format!("porthole check --bind {endpoint}"), "{}", text.stdout);
+    let check = crate::util::run_as_printed(command, " --json");
+    assert_ne!(check.code, 2, "`{command}` is not a usage error: {check:?}");
+    assert!(check.stdout.contains(&endpoint), "{check:?}");
+}
+
+/// A server that closed its listener and half-closed the connection it had
+/// accepted (a draining server) holds the port through that connection; its
+/// client is on this machine. Nothing listens at either end, so neither is
+/// called the server: the port's end was called "the client side" of a
+/// connection "served by" the client. The client's CLOSE-WAIT is said.
+/// Once the server closes that end too, only the kernel holds it (an
+/// orphaned FIN-WAIT-2): exit 1, as for TIME-WAIT; it was 0, "held".
+#[test]
+fn an_accepted_connection_outliving_its_listener_is_not_called_a_client() {
+    let (server, mut ready) = python(
+        "import signal,socket,time\n\
+         s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+         c=socket.create_connection(s.getsockname()); a,_=s.accept()\n\
+         port=s.getsockname()[1]; s.close(); a.shutdown(socket.SHUT_WR)\n\
+         signal.signal(signal.SIGUSR1, lambda *_: a.close())\n\
+         print(port, c.getsockname()[1], flush=True)\n\
+         while True: time.sleep(1)",
+        &[],
+    );
+    let line = wait_for_line(&mut ready);
+    let (port, client_port) = line.split_once(' ').expect("two ports");
+    let client = format!("127.0.0.1:{client_port}");
+    let mut row = String::new();
+    let said = crate::util::eventually(std::time::Duration::from_secs(30), || {
+        let text = porthole_run(&[port]);
+        row = text.stdout.lines().find(|l| l.contains(&client)).unwrap_or_default().to_string();
+        row.contains("CLOSE-WAIT")
+    });
+    assert!(said, "the client's CLOSE-WAIT is not said: {row}");
+    assert!(!row.contains("client side") && !row.contains("served by"), "{row}");
+    assert!(row.contains("nothing listens on either end"), "{row}");
+    assert!(row.contains("[FIN-WAIT-2]"), "{row}");
+    let report = porthole_run(&[port, "--json"]).json();
+    assert_eq!(report["local_end_servers"], serde_json::json!([]), "{report:#}");
+    let ours = report["local_ends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|end| end["near"]["remote_port"].as_u64() == client_port.parse().ok())
+        .cloned()
+        .unwrap_or_else(|| panic!("no local end to {client}: {report:#}"));
+    assert_eq!(ours["far"]["state"], "CLOSE-WAIT", "{report:#}");
+    assert_eq!(report["held"], true, "the server still holds its end: {report:#}");
+
+    let signalled = std::process::Command::new("kill")
+        .args(["-USR1", &server.pid().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
+    let mut text = porthole_run(&[port]);
+    let orphaned = crate::util::eventually(std::time::Duration::from_secs(30), || {
+        text = porthole_run(&[port]);
+        text.stdout.lines().any(|l| l.contains(&client) && l.contains("of no process with"))
+    });
+    assert!(orphaned, "the server's end never became an orphan: {text:?}");
+    assert_eq!(text.code, 1, "{text:?}");
+    assert!(text.stdout.contains("only closing connections hold port"), "{text:?}");
+}
+
+/// A UDP server's connected socket on the port (one per peer, as QUIC and
+/// DNS servers keep them) whose loopback peer has no socket: `connect()`
+/// only named it, so nothing says a client closed anything.
+#[test]
+fn a_connected_udp_socket_whose_loopback_peer_has_no_socket_is_not_said_closed() {
+    let (_server, mut ready) = python(
+        "import socket,time\n\
+         D=socket.SOCK_DGRAM; R=(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         u=socket.socket(socket.AF_INET,D); u.setsockopt(*R); u.bind(('127.0.0.1',0))\n\
+         gone=socket.socket(socket.AF_INET,D); gone.bind(('127.0.0.1',0))\n\
+         c=socket.socket(socket.AF_INET,D); c.setsockopt(*R); c.bind(u.getsockname())\n\
+         c.connect(gone.getsockname()); peer=gone.getsockname()[1]; gone.close()\n\
+         print(u.getsockname()[1], peer, flush=True); time.sleep(120)",
+        &[],
+    );
+    let line = wait_for_line(&mut ready);
+    let (port, peer) = line.split_once(' ').expect("two ports");
+    let text = porthole_run(&[port]);
+    assert_eq!(text.code, 0, "{text:?}");
+    let peer = format!("127.0.0.1:{peer} ");
+    let row = text.stdout.lines().find(|l| l.contains(&peer)).unwrap_or_default();
+    assert!(row.contains("this machine (no socket has that address now)"), "{}", text.stdout);
+    assert!(!row.contains("closed"), "{}", text.stdout);
 }
 
 /// A listener sent over a Unix socket with `SCM_RIGHTS`, its sender's copy
