@@ -11,6 +11,9 @@
 //! `--churn [SECONDS]` only the recorder's CPU while processes start (see
 //! [`churn`]).
 //! `PORTHOLE_BENCH_BINARY` points every mode at another build of porthole.
+//! `PORTHOLE_BENCH_BEFORE` names an earlier build: the latency comparison
+//! then runs `none`, `ebpf` and `ebpf-before` (that build's eBPF recorder)
+//! in turn, so two builds are compared within one run.
 //! Two knobs for the latency comparison: `PORTHOLE_BENCH_RECORDER_WRAPPER` runs
 //! the recorder under a command (`nice -n 19`, `chrt -i 0`) to measure
 //! scheduling policies, and `PORTHOLE_BENCH_ONLY=none|ebpf|netlink` runs
@@ -136,7 +139,11 @@ fn main() {
 /// the recorder, and of the machine's kworkers (where the destroy
 /// broadcast's queued work runs; other work's kworker time counts too).
 fn latency_rounds(rounds: usize, seconds: Duration) {
-    const VARIANTS: [&str; 3] = ["none", "ebpf", "netlink"];
+    let variants: &[&str] = if std::env::var_os("PORTHOLE_BENCH_BEFORE").is_some() {
+        &["none", "ebpf", "ebpf-before"]
+    } else {
+        &["none", "ebpf", "netlink"]
+    };
     let mut p50: HashMap<&str, Vec<f64>> = HashMap::new();
     let mut p99: HashMap<&str, Vec<f64>> = HashMap::new();
     let mut cpu: HashMap<&str, Vec<f64>> = HashMap::new();
@@ -151,8 +158,8 @@ fn latency_rounds(rounds: usize, seconds: Duration) {
     );
     println!("|---|---|---|---|---|---|---|---|");
     for round in 0..rounds {
-        for turn in 0..VARIANTS.len() {
-            let variant = VARIANTS[(round + turn) % VARIANTS.len()];
+        for turn in 0..variants.len() {
+            let variant = variants[(round + turn) % variants.len()];
             if std::env::var("PORTHOLE_BENCH_ONLY").is_ok_and(|only| only != variant) {
                 continue;
             }
@@ -192,7 +199,7 @@ fn latency_rounds(rounds: usize, seconds: Duration) {
         sorted.sort_unstable_by(f64::total_cmp);
         sorted[sorted.len() / 2]
     };
-    if VARIANTS.iter().any(|variant| !p50.contains_key(variant)) {
+    if variants.iter().any(|variant| !p50.contains_key(variant)) {
         // PORTHOLE_BENCH_ONLY: single runs (for a profiler), no comparison.
         return;
     }
@@ -207,16 +214,16 @@ fn latency_rounds(rounds: usize, seconds: Duration) {
         median_with_interval(&ratios)
     };
     let paired50: Vec<(&str, (f64, f64, f64))> =
-        VARIANTS.iter().map(|v| (*v, paired(&p50, v))).collect();
+        variants.iter().map(|v| (*v, paired(&p50, v))).collect();
     let paired_cpu: Vec<(&str, (f64, f64, f64))> =
-        VARIANTS.iter().map(|v| (*v, paired(&cpu, v))).collect();
+        variants.iter().map(|v| (*v, paired(&cpu, v))).collect();
     let base_cpu = median_of(&cpu["none"]);
     println!();
     println!(
         "| recorder | median p50 (µs) | ÷ unrecorded | median of rounds' p50 ÷ unrecorded | its 95% interval | median p99 (µs) | ÷ unrecorded | median workload CPU µs/conn | ÷ unrecorded | median of rounds' CPU ÷ unrecorded | median kworker CPU µs/conn |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    for variant in VARIANTS {
+    for &variant in variants {
         let m50 = median_of(&p50[variant]);
         let m99 = median_of(&p99[variant]);
         let mcpu = median_of(&cpu[variant]);
@@ -515,8 +522,16 @@ impl Recorder {
     fn spawn(mode: &str, store: Option<&std::path::Path>) -> Recorder {
         let wrapper = std::env::var("PORTHOLE_BENCH_RECORDER_WRAPPER").unwrap_or_default();
         let mut words: Vec<&str> = wrapper.split_whitespace().collect();
-        // PORTHOLE_BENCH_BINARY: the same benchmark against another build.
-        let binary = std::env::var("PORTHOLE_BENCH_BINARY").unwrap_or_else(|_| BINARY.into());
+        // PORTHOLE_BENCH_BINARY: the same benchmark against another build;
+        // PORTHOLE_BENCH_BEFORE: the earlier build an `ebpf-before` runs.
+        let (mode, binary) = match mode.strip_suffix("-before") {
+            Some(mode) => {
+                (mode, std::env::var("PORTHOLE_BENCH_BEFORE").expect("a build to compare"))
+            }
+            None => {
+                (mode, std::env::var("PORTHOLE_BENCH_BINARY").unwrap_or_else(|_| BINARY.into()))
+            }
+        };
         words.push(&binary);
         let mut command = Command::new(words[0]);
         command.args(&words[1..]);

@@ -3,7 +3,8 @@
 # fresh network namespace (so only its own connections are recorded),
 # printing the machine description and the figures in BENCHMARKS.md.
 # Needs root. Usage: bench/monitor/run.sh [--quick | --latency [ROUNDS [SECONDS]] | --churn [SECONDS]]
-# (knobs for --latency: PORTHOLE_BENCH_RECORDER_WRAPPER, PORTHOLE_BENCH_ONLY; see main.rs)
+# (knobs for --latency: PORTHOLE_BENCH_RECORDER_WRAPPER, PORTHOLE_BENCH_ONLY, and
+# PORTHOLE_BENCH_BEFORE=PATH to compare an earlier build's eBPF recorder; see main.rs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 echo "# command: bench/monitor/run.sh $*"

@@ -11,10 +11,13 @@
 //! - **connected**: a client's connect() completed (pid stashed inside
 //!   connect(), 4-tuple once the handshake assigned the source port);
 //! - **server established**: a server end's handshake completed (its
-//!   cookie and start; softirq, so no pid);
+//!   cookie and start; softirq, so no pid). Not sent when its peer has a
+//!   loopback address: that client is in the same namespace and its
+//!   **connected** record gives the start;
 //! - **closing**: a socket's holder called close() or shutdown() — the
 //!   transitions into FIN_WAIT1 and LAST_ACK run only there — with that
-//!   process's identity: for an accepted socket, the server process;
+//!   process's identity: for an accepted socket, the server process. Not
+//!   sent for a socket whose **connected** record went out;
 //! - **listen** / **listen closed**: a TCP listener came or went, with the
 //!   pid that called listen();
 //! - **closed**: a connection end reached CLOSE, with its 4-tuple, owner
@@ -57,9 +60,10 @@ struct Aligned<T: ?Sized>(T);
 /// Size of the ring buffer, overriding the object's 16 MiB. The kernel
 /// maps its data pages twice into the reader (so a record that wraps reads
 /// as one piece): the ring costs up to twice its size in RSS. Events are
-/// 136 bytes with their header and a local connection makes six
-/// (connected, server established, two closing, two closed), so at 5,000
-/// connections/s 4 MiB holds a second of them while the recorder reads every 15 ms and
+/// 136 bytes with their header and a local connection makes at most six
+/// (four over loopback: connected, the server end's closing, two closed),
+/// so at 5,000 connections/s 4 MiB holds a second of them while the
+/// recorder reads every 15 ms and
 /// writes a batch at most every second; overruns are counted in
 /// `ring_drops` and reported, never silent.
 pub const RING_BYTES: u32 = 4 << 20;
@@ -92,10 +96,11 @@ pub enum EbpfError {
 pub enum BpfEventKind {
     /// A client's connection was established; pid/uid/comm are the client's.
     Connected,
-    /// A server end's handshake completed; no pid (softirq).
+    /// A server end's handshake completed; no pid (softirq). Not sent
+    /// when the peer has a loopback address (its `Connected` tells).
     ServerEstablished,
     /// The socket's holder called close() or shutdown(); pid/uid/comm are
-    /// that process's.
+    /// that process's. Not sent for a socket a `Connected` named.
     Closing,
     /// A TCP socket started listening; pid is the caller of listen().
     Listen,

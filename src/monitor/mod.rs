@@ -245,6 +245,10 @@ pub struct Recorder {
     /// Start of server ends established while recording and not yet
     /// closed (eBPF), by socket cookie.
     server_starts: foldhash::HashMap<u64, UnixMicros>,
+    /// Start of server ends whose peer has a loopback address, by the
+    /// server end's 4-tuple: the programs send no start for them, their
+    /// client's `connected` record gives it (see [`loopback_peer`]).
+    loopback_starts: foldhash::HashMap<EndKey, UnixMicros>,
     /// Cookies of connected sockets the startup dump found open, whose
     /// start no program could see (eBPF), until they close; `None` before
     /// that dump. See [`Recorder::start_lost`].
@@ -382,6 +386,7 @@ impl Recorder {
             batch_started: None,
             reported: Reported::default(),
             server_starts: foldhash::HashMap::default(),
+            loopback_starts: foldhash::HashMap::default(),
             open_at_start: None,
             open_at_start_until_ns: 0,
             delayed: std::collections::VecDeque::new(),
@@ -716,7 +721,7 @@ impl Recorder {
         // client's connect(). A dump's first sight of a connection is not.
         let started_at = match self.mode {
             CaptureMode::Ebpf => [
-                self.server_starts.get(&server.cookie).copied(),
+                self.server_start(server.cookie, server_key),
                 client_holder.filter(|a| a.cookie.is_some()).map(|a| a.since),
             ]
             .into_iter()
@@ -789,8 +794,10 @@ impl Recorder {
         }
         for mut event in bpf_events {
             if let Some(end) = event.closed.take() {
-                let started = self.server_starts.remove(&end.cookie).is_some();
                 let net_namespace = self.label(event.net_namespace);
+                let key = EndKey::new(net_namespace, end.local, end.remote);
+                let started = self.server_starts.remove(&end.cookie).is_some()
+                    | self.loopback_starts.remove(&key).is_some();
                 if self.covers(net_namespace) {
                     if !started && self.start_lost(end.cookie, event.at_monotonic_ns) {
                         self.joiner.start_unseen(end.cookie);
@@ -1298,6 +1305,11 @@ impl Recorder {
         self.listeners.serves(key.net_namespace, key.local)
     }
 
+    /// When a server end still open began, as the eBPF events told.
+    fn server_start(&self, cookie: u64, key: &EndKey) -> Option<UnixMicros> {
+        self.server_starts.get(&cookie).or_else(|| self.loopback_starts.get(key)).copied()
+    }
+
     fn on_bpf_event(&mut self, event: BpfEvent, summary: &mut MonitorSummary) {
         let net_namespace = self.label(event.net_namespace);
         if !self.covers(net_namespace) {
@@ -1333,6 +1345,15 @@ impl Recorder {
         );
         match event.kind {
             BpfEventKind::Connected => {
+                if loopback_peer(&key) {
+                    // Its server end, if on this machine, sends no start.
+                    if self.loopback_starts.len() >= connections::MAX_HELD {
+                        // Only starts of server ends never accepted (a full
+                        // backlog) or whose close was lost stay unclaimed.
+                        connections::evict_oldest(&mut self.loopback_starts, |at| *at);
+                    }
+                    self.loopback_starts.insert(key.peer(), at);
+                }
                 let attribution = Attribution {
                     process,
                     role: Some(Role::Client),
@@ -1350,7 +1371,7 @@ impl Recorder {
                 // whose side the listeners tell.
                 // Kept until the close, which tells a lost start from one
                 // seen (`start_lost`).
-                let started = self.server_starts.get(&event.cookie).copied();
+                let started = self.server_start(event.cookie, &key);
                 let attribution = Attribution {
                     process,
                     role: started.map(|_| Role::Server),
@@ -1393,6 +1414,16 @@ impl Recorder {
             BpfEventKind::Closed => {}
         }
     }
+}
+
+/// Whether the server end of a client end `key` is one the eBPF programs
+/// send no start for: its peer, this client, has a loopback address
+/// (127.0.0.0/8, `::1`, `::ffff:127.0.0.0/104`; `key` is canonical). Such a
+/// server end is in the client's network namespace, and the client's
+/// `connected` record, sent before it was established, gives its start.
+/// The same test as `peer_on_loopback` in `ebpf/monitor.bpf.c`.
+fn loopback_peer(key: &EndKey) -> bool {
+    key.local.ip().is_loopback()
 }
 
 /// Owners of socket inodes, named through the process table.
@@ -1805,5 +1836,25 @@ mod tests {
         let named = owners_of(&newer, Recorded::Namespace(0), &[500], &mut table);
         let pids: Vec<u32> = named[&500].iter().map(|owner| owner.pid).collect();
         assert_eq!(pids, [10]);
+    }
+
+    /// The programs send no server start when the server end's peer has
+    /// a loopback address; the recorder must take the client's `connected`
+    /// record as that start for exactly those (`peer_on_loopback` in
+    /// monitor.bpf.c), else it would count them lost.
+    #[test]
+    fn loopback_peers_are_those_the_programs_send_no_server_start_for() {
+        let client = |local: &str, remote: &str| {
+            EndKey::new(None, local.parse().unwrap(), remote.parse().unwrap())
+        };
+        for local in
+            ["127.0.0.1:40000", "127.5.6.7:40000", "[::1]:40000", "[::ffff:127.0.0.2]:40000"]
+        {
+            assert!(loopback_peer(&client(local, "127.0.0.1:80")), "{local}");
+        }
+        for local in ["10.9.9.1:40000", "[::ffff:10.0.0.1]:40000", "[fe80::1]:40000", "[::]:40000"]
+        {
+            assert!(!loopback_peer(&client(local, "10.9.9.1:80")), "{local}");
+        }
     }
 }

@@ -2408,16 +2408,6 @@ fn an_api_without_an_index_is_judged_by_its_not_found() {
     assert!(findings_of(&json, checked_port).is_empty(), "{json:#}");
 }
 
-/// A veth pair in `netns` with `address` on its first end (`fe80::1/64`,
-/// `10.9.9.1/24`), added without duplicate address detection so it is
-/// usable at once.
-fn veth_with(netns: &Netns, address: &str) {
-    netns.run_ok("ip", &["link", "add", "pv0", "type", "veth", "peer", "name", "pv1"]);
-    netns.run_ok("ip", &["link", "set", "pv0", "up"]);
-    netns.run_ok("ip", &["link", "set", "pv1", "up"]);
-    netns.run_ok("ip", &["addr", "add", address, "dev", "pv0", "nodad"]);
-}
-
 /// Starts `redis-server ARGS…` in `netns` and waits until something
 /// listens on PORT there, whatever the address.
 fn start_redis_anywhere(netns: &Netns, port: u16, args: &[&str]) -> ChildGuard {
@@ -2438,7 +2428,7 @@ fn redis_on_a_link_local_address_is_probed_through_its_interface() {
     // The socket dump names the interface a link-local listener is bound
     // to: the probe connects through it instead of skipping the listener.
     let Some(netns) = netns_with(&["redis-server"]) else { return };
-    veth_with(&netns, "fe80::1/64");
+    netns.add_veth("fe80::1/64");
     let port = util::unique_port();
     let _redis = start_redis_anywhere(
         &netns,
@@ -2459,7 +2449,7 @@ fn redis_refusing_a_specific_address_in_protected_mode_is_named_redis() {
     // mode greets every client (this machine's too) with -DENIED before it
     // is sent anything.
     let Some(netns) = netns_with(&["redis-server"]) else { return };
-    veth_with(&netns, "10.9.9.1/24");
+    netns.add_veth("10.9.9.1/24");
     let port = util::unique_port();
     let _redis =
         start_redis_anywhere(&netns, port, &["--port", &port.to_string(), "--bind", "10.9.9.1"]);

@@ -201,7 +201,7 @@ print("done", flush=True)
 "#;
 
 /// Entries of the `connecting` map (the LRU hash of clients between
-/// connect() and the handshake) of the eBPF object `pid` loaded, found by
+/// connect() and their close()) of the eBPF object `pid` loaded, found by
 /// its map type in the fds' fdinfo; `None` without bpftool.
 fn connecting_entries(pid: u32) -> Option<usize> {
     if !installed("bpftool") {
@@ -806,9 +806,10 @@ fn server_ends_whose_start_was_dropped_are_counted_in_ebpf_mode() {
     let Some(netns) = Netns::create() else { return };
     let port = unique_port();
     let monitor = Monitor::start(Some(&netns), &["--capture", "ebpf"]);
-    // 4 MiB of 136-byte events, about six per connection: 8,000 overflow it.
+    // 4 MiB of 136-byte events, four per connection over loopback: 12,000
+    // overflow it.
     let (mut peers, mut out) =
-        python_in(&netns, HELD_AFTER_A_FULL_RING, &[&port.to_string(), "8000"]);
+        python_in(&netns, HELD_AFTER_A_FULL_RING, &[&port.to_string(), "12000"]);
     assert_eq!(wait_for_line(&mut out), "ready");
     let pid = peers.pid();
     signal(monitor.pid(), rustix::process::Signal::STOP);

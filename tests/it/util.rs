@@ -627,6 +627,16 @@ impl Netns {
         );
     }
 
+    /// A veth pair in the namespace with `address` on its first end
+    /// (`fe80::1/64`, `10.9.9.1/24`), added without duplicate address
+    /// detection so it is usable at once.
+    pub fn add_veth(&self, address: &str) {
+        self.run_ok("ip", &["link", "add", "pv0", "type", "veth", "peer", "name", "pv1"]);
+        self.run_ok("ip", &["link", "set", "pv0", "up"]);
+        self.run_ok("ip", &["link", "set", "pv1", "up"]);
+        self.run_ok("ip", &["addr", "add", address, "dev", "pv0", "nodad"]);
+    }
+
     /// `porthole ARGS…` inside the namespace with extra environment.
     pub fn porthole_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
         let mut command = self.command(binary().to_str().expect("utf-8 path"));

@@ -12,6 +12,9 @@
  *   * SYN_SENT -> ESTABLISHED: the source port is now assigned, so the
  *     stashed client and the full 4-tuple are emitted together (the pid of
  *     this softirq context is NOT used: on loopback it can be anyone's).
+ *     The stash stays, marked as sent, until the socket's close() or
+ *     shutdown(), which then needs no record: the recorder knows the
+ *     socket's process from this one.
  *   * -> LISTEN runs inside listen(): the listener's owner, and its
  *     IPV6_V6ONLY flag (a bitfield, read with CO-RE bitfield relocations).
  *   * LISTEN -> CLOSE: a listener went away.
@@ -21,15 +24,27 @@
  *     subscription is needed: that broadcast queues kernel work for every
  *     socket that closes, on the closing task's CPU.
  *   * SYN_RECV -> ESTABLISHED: a server end began (softirq: no pid); its
- *     cookie and start are emitted. A socket that called connect() gets
- *     here too after a simultaneous open (SYN_SENT -> SYN_RECV): it is
- *     emitted as connected, with its stashed client.
+ *     cookie and start are emitted -- unless its peer has a loopback
+ *     address: that client is a socket of the same namespace, whose
+ *     `connected` record, just sent, carries the same 4-tuple reversed
+ *     and the connection's start, and the recorder takes the server end's
+ *     start from it. A socket that called connect() gets here too after a
+ *     simultaneous open (SYN_SENT -> SYN_RECV): it is emitted as
+ *     connected, with its stashed client.
  *   * ESTABLISHED -> FIN_WAIT1 and CLOSE_WAIT -> LAST_ACK are made only by
  *     close() or shutdown(), so they run in the task of the process that
  *     holds the socket: its identity is emitted with the cookie. For an
  *     accepted socket that is the server process (a server end reset
  *     before its process closes it never gets here; the recorder then
- *     names the listener's owner).
+ *     names the listener's owner). A socket whose `connected` record went
+ *     out is not emitted again.
+ *
+ * A local connection over loopback so makes four records (connected, the
+ * server end's closing, two closed) where it made six: each costs about
+ * a fifth of a microsecond inside the workload's own connect, accept or
+ * close (BENCHMARKS.md). Keeping the closer or the server end's start on
+ * the socket until its `closed` record, in socket-local storage or a
+ * hash, cost more than the records it saved, measured there.
  *
  * Every event goes to one ring buffer; a full ring buffer is counted in
  * `ring_drops`, never silent. When `recorded_netns` is set (the loader
@@ -105,12 +120,13 @@ struct event {
 _Static_assert(sizeof(struct event) == 128, "struct event is 128 bytes");
 _Static_assert(__builtin_offsetof(struct event, bytes_acked) == 96, "counters start at 96");
 
-/* Who called connect() on a socket, until its handshake completes. */
+/* Who called connect() on a socket, from connect() to its close(). */
 struct client {
 	__u64 start_boottime;
 	__u32 tgid;
 	__u32 uid;
 	char comm[16];
+	__u8 connected;         /* its `connected` record went out */
 };
 
 struct {
@@ -118,6 +134,10 @@ struct {
 	__uint(max_entries, 16 * 1024 * 1024);
 } events SEC(".maps");
 
+/* An LRU: a stash whose socket's CLOSE was never seen (a missed run) is
+ * evicted in the end, oldest first. With more client connections open
+ * than it holds, the oldest ones' stashes go: their close() is then
+ * emitted as before. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -173,6 +193,24 @@ static __always_inline void fill_socket(struct event *event, struct tcp_sock *tp
 		__builtin_memcpy(event->local_addr, &common->skc_v6_rcv_saddr, 16);
 		__builtin_memcpy(event->remote_addr, &common->skc_v6_daddr, 16);
 	}
+}
+
+/* Whether the socket's peer has a loopback address (127.0.0.0/8, ::1 or
+ * ::ffff:127.0.0.0/104): the same test as the recorder's
+ * `loopback_peer` in src/monitor/mod.rs, which must agree with it. */
+static __always_inline bool peer_on_loopback(struct sock_common *common, __u16 family)
+{
+	if (family == AF_INET)
+		return (bpf_ntohl(common->skc_daddr) >> 24) == 127;
+	__u32 word0 = common->skc_v6_daddr.in6_u.u6_addr32[0];
+	__u32 word1 = common->skc_v6_daddr.in6_u.u6_addr32[1];
+	__u32 word2 = common->skc_v6_daddr.in6_u.u6_addr32[2];
+	__u32 word3 = common->skc_v6_daddr.in6_u.u6_addr32[3];
+	if (word0 || word1)
+		return 0;
+	if (word2 == 0)
+		return word3 == bpf_htonl(1);
+	return word2 == bpf_htonl(0xffff) && (bpf_ntohl(word3) >> 24) == 127;
 }
 
 static __always_inline struct event *reserve(__u8 kind, __u64 cookie)
@@ -233,16 +271,22 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 			__builtin_memcpy(event->comm, client->comm, sizeof(event->comm));
 			fill_socket(event, tp);
 			bpf_ringbuf_submit(event, 0);
+			client->connected = 1;
+		} else {
+			/* Lost: its close() will name it. */
+			bpf_map_delete_elem(&connecting, &cookie);
 		}
-		bpf_map_delete_elem(&connecting, &cookie);
 		return 0;
 	}
 	if (newstate == TCP_CLOSE && oldstate != TCP_LISTEN) {
 		__u64 cookie = bpf_get_socket_cookie(sk);
-		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)
+		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV ||
+		    oldstate == TCP_ESTABLISHED || oldstate == TCP_CLOSE_WAIT)
 			/* Refused or timed out (a simultaneous open too, from
-			 * SYN_RECV): forget the stashed client. A server end's
-			 * SYN_RECV has none; the delete finds nothing. */
+			 * SYN_RECV), or reset before any close(): forget the
+			 * stashed client. A server end has none; the delete
+			 * finds nothing. From the other states close() came
+			 * first and took it. */
 			bpf_map_delete_elem(&connecting, &cookie);
 		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 		struct event *event = tp ? reserve(EVENT_CLOSED, cookie) : 0;
@@ -272,6 +316,8 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 		 * a client, named by its stash; a server end never has one. */
 		struct client *client =
 			oldstate == TCP_SYN_RECV ? bpf_map_lookup_elem(&connecting, &cookie) : 0;
+		if (!client && peer_on_loopback(&sk->__sk_common, family))
+			return 0;
 		struct event *event =
 			tp ? reserve(client ? EVENT_CONNECTED : EVENT_SERVER_ESTABLISHED, cookie) : 0;
 		if (event) {
@@ -283,9 +329,11 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 			}
 			fill_socket(event, tp);
 			bpf_ringbuf_submit(event, 0);
-		}
-		if (client)
+			if (client)
+				client->connected = 1;
+		} else if (client) {
 			bpf_map_delete_elem(&connecting, &cookie);
+		}
 		return 0;
 	}
 	if ((newstate == TCP_FIN_WAIT1 && oldstate == TCP_ESTABLISHED) ||
@@ -294,11 +342,21 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 		 * unless it is a kernel thread doing the last put of a file
 		 * nobody holds any more (an io_uring ring torn down with the
 		 * socket in its fixed-file table, a delayed fput): no process
-		 * to name, the recorder then names the listener's owner. */
+		 * to name, the recorder then names the listener's owner. A
+		 * client its `connected` record named needs no record: the
+		 * recorder names a client by its connect(), not its close(). */
+		__u64 cookie = bpf_get_socket_cookie(sk);
+		struct client *client = bpf_map_lookup_elem(&connecting, &cookie);
+		if (client) {
+			__u8 connected = client->connected;
+			bpf_map_delete_elem(&connecting, &cookie);
+			if (connected)
+				return 0;
+		}
 		if (bpf_get_current_task_btf()->flags & PF_KTHREAD)
 			return 0;
 		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-		struct event *event = tp ? reserve(EVENT_CLOSING, bpf_get_socket_cookie(sk)) : 0;
+		struct event *event = tp ? reserve(EVENT_CLOSING, cookie) : 0;
 		if (event) {
 			fill_current(event);
 			fill_socket(event, tp);
