@@ -11,7 +11,9 @@
 //!
 //! Connections run on the carrier threads (see [`super::carriers`]), one
 //! task per connection driving both directions, so a message that arrives
-//! is read, passed on and written by the thread that saw it arrive.
+//! is read, passed on and written by the thread that saw it arrive. While
+//! the proxy has no toxic, the task lends both sockets to a relay thread
+//! (see [`super::relay`]) and only waits for them back.
 
 use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,12 +21,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use super::budget::{Claimant, FdBudget};
 use super::faults::Rng;
 use super::link::{self, Link, LinkEnd, ToxicSet};
+use super::relay::{self, Returned, Served};
 use super::stats::{ActiveConnection, ProxyStats};
 use super::toxics::Stream;
 
@@ -66,6 +70,7 @@ pub(crate) fn start(listener: TcpListener, context: ProxyContext) -> Running {
     let (stop, stop_signal) = watch::channel(());
     let (finished_sender, finished) = mpsc::channel(1);
     super::carriers::start_all();
+    super::relay::start_all();
     tokio::spawn(accept_loop(listener, Arc::new(context), stop_signal, finished_sender));
     Running { stop, finished }
 }
@@ -115,13 +120,12 @@ async fn serve_connection(
     mut stop: watch::Receiver<()>,
     _finished: mpsc::Sender<()>,
 ) {
-    let Ok(mut client) = TcpStream::from_std(client) else { return };
     let _active = ActiveConnection::open(&context.stats);
     let _load = super::memory::Load::enter();
     // Go, and so Toxiproxy, disables Nagle on every TCP socket; small
     // request/response traffic would otherwise stall for 40 ms.
     let _ = client.set_nodelay(true);
-    let mut server = tokio::select! {
+    let server = tokio::select! {
         connected = connect_upstream(&context.upstream) => match connected {
             Ok(server) => server,
             Err(_) => {
@@ -136,12 +140,47 @@ async fn serve_connection(
     };
     let _ = server.set_nodelay(true);
 
+    // Without toxics, a relay thread serves the connection until a toxic
+    // arrives; then it carries on here from where the relay left it. The
+    // client's socket joins this runtime's poll set only then.
+    let mut relayed = Returned::default();
+    let mut toxics = context.toxics.clone();
+    let (client, mut server) = if toxics.borrow_and_update().is_empty() {
+        let stopped = stop_requested(&mut stop);
+        match relay::serve(client, server, &context.stats, &mut toxics, stopped).await {
+            Served::Over => return,
+            Served::Declined(client, server) => (client, server),
+            Served::Returned(returned, client, server) => {
+                relayed = returned;
+                let Ok(server) = TcpStream::from_std(server) else { return };
+                (client, server)
+            }
+        }
+    } else {
+        (client, server)
+    };
+    let Ok(mut client) = TcpStream::from_std(client) else { return };
+    // What the destinations had not accepted from the relay goes first.
+    for (held, destination, stats) in [
+        (&relayed.held[0], &mut server, &context.stats.upstream),
+        (&relayed.held[1], &mut client, &context.stats.downstream),
+    ] {
+        if held.is_empty() {
+            continue;
+        }
+        if destination.write_all(held).await.is_err() {
+            return;
+        }
+        stats.sent.fetch_add(held.len() as u64, Ordering::Relaxed);
+    }
+    let finished = relayed.finished;
+
     // One flag per direction: set when the other direction ended the
     // connection, so that this one lets out what its toxics hold first.
     let peer_ended = [AtomicBool::new(false), AtomicBool::new(false)];
     // Set by the first direction to end of itself (its source closed or
     // failed, not a toxic): the other one ends after it.
-    let first_ended = AtomicBool::new(false);
+    let first_ended = AtomicBool::new(relayed.first_ended);
     let end = {
         let (client_read, client_write) = client.split();
         let (server_read, server_write) = server.split();
@@ -158,7 +197,8 @@ async fn serve_connection(
             },
         );
         let upstream = async {
-            let end = upstream.await;
+            // Its end of stream was forwarded by the relay.
+            let end = if finished[0] { LinkEnd::Finished } else { upstream.await };
             if matches!(end, LinkEnd::Finished | LinkEnd::Failed) {
                 first_ended.store(true, Ordering::Relaxed);
             }
@@ -181,7 +221,7 @@ async fn serve_connection(
         // for the direction from the server, when the client's has not
         // ended yet.
         let downstream = async {
-            let end = downstream.await;
+            let end = if finished[1] { LinkEnd::Finished } else { downstream.await };
             if matches!(end, LinkEnd::Finished | LinkEnd::Failed)
                 && !first_ended.swap(true, Ordering::Relaxed)
             {

@@ -5,6 +5,7 @@
 //! - [`registry`]: the proxies and their toxics; every API operation.
 //! - `forward`: one proxy's accept loop and connections (lifecycle docs).
 //! - `link`: one direction of one connection; applies toxics.
+//! - `relay`: toxic-free connections served by `epoll` threads, off tokio.
 //! - `faults`: one file per toxic behind the `Fault` trait.
 //! - [`toxics`] and [`wire`]: toxic definitions and the JSON shapes.
 //! - [`api`]: the HTTP server; [`client`]: the HTTP client the CLI uses.
@@ -34,6 +35,7 @@ mod link;
 mod memory;
 pub mod metrics;
 pub mod registry;
+mod relay;
 pub mod service;
 mod splice;
 pub mod stats;
