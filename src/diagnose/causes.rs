@@ -1817,14 +1817,20 @@ fn socket_permission(
     let place_text = place.display().to_string();
     let mut fix = Vec::new();
     let needed = if bit == "w" { 0o2 } else { 0o1 };
+    // Run by the user at the terminal: `usermod` is root's to run, `chmod`
+    // its owner's or root's.
+    let caller = rustix::process::getuid().as_raw();
+    let to_root = as_root(system, rustix::process::geteuid().is_root());
     // The group would let it in: joining it is the narrow fix (never for
     // group root).
     if shift == 0 && (status.mode >> 3) & needed != 0 && status.gid != 0 {
-        fix.push(Fix::command(format!(
-            "usermod -aG {} {}   # then start the client again",
-            crate::shell::word(&group),
-            crate::shell::word(&user)
-        )));
+        let usermod =
+            format!("usermod -aG {} {}", crate::shell::word(&group), crate::shell::word(&user));
+        fix.push(root_fix(to_root, &usermod, "then start the client again", || {
+            format!(
+                "as root, add {user} to group {group}: `{usermod}`, then start the client again"
+            )
+        }));
     }
     let whom = match who {
         "u" => "the owner",
@@ -1832,10 +1838,15 @@ fn socket_permission(
         _ => "every local user",
     };
     let effect = if bit == "w" { "connect" } else { "pass through" };
-    fix.push(Fix::command(format!(
-        "chmod {who}+{bit} {}   # lets {whom} {effect}",
-        crate::shell::word(&place_text)
-    )));
+    let chmod = format!("chmod {who}+{bit} {}", crate::shell::word(&place_text));
+    let comment = format!("lets {whom} {effect}");
+    fix.push(if caller == status.uid {
+        Fix::command(format!("{chmod}   # {comment}"))
+    } else {
+        root_fix(to_root, &chmod, &comment, || {
+            format!("as root or its owner {owner}, run `{chmod}`: it {comment}")
+        })
+    });
     if bit == "w" {
         fix.push(Fix::step(
             "to keep it after the service recreates the socket, set the socket's mode or group in the service's configuration (SocketMode=/SocketGroup= for a systemd socket unit)",
@@ -1908,6 +1919,20 @@ fn ipv6_disabled(attempt: &Attempt, lo: Option<&str>, all: Option<&str>, hosts: 
 /// `privileged`: porthole runs as root.
 fn as_root(system: &dyn System, privileged: bool) -> AsRoot {
     crate::inventory::system::as_root(system, rustix::process::getuid().as_raw(), privileged)
+}
+
+/// A fix that needs root: `command` as `wrapper` runs it, with `comment`
+/// after it, or, where no way to root is known, the step `in_words` says.
+fn root_fix(
+    wrapper: AsRoot,
+    command: &str,
+    comment: &str,
+    in_words: impl FnOnce() -> String,
+) -> Fix {
+    match wrapper {
+        AsRoot::Unknown => Fix::step(in_words()),
+        _ => Fix::command(format!("{}   # {comment}", wrapper.wrap(command))),
+    }
 }
 
 /// Adds to an unexplained cause that the firewall could not be read, and
@@ -2903,15 +2928,9 @@ fn descriptor_limit(
         Some(limits) if capable("CapBnd:") => {
             let command = format!("prlimit --pid {pid} --nofile={limits}");
             let wrapper = as_root(evidence.system, rustix::process::geteuid().is_root());
-            fix.push(match wrapper {
-                AsRoot::Unknown => Fix::step(format!(
-                    "as root, raise its limit: `{command}` (its next {call} then succeeds)"
-                )),
-                _ => Fix::command(format!(
-                    "{}   # its next {call} succeeds",
-                    wrapper.wrap(&command)
-                )),
-            });
+            fix.push(root_fix(wrapper, &command, &format!("its next {call} succeeds"), || {
+                format!("as root, raise its limit: `{command}` (its next {call} then succeeds)")
+            }));
         }
         // Root without CAP_SYS_RESOURCE (a container's) may still become
         // the server's user, whose own soft limit is its to raise.
@@ -3803,17 +3822,12 @@ fn libpq_refused(
         } else {
             as_root(evidence.system, rustix::process::geteuid().is_root())
         };
-        if wrapper != AsRoot::Unknown {
-            Fix::command(format!(
-                "{}   # PostgreSQL rereads {file} (no restart needed)",
-                wrapper.wrap(&kill)
-            ))
-        } else {
-            Fix::step(format!(
+        root_fix(wrapper, &kill, &format!("PostgreSQL rereads {file} (no restart needed)"), || {
+            format!(
                 "as root or the server's user, send it SIGHUP (kill -HUP {}): PostgreSQL rereads {file}",
                 config.pid
-            ))
-        }
+            )
+        })
     };
     let mut fix = Vec::new();
     let summary = if words == super::service_probe::NO_TLS {
@@ -5673,6 +5687,30 @@ fn add_platform_hints(causes: &mut [Cause], platform: &environment::Platform, un
 mod tests {
     use super::*;
     use crate::model::{SocketState, UnixKind};
+
+    #[test]
+    fn a_fix_that_needs_root_runs_through_the_callers_way_to_root_or_is_said_in_words() {
+        let fix = |wrapper| {
+            root_fix(wrapper, "chmod o+x '/srv/a b'", "lets every local user pass through", || {
+                "as root, run it".to_string()
+            })
+        };
+        assert_eq!(
+            fix(AsRoot::Already),
+            Fix::command("chmod o+x '/srv/a b'   # lets every local user pass through")
+        );
+        assert_eq!(
+            fix(AsRoot::Sudo),
+            Fix::command("sudo chmod o+x '/srv/a b'   # lets every local user pass through")
+        );
+        assert_eq!(
+            fix(AsRoot::Su),
+            Fix::command(
+                "su -c 'chmod o+x '\\''/srv/a b'\\'''   # lets every local user pass through"
+            )
+        );
+        assert_eq!(fix(AsRoot::Unknown), Fix::step("as root, run it"));
+    }
 
     #[test]
     fn the_check_as_root_of_an_unread_firewall_goes_through_sudo_or_su() {
