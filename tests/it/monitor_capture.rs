@@ -944,3 +944,102 @@ fn a_namespace_the_recorder_may_not_enter_is_named(capture: &str, lost: &str) {
     assert_eq!(stderr.matches(&expected).count(), 1, "said once: {stderr}");
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// Entries the recorder gives its connect() stash on this machine: 256 per
+/// possible CPU, at least 8,192 (`stash_entries` in src/inventory/ebpf.rs).
+fn stash_entries() -> usize {
+    let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .expect("/sys/devices/system/cpu/possible");
+    let cpus: usize = possible
+        .trim()
+        .split(',')
+        .map(|range| match range.split_once('-') {
+            Some((first, last)) => {
+                last.parse::<usize>().expect("cpu range") - first.parse::<usize>().expect("cpu") + 1
+            }
+            None => 1,
+        })
+        .sum();
+    (cpus * 256).max(8192)
+}
+
+/// Accepts `argv[2]` connections on `argv[1]` and holds them all; then
+/// reads each to its end and closes it.
+const HOLDING_SERVER: &str = r#"
+import resource, socket, sys
+port, count = int(sys.argv[1]), int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_NOFILE, (count + 256, count + 256))
+listener = socket.socket()
+listener.bind(("127.0.0.1", port))
+listener.listen(4096)
+print("ready", flush=True)
+held = [listener.accept()[0] for _ in range(count)]
+for connection in held:
+    while connection.recv(16):
+        pass
+    connection.close()
+print("done", flush=True)
+"#;
+
+/// Opens `argv[2]` connections to `argv[1]`, all held open at once, sends a
+/// byte on each, then closes them oldest first.
+const HOLDING_CLIENT: &str = r#"
+import resource, socket, sys
+port, count = int(sys.argv[1]), int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_NOFILE, (count + 256, count + 256))
+held = []
+for _ in range(count):
+    connection = socket.create_connection(("127.0.0.1", port))
+    connection.sendall(b"x")
+    held.append(connection)
+for connection in held:
+    connection.close()
+print("done", flush=True)
+"#;
+
+/// More client connections open at once than the connect() stash holds:
+/// the oldest stashes are evicted while their connections are still open,
+/// and each of those clients is then seen again at its close(). Every
+/// connection is still recorded once, with the client and the server
+/// process, no loss is counted, and no stash is left behind.
+#[test]
+fn more_open_clients_than_the_stash_holds_are_all_named_in_ebpf_mode() {
+    if !ebpf_available() {
+        return;
+    }
+    let Some(netns) = Netns::create() else { return };
+    let monitor = Monitor::start(Some(&netns), &["--capture", "ebpf"]);
+    let count = stash_entries() + 1_000;
+    let port = unique_port();
+    let (mut server, mut server_out) =
+        python_in(&netns, HOLDING_SERVER, &[&port.to_string(), &count.to_string()]);
+    assert_eq!(wait_for_line(&mut server_out), "ready");
+    let (mut client, mut client_out) =
+        python_in(&netns, HOLDING_CLIENT, &[&port.to_string(), &count.to_string()]);
+    assert_eq!(wait_for_line(&mut client_out), "done");
+    assert_eq!(wait_for_line(&mut server_out), "done");
+    let (server_pid, client_pid) = (server.pid(), client.pid());
+    assert!(client.0.wait().unwrap().success() && server.0.wait().unwrap().success());
+    let recorded = monitor.wait_for(|lines| connections_to(lines, port).len() >= count);
+    // A further second for a second record of any connection, or a loss.
+    std::thread::sleep(Duration::from_secs(1));
+    let stash = connecting_entries(monitor.pid());
+    let (lines, stderr, code) = monitor.stop();
+    let records = connections_to(&lines, port);
+    assert!(recorded, "{} of {count} recorded\n{stderr}", records.len());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(records.len(), count);
+    let mut client_ports = std::collections::HashSet::new();
+    for record in &records {
+        assert_eq!(record["client_process"]["pid"], client_pid, "{record}");
+        assert_eq!(record["server_process"]["pid"], server_pid, "{record}");
+        assert_eq!(record["bytes_client_to_server"], 1, "{record}");
+        assert_eq!(record["end"], "closed", "{record}");
+        assert!(client_ports.insert(record["client_port"].as_u64()), "twice: {record}");
+    }
+    let losses = of_type(&lines, "loss");
+    assert!(losses.is_empty(), "{losses:?}");
+    if let Some(entries) = stash {
+        assert_eq!(entries, 0, "clients left in the connecting map");
+    }
+}

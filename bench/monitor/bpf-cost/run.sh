@@ -13,7 +13,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 n="${1:-10000}"
 rounds="${2:-3}"
 before="${3:-}"
-variants="full empty no-records no-stash plain-hash"
+# PORTHOLE_BPF_VARIANTS picks which of variants.py's variants to time.
+variants="${PORTHOLE_BPF_VARIANTS:-full empty no-records no-stash plain-hash stash-8192}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 echo "# command: bench/monitor/bpf-cost/run.sh $n $rounds${before:+ $before}"

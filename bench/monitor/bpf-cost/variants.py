@@ -43,3 +43,5 @@ variant(
 )
 # The stash in a plain (preallocated) hash instead of an LRU hash.
 variant("plain-hash", "__uint(type, BPF_MAP_TYPE_LRU_HASH);", "__uint(type, BPF_MAP_TYPE_HASH);")
+# The connect() stash in a map of 8,192 entries instead of 65,536.
+variant("stash-8192", "__uint(max_entries, 65536);", "__uint(max_entries, 8192);")

@@ -80,6 +80,7 @@ struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_protocol;
 	kuid_t sk_uid;
+	__u32 sk_max_ack_backlog;	/* listen()'s backlog, inherited by accepted sockets */
 } __attribute__((preserve_access_index));
 
 struct inet_sock {

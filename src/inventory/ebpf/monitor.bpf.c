@@ -137,10 +137,14 @@ struct {
 /* An LRU: a stash whose socket's CLOSE was never seen (a missed run) is
  * evicted in the end, oldest first. With more client connections open
  * than it holds, the oldest ones' stashes go: their close() is then
- * emitted as before. */
+ * emitted as before, and names the same process. Only a connect() still
+ * in flight when its stash is evicted loses its client to whoever closes
+ * the socket. The loader sizes it (`STASH_ENTRIES` in ebpf.rs): a small
+ * map keeps every close()'s lookup in cache, about 0.1 us per connection
+ * against 65,536 entries (BENCHMARKS.md). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 8192);
 	__type(key, __u64);
 	__type(value, struct client);
 } connecting SEC(".maps");
@@ -213,6 +217,20 @@ static __always_inline bool peer_on_loopback(struct sock_common *common, __u16 f
 	return word2 == bpf_htonl(0xffff) && (bpf_ntohl(word3) >> 24) == 127;
 }
 
+/* Whether a socket can have a connect() stash. An accepted socket (a
+ * server end) is a copy of its listener and keeps the listener's nonzero
+ * listen() backlog; a socket that called connect() never listened, so
+ * its backlog is 0. Skipping the stash map for server ends takes a hash
+ * lookup off every server close(). A server end of a listen(fd, 0)
+ * listener has 0 too and is looked up (and missed) as before; a socket
+ * that listened, was shut down and then connected is not looked up at
+ * its close: its `closing` record then goes out (the recorder ignores it
+ * for a client already named) and its stash is left to the LRU. */
+static __always_inline bool may_have_stash(struct sock *sk)
+{
+	return sk->sk_max_ack_backlog == 0;
+}
+
 static __always_inline struct event *reserve(__u8 kind, __u64 cookie)
 {
 	struct event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
@@ -280,13 +298,14 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 	}
 	if (newstate == TCP_CLOSE && oldstate != TCP_LISTEN) {
 		__u64 cookie = bpf_get_socket_cookie(sk);
-		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV ||
-		    oldstate == TCP_ESTABLISHED || oldstate == TCP_CLOSE_WAIT)
+		if ((oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV ||
+		     oldstate == TCP_ESTABLISHED || oldstate == TCP_CLOSE_WAIT) &&
+		    may_have_stash(sk))
 			/* Refused or timed out (a simultaneous open too, from
 			 * SYN_RECV), or reset before any close(): forget the
-			 * stashed client. A server end has none; the delete
-			 * finds nothing. From the other states close() came
-			 * first and took it. */
+			 * stashed client. A server end has none and is not
+			 * looked up. From the other states close() came first
+			 * and took it. */
 			bpf_map_delete_elem(&connecting, &cookie);
 		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 		struct event *event = tp ? reserve(EVENT_CLOSED, cookie) : 0;
@@ -313,9 +332,11 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 		/* A socket that called connect() and reaches ESTABLISHED through
 		 * SYN_RECV met a SYN from its peer while its own was in flight:
 		 * a simultaneous open (or a socket connected to itself). It is
-		 * a client, named by its stash; a server end never has one. */
-		struct client *client =
-			oldstate == TCP_SYN_RECV ? bpf_map_lookup_elem(&connecting, &cookie) : 0;
+		 * a client, named by its stash; a server end never has one and
+		 * is not looked up. */
+		struct client *client = oldstate == TCP_SYN_RECV && may_have_stash(sk)
+						? bpf_map_lookup_elem(&connecting, &cookie)
+						: 0;
 		if (!client && peer_on_loopback(&sk->__sk_common, family))
 			return 0;
 		struct event *event =
@@ -346,7 +367,8 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 		 * client its `connected` record named needs no record: the
 		 * recorder names a client by its connect(), not its close(). */
 		__u64 cookie = bpf_get_socket_cookie(sk);
-		struct client *client = bpf_map_lookup_elem(&connecting, &cookie);
+		struct client *client =
+			may_have_stash(sk) ? bpf_map_lookup_elem(&connecting, &cookie) : 0;
 		if (client) {
 			__u8 connected = client->connected;
 			bpf_map_delete_elem(&connecting, &cookie);
