@@ -158,7 +158,7 @@ pub struct LsArgs {
     /// list`, or a namespace file such as /proc/PID/ns/net.
     #[arg(long, value_name = "NAME|PATH|all", default_value = "current")]
     pub netns: String,
-    /// Skip the process scan (faster; no PID/PROCESS column).
+    /// Skip the process scan (faster; no USER and PID/PROCESS columns).
     #[arg(long)]
     pub no_owners: bool,
     /// Show full command lines instead of the process name.
