@@ -221,6 +221,38 @@ pub fn zoned_socket_address(text: &str) -> Option<Result<SocketAddr, EndpointErr
     }))
 }
 
+/// An address with a zone id as output prints it, whichever way it was
+/// written (`%3`, `%25eth0`): the zone by its interface's name,
+/// `[fe80::1%eth0]:80`. `None` for any other text, and for a zone no
+/// interface has (which the caller refuses in its own words).
+pub fn zone_named(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return None;
+    }
+    Endpoint::parse(text)
+        .ok()
+        .filter(|endpoint| matches!(endpoint.host, Some(Host::Scoped { .. })))
+        .map(|endpoint| endpoint.to_string())
+}
+
+/// A socket address as output prints it: a scope id by its interface's
+/// name (`[fe80::1%eth0]:80`, as Go's `net` writes it, and as a zone is
+/// typed), not the bare index Rust's `Display` gives, which names no
+/// interface to a reader.
+pub fn socket_address_text(address: SocketAddr) -> String {
+    match address {
+        SocketAddr::V6(v6) if v6.scope_id() != 0 => {
+            match crate::sys::interfaces::name_of(v6.scope_id()) {
+                Some(name) => {
+                    format!("[{}%{}]:{}", v6.ip(), String::from_utf8_lossy(&name), v6.port())
+                }
+                None => address.to_string(),
+            }
+        }
+        _ => address.to_string(),
+    }
+}
+
 /// Parses `ADDRESS` or `ADDRESS%ZONE` (the inside of the brackets).
 fn parse_ipv6(inside: &str) -> Result<Host, EndpointError> {
     let Some((address, zone)) = inside.split_once('%') else {
@@ -696,6 +728,14 @@ mod tests {
                 SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, lo))
             );
         }
+        // Output names the zone, however it was typed or bound.
+        for text in [format!("[fe80::1%{lo}]:80"), "[fe80::1%25lo]:80".into()] {
+            assert_eq!(zone_named(&text).as_deref(), Some("[fe80::1%lo]:80"), "{text}");
+        }
+        assert_eq!(zone_named("127.0.0.1:80"), None);
+        let bound = SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, lo));
+        assert_eq!(socket_address_text(bound), "[fe80::1%lo]:80");
+        assert_eq!(socket_address_text("[::1]:80".parse().unwrap()), "[::1]:80");
         // A numeric zone is the interface index itself, kept by its name;
         // an index no interface has is bad input, as an unknown name is.
         assert_eq!(ok(&format!("[fe80::1%{lo}]:80")).to_string(), "[fe80::1%lo]:80");

@@ -1675,10 +1675,13 @@ impl ProxyRunSettings {
         if let Some(error) = crate::proxy::registry::upstream_host_error(&to) {
             bail!("--to '{to}': {error}");
         }
+        // `[fe80::1%25eth0]:80` (a URL's spelling) and `%3` are printed by
+        // the interface's name, as every other zone is.
+        let upstream = crate::target::zone_named(&to).unwrap_or(to);
         let request = crate::proxy::ProxyRequest {
             name: "run".to_string(),
             listen,
-            upstream: to,
+            upstream,
             enabled: true,
             toxics: Some(toxics),
         };

@@ -80,7 +80,7 @@ pub enum ClientError {
     NoApi { url: String, message: String },
     /// The API's `Host` check refused the name in the URL (it answers only
     /// to loopback names and those given to `--allow-host`).
-    #[error("the proxy API at {address} does not answer to the host name {name} (HTTP 403): use a loopback address, or start it with `porthole proxy serve --allow-host {name}`")]
+    #[error("the proxy API at {address} does not answer to the host name {name} (HTTP 403): use a loopback address, or add `--allow-host {name}` to the options of the `porthole proxy serve` that serves it")]
     HostNotAllowed { address: String, name: String },
     /// The API answered with an error status; `message` is its `error` field.
     #[error("{message} (HTTP {status})")]

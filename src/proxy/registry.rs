@@ -213,7 +213,9 @@ impl Entry {
         let listener = bind(&self.listen, names)?;
         if let Ok(address) = listener.local_addr() {
             check_loop(address, &self.upstream, names)?;
-            self.listen = address.to_string();
+            // A link-local listener's zone by its interface's name, as
+            // Toxiproxy (Go) reports it and as it was typed.
+            self.listen = crate::target::socket_address_text(address);
         }
         self.running = Some(forward::start(
             listener,

@@ -1524,13 +1524,16 @@ struct OneShot {
 impl OneShot {
     /// Starts `porthole proxy run ARGS…`.
     fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(BINARY)
-            .args(["proxy", "run"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn proxy run");
+        let mut command = Command::new(BINARY);
+        command.args(["proxy", "run"]).args(args);
+        OneShot::spawn(command)
+    }
+
+    /// Starts `command`, a `porthole proxy run …` built by the caller (in a
+    /// network namespace, say).
+    fn spawn(mut command: Command) -> Self {
+        let mut child =
+            command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn proxy run");
         let stderr = BufReader::new(child.stderr.take().expect("stderr"));
         OneShot { child, stderr }
     }
@@ -2446,7 +2449,7 @@ fn cli_names_the_host_name_the_api_refuses() {
         (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
     };
     for (allow, expected) in [
-        (None, (Some(2), format!("porthole: the proxy API at 10.9.9.9:{port} does not answer to the host name 10.9.9.9 (HTTP 403): use a loopback address, or start it with `porthole proxy serve --allow-host 10.9.9.9`\n"))),
+        (None, (Some(2), format!("porthole: the proxy API at 10.9.9.9:{port} does not answer to the host name 10.9.9.9 (HTTP 403): use a loopback address, or add `--allow-host 10.9.9.9` to the options of the `porthole proxy serve` that serves it\n"))),
         (Some("10.9.9.9"), (Some(0), String::new())),
     ] {
         let mut command = netns.command(BINARY);
@@ -2466,6 +2469,63 @@ fn cli_names_the_host_name_the_api_refuses() {
         let _server = KillOnDrop(child);
         assert_eq!(list(&url), expected, "--allow-host {allow:?}");
     }
+}
+
+/// A link-local address is printed with its zone by the interface's name,
+/// however it was typed (an index, `%25pv0` as a URL writes it) and as it
+/// was bound: `proxy run` used to print `[fe80::1234%3]:15432 →
+/// [fe80::1234%25pv0]:9`, and the API's `listen` the index, where Toxiproxy
+/// (Go's `net`) names the interface. Runs in a private network namespace
+/// with a link-local address on a veth.
+#[test]
+fn link_local_zones_are_printed_by_interface_name() {
+    use crate::util::{scrub, Netns};
+    let Some(netns) = Netns::create() else { return };
+    netns.add_veth("fe80::1234/64");
+    let index = netns.command("cat").arg("/sys/class/net/pv0/ifindex").output().expect("cat");
+    let index = String::from_utf8_lossy(&index.stdout).trim().to_string();
+    let in_netns = |args: &[&str]| {
+        let mut command = netns.command(BINARY);
+        scrub(&mut command);
+        command.args(args);
+        command
+    };
+
+    let listen = format!("[fe80::1234%{index}]:15432");
+    let mut one_shot =
+        OneShot::spawn(in_netns(&["proxy", "run", &listen, "--to", "[fe80::1234%25pv0]:9"]));
+    assert_eq!(
+        one_shot.line(),
+        "porthole: proxying [fe80::1234%pv0]:15432 → [fe80::1234%pv0]:9; Ctrl-C to stop\n"
+    );
+    let (code, out, _) = one_shot.interrupt();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("0 connections in "), "{out}");
+    assert!(out.contains("(0 could not reach [fe80::1234%pv0]:9, "), "{out}");
+
+    let mut server = in_netns(&["proxy", "serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn server in namespace");
+    let mut lines = BufReader::new(server.stderr.take().expect("stderr")).lines();
+    let line = lines.next().expect("a line").expect("read");
+    assert!(line.contains("listening"), "{line}");
+    let _server = KillOnDrop(server);
+    let listen = format!("[fe80::1234%{index}]:15433");
+    let created =
+        in_netns(&["proxy", "create", "ll", "--listen", &listen, "--upstream", "[::1]:9"])
+            .output()
+            .expect("proxy create");
+    assert_eq!(
+        String::from_utf8_lossy(&created.stdout),
+        "Created proxy ll listening on [fe80::1234%pv0]:15433 → [::1]:9\n",
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let listed = in_netns(&["proxy", "list", "--json"]).output().expect("proxy list");
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("list --json");
+    assert_eq!(listed["ll"]["listen"], "[fe80::1234%pv0]:15433", "{listed:#}");
 }
 
 // ------------------------------------------------- held-out situations
