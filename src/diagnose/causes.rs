@@ -2451,6 +2451,22 @@ fn family_mismatch(
             other => Some(other),
         }
     });
+    // The listener's own loopback address may be out of reach as well (::1
+    // taken off lo): connecting there works only once lo is repaired.
+    let reach_repair =
+        reach.filter(|address| crate::model::is_loopback(*address)).and_then(|address| {
+            let flow = interfaces::Flow {
+                port: Some(port),
+                uid: evidence.owner.map(|(uid, _)| uid),
+                mark: None,
+            };
+            interfaces::loopback_problem(evidence.system, address, flow)
+                .map(|problem| loopback_down(attempt, &problem))
+        });
+    if let Some(repair) = &reach_repair {
+        // Its evidence after the attempt line says what is wrong with lo.
+        lines.extend(repair.evidence.iter().skip(1).cloned());
+    }
     let reach_text = match reach {
         Some(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
         Some(v4) => format!("{v4}:{port}"),
@@ -2490,7 +2506,15 @@ fn family_mismatch(
             } else {
                 "bind the service to both families: '::' with IPV6_V6ONLY=0, or both 127.0.0.1 and ::1"
             }));
-            fix.push(Fix::step(format!("or connect to {reach_text}")));
+            match reach_repair {
+                Some(repair) => {
+                    fix.push(Fix::step(format!(
+                        "or connect to {reach_text}, which needs lo repaired first:"
+                    )));
+                    fix.extend(repair.fix);
+                }
+                None => fix.push(Fix::step(format!("or connect to {reach_text}"))),
+            }
             fix.extend(reach_command);
             // ipv4first only helps when the IPv6 address is the one that
             // fails; for an IPv6-only service it makes Node prefer the

@@ -1226,6 +1226,25 @@ while True:
 "#;
 
 #[test]
+fn the_listener_s_loopback_address_is_put_back_before_it_is_suggested() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    // IPv6 is on, but ::1 was taken off lo: the IPv6-only listener is out
+    // of reach at the address a client of its family would use.
+    let _server = server_in(&netns, "::", port, "http");
+    netns.run_ok("ip", &["-6", "addr", "del", "::1/128", "dev", "lo"]);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["family-mismatch"], "{json:#}");
+    let mismatch = cause(&json, "family-mismatch");
+    assert!(mismatch["evidence"].to_string().contains("::1 is not on lo"), "{mismatch:#}");
+    assert_eq!(mismatch["fix_commands"][0], "ip addr add ::1/128 dev lo", "{mismatch:#}");
+    // Every printed command runs, the last one a check of [::1] that only
+    // passes once the first put ::1 back.
+    run_fix_commands(&netns, mismatch);
+}
+
+#[test]
 fn a_v6only_wildcard_is_not_taken_for_an_ipv4_listener_and_bindv6only_is_fixed_as_printed() {
     let Some(netns) = Netns::create() else { return };
     netns.run_ok("sysctl", &["-qw", "net.ipv6.bindv6only=1"]);
