@@ -833,6 +833,12 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                     causes.push(qdisc_on_loopback(attempt, &qdisc, Severity::Error));
                 }
             }
+            if let Some(ip) = ip {
+                let down = serving_on_a_down_device(evidence, &serving);
+                if !down.is_empty() {
+                    causes.push(bound_to_device(evidence, attempt, ip, &down));
+                }
+            }
             for listener in &serving {
                 if queue_full(listener) {
                     let somaxconn = evidence.system.somaxconn();
@@ -1412,12 +1418,22 @@ fn reaches_device(socket: &Socket, ip: IpAddr) -> bool {
         || socket.interface == interfaces::LOOPBACK_INDEX
 }
 
-/// Listeners of the address bound to another device than `lo`.
+/// Listeners of the address bound to another device than `lo`, or bound
+/// to a device that is down.
+///
+/// # Platform specific behavior
+///
+/// A socket bound with `SO_BINDTODEVICE` sends its answers out through its
+/// device: while that device is down the handshake's SYN-ACK goes nowhere,
+/// so even a client of the device's own address (delivered locally) times
+/// out. Setting the device up is enough; a veth without its peer (no
+/// carrier) still delivers locally.
 fn bound_to_device(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, bound: &[&Socket]) -> Cause {
     let known = interfaces::read(evidence.system).unwrap_or_default();
     let mut lines = vec![attempt_line(attempt)];
     let mut fix = Vec::new();
     let mut devices = Vec::new();
+    let mut down = Vec::new();
     for socket in bound {
         let device = known.iter().find(|i| i.index == socket.interface);
         let name =
@@ -1426,40 +1442,82 @@ fn bound_to_device(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, bound: &[
             "listener: {} bound to device {name} (SO_BINDTODEVICE)",
             listener_line(&evidence.snapshot.processes, socket)
         ));
+        if device.is_some_and(|d| !d.up) && !down.contains(&name) {
+            lines.push(format!(
+                "device {name} is down: the listener's answers leave through it, so no client gets one, not even at {name}'s own addresses"
+            ));
+            fix.push(Fix::command(format!(
+                "ip link set {} up   # the listener answers again",
+                crate::shell::word(&name)
+            )));
+            down.push(name.clone());
+        }
         let family = socket.local.map(|a| a.is_ipv4());
         let address = device.and_then(|d| {
             d.addresses.iter().map(|(a, _)| *a).find(|a| Some(a.is_ipv4()) == family)
         });
-        if let Some(address) = address {
-            let step = format!(
-                "connect to {} (an address of {name})",
-                SocketAddr::new(address, evidence.port)
-            );
-            if !fix.iter().any(|f: &Fix| f.text() == step) {
-                fix.push(Fix::step(step));
+        match address {
+            // The address probed is the device's own: it is the device
+            // being down that keeps the answer away.
+            Some(address) if address == ip => {}
+            Some(address) => {
+                let step = format!(
+                    "connect to {} (an address of {name})",
+                    SocketAddr::new(address, evidence.port)
+                );
+                if !fix.iter().any(|f: &Fix| f.text() == step) {
+                    fix.push(Fix::step(step));
+                }
             }
+            None if device.is_some() => {
+                let family = if family == Some(true) { "IPv4" } else { "IPv6" };
+                lines.push(format!(
+                    "device {name} has no {family} address: no client on this machine reaches the listener"
+                ));
+            }
+            None => {}
         }
         if !devices.contains(&name) {
             devices.push(name);
         }
     }
-    lines.push(format!(
-        "connections to {ip} arrive on lo, which a socket bound to another device never sees"
-    ));
-    fix.push(Fix::step(
-        "or stop binding the service to a device (SO_BINDTODEVICE, an interface option in its listen setting)",
-    ));
-    Cause {
-        id: CauseId::BoundElsewhere,
-        severity: Severity::Error,
-        summary: format!(
+    let arrives_on_lo = bound.iter().any(|socket| !reaches_device(socket, ip));
+    if arrives_on_lo {
+        lines.push(format!(
+            "connections to {ip} arrive on lo, which a socket bound to another device never sees"
+        ));
+    }
+    let unbind = "stop binding the service to a device (SO_BINDTODEVICE, an interface option in its listen setting)";
+    fix.push(Fix::step(if fix.is_empty() { unbind.to_string() } else { format!("or {unbind}") }));
+    let summary = if arrives_on_lo {
+        format!(
             "port {} listens only on device {}, not on lo, so {ip} is refused",
             evidence.port,
             devices.join(", ")
-        ),
-        evidence: lines,
-        fix,
+        )
+    } else {
+        format!(
+            "port {} listens only on device {}, which is down, so {ip} gets no answer",
+            evidence.port,
+            down.join(", ")
+        )
+    };
+    Cause { id: CauseId::BoundElsewhere, severity: Severity::Error, summary, evidence: lines, fix }
+}
+
+/// The listeners of `serving` bound to a device that is down: they get the
+/// connection but their answer is lost (see [`bound_to_device`]).
+fn serving_on_a_down_device<'a>(evidence: &Evidence, serving: &[&'a Socket]) -> Vec<&'a Socket> {
+    let bound: Vec<&Socket> = serving
+        .iter()
+        .copied()
+        .filter(|s| s.interface != 0 && s.interface != interfaces::LOOPBACK_INDEX)
+        .collect();
+    if bound.is_empty() {
+        return bound;
     }
+    let known = interfaces::read(evidence.system).unwrap_or_default();
+    bound.into_iter().filter(|s| known.iter().any(|i| i.index == s.interface && !i.up)).collect()
 }
 
 fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {

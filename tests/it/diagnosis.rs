@@ -823,8 +823,26 @@ fn a_listener_bound_to_another_device_is_not_unexplained() {
     let suggested = format!("connect to 10.77.0.1:{port}");
     assert!(fix_lines(bound)[0].starts_with(&suggested), "{bound:#}");
     // The address it names does work.
-    let (code, json) = check(&netns, &[&format!("10.77.0.1:{port}"), "--timeout", "1s"]);
+    let device_address = format!("10.77.0.1:{port}");
+    let (code, json) = check(&netns, &[&device_address, "--timeout", "1s"]);
     assert_eq!(code, 0, "{json:#}");
+
+    // With pv0 down the listener's answers are lost, even at pv0's own
+    // address: named, and the printed `ip link` brings it back.
+    netns.run_ok("ip", &["link", "set", "pv0", "down"]);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    let bound = cause(&json, "bound-elsewhere");
+    assert_eq!(bound["fix_commands"][0], "ip link set pv0 up   # the listener answers again");
+    let (code, json) = check(&netns, &[&device_address, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "timeout", "{json:#}");
+    assert_eq!(cause_ids(&json), ["bound-elsewhere"], "{json:#}");
+    let bound = cause(&json, "bound-elsewhere");
+    assert!(bound["summary"].as_str().unwrap().contains("pv0, which is down"), "{bound:#}");
+    run_fix_commands(&netns, bound);
+    let (code, json) = check(&netns, &[&device_address, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the printed fix: {json:#}");
 }
 
 #[test]
