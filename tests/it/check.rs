@@ -388,13 +388,18 @@ fn accept_queue_full() {
     let port = unique_port();
     let _server = server_with_backlog(&netns, "127.0.0.1", port, "hold", 1);
     let _clients = fill_queue(&netns, port);
-    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
-    assert_eq!(code, 1);
-    assert_eq!(json["attempts"][0]["outcome"], "timeout", "{json:#}");
-    assert_eq!(cause_ids(&json), ["accept-queue-full"], "{json:#}");
-    let evidence = cause(&json, "accept-queue-full")["evidence"].to_string();
-    assert!(evidence.contains("Recv-Q 2") && evidence.contains("Send-Q 1"), "{evidence}");
-    assert!(evidence.contains("ListenOverflows"), "{evidence}");
+    // SYN cookies never (0), on a full SYN queue (1) or always (2): a full
+    // accept queue drops the SYN whichever is set.
+    for syncookies in ["0", "1", "2"] {
+        netns.run_ok("sysctl", &["-qw", &format!("net.ipv4.tcp_syncookies={syncookies}")]);
+        let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+        assert_eq!(code, 1, "tcp_syncookies={syncookies}: {json:#}");
+        assert_eq!(json["attempts"][0]["outcome"], "timeout", "{json:#}");
+        assert_eq!(cause_ids(&json), ["accept-queue-full"], "{json:#}");
+        let evidence = cause(&json, "accept-queue-full")["evidence"].to_string();
+        assert!(evidence.contains("Recv-Q 2") && evidence.contains("Send-Q 1"), "{evidence}");
+        assert!(evidence.contains("ListenOverflows"), "{evidence}");
+    }
 }
 
 /// A server that took every descriptor its `RLIMIT_NOFILE` allows calls
