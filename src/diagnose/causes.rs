@@ -833,6 +833,12 @@ fn explain_attempt(evidence: &mut Evidence, attempt: &Attempt) -> Explained {
                     causes.push(qdisc_on_loopback(attempt, &qdisc, Severity::Error));
                 }
             }
+            if let Some(ip) = ip {
+                let down = serving_on_a_down_device(evidence, &serving);
+                if !down.is_empty() {
+                    causes.push(bound_to_device(evidence, attempt, ip, &down));
+                }
+            }
             for listener in &serving {
                 if queue_full(listener) {
                     let somaxconn = evidence.system.somaxconn();
@@ -1412,12 +1418,22 @@ fn reaches_device(socket: &Socket, ip: IpAddr) -> bool {
         || socket.interface == interfaces::LOOPBACK_INDEX
 }
 
-/// Listeners of the address bound to another device than `lo`.
+/// Listeners of the address bound to another device than `lo`, or bound
+/// to a device that is down.
+///
+/// # Platform specific behavior
+///
+/// A socket bound with `SO_BINDTODEVICE` sends its answers out through its
+/// device: while that device is down the handshake's SYN-ACK goes nowhere,
+/// so even a client of the device's own address (delivered locally) times
+/// out. Setting the device up is enough; a veth without its peer (no
+/// carrier) still delivers locally.
 fn bound_to_device(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, bound: &[&Socket]) -> Cause {
     let known = interfaces::read(evidence.system).unwrap_or_default();
     let mut lines = vec![attempt_line(attempt)];
     let mut fix = Vec::new();
     let mut devices = Vec::new();
+    let mut down = Vec::new();
     for socket in bound {
         let device = known.iter().find(|i| i.index == socket.interface);
         let name =
@@ -1426,40 +1442,82 @@ fn bound_to_device(evidence: &Evidence, attempt: &Attempt, ip: IpAddr, bound: &[
             "listener: {} bound to device {name} (SO_BINDTODEVICE)",
             listener_line(&evidence.snapshot.processes, socket)
         ));
+        if device.is_some_and(|d| !d.up) && !down.contains(&name) {
+            lines.push(format!(
+                "device {name} is down: the listener's answers leave through it, so no client gets one, not even at {name}'s own addresses"
+            ));
+            fix.push(Fix::command(format!(
+                "ip link set {} up   # the listener answers again",
+                crate::shell::word(&name)
+            )));
+            down.push(name.clone());
+        }
         let family = socket.local.map(|a| a.is_ipv4());
         let address = device.and_then(|d| {
             d.addresses.iter().map(|(a, _)| *a).find(|a| Some(a.is_ipv4()) == family)
         });
-        if let Some(address) = address {
-            let step = format!(
-                "connect to {} (an address of {name})",
-                SocketAddr::new(address, evidence.port)
-            );
-            if !fix.iter().any(|f: &Fix| f.text() == step) {
-                fix.push(Fix::step(step));
+        match address {
+            // The address probed is the device's own: it is the device
+            // being down that keeps the answer away.
+            Some(address) if address == ip => {}
+            Some(address) => {
+                let step = format!(
+                    "connect to {} (an address of {name})",
+                    SocketAddr::new(address, evidence.port)
+                );
+                if !fix.iter().any(|f: &Fix| f.text() == step) {
+                    fix.push(Fix::step(step));
+                }
             }
+            None if device.is_some() => {
+                let family = if family == Some(true) { "IPv4" } else { "IPv6" };
+                lines.push(format!(
+                    "device {name} has no {family} address: no client on this machine reaches the listener"
+                ));
+            }
+            None => {}
         }
         if !devices.contains(&name) {
             devices.push(name);
         }
     }
-    lines.push(format!(
-        "connections to {ip} arrive on lo, which a socket bound to another device never sees"
-    ));
-    fix.push(Fix::step(
-        "or stop binding the service to a device (SO_BINDTODEVICE, an interface option in its listen setting)",
-    ));
-    Cause {
-        id: CauseId::BoundElsewhere,
-        severity: Severity::Error,
-        summary: format!(
+    let arrives_on_lo = bound.iter().any(|socket| !reaches_device(socket, ip));
+    if arrives_on_lo {
+        lines.push(format!(
+            "connections to {ip} arrive on lo, which a socket bound to another device never sees"
+        ));
+    }
+    let unbind = "stop binding the service to a device (SO_BINDTODEVICE, an interface option in its listen setting)";
+    fix.push(Fix::step(if fix.is_empty() { unbind.to_string() } else { format!("or {unbind}") }));
+    let summary = if arrives_on_lo {
+        format!(
             "port {} listens only on device {}, not on lo, so {ip} is refused",
             evidence.port,
             devices.join(", ")
-        ),
-        evidence: lines,
-        fix,
+        )
+    } else {
+        format!(
+            "port {} listens only on device {}, which is down, so {ip} gets no answer",
+            evidence.port,
+            down.join(", ")
+        )
+    };
+    Cause { id: CauseId::BoundElsewhere, severity: Severity::Error, summary, evidence: lines, fix }
+}
+
+/// The listeners of `serving` bound to a device that is down: they get the
+/// connection but their answer is lost (see [`bound_to_device`]).
+fn serving_on_a_down_device<'a>(evidence: &Evidence, serving: &[&'a Socket]) -> Vec<&'a Socket> {
+    let bound: Vec<&Socket> = serving
+        .iter()
+        .copied()
+        .filter(|s| s.interface != 0 && s.interface != interfaces::LOOPBACK_INDEX)
+        .collect();
+    if bound.is_empty() {
+        return bound;
     }
+    let known = interfaces::read(evidence.system).unwrap_or_default();
+    bound.into_iter().filter(|s| known.iter().any(|i| i.index == s.interface && !i.up)).collect()
 }
 
 fn loopback_down(attempt: &Attempt, problem: &LoopbackProblem) -> Cause {
@@ -1774,10 +1832,26 @@ fn mode_shift(status: &FileStatus, uid: u32, gids: &[u32]) -> u32 {
     }
 }
 
+/// A place on the way to a Unix socket that keeps the client out: a
+/// directory without search permission for it, or the socket without
+/// write permission.
+struct Blocked<'a> {
+    place: &'a std::path::Path,
+    /// Its status, `None` when the client cannot read it because a
+    /// directory above it is closed to it.
+    status: Option<FileStatus>,
+    /// The mode bit the client needs: `x` for a directory, `w` for the
+    /// socket.
+    bit: &'static str,
+}
+
 /// `EACCES` connecting to a Unix socket because of file modes: the socket
-/// lacks write permission for the client, or a directory above it lacks
-/// search permission. `None` when the modes allow it (a security policy
-/// then refused it).
+/// lacks write permission for the client, or directories above it lack
+/// search permission. Every place that keeps the client out is named with
+/// its fix at once, so one round of fixes lets it connect; a place whose
+/// mode the client cannot read (it is behind a closed directory) gets the
+/// grant too, which changes nothing where it is already allowed. `None`
+/// when the modes allow it (a security policy then refused it).
 fn socket_permission(
     system: &dyn System,
     client: Client,
@@ -1788,89 +1862,143 @@ fn socket_permission(
     if override_modes {
         return None;
     }
-    let mut directories: Vec<&std::path::Path> = path.ancestors().skip(1).collect();
-    directories.reverse();
-    let mut blocked = None;
-    for directory in directories.into_iter().filter(|d| !d.as_os_str().is_empty()) {
-        let status = system.file_status(&client.file(&directory.to_string_lossy()))?;
-        if (status.mode >> mode_shift(&status, uid, &gids)) & 0o1 == 0 {
-            blocked = Some((directory, status, "x", "search"));
-            break;
+    let mut places: Vec<(&std::path::Path, &'static str)> = path
+        .ancestors()
+        .skip(1)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|directory| (directory, "x"))
+        .collect();
+    places.reverse();
+    places.push((path, "w"));
+    let mut blocked: Vec<Blocked<'_>> = Vec::new();
+    for (place, bit) in places {
+        let needed = if bit == "w" { 0o2 } else { 0o1 };
+        match system.file_status(&client.file(&place.to_string_lossy())) {
+            Some(status) => {
+                if (status.mode >> mode_shift(&status, uid, &gids)) & needed == 0 {
+                    blocked.push(Blocked { place, status: Some(status), bit });
+                }
+            }
+            // Hidden behind a directory already found closed: its mode is
+            // unknown, so it is granted what the client needs as well.
+            None if !blocked.is_empty() => blocked.push(Blocked { place, status: None, bit }),
+            None => return None,
         }
     }
-    if blocked.is_none() {
-        let status = system.file_status(&client.file(&path.to_string_lossy()))?;
-        if (status.mode >> mode_shift(&status, uid, &gids)) & 0o2 == 0 {
-            blocked = Some((path, status, "w", "write"));
-        }
-    }
-    let (place, status, bit, permission) = blocked?;
-    let shift = mode_shift(&status, uid, &gids);
-    let who = match shift {
-        6 => "u",
-        3 => "g",
-        _ => "o",
-    };
+    let first = blocked.first()?;
     let user = system.user_name(uid).unwrap_or_else(|| uid.to_string());
-    let owner = system.user_name(status.uid).unwrap_or_else(|| status.uid.to_string());
-    let group = group_name(system, status.gid).unwrap_or_else(|| status.gid.to_string());
-    let place_text = place.display().to_string();
-    let mut fix = Vec::new();
-    let needed = if bit == "w" { 0o2 } else { 0o1 };
     // Run by the user at the terminal: `usermod` is root's to run, `chmod`
     // its owner's or root's.
     let caller = rustix::process::getuid().as_raw();
     let to_root = as_root(system, rustix::process::geteuid().is_root());
-    // The group would let it in: joining it is the narrow fix (never for
-    // group root).
-    if shift == 0 && (status.mode >> 3) & needed != 0 && status.gid != 0 {
-        let usermod =
-            format!("usermod -aG {} {}", crate::shell::word(&group), crate::shell::word(&user));
-        fix.push(root_fix(to_root, &usermod, "then start the client again", || {
-            format!(
-                "as root, add {user} to group {group}: `{usermod}`, then start the client again"
-            )
-        }));
+    let mut evidence = vec![attempt_line(attempt)];
+    let mut fix = Vec::new();
+    // One `chmod` per closed place, run together: a fix given a place at a
+    // time would leave the client out until the last round.
+    let mut chmods = Vec::new();
+    let mut effects = Vec::new();
+    // Whether every place belongs to the caller, who then needs no root.
+    let mut all_own = true;
+    let mut owners = Vec::new();
+    for place in &blocked {
+        let place_text = place.place.display().to_string();
+        effects.push(if place.bit == "w" { "connect" } else { "pass through" });
+        let Some(status) = &place.status else {
+            evidence.push(format!(
+                "{place_text}: its mode cannot be read by {user} behind {}",
+                first.place.display()
+            ));
+            chmods.push(format!("chmod o+{} {}", place.bit, crate::shell::word(&place_text)));
+            all_own = false;
+            continue;
+        };
+        let shift = mode_shift(status, uid, &gids);
+        let owner = system.user_name(status.uid).unwrap_or_else(|| status.uid.to_string());
+        let group = group_name(system, status.gid).unwrap_or_else(|| status.gid.to_string());
+        evidence.push(format!(
+            "{place_text}: mode {:04o}, owner {owner}, group {group}",
+            status.mode & 0o7777
+        ));
+        let needed = if place.bit == "w" { 0o2 } else { 0o1 };
+        // The group would let it in: joining it is the narrow fix (never
+        // for group root), offered where it is the only place closed.
+        if blocked.len() == 1 && shift == 0 && (status.mode >> 3) & needed != 0 && status.gid != 0 {
+            let usermod =
+                format!("usermod -aG {} {}", crate::shell::word(&group), crate::shell::word(&user));
+            fix.push(root_fix(to_root, &usermod, "then start the client again", || {
+                format!(
+                    "as root, add {user} to group {group}: `{usermod}`, then start the client again"
+                )
+            }));
+        }
+        let who = match shift {
+            6 => "u",
+            3 => "g",
+            _ => "o",
+        };
+        chmods.push(format!("chmod {who}+{} {}", place.bit, crate::shell::word(&place_text)));
+        all_own &= caller == status.uid;
+        if !owners.contains(&owner) {
+            owners.push(owner);
+        }
     }
-    let whom = match who {
-        "u" => "the owner",
-        "g" => "every member of the group",
-        _ => "every local user",
+    let comment = match (&blocked[..], effects.as_slice()) {
+        ([Blocked { status: Some(status), .. }], [effect]) => {
+            let whom = match mode_shift(status, uid, &gids) {
+                6 => "the owner",
+                3 => "every member of the group",
+                _ => "every local user",
+            };
+            format!("lets {whom} {effect}")
+        }
+        _ if blocked.iter().any(|place| place.status.is_none()) => format!(
+            "lets user {user} pass through and connect (no change where a mode already allows it)"
+        ),
+        _ => format!("lets user {user} pass through and connect"),
     };
-    let effect = if bit == "w" { "connect" } else { "pass through" };
-    let chmod = format!("chmod {who}+{bit} {}", crate::shell::word(&place_text));
-    let comment = format!("lets {whom} {effect}");
-    fix.push(if caller == status.uid {
+    let chmod = chmods.join(" && ");
+    fix.push(if all_own {
         Fix::command(format!("{chmod}   # {comment}"))
     } else {
-        root_fix(to_root, &chmod, &comment, || {
-            format!("as root or its owner {owner}, run `{chmod}`: it {comment}")
+        // `&&` does not pass through sudo: the line goes through a shell.
+        let line = match to_root {
+            AsRoot::Sudo if chmods.len() > 1 => format!("sh -c {}", crate::shell::word(&chmod)),
+            _ => chmod.clone(),
+        };
+        root_fix(to_root, &line, &comment, || {
+            let owners =
+                if owners.is_empty() { "its owner".to_string() } else { owners.join(", ") };
+            format!("as root or {owners}, run `{chmod}`: it {comment}")
         })
     });
-    if bit == "w" {
+    if blocked.iter().any(|place| place.bit == "w") {
         fix.push(Fix::step(
             "to keep it after the service recreates the socket, set the socket's mode or group in the service's configuration (SocketMode=/SocketGroup= for a systemd socket unit)",
         ));
     }
+    let permission = |place: &Blocked<'_>| if place.bit == "w" { "write" } else { "search" };
+    let mut closed =
+        format!("{} lacks {} permission for it", first.place.display(), permission(first));
+    for place in &blocked[1..] {
+        let lacks = if place.status.is_some() { "lacks" } else { "may lack" };
+        closed.push_str(&format!(
+            ", {} {lacks} {} permission",
+            place.place.display(),
+            permission(place)
+        ));
+    }
+    evidence.extend([
+        format!(
+            "the client runs as uid {uid} ({user}), gids {}",
+            gids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        ),
+        "connecting to a Unix socket needs write permission on it and search permission on every directory above it".to_string(),
+    ]);
     Some(Cause {
         id: CauseId::SocketPermission,
         severity: Severity::Error,
-        summary: format!(
-            "user {user} may not connect to {}: {place_text} lacks {permission} permission for it",
-            path.display()
-        ),
-        evidence: vec![
-            attempt_line(attempt),
-            format!(
-                "{place_text}: mode {:04o}, owner {owner}, group {group}",
-                status.mode & 0o7777
-            ),
-            format!(
-                "the client runs as uid {uid} ({user}), gids {}",
-                gids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
-            ),
-            "connecting to a Unix socket needs write permission on it and search permission on every directory above it".to_string(),
-        ],
+        summary: format!("user {user} may not connect to {}: {closed}", path.display()),
+        evidence,
         fix,
     })
 }
@@ -2381,6 +2509,22 @@ fn family_mismatch(
             other => Some(other),
         }
     });
+    // The listener's own loopback address may be out of reach as well (::1
+    // taken off lo): connecting there works only once lo is repaired.
+    let reach_repair =
+        reach.filter(|address| crate::model::is_loopback(*address)).and_then(|address| {
+            let flow = interfaces::Flow {
+                port: Some(port),
+                uid: evidence.owner.map(|(uid, _)| uid),
+                mark: None,
+            };
+            interfaces::loopback_problem(evidence.system, address, flow)
+                .map(|problem| loopback_down(attempt, &problem))
+        });
+    if let Some(repair) = &reach_repair {
+        // Its evidence after the attempt line says what is wrong with lo.
+        lines.extend(repair.evidence.iter().skip(1).cloned());
+    }
     let reach_text = match reach {
         Some(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
         Some(v4) => format!("{v4}:{port}"),
@@ -2420,7 +2564,15 @@ fn family_mismatch(
             } else {
                 "bind the service to both families: '::' with IPV6_V6ONLY=0, or both 127.0.0.1 and ::1"
             }));
-            fix.push(Fix::step(format!("or connect to {reach_text}")));
+            match reach_repair {
+                Some(repair) => {
+                    fix.push(Fix::step(format!(
+                        "or connect to {reach_text}, which needs lo repaired first:"
+                    )));
+                    fix.extend(repair.fix);
+                }
+                None => fix.push(Fix::step(format!("or connect to {reach_text}"))),
+            }
             fix.extend(reach_command);
             // ipv4first only helps when the IPv6 address is the one that
             // fails; for an IPv6-only service it makes Node prefer the

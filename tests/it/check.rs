@@ -388,13 +388,18 @@ fn accept_queue_full() {
     let port = unique_port();
     let _server = server_with_backlog(&netns, "127.0.0.1", port, "hold", 1);
     let _clients = fill_queue(&netns, port);
-    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
-    assert_eq!(code, 1);
-    assert_eq!(json["attempts"][0]["outcome"], "timeout", "{json:#}");
-    assert_eq!(cause_ids(&json), ["accept-queue-full"], "{json:#}");
-    let evidence = cause(&json, "accept-queue-full")["evidence"].to_string();
-    assert!(evidence.contains("Recv-Q 2") && evidence.contains("Send-Q 1"), "{evidence}");
-    assert!(evidence.contains("ListenOverflows"), "{evidence}");
+    // SYN cookies never (0), on a full SYN queue (1) or always (2): a full
+    // accept queue drops the SYN whichever is set.
+    for syncookies in ["0", "1", "2"] {
+        netns.run_ok("sysctl", &["-qw", &format!("net.ipv4.tcp_syncookies={syncookies}")]);
+        let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+        assert_eq!(code, 1, "tcp_syncookies={syncookies}: {json:#}");
+        assert_eq!(json["attempts"][0]["outcome"], "timeout", "{json:#}");
+        assert_eq!(cause_ids(&json), ["accept-queue-full"], "{json:#}");
+        let evidence = cause(&json, "accept-queue-full")["evidence"].to_string();
+        assert!(evidence.contains("Recv-Q 2") && evidence.contains("Send-Q 1"), "{evidence}");
+        assert!(evidence.contains("ListenOverflows"), "{evidence}");
+    }
 }
 
 /// A server that took every descriptor its `RLIMIT_NOFILE` allows calls
@@ -605,6 +610,35 @@ fn not_responding() {
     let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(cause(&json, "not-responding")["severity"], "warning");
+}
+
+#[test]
+fn an_mptcp_listener_gets_the_verdicts_of_a_tcp_one() {
+    let Some(netns) = Netns::create() else { return };
+    let enabled = netns.command("cat").arg("/proc/sys/net/mptcp/enabled").output().unwrap();
+    if String::from_utf8_lossy(&enabled.stdout).trim() != "1" {
+        crate::util::skip("MPTCP is not enabled (net.mptcp.enabled)");
+        return;
+    }
+    // A server that answers, one that accepts and stays silent, one that
+    // never accepts: each as TCP and as MPTCP (protocol 262), whose TCP
+    // clients fall back to plain TCP.
+    for (mode, code) in [("http", 0), ("silent", 0), ("hold", 1)] {
+        let verdicts: Vec<(i32, Vec<String>)> = ["0", "262"]
+            .iter()
+            .map(|protocol| {
+                let port = unique_port();
+                let arguments = ["127.0.0.1", &port.to_string(), mode, "16", protocol];
+                let (_server, mut ready) = python_in(&netns, crate::util::SERVER, &arguments);
+                assert_eq!(wait_for_line(&mut ready), "ok", "{mode} server, protocol {protocol}");
+                let (code, json) =
+                    check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+                (code, cause_ids(&json))
+            })
+            .collect();
+        assert_eq!(verdicts[0].0, code, "{mode} over TCP: {verdicts:?}");
+        assert_eq!(verdicts[1], verdicts[0], "{mode}: MPTCP then TCP");
+    }
 }
 
 /// A TLS server with a fresh self-signed certificate (openssl req).

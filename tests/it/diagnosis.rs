@@ -745,40 +745,54 @@ fn a_unix_socket_closed_by_file_modes_is_not_blamed_on_a_sandbox() {
     std::fs::set_permissions(directory.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
     let target = format!("unix:{}", path.display());
-    let as_nobody = || {
+    let as_nobody = |args: &[&str]| {
         let mut command = netns.command("setpriv");
         command.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]);
         crate::util::scrub(&mut command);
-        let output =
-            crate::util::run(command.arg(crate::util::binary()).args(["check", &target, "--json"]));
+        crate::util::run(command.arg(crate::util::binary()).args(args))
+    };
+    let check_as_nobody = || {
+        let output = as_nobody(&["check", &target, "--json"]);
         let json = output.json();
         assert_fix_commands_run(&netns, &json);
         (output.code, json)
     };
-    // First the directory above it, then the socket itself.
-    for (place, fix) in [
-        (inner.display().to_string(), format!("chmod o+x {}", inner.display())),
-        (path.display().to_string(), format!("chmod o+w {}", path.display())),
-    ] {
-        let (code, json) = as_nobody();
-        assert_eq!(code, 1, "{json:#}");
-        assert_eq!(json["attempts"][0]["outcome"], "denied", "{json:#}");
-        assert_eq!(cause_ids(&json), ["socket-permission"], "{json:#}");
-        let denied = cause(&json, "socket-permission");
-        assert!(
-            denied["summary"].as_str().unwrap().contains(&format!("{place} lacks")),
-            "{denied:#}"
-        );
-        assert!(denied["evidence"].to_string().contains("uid 65534"), "{denied:#}");
-        // Neither owner nor root, nobody runs the chmod through su or sudo.
-        let commands = denied["fix_commands"].to_string();
-        let through_su = format!("su -c '{fix}'");
-        let through_sudo = format!("sudo {fix}");
-        assert!(commands.contains(&through_su) || commands.contains(&through_sudo), "{denied:#}");
-        run_fix_commands(&netns, denied);
-    }
-    let (code, json) = as_nobody();
-    assert_eq!(code, 0, "after both printed chmods, as root: {json:#}");
+    // Both the directory above it and the socket itself keep nobody out;
+    // nobody cannot even read the socket's mode. One round of fixes opens
+    // both.
+    let both = format!("chmod o+x {} && chmod o+w {}", inner.display(), path.display());
+    let (code, json) = check_as_nobody();
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "denied", "{json:#}");
+    assert_eq!(cause_ids(&json), ["socket-permission"], "{json:#}");
+    let denied = cause(&json, "socket-permission");
+    let summary = denied["summary"].as_str().unwrap();
+    assert!(summary.contains(&format!("{} lacks search", inner.display())), "{denied:#}");
+    assert!(summary.contains(&format!("{} may lack write", path.display())), "{denied:#}");
+    assert!(denied["evidence"].to_string().contains("uid 65534"), "{denied:#}");
+    // Neither owner nor root, nobody runs the chmods through su or sudo.
+    let commands = denied["fix_commands"].as_array().unwrap();
+    assert_eq!(commands.len(), 1, "{denied:#}");
+    let command = commands[0].as_str().unwrap();
+    let through_su = format!("su -c '{both}'");
+    let through_sudo = format!("sudo sh -c '{both}'");
+    assert!(command.starts_with(&through_su) || command.starts_with(&through_sudo), "{denied:#}");
+    run_fix_commands(&netns, denied);
+    let (code, json) = check_as_nobody();
+    assert_eq!(code, 0, "after the one printed fix, as root: {json:#}");
+
+    // Closed again, `wait` gives the same single fix in its timeout
+    // message, and after it nobody's wait is ready.
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = as_nobody(&["wait", &target, "--timeout", "300ms"]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    let printed = crate::util::printed_after(&output.stderr, "fix: $ ");
+    assert!(printed.contains(&both), "{}", output.stderr);
+    let fixed = crate::util::run_as_printed(printed, "");
+    assert_eq!(fixed.code, 0, "the printed fix runs: {}", fixed.stderr);
+    let output = as_nobody(&["wait", &target, "--timeout", "10s"]);
+    assert_eq!(output.code, 0, "after the printed fix: {}", output.stderr);
 }
 
 #[test]
@@ -809,8 +823,26 @@ fn a_listener_bound_to_another_device_is_not_unexplained() {
     let suggested = format!("connect to 10.77.0.1:{port}");
     assert!(fix_lines(bound)[0].starts_with(&suggested), "{bound:#}");
     // The address it names does work.
-    let (code, json) = check(&netns, &[&format!("10.77.0.1:{port}"), "--timeout", "1s"]);
+    let device_address = format!("10.77.0.1:{port}");
+    let (code, json) = check(&netns, &[&device_address, "--timeout", "1s"]);
     assert_eq!(code, 0, "{json:#}");
+
+    // With pv0 down the listener's answers are lost, even at pv0's own
+    // address: named, and the printed `ip link` brings it back.
+    netns.run_ok("ip", &["link", "set", "pv0", "down"]);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    let bound = cause(&json, "bound-elsewhere");
+    assert_eq!(bound["fix_commands"][0], "ip link set pv0 up   # the listener answers again");
+    let (code, json) = check(&netns, &[&device_address, "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["attempts"][0]["outcome"], "timeout", "{json:#}");
+    assert_eq!(cause_ids(&json), ["bound-elsewhere"], "{json:#}");
+    let bound = cause(&json, "bound-elsewhere");
+    assert!(bound["summary"].as_str().unwrap().contains("pv0, which is down"), "{bound:#}");
+    run_fix_commands(&netns, bound);
+    let (code, json) = check(&netns, &[&device_address, "--timeout", "1s"]);
+    assert_eq!(code, 0, "after the printed fix: {json:#}");
 }
 
 #[test]
@@ -1210,6 +1242,25 @@ while True:
     c.sendall(b"hello\n")
     c.close()
 "#;
+
+#[test]
+fn the_listener_s_loopback_address_is_put_back_before_it_is_suggested() {
+    let Some(netns) = Netns::create() else { return };
+    let port = unique_port();
+    // IPv6 is on, but ::1 was taken off lo: the IPv6-only listener is out
+    // of reach at the address a client of its family would use.
+    let _server = server_in(&netns, "::", port, "http");
+    netns.run_ok("ip", &["-6", "addr", "del", "::1/128", "dev", "lo"]);
+    let (code, json) = check(&netns, &[&format!("127.0.0.1:{port}"), "--timeout", "1s"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(cause_ids(&json), ["family-mismatch"], "{json:#}");
+    let mismatch = cause(&json, "family-mismatch");
+    assert!(mismatch["evidence"].to_string().contains("::1 is not on lo"), "{mismatch:#}");
+    assert_eq!(mismatch["fix_commands"][0], "ip addr add ::1/128 dev lo", "{mismatch:#}");
+    // Every printed command runs, the last one a check of [::1] that only
+    // passes once the first put ::1 back.
+    run_fix_commands(&netns, mismatch);
+}
 
 #[test]
 fn a_v6only_wildcard_is_not_taken_for_an_ipv4_listener_and_bindv6only_is_fixed_as_printed() {

@@ -510,7 +510,8 @@ pub fn process_alive(pid: u32) -> bool {
 }
 
 /// A TCP server for tests, started inside a namespace:
-/// `python3 SERVER ADDRESS PORT MODE [BACKLOG]`, printing `ok` once listening.
+/// `python3 SERVER ADDRESS PORT MODE [BACKLOG [PROTOCOL]]`, printing `ok`
+/// once listening (PROTOCOL 262 makes it an MPTCP listener).
 /// Modes: `hold` (listen, never accept), `silent` (accept, never answer),
 /// `http` (answer every request with 200 and body `hello`), `flaky` (503
 /// for the first second, then 200), `close` (accept and close at once, as
@@ -524,8 +525,9 @@ pub const SERVER: &str = r#"
 import socket, struct, sys, time, threading
 address, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 backlog = int(sys.argv[4]) if len(sys.argv) > 4 else 16
+protocol = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 family = socket.AF_INET6 if ':' in address else socket.AF_INET
-server = socket.socket(family)
+server = socket.socket(family, socket.SOCK_STREAM, protocol)
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 if family == socket.AF_INET6:
     server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
