@@ -383,6 +383,27 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
                 outcome.memcached_sasldb = memcached_options::sasl_database(system, memcached.pid);
             }
         }
+        // A server with `skip-grant-tables` from its option files: the
+        // lines to delete (a `[mysqld]` line in an included file is as
+        // common as the command-line switch).
+        let skipping = outcome.observations.iter().any(|o| {
+            matches!(o, probes::Observation::EmptyPassword { account: Some(account), .. }
+                if probes::mysql::skip_grant_tables(account))
+        });
+        if skipping {
+            outcome.skip_grant_tables =
+                mysql_options::skip_grant_tables_lines(system, owner.pid, &owner.cmdline).map(
+                    |lines| {
+                        lines
+                            .into_iter()
+                            .map(|mut line| {
+                                line.file = reached_path(system, owner.pid, &line.file);
+                                line
+                            })
+                            .collect()
+                    },
+                );
+        }
         if !target.scope.is_exposed() {
             continue;
         }

@@ -1762,12 +1762,17 @@ fn a_mariadb_that_blocks_this_machine_s_address_is_reported_with_a_command_that_
     assert!(output.stdout.contains("MariaDB"), "its greeting is seen again: {output:?}");
 }
 
-#[test]
-fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
-    let Some(netns) = netns_with(&["mariadbd", "mariadb-install-db"]) else { return };
-    let dir = crate::audit::shared_tempdir();
-    let root = dir.path();
-    let (data, scratch) = crate::audit::install_mariadb(root, "normal");
+/// A MariaDB run from option files of its own: `my.cnf` in `root` sets
+/// its data directory, socket and port, then `!includedir conf.d`, where
+/// `name` holds `text`. Root is installed with `root_authentication`
+/// (`normal`, `socket`). Returns my.cnf, the included file and the port.
+fn mariadb_option_files(
+    root: &std::path::Path,
+    root_authentication: &str,
+    name: &str,
+    text: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, u16) {
+    let (data, scratch) = crate::audit::install_mariadb(root, root_authentication);
     let port = util::unique_port();
     let conf_d = root.join("conf.d");
     std::fs::create_dir(&conf_d).unwrap();
@@ -1782,19 +1787,33 @@ fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
         ),
     )
     .unwrap();
-    let server_cnf = conf_d.join("50-server.cnf");
-    std::fs::write(&server_cnf, "[mariadbd]\n# every interface\nbind-address = 0.0.0.0\n").unwrap();
-    let start = || {
-        ChildGuard::spawn(
-            netns
-                .command("mariadbd")
-                .arg(format!("--defaults-file={}", my_cnf.display()))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-    };
-    let server = start();
-    assert!(wait_in(&netns, port), "mariadbd did not start on {port}");
+    let included = conf_d.join(name);
+    std::fs::write(&included, text).unwrap();
+    (my_cnf, included, port)
+}
+
+/// Starts `mariadbd --defaults-file=MY_CNF` inside `netns` and waits for
+/// its `port`.
+fn start_mariadb_from(netns: &Netns, my_cnf: &std::path::Path, port: u16) -> ChildGuard {
+    let server = ChildGuard::spawn(
+        netns
+            .command("mariadbd")
+            .arg(format!("--defaults-file={}", my_cnf.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(netns, port), "mariadbd did not start on {port}");
+    server
+}
+
+#[test]
+fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
+    let Some(netns) = netns_with(&["mariadbd", "mariadb-install-db"]) else { return };
+    let dir = crate::audit::shared_tempdir();
+    let root = dir.path();
+    let text = "[mariadbd]\n# every interface\nbind-address = 0.0.0.0\n";
+    let (my_cnf, server_cnf, port) = mariadb_option_files(root, "normal", "50-server.cnf", text);
+    let server = start_mariadb_from(&netns, &my_cnf, port);
     let json = audit_in(&netns, &port.to_string()).json();
     let exposed = finding(&json, port, "exposed-service");
     assert_eq!(exposed["local_address"], "0.0.0.0", "{exposed:#}");
@@ -1806,11 +1825,48 @@ fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
     );
     run_printed_in(root, &edit);
     drop(server);
-    let _server = start();
-    assert!(wait_in(&netns, port), "mariadbd did not start again on {port}");
+    let _server = start_mariadb_from(&netns, &my_cnf, port);
     let json = audit_in(&netns, &port.to_string()).json();
     assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
     assert_eq!(json["services"][0]["local_address"], "127.0.0.1", "{json:#}");
+}
+
+/// `skip-grant-tables` in a file of a my.cnf `!includedir` (a debugging
+/// leftover): the fix said to remove it "from the server's option files
+/// (`my_print_defaults --mysqld` lists what they set)", and that command
+/// reads /etc/mysql, not the `--defaults-file` this server was started
+/// with. The fix now deletes the line that sets it, and after the printed
+/// restart root, authenticated by `unix_socket`, is no finding over TCP.
+#[test]
+fn a_mariadb_skip_grant_tables_in_an_included_file_is_deleted_by_the_printed_fix() {
+    let Some(netns) = netns_with(&["mariadbd", "mariadb-install-db"]) else { return };
+    let dir = crate::audit::shared_tempdir();
+    let root = dir.path();
+    let text = "[mysqld]\nbind-address = 127.0.0.1\n# while debugging\nskip-grant-tables\n";
+    let (my_cnf, debug_cnf, port) = mariadb_option_files(root, "socket", "90-debug.cnf", text);
+    let server = start_mariadb_from(&netns, &my_cnf, port);
+    let active = |netns: &Netns| {
+        let port = port.to_string();
+        let args = ["audit", "--port", &port, "--json", "--active", "--skip", "outdated-package"];
+        let output = netns.porthole(&args);
+        assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+        output.json()
+    };
+    let json = active(&netns);
+    let empty = finding(&json, port, "empty-password");
+    assert_eq!(empty["severity"], "high", "{empty:#}");
+    assert_eq!(empty["pid"], server.pid(), "{empty:#}");
+    assert!(empty["evidence"].as_str().unwrap().contains("`skip-grant-tables`"), "{empty:#}");
+    let fix = empty["fix"].as_str().unwrap();
+    let edit = format!("sed -i -e '4d' {}", debug_cnf.display());
+    let expected = format!("`{edit}` (line 4 sets it), then restart pid {}", server.pid());
+    assert!(fix.starts_with(&expected), "{fix}");
+    run_printed_in(root, &edit);
+    drop(server);
+    let _server = start_mariadb_from(&netns, &my_cnf, port);
+    let json = active(&netns);
+    assert_eq!(json["services"][0]["service"], "mariadb", "{json:#}");
+    assert!(findings_of(&json, port).is_empty(), "{json:#}");
 }
 
 /// The option files of an exposed MySQL/MariaDB are read where its command

@@ -165,6 +165,11 @@ pub struct Outcome {
     /// its `listen_addresses` is; read from its command line and
     /// configuration files, so a fix edits that line.
     pub bind_option: Option<crate::audit::mysql_options::BindSource>,
+    /// MySQL/MariaDB that let every login in with `skip-grant-tables`:
+    /// the lines of its option files that set it (as reached from here),
+    /// so the fix deletes them; `None` when its command line sets it or
+    /// the files it reads are not porthole's to read.
+    pub skip_grant_tables: Option<Vec<crate::audit::mysql_options::OptionLine>>,
     /// Redis without a password: the `user default … nopass` line of its
     /// files, which overrides a `requirepass`.
     pub redis_default_user: Option<crate::audit::redis_options::DefaultUserLine>,
