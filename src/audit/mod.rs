@@ -370,6 +370,23 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
                 outcome.served_directory = root_directory;
             }
         }
+        // An nginx that answers any Host: the lines that make one of its
+        // servers on the port the default, which the fix's catch-all takes
+        // over.
+        if outcome.observations.iter().any(|o| matches!(o, probes::Observation::Rebindable { .. }))
+        {
+            let root = rustix::process::geteuid().is_root();
+            outcome.nginx_default_listens =
+                file_server_options::nginx_servers_on(system, &target.owners, target.port, root)
+                    .map(|servers| {
+                        servers
+                            .into_iter()
+                            .flat_map(|server| server.default_listens)
+                            .filter(|(port, _, _)| *port == target.port)
+                            .map(|(_, file, line)| (file, line))
+                            .collect()
+                    });
+        }
         // memcached: whether its options are Debian's file or typed.
         if let Some(memcached) = target.owners.iter().find(|p| p.name == "memcached") {
             outcome.memcached_config =

@@ -2004,6 +2004,64 @@ fn an_nginx_rebinding_fix_is_nginx_configuration_and_repairs_it() {
 /// fails (no /run/nginx.pid) or reloads another nginx. The fix names the
 /// master's pid; applied as printed (configuration, then that command), the
 /// running nginx stops answering foreign names without a restart.
+/// nginx's stock default site (`listen … default_server; server_name _;`)
+/// proxying to a local admin server answers every Host. The fix added a
+/// catch-all `default_server` next to it, which nginx refuses ("a
+/// duplicate default server"): the reload failed and the old configuration
+/// stayed. The fix now removes the flag on the line that sets it; each
+/// piece applied as printed, nginx reloads and the rebinding is gone.
+#[test]
+fn an_nginx_default_server_proxying_to_an_admin_port_gets_a_fix_nginx_accepts() {
+    let Some((netns, port, dir)) = nginx_fixture() else { return };
+    let admin = dir.path().join("admin");
+    std::fs::create_dir(&admin).unwrap();
+    std::fs::write(admin.join("index.html"), "admin\n").unwrap();
+    let admin_port = util::unique_port();
+    let _admin = crate::audit_files::http_server_in(&netns, &admin, admin_port);
+    let root = dir.path().display().to_string();
+    let config = dir.path().join("nginx.conf");
+    let location = format!("proxy_pass http://127.0.0.1:{admin_port};");
+    let text = nginx_config_with(&root, port, "server_name _;", "", &location).replace(
+        &format!("listen 0.0.0.0:{port};"),
+        &format!("listen 0.0.0.0:{port} default_server;"),
+    );
+    let line = 1 + text.lines().position(|l| l.contains("default_server")).unwrap();
+    std::fs::write(&config, &text).unwrap();
+    let nginx = start_nginx_in(&netns, &config, &root, port);
+    let json = audit_in(&netns, &port.to_string()).json();
+    let rebinding = finding(&json, port, "dns-rebinding");
+    assert_eq!(rebinding["severity"], "high", "nginx runs as root: {rebinding:#}");
+    let fix = rebinding["fix"].as_str().unwrap();
+    let pieces: Vec<&str> = fix.split('`').skip(1).step_by(2).collect();
+    assert_eq!(pieces.len(), 4, "the flag's edit, two pieces, the reload: {fix}");
+    assert_eq!(pieces[0], format!("sed -i '{line}s/ default_server//' {}", config.display()));
+    assert_eq!(pieces[3], format!("kill -HUP {}", nginx.pid()), "{fix}");
+    run_printed_in(dir.path(), pieces[0]);
+    let edited = std::fs::read_to_string(&config).unwrap().replace("server_name _;", pieces[1]);
+    let edited = format!("{}  {}\n}}\n", edited.trim_end().trim_end_matches('}'), pieces[2]);
+    std::fs::write(&config, edited).unwrap();
+    let test =
+        netns.command("nginx").args(["-t", "-c", config.to_str().unwrap(), "-p", &root]).output();
+    let test = test.expect("nginx -t runs");
+    assert!(test.status.success(), "{}", String::from_utf8_lossy(&test.stderr));
+    run_printed_in(dir.path(), pieces[3]);
+    let fixed = eventually(START, || {
+        let json = audit_in(&netns, &port.to_string()).json();
+        findings_of(&json, port).iter().all(|f| f["rule"] != "dns-rebinding")
+    });
+    assert!(
+        fixed,
+        "the reload took the fix: {}",
+        std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+    );
+    // Its own names still reach the admin server (through a fresh start:
+    // an nginx without a master process answers oddly after a reload).
+    drop(nginx);
+    let _nginx = start_nginx_in(&netns, &config, &root, port);
+    let page = netns.command("curl").args(["-s", &format!("http://127.0.0.1:{port}/")]).output();
+    assert_eq!(String::from_utf8_lossy(&page.unwrap().stdout), "admin\n");
+}
+
 #[test]
 fn an_nginx_with_its_own_config_file_is_reloaded_as_printed() {
     let Some((netns, port, dir)) = nginx_fixture() else { return };
