@@ -1184,6 +1184,38 @@ fn postgres_trusting_a_network_but_not_loopback_is_critical_and_its_fix_repairs_
 /// disk (here the data directory's, through `-D`), the line is named, and
 /// the printed fix removes the finding; without root, stderr says which
 /// file was not seen.
+/// `trust` for one database and for one user on loopback, `peer` for the
+/// socket, and a password for every other login: the probe's login
+/// (postgres to database postgres) is asked for a password, yet anyone on
+/// the machine gets into `sales` as the superuser, and in as `alice`. Both
+/// lines are found in the file; the evidence said no login from this
+/// machine could test them, when one to `sales` would. The printed fix
+/// changes both and leaves `peer` alone.
+#[test]
+fn postgres_trusting_one_database_and_one_user_is_found_and_its_printed_fix_repairs_it() {
+    let hba = "local all all peer\nhost sales all 127.0.0.1/32 trust\nhost all alice 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all 0.0.0.0/0 scram-sha-256\n";
+    let Some(postgres) = TrustingPostgres::start(hba) else { return };
+    let trust = &postgres.trust;
+    assert_eq!(trust["severity"], "high", "loopback clients only: {trust:#}");
+    assert_eq!(trust["pid"], postgres.postmaster.pid(), "{trust:#}");
+    let file = postgres.hba_file.display();
+    for line in [
+        format!("{file} line 2 `host sales all 127.0.0.1/32 trust` (loopback clients)"),
+        format!("{file} line 3 `host all alice 127.0.0.1/32 trust` (loopback clients)"),
+    ] {
+        assert!(postgres.evidence().contains(&line), "{}", postgres.evidence());
+    }
+    assert!(postgres.evidence().contains("matches none of them"), "{}", postgres.evidence());
+    let edited = postgres.fix_as_printed();
+    assert_eq!(
+        edited,
+        hba.replace("all 127.0.0.1/32 trust", "all 127.0.0.1/32 scram-sha-256")
+            .replace("alice 127.0.0.1/32 trust", "alice 127.0.0.1/32 scram-sha-256"),
+        "only the two trust lines change"
+    );
+    assert_trust_auth_goes(&postgres.netns, postgres.port);
+}
+
 #[test]
 fn postgres_trusting_a_network_that_holds_no_address_of_the_machine_is_found_in_pg_hba_conf() {
     let Some(netns) = Netns::create() else { return };
