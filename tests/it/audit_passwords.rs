@@ -324,6 +324,36 @@ fn a_redis_password_set_at_run_time_is_added_to_the_command_line() {
     assert!(!logins(&json).is_empty(), "the password is asked for: {json:#}");
 }
 
+/// The config file `INFO server` names is text another user chose: a
+/// directory named with an escape sequence reaches the terminal escaped in
+/// the fix (`CONFIG REWRITE` rewrites that file), and stays exact in JSON.
+#[test]
+fn a_redis_config_file_named_with_an_escape_sequence_is_escaped_in_text_and_exact_in_json() {
+    if !require("redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("e\x1b[31mred");
+    std::fs::create_dir(&odd).unwrap();
+    let port = util::unique_port();
+    let config = odd.join("redis.conf");
+    let text = format!(
+        "port {port}\nbind 127.0.0.1\nsave \"\"\nrequirepass foobared\ndir {}\n",
+        dir.path().display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let _redis =
+        ChildGuard::spawn(Command::new("/usr/bin/redis-server").arg(&config).stdout(Stdio::null()));
+    assert!(wait_for_port(port, START), "redis-server did not start on {port}");
+    let (_, _, weak) = quiet_passive_then_weak(port);
+    let fix = weak["fix"].as_str().unwrap();
+    assert!(fix.contains(&format!("(it rewrites {})", config.display())), "{fix}");
+    let shown = audit_active_text(port, &[]);
+    assert!(!shown.stdout.contains('\x1b'), "{:?}", shown.stdout);
+    let escaped = format!("{}/e\\x1b[31mred/redis.conf", dir.path().display());
+    assert!(shown.stdout.contains(&escaped), "{}", shown.stdout);
+}
+
 /// The new password of an ACL user outlives a restart: the fix keeps it
 /// where the server keeps the user. With an `aclfile`, `ACL SAVE`; with
 /// `user` lines in redis.conf, `CONFIG REWRITE`; with `CONFIG` renamed
