@@ -129,11 +129,29 @@ pub fn nginx(
     port: u16,
     root: bool,
 ) -> (Vec<(String, usize)>, Option<ServedDirectory>) {
-    let Some(master) = owners.iter().find(|p| p.name == "nginx") else {
-        return (Vec::new(), None);
-    };
+    let mine = nginx_servers_on(system, owners, port, root).unwrap_or_default();
+    let autoindex = mine.iter().flat_map(|s| s.autoindex.iter().cloned()).collect();
+    let directory =
+        mine.iter().find_map(|s| s.root.clone()).map(|(path, file, line)| ServedDirectory {
+            path,
+            source: format!("`root` in {file} line {line}"),
+            working_directory: None,
+        });
+    (autoindex, directory)
+}
+
+/// The `server` blocks of the nginx among `owners` that listen on `port`,
+/// from `nginx -T` run as [`nginx`] runs it; `None` when it cannot be run
+/// (no nginx, not root, its files are not the ones here, or it failed).
+pub fn nginx_servers_on(
+    system: &dyn System,
+    owners: &[Process],
+    port: u16,
+    root: bool,
+) -> Option<Vec<NginxServer>> {
+    let master = owners.iter().find(|p| p.name == "nginx")?;
     if !root {
-        return (Vec::new(), None);
+        return None;
     }
     let words: Vec<String> = master.command_line().split_whitespace().map(str::to_string).collect();
     let after =
@@ -149,7 +167,7 @@ pub fn nginx(
         (None, _) => "/etc/nginx/nginx.conf".to_string(),
     };
     if crate::audit::reached_path(system, master.pid, &config) != config {
-        return (Vec::new(), None);
+        return None;
     }
     let mut args: Vec<String> = Vec::new();
     for flag in ["-c", "-p"] {
@@ -160,19 +178,8 @@ pub fn nginx(
     args.push("-T".into());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let program = master.exe.as_deref().filter(|exe| exe.starts_with('/')).unwrap_or("nginx");
-    let Some(output) = system.run(program, &args, NGINX_TIMEOUT).filter(|o| o.success) else {
-        return (Vec::new(), None);
-    };
-    let servers = nginx_servers(&output.text());
-    let mine: Vec<&NginxServer> = servers.iter().filter(|s| s.ports.contains(&port)).collect();
-    let autoindex = mine.iter().flat_map(|s| s.autoindex.iter().cloned()).collect();
-    let directory =
-        mine.iter().find_map(|s| s.root.clone()).map(|(path, file, line)| ServedDirectory {
-            path,
-            source: format!("`root` in {file} line {line}"),
-            working_directory: None,
-        });
-    (autoindex, directory)
+    let output = system.run(program, &args, NGINX_TIMEOUT).filter(|o| o.success)?;
+    Some(nginx_servers(&output.text()).into_iter().filter(|s| s.ports.contains(&port)).collect())
 }
 
 /// One `server` block of an nginx configuration.
@@ -185,6 +192,10 @@ pub struct NginxServer {
     /// The `root` of the block or of its `location /`, else of `http`:
     /// (directory, file, line).
     pub root: Option<(String, String, usize)>,
+    /// Its `listen … default_server` lines (`default` before nginx 0.8.21):
+    /// (port, file, line). Another default server on the same address
+    /// makes nginx refuse the whole configuration.
+    pub default_listens: Vec<(u16, String, usize)>,
 }
 
 /// The `server` blocks of `nginx -T`'s output, each file of which follows
@@ -261,7 +272,16 @@ pub fn nginx_servers(dump: &str) -> Vec<NginxServer> {
                             Some((_, port)) if !value.ends_with(']') => port,
                             _ => value.as_str(),
                         };
-                        server.ports.push(port.parse().unwrap_or(80));
+                        let port = port.parse().unwrap_or(80);
+                        server.ports.push(port);
+                        // The flag's own line: that is where it is removed.
+                        let flag = statement
+                            .iter()
+                            .skip(2)
+                            .find(|t| matches!(t.0.as_str(), "default_server" | "default"));
+                        if let Some((_, file, line)) = flag {
+                            server.default_listens.push((port, file.clone(), *line));
+                        }
                     }
                     ("autoindex", Some(server)) if value == "on" => {
                         server.autoindex.push((file, line));
@@ -393,8 +413,10 @@ mod tests {
             servers[0].root,
             Some(("/home/dev".into(), "/etc/nginx/sites-enabled/files".into(), 3))
         );
+        let default = [(8080, "/etc/nginx/sites-enabled/files".to_string(), 2)];
+        assert_eq!(servers[0].default_listens, default);
         assert_eq!(servers[1].ports, [9090]);
-        assert!(servers[1].autoindex.is_empty());
+        assert!(servers[1].autoindex.is_empty() && servers[1].default_listens.is_empty());
         assert_eq!(servers[1].root.as_ref().map(|r| r.0.as_str()), Some("/srv/other"));
         let listens = nginx_servers("# configuration file /n.conf:\nserver { listen 127.0.0.1; listen [::1]; listen unix:/run/a.sock; listen *:81; }\n");
         assert_eq!(listens[0].ports, [80, 80, 81]);

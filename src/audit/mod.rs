@@ -370,6 +370,23 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
                 outcome.served_directory = root_directory;
             }
         }
+        // An nginx that answers any Host: the lines that make one of its
+        // servers on the port the default, which the fix's catch-all takes
+        // over.
+        if outcome.observations.iter().any(|o| matches!(o, probes::Observation::Rebindable { .. }))
+        {
+            let root = rustix::process::geteuid().is_root();
+            outcome.nginx_default_listens =
+                file_server_options::nginx_servers_on(system, &target.owners, target.port, root)
+                    .map(|servers| {
+                        servers
+                            .into_iter()
+                            .flat_map(|server| server.default_listens)
+                            .filter(|(port, _, _)| *port == target.port)
+                            .map(|(_, file, line)| (file, line))
+                            .collect()
+                    });
+        }
         // memcached: whether its options are Debian's file or typed.
         if let Some(memcached) = target.owners.iter().find(|p| p.name == "memcached") {
             outcome.memcached_config =
@@ -382,6 +399,27 @@ pub fn audit(system: &dyn System, snapshot: &Snapshot, options: &AuditOptions) -
             if outcome.memcached_sasl.is_some() {
                 outcome.memcached_sasldb = memcached_options::sasl_database(system, memcached.pid);
             }
+        }
+        // A server with `skip-grant-tables` from its option files: the
+        // lines to delete (a `[mysqld]` line in an included file is as
+        // common as the command-line switch).
+        let skipping = outcome.observations.iter().any(|o| {
+            matches!(o, probes::Observation::EmptyPassword { account: Some(account), .. }
+                if probes::mysql::skip_grant_tables(account))
+        });
+        if skipping {
+            outcome.skip_grant_tables =
+                mysql_options::skip_grant_tables_lines(system, owner.pid, &owner.cmdline).map(
+                    |lines| {
+                        lines
+                            .into_iter()
+                            .map(|mut line| {
+                                line.file = reached_path(system, owner.pid, &line.file);
+                                line
+                            })
+                            .collect()
+                    },
+                );
         }
         if !target.scope.is_exposed() {
             continue;

@@ -106,6 +106,7 @@ fn server_option<'a>(
         group: server_group,
         option,
         found: None,
+        every: Vec::new(),
         last_file: None,
         elsewhere: false,
     };
@@ -164,6 +165,27 @@ pub fn flush_hosts_command(system: &dyn System, owner: Option<(u32, &str, &[Stri
         .map(|socket| format!(" --socket={}", crate::shell::printable_word(&socket)))
         .unwrap_or_default();
     format!("{client}{socket} flush-hosts")
+}
+
+/// Whether `name` (without leading dashes) turns on `skip-grant-tables`.
+fn is_skip_grant_tables(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase().replace('_', "-");
+    name == "skip-grant-tables" || name == "loose-skip-grant-tables"
+}
+
+/// Every line of the option files server `pid`, run as `cmdline`, reads
+/// that sets `skip-grant-tables` in a server group (deleting the last one
+/// alone would leave an earlier one in force); `None` when its command line
+/// sets it, or it sees other files than porthole does (a container).
+pub fn skip_grant_tables_lines(
+    system: &dyn System,
+    pid: u32,
+    cmdline: &[String],
+) -> Option<Vec<OptionLine>> {
+    match server_option(system, pid, cmdline, is_skip_grant_tables) {
+        ServerOption::Files(reader) if !reader.elsewhere => Some(reader.every),
+        _ => None,
+    }
 }
 
 /// An option's line in an option file.
@@ -249,6 +271,7 @@ fn client_option(
         group: client_group,
         option,
         found: None,
+        every: Vec::new(),
         last_file: None,
         elsewhere: false,
     };
@@ -274,6 +297,8 @@ struct Reader<'a> {
     elsewhere: bool,
     /// The last line of the option seen in a group the program reads.
     found: Option<OptionLine>,
+    /// Every such line, in the order read.
+    every: Vec<OptionLine>,
     last_file: Option<String>,
 }
 
@@ -330,12 +355,14 @@ impl Reader<'_> {
                     // A value may be quoted, and a comment may follow it.
                     let value = value.split(" #").next().unwrap_or_default().trim();
                     let value = value.trim_matches(|c| c == '"' || c == '\'');
-                    self.found = Some(OptionLine {
+                    let found = OptionLine {
                         file: file.to_string(),
                         line: index + 1,
                         group: group.clone(),
                         value: value.to_string(),
-                    });
+                    };
+                    self.every.push(found.clone());
+                    self.found = Some(found);
                 }
             }
         }

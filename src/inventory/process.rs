@@ -122,7 +122,11 @@ pub fn read(pid: u32, cache: &mut DetailCache) -> Option<Process> {
         && exe.as_deref().is_some_and(|path| !same_file(path, &format!("{base}/exe")));
     let cgroup = read_text(&format!("{base}/cgroup")).unwrap_or_default();
     let (unit, container) = parse_cgroup(&cgroup);
-    let unit_manager_uid = user_manager_uid(&cgroup);
+    // Without systemd a cgroup named `….service` (another init's, a
+    // container runtime's, one made by hand) is no unit: no `systemctl`
+    // printed for it could run.
+    let unit = unit.filter(|_| systemd_booted());
+    let unit_manager_uid = user_manager_uid(&cgroup).filter(|_| systemd_booted());
     let start_time = cache.boot_time().map(|boot| boot + parsed.start_ticks / clock_ticks());
     // The environment the process was started with; another user's is
     // refused without root, and then nothing is claimed.
@@ -351,6 +355,14 @@ fn split_cmdline(bytes: &[u8]) -> Vec<String> {
         arguments.pop();
     }
     arguments
+}
+
+/// Whether systemd is the service manager of this system, as `sd_booted()`
+/// tells it: the directory `/run/systemd/system/` exists. Read once.
+/// See: <https://www.freedesktop.org/software/systemd/man/latest/sd_booted.html>
+fn systemd_booted() -> bool {
+    static BOOTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *BOOTED.get_or_init(|| std::path::Path::new("/run/systemd/system").is_dir())
 }
 
 /// Finds the systemd unit and container id in `/proc/PID/cgroup`.

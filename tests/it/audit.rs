@@ -1257,6 +1257,44 @@ fn an_executable_and_library_upgraded_by_rename_are_replaced_not_deleted() {
     assert!(evidence.contains("libporthole-upgraded.so (replaced)"), "{evidence}");
 }
 
+/// A server in a cgroup named like a systemd unit on a machine systemd does
+/// not run (another init's, a container runtime's, one made by hand): the
+/// fix said `systemctl restart NAME.service`, which fails there ("System
+/// has not been booted with systemd"). It names the pid to restart, and the
+/// server started again from the upgraded file is no finding.
+#[test]
+fn an_upgraded_server_in_a_unit_named_cgroup_without_systemd_is_restarted_by_its_pid() {
+    if !require("gcc") {
+        return;
+    }
+    if Path::new("/run/systemd/system").is_dir() {
+        util::skip("systemd runs this machine: the test needs one without it");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile(dir.path(), "unit-server", LISTENER_C, &[]);
+    let (server, port) = start_listener(&program, None);
+    let name = format!("porthole-test-{}.service", std::process::id());
+    let Some(cgroup) = util::Cgroup::unified(&name) else {
+        util::skip("no cgroup v2 hierarchy can be written here");
+        return;
+    };
+    assert!(cgroup.add(server.pid()), "pid {} into {}", server.pid(), cgroup.directory);
+    let new = program.with_extension("new");
+    std::fs::copy(&program, &new).unwrap();
+    std::fs::rename(&new, &program).unwrap();
+    let (_, json) = audit(port, &[]);
+    let binary = finding(&json, "outdated-binary");
+    assert_eq!(binary["pid"], server.pid(), "{binary:#}");
+    let fix = binary["fix"].as_str().unwrap();
+    assert!(fix.starts_with(&format!("restart pid {} (", server.pid())), "{fix}");
+    assert!(!fix.contains("systemctl"), "{fix}");
+    drop(server);
+    let (_server, port) = start_listener(&program, None);
+    let (_, json) = audit(port, &[]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+}
+
 #[test]
 fn deleted_preloaded_library_is_an_outdated_library() {
     if !require("gcc") {

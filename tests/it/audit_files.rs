@@ -47,7 +47,7 @@ fn file_server(json: &Value, port: u16) -> Option<&Value> {
 
 /// `python3 -m http.server PORT` in `netns`, serving `dir` on every
 /// interface, once it accepts.
-fn http_server_in(netns: &Netns, dir: &std::path::Path, port: u16) -> ChildGuard {
+pub(crate) fn http_server_in(netns: &Netns, dir: &std::path::Path, port: u16) -> ChildGuard {
     let server = ChildGuard::spawn(
         netns
             .command("python3")

@@ -1184,6 +1184,38 @@ fn postgres_trusting_a_network_but_not_loopback_is_critical_and_its_fix_repairs_
 /// disk (here the data directory's, through `-D`), the line is named, and
 /// the printed fix removes the finding; without root, stderr says which
 /// file was not seen.
+/// `trust` for one database and for one user on loopback, `peer` for the
+/// socket, and a password for every other login: the probe's login
+/// (postgres to database postgres) is asked for a password, yet anyone on
+/// the machine gets into `sales` as the superuser, and in as `alice`. Both
+/// lines are found in the file; the evidence said no login from this
+/// machine could test them, when one to `sales` would. The printed fix
+/// changes both and leaves `peer` alone.
+#[test]
+fn postgres_trusting_one_database_and_one_user_is_found_and_its_printed_fix_repairs_it() {
+    let hba = "local all all peer\nhost sales all 127.0.0.1/32 trust\nhost all alice 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all 0.0.0.0/0 scram-sha-256\n";
+    let Some(postgres) = TrustingPostgres::start(hba) else { return };
+    let trust = &postgres.trust;
+    assert_eq!(trust["severity"], "high", "loopback clients only: {trust:#}");
+    assert_eq!(trust["pid"], postgres.postmaster.pid(), "{trust:#}");
+    let file = postgres.hba_file.display();
+    for line in [
+        format!("{file} line 2 `host sales all 127.0.0.1/32 trust` (loopback clients)"),
+        format!("{file} line 3 `host all alice 127.0.0.1/32 trust` (loopback clients)"),
+    ] {
+        assert!(postgres.evidence().contains(&line), "{}", postgres.evidence());
+    }
+    assert!(postgres.evidence().contains("matches none of them"), "{}", postgres.evidence());
+    let edited = postgres.fix_as_printed();
+    assert_eq!(
+        edited,
+        hba.replace("all 127.0.0.1/32 trust", "all 127.0.0.1/32 scram-sha-256")
+            .replace("alice 127.0.0.1/32 trust", "alice 127.0.0.1/32 scram-sha-256"),
+        "only the two trust lines change"
+    );
+    assert_trust_auth_goes(&postgres.netns, postgres.port);
+}
+
 #[test]
 fn postgres_trusting_a_network_that_holds_no_address_of_the_machine_is_found_in_pg_hba_conf() {
     let Some(netns) = Netns::create() else { return };
@@ -1762,12 +1794,17 @@ fn a_mariadb_that_blocks_this_machine_s_address_is_reported_with_a_command_that_
     assert!(output.stdout.contains("MariaDB"), "its greeting is seen again: {output:?}");
 }
 
-#[test]
-fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
-    let Some(netns) = netns_with(&["mariadbd", "mariadb-install-db"]) else { return };
-    let dir = crate::audit::shared_tempdir();
-    let root = dir.path();
-    let (data, scratch) = crate::audit::install_mariadb(root, "normal");
+/// A MariaDB run from option files of its own: `my.cnf` in `root` sets
+/// its data directory, socket and port, then `!includedir conf.d`, where
+/// `name` holds `text`. Root is installed with `root_authentication`
+/// (`normal`, `socket`). Returns my.cnf, the included file and the port.
+fn mariadb_option_files(
+    root: &std::path::Path,
+    root_authentication: &str,
+    name: &str,
+    text: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, u16) {
+    let (data, scratch) = crate::audit::install_mariadb(root, root_authentication);
     let port = util::unique_port();
     let conf_d = root.join("conf.d");
     std::fs::create_dir(&conf_d).unwrap();
@@ -1782,19 +1819,33 @@ fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
         ),
     )
     .unwrap();
-    let server_cnf = conf_d.join("50-server.cnf");
-    std::fs::write(&server_cnf, "[mariadbd]\n# every interface\nbind-address = 0.0.0.0\n").unwrap();
-    let start = || {
-        ChildGuard::spawn(
-            netns
-                .command("mariadbd")
-                .arg(format!("--defaults-file={}", my_cnf.display()))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-    };
-    let server = start();
-    assert!(wait_in(&netns, port), "mariadbd did not start on {port}");
+    let included = conf_d.join(name);
+    std::fs::write(&included, text).unwrap();
+    (my_cnf, included, port)
+}
+
+/// Starts `mariadbd --defaults-file=MY_CNF` inside `netns` and waits for
+/// its `port`.
+fn start_mariadb_from(netns: &Netns, my_cnf: &std::path::Path, port: u16) -> ChildGuard {
+    let server = ChildGuard::spawn(
+        netns
+            .command("mariadbd")
+            .arg(format!("--defaults-file={}", my_cnf.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    assert!(wait_in(netns, port), "mariadbd did not start on {port}");
+    server
+}
+
+#[test]
+fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
+    let Some(netns) = netns_with(&["mariadbd", "mariadb-install-db"]) else { return };
+    let dir = crate::audit::shared_tempdir();
+    let root = dir.path();
+    let text = "[mariadbd]\n# every interface\nbind-address = 0.0.0.0\n";
+    let (my_cnf, server_cnf, port) = mariadb_option_files(root, "normal", "50-server.cnf", text);
+    let server = start_mariadb_from(&netns, &my_cnf, port);
     let json = audit_in(&netns, &port.to_string()).json();
     let exposed = finding(&json, port, "exposed-service");
     assert_eq!(exposed["local_address"], "0.0.0.0", "{exposed:#}");
@@ -1806,11 +1857,48 @@ fn a_mariadb_bind_address_fix_edits_the_included_file_that_sets_it() {
     );
     run_printed_in(root, &edit);
     drop(server);
-    let _server = start();
-    assert!(wait_in(&netns, port), "mariadbd did not start again on {port}");
+    let _server = start_mariadb_from(&netns, &my_cnf, port);
     let json = audit_in(&netns, &port.to_string()).json();
     assert!(findings_of(&json, port).iter().all(|f| f["rule"] != "exposed-service"), "{json:#}");
     assert_eq!(json["services"][0]["local_address"], "127.0.0.1", "{json:#}");
+}
+
+/// `skip-grant-tables` in a file of a my.cnf `!includedir` (a debugging
+/// leftover): the fix said to remove it "from the server's option files
+/// (`my_print_defaults --mysqld` lists what they set)", and that command
+/// reads /etc/mysql, not the `--defaults-file` this server was started
+/// with. The fix now deletes the line that sets it, and after the printed
+/// restart root, authenticated by `unix_socket`, is no finding over TCP.
+#[test]
+fn a_mariadb_skip_grant_tables_in_an_included_file_is_deleted_by_the_printed_fix() {
+    let Some(netns) = netns_with(&["mariadbd", "mariadb-install-db"]) else { return };
+    let dir = crate::audit::shared_tempdir();
+    let root = dir.path();
+    let text = "[mysqld]\nbind-address = 127.0.0.1\n# while debugging\nskip-grant-tables\n";
+    let (my_cnf, debug_cnf, port) = mariadb_option_files(root, "socket", "90-debug.cnf", text);
+    let server = start_mariadb_from(&netns, &my_cnf, port);
+    let active = |netns: &Netns| {
+        let port = port.to_string();
+        let args = ["audit", "--port", &port, "--json", "--active", "--skip", "outdated-package"];
+        let output = netns.porthole(&args);
+        assert!(output.code == 0 || output.code == 1, "audit failed: {output:?}");
+        output.json()
+    };
+    let json = active(&netns);
+    let empty = finding(&json, port, "empty-password");
+    assert_eq!(empty["severity"], "high", "{empty:#}");
+    assert_eq!(empty["pid"], server.pid(), "{empty:#}");
+    assert!(empty["evidence"].as_str().unwrap().contains("`skip-grant-tables`"), "{empty:#}");
+    let fix = empty["fix"].as_str().unwrap();
+    let edit = format!("sed -i -e '4d' {}", debug_cnf.display());
+    let expected = format!("`{edit}` (line 4 sets it), then restart pid {}", server.pid());
+    assert!(fix.starts_with(&expected), "{fix}");
+    run_printed_in(root, &edit);
+    drop(server);
+    let _server = start_mariadb_from(&netns, &my_cnf, port);
+    let json = active(&netns);
+    assert_eq!(json["services"][0]["service"], "mariadb", "{json:#}");
+    assert!(findings_of(&json, port).is_empty(), "{json:#}");
 }
 
 /// The option files of an exposed MySQL/MariaDB are read where its command
@@ -1948,6 +2036,64 @@ fn an_nginx_rebinding_fix_is_nginx_configuration_and_repairs_it() {
 /// fails (no /run/nginx.pid) or reloads another nginx. The fix names the
 /// master's pid; applied as printed (configuration, then that command), the
 /// running nginx stops answering foreign names without a restart.
+/// nginx's stock default site (`listen … default_server; server_name _;`)
+/// proxying to a local admin server answers every Host. The fix added a
+/// catch-all `default_server` next to it, which nginx refuses ("a
+/// duplicate default server"): the reload failed and the old configuration
+/// stayed. The fix now removes the flag on the line that sets it; each
+/// piece applied as printed, nginx reloads and the rebinding is gone.
+#[test]
+fn an_nginx_default_server_proxying_to_an_admin_port_gets_a_fix_nginx_accepts() {
+    let Some((netns, port, dir)) = nginx_fixture() else { return };
+    let admin = dir.path().join("admin");
+    std::fs::create_dir(&admin).unwrap();
+    std::fs::write(admin.join("index.html"), "admin\n").unwrap();
+    let admin_port = util::unique_port();
+    let _admin = crate::audit_files::http_server_in(&netns, &admin, admin_port);
+    let root = dir.path().display().to_string();
+    let config = dir.path().join("nginx.conf");
+    let location = format!("proxy_pass http://127.0.0.1:{admin_port};");
+    let text = nginx_config_with(&root, port, "server_name _;", "", &location).replace(
+        &format!("listen 0.0.0.0:{port};"),
+        &format!("listen 0.0.0.0:{port} default_server;"),
+    );
+    let line = 1 + text.lines().position(|l| l.contains("default_server")).unwrap();
+    std::fs::write(&config, &text).unwrap();
+    let nginx = start_nginx_in(&netns, &config, &root, port);
+    let json = audit_in(&netns, &port.to_string()).json();
+    let rebinding = finding(&json, port, "dns-rebinding");
+    assert_eq!(rebinding["severity"], "high", "nginx runs as root: {rebinding:#}");
+    let fix = rebinding["fix"].as_str().unwrap();
+    let pieces: Vec<&str> = fix.split('`').skip(1).step_by(2).collect();
+    assert_eq!(pieces.len(), 4, "the flag's edit, two pieces, the reload: {fix}");
+    assert_eq!(pieces[0], format!("sed -i '{line}s/ default_server//' {}", config.display()));
+    assert_eq!(pieces[3], format!("kill -HUP {}", nginx.pid()), "{fix}");
+    run_printed_in(dir.path(), pieces[0]);
+    let edited = std::fs::read_to_string(&config).unwrap().replace("server_name _;", pieces[1]);
+    let edited = format!("{}  {}\n}}\n", edited.trim_end().trim_end_matches('}'), pieces[2]);
+    std::fs::write(&config, edited).unwrap();
+    let test =
+        netns.command("nginx").args(["-t", "-c", config.to_str().unwrap(), "-p", &root]).output();
+    let test = test.expect("nginx -t runs");
+    assert!(test.status.success(), "{}", String::from_utf8_lossy(&test.stderr));
+    run_printed_in(dir.path(), pieces[3]);
+    let fixed = eventually(START, || {
+        let json = audit_in(&netns, &port.to_string()).json();
+        findings_of(&json, port).iter().all(|f| f["rule"] != "dns-rebinding")
+    });
+    assert!(
+        fixed,
+        "the reload took the fix: {}",
+        std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+    );
+    // Its own names still reach the admin server (through a fresh start:
+    // an nginx without a master process answers oddly after a reload).
+    drop(nginx);
+    let _nginx = start_nginx_in(&netns, &config, &root, port);
+    let page = netns.command("curl").args(["-s", &format!("http://127.0.0.1:{port}/")]).output();
+    assert_eq!(String::from_utf8_lossy(&page.unwrap().stdout), "admin\n");
+}
+
 #[test]
 fn an_nginx_with_its_own_config_file_is_reloaded_as_printed() {
     let Some((netns, port, dir)) = nginx_fixture() else { return };

@@ -109,7 +109,8 @@ fn a_redis_weak_password_fix_goes_where_that_server_keeps_its_password() {
         start_redis(&["--requirepass", "foobared"], dir.path(), Path::new("/usr/bin/redis-server"));
     let (_, json) = audit(port, &["--active"]);
     let fix = finding(&json, "weak-password")["fix"].as_str().unwrap().to_string();
-    assert!(fix.contains("change `--requirepass` in the command that starts it"), "{fix}");
+    let argument = "`--requirepass '<new long random secret>'` (in place of its `--requirepass`";
+    assert!(fix.contains(&format!("give the command that starts it {argument}")), "{fix}");
     assert!(!fix.contains("`CONFIG REWRITE`") && !fix.contains("redis.conf"), "{fix}");
     // The quoted command runs as printed (`--askpass` reads the current
     // password from stdin) and sets the new one.
@@ -246,6 +247,111 @@ fn redis_acl_user_with_nopass_is_named_as_such_and_its_fix_runs() {
     assert!(ran.status.success() && ran.stdout.starts_with(b"OK"), "{command}: {ran:?}");
     let (_, json) = audit(port, &["--active"]);
     assert!(!rules(&json).contains(&"weak-password".to_string()), "{json:#}");
+}
+
+/// `redis-cli -p PORT ARGS…` (as `user`, any password, when one is named);
+/// it must answer OK.
+fn redis_cli_ok(port: u16, user: Option<&str>, args: &[&str]) {
+    let mut command = Command::new("redis-cli");
+    command.args(["-p", &port.to_string(), "--no-auth-warning"]);
+    if let Some(user) = user {
+        command.args(["--user", user, "--pass", "anything"]);
+    }
+    let ran = util::run(command.args(args));
+    assert_eq!((ran.code, ran.stdout.trim()), (0, "OK"), "{args:?}: {ran:?}");
+}
+
+/// `ACL SETUSER default off` at run time keeps the user's `nopass`, so
+/// `AUTH password` is answered "called without any password configured
+/// for the default user": that refused `default` alone, but ended every
+/// attempt with "the server has no password set", and an `admin` made
+/// with `nopass` at run time next to it went unseen. Its fix then sent
+/// the user to a `--user admin` the command line never had (the process
+/// title hides the arguments: the fix now fits both).
+#[test]
+fn redis_with_default_turned_off_at_run_time_still_has_its_acl_users_tried() {
+    if !require("redis-server") || !require("redis-cli") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (redis, port, _log) = start_redis(&[], dir.path(), Path::new("/usr/bin/redis-server"));
+    redis_cli_ok(port, None, &["ACL", "SETUSER", "admin", "on", "nopass", "~*", "&*", "+@all"]);
+    redis_cli_ok(port, None, &["ACL", "SETUSER", "default", "off"]);
+    let (_, json, weak) = quiet_passive_then_weak(port);
+    assert_eq!(login(&json)["stopped"], Value::Null, "{json:#}");
+    let evidence = weak["evidence"].as_str().unwrap();
+    assert!(evidence.contains("`ACL GETUSER admin` shows `nopass`"), "{evidence}");
+    assert_eq!(weak["severity"], "high", "{weak:#}");
+    assert_eq!(weak["pid"], redis.pid(), "{weak:#}");
+    let fix = weak["fix"].as_str().unwrap();
+    assert!(fix.contains("if the command that starts it has `--user admin …`"), "{fix}");
+    let commands = printed(fix, "redis-cli");
+    assert_eq!(commands.len(), 1, "{fix}");
+    let secret = strong_password();
+    run_printed(&commands[0].replace("<new long random secret>", &secret), "anything\n");
+    let (_, json) = audit(port, &["--active"]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+}
+
+/// A `requirepass` set with `CONFIG SET` on a server started without a
+/// config file is on no command line: the fix said to change the
+/// `--requirepass` of the command that starts it, which has none. It now
+/// gives the argument to put there, and that argument, added, starts a
+/// server the audit finds no password of.
+#[test]
+fn a_redis_password_set_at_run_time_is_added_to_the_command_line() {
+    if !require("redis-server") || !require("redis-cli") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let program = Path::new("/usr/bin/redis-server");
+    let (_redis, port, _log) = start_redis(&[], dir.path(), program);
+    redis_cli_ok(port, None, &["CONFIG", "SET", "requirepass", "foobared"]);
+    let (_, _, weak) = quiet_passive_then_weak(port);
+    let fix = weak["fix"].as_str().unwrap();
+    let argument = "`--requirepass '<new long random secret>'` (in place of its `--requirepass`";
+    assert!(fix.contains(&format!("give the command that starts it {argument}")), "{fix}");
+    let commands = printed(fix, "redis-cli");
+    assert_eq!(commands.len(), 1, "{fix}");
+    let secret = strong_password();
+    run_printed(&commands[0].replace("<new long random secret>", &secret), "foobared\n");
+    let (_, json) = audit(port, &["--active"]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    // The printed argument, added to the command line, keeps it.
+    let (_restarted, port, _log) = start_redis(&["--requirepass", &secret], dir.path(), program);
+    let (_, json) = audit(port, &["--active"]);
+    assert!(rules(&json).is_empty(), "{json:#}");
+    assert!(!logins(&json).is_empty(), "the password is asked for: {json:#}");
+}
+
+/// The config file `INFO server` names is text another user chose: a
+/// directory named with an escape sequence reaches the terminal escaped in
+/// the fix (`CONFIG REWRITE` rewrites that file), and stays exact in JSON.
+#[test]
+fn a_redis_config_file_named_with_an_escape_sequence_is_escaped_in_text_and_exact_in_json() {
+    if !require("redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("e\x1b[31mred");
+    std::fs::create_dir(&odd).unwrap();
+    let port = util::unique_port();
+    let config = odd.join("redis.conf");
+    let text = format!(
+        "port {port}\nbind 127.0.0.1\nsave \"\"\nrequirepass foobared\ndir {}\n",
+        dir.path().display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let _redis =
+        ChildGuard::spawn(Command::new("/usr/bin/redis-server").arg(&config).stdout(Stdio::null()));
+    assert!(wait_for_port(port, START), "redis-server did not start on {port}");
+    let (_, _, weak) = quiet_passive_then_weak(port);
+    let fix = weak["fix"].as_str().unwrap();
+    assert!(fix.contains(&format!("(it rewrites {})", config.display())), "{fix}");
+    let shown = audit_active_text(port, &[]);
+    assert!(!shown.stdout.contains('\x1b'), "{:?}", shown.stdout);
+    let escaped = format!("{}/e\\x1b[31mred/redis.conf", dir.path().display());
+    assert!(shown.stdout.contains(&escaped), "{}", shown.stdout);
 }
 
 /// The new password of an ACL user outlives a restart: the fix keeps it

@@ -879,45 +879,86 @@ fn non_ephemeral_ports_are_distinct_and_below_the_ephemeral_range() {
     drop(held);
 }
 
+/// The mount point of the first cgroup hierarchy whose file system type
+/// and mount options `wanted` accepts.
+fn cgroup_mount(wanted: &dyn Fn(&str, &str) -> bool) -> Option<String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    mountinfo.lines().find_map(|line| {
+        let (before, after) = line.split_once(" - ")?;
+        let point = before.split(' ').nth(4)?;
+        let mut after = after.split(' ');
+        let (kind, options) = (after.next()?, after.nth(1)?);
+        wanted(kind, options).then(|| point.to_string())
+    })
+}
+
+/// A cgroup made for one test; emptied (its processes moved back to the
+/// root) and removed on drop.
+pub struct Cgroup {
+    /// The cgroup's directory.
+    pub directory: String,
+    root: String,
+}
+
+impl Cgroup {
+    fn create(root: String, name: &str) -> Option<Self> {
+        let directory = format!("{root}/{name}");
+        std::fs::create_dir(&directory).ok()?;
+        Some(Cgroup { directory, root })
+    }
+
+    /// A cgroup named `name` on the cgroup v2 hierarchy (the `0::` line
+    /// of `/proc/PID/cgroup`, where systemd's units are named).
+    pub fn unified(name: &str) -> Option<Self> {
+        Self::create(cgroup_mount(&|kind, _| kind == "cgroup2")?, name)
+    }
+
+    /// Moves `pid` into the cgroup.
+    pub fn add(&self, pid: u32) -> bool {
+        std::fs::write(format!("{}/cgroup.procs", self.directory), pid.to_string()).is_ok()
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        let procs = std::fs::read_to_string(format!("{}/cgroup.procs", self.directory));
+        for pid in procs.unwrap_or_default().lines() {
+            let _ = std::fs::write(format!("{}/cgroup.procs", self.root), pid);
+        }
+        let _ = std::fs::remove_dir(&self.directory);
+    }
+}
+
 /// A cgroup made for one test on the first hierarchy that can freeze (the
 /// v1 freezer, else cgroup v2); thawed, emptied and removed on drop.
 pub struct FreezerCgroup {
     /// The cgroup's directory.
     pub directory: String,
-    root: String,
     /// The control file that freezes and thaws it.
     pub control: &'static str,
     /// What a write to `control` thaws it with.
     pub thaw: &'static str,
+    /// Emptied and removed after the thaw (fields drop after `drop`).
+    cgroup: Cgroup,
 }
 
 impl FreezerCgroup {
     pub fn create() -> Option<Self> {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mount = |wanted: &dyn Fn(&str, &str) -> bool| {
-            mountinfo.lines().find_map(|line| {
-                let (before, after) = line.split_once(" - ")?;
-                let point = before.split(' ').nth(4)?;
-                let mut after = after.split(' ');
-                let (kind, options) = (after.next()?, after.nth(1)?);
-                wanted(kind, options).then(|| point.to_string())
-            })
-        };
-        let v1 =
-            mount(&|kind, options| kind == "cgroup" && options.split(',').any(|o| o == "freezer"));
+        let v1 = cgroup_mount(&|kind, options| {
+            kind == "cgroup" && options.split(',').any(|o| o == "freezer")
+        });
         let (root, control, thaw) = match v1 {
             Some(point) => (point, "freezer.state", "THAWED"),
-            None => (mount(&|kind, _| kind == "cgroup2")?, "cgroup.freeze", "0"),
+            None => (cgroup_mount(&|kind, _| kind == "cgroup2")?, "cgroup.freeze", "0"),
         };
-        let directory = format!("{root}/porthole-test-{}", std::process::id());
-        std::fs::create_dir(&directory).ok()?;
-        Some(FreezerCgroup { directory, root, control, thaw })
+        let cgroup = Cgroup::create(root, &format!("porthole-test-{}", std::process::id()))?;
+        Some(FreezerCgroup { directory: cgroup.directory.clone(), control, thaw, cgroup })
     }
 
     /// Moves `pid` into the cgroup and freezes it.
     pub fn freeze(&self, pid: u32) -> bool {
         let frozen = if self.thaw == "0" { "1" } else { "FROZEN" };
-        std::fs::write(format!("{}/cgroup.procs", self.directory), pid.to_string()).is_ok()
+        self.cgroup.add(pid)
             && std::fs::write(format!("{}/{}", self.directory, self.control), frozen).is_ok()
     }
 }
@@ -925,10 +966,5 @@ impl FreezerCgroup {
 impl Drop for FreezerCgroup {
     fn drop(&mut self) {
         let _ = std::fs::write(format!("{}/{}", self.directory, self.control), self.thaw);
-        let procs = std::fs::read_to_string(format!("{}/cgroup.procs", self.directory));
-        for pid in procs.unwrap_or_default().lines() {
-            let _ = std::fs::write(format!("{}/cgroup.procs", self.root), pid);
-        }
-        let _ = std::fs::remove_dir(&self.directory);
     }
 }

@@ -165,6 +165,16 @@ pub struct Outcome {
     /// its `listen_addresses` is; read from its command line and
     /// configuration files, so a fix edits that line.
     pub bind_option: Option<crate::audit::mysql_options::BindSource>,
+    /// nginx that answered a foreign `Host`: the `listen … default_server`
+    /// lines of its servers on the port, (file, line), read from `nginx
+    /// -T` as root (`None`: not read); a catch-all added as a second
+    /// default server would make nginx refuse its configuration.
+    pub nginx_default_listens: Option<Vec<(String, usize)>>,
+    /// MySQL/MariaDB that let every login in with `skip-grant-tables`:
+    /// the lines of its option files that set it (as reached from here),
+    /// so the fix deletes them; `None` when its command line sets it or
+    /// the files it reads are not porthole's to read.
+    pub skip_grant_tables: Option<Vec<crate::audit::mysql_options::OptionLine>>,
     /// Redis without a password: the `user default … nopass` line of its
     /// files, which overrides a `requirepass`.
     pub redis_default_user: Option<crate::audit::redis_options::DefaultUserLine>,

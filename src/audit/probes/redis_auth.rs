@@ -98,8 +98,12 @@ pub fn classify(reply: &[u8]) -> Attempt {
     if lower.starts_with("-wrongpass") || lower.contains("invalid password") {
         return Attempt::Rejected;
     }
+    // `default` is `nopass` but `off` (`ACL SETUSER default off` keeps
+    // its `nopass`): a client that needs no password would have been let
+    // in before `AUTH`, so this refuses the `default` user alone and the
+    // ACL users on the list are still worth a try.
     if lower.contains("without any password configured") {
-        return Attempt::Unsupported("the server has no password set".into());
+        return Attempt::Rejected;
     }
     if lower.contains("wrong number of arguments") {
         return Attempt::Unsupported("no ACL users on this server (Redis before 6)".into());
@@ -173,10 +177,11 @@ mod tests {
         );
         assert_eq!(classify(b"-ERR invalid password\r\n"), Attempt::Rejected);
         assert!(matches!(classify(b"-ERR max number of clients reached\r\n"), Attempt::Blocked(_)));
-        assert!(matches!(
+        assert_eq!(
             classify(b"-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"),
-            Attempt::Unsupported(_)
-        ));
+            Attempt::Rejected,
+            "the default user is off, other users are not"
+        );
         assert!(matches!(classify(b""), Attempt::Failed(_)));
     }
 }

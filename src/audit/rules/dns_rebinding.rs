@@ -54,8 +54,28 @@ fn allow_list_fix(context: &Context<'_>) -> String {
             address if address.contains(':') => format!("[{address}]:{port}"),
             address => format!("{address}:{port}"),
         };
+        // nginx refuses a second default server on one address, and the
+        // answering server often is one (`listen 80 default_server;
+        // server_name _;`): that flag goes first.
+        let defaults = context.outcome.and_then(|o| o.nginx_default_listens.as_deref());
+        let first = match defaults {
+            None => "if its listen directive says default_server, remove that first (nginx refuses two default servers on one address), ".to_string(),
+            Some([]) => String::new(),
+            Some(defaults) => {
+            let edits: Vec<String> = defaults
+                .iter()
+                .map(|(file, line)| {
+                    format!(
+                        "`sed -i '{line}s/ default_server//' {}` (line {line} makes it the default)",
+                        crate::shell::printable_word(file)
+                    )
+                })
+                .collect();
+            format!("{}, ", edits.join(" and "))
+            }
+        };
         return format!(
-            "in {}, give the server `server_name {};` and add a catch-all that closes other names: `server {{ listen {listen} default_server; return 444; }}`, then {}",
+            "in {}, {first}give the server `server_name {};` and add a catch-all that closes other names: `server {{ listen {listen} default_server; return 444; }}`, then {}",
             nginx_configuration(context),
             bare.join(" "),
             nginx_reload(context)
@@ -179,6 +199,17 @@ mod tests {
         assert!(fix.contains("listen 127.0.0.2:8080 default_server"), "{fix}");
         // Reloaded through the master's pid (workers hold the socket too).
         assert!(fix.ends_with("then `kill -HUP 42` (the nginx master: it reloads)"), "{fix}");
+        // Unread (not root): the default_server flag is named in words;
+        // read, its line is edited, and nothing is said when there is none.
+        assert!(fix.contains("if its listen directive says default_server, remove that"), "{fix}");
+        seen.nginx_default_listens = Some(vec![("/srv/sites/a b.conf".into(), 7)]);
+        let fix = &check(&context(&target, Some(&seen)))[0].fix;
+        let edit = "`sed -i '7s/ default_server//' '/srv/sites/a b.conf'` (line 7 makes it the default), give the server";
+        assert!(fix.contains(edit), "{fix}");
+        seen.nginx_default_listens = Some(Vec::new());
+        let fix = &check(&context(&target, Some(&seen)))[0].fix;
+        assert!(fix.starts_with("in nginx's configuration (/srv/nginx.conf, or a file it includes), give the server"), "{fix}");
+        seen.nginx_default_listens = None;
         seen.version = Some("Apache/2.4.62 (Debian)".into());
         let mut apache = target.clone();
         apache.owners.iter_mut().for_each(|p| p.name = "apache2".into());

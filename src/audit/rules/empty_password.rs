@@ -109,8 +109,10 @@ fn anonymous_fix(context: &Context<'_>, account: Option<&str>) -> String {
     }
 }
 
-/// Where `skip-grant-tables` was set: the owner's command line, else its
-/// option files; a restart is what turns it off.
+/// Where `skip-grant-tables` was set: the owner's command line, else the
+/// lines of its option files (each deleted with one `sed` per file, line
+/// numbers as read, since sed numbers its input), else its option files
+/// in words; a restart is what turns it off.
 fn skip_grant_tables_fix(context: &Context<'_>) -> String {
     let on_command_line = context.target.owners.iter().find_map(|process| {
         process
@@ -129,13 +131,43 @@ fn skip_grant_tables_fix(context: &Context<'_>) -> String {
         },
         None => "restart the server".into(),
     };
-    match on_command_line {
-        Some((process, arg)) => format!(
+    let lines = context.outcome.and_then(|outcome| outcome.skip_grant_tables.as_deref());
+    match (on_command_line, lines) {
+        (Some((process, arg)), _) => format!(
             "remove `{}` from the command that starts pid {}, then {restart}",
             crate::shell::printable_word(arg),
             process.pid
         ),
-        None => format!(
+        (None, Some(lines)) if !lines.is_empty() => {
+            let mut files: Vec<(&str, Vec<usize>)> = Vec::new();
+            for line in lines {
+                match files.iter_mut().find(|(file, _)| *file == line.file) {
+                    Some((_, numbers)) => numbers.push(line.line),
+                    None => files.push((&line.file, vec![line.line])),
+                }
+            }
+            let commands: Vec<String> = files
+                .iter()
+                .map(|(file, numbers)| {
+                    let deletions: Vec<String> =
+                        numbers.iter().map(|number| format!("-e '{number}d'")).collect();
+                    let which = match numbers.as_slice() {
+                        [number] => format!("line {number} sets it"),
+                        numbers => format!(
+                            "lines {} set it",
+                            numbers.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+                        ),
+                    };
+                    format!(
+                        "`sed -i {} {}` ({which})",
+                        deletions.join(" "),
+                        crate::shell::printable_word(file)
+                    )
+                })
+                .collect();
+            format!("{}, then {restart}", commands.join(" and "))
+        }
+        (None, _) => format!(
             "remove `skip-grant-tables` from the server's option files (`my_print_defaults --mysqld` lists what they set), then {restart}"
         ),
     }
@@ -229,6 +261,33 @@ mod tests {
             ),
             "{}",
             skipping.fix
+        );
+    }
+
+    /// `skip-grant-tables` from option files: every line that sets it is
+    /// deleted, one `sed` per file, a name with a space quoted.
+    #[test]
+    fn skip_grant_tables_from_option_files_is_deleted_where_it_is() {
+        use crate::audit::mysql_options::OptionLine;
+        let target = target("127.0.0.1", 3306);
+        let line = |file: &str, line| OptionLine {
+            file: file.into(),
+            line,
+            group: "mysqld".into(),
+            value: String::new(),
+        };
+        let mut seen = outcome("mariadb", vec![empty("root", Some("@"))]);
+        seen.skip_grant_tables = Some(vec![
+            line("/etc/mysql/my.cnf", 3),
+            line("/etc/mysql/conf.d/a b.cnf", 2),
+            line("/etc/mysql/my.cnf", 9),
+        ]);
+        let fix = check(&context(&target, Some(&seen))).remove(0).fix;
+        assert!(
+            fix.starts_with(
+                "`sed -i -e '3d' -e '9d' /etc/mysql/my.cnf` (lines 3, 9 set it) and `sed -i -e '2d' '/etc/mysql/conf.d/a b.cnf'` (line 2 sets it), then"
+            ),
+            "{fix}"
         );
     }
 }

@@ -148,7 +148,9 @@ fn from_the_file(
         "pg_hba.conf lets clients in without a password (`trust`), as any user its lines name: {}; {}",
         described.join(", "),
         if logged_in {
-            "read from the file, which no login from this machine can test"
+            // A line for another database, another user or another
+            // network: the probe's login is simply not one it matches.
+            "read from the file: the login made from this machine (user=postgres database=postgres) matches none of them"
         } else {
             "read from the file (no login was made: `--active` logs in to test it)"
         }

@@ -203,7 +203,9 @@ fn memcached_sasl_fix(database: Option<&SaslDatabase>, user: &str) -> String {
 /// keeps it: at run time with `CONFIG SET` when `CONFIG` answered, and made
 /// permanent in the file `INFO server` named, or in the command line of a
 /// server started without one (where `CONFIG REWRITE` fails: "The server
-/// is running without a config file").
+/// is running without a config file"). Redis rewrites its process title
+/// over its arguments, so whether that command line has a `--requirepass`,
+/// or the password was set at run time, cannot be read: the fix fits both.
 fn redis_default_fix(
     settings: Option<&Settings>,
     host: &str,
@@ -215,14 +217,14 @@ fn redis_default_fix(
         format!("`redis-cli -h {host} -p {port} --askpass CONFIG SET requirepass '{secret}'`");
     match (config_command, settings) {
         (Some(false), Some(Settings::CommandLineOnly)) => format!(
-            "`CONFIG` is renamed away on this server and it runs without a config file: change `--requirepass` in the command that starts it to `--requirepass '{secret}'`, then restart"
+            "`CONFIG` is renamed away on this server and it runs without a config file: give the command that starts it `--requirepass '{secret}'` (in place of its `--requirepass`, if it has one), then restart"
         ),
         (Some(false), settings) => format!(
             "`CONFIG` is renamed away on this server, so the password cannot change at run time: {}",
             crate::audit::probes::redis::persist(settings, &[&format!("requirepass {secret}")])
         ),
         (_, Some(Settings::CommandLineOnly)) => format!(
-            "{set}, and change `--requirepass` in the command that starts it (it runs without a config file, so CONFIG REWRITE cannot keep the new one)"
+            "{set}, and give the command that starts it `--requirepass '{secret}'` (in place of its `--requirepass`, if it has one; it runs without a config file, so CONFIG REWRITE cannot keep the new one)"
         ),
         (_, Some(Settings::File(path))) => {
             format!("{set}, then `CONFIG REWRITE` so it survives a restart (it rewrites {path})")
@@ -239,7 +241,8 @@ fn redis_default_fix(
 /// lines of the configuration file `INFO` named (it rewrites them all),
 /// and by hand for a line elsewhere (an included file, which `CONFIG
 /// REWRITE` does not touch), for a server whose `CONFIG` is renamed away,
-/// and for a `--user` of its command line. `cli` is the `redis-cli`
+/// and for a `--user` of its command line (which the process title hides:
+/// a user made with `ACL SETUSER` has none). `cli` is the `redis-cli`
 /// command that logs in as the user; it asks for the password, which after
 /// the first command is the new one.
 fn redis_user_fix(
@@ -276,7 +279,7 @@ fn redis_user_fix(
             if config_command == Some(false) { " (`CONFIG` is renamed away, so CONFIG REWRITE cannot write it)" } else { "" }
         ),
         (None, Some(Settings::CommandLineOnly)) => format!(
-            "{set}; it runs without a config file: in the `--user {account} …` of the command that starts it, put `>` and the same secret in place of its password or `nopass`"
+            "{set}; it runs without a config file: if the command that starts it has `--user {account} …`, put `>` and the same secret there in place of its password or `nopass` (a user made with `ACL SETUSER` is gone at the next restart)"
         ),
         // Made at run time and in no file: gone at the next restart.
         (None, Some(Settings::File(_))) => set,
@@ -346,7 +349,9 @@ mod tests {
         // No config file: CONFIG REWRITE would fail; the command line keeps it.
         let fix = fix_for(Some(true), Some(Settings::CommandLineOnly));
         assert!(fix.contains("CONFIG SET") && !fix.contains("`CONFIG REWRITE`"), "{fix}");
-        assert!(fix.contains("change `--requirepass` in the command that starts it"), "{fix}");
+        let argument =
+            "`--requirepass '<new long random secret>'` (in place of its `--requirepass`";
+        assert!(fix.contains(&format!("give the command that starts it {argument}")), "{fix}");
         // CONFIG renamed away: no CONFIG command is printed at all.
         let fix = fix_for(Some(false), file());
         assert!(!fix.contains("redis-cli"), "{fix}");
