@@ -119,16 +119,25 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         // default file).
         let configured = std::env::var("PORTHOLE_STORE").ok().filter(|s| !s.is_empty());
         let mut unreadable = false;
-        let history =
-            crate::store::local_port_history(configured.as_deref(), settings.endpoint.port)
-                .unwrap_or_else(|error| {
-                    unreadable = true;
-                    // The answer about the port stands; the section it
-                    // would have had is said to be missing, and why.
-                    let source = if configured.is_some() { " (PORTHOLE_STORE)" } else { "" };
-                    warn(&format!("no History section{source}: {error}"));
-                    None
-                });
+        // `-t` or `-u` asks about one transport's past as about its present.
+        let protocol = match (settings.tcp, settings.udp) {
+            (true, false) => Some(crate::model::Protocol::Tcp),
+            (false, true) => Some(crate::model::Protocol::Udp),
+            _ => None,
+        };
+        let history = crate::store::local_port_history(
+            configured.as_deref(),
+            settings.endpoint.port,
+            protocol,
+        )
+        .unwrap_or_else(|error| {
+            unreadable = true;
+            // The answer about the port stands; the section it
+            // would have had is said to be missing, and why.
+            let source = if configured.is_some() { " (PORTHOLE_STORE)" } else { "" };
+            warn(&format!("no History section{source}: {error}"));
+            None
+        });
         if history.is_none() && configured.is_none() && !unreadable {
             // A user who is not root reads their own store; the recorder's
             // service writes root's.

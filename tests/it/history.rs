@@ -3455,6 +3455,97 @@ fn port_history_of_a_listener_in_another_namespace_is_not_blamed_on_the_recorder
     assert!(row.contains(&format!("  {inode}  ")), "{}", text.stdout);
 }
 
+/// A UDP service and a TCP one on the same port, recorded by a real
+/// recorder: the TCP one stopped, the UDP one still runs. The History
+/// section of `porthole PORT` names each listener's transport, and `-t`
+/// and `-u` ask about one transport's past as about its present. (It used
+/// to mix them unlabelled: `-t` told the UDP service's start as the TCP
+/// port's, and `-u` listed TCP clients.)
+#[test]
+fn port_history_tells_a_udp_service_from_a_tcp_one() {
+    let Some(netns) = util::Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    let store = store.to_str().expect("utf-8 path");
+    let socket = directory.path().join("beside.sock");
+    let number = util::unique_port();
+    let port = number.to_string();
+    let monitor = crate::monitor::Monitor::start(
+        Some(&netns),
+        &["--capture", "netlink", "--no-alerts", "--store", store],
+    );
+    let (udp, mut ready) = util::python_in(
+        &netns,
+        UDP_AND_UNIX_LISTENERS,
+        &[&port, socket.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(util::wait_for_line(&mut ready), "ok");
+    let (mut tcp, mut ready) = util::python_in(&netns, NAMED_LISTENER, &[&port]);
+    assert_eq!(util::wait_for_line(&mut ready), "ok");
+    let changes = |lines: &[serde_json::Value], protocol: &str, change: &str| {
+        crate::monitor::of_type(lines, "listener")
+            .into_iter()
+            .filter(|l| l["local_port"] == number)
+            .filter(|l| l["protocol"] == protocol && l["change"] == change)
+            .count()
+    };
+    let appeared = monitor.wait_for(|lines| {
+        changes(lines, "udp", "appeared") + changes(lines, "tcp", "appeared") == 2
+    });
+    // A TCP client, which only the TCP service may have had.
+    let connect =
+        "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1]))).close()";
+    netns.run_ok("python3", &["-c", connect, &port]);
+    let tcp_pid = tcp.pid();
+    let _ = tcp.0.kill();
+    let _ = tcp.0.wait();
+    // The connection the server never accepted is recorded as its
+    // listener closes.
+    let gone = monitor.wait_for(|lines| {
+        changes(lines, "tcp", "disappeared") == 1
+            && !crate::monitor::connections_to(lines, number).is_empty()
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(appeared && gone, "{}", crate::monitor::dump(&lines));
+    let (tcp_holder, udp_holder) = (format!("pid {tcp_pid},"), format!("pid {},", udp.pid()));
+
+    let section = |flags: &[&str]| {
+        let output =
+            netns.porthole_env(&[("PORTHOLE_STORE", store)], &[&[port.as_str()], flags].concat());
+        let at = output.stdout.find("History (UTC").unwrap_or_else(|| panic!("{output:?}"));
+        output.stdout[at..].to_string()
+    };
+    // Both: the TCP service is gone while the UDP one listens on.
+    let both = section(&[]);
+    let tcp_gone = format!("127.0.0.1:{port}/tcp free since");
+    assert!(both.contains(&tcp_gone), "{tcp_gone}: {both}");
+    let udp_listening = "listening 20";
+    assert!(
+        both.lines().any(|l| l.contains(udp_listening)
+            && l.contains(&format!("127.0.0.1:{port}/udp"))
+            && l.contains(&udp_holder)),
+        "{both}"
+    );
+    // One transport: the other one's listener is neither named nor blamed.
+    assert!(both.contains("most frequent clients"), "{both}");
+    let tcp_only = section(&["-t"]);
+    assert!(tcp_only.contains("free since"), "{tcp_only}");
+    assert!(tcp_only.contains("most frequent clients"), "{tcp_only}");
+    assert!(tcp_only.contains(&tcp_holder) && !tcp_only.contains(&udp_holder), "{tcp_only}");
+    let udp_only = section(&["-u"]);
+    let since = "listening since 20";
+    assert!(
+        udp_only.lines().nth(1).is_some_and(|l| l.contains(since)
+            && l.contains(&format!("127.0.0.1:{port}/udp: "))
+            && l.contains(&udp_holder)),
+        "{udp_only}"
+    );
+    assert!(!udp_only.contains(&tcp_holder) && !udp_only.contains("/tcp"), "{udp_only}");
+    assert!(!udp_only.contains("clients"), "UDP has no recorded clients: {udp_only}");
+    drop(udp);
+}
+
 /// Runs `porthole ARGS…` as `nobody` (home `/nonexistent`, no
 /// `XDG_STATE_HOME`: its own default store is not there, or is under
 /// `state_home`) in a mount namespace of its own where `var_lib` is
