@@ -77,7 +77,8 @@ pub const OLDEST_READABLE_VERSION: i64 = 1;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterOptions {
     /// Raw records (connections, listener changes, losses) older than this
-    /// are deleted.
+    /// are deleted, but for the start of a listener that still listens as
+    /// far as the record goes.
     pub keep: Duration,
     /// Hourly totals older than this are deleted.
     pub keep_hourly: Duration,

@@ -4048,3 +4048,86 @@ fn a_loop_of_short_clients_is_one_program_in_postgres() {
     let Some((_netns, port, steady)) = record_a_loop_and_a_steady_client(&url) else { return };
     assert_the_loop_is_one_program(&url, port, steady);
 }
+
+/// A recorder that ran for longer than `--keep` while a service listened
+/// throughout: its "appeared" is older than the records kept, and is kept
+/// anyway, as it is the only record of who holds the port. A listener that
+/// went away, and one that closed while no recorder ran (a later recorder
+/// start did not see it), go with the rest. (Retention used to delete the
+/// start of every listener older than `--keep`, so after a week of
+/// recording `porthole PORT` and `history` no longer knew the service.)
+fn assert_a_listener_outlives_keep(store: &str) {
+    let port = util::unique_port();
+    let (server, mut ready) = util::python(NAMED_LISTENER, &[&port.to_string()]);
+    assert_eq!(util::wait_for_line(&mut ready), "ok");
+    let now = store::now_micros();
+    let hours_ago = |hours: i64| now - hours * 60 * MINUTE;
+    let started = |at| MonitorEvent::Started {
+        at,
+        mode: CaptureMode::Netlink,
+        reason: "netlink capture requested".into(),
+    };
+    let local = |port: u16| format!("127.0.0.1:{port}");
+    let (gone, unseen) = (port.wrapping_add(1), port.wrapping_add(2));
+    let serving = process(server.pid(), "python3");
+    let events = [
+        started(hours_ago(5)),
+        listener(hours_ago(5) + SECOND, ListenerChange::Appeared, &local(port), serving.clone()),
+        listener(
+            hours_ago(5) + SECOND,
+            ListenerChange::Appeared,
+            &local(gone),
+            process(901, "old"),
+        ),
+        listener(
+            hours_ago(5) + SECOND,
+            ListenerChange::Appeared,
+            &local(unseen),
+            process(902, "x"),
+        ),
+        listener(hours_ago(4), ListenerChange::Disappeared, &local(gone), process(901, "old")),
+        // A restart records every listener there again.
+        started(hours_ago(3)),
+        listener(hours_ago(3) + SECOND, ListenerChange::Appeared, &local(port), serving),
+    ];
+    let location = StoreLocation::parse(store).expect("a store");
+    let options = WriterOptions { keep: Duration::from_secs(3600), ..WriterOptions::default() };
+    store::open_writer(&location, &options).expect("writer").write_batch(&events).unwrap();
+    // Opening the writer again prunes.
+    drop(store::open_writer(&location, &options).expect("writer"));
+
+    let output =
+        util::run(util::porthole().args(["history", "--listeners", "--json", "--store", store]));
+    let json = output.json();
+    let listeners = json["listeners"].as_array().unwrap_or_else(|| panic!("{output:?}"));
+    let kept: Vec<(u64, &str)> = listeners
+        .iter()
+        .map(|l| {
+            (l["local_port"].as_u64().unwrap_or_default(), l["at"].as_str().unwrap_or_default())
+        })
+        .collect();
+    let restarted = porthole::render::monitor::rfc3339(hours_ago(3) + SECOND);
+    assert_eq!(kept, [(u64::from(port), restarted.as_str())], "{json:#}");
+    if let StoreLocation::Sqlite(path) = &location {
+        let output = util::run(util::porthole().arg(port.to_string()).env("PORTHOLE_STORE", path));
+        let history =
+            output.stdout.split("\nHistory (UTC").nth(1).unwrap_or_else(|| panic!("{output:?}"));
+        // 2026-12-01T04:20:00.123456Z as the text writes it.
+        let since = format!("listening since {}:", restarted[..19].replace('T', " "));
+        assert!(history.contains(&since), "{since}: {output:?}");
+        assert!(history.contains(&format!("(pid {},", server.pid())), "{output:?}");
+    }
+}
+
+#[test]
+fn a_listener_outlives_keep() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    assert_a_listener_outlives_keep(store.to_str().expect("utf-8 path"));
+}
+
+#[test]
+fn a_listener_outlives_keep_in_postgres() {
+    let Some(database) = postgresql::TestPostgres::start() else { return };
+    assert_a_listener_outlives_keep(&database.socket_url());
+}
