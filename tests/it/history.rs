@@ -4131,3 +4131,84 @@ fn a_listener_outlives_keep_in_postgres() {
     let Some(database) = postgresql::TestPostgres::start() else { return };
     assert_a_listener_outlives_keep(&database.socket_url());
 }
+
+/// One recording written into SQLite and into PostgreSQL reads back the
+/// same from both, in every form: order, counts, byte totals past 4 GB,
+/// times, an open connection, a UDP listener beside the TCP one, a
+/// listener of another namespace and text to escape. Only `host` differs
+/// in JSON: a PostgreSQL store names the machine of every row, a SQLite
+/// store (one machine's) none.
+#[test]
+fn one_recording_reads_the_same_from_sqlite_and_postgres() {
+    let Some(database) = postgresql::TestPostgres::start() else { return };
+    let url = database.socket_url();
+    let mut events = morning(5432);
+    let MonitorEvent::Listener(mut udp) =
+        listener(T0, ListenerChange::Appeared, "127.0.0.1:5432", process(900, "dns\u{1b}x"))
+    else {
+        unreachable!("listener() builds a listener event")
+    };
+    udp.protocol = Protocol::Udp;
+    udp.inode = 4242;
+    events.push(MonitorEvent::Listener(udp.clone()));
+    udp.net_namespace = Some(4_026_532_999);
+    events.push(MonitorEvent::Listener(udp));
+    let server = "[::1]:5432".parse().unwrap();
+    let client = "[::1]:41000".parse().unwrap();
+    let at = T0 + 30 * MINUTE;
+    if let MonitorEvent::Connection(mut open) =
+        connection(7000, client, server, at, Some(process(77, "psql")), 5_000_000_000)
+    {
+        open.ended_at = None;
+        open.end = ConnectionEnd::Unknown;
+        events.push(MonitorEvent::Connection(open));
+    }
+    let (_dir, sqlite) = filled_store(&events);
+    let options = WriterOptions { host: "devbox".into(), ..WriterOptions::default() };
+    let mut writer = store::open_writer(&StoreLocation::parse(&url).unwrap(), &options).unwrap();
+    for batch in events.chunks(500) {
+        writer.write_batch(batch).unwrap();
+    }
+    drop(writer);
+    let sqlite = sqlite.to_str().expect("utf-8 path");
+    let questions: [&[&str]; 10] = [
+        &[],
+        &["5432"],
+        &["5432", "--json"],
+        &["5432", "--jsonl"],
+        &["5432", "--each", "--jsonl"],
+        &["5432", "--each"],
+        &["5432", "--by", "process"],
+        &["5432/udp"],
+        &["[::1]:5432", "--json"],
+        &[
+            "--process",
+            "psql",
+            "--since",
+            "2026-11-28T10:15",
+            "--until",
+            "2026-11-28T10:16",
+            "--each",
+        ],
+    ];
+    for question in questions {
+        let answer = |store: &str| {
+            let output =
+                util::run(util::porthole().arg("history").args(question).args(["--store", store]));
+            let stdout = output.stdout.replace(store, "STORE");
+            (
+                output.code,
+                output.stderr,
+                stdout
+                    .replace("\"host\":\"devbox\"", "\"host\":null")
+                    .replace("\"host\": \"devbox\"", "\"host\": null"),
+            )
+        };
+        let (from_sqlite, from_postgres) = (answer(sqlite), answer(&url));
+        assert!(
+            from_sqlite == from_postgres,
+            "{question:?}:\nSQLite:\n{from_sqlite:?}\nPostgreSQL:\n{from_postgres:?}"
+        );
+        assert!(from_sqlite.0 != 2, "{question:?}: {from_sqlite:?}");
+    }
+}
