@@ -337,6 +337,12 @@ fn bad_input_and_bad_stores_exit_2_with_one_line() {
         vec!["--each", "--limit", "none"],
         vec!["5432", "--host", "web-1"],
         vec!["5432", "--each", "--by", "process"],
+        // Spans and times out of every range: no panic, no silent window.
+        vec!["5432", "--since", "999999d"],
+        vec!["5432", "--since", "0s"],
+        vec!["5432", "--until", "@999999999999"],
+        vec!["5432", "--until", "@99999999999999999999"],
+        vec!["5432", "--since", "2026-02-30"],
     ] {
         let output = history(&path, &args);
         assert_eq!(output.code, 2, "{args:?}: {output:?}");
