@@ -160,10 +160,20 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
                 (None, NamespaceSelection::All) => None,
                 (None, NamespaceSelection::Current) => Some(own_namespace),
             };
+            // Printed as the user runs it: this build's path, the
+            // transport flag typed.
+            let program = Machine.porthole_program(crate::sys::executable::Runner::User);
+            let flag = match protocol {
+                Some(crate::model::Protocol::Tcp) => " -t",
+                Some(_) => " -u",
+                None => "",
+            };
+            let everywhere = format!("{program} {} --netns all{flag}", settings.endpoint.port);
             let live = crate::render::history::LiveListeners {
                 sockets: &report.listeners,
                 own_namespace,
                 only,
+                everywhere: &everywhere,
             };
             crate::render::history::write_port_history(out, &history, &live, Style::detect())?;
         }

@@ -892,6 +892,9 @@ pub struct LiveListeners<'a> {
     /// The one namespace looked in (porthole's own, or `--netns NAME`);
     /// `None` with `--netns all`.
     pub only: Option<u64>,
+    /// The `porthole PORT --netns all` that looks in every namespace, as
+    /// the user runs it (this build's path, the transport flag typed).
+    pub everywhere: &'a str,
 }
 
 impl LiveListeners<'_> {
@@ -927,13 +930,13 @@ fn last_listener_line(
     let recorded_in = live.namespace_of(event.net_namespace);
     let elsewhere = live.elsewhere(event.net_namespace);
     if live.only.is_some_and(|only| only != recorded_in) {
-        let port = event.local.map_or(0, |local| local.port());
         return format!(
             "recorded {} {} on {}{elsewhere}: {owners}; not looked in here \
-             (porthole {port} --netns all looks there too)",
+             ({} looks there too)",
             change_label(event.change),
             time(event.at),
             listener_place(last, transport),
+            live.everywhere,
         );
     }
     let live: Vec<&Socket> =

@@ -3437,10 +3437,17 @@ fn port_history_of_a_listener_in_another_namespace_is_not_blamed_on_the_recorder
         let at = text.find("History (UTC").unwrap_or_else(|| panic!("no History: {output:?}"));
         text[at..].to_string()
     };
-    let here = history_section(util::porthole().arg(port.to_string()));
+    // Run by its path, by a user whose PATH does not find it.
+    let here = history_section(util::porthole().arg(port.to_string()).env("PATH", "/usr/bin:/bin"));
     assert!(!here.contains("is it running"), "{here}");
     assert!(here.contains("in network namespace"), "{here}");
-    assert!(here.contains(&format!("porthole {port} --netns all")), "{here}");
+    // The command printed runs as printed, by that user, and looks there.
+    let printed = util::printed_after(&here, "not looked in here (");
+    let everywhere = printed.strip_suffix(" looks there too").unwrap_or_else(|| panic!("{here}"));
+    assert!(everywhere.ends_with(&format!("porthole {port} --netns all")), "{here}");
+    let user = format!("PATH=/usr/bin:/bin PORTHOLE_STORE='{store}' {everywhere}");
+    let output = util::run_as_printed(&user, "");
+    assert!(output.stdout.contains("\n  listening since"), "{everywhere}: {output:?}");
     let mut inside = netns.command(util::binary().to_str().expect("utf-8 path"));
     util::scrub(&mut inside);
     for there in [
