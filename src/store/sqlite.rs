@@ -1036,14 +1036,22 @@ impl PrivateCopy {
         let temporary = std::env::temp_dir().join(&name);
         // `create`, not `recursive`: fails if the name exists (planted).
         let create = |directory: &PathBuf| std::fs::DirBuilder::new().mode(0o700).create(directory);
+        // The message names where the copy went, so that a temporary
+        // directory this user may not write is seen to be the cause.
+        let at = |directory: &Path| {
+            let place = directory.parent().unwrap_or(directory).display().to_string();
+            move |error: std::io::Error| {
+                std::io::Error::new(error.kind(), format!("in {place}: {error}"))
+            }
+        };
         let directory = match runtime.filter(|directory| create(directory).is_ok()) {
             Some(directory) => directory,
-            None => create(&temporary).map(|()| temporary)?,
+            None => create(&temporary).map(|()| temporary.clone()).map_err(at(&temporary))?,
         };
         let copy = PrivateCopy { directory };
         let target = copy.directory.join(DEFAULT_COPY_NAME);
-        std::fs::copy(path, &target)?;
-        std::fs::copy(wal_path(path), wal_path(&target))?;
+        std::fs::copy(path, &target).map_err(at(&copy.directory))?;
+        std::fs::copy(wal_path(path), wal_path(&target)).map_err(at(&copy.directory))?;
         Ok((copy, target))
     }
 }

@@ -769,14 +769,14 @@ fn a_store_left_by_kill_9_is_read_by_a_user_who_cannot_write_its_directory() {
     let before = (std::fs::read(&path).unwrap(), std::fs::read(&wal).unwrap());
     let private = tempfile::tempdir().unwrap();
     std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let as_nobody = || {
+    let as_nobody = |temporary: &Path| {
         util::run(
             Command::new("setpriv")
                 .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
                 .arg(util::binary())
                 .args(["history", "5432", "--json", "--connections", "--store"])
                 .arg(&path)
-                .env("TMPDIR", private.path()),
+                .env("TMPDIR", temporary),
         )
     };
     // The index left behind, owner-only; then no index at all.
@@ -784,7 +784,7 @@ fn a_store_left_by_kill_9_is_read_by_a_user_who_cannot_write_its_directory() {
         if remove_index {
             std::fs::remove_file(&shm).unwrap();
         }
-        let output = as_nobody();
+        let output = as_nobody(private.path());
         assert_eq!(output.code, 0, "{output:?}");
         let rows: u64 = output.json()["clients"]
             .as_array()
@@ -795,6 +795,14 @@ fn a_store_left_by_kill_9_is_read_by_a_user_who_cannot_write_its_directory() {
         assert!(rows >= (seen * WRITER_BATCH) as u64, "{rows} rows, {seen} batches committed");
         assert_eq!(std::fs::read_dir(private.path()).unwrap().count(), 0, "the copy was left");
     }
+    // A temporary directory the user may not write is named as the cause.
+    let closed = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = as_nobody(closed.path());
+    assert_eq!(output.code, 2, "{output:?}");
+    let cause = format!("copying failed (in {}: Permission denied", closed.path().display());
+    assert!(output.stderr.contains(&cause), "{cause}: {output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
     assert_eq!((std::fs::read(&path).unwrap(), std::fs::read(&wal).unwrap()), before);
 }
 
