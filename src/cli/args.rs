@@ -899,7 +899,8 @@ pub struct MonitorArgs {
     #[arg(long, value_name = "PATH|URL", env = "PORTHOLE_STORE")]
     pub store: Option<String>,
     /// Delete raw records older than this, with a unit (e.g. 7d, 36h); hourly
-    /// totals are kept longer [default: 7d].
+    /// totals are kept longer, and so is the start of a listener still
+    /// listening [default: 7d].
     #[arg(allow_hyphen_values = true, long, value_name = "SPAN")]
     pub keep: Option<String>,
     /// Prune the oldest connections once the store is larger than this

@@ -278,13 +278,16 @@ pub fn parse_time(text: &str, now: UnixMicros) -> anyhow::Result<UnixMicros> {
         return parse_utc(&format!("{date}T{clock}"));
     }
     if let Some(seconds) = text.strip_prefix('@') {
-        let seconds = seconds
-            .parse::<i64>()
-            .ok()
-            .filter(|_| seconds.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|seconds| seconds.checked_mul(1_000_000))
-            .with_context(|| "expected Unix seconds after @, such as @1795860000")?;
-        return Ok(seconds);
+        if seconds.is_empty() || !seconds.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("expected Unix seconds after @, such as @1795860000");
+        }
+        // The last second of 9999, as the dates written out stop there:
+        // a later year has no four-digit form for the answer and its JSON.
+        const LAST: i64 = 253_402_300_799;
+        return match seconds.parse::<i64>() {
+            Ok(seconds) if seconds <= LAST => Ok(seconds * 1_000_000),
+            _ => bail!("@{seconds} is after the year 9999 (the last is @{LAST})"),
+        };
     }
     // `20261128` is a date written without dashes, not 234 days of seconds.
     if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) && text.starts_with("20") {
@@ -596,6 +599,13 @@ mod tests {
         assert!(error.contains("write it as @1795856400"), "{error}");
         for bad in ["@", "@x", "@-5", "@+5", "@1.5", "@99999999999999999999"] {
             assert!(parse_time(bad, NOW).is_err(), "{bad}");
+        }
+        // Past 9999, as a written date stops: a number that is Unix
+        // seconds says so rather than that it is none.
+        assert_eq!(parse_time("@253402300799", NOW).unwrap(), 253_402_300_799_000_000);
+        for late in ["@253402300800", "@999999999999", "@99999999999999999999"] {
+            let error = parse_time(late, NOW).unwrap_err().to_string();
+            assert!(error.contains("after the year 9999"), "{late}: {error}");
         }
         // Spans in seconds below the look-alikes stay spans.
         assert_eq!(parse_time("86400", NOW).unwrap(), NOW - 86_400_000_000);

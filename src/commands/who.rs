@@ -119,16 +119,25 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         // default file).
         let configured = std::env::var("PORTHOLE_STORE").ok().filter(|s| !s.is_empty());
         let mut unreadable = false;
-        let history =
-            crate::store::local_port_history(configured.as_deref(), settings.endpoint.port)
-                .unwrap_or_else(|error| {
-                    unreadable = true;
-                    // The answer about the port stands; the section it
-                    // would have had is said to be missing, and why.
-                    let source = if configured.is_some() { " (PORTHOLE_STORE)" } else { "" };
-                    warn(&format!("no History section{source}: {error}"));
-                    None
-                });
+        // `-t` or `-u` asks about one transport's past as about its present.
+        let protocol = match (settings.tcp, settings.udp) {
+            (true, false) => Some(crate::model::Protocol::Tcp),
+            (false, true) => Some(crate::model::Protocol::Udp),
+            _ => None,
+        };
+        let history = crate::store::local_port_history(
+            configured.as_deref(),
+            settings.endpoint.port,
+            protocol,
+        )
+        .unwrap_or_else(|error| {
+            unreadable = true;
+            // The answer about the port stands; the section it
+            // would have had is said to be missing, and why.
+            let source = if configured.is_some() { " (PORTHOLE_STORE)" } else { "" };
+            warn(&format!("no History section{source}: {error}"));
+            None
+        });
         if history.is_none() && configured.is_none() && !unreadable {
             // A user who is not root reads their own store; the recorder's
             // service writes root's.
@@ -151,10 +160,20 @@ pub fn run(args: WhoArgs, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
                 (None, NamespaceSelection::All) => None,
                 (None, NamespaceSelection::Current) => Some(own_namespace),
             };
+            // Printed as the user runs it: this build's path, the
+            // transport flag typed.
+            let program = Machine.porthole_program(crate::sys::executable::Runner::User);
+            let flag = match protocol {
+                Some(crate::model::Protocol::Tcp) => " -t",
+                Some(_) => " -u",
+                None => "",
+            };
+            let everywhere = format!("{program} {} --netns all{flag}", settings.endpoint.port);
             let live = crate::render::history::LiveListeners {
                 sockets: &report.listeners,
                 own_namespace,
                 only,
+                everywhere: &everywhere,
             };
             crate::render::history::write_port_history(out, &history, &live, Style::detect())?;
         }

@@ -305,14 +305,44 @@ fn scope_label(event: &ListenerEvent) -> String {
     }
 }
 
-/// The listener's address, with `(IPv6 only)` or `(IPv4 too)` after an
-/// `[::]` whose flag was recorded.
-fn listener_place(listener: &ListenerHistory) -> String {
-    let address = listener_address(listener);
+/// The listener's address, with its transport when `transport` says so
+/// (`127.0.0.1:53/udp`, as `porthole 53/udp` asks about it), and with
+/// `(IPv6 only)` or `(IPv4 too)` after an `[::]` whose flag was recorded.
+fn listener_place(listener: &ListenerHistory, transport: Transport) -> String {
+    let address = format!("{}{}", listener_address(listener), transport.of(&listener.event));
     match listener.event.dual_stack() {
         Some(true) => format!("{address} (IPv4 too)"),
         Some(false) => format!("{address} (IPv6 only)"),
         None => address,
+    }
+}
+
+/// Whether the History section of `porthole PORT` names each listener's
+/// transport: a TCP and a UDP service on one port are two services, and a
+/// line that left it out would tell the UDP one's past as the TCP port's.
+/// Only TCP is the common case and stays unlabelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Named,
+    Unnamed,
+}
+
+impl Transport {
+    /// Named as soon as one of `listeners` is not TCP.
+    fn for_listeners(listeners: &[ListenerHistory]) -> Self {
+        if listeners.iter().any(|listener| listener.event.protocol != Protocol::Tcp) {
+            Transport::Named
+        } else {
+            Transport::Unnamed
+        }
+    }
+
+    /// `/tcp`, `/udp` after an address, or nothing.
+    fn of(self, event: &ListenerEvent) -> String {
+        match self {
+            Transport::Named => format!("/{}", event.protocol),
+            Transport::Unnamed => String::new(),
+        }
     }
 }
 
@@ -811,8 +841,9 @@ pub fn write_port_history(
     writeln!(out)?;
     writeln!(out, "{} (UTC, from {})", style.bold("History"), sanitize(&history.store))?;
     let reused = reused_pids(&history.recent_listeners);
+    let transport = Transport::for_listeners(&history.recent_listeners);
     if let Some(last) = history.recent_listeners.first() {
-        writeln!(out, "  {}", last_listener_line(last, live, &reused))?;
+        writeln!(out, "  {}", last_listener_line(last, live, &reused, transport))?;
     }
     for earlier in history.recent_listeners.iter().skip(1) {
         let event = &earlier.event;
@@ -821,7 +852,7 @@ pub fn write_port_history(
             "  before: {} {} on {}{}, {}",
             change_label(event.change),
             time(event.at),
-            listener_place(earlier),
+            listener_place(earlier, transport),
             live.elsewhere(event.net_namespace),
             owners_label(&event.owners, &reused)
         )?;
@@ -861,6 +892,9 @@ pub struct LiveListeners<'a> {
     /// The one namespace looked in (porthole's own, or `--netns NAME`);
     /// `None` with `--netns all`.
     pub only: Option<u64>,
+    /// The `porthole PORT --netns all` that looks in every namespace, as
+    /// the user runs it (this build's path, the transport flag typed).
+    pub everywhere: &'a str,
 }
 
 impl LiveListeners<'_> {
@@ -884,20 +918,25 @@ impl LiveListeners<'_> {
 /// recorder did not see what followed (it was stopped). A change in a
 /// namespace that was not looked in is told as recorded, with the command
 /// that looks there.
-fn last_listener_line(last: &ListenerHistory, live: &LiveListeners<'_>, reused: &Reused) -> String {
+fn last_listener_line(
+    last: &ListenerHistory,
+    live: &LiveListeners<'_>,
+    reused: &Reused,
+    transport: Transport,
+) -> String {
     const UNSEEN: &str = "which the recorder did not see (is it running?)";
     let event = &last.event;
     let owners = owners_label(&event.owners, reused);
     let recorded_in = live.namespace_of(event.net_namespace);
     let elsewhere = live.elsewhere(event.net_namespace);
     if live.only.is_some_and(|only| only != recorded_in) {
-        let port = event.local.map_or(0, |local| local.port());
         return format!(
             "recorded {} {} on {}{elsewhere}: {owners}; not looked in here \
-             (porthole {port} --netns all looks there too)",
+             ({} looks there too)",
             change_label(event.change),
             time(event.at),
-            listener_place(last),
+            listener_place(last, transport),
+            live.everywhere,
         );
     }
     let live: Vec<&Socket> =
@@ -911,7 +950,12 @@ fn last_listener_line(last: &ListenerHistory, live: &LiveListeners<'_>, reused: 
     let same_owner = same.iter().any(|socket| {
         socket.owners.is_empty() || socket.owners.iter().any(|pid| recorded_pids.contains(pid))
     });
-    let address = format!("{}{elsewhere}", listener_place(last));
+    let address = format!("{}{elsewhere}", listener_place(last, transport));
+    // The lines that name no address name it when the transport is told.
+    let named = match transport {
+        Transport::Named => format!(" on {}", listener_place(last, transport)),
+        Transport::Unnamed => String::new(),
+    };
     // Which families an `[::]` took is not visible in "listening since".
     let family = match event.dual_stack() {
         Some(true) => " (IPv4 too)",
@@ -920,7 +964,8 @@ fn last_listener_line(last: &ListenerHistory, live: &LiveListeners<'_>, reused: 
     };
     match event.change {
         ListenerChange::Appeared if !same.is_empty() && (same_owner || recorded_pids.is_empty()) => {
-            format!("listening since {}{family}{elsewhere}: {owners}", time(event.at))
+            let family = if named.is_empty() { family } else { "" };
+            format!("listening since {}{named}{family}{elsewhere}: {owners}", time(event.at))
         }
         ListenerChange::Appeared if !same.is_empty() => format!(
             "recorded listening since {} on {address}: {owners}; another process holds it now, {UNSEEN}",
@@ -931,7 +976,7 @@ fn last_listener_line(last: &ListenerHistory, live: &LiveListeners<'_>, reused: 
             time(event.at)
         ),
         ListenerChange::Disappeared if live.is_empty() => {
-            format!("free since {}{elsewhere} (last held by {owners})", time(event.at))
+            format!("free since {}{elsewhere} (last held by {owners}{named})", time(event.at))
         }
         ListenerChange::Disappeared if same.is_empty() => {
             format!("{address} free since {} (last held by {owners})", time(event.at))

@@ -55,6 +55,7 @@ use crate::model::history::{
     HourlyTotal, ListenerHistory, LossSummary, PortHistory,
 };
 use crate::model::monitor::{EventSink, UnixMicros};
+use crate::model::Protocol;
 
 /// Version of the schema this build writes; stores record theirs and are
 /// migrated forward by the writer, one step at a time. Version 2 keeps the
@@ -76,7 +77,8 @@ pub const OLDEST_READABLE_VERSION: i64 = 1;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterOptions {
     /// Raw records (connections, listener changes, losses) older than this
-    /// are deleted.
+    /// are deleted, but for the start of a listener that still listens as
+    /// far as the record goes.
     pub keep: Duration,
     /// Hourly totals older than this are deleted.
     pub keep_hourly: Duration,
@@ -787,7 +789,7 @@ fn add_process(program: &mut ClientSummary, summary: ClientSummary) {
 /// connections are recorded for TCP alone, so a UDP or Unix listener's
 /// question has none, not every TCP connection of the port.
 fn asks_connections(query: &HistoryQuery, sections: Sections) -> bool {
-    let tcp = query.protocol.is_none_or(|protocol| protocol == crate::model::Protocol::Tcp);
+    let tcp = query.protocol.is_none_or(|protocol| protocol == Protocol::Tcp);
     sections.connections && tcp
 }
 
@@ -901,18 +903,24 @@ pub(crate) fn comm_form(name: &str) -> String {
 pub const PORT_HISTORY_WINDOW: Duration = Duration::from_secs(7 * 86_400);
 
 /// The short history `porthole PORT` shows: the port's last listener
-/// changes and its most frequent clients of the last seven days.
+/// changes and its most frequent clients of the last seven days, of one
+/// transport when `protocol` names it (`-t`, `-u`), as the live answer
+/// beside it is: a UDP service's past is no answer about a TCP port.
 pub fn port_history(
     reader: &mut dyn HistoryReader,
     port: u16,
+    protocol: Option<Protocol>,
     now: UnixMicros,
 ) -> Result<PortHistory, StoreError> {
     let since = now - PORT_HISTORY_WINDOW.as_micros() as i64;
-    let query = HistoryQuery { port: Some(port), ..HistoryQuery::default() };
+    let query = HistoryQuery { port: Some(port), protocol, ..HistoryQuery::default() };
     let recent_listeners = reader.listeners(&query, Order::NewestFirst, 3)?;
-    let (mut frequent_clients, _) =
-        grouped_clients(reader, &HistoryQuery { since: Some(since), ..query.clone() }, 3)?;
-    frequent_clients.truncate(3);
+    let mut frequent_clients = Vec::new();
+    if asks_connections(&query, Sections { listeners: true, connections: true, each: false }) {
+        let recent = HistoryQuery { since: Some(since), ..query.clone() };
+        (frequent_clients, _) = grouped_clients(reader, &recent, 3)?;
+        frequent_clients.truncate(3);
+    }
     Ok(PortHistory {
         store: reader.describe(),
         recent_listeners,
@@ -932,6 +940,7 @@ pub fn port_history(
 pub fn local_port_history(
     configured: Option<&str>,
     port: u16,
+    protocol: Option<Protocol>,
 ) -> Result<Option<PortHistory>, StoreError> {
     let location = match StoreLocation::resolve(configured) {
         Ok(location) => location,
@@ -946,7 +955,7 @@ pub fn local_port_history(
         Err(StoreError::Missing { .. }) => return Ok(None),
         Err(error) => return Err(error),
     };
-    let history = port_history(&mut reader, port, now_micros())?;
+    let history = port_history(&mut reader, port, protocol, now_micros())?;
     Ok(Some(history).filter(|history| !history.is_empty()))
 }
 

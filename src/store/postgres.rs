@@ -516,6 +516,22 @@ pub(crate) struct Session {
 /// Most dictionary ids kept in memory; past it the cache starts over.
 const CACHE_LIMIT: usize = 100_000;
 
+/// Whether the `porthole.listener_events` row at hand is the "appeared" of
+/// a listener that, as far as this host's record goes, still listens: no
+/// later change of its socket, and no recorder start of the host since.
+/// Retention keeps these whatever their age, as the SQLite store does (see
+/// its `STILL_LISTENING` for why). (`change = 1` is
+/// [`super::codec::change_to_db`]'s "appeared".)
+const STILL_LISTENING: &str = "(porthole.listener_events.change = 1
+    AND NOT EXISTS (SELECT 1 FROM porthole.listener_events later
+        WHERE later.host = porthole.listener_events.host
+            AND later.port = porthole.listener_events.port
+            AND later.inode = porthole.listener_events.inode
+            AND later.netns IS NOT DISTINCT FROM porthole.listener_events.netns
+            AND later.id > porthole.listener_events.id)
+    AND NOT EXISTS (SELECT 1 FROM porthole.captures c
+        WHERE c.host = porthole.listener_events.host AND c.at > porthole.listener_events.at))";
+
 /// How a batch's transaction ended when it did not commit.
 pub(crate) enum WriteFailure {
     /// The connection is gone or unusable; a new one may succeed.
@@ -877,7 +893,8 @@ impl Session {
     }
 
     /// Deletes this host's records older than the retention periods, then
-    /// enforces the size cap.
+    /// enforces the size cap. A listener still listening as far as the
+    /// record goes keeps its "appeared" ([`STILL_LISTENING`]).
     pub(crate) fn prune(&mut self, now: UnixMicros) -> Result<(), StoreError> {
         self.last_maintenance = Instant::now();
         let cutoff = now.saturating_sub(self.options.keep.as_micros() as i64);
@@ -891,14 +908,20 @@ impl Session {
             )
             .and_then(|_| {
                 self.client.execute(
-                    "DELETE FROM porthole.listener_owners WHERE event IN
-                        (SELECT id FROM porthole.listener_events WHERE host = $1 AND at < $2)",
+                    &format!(
+                        "DELETE FROM porthole.listener_owners WHERE event IN
+                            (SELECT id FROM porthole.listener_events
+                             WHERE host = $1 AND at < $2 AND NOT {STILL_LISTENING})"
+                    ),
                     &[&host, &cutoff],
                 )
             })
             .and_then(|_| {
                 self.client.execute(
-                    "DELETE FROM porthole.listener_events WHERE host = $1 AND at < $2",
+                    &format!(
+                        "DELETE FROM porthole.listener_events
+                         WHERE host = $1 AND at < $2 AND NOT {STILL_LISTENING}"
+                    ),
                     &[&host, &cutoff],
                 )
             })

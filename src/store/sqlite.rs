@@ -629,7 +629,9 @@ impl SqliteWriter {
     }
 
     /// Deletes what is older than the retention periods, then enforces the
-    /// size cap. `now` is a parameter so tests can move the clock.
+    /// size cap. `now` is a parameter so tests can move the clock. A
+    /// listener still listening as far as the record goes keeps its
+    /// "appeared" (see `STILL_LISTENING`).
     pub fn prune(&mut self, now: UnixMicros) -> Result<(), StoreError> {
         self.last_maintenance = Instant::now();
         let keep = self.options.keep.as_micros() as i64;
@@ -649,11 +651,16 @@ impl SqliteWriter {
                 }
             }
             connection.execute(
-                "DELETE FROM listener_owners WHERE event IN
-                    (SELECT id FROM listener_events WHERE at < ?1)",
+                &format!(
+                    "DELETE FROM listener_owners WHERE event IN
+                        (SELECT id FROM listener_events WHERE at < ?1 AND NOT {STILL_LISTENING})"
+                ),
                 [cutoff],
             )?;
-            connection.execute("DELETE FROM listener_events WHERE at < ?1", [cutoff])?;
+            connection.execute(
+                &format!("DELETE FROM listener_events WHERE at < ?1 AND NOT {STILL_LISTENING}"),
+                [cutoff],
+            )?;
             connection.execute("DELETE FROM losses WHERE at < ?1", [cutoff])?;
             connection.execute("DELETE FROM captures WHERE at < ?1", [cutoff])?;
             connection.execute("DELETE FROM rollups WHERE hour < ?1", [hourly_cutoff])?;
@@ -1029,17 +1036,43 @@ impl PrivateCopy {
         let temporary = std::env::temp_dir().join(&name);
         // `create`, not `recursive`: fails if the name exists (planted).
         let create = |directory: &PathBuf| std::fs::DirBuilder::new().mode(0o700).create(directory);
+        // The message names where the copy went, so that a temporary
+        // directory this user may not write is seen to be the cause.
+        let at = |directory: &Path| {
+            let place = directory.parent().unwrap_or(directory).display().to_string();
+            move |error: std::io::Error| {
+                std::io::Error::new(error.kind(), format!("in {place}: {error}"))
+            }
+        };
         let directory = match runtime.filter(|directory| create(directory).is_ok()) {
             Some(directory) => directory,
-            None => create(&temporary).map(|()| temporary)?,
+            None => create(&temporary).map(|()| temporary.clone()).map_err(at(&temporary))?,
         };
         let copy = PrivateCopy { directory };
         let target = copy.directory.join(DEFAULT_COPY_NAME);
-        std::fs::copy(path, &target)?;
-        std::fs::copy(wal_path(path), wal_path(&target))?;
+        std::fs::copy(path, &target).map_err(at(&copy.directory))?;
+        std::fs::copy(wal_path(path), wal_path(&target)).map_err(at(&copy.directory))?;
         Ok((copy, target))
     }
 }
+
+/// Whether the `listener_events` row at hand is the "appeared" of a
+/// listener that, as far as the record goes, still listens: no later
+/// change of its socket (port, inode and namespace), and no recorder start
+/// since (a recorder records every listener again when it starts, so one
+/// that closed while none ran is not taken for listening).
+///
+/// Retention keeps these rows whatever their age: a service that has
+/// listened for longer than `--keep` under one running recorder would
+/// otherwise lose the only record of its start, and `porthole PORT` and
+/// `history` would no longer know who holds the port. They are one per
+/// socket, so they stay few. (`change = 1` is
+/// [`codec::change_to_db`]'s "appeared".)
+const STILL_LISTENING: &str = "(listener_events.change = 1
+    AND NOT EXISTS (SELECT 1 FROM listener_events later
+        WHERE later.port = listener_events.port AND later.inode = listener_events.inode
+            AND later.netns IS listener_events.netns AND later.id > listener_events.id)
+    AND NOT EXISTS (SELECT 1 FROM captures WHERE captures.at > listener_events.at))";
 
 /// Largest store (with its `-wal`) read through a copy: the copy goes to
 /// the temporary directory, often memory.

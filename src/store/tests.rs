@@ -367,12 +367,17 @@ fn retention_prunes_raw_records_and_keeps_hourly_totals() {
             Some(&python),
         )));
     }
-    batch.push(MonitorEvent::Listener(listener(
-        old,
-        ListenerChange::Appeared,
-        "127.0.0.1:5432",
-        process(812, "postgres"),
-    )));
+    // A listener that came and went (one still listening would be kept).
+    for (at, change) in
+        [(old, ListenerChange::Appeared), (old + SECOND, ListenerChange::Disappeared)]
+    {
+        batch.push(MonitorEvent::Listener(listener(
+            at,
+            change,
+            "127.0.0.1:5432",
+            process(812, "postgres"),
+        )));
+    }
     batch.push(MonitorEvent::Loss(LossRecord {
         at: old,
         kind: LossKind::NetlinkOverflow,

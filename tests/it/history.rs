@@ -337,6 +337,12 @@ fn bad_input_and_bad_stores_exit_2_with_one_line() {
         vec!["--each", "--limit", "none"],
         vec!["5432", "--host", "web-1"],
         vec!["5432", "--each", "--by", "process"],
+        // Spans and times out of every range: no panic, no silent window.
+        vec!["5432", "--since", "999999d"],
+        vec!["5432", "--since", "0s"],
+        vec!["5432", "--until", "@999999999999"],
+        vec!["5432", "--until", "@99999999999999999999"],
+        vec!["5432", "--since", "2026-02-30"],
     ] {
         let output = history(&path, &args);
         assert_eq!(output.code, 2, "{args:?}: {output:?}");
@@ -763,14 +769,14 @@ fn a_store_left_by_kill_9_is_read_by_a_user_who_cannot_write_its_directory() {
     let before = (std::fs::read(&path).unwrap(), std::fs::read(&wal).unwrap());
     let private = tempfile::tempdir().unwrap();
     std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let as_nobody = || {
+    let as_nobody = |temporary: &Path| {
         util::run(
             Command::new("setpriv")
                 .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
                 .arg(util::binary())
                 .args(["history", "5432", "--json", "--connections", "--store"])
                 .arg(&path)
-                .env("TMPDIR", private.path()),
+                .env("TMPDIR", temporary),
         )
     };
     // The index left behind, owner-only; then no index at all.
@@ -778,7 +784,7 @@ fn a_store_left_by_kill_9_is_read_by_a_user_who_cannot_write_its_directory() {
         if remove_index {
             std::fs::remove_file(&shm).unwrap();
         }
-        let output = as_nobody();
+        let output = as_nobody(private.path());
         assert_eq!(output.code, 0, "{output:?}");
         let rows: u64 = output.json()["clients"]
             .as_array()
@@ -789,6 +795,14 @@ fn a_store_left_by_kill_9_is_read_by_a_user_who_cannot_write_its_directory() {
         assert!(rows >= (seen * WRITER_BATCH) as u64, "{rows} rows, {seen} batches committed");
         assert_eq!(std::fs::read_dir(private.path()).unwrap().count(), 0, "the copy was left");
     }
+    // A temporary directory the user may not write is named as the cause.
+    let closed = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = as_nobody(closed.path());
+    assert_eq!(output.code, 2, "{output:?}");
+    let cause = format!("copying failed (in {}: Permission denied", closed.path().display());
+    assert!(output.stderr.contains(&cause), "{cause}: {output:?}");
+    assert_eq!(output.stderr.lines().count(), 1, "{output:?}");
     assert_eq!((std::fs::read(&path).unwrap(), std::fs::read(&wal).unwrap()), before);
 }
 
@@ -3431,10 +3445,17 @@ fn port_history_of_a_listener_in_another_namespace_is_not_blamed_on_the_recorder
         let at = text.find("History (UTC").unwrap_or_else(|| panic!("no History: {output:?}"));
         text[at..].to_string()
     };
-    let here = history_section(util::porthole().arg(port.to_string()));
+    // Run by its path, by a user whose PATH does not find it.
+    let here = history_section(util::porthole().arg(port.to_string()).env("PATH", "/usr/bin:/bin"));
     assert!(!here.contains("is it running"), "{here}");
     assert!(here.contains("in network namespace"), "{here}");
-    assert!(here.contains(&format!("porthole {port} --netns all")), "{here}");
+    // The command printed runs as printed, by that user, and looks there.
+    let printed = util::printed_after(&here, "not looked in here (");
+    let everywhere = printed.strip_suffix(" looks there too").unwrap_or_else(|| panic!("{here}"));
+    assert!(everywhere.ends_with(&format!("porthole {port} --netns all")), "{here}");
+    let user = format!("PATH=/usr/bin:/bin PORTHOLE_STORE='{store}' {everywhere}");
+    let output = util::run_as_printed(&user, "");
+    assert!(output.stdout.contains("\n  listening since"), "{everywhere}: {output:?}");
     let mut inside = netns.command(util::binary().to_str().expect("utf-8 path"));
     util::scrub(&mut inside);
     for there in [
@@ -3453,6 +3474,97 @@ fn port_history_of_a_listener_in_another_namespace_is_not_blamed_on_the_recorder
     assert!(header.contains("NETNS"), "{}", text.stdout);
     let row = text.stdout.lines().find(|l| l.contains("listening")).unwrap_or_default();
     assert!(row.contains(&format!("  {inode}  ")), "{}", text.stdout);
+}
+
+/// A UDP service and a TCP one on the same port, recorded by a real
+/// recorder: the TCP one stopped, the UDP one still runs. The History
+/// section of `porthole PORT` names each listener's transport, and `-t`
+/// and `-u` ask about one transport's past as about its present. (It used
+/// to mix them unlabelled: `-t` told the UDP service's start as the TCP
+/// port's, and `-u` listed TCP clients.)
+#[test]
+fn port_history_tells_a_udp_service_from_a_tcp_one() {
+    let Some(netns) = util::Netns::create() else { return };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    let store = store.to_str().expect("utf-8 path");
+    let socket = directory.path().join("beside.sock");
+    let number = util::unique_port();
+    let port = number.to_string();
+    let monitor = crate::monitor::Monitor::start(
+        Some(&netns),
+        &["--capture", "netlink", "--no-alerts", "--store", store],
+    );
+    let (udp, mut ready) = util::python_in(
+        &netns,
+        UDP_AND_UNIX_LISTENERS,
+        &[&port, socket.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(util::wait_for_line(&mut ready), "ok");
+    let (mut tcp, mut ready) = util::python_in(&netns, NAMED_LISTENER, &[&port]);
+    assert_eq!(util::wait_for_line(&mut ready), "ok");
+    let changes = |lines: &[serde_json::Value], protocol: &str, change: &str| {
+        crate::monitor::of_type(lines, "listener")
+            .into_iter()
+            .filter(|l| l["local_port"] == number)
+            .filter(|l| l["protocol"] == protocol && l["change"] == change)
+            .count()
+    };
+    let appeared = monitor.wait_for(|lines| {
+        changes(lines, "udp", "appeared") + changes(lines, "tcp", "appeared") == 2
+    });
+    // A TCP client, which only the TCP service may have had.
+    let connect =
+        "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1]))).close()";
+    netns.run_ok("python3", &["-c", connect, &port]);
+    let tcp_pid = tcp.pid();
+    let _ = tcp.0.kill();
+    let _ = tcp.0.wait();
+    // The connection the server never accepted is recorded as its
+    // listener closes.
+    let gone = monitor.wait_for(|lines| {
+        changes(lines, "tcp", "disappeared") == 1
+            && !crate::monitor::connections_to(lines, number).is_empty()
+    });
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(appeared && gone, "{}", crate::monitor::dump(&lines));
+    let (tcp_holder, udp_holder) = (format!("pid {tcp_pid},"), format!("pid {},", udp.pid()));
+
+    let section = |flags: &[&str]| {
+        let output =
+            netns.porthole_env(&[("PORTHOLE_STORE", store)], &[&[port.as_str()], flags].concat());
+        let at = output.stdout.find("History (UTC").unwrap_or_else(|| panic!("{output:?}"));
+        output.stdout[at..].to_string()
+    };
+    // Both: the TCP service is gone while the UDP one listens on.
+    let both = section(&[]);
+    let tcp_gone = format!("127.0.0.1:{port}/tcp free since");
+    assert!(both.contains(&tcp_gone), "{tcp_gone}: {both}");
+    let udp_listening = "listening 20";
+    assert!(
+        both.lines().any(|l| l.contains(udp_listening)
+            && l.contains(&format!("127.0.0.1:{port}/udp"))
+            && l.contains(&udp_holder)),
+        "{both}"
+    );
+    // One transport: the other one's listener is neither named nor blamed.
+    assert!(both.contains("most frequent clients"), "{both}");
+    let tcp_only = section(&["-t"]);
+    assert!(tcp_only.contains("free since"), "{tcp_only}");
+    assert!(tcp_only.contains("most frequent clients"), "{tcp_only}");
+    assert!(tcp_only.contains(&tcp_holder) && !tcp_only.contains(&udp_holder), "{tcp_only}");
+    let udp_only = section(&["-u"]);
+    let since = "listening since 20";
+    assert!(
+        udp_only.lines().nth(1).is_some_and(|l| l.contains(since)
+            && l.contains(&format!("127.0.0.1:{port}/udp: "))
+            && l.contains(&udp_holder)),
+        "{udp_only}"
+    );
+    assert!(!udp_only.contains(&tcp_holder) && !udp_only.contains("/tcp"), "{udp_only}");
+    assert!(!udp_only.contains("clients"), "UDP has no recorded clients: {udp_only}");
+    drop(udp);
 }
 
 /// Runs `porthole ARGS…` as `nobody` (home `/nonexistent`, no
@@ -3956,4 +4068,168 @@ fn a_loop_of_short_clients_is_one_program_in_postgres() {
     let url = database.socket_url();
     let Some((_netns, port, steady)) = record_a_loop_and_a_steady_client(&url) else { return };
     assert_the_loop_is_one_program(&url, port, steady);
+}
+
+/// A recorder that ran for longer than `--keep` while a service listened
+/// throughout: its "appeared" is older than the records kept, and is kept
+/// anyway, as it is the only record of who holds the port. A listener that
+/// went away, and one that closed while no recorder ran (a later recorder
+/// start did not see it), go with the rest. (Retention used to delete the
+/// start of every listener older than `--keep`, so after a week of
+/// recording `porthole PORT` and `history` no longer knew the service.)
+fn assert_a_listener_outlives_keep(store: &str) {
+    let port = util::unique_port();
+    let (server, mut ready) = util::python(NAMED_LISTENER, &[&port.to_string()]);
+    assert_eq!(util::wait_for_line(&mut ready), "ok");
+    let now = store::now_micros();
+    let hours_ago = |hours: i64| now - hours * 60 * MINUTE;
+    let started = |at| MonitorEvent::Started {
+        at,
+        mode: CaptureMode::Netlink,
+        reason: "netlink capture requested".into(),
+    };
+    let local = |port: u16| format!("127.0.0.1:{port}");
+    let (gone, unseen) = (port.wrapping_add(1), port.wrapping_add(2));
+    let serving = process(server.pid(), "python3");
+    let events = [
+        started(hours_ago(5)),
+        listener(hours_ago(5) + SECOND, ListenerChange::Appeared, &local(port), serving.clone()),
+        listener(
+            hours_ago(5) + SECOND,
+            ListenerChange::Appeared,
+            &local(gone),
+            process(901, "old"),
+        ),
+        listener(
+            hours_ago(5) + SECOND,
+            ListenerChange::Appeared,
+            &local(unseen),
+            process(902, "x"),
+        ),
+        listener(hours_ago(4), ListenerChange::Disappeared, &local(gone), process(901, "old")),
+        // A restart records every listener there again.
+        started(hours_ago(3)),
+        listener(hours_ago(3) + SECOND, ListenerChange::Appeared, &local(port), serving),
+    ];
+    let location = StoreLocation::parse(store).expect("a store");
+    let options = WriterOptions { keep: Duration::from_secs(3600), ..WriterOptions::default() };
+    store::open_writer(&location, &options).expect("writer").write_batch(&events).unwrap();
+    // Opening the writer again prunes.
+    drop(store::open_writer(&location, &options).expect("writer"));
+
+    let output =
+        util::run(util::porthole().args(["history", "--listeners", "--json", "--store", store]));
+    let json = output.json();
+    let listeners = json["listeners"].as_array().unwrap_or_else(|| panic!("{output:?}"));
+    let kept: Vec<(u64, &str)> = listeners
+        .iter()
+        .map(|l| {
+            (l["local_port"].as_u64().unwrap_or_default(), l["at"].as_str().unwrap_or_default())
+        })
+        .collect();
+    let restarted = porthole::render::monitor::rfc3339(hours_ago(3) + SECOND);
+    assert_eq!(kept, [(u64::from(port), restarted.as_str())], "{json:#}");
+    if let StoreLocation::Sqlite(path) = &location {
+        let output = util::run(util::porthole().arg(port.to_string()).env("PORTHOLE_STORE", path));
+        let history =
+            output.stdout.split("\nHistory (UTC").nth(1).unwrap_or_else(|| panic!("{output:?}"));
+        // 2026-12-01T04:20:00.123456Z as the text writes it.
+        let since = format!("listening since {}:", restarted[..19].replace('T', " "));
+        assert!(history.contains(&since), "{since}: {output:?}");
+        assert!(history.contains(&format!("(pid {},", server.pid())), "{output:?}");
+    }
+}
+
+#[test]
+fn a_listener_outlives_keep() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = directory.path().join("history.sqlite");
+    assert_a_listener_outlives_keep(store.to_str().expect("utf-8 path"));
+}
+
+#[test]
+fn a_listener_outlives_keep_in_postgres() {
+    let Some(database) = postgresql::TestPostgres::start() else { return };
+    assert_a_listener_outlives_keep(&database.socket_url());
+}
+
+/// One recording written into SQLite and into PostgreSQL reads back the
+/// same from both, in every form: order, counts, byte totals past 4 GB,
+/// times, an open connection, a UDP listener beside the TCP one, a
+/// listener of another namespace and text to escape. Only `host` differs
+/// in JSON: a PostgreSQL store names the machine of every row, a SQLite
+/// store (one machine's) none.
+#[test]
+fn one_recording_reads_the_same_from_sqlite_and_postgres() {
+    let Some(database) = postgresql::TestPostgres::start() else { return };
+    let url = database.socket_url();
+    let mut events = morning(5432);
+    let MonitorEvent::Listener(mut udp) =
+        listener(T0, ListenerChange::Appeared, "127.0.0.1:5432", process(900, "dns\u{1b}x"))
+    else {
+        unreachable!("listener() builds a listener event")
+    };
+    udp.protocol = Protocol::Udp;
+    udp.inode = 4242;
+    events.push(MonitorEvent::Listener(udp.clone()));
+    udp.net_namespace = Some(4_026_532_999);
+    events.push(MonitorEvent::Listener(udp));
+    let server = "[::1]:5432".parse().unwrap();
+    let client = "[::1]:41000".parse().unwrap();
+    let at = T0 + 30 * MINUTE;
+    if let MonitorEvent::Connection(mut open) =
+        connection(7000, client, server, at, Some(process(77, "psql")), 5_000_000_000)
+    {
+        open.ended_at = None;
+        open.end = ConnectionEnd::Unknown;
+        events.push(MonitorEvent::Connection(open));
+    }
+    let (_dir, sqlite) = filled_store(&events);
+    let options = WriterOptions { host: "devbox".into(), ..WriterOptions::default() };
+    let mut writer = store::open_writer(&StoreLocation::parse(&url).unwrap(), &options).unwrap();
+    for batch in events.chunks(500) {
+        writer.write_batch(batch).unwrap();
+    }
+    drop(writer);
+    let sqlite = sqlite.to_str().expect("utf-8 path");
+    let questions: [&[&str]; 10] = [
+        &[],
+        &["5432"],
+        &["5432", "--json"],
+        &["5432", "--jsonl"],
+        &["5432", "--each", "--jsonl"],
+        &["5432", "--each"],
+        &["5432", "--by", "process"],
+        &["5432/udp"],
+        &["[::1]:5432", "--json"],
+        &[
+            "--process",
+            "psql",
+            "--since",
+            "2026-11-28T10:15",
+            "--until",
+            "2026-11-28T10:16",
+            "--each",
+        ],
+    ];
+    for question in questions {
+        let answer = |store: &str| {
+            let output =
+                util::run(util::porthole().arg("history").args(question).args(["--store", store]));
+            let stdout = output.stdout.replace(store, "STORE");
+            (
+                output.code,
+                output.stderr,
+                stdout
+                    .replace("\"host\":\"devbox\"", "\"host\":null")
+                    .replace("\"host\": \"devbox\"", "\"host\": null"),
+            )
+        };
+        let (from_sqlite, from_postgres) = (answer(sqlite), answer(&url));
+        assert!(
+            from_sqlite == from_postgres,
+            "{question:?}:\nSQLite:\n{from_sqlite:?}\nPostgreSQL:\n{from_postgres:?}"
+        );
+        assert!(from_sqlite.0 != 2, "{question:?}: {from_sqlite:?}");
+    }
 }
