@@ -1077,6 +1077,20 @@ mod tests {
     }
 
     #[test]
+    fn raw_sockets_come_with_all_or_when_asked_for_and_never_with_ports() {
+        assert!(!ls(&[]).unwrap().query.raw, "raw sockets are no listeners");
+        assert!(ls(&["-a"]).unwrap().query.raw);
+        assert!(!ls(&["-a", "-t"]).unwrap().query.raw);
+        let raw = ls(&["-w"]).unwrap().query;
+        assert!(raw.raw && !raw.tcp && !raw.udp && !raw.unix);
+        assert!(!ls(&["-a", "--port", "80"]).unwrap().query.raw);
+        let message = ls(&["-w", "--port", "1"]).expect_err("refused").to_string();
+        assert!(message.starts_with("--port cannot be combined with -w"), "{message}");
+        // With TCP asked for too, the port selects the TCP sockets.
+        assert!(ls(&["-w", "-t", "--port", "80"]).unwrap().query.tcp);
+    }
+
+    #[test]
     fn a_process_name_that_is_not_utf8_keeps_its_bytes() {
         use std::os::unix::ffi::OsStrExt;
         let raw = std::ffi::OsStr::from_bytes(b"ev\xff");

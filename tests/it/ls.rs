@@ -479,11 +479,7 @@ fn agrees_with_ss_on_the_sockets_the_test_created() {
         if !ours(fields[0], &local, &normalize_ss_address(fields[5])) {
             continue;
         }
-        let pids: Vec<u64> = line
-            .split("pid=")
-            .skip(1)
-            .map(|rest| rest.split(',').next().unwrap().parse().unwrap())
-            .collect();
+        let pids = ss_pids(line);
         from_ss.push((
             fields[0].to_string(),
             local,
@@ -522,6 +518,14 @@ fn agrees_with_ss_on_the_sockets_the_test_created() {
     from_porthole.sort();
     assert_eq!(from_porthole, from_ss);
     assert!(from_ss.len() >= 9, "listeners, both ends of 3 connections, udp: {from_ss:#?}");
+}
+
+/// The pids of an `ss -p` line (`users:(("name",pid=N,fd=F),…)`).
+fn ss_pids(line: &str) -> Vec<u64> {
+    line.split("pid=")
+        .skip(1)
+        .map(|rest| rest.split(',').next().unwrap().parse().unwrap())
+        .collect()
 }
 
 /// `ss` prints `*` for wildcard addresses and unconnected peers and drops
@@ -1308,9 +1312,7 @@ fn all_and_raw_list_raw_sockets_with_their_ip_protocol_and_owner_as_ss_does() {
         .lines()
         .map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let pids = line.split("pid=").skip(1);
-            let pids = pids.map(|rest| rest.split(',').next().unwrap().parse().unwrap());
-            (fields[3].to_string(), pids.collect())
+            (fields[3].to_string(), ss_pids(line))
         })
         .collect();
     from_ss.sort();
