@@ -51,6 +51,7 @@ fn socket(port: u16, state: SocketState, remote: Option<SocketAddr>, inode: u64)
         interface_name: None,
         v6only: None,
         net_namespace: None,
+        ip_protocol: None,
         owners: vec![u32::from(port)],
     }
 }

@@ -152,7 +152,9 @@ impl Conditions {
                 Protocol::Tcp if socket.is_closing() => conditions.tcp_closing.insert(port),
                 Protocol::Tcp => conditions.tcp_in_use.insert(port),
                 Protocol::Udp => conditions.udp_in_use.insert(port),
-                Protocol::Unix => false,
+                // Neither holds a port (a raw socket's protocol number is
+                // no port).
+                Protocol::Unix | Protocol::Raw => false,
             };
         }
         Ok(conditions)

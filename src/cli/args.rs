@@ -33,7 +33,7 @@ pub enum Command {
     /// List listening sockets (or every socket with -a) with their processes.
     #[command(
         visible_alias = "list",
-        after_help = "Examples:\n  porthole ls                       listeners (TCP, UDP, Unix) with owners\n  porthole ls -a --tcp              every TCP socket\n  porthole ls --port 3000-3999 -4   IPv4 listeners on ports 3000-3999\n  porthole ls --scope exposed       what another device could reach\n  porthole ls --netns all           every network namespace on the machine\n  porthole ls -a --jsonl | jq .     one JSON object per socket\n\nPORTHOLE_BACKEND=procfs forces the /proc/net reader instead of netlink.\n\nExit status: 0 when a socket is listed, 1 when none matches, 2 on error."
+        after_help = "Examples:\n  porthole ls                       listeners (TCP, UDP, Unix) with owners\n  porthole ls -a --tcp              every TCP socket\n  porthole ls -w                    raw IP sockets (ICMP, OSPF, sniffers) and who holds them\n  porthole ls --port 3000-3999 -4   IPv4 listeners on ports 3000-3999\n  porthole ls --scope exposed       what another device could reach\n  porthole ls --netns all           every network namespace on the machine\n  porthole ls -a --jsonl | jq .     one JSON object per socket\n\nPORTHOLE_BACKEND=procfs forces the /proc/net reader instead of netlink.\n\nExit status: 0 when a socket is listed, 1 when none matches, 2 on error."
     )]
     Ls(LsArgs),
     /// Everything about one port or endpoint: who holds it, its clients,
@@ -118,10 +118,11 @@ pub enum NetnsArg {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// Every socket (established, TIME-WAIT, …), not only listeners.
+    /// Every socket (established, TIME-WAIT, raw, …), not only listeners.
     #[arg(short = 'a', long = "all")]
     pub all: bool,
-    /// TCP sockets (combinable with --udp and --unix; none means all three).
+    /// TCP sockets (combinable with --udp, --unix and --raw; none means TCP,
+    /// UDP and Unix, and raw sockets too with -a).
     #[arg(short = 't', long)]
     pub tcp: bool,
     /// UDP sockets.
@@ -130,6 +131,11 @@ pub struct LsArgs {
     /// Unix-domain sockets.
     #[arg(short = 'x', long)]
     pub unix: bool,
+    /// Raw IP sockets (a packet sniffer, ping, an OSPF or VRRP daemon), as
+    /// `ss -w` lists them: listed with or without -a, their IP protocol
+    /// shown where a port would be.
+    #[arg(short = 'w', long)]
+    pub raw: bool,
     /// IPv4 only.
     #[arg(short = '4', conflicts_with = "ipv6")]
     pub ipv4: bool,

@@ -45,6 +45,7 @@ impl LsSettings {
             tcp,
             udp,
             unix,
+            raw,
             ipv4,
             ipv6,
             port,
@@ -74,7 +75,7 @@ impl LsSettings {
             }
             None => (None, tcp, udp),
         };
-        let any_protocol = tcp || udp || unix;
+        let any_protocol = tcp || udp || unix || raw;
         // Unix sockets have no port, IP family or address scope: asked for
         // alone with one of those filters, `-x` could only print an empty
         // table, which reads as "no such socket".
@@ -82,10 +83,17 @@ impl LsSettings {
             [(port.is_some(), "--port"), (ipv4, "-4"), (ipv6, "-6"), (scope.is_some(), "--scope")]
                 .into_iter()
                 .find_map(|(given, flag)| given.then_some(flag));
-        if let (true, false, false, Some(flag)) = (unix, tcp, udp, ip_filter) {
+        if let (true, false, false, false, Some(flag)) = (unix, tcp, udp, raw, ip_filter) {
             bail!(
                 "{flag} cannot be combined with -x alone: Unix sockets have no port, IP family \
                  or address scope (add -t or -u for TCP or UDP sockets)"
+            );
+        }
+        // A raw socket has an IP protocol, not a port.
+        if let (true, false, false, Some(_)) = (raw, tcp, udp, &port) {
+            bail!(
+                "--port cannot be combined with -w alone: raw sockets have no port (their IP \
+                 protocol is shown in its place)"
             );
         }
         let ports = port
@@ -125,6 +133,8 @@ impl LsSettings {
             udp: !any_protocol || udp,
             // Unix sockets have no ports, addresses or IP families.
             unix: (!any_protocol || unix) && ports.is_none() && !ipv4 && !ipv6 && scope.is_none(),
+            // Never listeners: asked for by name, or with every socket.
+            raw: (raw || (!any_protocol && !listeners_only)) && ports.is_none(),
             ipv4: !ipv6 || ipv4,
             ipv6: !ipv4 || ipv6,
             listeners_only,
@@ -962,6 +972,8 @@ impl AuditSettings {
             udp: true,
             // Unix sockets have no ports: only audited without --port.
             unix: ports.is_none(),
+            // The audit is about services; a raw socket serves nobody.
+            raw: false,
             ipv4: true,
             ipv6: true,
             listeners_only: true,
@@ -1062,6 +1074,20 @@ mod tests {
         // With TCP or UDP asked for too, the filter applies to those.
         let settings = ls(&["-x", "-t", "--port", "80"]).unwrap();
         assert!(settings.query.tcp && !settings.query.unix);
+    }
+
+    #[test]
+    fn raw_sockets_come_with_all_or_when_asked_for_and_never_with_ports() {
+        assert!(!ls(&[]).unwrap().query.raw, "raw sockets are no listeners");
+        assert!(ls(&["-a"]).unwrap().query.raw);
+        assert!(!ls(&["-a", "-t"]).unwrap().query.raw);
+        let raw = ls(&["-w"]).unwrap().query;
+        assert!(raw.raw && !raw.tcp && !raw.udp && !raw.unix);
+        assert!(!ls(&["-a", "--port", "80"]).unwrap().query.raw);
+        let message = ls(&["-w", "--port", "1"]).expect_err("refused").to_string();
+        assert!(message.starts_with("--port cannot be combined with -w"), "{message}");
+        // With TCP asked for too, the port selects the TCP sockets.
+        assert!(ls(&["-w", "-t", "--port", "80"]).unwrap().query.tcp);
     }
 
     #[test]

@@ -288,6 +288,7 @@ mod tests {
             interface_name: None,
             v6only: None,
             net_namespace: None,
+            ip_protocol: None,
             owners: Vec::new(),
         }
     }

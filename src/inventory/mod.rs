@@ -145,6 +145,11 @@ pub struct Query {
     pub tcp: bool,
     pub udp: bool,
     pub unix: bool,
+    /// Raw IP sockets (`SOCK_RAW`: a packet sniffer, ping's ICMP socket, a
+    /// routing daemon's OSPF or VRRP socket). They are never listeners and
+    /// hold no port, so `listeners_only` does not drop them and a query
+    /// for ports never gets them; off unless asked for (`ls -a`, `ls -w`).
+    pub raw: bool,
     pub ipv4: bool,
     pub ipv6: bool,
     /// Only listeners (TCP LISTEN, bound UDP, listening Unix sockets).
@@ -189,6 +194,7 @@ impl Default for Query {
             tcp: true,
             udp: true,
             unix: true,
+            raw: false,
             ipv4: true,
             ipv6: true,
             listeners_only: true,
@@ -254,6 +260,7 @@ impl Query {
             Protocol::Tcp => self.tcp,
             Protocol::Udp => self.udp,
             Protocol::Unix => self.unix,
+            Protocol::Raw => self.raw,
         };
         let family_wanted = match socket.family {
             Family::Ipv4 => self.ipv4,
@@ -263,11 +270,11 @@ impl Query {
         if !protocol_wanted || !family_wanted {
             return false;
         }
-        if self.listeners_only && !socket.is_listener() {
+        if self.listeners_only && !socket.is_listener() && socket.protocol != Protocol::Raw {
             return false;
         }
         if let Some(ports) = &self.ports {
-            if socket.protocol == Protocol::Unix {
+            if matches!(socket.protocol, Protocol::Unix | Protocol::Raw) {
                 return false;
             }
             let local = ports.contains(socket.local_port());
@@ -456,13 +463,32 @@ fn enumerate_current_unnamed(query: &Query) -> Result<(Vec<Socket>, Source), Inv
     let backend = Backend::from_env()?.unwrap_or(query.backend);
     match backend {
         Backend::Procfs => Ok((procfs::Procfs::current().sockets(query)?, Source::Procfs)),
-        Backend::Netlink => Ok((netlink::Netlink.sockets(query)?, Source::Netlink)),
-        Backend::Auto => match netlink::Netlink.sockets(query) {
-            Ok(sockets) => Ok((sockets, Source::Netlink)),
+        Backend::Netlink => netlink_with_raw_from_procfs(query),
+        Backend::Auto => match netlink_with_raw_from_procfs(query) {
+            Ok(listing) => Ok(listing),
             // Netlink sock_diag can be refused (seccomp, old kernels, some
             // sandboxes); /proc/net gives the same sockets, more slowly.
             Err(_) => Ok((procfs::Procfs::current().sockets(query)?, Source::Procfs)),
         },
+    }
+}
+
+/// Netlink, except for raw sockets on a kernel built without `raw_diag`
+/// (which answers their dump with `ENOENT`): those come from
+/// `/proc/net/raw{,6}`, and the source says so. The rest stays on netlink,
+/// which knows more (dual-stack flags, bound TCP sockets) than `/proc`.
+fn netlink_with_raw_from_procfs(query: &Query) -> Result<(Vec<Socket>, Source), InventoryError> {
+    match netlink::Netlink.sockets(query) {
+        Ok(sockets) => Ok((sockets, Source::Netlink)),
+        Err(InventoryError::Netlink(error))
+            if query.raw && error.raw_os_error() == Some(libc::ENOENT) =>
+        {
+            let mut sockets = netlink::Netlink.sockets(&Query { raw: false, ..query.clone() })?;
+            let raw_only = Query { tcp: false, udp: false, unix: false, ..query.clone() };
+            sockets.extend(procfs::Procfs::current().sockets(&raw_only)?);
+            Ok((sockets, Source::NetlinkRawFromProcfs))
+        }
+        Err(error) => Err(error),
     }
 }
 

@@ -7,6 +7,12 @@
 //!   198 ms at 60k sockets). When only one family is wanted, the modern
 //!   per-family `SOCK_DIAG_BY_FAMILY` request is used instead.
 //! - **UDP**, per family with `SOCK_DIAG_BY_FAMILY`.
+//! - **Raw IP sockets**, per family, from the `raw_diag` module: the
+//!   request names `IPPROTO_RAW` as its protocol (and again in the
+//!   `INET_DIAG_REQ_PROTOCOL` attribute). Where the module is absent
+//!   (`CONFIG_INET_RAW_DIAG` unset) the kernel answers `ENOENT`; the
+//!   caller then reads the raw sockets from `/proc/net/raw{,6}` and the
+//!   rest here, and the snapshot's source says so.
 //! - **Unix**, with `unix_diag` asking for name, peer, queue and VFS data.
 //!
 //! A LISTEN-only state mask skips the established hash entirely, and a
@@ -53,10 +59,15 @@ pub(super) const AF_INET: u8 = 2;
 pub(super) const AF_INET6: u8 = 10;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+/// `sdiag_protocol` of a request for raw sockets (the `raw_diag` handler).
+const IPPROTO_RAW: u8 = 255;
 
 /// `inet_diag_msg` is 72 bytes; attributes follow, 4-byte aligned.
 pub(super) const INET_DIAG_MSG_LEN: usize = 72;
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
+/// The request's protocol as a u32 attribute (Linux 5.9+; older kernels
+/// ignore it and read `sdiag_protocol`).
+const INET_DIAG_REQ_PROTOCOL: u16 = 3;
 const INET_DIAG_SKV6ONLY: u16 = 11;
 /// `unix_diag_msg` is 16 bytes; attributes follow, 4-byte aligned.
 const UNIX_DIAG_MSG_LEN: usize = 16;
@@ -94,6 +105,19 @@ impl Inventory for Netlink {
         // doubling copies that would otherwise double peak memory at 60k.
         let mut sockets = Vec::with_capacity(estimated_count(query));
         crate::sys::allocator::prefer_huge_pages(&sockets);
+        // Raw sockets first: a kernel without `raw_diag` refuses them
+        // (ENOENT) before the costly TCP walk, and the caller asks again
+        // without them (see `super::enumerate_current`).
+        if query.raw && query.ports.is_none() {
+            for (wanted, family) in [(query.ipv4, AF_INET), (query.ipv6, AF_INET6)] {
+                if wanted {
+                    let request = raw_request(family);
+                    channel.dump(SOCK_DIAG_BY_FAMILY, &request, |payload| {
+                        decode_inet(payload, Protocol::Raw, query, &mut sockets)
+                    })?;
+                }
+            }
+        }
         let port_filter = query.ports.as_ref().and_then(|p| p.as_single());
         let filter = port_filter.map(|port| port_bytecode(port, query.match_remote_port));
         if query.tcp && query.reads_ipv6() {
@@ -248,6 +272,17 @@ fn inet_request(family: u8, protocol: u8, states: u32, bytecode: Option<&[u8]>) 
     request
 }
 
+/// `struct inet_diag_req_v2` for the raw sockets of `family` in any state
+/// (unconnected CLOSE or connected ESTABLISHED), with the
+/// `INET_DIAG_REQ_PROTOCOL` attribute.
+fn raw_request(family: u8) -> Vec<u8> {
+    let mut request = inet_request(family, IPPROTO_RAW, ALL_UDP_STATES, None);
+    request.extend_from_slice(&8u16.to_ne_bytes());
+    request.extend_from_slice(&INET_DIAG_REQ_PROTOCOL.to_ne_bytes());
+    request.extend_from_slice(&u32::from(IPPROTO_RAW).to_ne_bytes());
+    request
+}
+
 /// Bytecode accepting sockets whose source port is `port` (or, with
 /// `or_remote`, whose destination port is). Each `inet_diag_bc_op` is
 /// `{code: u8, yes: u8, no: u16}`; a port comparison carries the port in the
@@ -365,6 +400,7 @@ pub(crate) fn decode_inet(
     let id = &header.socket_id;
     let local = SocketAddr::new(id.source_address, id.source_port);
     let remote = SocketAddr::new(id.destination_address, id.destination_port);
+    let state = SocketState::from_kernel(header.state);
     let socket = Socket {
         inode: u64::from(header.inode),
         uid: header.uid,
@@ -373,7 +409,10 @@ pub(crate) fn decode_inet(
         tx_queue: header.send_queue,
         interface: id.interface_id,
         v6only: if family == Family::Ipv6 { v6only_attribute(payload) } else { None },
-        ..Socket::ip(protocol, local, remote, SocketState::from_kernel(header.state))
+        ..match protocol {
+            Protocol::Raw => Socket::raw(local, remote, state),
+            _ => Socket::ip(protocol, local, remote, state),
+        }
     };
     if query.keeps(&socket) {
         out.push(socket);
@@ -673,6 +712,23 @@ mod tests {
     }
 
     #[test]
+    fn a_raw_socket_carries_its_ip_protocol_where_the_port_was() {
+        let mut reply = v6_listener_reply();
+        reply[1] = 7; // idiag_state: CLOSE
+        reply[4..6].copy_from_slice(&58u16.to_be_bytes()); // inet_num: ICMPv6
+        let mut out = Vec::new();
+        let query = Query { raw: true, ..Query::default() };
+        decode_inet(&reply, Protocol::Raw, &query, &mut out).unwrap();
+        let socket = &out[0];
+        assert_eq!((socket.protocol, socket.ip_protocol), (Protocol::Raw, Some(58)));
+        assert_eq!((socket.local_port(), socket.inode), (0, 424242));
+        // Unless asked for, they are not kept.
+        let mut none = Vec::new();
+        decode_inet(&reply, Protocol::Raw, &Query::default(), &mut none).unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
     fn truncated_reply_is_an_error_not_a_panic() {
         let reply = v6_listener_reply();
         let mut out = Vec::new();
@@ -716,6 +772,10 @@ mod tests {
     fn requests_have_kernel_sizes() {
         assert_eq!(legacy_tcp_request(LISTEN_STATE, None).len(), 60);
         assert_eq!(inet_request(AF_INET, IPPROTO_UDP, ALL_UDP_STATES, None).len(), 56);
+        // 56 + the INET_DIAG_REQ_PROTOCOL attribute (4 + u32).
+        let raw = raw_request(AF_INET6);
+        assert_eq!((raw.len(), raw[0], raw[1]), (64, AF_INET6, IPPROTO_RAW));
+        assert_eq!(u32::from_ne_bytes(raw[60..64].try_into().unwrap()), 255);
         // 56 + attribute header 4 + 20 bytes of bytecode.
         assert_eq!(inet_request(AF_INET, IPPROTO_TCP, 1, Some(&port_bytecode(1, true))).len(), 80);
         assert_eq!(crate::sys::netlink::frame(20, NLM_F_REQUEST, 1, &[0u8; 56]).len(), 72);

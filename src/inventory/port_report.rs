@@ -45,7 +45,7 @@ fn client_of_local_listener(socket: &Socket, listeners: &[Socket]) -> bool {
         // An established TCP connection has a server end here, or its
         // server is elsewhere.
         Protocol::Tcp => socket.state == SocketState::SynSent,
-        Protocol::Unix => false,
+        Protocol::Unix | Protocol::Raw => false,
     };
     unpaired
         && listeners

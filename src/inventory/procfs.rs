@@ -1,4 +1,4 @@
-//! Socket enumeration from the `/proc/net/{tcp,tcp6,udp,udp6,unix}` text
+//! Socket enumeration from the `/proc/net/{tcp,tcp6,udp,udp6,raw,raw6,unix}` text
 //! tables: the fallback when netlink `sock_diag` is refused (seccomp
 //! filters, some sandboxes), and the way into another network namespace
 //! without privileges (`/proc/PID/net/…` shows that process's namespace).
@@ -59,6 +59,8 @@ impl Inventory for Procfs {
             ("tcp6", Protocol::Tcp, Family::Ipv6, query.tcp && query.reads_ipv6()),
             ("udp", Protocol::Udp, Family::Ipv4, query.udp && query.ipv4),
             ("udp6", Protocol::Udp, Family::Ipv6, query.udp && query.reads_ipv6()),
+            ("raw", Protocol::Raw, Family::Ipv4, query.raw && query.ipv4 && query.ports.is_none()),
+            ("raw6", Protocol::Raw, Family::Ipv6, query.raw && query.ipv6 && query.ports.is_none()),
         ];
         for (name, protocol, family, wanted) in tables {
             if !wanted {
@@ -144,8 +146,9 @@ pub fn time_wait_expiry(port: u16) -> Option<std::time::Duration> {
     longest.map(|ticks| std::time::Duration::from_millis(ticks * 10))
 }
 
-/// Parses one row of `/proc/net/tcp*` or `/proc/net/udp*`:
-/// `sl local rem st tx:rx tr:when retrnsmt uid timeout inode …`.
+/// Parses one row of `/proc/net/tcp*`, `/proc/net/udp*` or
+/// `/proc/net/raw*`: `sl local rem st tx:rx tr:when retrnsmt uid timeout
+/// inode …` (a raw socket's IP protocol in the local port's place).
 pub fn parse_inet_line(line: &str, protocol: Protocol, family: Family) -> Option<Socket> {
     let mut fields = line.split_ascii_whitespace();
     let _slot = fields.next()?;
@@ -165,7 +168,10 @@ pub fn parse_inet_line(line: &str, protocol: Protocol, family: Family) -> Option
         uid,
         rx_queue,
         tx_queue,
-        ..Socket::ip(protocol, local, remote, SocketState::from_kernel(state))
+        ..match protocol {
+            Protocol::Raw => Socket::raw(local, remote, SocketState::from_kernel(state)),
+            _ => Socket::ip(protocol, local, remote, SocketState::from_kernel(state)),
+        }
     })
 }
 
@@ -241,6 +247,19 @@ pub fn parse_unix_line(line: &str) -> Option<Socket> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_raw_rows_with_the_ip_protocol_in_the_port_column() {
+        let line = "   1: 00000000:0001 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4242 2 0000000000000000 0";
+        let socket = parse_inet_line(line, Protocol::Raw, Family::Ipv4).unwrap();
+        assert_eq!(socket.ip_protocol, Some(1));
+        assert_eq!(socket.local, Some("0.0.0.0:0".parse().unwrap()));
+        assert_eq!((socket.local_port(), socket.inode), (0, 4242));
+        assert!(!socket.is_listener());
+        let line = "  11: 00000000000000000000000000000000:003A 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4343 2 0000000000000000 0";
+        let socket = parse_inet_line(line, Protocol::Raw, Family::Ipv6).unwrap();
+        assert_eq!((socket.ip_protocol, socket.family), (Some(58), Family::Ipv6));
+    }
 
     #[test]
     fn parses_tcp_v4_listener_row() {

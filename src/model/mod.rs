@@ -16,6 +16,7 @@ pub mod allocation;
 pub mod audit;
 pub mod diagnosis;
 pub mod history;
+pub mod ip_protocol;
 pub mod monitor;
 pub mod os_text;
 pub mod port;
@@ -37,12 +38,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// Transport protocol of a socket.
+/// Transport protocol of a socket; `Raw` is a raw IP socket (`SOCK_RAW`),
+/// which carries one IP protocol ([`Socket::ip_protocol`]) and has no port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
     Tcp,
     Udp,
     Unix,
+    Raw,
 }
 
 impl Protocol {
@@ -52,6 +55,7 @@ impl Protocol {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
             Protocol::Unix => "unix",
+            Protocol::Raw => "raw",
         }
     }
 }
@@ -364,6 +368,10 @@ pub struct Socket {
     pub v6only: Option<bool>,
     /// Inode of the network namespace the socket lives in, when known.
     pub net_namespace: Option<u64>,
+    /// Raw sockets: the IP protocol they send and receive (1 for ICMP, 58
+    /// for ICMPv6…), which the kernel reports where a port would be; their
+    /// `local` and `remote` then carry port 0. `None` for other sockets.
+    pub ip_protocol: Option<u8>,
     /// Pids of every process holding a file descriptor for this socket,
     /// ascending. Empty when none could be seen (or for TIME-WAIT).
     pub owners: Vec<u32>,
@@ -391,7 +399,25 @@ impl Socket {
             interface_name: None,
             v6only: None,
             net_namespace: None,
+            ip_protocol: None,
             owners: Vec::new(),
+        }
+    }
+
+    /// A raw IP socket as the kernel reports one: the IP protocol in the
+    /// local port's place (`inet_num`, which `ss` prints as the port), which
+    /// is moved to [`Socket::ip_protocol`] so that nothing takes it for a
+    /// port.
+    pub fn raw(local: SocketAddr, remote: SocketAddr, state: SocketState) -> Self {
+        let protocol = u8::try_from(local.port()).unwrap_or(u8::MAX);
+        Socket {
+            ip_protocol: Some(protocol),
+            ..Socket::ip(
+                Protocol::Raw,
+                SocketAddr::new(local.ip(), 0),
+                SocketAddr::new(remote.ip(), 0),
+                state,
+            )
         }
     }
 
@@ -495,6 +521,9 @@ impl Socket {
                 Some(UnixKind::Datagram) => self.state == SocketState::Close && self.path.is_some(),
                 _ => self.state == SocketState::Listen,
             },
+            // A raw socket receives every packet of its IP protocol: it
+            // waits for nobody in particular and holds no port.
+            Protocol::Raw => false,
         }
     }
 
@@ -1067,6 +1096,9 @@ impl OwnerGap {
 pub enum Source {
     Netlink,
     Procfs,
+    /// Netlink for every socket but the raw ones, read from
+    /// `/proc/net/raw{,6}` because the kernel has no `raw_diag`.
+    NetlinkRawFromProcfs,
 }
 
 /// Everything one inventory run saw.

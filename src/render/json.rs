@@ -23,11 +23,12 @@ pub fn time_of_seconds(seconds: u64) -> String {
 /// One socket, as in `porthole ls --json`.
 #[derive(Debug, Serialize)]
 pub struct SocketRecord {
-    /// `tcp`, `udp` or `unix`.
+    /// `tcp`, `udp`, `unix` or `raw`.
     pub protocol: &'static str,
     /// `ipv4`, `ipv6` or `unix`.
     pub family: &'static str,
     pub local_address: Option<String>,
+    /// 0 for a raw socket, which has no port (see `ip_protocol`).
     pub local_port: u16,
     pub remote_address: Option<String>,
     pub remote_port: u16,
@@ -65,6 +66,12 @@ pub struct SocketRecord {
     pub path_bytes: Option<String>,
     /// Unix sockets: `stream`, `dgram` or `seqpacket`.
     pub unix_type: Option<&'static str>,
+    /// Raw sockets: the IP protocol number (1 ICMP, 58 ICMPv6…), which
+    /// `ss` prints in the port's place; `null` for other sockets.
+    pub ip_protocol: Option<u8>,
+    /// Raw sockets: the protocol's name when it has one (`icmp`, `ospf`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_protocol_name: Option<&'static str>,
     /// Unix sockets: inode of the connected peer.
     pub peer_inode: Option<u64>,
     pub processes: Vec<ProcessRecord>,
@@ -347,6 +354,8 @@ impl SocketRecord {
             path: socket.path.clone(),
             path_bytes: path_bytes(socket.path.as_deref()),
             unix_type: socket.unix_kind.map(|k| k.as_str()),
+            ip_protocol: socket.ip_protocol,
+            ip_protocol_name: socket.ip_protocol.and_then(crate::model::ip_protocol::name),
             peer_inode: socket.peer_inode,
             processes: socket
                 .owners

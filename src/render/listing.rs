@@ -76,7 +76,10 @@ fn write_table(
         let owners: Vec<&Process> = snapshot.owners_of(socket).collect();
         let protocol = protocol_label(socket);
         row.cell_sized(protocol, Some(protocol.len()));
-        let local_width = socket.local.filter(|_| socket.interface == 0).and_then(address_width);
+        let local_width = socket
+            .local
+            .filter(|_| socket.interface == 0 && socket.ip_protocol.is_none())
+            .and_then(address_width);
         row.cell_sized(Local(socket), local_width);
         if options.remote {
             row.cell_sized(Remote(socket), Remote(socket).width());
@@ -116,7 +119,8 @@ fn namespace_label(snapshot: &Snapshot, socket: &Socket) -> String {
     }
 }
 
-/// `tcp`, `tcp6`, `udp`, `udp6`, `u_str`, `u_dgr`, `u_seq`, as `ss` labels them.
+/// `tcp`, `tcp6`, `udp`, `udp6`, `raw`, `raw6`, `u_str`, `u_dgr`, `u_seq`,
+/// as `ss` labels them.
 pub fn protocol_label(socket: &Socket) -> &'static str {
     match (socket.protocol, socket.family) {
         (Protocol::Unix, _) => match socket.unix_kind {
@@ -126,6 +130,8 @@ pub fn protocol_label(socket: &Socket) -> &'static str {
         },
         (Protocol::Tcp, Family::Ipv6) => "tcp6",
         (Protocol::Udp, Family::Ipv6) => "udp6",
+        (Protocol::Raw, Family::Ipv6) => "raw6",
+        (Protocol::Raw, _) => "raw",
         (Protocol::Tcp, _) => "tcp",
         (Protocol::Udp, _) => "udp",
     }
@@ -137,7 +143,9 @@ struct Local<'a>(&'a Socket);
 impl std::fmt::Display for Local<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.0.local, &self.0.path) {
-            (Some(_), _) if self.0.interface != 0 => f.write_str(&local_label(self.0)),
+            (Some(_), _) if self.0.interface != 0 || self.0.ip_protocol.is_some() => {
+                f.write_str(&local_label(self.0))
+            }
             (Some(address), _) => write_address(f, address),
             (None, Some(path)) => f.write_str(&sanitize(path)),
             (None, None) => write!(f, "* {}", self.0.inode),
@@ -246,19 +254,28 @@ impl std::fmt::Display for Remote<'_> {
 /// it), or `*` with the inode for an unnamed Unix socket. A socket bound to
 /// an interface shows it after the address as `ss` does (`0.0.0.0%lo:8080`,
 /// `[::]%eth0:8080`), since only packets arriving on that interface reach
-/// it; the name is other users' text, escaped.
+/// it; the name is other users' text, escaped. A raw socket shows its IP
+/// protocol where the port would be, by name where it has one
+/// (`0.0.0.0:icmp`, `[::]:icmpv6`), as `ss` does.
 pub fn local_label(socket: &Socket) -> String {
     match (socket.local, &socket.path) {
-        (Some(address), _) if socket.interface != 0 => {
+        (Some(address), _) if socket.interface != 0 || socket.ip_protocol.is_some() => {
             let ip = match address.ip() {
                 std::net::IpAddr::V4(ip) => ip.to_string(),
                 std::net::IpAddr::V6(ip) => format!("[{ip}]"),
             };
-            let device = socket
-                .interface_name
-                .as_deref()
-                .map_or_else(|| socket.interface.to_string(), |name| sanitize(name).into_owned());
-            format!("{ip}%{device}:{}", address.port())
+            let device = (socket.interface != 0).then(|| {
+                let name = socket.interface_name.as_deref();
+                format!(
+                    "%{}",
+                    name.map_or_else(|| socket.interface.to_string(), |n| sanitize(n).into_owned())
+                )
+            });
+            let port = match socket.ip_protocol {
+                Some(number) => crate::model::ip_protocol::label(number),
+                None => address.port().to_string().into(),
+            };
+            format!("{ip}{}:{port}", device.unwrap_or_default())
         }
         (Some(address), _) => address.to_string(),
         (None, Some(path)) => sanitize(path).into_owned(),

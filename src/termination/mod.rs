@@ -247,7 +247,8 @@ fn selects(request: &Request, socket: &Socket) -> bool {
     let protocol = match socket.protocol {
         crate::model::Protocol::Tcp => request.tcp,
         crate::model::Protocol::Udp => request.udp,
-        crate::model::Protocol::Unix => false,
+        // Neither has a port a kill request could name.
+        crate::model::Protocol::Unix | crate::model::Protocol::Raw => false,
     };
     // By the clients a listener serves: an IPv6 socket bound to a
     // v4-mapped address (`::ffff:127.0.0.1`) takes IPv4 clients only.

@@ -479,11 +479,7 @@ fn agrees_with_ss_on_the_sockets_the_test_created() {
         if !ours(fields[0], &local, &normalize_ss_address(fields[5])) {
             continue;
         }
-        let pids: Vec<u64> = line
-            .split("pid=")
-            .skip(1)
-            .map(|rest| rest.split(',').next().unwrap().parse().unwrap())
-            .collect();
+        let pids = ss_pids(line);
         from_ss.push((
             fields[0].to_string(),
             local,
@@ -522,6 +518,14 @@ fn agrees_with_ss_on_the_sockets_the_test_created() {
     from_porthole.sort();
     assert_eq!(from_porthole, from_ss);
     assert!(from_ss.len() >= 9, "listeners, both ends of 3 connections, udp: {from_ss:#?}");
+}
+
+/// The pids of an `ss -p` line (`users:(("name",pid=N,fd=F),…)`).
+fn ss_pids(line: &str) -> Vec<u64> {
+    line.split("pid=")
+        .skip(1)
+        .map(|rest| rest.split(',').next().unwrap().parse().unwrap())
+        .collect()
 }
 
 /// `ss` prints `*` for wildcard addresses and unconnected peers and drops
@@ -1257,4 +1261,116 @@ fn root_refused_the_owner_by_the_kernel_says_why_instead_of_blaming_the_kernel()
     let seen = util::run(full.args(["ls", "--tcp", "--port", &port, "--json"]));
     let socket = &with_port(&seen.json(), port.parse().unwrap())[0];
     assert_eq!(socket["processes"].as_array().unwrap().len(), 1, "{seen:?}");
+}
+
+/// A raw ICMP socket and a raw IPv6 socket for IPPROTO_UDP, held by one
+/// python3 in a private namespace (raw sockets need root, as namespaces do).
+const RAW_SOCKETS: &str = "import socket,time
+a=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP)
+b=socket.socket(socket.AF_INET6,socket.SOCK_RAW,socket.IPPROTO_UDP)
+print('ready'); time.sleep(120)";
+
+/// (protocol, local address with the IP protocol number, pids) of every
+/// raw socket of `ls --json`, the unspecified IPv6 address written `*`
+/// as `ss` writes it.
+fn raw_sockets_of(list: &Value) -> Vec<(String, String, Vec<u64>)> {
+    let mut found: Vec<(String, String, Vec<u64>)> = list
+        .as_array()
+        .expect("ls --json prints an array")
+        .iter()
+        .filter(|s| s["protocol"] == "raw")
+        .map(|s| {
+            let address = match s["local_address"].as_str().unwrap() {
+                "::" => "*".to_string(),
+                other => other.to_string(),
+            };
+            assert_eq!(s["local_port"], 0, "a raw socket has no port: {s:#}");
+            let protocol = s["ip_protocol"].as_u64().expect("raw sockets carry ip_protocol");
+            (s["family"].as_str().unwrap().to_string(), format!("{address}:{protocol}"), pids_of(s))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn all_and_raw_list_raw_sockets_with_their_ip_protocol_and_owner_as_ss_does() {
+    let Some(netns) = Netns::create() else { return };
+    let (child, mut ready) = util::python_in(&netns, RAW_SOCKETS, &[]);
+    assert_eq!(wait_for_line(&mut ready), "ready");
+    let pid = u64::from(child.pid());
+    let expected = vec![
+        ("ipv4".to_string(), "0.0.0.0:1".to_string(), vec![pid]),
+        ("ipv6".to_string(), "*:17".to_string(), vec![pid]),
+    ];
+
+    // `ss -wanpH`: State Recv-Q Send-Q Local Peer Process.
+    let ss = util::run(netns.command("ss").args(["-wanpH"]));
+    assert_eq!(ss.code, 0, "{ss:?}");
+    let mut from_ss: Vec<(String, Vec<u64>)> = ss
+        .stdout
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields[3].to_string(), ss_pids(line))
+        })
+        .collect();
+    from_ss.sort();
+    let without_family = |found: Vec<(String, String, Vec<u64>)>| -> Vec<(String, Vec<u64>)> {
+        let mut found: Vec<_> = found.into_iter().map(|(_, local, pids)| (local, pids)).collect();
+        found.sort();
+        found
+    };
+    assert_eq!(without_family(expected.clone()), from_ss, "ss sees the test's sockets");
+
+    // Both readers: sock_diag's raw_diag and /proc/net/raw{,6}.
+    for backend in ["netlink", "procfs"] {
+        let env = [("PORTHOLE_BACKEND", backend)];
+        for args in [&["ls", "-a", "--json"][..], &["ls", "-w", "--json"][..]] {
+            let output = netns.porthole_env(&env, args);
+            assert_eq!(output.code, 0, "{backend} {args:?}: {output:?}");
+            assert_eq!(raw_sockets_of(&output.json()), expected, "{backend} {args:?}");
+        }
+        let jsonl = netns.porthole_env(&env, &["ls", "-w", "--jsonl"]);
+        let records: Vec<Value> =
+            jsonl.stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        assert_eq!(raw_sockets_of(&Value::Array(records)), expected, "{backend} --jsonl");
+        let names = netns.porthole_env(&env, &["ls", "-w", "--json"]).json();
+        let mut names: Vec<&str> = names
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["ip_protocol_name"].as_str().unwrap())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["icmp", "udp"], "{backend}");
+
+        // The table names the protocol where a port would be.
+        let table = netns.porthole_env(&env, &["ls", "-a"]);
+        let rows: Vec<Vec<&str>> = table
+            .stdout
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .filter(|fields| fields.first().is_some_and(|p| p.starts_with("raw")))
+            .collect();
+        let shown = format!("{pid}/python");
+        assert_eq!(rows.len(), 2, "{backend}: {}", table.stdout);
+        assert!(rows
+            .iter()
+            .any(|r| r[..2] == ["raw", "0.0.0.0:icmp"] && r.last().unwrap().contains(&shown)));
+        assert!(rows
+            .iter()
+            .any(|r| r[..2] == ["raw6", "[::]:udp"] && r.last().unwrap().contains(&shown)));
+    }
+
+    // Not listeners: plain `ls` does not list them, nor does a port query
+    // for the number a raw socket carries in a port's place.
+    let listeners = netns.porthole(&["ls", "--json"]);
+    assert!(raw_sockets_of(&listeners.json()).is_empty(), "{}", listeners.stdout);
+    assert!(!netns.porthole(&["ls"]).stdout.contains("raw"));
+    let by_port = netns.porthole(&["ls", "-a", "--port", "1,17", "--json"]);
+    assert!(raw_sockets_of(&by_port.json()).is_empty(), "{}", by_port.stdout);
+    let port = netns.porthole(&["1", "--json"]);
+    assert!(!port.stdout.contains("\"raw\""), "porthole PORT: {}", port.stdout);
+    drop(child);
 }
