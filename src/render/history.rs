@@ -481,7 +481,9 @@ fn write_text(
     }
     if !report.clients.is_empty() {
         let show_netns = show_netns(&mut report.clients.iter().map(|c| c.net_namespace));
-        write_clients(out, &report.clients, show_hosts, show_netns, style)?;
+        let shown =
+            ClientsShown { hosts: show_hosts, netns: show_netns, servers: report.several_servers };
+        write_clients(out, &report.clients, shown, style)?;
         if report.clients_truncated {
             writeln!(
                 out,
@@ -492,7 +494,8 @@ fn write_text(
     }
     if !first.is_empty() {
         let show_netns = show_netns(&mut first.iter().map(|c| c.record.net_namespace));
-        let shown = Shown { hosts: &hosts, show_hosts, show_netns };
+        let shown =
+            Shown { hosts: &hosts, show_hosts, show_netns, show_server: report.several_servers };
         write_connections(out, &first, rows, shown, style)?;
         if rows.cut {
             writeln!(out, "  … more connections match; narrow --since/--until or raise --limit")?;
@@ -524,34 +527,83 @@ fn several_namespaces(labels: &mut dyn Iterator<Item = Option<u64>>, here: Optio
     false
 }
 
+/// What the client blocks name besides their server end.
+struct ClientsShown {
+    hosts: bool,
+    netns: bool,
+    /// The server program of each block (several served the answer).
+    servers: bool,
+}
+
+/// Most characters of a server's command line a heading shows.
+const SERVER_LABEL_CHARS: usize = 60;
+
+/// `python3 -m http.server 7000 (pid 812, user alice)`: the server program
+/// a block of clients connected to, by its command line (two programs of
+/// one executable differ there); other users' text is escaped.
+fn server_label(process: Option<&ProcessIdentity>) -> String {
+    let Some(process) = process else {
+        return "an unnamed process".into();
+    };
+    let mut name = process.shown_name();
+    for argument in process.cmdline.iter().skip(1) {
+        name.push(' ');
+        name.push_str(argument);
+    }
+    // A heading, not the whole command line (a script passed with `-c`).
+    if let Some((cut, _)) = name.char_indices().nth(SERVER_LABEL_CHARS) {
+        name.truncate(cut);
+        name.push('…');
+    }
+    let mut text = format!(
+        "{} (pid {}",
+        sanitize(&crate::render::sanitize::elide_long_words(&name)),
+        process.pid
+    );
+    if let Some(user) = &process.user {
+        text.push_str(&format!(", user {}", sanitize(user)));
+    }
+    text.push(')');
+    text
+}
+
 fn write_clients(
     out: &mut dyn Write,
     clients: &[ClientSummary],
-    show_hosts: bool,
-    show_netns: bool,
+    shown: ClientsShown,
     style: Style,
 ) -> std::io::Result<()> {
-    // One block per server endpoint (of one machine and namespace), in the
-    // order of its busiest client.
-    type Server<'a> = (&'a Option<String>, Option<u64>, std::net::SocketAddr);
-    let mut servers: Vec<Server<'_>> = Vec::new();
+    let ClientsShown { hosts: show_hosts, netns: show_netns, servers: show_servers } = shown;
+    // One block per server endpoint (of one machine and namespace), and
+    // per server program when several served, in the order of its first
+    // client.
+    let program = |summary: &ClientSummary| {
+        summary.server_process.as_ref().filter(|_| show_servers).map(crate::store::program_of)
+    };
+    type Server<'a> =
+        (&'a Option<String>, Option<u64>, std::net::SocketAddr, Option<crate::store::Program>);
+    let mut servers: Vec<(Server<'_>, Option<&ProcessIdentity>)> = Vec::new();
     for summary in clients {
-        let server = (&summary.host, summary.net_namespace, summary.server);
-        if !servers.contains(&server) {
-            servers.push(server);
+        let server = (&summary.host, summary.net_namespace, summary.server, program(summary));
+        if !servers.iter().any(|(known, _)| *known == server) {
+            servers.push((server, summary.server_process.as_ref()));
         }
     }
-    for (host, net_namespace, server) in servers {
+    for (served, server_process) in servers {
+        let (host, net_namespace, server, _) = served;
         let group: Vec<&ClientSummary> = clients
             .iter()
-            .filter(|c| &c.host == host && c.net_namespace == net_namespace && c.server == server)
+            .filter(|c| (&c.host, c.net_namespace, c.server, program(c)) == served)
             .collect();
         let total: u64 = group.iter().map(|c| c.connections).sum();
-        let namespace = match net_namespace {
+        let mut namespace = match net_namespace {
             Some(inode) if show_netns => format!(" in network namespace {inode}"),
             None if show_netns => " (network namespace not recorded)".to_string(),
             _ => String::new(),
         };
+        if show_servers {
+            namespace.push_str(&format!(" served by {}", server_label(server_process)));
+        }
         writeln!(out)?;
         writeln!(
             out,
@@ -626,6 +678,8 @@ struct Shown<'a> {
     hosts: &'a [&'a String],
     show_hosts: bool,
     show_netns: bool,
+    /// A SERVER PROCESS column: several server programs served the rows.
+    show_server: bool,
 }
 
 /// The single connections: `first` (a batch, one past [`FIRST_BATCH`] when
@@ -648,6 +702,7 @@ fn write_connections(
     let mut headers = vec!["TIME", "DURATION", "CLIENT", "SERVER", "SENT", "RECEIVED", "END"];
     headers.extend(shown.show_netns.then_some("NETNS"));
     headers.push("CLIENT PROCESS");
+    headers.extend(shown.show_server.then_some("SERVER PROCESS"));
     // A later row of a machine the first batch did not show names its
     // machine from then on; one of another namespace, when no column names
     // them, names its namespace on its own line.
@@ -658,10 +713,14 @@ fn write_connections(
         show_hosts |= new_host && !shown.hosts.is_empty();
         let mut cells = connection_cells(connection, show_hosts, shown.show_netns);
         if !shown.show_netns && connection.record.net_namespace != namespace {
+            // After the client process, the column it names the namespace in.
             if let Some(last) = cells.last_mut() {
                 let label = netns_label(connection.record.net_namespace);
                 last.push_str(&format!(" (network namespace {label})"));
             }
+        }
+        if shown.show_server {
+            cells.push(server_label(connection.record.server_process.as_ref()));
         }
         cells
     };
@@ -1025,6 +1084,10 @@ pub struct ClientWire {
     /// recorder before schema 3 made in its own namespace.
     pub net_namespace: Option<u64>,
     pub host: Option<String>,
+    /// The server process of the group's first connection: the groups are
+    /// of one server program (executable, arguments, user); `null` when
+    /// the recorder could not name it.
+    pub server_process: Option<ProcessLine>,
 }
 
 impl ClientWire {
@@ -1044,6 +1107,7 @@ impl ClientWire {
             bytes_server_to_client: summary.bytes_server_to_client,
             net_namespace: summary.net_namespace,
             host: summary.host.clone(),
+            server_process: summary.server_process.as_ref().map(ProcessLine::of),
         }
     }
 }
@@ -1567,6 +1631,7 @@ mod tests {
             last_at: 0,
             bytes_client_to_server: 0,
             bytes_server_to_client: 0,
+            server_process: None,
         };
         assert_eq!(
             client_label(&program((3001..3413).collect())),
@@ -1603,6 +1668,7 @@ mod tests {
             last_at: 1_795_860_060_000_000,
             bytes_client_to_server: 10,
             bytes_server_to_client: 20,
+            server_process: None,
         };
         let text = |report: &HistoryReport| {
             let mut out = Vec::new();

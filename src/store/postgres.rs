@@ -1657,6 +1657,7 @@ impl HistoryReader for PostgresReader {
         &mut self,
         query: &HistoryQuery,
         limit: usize,
+        servers: bool,
     ) -> Result<Vec<ClientSummary>, StoreError> {
         let filter = connection_filter(query);
         // One statement: the groups, then their server address and client
@@ -1669,19 +1670,24 @@ impl HistoryReader for PostgresReader {
                        min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
                        sum(c.bytes_up)::bigint AS bytes_up,
                        sum(c.bytes_down)::bigint AS bytes_down,
-                       count(*) FILTER (WHERE c.ended_at IS NULL) AS open, c.netns
+                       count(*) FILTER (WHERE c.ended_at IS NULL) AS open, c.netns,
+                       {server} AS server_process
                 FROM porthole.connections c WHERE {}
                 GROUP BY c.host, c.netns, c.server_address, c.server_port, c.client_process,
-                         CASE WHEN c.client_process IS NULL THEN c.client_uid END
+                         CASE WHEN c.client_process IS NULL THEN c.client_uid END{by_server}
                 ORDER BY count(*) DESC, min(c.at) LIMIT {limit})
              SELECT g.host, a.address, g.server_port, g.client_uid, g.connections,
-                    g.first_at, g.last_at, g.bytes_up, g.bytes_down, g.open, {}, g.netns
+                    g.first_at, g.last_at, g.bytes_up, g.bytes_down, g.open, {}, g.netns, {}
              FROM groups g
              JOIN porthole.addresses a ON a.id = g.server_address
              LEFT JOIN porthole.processes p ON p.id = g.client_process
+             LEFT JOIN porthole.processes sp ON sp.id = g.server_process
              ORDER BY g.connections DESC, g.first_at",
             filter.sql(),
-            process_columns("p", self.version)
+            process_columns("p", self.version),
+            process_columns("sp", self.version),
+            server = if servers { "c.server_process" } else { "NULL::integer" },
+            by_server = if servers { ", c.server_process" } else { "" },
         );
         let rows = self.query(&sql, &filter.params())?;
         let mut summaries = Vec::with_capacity(rows.len());
@@ -1705,6 +1711,7 @@ impl HistoryReader for PostgresReader {
                 last_at: row.get(6),
                 bytes_client_to_server: row.get::<_, i64>(7) as u64,
                 bytes_server_to_client: row.get::<_, i64>(8) as u64,
+                server_process: process_from_row(&row, 11 + PROCESS_COLUMNS),
             });
         }
         Ok(summaries)

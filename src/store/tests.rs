@@ -135,7 +135,7 @@ fn connections_round_trip_and_group_per_client() {
 
     let mut reader = read(&path);
     let query = HistoryQuery { port: Some(5432), ..everything() };
-    let clients = reader.clients(&query, 100).unwrap();
+    let clients = reader.clients(&query, 100, false).unwrap();
     assert_eq!(clients.len(), 3, "{clients:#?}");
     let busiest = &clients[0];
     assert_eq!(busiest.client.as_ref(), Some(&python));
@@ -151,13 +151,13 @@ fn connections_round_trip_and_group_per_client() {
     // One address of the port only.
     let query =
         HistoryQuery { port: Some(5432), addresses: vec!["::1".parse().unwrap()], ..everything() };
-    let clients = reader.clients(&query, 100).unwrap();
+    let clients = reader.clients(&query, 100, false).unwrap();
     assert_eq!(clients.len(), 1);
     assert_eq!(clients[0].client.as_ref().unwrap().name, "psql");
 
     // An address never recorded matches nothing.
     let query = HistoryQuery { addresses: vec!["10.1.2.3".parse().unwrap()], ..everything() };
-    assert!(reader.clients(&query, 100).unwrap().is_empty());
+    assert!(reader.clients(&query, 100, false).unwrap().is_empty());
 
     // Single connections come back as they were written.
     let query = HistoryQuery { port: Some(6379), ..everything() };
@@ -175,12 +175,12 @@ fn connections_round_trip_and_group_per_client() {
         until: Some(T0 + 20 * SECOND),
         ..everything()
     };
-    let clients = reader.clients(&query, 100).unwrap();
+    let clients = reader.clients(&query, 100, false).unwrap();
     assert_eq!(clients.iter().map(|c| c.connections).sum::<u64>(), 10);
 
     // --process matches client or server names.
     let query = HistoryQuery { process: Some("psq".into()), ..everything() };
-    assert_eq!(reader.clients(&query, 100).unwrap().len(), 1);
+    assert_eq!(reader.clients(&query, 100, false).unwrap().len(), 1);
     let query = HistoryQuery { process: Some("postgres".into()), ..everything() };
     assert_eq!(reader.connections(&query).unwrap().len(), 33);
 
@@ -208,7 +208,7 @@ fn two_processes_of_one_pid_within_one_second_are_two_clients() {
         .collect();
     writer.write(&batch).unwrap();
     let mut reader = read(&path);
-    let clients = reader.clients(&everything(), 100).unwrap();
+    let clients = reader.clients(&everything(), 100, false).unwrap();
     let mut seen: Vec<_> =
         clients.iter().map(|c| (c.client.clone().unwrap(), c.connections)).collect();
     seen.sort_by_key(|(_, connections)| *connections);
@@ -715,7 +715,7 @@ fn a_full_name_finds_its_cut_comm_when_the_executable_is_unknown() {
     let found = reader.connections(&query).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].record.cookie, 1);
-    let clients = reader.clients(&query, 10).unwrap();
+    let clients = reader.clients(&query, 10, false).unwrap();
     assert_eq!(clients.len(), 1, "{clients:?}");
     assert_eq!(comm_form("postgres-exporter"), "postgres-export");
     assert_eq!(comm_form("psql"), "psql");
@@ -790,7 +790,7 @@ fn rows_name_the_writers_namespace() {
     let sessions = reader.sessions(&everything()).unwrap();
     assert_eq!(sessions[0].net_namespace, Some(OWN));
     let mut clients: Vec<_> =
-        reader.clients(&everything(), 10).unwrap().iter().map(|c| c.net_namespace).collect();
+        reader.clients(&everything(), 10, false).unwrap().iter().map(|c| c.net_namespace).collect();
     clients.sort_unstable();
     assert_eq!(clients, [Some(7), Some(OWN)]);
     let mut hourly: Vec<_> = reader
@@ -847,7 +847,7 @@ fn a_schema_2_store_is_read_then_migrated() {
     let hourly = reader.hourly(&everything()).unwrap();
     assert_eq!(hourly.len(), 1);
     assert_eq!((hourly[0].net_namespace, hourly[0].connections), (None, 2));
-    let clients = reader.clients(&everything(), 10).unwrap();
+    let clients = reader.clients(&everything(), 10, false).unwrap();
     assert_eq!(clients.len(), 1);
     assert_eq!((clients[0].net_namespace, clients[0].connections), (None, 2));
     let since = HistoryQuery { since: Some(T0 + 1), ..everything() };
@@ -940,7 +940,7 @@ fn a_deleted_executable_is_kept_per_process() {
     let connections = reader.connections(&query).unwrap();
     assert_eq!(connections[0].record.server_process.as_ref(), Some(&after));
     assert_eq!(connections[0].record.client_process.as_ref(), Some(&before));
-    let clients = reader.clients(&query, 10).unwrap();
+    let clients = reader.clients(&query, 10, false).unwrap();
     assert_eq!(clients[0].client.as_ref(), Some(&before));
 }
 
@@ -1035,6 +1035,7 @@ fn process_group(client: ProcessIdentity, connections: u64, first_at: UnixMicros
         last_at: first_at + SECOND,
         bytes_client_to_server: 14,
         bytes_server_to_client: 7,
+        server_process: None,
     }
 }
 
