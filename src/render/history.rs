@@ -1703,4 +1703,65 @@ mod tests {
         let shown = text(&report);
         assert!(shown.contains("(network namespace not recorded) (1 connection)"), "{shown}");
     }
+
+    /// Clients of two server programs of one address are a block each,
+    /// named after their server's command line (escaped, cut when long);
+    /// of one server program, a block that names none, as before.
+    #[test]
+    fn clients_are_grouped_per_server_program() {
+        let server = |pid: u32, name: &str, argument: &str| ProcessIdentity {
+            pid,
+            name: name.into(),
+            cmdline: vec![name.into(), argument.into()],
+            user: Some("alice".into()),
+            ..ProcessIdentity::default()
+        };
+        let group = |server: ProcessIdentity, connections: u64| ClientSummary {
+            host: None,
+            net_namespace: None,
+            server: "127.0.0.1:7000".parse().unwrap(),
+            client: None,
+            client_uid: Some(1000),
+            processes: 0,
+            pids: Vec::new(),
+            connections,
+            open: 0,
+            first_at: 1_795_860_000_000_000,
+            last_at: 1_795_860_060_000_000,
+            bytes_client_to_server: 10,
+            bytes_server_to_client: 20,
+            server_process: Some(server),
+        };
+        let text = |report: &HistoryReport| {
+            let mut out = Vec::new();
+            write_history(&mut out, report, Format::Table, Style::plain()).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let long = "x".repeat(100);
+        let mut report = HistoryReport {
+            clients: vec![
+                group(server(10, "app\u{1b}[2J", "--serve"), 3),
+                group(server(20, "app-b", &long), 2),
+            ],
+            several_servers: true,
+            ..HistoryReport::default()
+        };
+        let shown = text(&report);
+        let cut = format!("app-b {}…", &long[..54]);
+        for heading in [
+            "Clients of 127.0.0.1:7000 served by app\\x1b[2J --serve (pid 10, user alice) (3 connections)".to_string(),
+            format!("Clients of 127.0.0.1:7000 served by {cut} (pid 20, user alice) (2 connections)"),
+        ] {
+            assert!(shown.contains(&heading), "{heading}:\n{shown}");
+        }
+        let json = HistoryRecord::from_report(&report);
+        let pids: Vec<_> =
+            json.clients.iter().map(|c| c.server_process.as_ref().map(|p| p.pid)).collect();
+        assert_eq!(pids, [Some(10), Some(20)]);
+
+        report.several_servers = false;
+        let shown = text(&report);
+        assert!(shown.contains("Clients of 127.0.0.1:7000 (5 connections)"), "{shown}");
+        assert!(!shown.contains("served by"), "{shown}");
+    }
 }

@@ -657,16 +657,25 @@ fn grouped_clients(
 ) -> Result<(Vec<ClientSummary>, bool), StoreError> {
     let processes = reader.clients(query, PROCESS_GROUP_LIMIT + 1, servers)?;
     let cut = processes.len() > PROCESS_GROUP_LIMIT;
-    let processes = with_known_servers(processes);
-    let mut groups = match query.grouping {
-        ClientGrouping::Process => per_process(processes),
+    let mut groups = grouped(processes, query.grouping);
+    groups.truncate(limit);
+    Ok((groups, cut))
+}
+
+/// The store's groups (per client process and server process) as
+/// `grouping` asks, per server program too when the store named servers.
+fn grouped(processes: Vec<ClientSummary>, grouping: ClientGrouping) -> Vec<ClientSummary> {
+    // One group per client process and server program first: a program
+    // counts each of its processes once, whatever processes served it.
+    let processes = per_process(with_known_servers(processes));
+    let mut groups = match grouping {
+        ClientGrouping::Process => processes,
         ClientGrouping::Program => by_program(processes),
     };
     if several_servers(&groups) {
         order_by_server(&mut groups);
     }
-    groups.truncate(limit);
-    Ok((groups, cut))
+    groups
 }
 
 /// A program as `history` tells programs apart: the executable (the name

@@ -1090,3 +1090,51 @@ fn processes_add_up_to_programs() {
     let alone = programs.iter().find(|p| p.pids == [3010]);
     assert!(alone.is_some_and(|p| p.processes == 1), "{programs:#?}");
 }
+
+/// Two server programs that served one address in turn split its clients:
+/// a client of both is a group per server, ordered by when each server was
+/// first connected to; a group whose server was not named stays apart.
+/// Where one server program served, its unnamed server's groups are its
+/// own, and the groups are the client's alone, as without servers.
+#[test]
+fn clients_are_grouped_per_server_program() {
+    let client = ProcessIdentity {
+        cmdline: vec!["psql".into(), "-c".into(), "SELECT 1".into()],
+        ..process(77, "psql")
+    };
+    let served =
+        |server: Option<ProcessIdentity>, connections: u64, first_at: UnixMicros| ClientSummary {
+            server_process: server,
+            ..process_group(client.clone(), connections, first_at)
+        };
+    let app = |pid: u32, name: &str| ProcessIdentity {
+        cmdline: vec![name.into(), "--serve".into()],
+        ..process(pid, name)
+    };
+    let (a, b, a_again) = (app(10, "app-a"), app(20, "app-b"), app(11, "app-a"));
+    // Busiest first, as the store hands them over: app-b's clients are the
+    // busier, app-a served first (two processes of it, one program).
+    let groups = vec![
+        served(Some(b.clone()), 5, T0 + 10 * SECOND),
+        served(Some(a.clone()), 2, T0),
+        served(Some(a_again), 1, T0 + SECOND),
+        served(None, 1, T0 + 2 * SECOND),
+    ];
+    for grouping in [ClientGrouping::Program, ClientGrouping::Process] {
+        let grouped = grouped(groups.clone(), grouping);
+        assert!(several_servers(&grouped));
+        let shape: Vec<(Option<u32>, u64)> = grouped
+            .iter()
+            .map(|g| (g.server_process.as_ref().map(|p| p.pid), g.connections))
+            .collect();
+        assert_eq!(shape, [(Some(10), 3), (None, 1), (Some(20), 5)], "{grouping:?}");
+        assert_eq!(grouped[0].processes, 1, "one client process: {grouping:?}");
+    }
+
+    let groups = vec![served(Some(a.clone()), 2, T0 + SECOND), served(None, 1, T0)];
+    let grouped = grouped(groups, ClientGrouping::Program);
+    assert!(!several_servers(&grouped));
+    let shape: Vec<(Option<u32>, u64)> =
+        grouped.iter().map(|g| (g.server_process.as_ref().map(|p| p.pid), g.connections)).collect();
+    assert_eq!(shape, [(Some(10), 3)]);
+}

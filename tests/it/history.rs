@@ -4184,6 +4184,20 @@ fn one_recording_reads_the_same_from_sqlite_and_postgres() {
         open.end = ConnectionEnd::Unknown;
         events.push(MonitorEvent::Connection(open));
     }
+    // Two programs that served port 7000 one after the other.
+    let served = "127.0.0.1:7000".parse().unwrap();
+    let servers = [process(901, "app-a"), process(901, "app-a"), process(902, "app-b")];
+    for (i, server) in (0..).zip(servers) {
+        let client = format!("127.0.0.1:{}", 42000 + i).parse().unwrap();
+        let at = T0 + (10 + i) * MINUTE;
+        let psql = Some(process(77, "psql"));
+        if let MonitorEvent::Connection(mut record) =
+            connection(8000 + i as u64, client, served, at, psql, 100)
+        {
+            record.server_process = Some(server);
+            events.push(MonitorEvent::Connection(record));
+        }
+    }
     let (_dir, sqlite) = filled_store(&events);
     let options = WriterOptions { host: "devbox".into(), ..WriterOptions::default() };
     let mut writer = store::open_writer(&StoreLocation::parse(&url).unwrap(), &options).unwrap();
@@ -4192,7 +4206,11 @@ fn one_recording_reads_the_same_from_sqlite_and_postgres() {
     }
     drop(writer);
     let sqlite = sqlite.to_str().expect("utf-8 path");
-    let questions: [&[&str]; 10] = [
+    let questions: [&[&str]; 14] = [
+        &["7000"],
+        &["7000", "--json"],
+        &["7000", "--each"],
+        &["7000", "--by", "process", "--jsonl"],
         &[],
         &["5432"],
         &["5432", "--json"],
@@ -4226,6 +4244,10 @@ fn one_recording_reads_the_same_from_sqlite_and_postgres() {
             )
         };
         let (from_sqlite, from_postgres) = (answer(sqlite), answer(&url));
+        if question == ["7000"] {
+            let served = from_sqlite.2.matches(" served by app-").count();
+            assert_eq!(served, 2, "{from_sqlite:?}");
+        }
         assert!(
             from_sqlite == from_postgres,
             "{question:?}:\nSQLite:\n{from_sqlite:?}\nPostgreSQL:\n{from_postgres:?}"
