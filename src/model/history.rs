@@ -177,7 +177,7 @@ pub struct HistoryReport {
     pub clients: Vec<ClientSummary>,
     /// Whether less busy client groups were left out.
     pub clients_truncated: bool,
-    /// Whether more than one server program (executable, arguments, user)
+    /// Whether more than one server program (executable and user)
     /// served the clients of the answer: then each group, and each single
     /// connection, names its server.
     pub several_servers: bool,

@@ -539,8 +539,8 @@ struct ClientsShown {
 const SERVER_LABEL_CHARS: usize = 60;
 
 /// `python3 -m http.server 7000 (pid 812, user alice)`: the server program
-/// a block of clients connected to, by its command line (two programs of
-/// one executable differ there); other users' text is escaped.
+/// a block of clients connected to, by the command line of its first
+/// process (what a user started it with); other users' text is escaped.
 fn server_label(process: Option<&ProcessIdentity>) -> String {
     let Some(process) = process else {
         return "an unnamed process".into();
@@ -578,10 +578,18 @@ fn write_clients(
     // per server program when several served, in the order of its first
     // client.
     let program = |summary: &ClientSummary| {
-        summary.server_process.as_ref().filter(|_| show_servers).map(crate::store::program_of)
+        summary
+            .server_process
+            .as_ref()
+            .filter(|_| show_servers)
+            .map(crate::store::server_program_of)
     };
-    type Server<'a> =
-        (&'a Option<String>, Option<u64>, std::net::SocketAddr, Option<crate::store::Program>);
+    type Server<'a> = (
+        &'a Option<String>,
+        Option<u64>,
+        std::net::SocketAddr,
+        Option<crate::store::ServerProgram>,
+    );
     let mut servers: Vec<(Server<'_>, Option<&ProcessIdentity>)> = Vec::new();
     for summary in clients {
         let server = (&summary.host, summary.net_namespace, summary.server, program(summary));
@@ -1085,7 +1093,7 @@ pub struct ClientWire {
     pub net_namespace: Option<u64>,
     pub host: Option<String>,
     /// The server process of the group's first connection: the groups are
-    /// of one server program (executable, arguments, user); `null` when
+    /// of one server program (executable and user); `null` when
     /// the recorder could not name it.
     pub server_process: Option<ProcessLine>,
 }

@@ -680,16 +680,28 @@ fn grouped(processes: Vec<ClientSummary>, grouping: ClientGrouping) -> Vec<Clien
 
 /// A program as `history` tells programs apart: the executable (the name
 /// when the path was not read), the command line and the user.
-pub(crate) type Program = (String, Vec<String>, u32);
+type Program = (String, Vec<String>, u32);
 
-pub(crate) fn program_of(process: &ProcessIdentity) -> Program {
+fn program_of(process: &ProcessIdentity) -> Program {
     let exe = process.exe.clone().unwrap_or_else(|| process.name.clone());
     (exe, process.cmdline.clone(), process.uid)
 }
 
+/// A server program as `history` tells server programs apart: the
+/// executable (the name when the path was not read) and the user. Not the
+/// command line, as for clients: a server that forks per connection shows
+/// each child's command line as it was when the recorder read it (a
+/// PostgreSQL backend: empty, its parent's, or the title it set), so one
+/// service would read as many.
+pub(crate) type ServerProgram = (String, u32);
+
+pub(crate) fn server_program_of(process: &ProcessIdentity) -> ServerProgram {
+    (process.exe.clone().unwrap_or_else(|| process.name.clone()), process.uid)
+}
+
 /// The server program of a group, when its server process is known.
-fn server_program(summary: &ClientSummary) -> Option<Program> {
-    summary.server_process.as_ref().map(program_of)
+fn server_program(summary: &ClientSummary) -> Option<ServerProgram> {
+    summary.server_process.as_ref().map(server_program_of)
 }
 
 /// Whether more than one server program served `groups`.
@@ -738,7 +750,7 @@ fn with_known_servers(mut groups: Vec<ClientSummary>) -> Vec<ClientSummary> {
 /// connection.
 fn per_process(groups: Vec<ClientSummary>) -> Vec<ClientSummary> {
     type Client = (u32, Option<u64>, Option<u64>, Program);
-    type Key = (ServerEnd, Option<Client>, Option<u32>, Option<Program>);
+    type Key = (ServerEnd, Option<Client>, Option<u32>, Option<ServerProgram>);
     let key = |group: &ClientSummary| -> Key {
         let client =
             group.client.as_ref().map(|p| (p.pid, p.start_time, p.start_ticks, program_of(p)));
@@ -770,7 +782,7 @@ fn per_process(groups: Vec<ClientSummary>) -> Vec<ClientSummary> {
 /// first connected to, the busiest first within each: the programs that
 /// served a port one after the other read in the order they served it.
 fn order_by_server(groups: &mut [ClientSummary]) {
-    type Served = (ServerEnd, Option<Program>);
+    type Served = (ServerEnd, Option<ServerProgram>);
     let mut first: HashMap<Served, UnixMicros> = HashMap::new();
     for group in groups.iter() {
         let at = first.entry((server_end(group), server_program(group))).or_insert(group.first_at);
@@ -780,10 +792,10 @@ fn order_by_server(groups: &mut [ClientSummary]) {
 }
 
 /// What makes two processes one program in [`ClientGrouping::Program`]:
-/// the server end, the client's [`Program`] and the server's. Unnamed
+/// the server end, the client's [`Program`] and the [`ServerProgram`]. Unnamed
 /// clients keep their uid groups.
 type ProgramKey =
-    (Option<String>, Option<u64>, SocketAddr, Option<Program>, Option<u32>, Option<Program>);
+    (Option<String>, Option<u64>, SocketAddr, Option<Program>, Option<u32>, Option<ServerProgram>);
 
 fn program_key(summary: &ClientSummary) -> ProgramKey {
     let program = summary.client.as_ref().map(program_of);

@@ -1111,7 +1111,10 @@ fn clients_are_grouped_per_server_program() {
         cmdline: vec![name.into(), "--serve".into()],
         ..process(pid, name)
     };
-    let (a, b, a_again) = (app(10, "app-a"), app(20, "app-b"), app(11, "app-a"));
+    // A child of app-a that set its own title (as a PostgreSQL backend
+    // does) is still app-a.
+    let a_again = ProcessIdentity { cmdline: vec!["app-a: serving".into()], ..app(11, "app-a") };
+    let (a, b) = (app(10, "app-a"), app(20, "app-b"));
     // Busiest first, as the store hands them over: app-b's clients are the
     // busier, app-a served first (two processes of it, one program).
     let groups = vec![
