@@ -1662,20 +1662,57 @@ impl HistoryReader for PostgresReader {
         let filter = connection_filter(query);
         // One statement: the groups, then their server address and client
         // process joined in, so a window costs one round trip however
-        // many clients it has.
+        // many clients it has. With `servers`, per server program, as the
+        // SQLite store groups them (see there).
+        let groups = if servers {
+            format!(
+                "per_server AS (
+                    SELECT c.host, c.server_address, c.server_port, c.client_process,
+                           min(c.client_uid) AS client_uid, count(*) AS connections,
+                           min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
+                           sum(c.bytes_up)::bigint AS bytes_up,
+                           sum(c.bytes_down)::bigint AS bytes_down,
+                           count(*) FILTER (WHERE c.ended_at IS NULL) AS open, c.netns,
+                           c.server_process
+                    FROM porthole.connections c WHERE {}
+                    GROUP BY c.host, c.netns, c.server_address, c.server_port, c.client_process,
+                             CASE WHEN c.client_process IS NULL THEN c.client_uid END,
+                             c.server_process),
+                 groups AS (
+                    SELECT ps.host, ps.server_address, ps.server_port, ps.client_process,
+                           min(ps.client_uid) AS client_uid,
+                           sum(ps.connections)::bigint AS connections,
+                           min(ps.first_at) AS first_at, max(ps.last_at) AS last_at,
+                           sum(ps.bytes_up)::bigint AS bytes_up,
+                           sum(ps.bytes_down)::bigint AS bytes_down,
+                           sum(ps.open)::bigint AS open, ps.netns,
+                           min(ps.server_process) AS server_process
+                    FROM per_server ps LEFT JOIN porthole.processes sp ON sp.id = ps.server_process
+                    GROUP BY ps.host, ps.netns, ps.server_address, ps.server_port, ps.client_process,
+                             CASE WHEN ps.client_process IS NULL THEN ps.client_uid END,
+                             coalesce(sp.exe, sp.name), sp.uid
+                    ORDER BY sum(ps.connections) DESC, min(ps.first_at) LIMIT {limit})",
+                filter.sql()
+            )
+        } else {
+            format!(
+                "groups AS (
+                    SELECT c.host, c.server_address, c.server_port, c.client_process,
+                           min(c.client_uid) AS client_uid, count(*) AS connections,
+                           min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
+                           sum(c.bytes_up)::bigint AS bytes_up,
+                           sum(c.bytes_down)::bigint AS bytes_down,
+                           count(*) FILTER (WHERE c.ended_at IS NULL) AS open, c.netns,
+                           NULL::integer AS server_process
+                    FROM porthole.connections c WHERE {}
+                    GROUP BY c.host, c.netns, c.server_address, c.server_port, c.client_process,
+                             CASE WHEN c.client_process IS NULL THEN c.client_uid END
+                    ORDER BY count(*) DESC, min(c.at) LIMIT {limit})",
+                filter.sql()
+            )
+        };
         let sql = format!(
-            "WITH groups AS (
-                SELECT c.host, c.server_address, c.server_port, c.client_process,
-                       min(c.client_uid) AS client_uid, count(*) AS connections,
-                       min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
-                       sum(c.bytes_up)::bigint AS bytes_up,
-                       sum(c.bytes_down)::bigint AS bytes_down,
-                       count(*) FILTER (WHERE c.ended_at IS NULL) AS open, c.netns,
-                       {server} AS server_process
-                FROM porthole.connections c WHERE {}
-                GROUP BY c.host, c.netns, c.server_address, c.server_port, c.client_process,
-                         CASE WHEN c.client_process IS NULL THEN c.client_uid END{by_server}
-                ORDER BY count(*) DESC, min(c.at) LIMIT {limit})
+            "WITH {groups}
              SELECT g.host, a.address, g.server_port, g.client_uid, g.connections,
                     g.first_at, g.last_at, g.bytes_up, g.bytes_down, g.open, {}, g.netns, {}
              FROM groups g
@@ -1683,11 +1720,8 @@ impl HistoryReader for PostgresReader {
              LEFT JOIN porthole.processes p ON p.id = g.client_process
              LEFT JOIN porthole.processes sp ON sp.id = g.server_process
              ORDER BY g.connections DESC, g.first_at",
-            filter.sql(),
             process_columns("p", self.version),
             process_columns("sp", self.version),
-            server = if servers { "c.server_process" } else { "NULL::integer" },
-            by_server = if servers { ", c.server_process" } else { "" },
         );
         let rows = self.query(&sql, &filter.params())?;
         let mut summaries = Vec::with_capacity(rows.len());

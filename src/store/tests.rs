@@ -1141,3 +1141,48 @@ fn clients_are_grouped_per_server_program() {
         grouped.iter().map(|g| (g.server_process.as_ref().map(|p| p.pid), g.connections)).collect();
     assert_eq!(shape, [(Some(10), 3)]);
 }
+
+/// A server that forks a process per connection (a PostgreSQL backend)
+/// is one server program: one client's connections to it are one group
+/// whatever the group limit, with every connection counted. Grouped per
+/// server process, each connection was a group of its own, and a limit
+/// below the connection count cut the answer.
+#[test]
+fn a_server_forking_per_connection_is_one_group_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    let client = process(4411, "python3");
+    let other_server =
+        ProcessIdentity { exe: Some("/usr/bin/other".into()), ..process(900, "other") };
+    let mut batch: Vec<MonitorEvent> = (1..=12u64)
+        .map(|cookie| {
+            let backend = ProcessIdentity {
+                // Each backend sets its own title, as PostgreSQL's do.
+                cmdline: vec![format!("postgres: alice app [local] {cookie}")],
+                ..process(5000 + cookie as u32, "postgres")
+            };
+            let mut record = connection(
+                cookie,
+                &format!("127.0.0.1:{}", 40000 + cookie),
+                "127.0.0.1:5432",
+                T0,
+                Some(&client),
+            );
+            record.server_process = Some(backend);
+            event(record)
+        })
+        .collect();
+    let mut elsewhere =
+        connection(99, "127.0.0.1:41000", "127.0.0.1:5432", T0 + SECOND, Some(&client));
+    elsewhere.server_process = Some(other_server);
+    batch.push(event(elsewhere));
+    writer.write(&batch).unwrap();
+    let mut reader = read(&path);
+    let groups = reader.clients(&everything(), 3, true).unwrap();
+    let shape: Vec<(u64, Option<String>)> = groups
+        .iter()
+        .map(|g| (g.connections, g.server_process.as_ref().map(|p| p.name.clone())))
+        .collect();
+    assert_eq!(shape, [(12, Some("postgres".into())), (1, Some("other".into()))]);
+}
