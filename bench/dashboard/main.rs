@@ -96,6 +96,7 @@ fn facts() -> Facts {
             last_at: now - 1_000_000,
             bytes_client_to_server: 1_000,
             bytes_server_to_client: 20_000,
+            server_process: None,
         })
         .collect();
     let session_totals = (0..LISTENERS)

@@ -146,7 +146,7 @@ fn query_latency(
     reader: &mut dyn HistoryReader,
     windows: usize,
 ) -> (Duration, Duration, Duration, f64) {
-    window_latency(windows, |query| reader.clients(query, 1000).expect("query runs"))
+    window_latency(windows, |query| reader.clients(query, 1000, true).expect("query runs"))
 }
 
 /// Latency of the whole client summary `porthole history 127.0.0.1:5432

@@ -1006,8 +1006,10 @@ Answers from the record `porthole monitor` keeps (by default
 /var/lib/porthole/history.sqlite for root, else
 $XDG_STATE_HOME/porthole/history.sqlite or ~/.local/state/porthole/history.sqlite).
 Connections are grouped per client program (same executable, arguments and
-user; --by process for one line per process) and server address; --each
-lists them one by one. A connection belongs to the window when it started in it
+user; --by process for one line per process) and server address, and per
+server program when several programs served it (each group then names its
+server, and --each adds a SERVER PROCESS column); --each lists them one by
+one. A connection belongs to the window when it started in it
 (or ended in it, when its start was not seen). Times are UTC.
 
 Times: --since 2h (also 30m, 90s, 7d) or --since 2026-11-28T09:00 (UTC;

@@ -234,7 +234,7 @@ impl AlertSink {
         };
         for port in ports {
             let query = HistoryQuery { port: Some(port), ..HistoryQuery::default() };
-            match reader.clients(&query, REMEMBERED_PER_PORT) {
+            match reader.clients(&query, REMEMBERED_PER_PORT, false) {
                 Ok(clients) => {
                     for client in clients {
                         if let Some(process) = &client.client {

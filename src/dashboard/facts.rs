@@ -507,7 +507,8 @@ fn read_store_inner(
             change.event.net_namespace = None;
         }
     }
-    view.recent_clients = others(reader.clients(&window(CONNECTION_WINDOW), CLIENT_GROUPS)?);
+    view.recent_clients =
+        others(reader.clients(&window(CONNECTION_WINDOW), CLIENT_GROUPS, false)?);
     view.recent_programs = store::by_program(view.recent_clients.clone());
     let sessions =
         reader.sessions(&HistoryQuery { since: Some(now), ..HistoryQuery::default() })?;
@@ -515,7 +516,8 @@ fn read_store_inner(
     let session_start = view.session.as_ref().map(|s| s.at);
     let since_start =
         HistoryQuery { since: session_start, limit: CLIENT_GROUPS, ..HistoryQuery::default() };
-    view.session_totals = totals_by_port(&others(reader.clients(&since_start, CLIENT_GROUPS)?));
+    view.session_totals =
+        totals_by_port(&others(reader.clients(&since_start, CLIENT_GROUPS, false)?));
     for loss in reader.losses(&since_start)? {
         *view
             .session_losses
@@ -525,7 +527,7 @@ fn read_store_inner(
     // New clients of sensitive ports: seen in the change window, never
     // before it.
     let day = window(CHANGE_WINDOW);
-    let recent = others(reader.clients(&day, CLIENT_GROUPS)?);
+    let recent = others(reader.clients(&day, CLIENT_GROUPS, false)?);
     let mut ports: Vec<u16> =
         recent.iter().map(|c| c.server.port()).filter(|port| sensitive(*port).is_some()).collect();
     ports.sort_unstable();
@@ -538,7 +540,7 @@ fn read_store_inner(
             ..HistoryQuery::default()
         };
         let known: HashSet<String> =
-            reader.clients(&before, CLIENT_GROUPS)?.iter().map(client_key).collect();
+            reader.clients(&before, CLIENT_GROUPS, false)?.iter().map(client_key).collect();
         view.new_sensitive_clients.extend(
             recent
                 .iter()

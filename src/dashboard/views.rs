@@ -948,6 +948,7 @@ mod tests {
             last_at: first_at + 10,
             bytes_client_to_server: 14,
             bytes_server_to_client: 7,
+            server_process: None,
         };
         let ping = ["redis-cli", "PING"];
         let recent_clients = vec![

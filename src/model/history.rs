@@ -107,6 +107,10 @@ pub struct ClientSummary {
     pub last_at: UnixMicros,
     pub bytes_client_to_server: u64,
     pub bytes_server_to_client: u64,
+    /// The server process of the first of `connections`, when the store
+    /// was asked to tell servers apart and the recorder named it: two
+    /// programs that served one address at different times are two groups.
+    pub server_process: Option<ProcessIdentity>,
 }
 
 impl ClientSummary {
@@ -173,6 +177,10 @@ pub struct HistoryReport {
     pub clients: Vec<ClientSummary>,
     /// Whether less busy client groups were left out.
     pub clients_truncated: bool,
+    /// Whether more than one server program (executable and user)
+    /// served the clients of the answer: then each group, and each single
+    /// connection, names its server.
+    pub several_servers: bool,
     /// Single connections, oldest first (only when asked for).
     pub connections: Vec<ConnectionHistory>,
     /// Whether `connections` was cut at the query's limit.

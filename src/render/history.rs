@@ -481,7 +481,9 @@ fn write_text(
     }
     if !report.clients.is_empty() {
         let show_netns = show_netns(&mut report.clients.iter().map(|c| c.net_namespace));
-        write_clients(out, &report.clients, show_hosts, show_netns, style)?;
+        let shown =
+            ClientsShown { hosts: show_hosts, netns: show_netns, servers: report.several_servers };
+        write_clients(out, &report.clients, shown, style)?;
         if report.clients_truncated {
             writeln!(
                 out,
@@ -492,7 +494,8 @@ fn write_text(
     }
     if !first.is_empty() {
         let show_netns = show_netns(&mut first.iter().map(|c| c.record.net_namespace));
-        let shown = Shown { hosts: &hosts, show_hosts, show_netns };
+        let shown =
+            Shown { hosts: &hosts, show_hosts, show_netns, show_server: report.several_servers };
         write_connections(out, &first, rows, shown, style)?;
         if rows.cut {
             writeln!(out, "  … more connections match; narrow --since/--until or raise --limit")?;
@@ -524,34 +527,91 @@ fn several_namespaces(labels: &mut dyn Iterator<Item = Option<u64>>, here: Optio
     false
 }
 
+/// What the client blocks name besides their server end.
+struct ClientsShown {
+    hosts: bool,
+    netns: bool,
+    /// The server program of each block (several served the answer).
+    servers: bool,
+}
+
+/// Most characters of a server's command line a heading shows.
+const SERVER_LABEL_CHARS: usize = 60;
+
+/// `python3 -m http.server 7000 (pid 812, user alice)`: the server program
+/// a block of clients connected to, by the command line of its first
+/// process (what a user started it with); other users' text is escaped.
+fn server_label(process: Option<&ProcessIdentity>) -> String {
+    let Some(process) = process else {
+        return "an unnamed process".into();
+    };
+    let mut name = process.shown_name();
+    for argument in process.cmdline.iter().skip(1) {
+        name.push(' ');
+        name.push_str(argument);
+    }
+    // A heading, not the whole command line (a script passed with `-c`).
+    if let Some((cut, _)) = name.char_indices().nth(SERVER_LABEL_CHARS) {
+        name.truncate(cut);
+        name.push('…');
+    }
+    let mut text = format!(
+        "{} (pid {}",
+        sanitize(&crate::render::sanitize::elide_long_words(&name)),
+        process.pid
+    );
+    if let Some(user) = &process.user {
+        text.push_str(&format!(", user {}", sanitize(user)));
+    }
+    text.push(')');
+    text
+}
+
 fn write_clients(
     out: &mut dyn Write,
     clients: &[ClientSummary],
-    show_hosts: bool,
-    show_netns: bool,
+    shown: ClientsShown,
     style: Style,
 ) -> std::io::Result<()> {
-    // One block per server endpoint (of one machine and namespace), in the
-    // order of its busiest client.
-    type Server<'a> = (&'a Option<String>, Option<u64>, std::net::SocketAddr);
-    let mut servers: Vec<Server<'_>> = Vec::new();
+    let ClientsShown { hosts: show_hosts, netns: show_netns, servers: show_servers } = shown;
+    // One block per server endpoint (of one machine and namespace), and
+    // per server program when several served, in the order of its first
+    // client.
+    let program = |summary: &ClientSummary| {
+        summary
+            .server_process
+            .as_ref()
+            .filter(|_| show_servers)
+            .map(crate::store::server_program_of)
+    };
+    type Server<'a> = (
+        &'a Option<String>,
+        Option<u64>,
+        std::net::SocketAddr,
+        Option<crate::store::ServerProgram>,
+    );
+    let mut servers: Vec<(Server<'_>, Option<&ProcessIdentity>)> = Vec::new();
     for summary in clients {
-        let server = (&summary.host, summary.net_namespace, summary.server);
-        if !servers.contains(&server) {
-            servers.push(server);
+        let server = (&summary.host, summary.net_namespace, summary.server, program(summary));
+        if !servers.iter().any(|(known, _)| *known == server) {
+            servers.push((server, summary.server_process.as_ref()));
         }
     }
-    for (host, net_namespace, server) in servers {
+    for (served, server_process) in servers {
+        let (host, net_namespace, server, _) = served;
         let group: Vec<&ClientSummary> = clients
             .iter()
-            .filter(|c| &c.host == host && c.net_namespace == net_namespace && c.server == server)
+            .filter(|c| (&c.host, c.net_namespace, c.server, program(c)) == served)
             .collect();
         let total: u64 = group.iter().map(|c| c.connections).sum();
-        let namespace = match net_namespace {
+        let mut namespace = match net_namespace {
             Some(inode) if show_netns => format!(" in network namespace {inode}"),
             None if show_netns => " (network namespace not recorded)".to_string(),
             _ => String::new(),
         };
+        if show_servers {
+            namespace.push_str(&format!(" served by {}", server_label(server_process)));
+        }
         writeln!(out)?;
         writeln!(
             out,
@@ -626,6 +686,8 @@ struct Shown<'a> {
     hosts: &'a [&'a String],
     show_hosts: bool,
     show_netns: bool,
+    /// A SERVER PROCESS column: several server programs served the rows.
+    show_server: bool,
 }
 
 /// The single connections: `first` (a batch, one past [`FIRST_BATCH`] when
@@ -648,6 +710,7 @@ fn write_connections(
     let mut headers = vec!["TIME", "DURATION", "CLIENT", "SERVER", "SENT", "RECEIVED", "END"];
     headers.extend(shown.show_netns.then_some("NETNS"));
     headers.push("CLIENT PROCESS");
+    headers.extend(shown.show_server.then_some("SERVER PROCESS"));
     // A later row of a machine the first batch did not show names its
     // machine from then on; one of another namespace, when no column names
     // them, names its namespace on its own line.
@@ -658,10 +721,14 @@ fn write_connections(
         show_hosts |= new_host && !shown.hosts.is_empty();
         let mut cells = connection_cells(connection, show_hosts, shown.show_netns);
         if !shown.show_netns && connection.record.net_namespace != namespace {
+            // After the client process, the column it names the namespace in.
             if let Some(last) = cells.last_mut() {
                 let label = netns_label(connection.record.net_namespace);
                 last.push_str(&format!(" (network namespace {label})"));
             }
+        }
+        if shown.show_server {
+            cells.push(server_label(connection.record.server_process.as_ref()));
         }
         cells
     };
@@ -1025,6 +1092,10 @@ pub struct ClientWire {
     /// recorder before schema 3 made in its own namespace.
     pub net_namespace: Option<u64>,
     pub host: Option<String>,
+    /// The server process of the group's first connection: the groups are
+    /// of one server program (executable and user); `null` when
+    /// the recorder could not name it.
+    pub server_process: Option<ProcessLine>,
 }
 
 impl ClientWire {
@@ -1044,6 +1115,7 @@ impl ClientWire {
             bytes_server_to_client: summary.bytes_server_to_client,
             net_namespace: summary.net_namespace,
             host: summary.host.clone(),
+            server_process: summary.server_process.as_ref().map(ProcessLine::of),
         }
     }
 }
@@ -1567,6 +1639,7 @@ mod tests {
             last_at: 0,
             bytes_client_to_server: 0,
             bytes_server_to_client: 0,
+            server_process: None,
         };
         assert_eq!(
             client_label(&program((3001..3413).collect())),
@@ -1603,6 +1676,7 @@ mod tests {
             last_at: 1_795_860_060_000_000,
             bytes_client_to_server: 10,
             bytes_server_to_client: 20,
+            server_process: None,
         };
         let text = |report: &HistoryReport| {
             let mut out = Vec::new();
@@ -1636,5 +1710,66 @@ mod tests {
         report.clients = vec![group(Some(here), 3), group(None, 1)];
         let shown = text(&report);
         assert!(shown.contains("(network namespace not recorded) (1 connection)"), "{shown}");
+    }
+
+    /// Clients of two server programs of one address are a block each,
+    /// named after their server's command line (escaped, cut when long);
+    /// of one server program, a block that names none, as before.
+    #[test]
+    fn clients_are_grouped_per_server_program() {
+        let server = |pid: u32, name: &str, argument: &str| ProcessIdentity {
+            pid,
+            name: name.into(),
+            cmdline: vec![name.into(), argument.into()],
+            user: Some("alice".into()),
+            ..ProcessIdentity::default()
+        };
+        let group = |server: ProcessIdentity, connections: u64| ClientSummary {
+            host: None,
+            net_namespace: None,
+            server: "127.0.0.1:7000".parse().unwrap(),
+            client: None,
+            client_uid: Some(1000),
+            processes: 0,
+            pids: Vec::new(),
+            connections,
+            open: 0,
+            first_at: 1_795_860_000_000_000,
+            last_at: 1_795_860_060_000_000,
+            bytes_client_to_server: 10,
+            bytes_server_to_client: 20,
+            server_process: Some(server),
+        };
+        let text = |report: &HistoryReport| {
+            let mut out = Vec::new();
+            write_history(&mut out, report, Format::Table, Style::plain()).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let long = "x".repeat(100);
+        let mut report = HistoryReport {
+            clients: vec![
+                group(server(10, "app\u{1b}[2J", "--serve"), 3),
+                group(server(20, "app-b", &long), 2),
+            ],
+            several_servers: true,
+            ..HistoryReport::default()
+        };
+        let shown = text(&report);
+        let cut = format!("app-b {}…", &long[..54]);
+        for heading in [
+            "Clients of 127.0.0.1:7000 served by app\\x1b[2J --serve (pid 10, user alice) (3 connections)".to_string(),
+            format!("Clients of 127.0.0.1:7000 served by {cut} (pid 20, user alice) (2 connections)"),
+        ] {
+            assert!(shown.contains(&heading), "{heading}:\n{shown}");
+        }
+        let json = HistoryRecord::from_report(&report);
+        let pids: Vec<_> =
+            json.clients.iter().map(|c| c.server_process.as_ref().map(|p| p.pid)).collect();
+        assert_eq!(pids, [Some(10), Some(20)]);
+
+        report.several_servers = false;
+        let shown = text(&report);
+        assert!(shown.contains("Clients of 127.0.0.1:7000 (5 connections)"), "{shown}");
+        assert!(!shown.contains("served by"), "{shown}");
     }
 }

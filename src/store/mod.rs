@@ -54,7 +54,7 @@ use crate::model::history::{
     CaptureSession, ClientGrouping, ClientSummary, ConnectionHistory, HistoryQuery, HistoryReport,
     HourlyTotal, ListenerHistory, LossSummary, PortHistory,
 };
-use crate::model::monitor::{EventSink, UnixMicros};
+use crate::model::monitor::{EventSink, ProcessIdentity, UnixMicros};
 use crate::model::Protocol;
 
 /// Version of the schema this build writes; stores record theirs and are
@@ -327,11 +327,13 @@ pub trait HistoryReader {
         limit: usize,
     ) -> Result<Vec<ListenerHistory>, StoreError>;
     /// Connections grouped by server endpoint and client process, busiest
-    /// first; at most `limit` groups.
+    /// first; at most `limit` groups. With `servers`, per server process
+    /// too, each group naming it in `server_process` (else `None`).
     fn clients(
         &mut self,
         query: &HistoryQuery,
         limit: usize,
+        servers: bool,
     ) -> Result<Vec<ClientSummary>, StoreError>;
     /// Single connections, oldest first, at most `query.limit` (plus one,
     /// so the caller can tell the list was cut), each handed to `each` as
@@ -639,41 +641,167 @@ const PROCESS_GROUP_LIMIT: usize = 20_000;
 
 /// The clients of `query` as its [`ClientGrouping`] asks, busiest first, at
 /// most `limit`, and whether per-process groups were left out before the
-/// programs were added up (a program's counts are then too low).
+/// groups were added up (a group's counts are then too low).
 ///
 /// The store groups per process, with the index it has for a window of one
 /// endpoint; programs are added up here from those groups, so a program
-/// line costs no other statement and no other index.
+/// line costs no other statement and no other index. With `servers`, the
+/// groups are of one server program too (see [`with_known_servers`]) and,
+/// when several server programs served the answer, ordered by when each
+/// server program's clients first connected.
 fn grouped_clients(
     reader: &mut dyn HistoryReader,
     query: &HistoryQuery,
     limit: usize,
+    servers: bool,
 ) -> Result<(Vec<ClientSummary>, bool), StoreError> {
-    match query.grouping {
-        ClientGrouping::Process => Ok((reader.clients(query, limit)?, false)),
-        ClientGrouping::Program => {
-            let processes = reader.clients(query, PROCESS_GROUP_LIMIT + 1)?;
-            let cut = processes.len() > PROCESS_GROUP_LIMIT;
-            let mut programs = by_program(processes);
-            programs.truncate(limit);
-            Ok((programs, cut))
+    let processes = reader.clients(query, PROCESS_GROUP_LIMIT + 1, servers)?;
+    let cut = processes.len() > PROCESS_GROUP_LIMIT;
+    let mut groups = grouped(processes, query.grouping);
+    groups.truncate(limit);
+    Ok((groups, cut))
+}
+
+/// The store's groups (per client process and server process) as
+/// `grouping` asks, per server program too when the store named servers.
+fn grouped(processes: Vec<ClientSummary>, grouping: ClientGrouping) -> Vec<ClientSummary> {
+    // One group per client process and server program first: a program
+    // counts each of its processes once, whatever processes served it.
+    let processes = per_process(with_known_servers(processes));
+    let mut groups = match grouping {
+        ClientGrouping::Process => processes,
+        ClientGrouping::Program => by_program(processes),
+    };
+    if several_servers(&groups) {
+        order_by_server(&mut groups);
+    }
+    groups
+}
+
+/// A program as `history` tells programs apart: the executable (the name
+/// when the path was not read), the command line and the user.
+type Program = (String, Vec<String>, u32);
+
+fn program_of(process: &ProcessIdentity) -> Program {
+    let exe = process.exe.clone().unwrap_or_else(|| process.name.clone());
+    (exe, process.cmdline.clone(), process.uid)
+}
+
+/// A server program as `history` tells server programs apart: the
+/// executable (the name when the path was not read) and the user. Not the
+/// command line, as for clients: a server that forks per connection shows
+/// each child's command line as it was when the recorder read it (a
+/// PostgreSQL backend: empty, its parent's, or the title it set), so one
+/// service would read as many.
+pub(crate) type ServerProgram = (String, u32);
+
+pub(crate) fn server_program_of(process: &ProcessIdentity) -> ServerProgram {
+    (process.exe.clone().unwrap_or_else(|| process.name.clone()), process.uid)
+}
+
+/// The server program of a group, when its server process is known.
+fn server_program(summary: &ClientSummary) -> Option<ServerProgram> {
+    summary.server_process.as_ref().map(server_program_of)
+}
+
+/// Whether more than one server program served `groups`.
+fn several_servers(groups: &[ClientSummary]) -> bool {
+    let mut programs = groups.iter().filter_map(server_program);
+    let Some(first) = programs.next() else { return false };
+    programs.any(|program| program != first)
+}
+
+/// The server end of a group: the same address and port on one machine, in
+/// one namespace.
+type ServerEnd = (Option<String>, Option<u64>, SocketAddr);
+
+fn server_end(summary: &ClientSummary) -> ServerEnd {
+    (summary.host.clone(), summary.net_namespace, summary.server)
+}
+
+/// Groups whose server process the recorder could not name are of the
+/// server program that served their server end when only one did (named by
+/// the process of its first connection); where several did, they stay a
+/// group of an unknown server.
+fn with_known_servers(mut groups: Vec<ClientSummary>) -> Vec<ClientSummary> {
+    let mut known: HashMap<ServerEnd, Option<&ClientSummary>> = HashMap::new();
+    for group in groups.iter().filter(|group| group.server_process.is_some()) {
+        known
+            .entry(server_end(group))
+            .and_modify(|only| {
+                *only = (*only)
+                    .filter(|only| server_program(only) == server_program(group))
+                    .map(|only| if group.first_at < only.first_at { group } else { only })
+            })
+            .or_insert(Some(group));
+    }
+    let fill: HashMap<ServerEnd, ProcessIdentity> = known
+        .into_iter()
+        .filter_map(|(end, only)| Some((end, only?.server_process.clone()?)))
+        .collect();
+    for group in groups.iter_mut().filter(|group| group.server_process.is_none()) {
+        group.server_process = fill.get(&server_end(group)).cloned();
+    }
+    groups
+}
+
+/// Adds up the groups of one client process and one server program (the
+/// store's are per server process), busiest first, then by first
+/// connection.
+fn per_process(groups: Vec<ClientSummary>) -> Vec<ClientSummary> {
+    type Client = (u32, Option<u64>, Option<u64>, Program);
+    type Key = (ServerEnd, Option<Client>, Option<u32>, Option<ServerProgram>);
+    let key = |group: &ClientSummary| -> Key {
+        let client =
+            group.client.as_ref().map(|p| (p.pid, p.start_time, p.start_ticks, program_of(p)));
+        let uid = if group.client.is_none() { group.client_uid } else { None };
+        (server_end(group), client, uid, server_program(group))
+    };
+    let mut index: HashMap<Key, usize> = HashMap::new();
+    let mut merged: Vec<ClientSummary> = Vec::new();
+    for group in groups {
+        match index.get(&key(&group)) {
+            Some(&at) => {
+                let one = &mut merged[at];
+                add_process(one, group);
+                // The same process, not another one.
+                one.processes = u64::from(one.client.is_some());
+                one.pids.dedup();
+            }
+            None => {
+                index.insert(key(&group), merged.len());
+                merged.push(group);
+            }
         }
     }
+    merged.sort_by(|a, b| b.connections.cmp(&a.connections).then(a.first_at.cmp(&b.first_at)));
+    merged
+}
+
+/// Orders groups by when their server program (on their server end) was
+/// first connected to, the busiest first within each: the programs that
+/// served a port one after the other read in the order they served it.
+fn order_by_server(groups: &mut [ClientSummary]) {
+    type Served = (ServerEnd, Option<ServerProgram>);
+    let mut first: HashMap<Served, UnixMicros> = HashMap::new();
+    for group in groups.iter() {
+        let at = first.entry((server_end(group), server_program(group))).or_insert(group.first_at);
+        *at = (*at).min(group.first_at);
+    }
+    groups.sort_by_key(|group| first[&(server_end(group), server_program(group))]);
 }
 
 /// What makes two processes one program in [`ClientGrouping::Program`]:
-/// the server end, the executable (the name when the path was not read),
-/// the command line and the user. Unnamed clients keep their uid groups.
+/// the server end, the client's [`Program`] and the [`ServerProgram`]. Unnamed
+/// clients keep their uid groups.
 type ProgramKey =
-    (Option<String>, Option<u64>, SocketAddr, Option<(String, Vec<String>, u32)>, Option<u32>);
+    (Option<String>, Option<u64>, SocketAddr, Option<Program>, Option<u32>, Option<ServerProgram>);
 
 fn program_key(summary: &ClientSummary) -> ProgramKey {
-    let program = summary.client.as_ref().map(|process| {
-        let exe = process.exe.clone().unwrap_or_else(|| process.name.clone());
-        (exe, process.cmdline.clone(), process.uid)
-    });
+    let program = summary.client.as_ref().map(program_of);
     let uid = if summary.client.is_none() { summary.client_uid } else { None };
-    (summary.host.clone(), summary.net_namespace, summary.server, program, uid)
+    let (host, net_namespace, server) = server_end(summary);
+    (host, net_namespace, server, program, uid, server_program(summary))
 }
 
 /// Whether a process whose command line was not read (it exited before
@@ -692,6 +820,7 @@ fn may_run(unread: &ClientSummary, program: &ClientSummary) -> bool {
     unread.host == program.host
         && unread.net_namespace == program.net_namespace
         && unread.server == program.server
+        && server_program(unread) == server_program(program)
         && process.uid == known.uid
         && !known.cmdline.is_empty()
         && same_executable
@@ -770,6 +899,9 @@ pub fn by_program(processes: Vec<ClientSummary>) -> Vec<ClientSummary> {
 fn add_process(program: &mut ClientSummary, summary: ClientSummary) {
     let known =
         |summary: &ClientSummary| summary.client.as_ref().is_some_and(|p| !p.cmdline.is_empty());
+    if summary.first_at < program.first_at && summary.server_process.is_some() {
+        program.server_process.clone_from(&summary.server_process);
+    }
     if summary.first_at < program.first_at && (known(&summary) || !known(program)) {
         program.client = summary.client;
     }
@@ -816,10 +948,16 @@ fn summary(
     }
     if asks_connections(query, sections) {
         if !sections.each {
-            let (mut clients, cut) = grouped_clients(reader, query, CLIENT_GROUP_LIMIT + 1)?;
+            let (mut clients, cut) = grouped_clients(reader, query, CLIENT_GROUP_LIMIT + 1, true)?;
             report.clients_truncated = cut || clients.len() > CLIENT_GROUP_LIMIT;
+            report.several_servers = several_servers(&clients);
             clients.truncate(CLIENT_GROUP_LIMIT);
             report.clients = clients;
+        } else {
+            // The single connections name their server when several
+            // programs served them, which their groups tell.
+            let groups = reader.clients(query, PROCESS_GROUP_LIMIT + 1, true)?;
+            report.several_servers = several_servers(&with_known_servers(groups));
         }
         // Hours older than every kept connection are only known as totals.
         let oldest = reader.oldest_connection()?;
@@ -918,7 +1056,8 @@ pub fn port_history(
     let mut frequent_clients = Vec::new();
     if asks_connections(&query, Sections { listeners: true, connections: true, each: false }) {
         let recent = HistoryQuery { since: Some(since), ..query.clone() };
-        (frequent_clients, _) = grouped_clients(reader, &recent, 3)?;
+        // A short list that names no server: one line per client program.
+        (frequent_clients, _) = grouped_clients(reader, &recent, 3, false)?;
         frequent_clients.truncate(3);
     }
     Ok(PortHistory {

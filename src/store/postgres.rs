@@ -1657,31 +1657,71 @@ impl HistoryReader for PostgresReader {
         &mut self,
         query: &HistoryQuery,
         limit: usize,
+        servers: bool,
     ) -> Result<Vec<ClientSummary>, StoreError> {
         let filter = connection_filter(query);
         // One statement: the groups, then their server address and client
         // process joined in, so a window costs one round trip however
-        // many clients it has.
+        // many clients it has. With `servers`, per server program, as the
+        // SQLite store groups them (see there).
+        let groups = if servers {
+            format!(
+                "per_server AS (
+                    SELECT c.host, c.server_address, c.server_port, c.client_process,
+                           min(c.client_uid) AS client_uid, count(*) AS connections,
+                           min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
+                           sum(c.bytes_up)::bigint AS bytes_up,
+                           sum(c.bytes_down)::bigint AS bytes_down,
+                           count(*) FILTER (WHERE c.ended_at IS NULL) AS open, c.netns,
+                           c.server_process
+                    FROM porthole.connections c WHERE {}
+                    GROUP BY c.host, c.netns, c.server_address, c.server_port, c.client_process,
+                             CASE WHEN c.client_process IS NULL THEN c.client_uid END,
+                             c.server_process),
+                 groups AS (
+                    SELECT ps.host, ps.server_address, ps.server_port, ps.client_process,
+                           min(ps.client_uid) AS client_uid,
+                           sum(ps.connections)::bigint AS connections,
+                           min(ps.first_at) AS first_at, max(ps.last_at) AS last_at,
+                           sum(ps.bytes_up)::bigint AS bytes_up,
+                           sum(ps.bytes_down)::bigint AS bytes_down,
+                           sum(ps.open)::bigint AS open, ps.netns,
+                           min(ps.server_process) AS server_process
+                    FROM per_server ps LEFT JOIN porthole.processes sp ON sp.id = ps.server_process
+                    GROUP BY ps.host, ps.netns, ps.server_address, ps.server_port, ps.client_process,
+                             CASE WHEN ps.client_process IS NULL THEN ps.client_uid END,
+                             coalesce(sp.exe, sp.name), sp.uid
+                    ORDER BY sum(ps.connections) DESC, min(ps.first_at) LIMIT {limit})",
+                filter.sql()
+            )
+        } else {
+            format!(
+                "groups AS (
+                    SELECT c.host, c.server_address, c.server_port, c.client_process,
+                           min(c.client_uid) AS client_uid, count(*) AS connections,
+                           min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
+                           sum(c.bytes_up)::bigint AS bytes_up,
+                           sum(c.bytes_down)::bigint AS bytes_down,
+                           count(*) FILTER (WHERE c.ended_at IS NULL) AS open, c.netns,
+                           NULL::integer AS server_process
+                    FROM porthole.connections c WHERE {}
+                    GROUP BY c.host, c.netns, c.server_address, c.server_port, c.client_process,
+                             CASE WHEN c.client_process IS NULL THEN c.client_uid END
+                    ORDER BY count(*) DESC, min(c.at) LIMIT {limit})",
+                filter.sql()
+            )
+        };
         let sql = format!(
-            "WITH groups AS (
-                SELECT c.host, c.server_address, c.server_port, c.client_process,
-                       min(c.client_uid) AS client_uid, count(*) AS connections,
-                       min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
-                       sum(c.bytes_up)::bigint AS bytes_up,
-                       sum(c.bytes_down)::bigint AS bytes_down,
-                       count(*) FILTER (WHERE c.ended_at IS NULL) AS open, c.netns
-                FROM porthole.connections c WHERE {}
-                GROUP BY c.host, c.netns, c.server_address, c.server_port, c.client_process,
-                         CASE WHEN c.client_process IS NULL THEN c.client_uid END
-                ORDER BY count(*) DESC, min(c.at) LIMIT {limit})
+            "WITH {groups}
              SELECT g.host, a.address, g.server_port, g.client_uid, g.connections,
-                    g.first_at, g.last_at, g.bytes_up, g.bytes_down, g.open, {}, g.netns
+                    g.first_at, g.last_at, g.bytes_up, g.bytes_down, g.open, {}, g.netns, {}
              FROM groups g
              JOIN porthole.addresses a ON a.id = g.server_address
              LEFT JOIN porthole.processes p ON p.id = g.client_process
+             LEFT JOIN porthole.processes sp ON sp.id = g.server_process
              ORDER BY g.connections DESC, g.first_at",
-            filter.sql(),
-            process_columns("p", self.version)
+            process_columns("p", self.version),
+            process_columns("sp", self.version),
         );
         let rows = self.query(&sql, &filter.params())?;
         let mut summaries = Vec::with_capacity(rows.len());
@@ -1705,6 +1745,7 @@ impl HistoryReader for PostgresReader {
                 last_at: row.get(6),
                 bytes_client_to_server: row.get::<_, i64>(7) as u64,
                 bytes_server_to_client: row.get::<_, i64>(8) as u64,
+                server_process: process_from_row(&row, 11 + PROCESS_COLUMNS),
             });
         }
         Ok(summaries)

@@ -1525,6 +1525,7 @@ impl HistoryReader for SqliteReader {
         &mut self,
         query: &HistoryQuery,
         limit: usize,
+        servers: bool,
     ) -> Result<Vec<ClientSummary>, StoreError> {
         let run = || -> rusqlite::Result<Vec<ClientSummary>> {
             let Some(filter) = connection_filter(self, query)? else {
@@ -1533,34 +1534,87 @@ impl HistoryReader for SqliteReader {
             // One statement: the groups with their server address and
             // client process joined in (a window of 40 clients was 80
             // lookups after the grouping).
+            // With `servers`, the groups are per server *program* (its
+            // executable and user), not per server process: a server that
+            // forks per connection (a PostgreSQL backend) would otherwise
+            // make every connection a group of its own and cut the answer
+            // at the group limit. The inner grouping is per server process;
+            // the outer adds those up per program, naming one of its
+            // processes.
+            let groups = if servers {
+                format!(
+                    "per_server AS (
+                        SELECT c.server_address, c.server_port, c.client_process,
+                               c.client_uid AS client_uid, count(*) AS connections,
+                               min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
+                               sum(c.bytes_up) AS bytes_up, sum(c.bytes_down) AS bytes_down,
+                               sum(c.ended_at IS NULL) AS open, c.netns AS netns,
+                               c.server_process AS server_process
+                        FROM connections c WHERE {}
+                        GROUP BY c.netns, c.server_address, c.server_port, c.client_process,
+                                 CASE WHEN c.client_process IS NULL THEN c.client_uid END,
+                                 c.server_process),
+                     groups AS (
+                        SELECT ps.server_address, ps.server_port, ps.client_process,
+                               min(ps.client_uid) AS client_uid,
+                               sum(ps.connections) AS connections, min(ps.first_at) AS first_at,
+                               max(ps.last_at) AS last_at, sum(ps.bytes_up) AS bytes_up,
+                               sum(ps.bytes_down) AS bytes_down, sum(ps.open) AS open,
+                               ps.netns AS netns, min(ps.server_process) AS server_process
+                        FROM per_server ps LEFT JOIN processes sp ON sp.id = ps.server_process
+                        GROUP BY ps.netns, ps.server_address, ps.server_port, ps.client_process,
+                                 CASE WHEN ps.client_process IS NULL THEN ps.client_uid END,
+                                 coalesce(sp.exe, sp.name), sp.uid
+                        ORDER BY sum(ps.connections) DESC, min(ps.first_at) LIMIT {limit})",
+                    filter.sql()
+                )
+            } else {
+                format!(
+                    "groups AS (
+                        SELECT c.server_address, c.server_port, c.client_process,
+                               c.client_uid AS client_uid, count(*) AS connections,
+                               min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
+                               sum(c.bytes_up) AS bytes_up, sum(c.bytes_down) AS bytes_down,
+                               sum(c.ended_at IS NULL) AS open, c.netns AS netns,
+                               NULL AS server_process
+                        FROM connections c WHERE {}
+                        GROUP BY c.netns, c.server_address, c.server_port, c.client_process,
+                                 CASE WHEN c.client_process IS NULL THEN c.client_uid END
+                        ORDER BY count(*) DESC, min(c.at) LIMIT {limit})",
+                    filter.sql()
+                )
+            };
             let sql = format!(
-                "WITH groups AS (
-                    SELECT c.server_address, c.server_port, c.client_process,
-                           c.client_uid AS client_uid, count(*) AS connections,
-                           min(c.at) AS first_at, max(coalesce(c.ended_at, c.at)) AS last_at,
-                           sum(c.bytes_up) AS bytes_up, sum(c.bytes_down) AS bytes_down,
-                           sum(c.ended_at IS NULL) AS open, c.netns AS netns
-                    FROM connections c WHERE {}
-                    GROUP BY c.netns, c.server_address, c.server_port, c.client_process,
-                             CASE WHEN c.client_process IS NULL THEN c.client_uid END
-                    ORDER BY count(*) DESC, min(c.at) LIMIT {limit})
+                "WITH {groups}
                  SELECT a.address, g.server_port, g.client_uid, g.connections, g.first_at,
                         g.last_at, g.bytes_up, g.bytes_down, p.id, p.pid, p.start_time, p.name,
                         p.exe, p.cmdline, p.uid, p.user, p.unit, p.container, g.open, g.netns,
-                        {}, {}
+                        {}, {}, g.server_process
                  FROM groups g
                  JOIN addresses a ON a.id = g.server_address
                  LEFT JOIN processes p ON p.id = g.client_process
                  ORDER BY g.connections DESC, g.first_at",
-                filter.sql(),
                 self.exe_deleted_column("p.exe_deleted"),
-                self.start_ticks_column("p.start_ticks")
+                self.start_ticks_column("p.start_ticks"),
             );
             let mut statement = self.connection.prepare_cached(&sql)?;
             let mut rows = statement.query(params_from_iter(filter.values.iter()))?;
             let mut summaries = Vec::new();
+            // A server process serves many groups: read once.
+            let mut servers: HashMap<i64, Option<ProcessIdentity>> = HashMap::new();
             while let Some(row) = rows.next()? {
                 let Ok(ip) = row.get::<_, String>(0)?.parse::<IpAddr>() else { continue };
+                let server_process = match row.get::<_, Option<i64>>(22)? {
+                    Some(id) => match servers.get(&id) {
+                        Some(process) => process.clone(),
+                        None => {
+                            let process = self.process_of(id)?;
+                            servers.insert(id, process.clone());
+                            process
+                        }
+                    },
+                    None => None,
+                };
                 let client = match row.get::<_, Option<i64>>(8)? {
                     Some(_) => Some(ProcessIdentity {
                         pid: row.get(9)?,
@@ -1592,6 +1646,7 @@ impl HistoryReader for SqliteReader {
                     last_at: row.get(5)?,
                     bytes_client_to_server: row.get::<_, i64>(6)? as u64,
                     bytes_server_to_client: row.get::<_, i64>(7)? as u64,
+                    server_process,
                 });
             }
             Ok(summaries)

@@ -135,7 +135,7 @@ fn connections_round_trip_and_group_per_client() {
 
     let mut reader = read(&path);
     let query = HistoryQuery { port: Some(5432), ..everything() };
-    let clients = reader.clients(&query, 100).unwrap();
+    let clients = reader.clients(&query, 100, false).unwrap();
     assert_eq!(clients.len(), 3, "{clients:#?}");
     let busiest = &clients[0];
     assert_eq!(busiest.client.as_ref(), Some(&python));
@@ -151,13 +151,13 @@ fn connections_round_trip_and_group_per_client() {
     // One address of the port only.
     let query =
         HistoryQuery { port: Some(5432), addresses: vec!["::1".parse().unwrap()], ..everything() };
-    let clients = reader.clients(&query, 100).unwrap();
+    let clients = reader.clients(&query, 100, false).unwrap();
     assert_eq!(clients.len(), 1);
     assert_eq!(clients[0].client.as_ref().unwrap().name, "psql");
 
     // An address never recorded matches nothing.
     let query = HistoryQuery { addresses: vec!["10.1.2.3".parse().unwrap()], ..everything() };
-    assert!(reader.clients(&query, 100).unwrap().is_empty());
+    assert!(reader.clients(&query, 100, false).unwrap().is_empty());
 
     // Single connections come back as they were written.
     let query = HistoryQuery { port: Some(6379), ..everything() };
@@ -175,12 +175,12 @@ fn connections_round_trip_and_group_per_client() {
         until: Some(T0 + 20 * SECOND),
         ..everything()
     };
-    let clients = reader.clients(&query, 100).unwrap();
+    let clients = reader.clients(&query, 100, false).unwrap();
     assert_eq!(clients.iter().map(|c| c.connections).sum::<u64>(), 10);
 
     // --process matches client or server names.
     let query = HistoryQuery { process: Some("psq".into()), ..everything() };
-    assert_eq!(reader.clients(&query, 100).unwrap().len(), 1);
+    assert_eq!(reader.clients(&query, 100, false).unwrap().len(), 1);
     let query = HistoryQuery { process: Some("postgres".into()), ..everything() };
     assert_eq!(reader.connections(&query).unwrap().len(), 33);
 
@@ -208,7 +208,7 @@ fn two_processes_of_one_pid_within_one_second_are_two_clients() {
         .collect();
     writer.write(&batch).unwrap();
     let mut reader = read(&path);
-    let clients = reader.clients(&everything(), 100).unwrap();
+    let clients = reader.clients(&everything(), 100, false).unwrap();
     let mut seen: Vec<_> =
         clients.iter().map(|c| (c.client.clone().unwrap(), c.connections)).collect();
     seen.sort_by_key(|(_, connections)| *connections);
@@ -715,7 +715,7 @@ fn a_full_name_finds_its_cut_comm_when_the_executable_is_unknown() {
     let found = reader.connections(&query).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].record.cookie, 1);
-    let clients = reader.clients(&query, 10).unwrap();
+    let clients = reader.clients(&query, 10, false).unwrap();
     assert_eq!(clients.len(), 1, "{clients:?}");
     assert_eq!(comm_form("postgres-exporter"), "postgres-export");
     assert_eq!(comm_form("psql"), "psql");
@@ -790,7 +790,7 @@ fn rows_name_the_writers_namespace() {
     let sessions = reader.sessions(&everything()).unwrap();
     assert_eq!(sessions[0].net_namespace, Some(OWN));
     let mut clients: Vec<_> =
-        reader.clients(&everything(), 10).unwrap().iter().map(|c| c.net_namespace).collect();
+        reader.clients(&everything(), 10, false).unwrap().iter().map(|c| c.net_namespace).collect();
     clients.sort_unstable();
     assert_eq!(clients, [Some(7), Some(OWN)]);
     let mut hourly: Vec<_> = reader
@@ -847,7 +847,7 @@ fn a_schema_2_store_is_read_then_migrated() {
     let hourly = reader.hourly(&everything()).unwrap();
     assert_eq!(hourly.len(), 1);
     assert_eq!((hourly[0].net_namespace, hourly[0].connections), (None, 2));
-    let clients = reader.clients(&everything(), 10).unwrap();
+    let clients = reader.clients(&everything(), 10, false).unwrap();
     assert_eq!(clients.len(), 1);
     assert_eq!((clients[0].net_namespace, clients[0].connections), (None, 2));
     let since = HistoryQuery { since: Some(T0 + 1), ..everything() };
@@ -940,7 +940,7 @@ fn a_deleted_executable_is_kept_per_process() {
     let connections = reader.connections(&query).unwrap();
     assert_eq!(connections[0].record.server_process.as_ref(), Some(&after));
     assert_eq!(connections[0].record.client_process.as_ref(), Some(&before));
-    let clients = reader.clients(&query, 10).unwrap();
+    let clients = reader.clients(&query, 10, false).unwrap();
     assert_eq!(clients[0].client.as_ref(), Some(&before));
 }
 
@@ -1035,6 +1035,7 @@ fn process_group(client: ProcessIdentity, connections: u64, first_at: UnixMicros
         last_at: first_at + SECOND,
         bytes_client_to_server: 14,
         bytes_server_to_client: 7,
+        server_process: None,
     }
 }
 
@@ -1088,4 +1089,100 @@ fn processes_add_up_to_programs() {
     let programs = by_program(groups);
     let alone = programs.iter().find(|p| p.pids == [3010]);
     assert!(alone.is_some_and(|p| p.processes == 1), "{programs:#?}");
+}
+
+/// Two server programs that served one address in turn split its clients:
+/// a client of both is a group per server, ordered by when each server was
+/// first connected to; a group whose server was not named stays apart.
+/// Where one server program served, its unnamed server's groups are its
+/// own, and the groups are the client's alone, as without servers.
+#[test]
+fn clients_are_grouped_per_server_program() {
+    let client = ProcessIdentity {
+        cmdline: vec!["psql".into(), "-c".into(), "SELECT 1".into()],
+        ..process(77, "psql")
+    };
+    let served =
+        |server: Option<ProcessIdentity>, connections: u64, first_at: UnixMicros| ClientSummary {
+            server_process: server,
+            ..process_group(client.clone(), connections, first_at)
+        };
+    let app = |pid: u32, name: &str| ProcessIdentity {
+        cmdline: vec![name.into(), "--serve".into()],
+        ..process(pid, name)
+    };
+    // A child of app-a that set its own title (as a PostgreSQL backend
+    // does) is still app-a.
+    let a_again = ProcessIdentity { cmdline: vec!["app-a: serving".into()], ..app(11, "app-a") };
+    let (a, b) = (app(10, "app-a"), app(20, "app-b"));
+    // Busiest first, as the store hands them over: app-b's clients are the
+    // busier, app-a served first (two processes of it, one program).
+    let groups = vec![
+        served(Some(b.clone()), 5, T0 + 10 * SECOND),
+        served(Some(a.clone()), 2, T0),
+        served(Some(a_again), 1, T0 + SECOND),
+        served(None, 1, T0 + 2 * SECOND),
+    ];
+    for grouping in [ClientGrouping::Program, ClientGrouping::Process] {
+        let grouped = grouped(groups.clone(), grouping);
+        assert!(several_servers(&grouped));
+        let shape: Vec<(Option<u32>, u64)> = grouped
+            .iter()
+            .map(|g| (g.server_process.as_ref().map(|p| p.pid), g.connections))
+            .collect();
+        assert_eq!(shape, [(Some(10), 3), (None, 1), (Some(20), 5)], "{grouping:?}");
+        assert_eq!(grouped[0].processes, 1, "one client process: {grouping:?}");
+    }
+
+    let groups = vec![served(Some(a.clone()), 2, T0 + SECOND), served(None, 1, T0)];
+    let grouped = grouped(groups, ClientGrouping::Program);
+    assert!(!several_servers(&grouped));
+    let shape: Vec<(Option<u32>, u64)> =
+        grouped.iter().map(|g| (g.server_process.as_ref().map(|p| p.pid), g.connections)).collect();
+    assert_eq!(shape, [(Some(10), 3)]);
+}
+
+/// A server that forks a process per connection (a PostgreSQL backend)
+/// is one server program: one client's connections to it are one group
+/// whatever the group limit, with every connection counted. Grouped per
+/// server process, each connection was a group of its own, and a limit
+/// below the connection count cut the answer.
+#[test]
+fn a_server_forking_per_connection_is_one_group_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut writer = SqliteWriter::open(&path, &options()).unwrap();
+    let client = process(4411, "python3");
+    let other_server =
+        ProcessIdentity { exe: Some("/usr/bin/other".into()), ..process(900, "other") };
+    let mut batch: Vec<MonitorEvent> = (1..=12u64)
+        .map(|cookie| {
+            let backend = ProcessIdentity {
+                // Each backend sets its own title, as PostgreSQL's do.
+                cmdline: vec![format!("postgres: alice app [local] {cookie}")],
+                ..process(5000 + cookie as u32, "postgres")
+            };
+            let mut record = connection(
+                cookie,
+                &format!("127.0.0.1:{}", 40000 + cookie),
+                "127.0.0.1:5432",
+                T0,
+                Some(&client),
+            );
+            record.server_process = Some(backend);
+            event(record)
+        })
+        .collect();
+    let mut elsewhere =
+        connection(99, "127.0.0.1:41000", "127.0.0.1:5432", T0 + SECOND, Some(&client));
+    elsewhere.server_process = Some(other_server);
+    batch.push(event(elsewhere));
+    writer.write(&batch).unwrap();
+    let mut reader = read(&path);
+    let groups = reader.clients(&everything(), 3, true).unwrap();
+    let shape: Vec<(u64, Option<String>)> = groups
+        .iter()
+        .map(|g| (g.connections, g.server_process.as_ref().map(|p| p.name.clone())))
+        .collect();
+    assert_eq!(shape, [(12, Some("postgres".into())), (1, Some("other".into()))]);
 }

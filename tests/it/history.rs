@@ -4184,6 +4184,20 @@ fn one_recording_reads_the_same_from_sqlite_and_postgres() {
         open.end = ConnectionEnd::Unknown;
         events.push(MonitorEvent::Connection(open));
     }
+    // Two programs that served port 7000 one after the other.
+    let served = "127.0.0.1:7000".parse().unwrap();
+    let servers = [process(901, "app-a"), process(901, "app-a"), process(902, "app-b")];
+    for (i, server) in (0..).zip(servers) {
+        let client = format!("127.0.0.1:{}", 42000 + i).parse().unwrap();
+        let at = T0 + (10 + i) * MINUTE;
+        let psql = Some(process(77, "psql"));
+        if let MonitorEvent::Connection(mut record) =
+            connection(8000 + i as u64, client, served, at, psql, 100)
+        {
+            record.server_process = Some(server);
+            events.push(MonitorEvent::Connection(record));
+        }
+    }
     let (_dir, sqlite) = filled_store(&events);
     let options = WriterOptions { host: "devbox".into(), ..WriterOptions::default() };
     let mut writer = store::open_writer(&StoreLocation::parse(&url).unwrap(), &options).unwrap();
@@ -4192,7 +4206,11 @@ fn one_recording_reads_the_same_from_sqlite_and_postgres() {
     }
     drop(writer);
     let sqlite = sqlite.to_str().expect("utf-8 path");
-    let questions: [&[&str]; 10] = [
+    let questions: [&[&str]; 14] = [
+        &["7000"],
+        &["7000", "--json"],
+        &["7000", "--each"],
+        &["7000", "--by", "process", "--jsonl"],
         &[],
         &["5432"],
         &["5432", "--json"],
@@ -4226,10 +4244,159 @@ fn one_recording_reads_the_same_from_sqlite_and_postgres() {
             )
         };
         let (from_sqlite, from_postgres) = (answer(sqlite), answer(&url));
+        if question == ["7000"] {
+            let served = from_sqlite.2.matches(" served by app-").count();
+            assert_eq!(served, 2, "{from_sqlite:?}");
+        }
         assert!(
             from_sqlite == from_postgres,
             "{question:?}:\nSQLite:\n{from_sqlite:?}\nPostgreSQL:\n{from_postgres:?}"
         );
         assert!(from_sqlite.0 != 2, "{question:?}: {from_sqlite:?}");
     }
+}
+
+/// A server that answers each connection with the line it read, until the
+/// client closes: it holds the server end while the connection lasts.
+const ECHO_ONCE_SERVER: &str = r#"
+import socket, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen()
+print("ok", flush=True)
+while True:
+    connection, _ = server.accept()
+    connection.sendall(connection.recv(64))
+    connection.recv(64)
+    connection.close()
+"#;
+
+/// Records, into `store`, two programs that served one port one after the
+/// other in a private namespace (copies of python named `app-a` and
+/// `app-b`): two clients of `app-a`, then one of `app-b`. Returns the port
+/// and the two servers' pids.
+fn record_two_servers_one_after_the_other(store: &str) -> Option<(u16, u32, u32)> {
+    let netns = util::Netns::create()?;
+    let directory = tempfile::tempdir().unwrap();
+    let port = util::unique_port();
+    let port_text = port.to_string();
+    let monitor = crate::monitor::Monitor::start(
+        Some(&netns),
+        &["--capture", "netlink", "--no-alerts", "--store", store],
+    );
+    let appeared = |lines: &[serde_json::Value]| {
+        crate::monitor::of_type(lines, "listener")
+            .into_iter()
+            .filter(|l| l["local_port"] == port && l["change"] == "appeared")
+            .count()
+    };
+    let connect = "import socket, sys\n\
+        s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n\
+        s.sendall(b'hello'); s.recv(64); s.close()";
+    let mut pids = Vec::new();
+    for (name, clients) in [("app-a", 2), ("app-b", 1)] {
+        let copy = directory.path().join(name);
+        std::fs::copy(util::python_binary(), &copy).unwrap();
+        let command = netns.command(copy.to_str().unwrap());
+        let (mut server, mut ready) = util::python_via(command, ECHO_ONCE_SERVER, &[&port_text]);
+        assert_eq!(util::wait_for_line(&mut ready), "ok");
+        let served = pids.len() + 1;
+        assert!(monitor.wait_for(|lines| appeared(lines) == served), "{name} was not seen");
+        for _ in 0..clients {
+            netns.run_ok("python3", &["-c", connect, &port_text]);
+        }
+        let total = if served == 1 { 2 } else { 3 };
+        let recorded =
+            monitor.wait_for(|lines| crate::monitor::connections_to(lines, port).len() == total);
+        assert!(recorded, "the clients of {name} were not recorded");
+        pids.push(server.pid());
+        let _ = server.0.kill();
+        let _ = server.0.wait();
+    }
+    let (lines, stderr, code) = monitor.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let servers: Vec<_> = crate::monitor::connections_to(&lines, port)
+        .iter()
+        .map(|c| c["server_process"]["pid"].as_u64())
+        .collect();
+    let expected = [pids[0], pids[0], pids[1]].map(|pid| Some(u64::from(pid)));
+    assert_eq!(servers, expected, "{}", crate::monitor::dump(&lines));
+    Some((port, pids[0], pids[1]))
+}
+
+/// What `history` answers about [`record_two_servers_one_after_the_other`]:
+/// a group of clients per server program, each naming its server, in the
+/// order they served; `--each` names each connection's server; JSON
+/// carries `server_process` on each group.
+fn assert_two_servers_are_two_groups(store: &str, port: u16, first: u32, second: u32) {
+    let endpoint = format!("127.0.0.1:{port}");
+    let ask = |extra: &[&str]| {
+        let mut args = vec!["history", endpoint.as_str(), "--connections", "--store", store];
+        args.extend(extra);
+        let output = util::porthole_run(&args);
+        assert_eq!(output.code, 0, "{args:?}: {output:?}");
+        output
+    };
+    for by in ["program", "process"] {
+        let output = ask(&["--by", by]);
+        let headers: Vec<&str> =
+            output.stdout.lines().filter(|line| line.starts_with("Clients of ")).collect();
+        assert_eq!(headers.len(), 2, "{output:?}");
+        // The server's command line is its program (`app-a -u -c SCRIPT
+        // PORT`, cut when long), the namespace that of the recorder's.
+        let served = |line: &str, name: &str, pid: u32, count: &str| {
+            line.starts_with(&format!("Clients of {endpoint} in network namespace "))
+                && line.contains(&format!(" served by {name} -u -c \\nimport socket"))
+                && line.ends_with(&format!("… (pid {pid}, user root) ({count})"))
+        };
+        assert!(served(headers[0], "app-a", first, "2 connections"), "{output:?}");
+        assert!(served(headers[1], "app-b", second, "1 connection"), "{output:?}");
+    }
+
+    let json = ask(&["--json"]).json();
+    let clients = json["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 2, "{json:#}");
+    let servers: Vec<_> = clients
+        .iter()
+        .map(|c| (c["server_process"]["name"].clone(), c["server_process"]["pid"].clone()))
+        .collect();
+    assert_eq!(servers, [("app-a".into(), first.into()), ("app-b".into(), second.into())]);
+    assert_eq!((&clients[0]["connections"], &clients[1]["connections"]), (&2.into(), &1.into()));
+
+    let each = ask(&["--each"]);
+    let header = each.stdout.lines().find(|line| line.contains("CLIENT PROCESS")).unwrap();
+    assert!(header.trim_end().ends_with("SERVER PROCESS"), "{each:?}");
+    let rows: Vec<&str> = each.stdout.lines().filter(|line| line.contains(" closed ")).collect();
+    assert_eq!(rows.len(), 3, "{each:?}");
+    for (row, pid) in rows.iter().zip([first, first, second]) {
+        assert!(row.contains(&format!("(pid {pid}, user root)")), "{each:?}");
+    }
+}
+
+/// Two programs served one port one after the other: `history PORT` used
+/// to merge their clients in one group, with no word of which program each
+/// client talked to. Recorded for real into SQLite.
+#[test]
+fn programs_that_served_a_port_in_turn_are_told_apart() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = directory.path().join("history.sqlite");
+    let store = store.to_str().unwrap();
+    let Some((port, first, second)) = record_two_servers_one_after_the_other(store) else {
+        return;
+    };
+    assert_two_servers_are_two_groups(store, port, first, second);
+}
+
+/// [`programs_that_served_a_port_in_turn_are_told_apart`] recorded into
+/// PostgreSQL.
+#[cfg(feature = "postgres")]
+#[test]
+fn programs_that_served_a_port_in_turn_are_told_apart_in_postgres() {
+    let Some(database) = postgresql::TestPostgres::start() else { return };
+    let url = database.socket_url();
+    let Some((port, first, second)) = record_two_servers_one_after_the_other(&url) else {
+        return;
+    };
+    assert_two_servers_are_two_groups(&url, port, first, second);
 }
