@@ -1822,9 +1822,27 @@ impl HistoryReader for PostgresReader {
     }
 
     fn oldest_connection(&mut self) -> Result<Option<UnixMicros>, StoreError> {
+        // `min(at)` alone scans every row: no index has `at` first (the
+        // B-tree is on `(server_port, at)`; BRIN cannot answer `min`). Walked
+        // port by port instead, two index probes per port that has
+        // connections: the same answer in milliseconds at 10M rows.
         let row = self
             .client
-            .query_one("SELECT min(at) FROM porthole.connections", &[])
+            .query_one(
+                "WITH RECURSIVE ports AS (
+                    (SELECT server_port FROM porthole.connections
+                     ORDER BY server_port LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT c.server_port FROM porthole.connections c
+                            WHERE c.server_port > p.server_port
+                            ORDER BY c.server_port LIMIT 1)
+                    FROM ports p WHERE p.server_port IS NOT NULL)
+                 SELECT min((SELECT c.at FROM porthole.connections c
+                             WHERE c.server_port = ports.server_port
+                             ORDER BY c.at LIMIT 1))
+                 FROM ports WHERE server_port IS NOT NULL",
+                &[],
+            )
             .map_err(|e| self.error(e))?;
         Ok(row.get(0))
     }
